@@ -1,0 +1,181 @@
+//! The MQTT link: one task that owns the rumqttc event loop, keeps the connection up and hands
+//! every received publish to the pipeline.
+//!
+//! rumqttc reconnects by itself on the next `poll` after an error; this task decides *when* that
+//! poll happens (exponential backoff with jitter, so a broker restart is not met by a storm of
+//! our own), re-subscribes after every connect, and publishes its [`ConnectionView`] on a watch
+//! channel for the UI and the log. Received publishes go out over a bounded channel: if the
+//! pipeline falls behind, this task waits, TCP fills, and the broker holds the backlog.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use bytes::Bytes;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, Transport};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::now_ms;
+use crate::settings::BrokerUrl;
+use crate::view::{ConnectionView, LinkState};
+
+/// Largest MQTT packet accepted from or sent to the broker. Above the decoders' own payload
+/// limit so that oversized payloads reach the quarantine (with a reason) instead of killing the
+/// connection.
+pub const MAX_PACKET_BYTES: usize = 1024 * 1024;
+
+/// How the link connects.
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    pub broker: BrokerUrl,
+    pub client_id: String,
+    pub keep_alive: Duration,
+    /// Topic filters subscribed after every connect.
+    pub subscriptions: Vec<(String, QoS)>,
+}
+
+/// A publish received from the broker.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub topic: String,
+    pub payload: Bytes,
+    pub retained: bool,
+    /// Receiver clock at arrival (epoch ms).
+    pub received_ms: i64,
+}
+
+fn backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(30))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+fn options(cfg: &LinkConfig) -> MqttOptions {
+    let mut opts = MqttOptions::new(&cfg.client_id, &cfg.broker.host, cfg.broker.port);
+    opts.set_keep_alive(cfg.keep_alive);
+    opts.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
+    if cfg.broker.tls {
+        // Certificate verification is on: rustls with the platform's trusted roots.
+        opts.set_transport(Transport::tls_with_default_config());
+    }
+    opts
+}
+
+/// Runs the link until `cancel` fires; then disconnects politely.
+pub async fn run(
+    cfg: LinkConfig,
+    inbound: mpsc::Sender<Inbound>,
+    state: watch::Sender<ConnectionView>,
+    cancel: CancellationToken,
+) {
+    let (client, mut eventloop) = AsyncClient::new(options(&cfg), 64);
+    let broker = cfg.broker.to_string();
+    let mut delays = backoff();
+    let mut connects = 0u64;
+    let mut last_error: Option<String> = None;
+    publish_state(&state, &broker, LinkState::Connecting, None, None, connects);
+
+    loop {
+        let event = tokio::select! {
+            _ = cancel.cancelled() => break,
+            event = eventloop.poll() => event,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                connects += 1;
+                delays = backoff();
+                for (filter, qos) in &cfg.subscriptions {
+                    if let Err(e) = client.try_subscribe(filter.clone(), *qos) {
+                        tracing::error!(error = %e, filter, "could not queue subscription");
+                    }
+                }
+                tracing::info!(%broker, connects, "connected to broker");
+                last_error = None;
+                publish_state(&state, &broker, LinkState::Connected, None, None, connects);
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let msg = Inbound {
+                    topic: p.topic,
+                    payload: p.payload,
+                    retained: p.retain,
+                    received_ms: now_ms(),
+                };
+                let sent = tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    sent = inbound.send(msg) => sent,
+                };
+                if sent.is_err() {
+                    break; // the pipeline is gone: nothing left to deliver to
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let delay = delays.next().unwrap_or(Duration::from_secs(30));
+                let words = e.to_string();
+                if last_error.as_deref() != Some(words.as_str()) {
+                    tracing::warn!(%broker, error = %words, retry_in_ms = delay.as_millis() as u64, "broker connection failed");
+                }
+                let next = now_ms() + delay.as_millis() as i64;
+                publish_state(
+                    &state,
+                    &broker,
+                    LinkState::BackingOff,
+                    Some(words.clone()),
+                    Some(next),
+                    connects,
+                );
+                last_error = Some(words);
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                publish_state(
+                    &state,
+                    &broker,
+                    LinkState::Connecting,
+                    last_error.clone(),
+                    None,
+                    connects,
+                );
+            }
+        }
+    }
+    disconnect(&client, &mut eventloop).await;
+    publish_state(&state, &broker, LinkState::Stopped, None, None, connects);
+}
+
+async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) {
+    if client.try_disconnect().is_err() {
+        return;
+    }
+    // Let the event loop send DISCONNECT; a dead connection must not hold shutdown up.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Ok(event) = eventloop.poll().await {
+            if matches!(event, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+fn publish_state(
+    state: &watch::Sender<ConnectionView>,
+    broker: &str,
+    link: LinkState,
+    last_error: Option<String>,
+    next_attempt_ms: Option<i64>,
+    connects: u64,
+) {
+    state.send_replace(ConnectionView {
+        state: link,
+        broker: broker.to_owned(),
+        last_error,
+        next_attempt_ms,
+        connects,
+    });
+}

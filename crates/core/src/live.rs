@@ -1,0 +1,239 @@
+//! Live state: the latest known state of every device, owned by one task.
+//!
+//! [`LiveState`] is plain data with no clock and no I/O: callers pass the receive time in, and it
+//! answers with what changed. Invariants:
+//! - a device never moves backwards in time: a fix (or status) older than the one held is
+//!   ignored for live state (history still stores it);
+//! - a duplicate (same timestamp) changes nothing;
+//! - every device that changed since the last [`LiveState::take_changes`] is returned once, with
+//!   its newest state, however many messages it sent in between.
+
+use std::collections::{HashMap, HashSet};
+
+use watchfloor_protocol::{DeviceId, DeviceKind, Fix, NativeMessage, Status};
+
+use crate::view::{DeviceCounts, DeviceView};
+
+/// What applying a message did to live state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The device was not known before this message.
+    NewDevice,
+    /// The device's state moved forward.
+    Updated,
+    /// The message is older than (or equal to) what is held; live state is unchanged apart
+    /// from last-seen.
+    Outdated,
+}
+
+/// Everything known about one device now.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceState {
+    pub fix: Option<Fix>,
+    pub status: Option<Status>,
+    /// Receiver clock of the last message of any kind (epoch ms).
+    pub last_seen_ms: i64,
+}
+
+impl DeviceState {
+    /// Online per the latest status (the last will says offline). A device that has sent
+    /// locations but never a status is shown online: it is evidently reporting.
+    pub fn online(&self) -> bool {
+        self.status.as_ref().is_none_or(|s| s.online)
+    }
+}
+
+/// The latest state of every device, plus which devices changed since the last batch.
+#[derive(Debug, Default)]
+pub struct LiveState {
+    devices: HashMap<DeviceId, DeviceState>,
+    changed: HashSet<DeviceId>,
+}
+
+impl LiveState {
+    /// Applies one decoded message received at `received_ms`.
+    pub fn apply(&mut self, msg: &NativeMessage, received_ms: i64) -> Applied {
+        let id = msg.device();
+        let is_new = !self.devices.contains_key(id);
+        let state = self.devices.entry(id.clone()).or_default();
+        state.last_seen_ms = state.last_seen_ms.max(received_ms);
+        let moved = match msg {
+            NativeMessage::Location { fix, .. } => {
+                newer(state.fix.as_ref().map(|f| f.ts_ms), fix.ts_ms)
+                    .then(|| state.fix = Some(fix.clone()))
+                    .is_some()
+            }
+            NativeMessage::Status { status, .. } => {
+                newer(state.status.as_ref().map(|s| s.ts_ms), status.ts_ms)
+                    .then(|| state.status = Some(status.clone()))
+                    .is_some()
+            }
+            // Events do not change the device's drawn state yet; they do show it is alive.
+            NativeMessage::Event { .. } => false,
+        };
+        // last-seen changed in every case, and the UI shows it, so the device is sent again.
+        self.changed.insert(id.clone());
+        match (is_new, moved) {
+            (true, _) => Applied::NewDevice,
+            (false, true) => Applied::Updated,
+            (false, false) => Applied::Outdated,
+        }
+    }
+
+    /// The devices changed since the previous call, each once with its newest state.
+    pub fn take_changes(&mut self) -> Vec<DeviceView> {
+        let changed = std::mem::take(&mut self.changed);
+        changed
+            .iter()
+            .filter_map(|id| self.devices.get(id).map(|s| view(id, s)))
+            .collect()
+    }
+
+    /// Every device, for a fresh subscriber.
+    pub fn snapshot(&self) -> Vec<DeviceView> {
+        self.devices.iter().map(|(id, s)| view(id, s)).collect()
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.changed.is_empty()
+    }
+
+    pub fn get(&self, id: &DeviceId) -> Option<&DeviceState> {
+        self.devices.get(id)
+    }
+
+    pub fn counts(&self) -> DeviceCounts {
+        DeviceCounts {
+            total: u32::try_from(self.devices.len()).unwrap_or(u32::MAX),
+            online: u32::try_from(self.devices.values().filter(|d| d.online()).count())
+                .unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// True when `incoming` is strictly newer than what is held (or nothing is held).
+fn newer(held: Option<i64>, incoming: i64) -> bool {
+    held.is_none_or(|held| incoming > held)
+}
+
+fn view(id: &DeviceId, s: &DeviceState) -> DeviceView {
+    let status = s.status.as_ref();
+    DeviceView {
+        id: id.to_string(),
+        name: status.and_then(|st| st.name.clone()),
+        kind: status.and_then(|st| st.kind).map(DeviceKind::as_str),
+        simulated: status.is_some_and(|st| st.simulated),
+        online: s.online(),
+        lat: s.fix.as_ref().map(|f| f.lat),
+        lon: s.fix.as_ref().map(|f| f.lon),
+        heading: s.fix.as_ref().and_then(|f| f.heading),
+        speed: s.fix.as_ref().and_then(|f| f.speed),
+        battery: status.and_then(|st| st.battery),
+        signal: status.and_then(|st| st.signal),
+        fix_ts_ms: s.fix.as_ref().map(|f| f.ts_ms),
+        last_seen_ms: s.last_seen_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> DeviceId {
+        DeviceId::parse(s).unwrap()
+    }
+
+    fn loc(dev: &str, ts_ms: i64, lat: f64) -> NativeMessage {
+        NativeMessage::Location {
+            device: id(dev),
+            fix: Fix {
+                ts_ms,
+                lat,
+                lon: 4.0,
+                alt: None,
+                heading: None,
+                speed: None,
+                accuracy: None,
+            },
+        }
+    }
+
+    fn status(dev: &str, ts_ms: i64, online: bool) -> NativeMessage {
+        NativeMessage::Status {
+            device: id(dev),
+            status: Status {
+                ts_ms,
+                online,
+                battery: None,
+                signal: None,
+                kind: None,
+                name: None,
+                simulated: false,
+            },
+        }
+    }
+
+    #[test]
+    fn an_older_fix_never_moves_a_device_back() {
+        let mut live = LiveState::default();
+        assert_eq!(live.apply(&loc("a", 2000, 52.0), 10), Applied::NewDevice);
+        assert_eq!(
+            live.apply(&loc("a", 1000, 51.0), 11),
+            Applied::Outdated,
+            "out of order"
+        );
+        assert_eq!(
+            live.apply(&loc("a", 2000, 50.0), 12),
+            Applied::Outdated,
+            "duplicate timestamp"
+        );
+        let state = live.get(&id("a")).unwrap();
+        assert_eq!(
+            state.fix.as_ref().unwrap().lat,
+            52.0,
+            "the newest fix is kept"
+        );
+        assert_eq!(state.last_seen_ms, 12, "last seen still advances");
+        assert_eq!(live.apply(&loc("a", 3000, 53.0), 13), Applied::Updated);
+    }
+
+    #[test]
+    fn a_late_retained_online_status_does_not_undo_a_newer_last_will() {
+        let mut live = LiveState::default();
+        live.apply(&status("a", 5000, false), 1);
+        live.apply(&status("a", 4000, true), 2);
+        assert!(
+            !live.get(&id("a")).unwrap().online(),
+            "the newer offline status wins"
+        );
+        assert_eq!(
+            live.counts(),
+            DeviceCounts {
+                total: 1,
+                online: 0
+            }
+        );
+    }
+
+    #[test]
+    fn changes_are_coalesced_per_device() {
+        let mut live = LiveState::default();
+        for ts in 1..=10 {
+            live.apply(&loc("a", ts, ts as f64), ts);
+        }
+        live.apply(&loc("b", 1, 1.0), 1);
+        let mut batch = live.take_changes();
+        batch.sort_by(|x, y| x.id.cmp(&y.id));
+        assert_eq!(batch.len(), 2, "ten updates of one device become one entry");
+        assert_eq!(batch[0].lat, Some(10.0), "with the newest position");
+        assert!(
+            live.take_changes().is_empty(),
+            "changes are handed out once"
+        );
+        assert_eq!(
+            live.snapshot().len(),
+            2,
+            "the snapshot still holds every device"
+        );
+    }
+}

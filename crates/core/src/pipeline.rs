@@ -1,0 +1,328 @@
+//! The pipeline, wired end to end: broker -> [`link`] -> decode -> [`LiveState`] -> batches for
+//! screens, and -> the history [`Writer`].
+//!
+//! [`Pipeline::start`] starts every part; [`Pipeline::shutdown`] stops them in order (link first,
+//! so nothing new arrives; then the live task; then the writer, which commits what it holds) and
+//! returns when the history file is complete. The desktop shell, `record` and the tests are all
+//! thin callers of this one type.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rumqttc::QoS;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use watchfloor_protocol::{native, NativeMessage};
+
+use crate::broker::{self, EmbeddedBroker};
+use crate::clock::now_ms;
+use crate::link::{self, Inbound, LinkConfig};
+use crate::live::LiveState;
+use crate::settings::{BrokerTarget, Settings};
+use crate::store::quarantine::QuarantineEntry;
+use crate::store::writer::{Record, Writer, WriterStats};
+use crate::store::{self, meta};
+use crate::view::{ConnectionView, ConsoleInfo, LinkState, LiveBatch};
+
+/// Depth of the queue from the link to the live task.
+const INBOUND_QUEUE: usize = 8192;
+/// Depth of the queue from the live task to the writer.
+const WRITER_QUEUE: usize = 16_384;
+/// Batches kept for a slow screen before it must resync from a snapshot.
+const BATCH_BUFFER: usize = 64;
+
+/// A running pipeline.
+pub struct Pipeline {
+    info: ConsoleInfo,
+    batches: broadcast::Sender<Arc<LiveBatch>>,
+    snapshots: mpsc::Sender<oneshot::Sender<LiveBatch>>,
+    connection: watch::Receiver<ConnectionView>,
+    cancel: CancellationToken,
+    link_task: JoinHandle<()>,
+    live_task: JoinHandle<()>,
+    writer: Writer,
+    counters: Arc<Counters>,
+    _embedded: Option<EmbeddedBroker>,
+}
+
+/// Message counters since start.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub received: AtomicU64,
+    pub quarantined: AtomicU64,
+}
+
+impl Pipeline {
+    /// Opens the history file, starts the embedded broker if configured, and connects.
+    pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
+        let db_path = settings.db_path.clone();
+        let (conn, client_id) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let conn = store::open(&db_path)?;
+            // Stable per history file, so a restarted console is the same MQTT client.
+            let client_id = meta::get_or_insert_with(&conn, "client_id", || {
+                format!("watchfloor-{:016x}", rand::random::<u64>())
+            })?;
+            Ok((conn, client_id))
+        })
+        .await
+        .context("history file task")??;
+        let client_id = settings.client_id.clone().unwrap_or(client_id);
+
+        let embedded = match &settings.broker {
+            BrokerTarget::Embedded { listen } => {
+                let listen = *listen;
+                Some(
+                    tokio::task::spawn_blocking(move || broker::start(listen))
+                        .await
+                        .context("broker task")??,
+                )
+            }
+            BrokerTarget::External(_) => None,
+        };
+        let mut broker_url = settings.broker_url();
+        if let Some(b) = &embedded {
+            broker_url.port = b.listen.port(); // a configured port 0 became a real one
+        }
+
+        let info = ConsoleInfo {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            broker_url: broker_url.to_string(),
+            embedded_broker: embedded.is_some(),
+            db_path: settings.db_path.display().to_string(),
+            client_id: client_id.clone(),
+            topic_prefix: settings.topic_prefix.clone(),
+            map_style_url: settings.map_style_url.clone(),
+            simulated_devices: settings.sim.devices,
+        };
+
+        let writer = Writer::spawn(conn, WRITER_QUEUE).context("starting the history writer")?;
+        let cancel = CancellationToken::new();
+        let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+        let (conn_tx, conn_rx) = watch::channel(ConnectionView {
+            state: LinkState::Connecting,
+            broker: info.broker_url.clone(),
+            last_error: None,
+            next_attempt_ms: None,
+            connects: 0,
+        });
+        let prefix = &settings.topic_prefix;
+        let link_cfg = LinkConfig {
+            broker: broker_url,
+            client_id,
+            keep_alive: Duration::from_secs(15),
+            subscriptions: vec![
+                (format!("{prefix}/+/location"), QoS::AtMostOnce),
+                (format!("{prefix}/+/status"), QoS::AtLeastOnce),
+                (format!("{prefix}/+/events"), QoS::AtLeastOnce),
+            ],
+        };
+        let link_task = tokio::spawn(link::run(
+            link_cfg,
+            inbound_tx,
+            conn_tx,
+            cancel.child_token(),
+        ));
+
+        let (batches, _) = broadcast::channel(BATCH_BUFFER);
+        let (snap_tx, snap_rx) = mpsc::channel(16);
+        let counters = Arc::new(Counters::default());
+        let live = LiveTask {
+            prefix: settings.topic_prefix.clone(),
+            live: LiveState::default(),
+            inbound: inbound_rx,
+            snapshots: snap_rx,
+            connection: conn_rx.clone(),
+            batches: batches.clone(),
+            store: writer.sender(),
+            counters: Arc::clone(&counters),
+            seq: 0,
+        };
+        let live_task = tokio::spawn(live.run(settings.batch_interval));
+
+        Ok(Self {
+            info,
+            batches,
+            snapshots: snap_tx,
+            connection: conn_rx,
+            cancel,
+            link_task,
+            live_task,
+            writer,
+            counters,
+            _embedded: embedded,
+        })
+    }
+
+    pub fn info(&self) -> &ConsoleInfo {
+        &self.info
+    }
+
+    /// Batches from now on. Pair with [`Pipeline::snapshot`] to start from a full picture.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveBatch>> {
+        self.batches.subscribe()
+    }
+
+    /// A batch holding every device now.
+    pub async fn snapshot(&self) -> Option<LiveBatch> {
+        snapshot_via(&self.snapshots).await
+    }
+
+    /// A handle that can take snapshots without borrowing the pipeline (for UI tasks).
+    pub fn snapshot_handle(&self) -> SnapshotHandle {
+        SnapshotHandle(self.snapshots.clone())
+    }
+
+    pub fn connection(&self) -> ConnectionView {
+        self.connection.borrow().clone()
+    }
+
+    pub fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.counters)
+    }
+
+    pub fn writer_stats(&self) -> Arc<WriterStats> {
+        self.writer.stats()
+    }
+
+    /// Records waiting for the writer.
+    pub fn writer_queue(&self) -> usize {
+        self.writer.queued()
+    }
+
+    /// Stops everything and returns once the history file holds all that was received.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        if let Err(e) = self.link_task.await {
+            tracing::error!(error = %e, "MQTT link task failed");
+        }
+        if let Err(e) = self.live_task.await {
+            tracing::error!(error = %e, "live state task failed");
+        }
+        let writer = self.writer;
+        if tokio::task::spawn_blocking(move || writer.finish())
+            .await
+            .is_err()
+        {
+            tracing::error!("history writer did not finish cleanly");
+        }
+    }
+}
+
+/// Takes snapshots of live state from any task.
+#[derive(Clone)]
+pub struct SnapshotHandle(mpsc::Sender<oneshot::Sender<LiveBatch>>);
+
+impl SnapshotHandle {
+    pub async fn snapshot(&self) -> Option<LiveBatch> {
+        snapshot_via(&self.0).await
+    }
+}
+
+async fn snapshot_via(tx: &mpsc::Sender<oneshot::Sender<LiveBatch>>) -> Option<LiveBatch> {
+    let (reply, rx) = oneshot::channel();
+    tx.send(reply).await.ok()?;
+    rx.await.ok()
+}
+
+/// The one owner of live state.
+struct LiveTask {
+    prefix: String,
+    live: LiveState,
+    inbound: mpsc::Receiver<Inbound>,
+    snapshots: mpsc::Receiver<oneshot::Sender<LiveBatch>>,
+    connection: watch::Receiver<ConnectionView>,
+    batches: broadcast::Sender<Arc<LiveBatch>>,
+    store: flume::Sender<Record>,
+    counters: Arc<Counters>,
+    seq: u64,
+}
+
+impl LiveTask {
+    async fn run(mut self, interval: Duration) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                msg = self.inbound.recv() => match msg {
+                    Some(msg) => self.ingest(msg).await,
+                    None => break, // the link ended: shutdown
+                },
+                Some(reply) = self.snapshots.recv() => {
+                    let batch = self.batch(true);
+                    let _ = reply.send(batch);
+                }
+                _ = tick.tick() => {
+                    if self.live.has_changes() || self.connection.has_changed().unwrap_or(false) {
+                        let batch = self.batch(false);
+                        // No receiver (a headless run without log subscribers) is fine.
+                        let _ = self.batches.send(Arc::new(batch));
+                    }
+                }
+            }
+        }
+    }
+
+    fn batch(&mut self, full: bool) -> LiveBatch {
+        let devices = if full {
+            self.live.snapshot()
+        } else {
+            self.live.take_changes()
+        };
+        if !full {
+            self.seq += 1;
+        }
+        LiveBatch {
+            seq: self.seq,
+            emitted_at_ms: now_ms(),
+            full,
+            devices,
+            counts: self.live.counts(),
+            connection: self.connection.borrow_and_update().clone(),
+            quarantined: self.counters.quarantined.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn ingest(&mut self, msg: Inbound) {
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
+        let record = match native::decode(&self.prefix, &msg.topic, &msg.payload, msg.received_ms) {
+            Ok(decoded) => {
+                self.live.apply(&decoded, msg.received_ms);
+                let received_ms = msg.received_ms;
+                match decoded {
+                    NativeMessage::Location { device, fix } => Record::Position {
+                        device,
+                        fix,
+                        received_ms,
+                    },
+                    NativeMessage::Status { device, status } => Record::Status {
+                        device,
+                        status,
+                        received_ms,
+                    },
+                    NativeMessage::Event { device, event } => Record::Event {
+                        device,
+                        event,
+                        received_ms,
+                    },
+                }
+            }
+            Err(e) => {
+                self.counters.quarantined.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(topic = %msg.topic, reason = %e, "message quarantined");
+                Record::Quarantine(QuarantineEntry::new(
+                    msg.received_ms,
+                    &msg.topic,
+                    &msg.payload,
+                    e.code(),
+                    e.to_string(),
+                ))
+            }
+        };
+        if self.store.send_async(record).await.is_err() {
+            tracing::error!("history writer is gone; a record was not stored");
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! One validated [`Settings`] built from the config file, then command-line flags on top.
+//!
+//! Raw input (TOML and flags) becomes validated settings exactly once, here; nothing else in
+//! Watchfloor parses a URL or a duration. Every refusal is a [`SettingsError`] whose one-line
+//! message names the offending value and where it came from, so the binary can print it and exit
+//! with status 2.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+/// Port the embedded broker listens on when none is configured (the MQTT standard port).
+pub const DEFAULT_EMBEDDED_PORT: u16 = 1883;
+/// Default native topic prefix.
+pub const DEFAULT_TOPIC_PREFIX: &str = "devices";
+/// Default interval between UI batches. Five a second is fast enough that nobody sees a lag and
+/// slow enough that a 10,000-device fleet costs the webview five renders a second, not 10,000.
+pub const DEFAULT_BATCH_INTERVAL_MS: u64 = 200;
+/// Default simulator reporting interval.
+pub const DEFAULT_SIM_INTERVAL_MS: u64 = 1000;
+/// Default centre of the simulated fleet (Rotterdam), chosen for its mix of port, ring roads and
+/// city grid.
+pub const DEFAULT_SIM_CENTER: (f64, f64) = (51.9225, 4.47917);
+
+/// A refused setting. The message is one line and names the value.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    ReadConfig {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML of the documented shape.
+    #[error("config file {path}: {message}")]
+    ParseConfig { path: PathBuf, message: String },
+    /// A single value is invalid.
+    #[error("{origin} {value:?}: {reason}")]
+    Invalid {
+        origin: String,
+        value: String,
+        reason: String,
+    },
+    /// No data directory could be determined for the default database path.
+    #[error("no home directory found for the default database path; pass --db PATH")]
+    NoDataDir,
+}
+
+fn invalid(origin: &str, value: impl ToString, reason: impl ToString) -> SettingsError {
+    SettingsError::Invalid {
+        origin: origin.to_owned(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The config file (TOML). Every key is optional; see README "Configuration" for defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// External broker URL; absent means "start the embedded broker".
+    pub broker: Option<String>,
+    pub db: Option<PathBuf>,
+    pub topic_prefix: Option<String>,
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub embedded_broker: EmbeddedBrokerFile,
+    #[serde(default)]
+    pub ui: UiFile,
+    #[serde(default)]
+    pub simulator: SimulatorFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedBrokerFile {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiFile {
+    pub batch_interval_ms: Option<u64>,
+    pub map_style_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorFile {
+    pub devices: Option<u32>,
+    pub interval_ms: Option<u64>,
+    pub center: Option<[f64; 2]>,
+}
+
+impl ConfigFile {
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::ReadConfig {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses config text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, SettingsError> {
+        toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let message = e.message().replace('\n', " ");
+            SettingsError::ParseConfig {
+                path: path.to_owned(),
+                message: match line {
+                    Some(line) => format!("line {line}: {message}"),
+                    None => message,
+                },
+            }
+        })
+    }
+}
+
+/// Values given on the command line; each overrides the config file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub broker: Option<String>,
+    pub db: Option<PathBuf>,
+    pub topic_prefix: Option<String>,
+    pub client_id: Option<String>,
+    pub listen: Option<String>,
+    pub simulate: Option<u32>,
+}
+
+/// A parsed `mqtt://` or `mqtts://` broker address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+impl BrokerUrl {
+    /// Parses `mqtt://host[:port]` (default port 1883) or `mqtts://host[:port]` (8883).
+    pub fn parse(raw: &str, origin: &str) -> Result<Self, SettingsError> {
+        let url = Url::parse(raw).map_err(|e| {
+            invalid(
+                origin,
+                raw,
+                format!("not a URL ({e}); expected mqtt://host:port"),
+            )
+        })?;
+        let tls = match url.scheme() {
+            "mqtt" | "tcp" => false,
+            "mqtts" | "ssl" => true,
+            other => {
+                return Err(invalid(
+                    origin,
+                    raw,
+                    format!("scheme {other:?} is not mqtt or mqtts"),
+                ))
+            }
+        };
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| invalid(origin, raw, "no host; expected mqtt://host:port"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if !url.path().is_empty() && url.path() != "/" {
+            return Err(invalid(origin, raw, "a broker URL has no path"));
+        }
+        let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
+        Ok(Self { host, port, tls })
+    }
+}
+
+impl std::fmt::Display for BrokerUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Which broker the pipeline talks to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BrokerTarget {
+    /// Start the embedded broker on `listen` and connect to it.
+    Embedded { listen: SocketAddr },
+    /// Connect to an external broker.
+    External(BrokerUrl),
+}
+
+/// Simulator settings shared by `--simulate` and `watchfloor sim`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimSettings {
+    pub devices: u32,
+    pub interval: Duration,
+    pub center: (f64, f64),
+}
+
+/// Everything the pipeline needs, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub broker: BrokerTarget,
+    pub db_path: PathBuf,
+    pub topic_prefix: String,
+    /// Explicit MQTT client id; `None` means derive one (see `link`).
+    pub client_id: Option<String>,
+    pub batch_interval: Duration,
+    /// Online map style; `None` means the bundled offline basemap only.
+    pub map_style_url: Option<String>,
+    pub sim: SimSettings,
+}
+
+impl Settings {
+    /// Merges the config file and the flags (flags win) and validates the result.
+    pub fn resolve(file: ConfigFile, flags: Overrides) -> Result<Self, SettingsError> {
+        let broker = match flags
+            .broker
+            .as_deref()
+            .map(|b| (b, "--broker"))
+            .or(file.broker.as_deref().map(|b| (b, "broker")))
+        {
+            Some((raw, origin)) => BrokerTarget::External(BrokerUrl::parse(raw, origin)?),
+            None => {
+                let (raw, origin) = match (&flags.listen, &file.embedded_broker.listen) {
+                    (Some(l), _) => (l.clone(), "--listen"),
+                    (None, Some(l)) => (l.clone(), "embedded_broker.listen"),
+                    (None, None) => (
+                        format!("{}:{DEFAULT_EMBEDDED_PORT}", Ipv4Addr::LOCALHOST),
+                        "embedded_broker.listen",
+                    ),
+                };
+                let listen = raw.parse::<SocketAddr>().map_err(|_| {
+                    invalid(origin, &raw, "expected IP:PORT, for example 127.0.0.1:1883")
+                })?;
+                BrokerTarget::Embedded { listen }
+            }
+        };
+
+        let db_path = match flags.db.or(file.db) {
+            Some(p) if p.as_os_str().is_empty() => return Err(invalid("--db", "", "empty path")),
+            Some(p) => p,
+            None => default_db_path()?,
+        };
+
+        let topic_prefix = flags
+            .topic_prefix
+            .or(file.topic_prefix)
+            .unwrap_or_else(|| DEFAULT_TOPIC_PREFIX.to_owned());
+        validate_topic_prefix(&topic_prefix)?;
+
+        let client_id = flags.client_id.or(file.client_id);
+        if let Some(id) = &client_id {
+            if id.is_empty()
+                || id.len() > 64
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                return Err(invalid(
+                    "client_id",
+                    id,
+                    "use 1 to 64 letters, digits, '-', '_' or '.'",
+                ));
+            }
+        }
+
+        let batch_ms = file
+            .ui
+            .batch_interval_ms
+            .unwrap_or(DEFAULT_BATCH_INTERVAL_MS);
+        if !(20..=5000).contains(&batch_ms) {
+            return Err(invalid(
+                "ui.batch_interval_ms",
+                batch_ms,
+                "must be between 20 and 5000",
+            ));
+        }
+
+        let map_style_url = file.ui.map_style_url;
+        if let Some(url) = &map_style_url {
+            match Url::parse(url) {
+                Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
+                _ => {
+                    return Err(invalid(
+                        "ui.map_style_url",
+                        url,
+                        "must be an http(s) URL of a MapLibre style",
+                    ))
+                }
+            }
+        }
+
+        let sim_interval = file
+            .simulator
+            .interval_ms
+            .unwrap_or(DEFAULT_SIM_INTERVAL_MS);
+        if !(50..=3_600_000).contains(&sim_interval) {
+            return Err(invalid(
+                "simulator.interval_ms",
+                sim_interval,
+                "must be between 50 and 3600000",
+            ));
+        }
+        let center = match file.simulator.center {
+            Some([lat, lon])
+                if (-85.0..=85.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
+            {
+                (lat, lon)
+            }
+            Some([lat, lon]) => {
+                return Err(invalid(
+                    "simulator.center",
+                    format!("[{lat}, {lon}]"),
+                    "expected [lat, lon] with |lat| <= 85",
+                ))
+            }
+            None => DEFAULT_SIM_CENTER,
+        };
+        let devices = flags.simulate.or(file.simulator.devices).unwrap_or(0);
+        if devices > 100_000 {
+            return Err(invalid(
+                "--simulate",
+                devices,
+                "at most 100000 simulated devices",
+            ));
+        }
+
+        Ok(Settings {
+            broker,
+            db_path,
+            topic_prefix,
+            client_id,
+            batch_interval: Duration::from_millis(batch_ms),
+            map_style_url,
+            sim: SimSettings {
+                devices,
+                interval: Duration::from_millis(sim_interval),
+                center,
+            },
+        })
+    }
+
+    /// The URL clients use to reach the broker (the embedded one included).
+    pub fn broker_url(&self) -> BrokerUrl {
+        match &self.broker {
+            BrokerTarget::External(url) => url.clone(),
+            BrokerTarget::Embedded { listen } => {
+                // A broker listening on every interface is still reached over loopback locally.
+                let host = if listen.ip().is_unspecified() {
+                    Ipv4Addr::LOCALHOST.to_string()
+                } else {
+                    listen.ip().to_string()
+                };
+                BrokerUrl {
+                    host,
+                    port: listen.port(),
+                    tls: false,
+                }
+            }
+        }
+    }
+}
+
+fn validate_topic_prefix(prefix: &str) -> Result<(), SettingsError> {
+    let ok = !prefix.is_empty()
+        && prefix.len() <= 128
+        && !prefix.starts_with('/')
+        && !prefix.ends_with('/')
+        && !prefix.split('/').any(str::is_empty)
+        && !prefix
+            .chars()
+            .any(|c| matches!(c, '+' | '#') || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "topic_prefix",
+            prefix,
+            "must be topic levels without wildcards, e.g. devices or site1/devices",
+        ))
+    }
+}
+
+/// `history.sqlite` in the platform data directory (e.g. `~/.local/share/watchfloor` on Linux).
+pub fn default_db_path() -> Result<PathBuf, SettingsError> {
+    directories::ProjectDirs::from("org", "Watchfloor", "watchfloor")
+        .map(|d| d.data_dir().join("history.sqlite"))
+        .ok_or(SettingsError::NoDataDir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(toml: &str, flags: Overrides) -> Result<Settings, SettingsError> {
+        Settings::resolve(ConfigFile::parse(toml, Path::new("test.toml"))?, flags)
+    }
+
+    fn with_db() -> Overrides {
+        Overrides {
+            db: Some("/tmp/x.sqlite".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_start_the_embedded_broker_on_loopback() {
+        let s = resolve("", with_db()).expect("empty config is valid");
+        assert_eq!(
+            s.broker,
+            BrokerTarget::Embedded {
+                listen: "127.0.0.1:1883".parse().unwrap()
+            }
+        );
+        assert_eq!(s.topic_prefix, "devices");
+        assert_eq!(s.batch_interval, Duration::from_millis(200));
+        assert_eq!(s.broker_url().to_string(), "mqtt://127.0.0.1:1883");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let s = resolve(
+            "broker = \"mqtt://file-host:1000\"\ntopic_prefix = \"site/a\"\n[simulator]\ndevices = 3",
+            Overrides { broker: Some("mqtts://flag-host".into()), simulate: Some(7), ..with_db() },
+        )
+        .unwrap();
+        assert_eq!(
+            s.broker,
+            BrokerTarget::External(BrokerUrl {
+                host: "flag-host".into(),
+                port: 8883,
+                tls: true
+            })
+        );
+        assert_eq!(s.topic_prefix, "site/a", "a value only in the file is kept");
+        assert_eq!(s.sim.devices, 7, "the flag wins over the file");
+    }
+
+    #[test]
+    fn errors_name_the_value_on_one_line() {
+        let cases = [
+            (
+                "",
+                Overrides {
+                    broker: Some("http://x".into()),
+                    ..with_db()
+                },
+                "\"http://x\"",
+            ),
+            (
+                "",
+                Overrides {
+                    listen: Some("localhost".into()),
+                    ..with_db()
+                },
+                "--listen \"localhost\"",
+            ),
+            ("topic_prefix = \"a/#\"", with_db(), "\"a/#\""),
+            (
+                "[ui]\nbatch_interval_ms = 1",
+                with_db(),
+                "ui.batch_interval_ms \"1\"",
+            ),
+            ("brokr = 1", with_db(), "line 1: unknown field `brokr`"),
+            (
+                "[simulator]\ncenter = [99.0, 1.0]",
+                with_db(),
+                "simulator.center",
+            ),
+        ];
+        for (toml, flags, needle) in cases {
+            let msg = resolve(toml, flags)
+                .expect_err("invalid input is refused")
+                .to_string();
+            assert!(msg.contains(needle), "{msg:?} should name {needle:?}");
+            assert!(!msg.contains('\n'), "{msg:?} must be one line");
+        }
+    }
+
+    #[test]
+    fn broker_urls_round_trip_to_text() {
+        for (raw, shown) in [
+            ("mqtt://h", "mqtt://h:1883"),
+            ("mqtts://h:1", "mqtts://h:1"),
+            ("mqtt://[::1]:9", "mqtt://[::1]:9"),
+        ] {
+            assert_eq!(
+                BrokerUrl::parse(raw, "--broker").unwrap().to_string(),
+                shown
+            );
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! `events`: device events. The device's own event id is the idempotency key: a QoS 1
+//! redelivery of the same event is absorbed, never stored twice.
+
+use rusqlite::Statement;
+use watchfloor_protocol::{DeviceEvent, DeviceId};
+
+pub const DDL: &str = "
+CREATE TABLE events (
+    id          INTEGER PRIMARY KEY,
+    device_id   TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    ts_ms       INTEGER NOT NULL,
+    type        TEXT NOT NULL,
+    severity    TEXT NOT NULL,
+    message     TEXT,
+    lat         REAL,
+    lon         REAL,
+    received_ms INTEGER NOT NULL,
+    UNIQUE (device_id, event_id)
+) STRICT;
+CREATE INDEX events_by_time ON events (ts_ms);
+";
+
+pub const INSERT: &str = "INSERT OR IGNORE INTO events
+    (device_id, event_id, ts_ms, type, severity, message, lat, lon, received_ms)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+pub fn insert(
+    stmt: &mut Statement<'_>,
+    device: &DeviceId,
+    e: &DeviceEvent,
+    received_ms: i64,
+) -> rusqlite::Result<()> {
+    stmt.execute((
+        device.as_str(),
+        &e.event_id,
+        e.ts_ms,
+        &e.event_type,
+        e.severity.as_str(),
+        e.message.as_deref(),
+        e.position.map(|p| p.0),
+        e.position.map(|p| p.1),
+        received_ms,
+    ))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use watchfloor_protocol::Severity;
+
+    #[test]
+    fn a_redelivered_event_is_stored_once() {
+        let conn = crate::store::open_in_memory().unwrap();
+        let dev = DeviceId::parse("c1").unwrap();
+        let e = DeviceEvent {
+            event_id: "e1".into(),
+            ts_ms: 1,
+            event_type: "panic".into(),
+            severity: Severity::Critical,
+            message: None,
+            position: Some((1.0, 2.0)),
+        };
+        let mut stmt = conn.prepare(INSERT).unwrap();
+        insert(&mut stmt, &dev, &e, 1).unwrap();
+        insert(&mut stmt, &dev, &e, 2).unwrap();
+        let (n, sev): (i64, String) = conn
+            .query_row("SELECT count(*), max(severity) FROM events", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((n, sev.as_str()), (1, "critical"));
+    }
+}

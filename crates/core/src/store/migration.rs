@@ -1,0 +1,85 @@
+//! Schema migrations: an ordered list, applied in one transaction, with the schema version kept
+//! in `PRAGMA user_version`. A migration, once released, is never edited: a change is a new
+//! entry at the end. Each entry lists the scripts (one per table module) it runs.
+
+use rusqlite::Connection;
+
+use super::{events, meta, positions, quarantine, statuses};
+
+/// Every migration, in order. The schema version is the number of migrations applied.
+const MIGRATIONS: &[&[&str]] = &[
+    // 1: the first history tables.
+    &[
+        meta::DDL,
+        positions::DDL,
+        statuses::DDL,
+        events::DDL,
+        quarantine::DDL,
+    ],
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error("schema version {found} is newer than {supported}")]
+    Newer { found: i64, supported: i64 },
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Applies the migrations this database lacks, all in one transaction: a crash mid-way leaves
+/// the file at its old version, never half-migrated.
+pub fn migrate(conn: &mut Connection) -> Result<(), MigrationError> {
+    let tx = conn.transaction()?;
+    let found: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(MigrationError::Newer {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for scripts in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        for script in scripts.iter() {
+            tx.execute_batch(script)?;
+        }
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_is_a_no_op_and_sets_the_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).expect("a migrated database migrates again without error");
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_untouched() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(MigrationError::Newer { .. })
+        ));
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            tables, 0,
+            "nothing was created in a file from a newer Watchfloor"
+        );
+    }
+}

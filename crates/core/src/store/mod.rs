@@ -1,0 +1,95 @@
+//! The history file: one SQLite database per console (rusqlite, SQLite bundled).
+//!
+//! Owns the schema, the connection pragmas and the single writer thread. One module per table
+//! holds its DDL, row type and statements; [`migration`] applies the DDL in order. Reads (tests,
+//! export, review) open their own connections; only the [`writer`] thread writes live data.
+
+pub mod events;
+pub mod meta;
+pub mod migration;
+pub mod positions;
+pub mod quarantine;
+pub mod statuses;
+pub mod writer;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// Why the history file could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the folder for {path}: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open history file {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("history file {path} has schema version {found}, newer than this Watchfloor understands ({supported}); use a newer Watchfloor")]
+    NewerSchema {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// Opens (creating if needed) the history file for writing and brings its schema up to date.
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+        path: path.display().to_string(),
+        source,
+    })?;
+    configure(&conn)?;
+    migration::migrate(&mut conn).map_err(|e| match e {
+        migration::MigrationError::Newer { found, supported } => StoreError::NewerSchema {
+            path: path.display().to_string(),
+            found,
+            supported,
+        },
+        migration::MigrationError::Sql(e) => StoreError::Sql(e),
+    })?;
+    Ok(conn)
+}
+
+/// An in-memory database with the full schema, for tests.
+pub fn open_in_memory() -> Result<Connection, StoreError> {
+    let mut conn = Connection::open_in_memory()?;
+    configure(&conn)?;
+    migration::migrate(&mut conn).map_err(|e| match e {
+        migration::MigrationError::Newer { found, supported } => StoreError::NewerSchema {
+            path: ":memory:".into(),
+            found,
+            supported,
+        },
+        migration::MigrationError::Sql(e) => StoreError::Sql(e),
+    })?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // WAL: readers (export, a second window, a reviewer copying the file) never block the writer
+    // and the writer never blocks them; commits append to the log instead of rewriting pages.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // NORMAL in WAL mode syncs at checkpoints, not at every commit: a commit survives a crash of
+    // Watchfloor itself, and only an OS crash or power cut can lose the last commits. Issue #3
+    // revisits this for the commits that carry QoS 1 acknowledgements.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Another process holding a lock briefly (a checkpoint, an export) makes us wait up to 5 s
+    // instead of failing the batch at once.
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! What the pipeline shows to a screen: the types the UI receives, declared once here.
+//!
+//! These are plain serialisable Rust types with no Tauri in sight; `ts-rs` generates their
+//! TypeScript twins into `ui/src/lib/backend/generated/` (committed, checked for drift in CI).
+//! Epoch-millisecond fields are `i64` in Rust and `number` in TypeScript: they stay far below
+//! 2^53, so no precision is lost.
+
+use serde::Serialize;
+use ts_rs::TS;
+
+/// Whether the MQTT link is up, as an operator needs to see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum LinkState {
+    /// A connection attempt is in progress.
+    Connecting,
+    /// Connected and subscribed.
+    Connected,
+    /// The last attempt failed; the next one is scheduled at `next_attempt_ms`.
+    BackingOff,
+    /// The pipeline is shutting down.
+    Stopped,
+}
+
+/// The MQTT link's state with the details an operator needs to act on it.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct ConnectionView {
+    pub state: LinkState,
+    /// The broker as a URL, e.g. `mqtt://127.0.0.1:1883`.
+    pub broker: String,
+    /// The last connection error, in words.
+    pub last_error: Option<String>,
+    /// When the next attempt is due (epoch ms), while backing off.
+    #[ts(type = "number | null")]
+    pub next_attempt_ms: Option<i64>,
+    /// How many times the link has (re)connected since start.
+    #[ts(type = "number")]
+    pub connects: u64,
+}
+
+/// Live state of one device as drawn on the map.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct DeviceView {
+    pub id: String,
+    pub name: Option<String>,
+    #[ts(type = "\"vehicle\" | \"sensor\" | \"bodycam\" | \"phone\" | \"other\" | null")]
+    pub kind: Option<&'static str>,
+    /// True when the device declared itself simulated; the UI labels it.
+    pub simulated: bool,
+    pub online: bool,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub heading: Option<f64>,
+    /// m/s.
+    pub speed: Option<f64>,
+    /// %.
+    pub battery: Option<f64>,
+    /// dBm.
+    pub signal: Option<f64>,
+    /// Device timestamp of the current fix (epoch ms).
+    #[ts(type = "number | null")]
+    pub fix_ts_ms: Option<i64>,
+    /// When Watchfloor last received anything from the device (epoch ms, receiver clock).
+    #[ts(type = "number")]
+    pub last_seen_ms: i64,
+}
+
+/// Device totals for the status bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct DeviceCounts {
+    pub total: u32,
+    pub online: u32,
+}
+
+/// One push to the UI: every device that changed since the previous batch, coalesced (a device
+/// that reported ten times in the interval appears once, with its newest state).
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct LiveBatch {
+    /// Increases by one per batch; a gap tells the UI it missed a batch and must resync.
+    #[ts(type = "number")]
+    pub seq: u64,
+    /// When the batch left the pipeline (epoch ms).
+    #[ts(type = "number")]
+    pub emitted_at_ms: i64,
+    /// True when `devices` holds every device (a snapshot), not only the changed ones.
+    pub full: bool,
+    pub devices: Vec<DeviceView>,
+    pub counts: DeviceCounts,
+    pub connection: ConnectionView,
+    /// Messages refused since start (malformed, unknown topic, bad id...), kept in quarantine.
+    #[ts(type = "number")]
+    pub quarantined: u64,
+}
+
+/// Facts about this console that do not change while it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct ConsoleInfo {
+    pub version: String,
+    /// The broker, as a URL.
+    pub broker_url: String,
+    /// True when the broker is the one Watchfloor started itself.
+    pub embedded_broker: bool,
+    pub db_path: String,
+    pub client_id: String,
+    pub topic_prefix: String,
+    /// Online map style; null means the bundled offline basemap.
+    pub map_style_url: Option<String>,
+    /// How many simulated devices this process runs (0: none).
+    pub simulated_devices: u32,
+}

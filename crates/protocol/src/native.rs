@@ -1,0 +1,582 @@
+//! Watchfloor's native wire format (documented for device makers in `docs/protocol.md`).
+//!
+//! Topics, under a configurable prefix (default `devices`, which may itself contain `/`):
+//! - `{prefix}/{id}/location`, QoS 0: a position fix.
+//! - `{prefix}/{id}/status`, QoS 1, retained, also the device's last will: online state and health.
+//! - `{prefix}/{id}/events`, QoS 1: something happened (a button, a sensor threshold, a fault).
+//!
+//! The `*Payload` structs are the JSON as it travels; devices (and our simulator) serialise them.
+//! [`decode`] turns bytes into validated [`NativeMessage`]s: ids checked, timestamps in epoch ms,
+//! coordinates and readings inside their physical ranges.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::device_id::{DeviceId, DeviceIdError};
+use crate::time::{parse_timestamp, truncate, TimestampError};
+use crate::MAX_PAYLOAD_BYTES;
+
+/// Longest `name` a status may carry, in characters.
+pub const MAX_NAME_CHARS: usize = 128;
+/// Longest event `message`, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+/// Longest event `id` and `type`, in characters.
+pub const MAX_EVENT_FIELD_CHARS: usize = 128;
+
+/// `{prefix}/{id}/location` as it travels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocationPayload {
+    pub ts: Value,
+    pub lat: f64,
+    pub lon: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heading: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+}
+
+/// `{prefix}/{id}/status` as it travels (also the last will).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusPayload {
+    pub online: bool,
+    pub ts: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub battery: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Set by simulators so that no operator mistakes a simulated unit for a real one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub simulated: bool,
+}
+
+/// `{prefix}/{id}/events` as it travels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventPayload {
+    pub id: String,
+    pub ts: Value,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub severity: Severity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
+}
+
+/// How urgent an event is, most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// What sort of unit a device is; drives its symbol on the map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    Vehicle,
+    Sensor,
+    Bodycam,
+    Phone,
+    /// Any kind Watchfloor has no symbol for yet; the device is still shown.
+    Other,
+}
+
+impl DeviceKind {
+    /// Reads a wire `kind`; unknown kinds are kept as [`DeviceKind::Other`] rather than refused,
+    /// because a new kind of device must still appear on the map.
+    pub fn from_wire(raw: &str) -> Self {
+        match raw {
+            "vehicle" => Self::Vehicle,
+            "sensor" => Self::Sensor,
+            "bodycam" => Self::Bodycam,
+            "phone" => Self::Phone,
+            _ => Self::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Vehicle => "vehicle",
+            Self::Sensor => "sensor",
+            Self::Bodycam => "bodycam",
+            Self::Phone => "phone",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// A validated position fix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fix {
+    pub ts_ms: i64,
+    pub lat: f64,
+    pub lon: f64,
+    pub alt: Option<f64>,
+    /// Degrees clockwise from true north, `0.0..360.0`.
+    pub heading: Option<f64>,
+    /// Metres per second.
+    pub speed: Option<f64>,
+    /// Metres.
+    pub accuracy: Option<f64>,
+}
+
+/// A validated status report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub ts_ms: i64,
+    pub online: bool,
+    /// Percent, `0..=100`.
+    pub battery: Option<f64>,
+    /// dBm.
+    pub signal: Option<f64>,
+    pub kind: Option<DeviceKind>,
+    pub name: Option<String>,
+    pub simulated: bool,
+}
+
+/// A validated device event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceEvent {
+    /// Unique per device: the key that makes redelivered events idempotent.
+    pub event_id: String,
+    pub ts_ms: i64,
+    pub event_type: String,
+    pub severity: Severity,
+    pub message: Option<String>,
+    pub position: Option<(f64, f64)>,
+}
+
+/// One decoded native message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NativeMessage {
+    Location {
+        device: DeviceId,
+        fix: Fix,
+    },
+    Status {
+        device: DeviceId,
+        status: Status,
+    },
+    Event {
+        device: DeviceId,
+        event: DeviceEvent,
+    },
+}
+
+impl NativeMessage {
+    pub fn device(&self) -> &DeviceId {
+        match self {
+            Self::Location { device, .. }
+            | Self::Status { device, .. }
+            | Self::Event { device, .. } => device,
+        }
+    }
+}
+
+/// The three native topic kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicKind {
+    Location,
+    Status,
+    Events,
+}
+
+impl TopicKind {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Self::Location => "location",
+            Self::Status => "status",
+            Self::Events => "events",
+        }
+    }
+}
+
+/// Why a native message was refused. Each variant reads as a sentence for the quarantine list.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    /// The topic is not `{prefix}/{id}/location|status|events`.
+    #[error("topic {topic:?} is not a Watchfloor device topic")]
+    UnknownTopic { topic: String },
+    /// The id inside the topic is not a valid device id.
+    #[error("bad device id in topic: {0}")]
+    BadDeviceId(#[from] DeviceIdError),
+    /// The payload exceeds [`MAX_PAYLOAD_BYTES`].
+    #[error("payload is {len} bytes, the limit is {limit}")]
+    Oversized { len: usize, limit: usize },
+    /// The payload is not JSON of the documented shape (syntax, missing field, wrong type).
+    #[error("payload is not valid: {0}")]
+    Json(String),
+    /// The timestamp is missing its form, unreadable or too far in the future.
+    #[error("bad ts: {0}")]
+    Timestamp(#[from] TimestampError),
+    /// A number is outside its physical range (or not finite).
+    #[error("{field} = {value} is outside {range}")]
+    OutOfRange {
+        field: &'static str,
+        value: f64,
+        range: &'static str,
+    },
+    /// A text field is longer than allowed.
+    #[error("{field} is {len} characters, the limit is {limit}")]
+    TooLong {
+        field: &'static str,
+        len: usize,
+        limit: usize,
+    },
+}
+
+impl DecodeError {
+    /// A short stable code, for counting refusals by reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownTopic { .. } => "unknown_topic",
+            Self::BadDeviceId(_) => "bad_device_id",
+            Self::Oversized { .. } => "oversized",
+            Self::Json(_) => "malformed",
+            Self::Timestamp(_) => "bad_timestamp",
+            Self::OutOfRange { .. } => "out_of_range",
+            Self::TooLong { .. } => "too_long",
+        }
+    }
+}
+
+/// Splits `{prefix}/{id}/{kind}` into the validated id and the kind.
+pub fn parse_topic(prefix: &str, topic: &str) -> Result<(DeviceId, TopicKind), DecodeError> {
+    let unknown = || DecodeError::UnknownTopic {
+        topic: truncate(topic, 200),
+    };
+    let rest = topic
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('/'))
+        .ok_or_else(unknown)?;
+    let (id, kind) = rest.split_once('/').ok_or_else(unknown)?;
+    let kind = match kind {
+        "location" => TopicKind::Location,
+        "status" => TopicKind::Status,
+        "events" => TopicKind::Events,
+        _ => return Err(unknown()),
+    };
+    Ok((DeviceId::parse(id)?, kind))
+}
+
+/// Decodes one native message. `now_ms` is the receiver's clock, used to refuse timestamps
+/// from the future.
+pub fn decode(
+    prefix: &str,
+    topic: &str,
+    payload: &[u8],
+    now_ms: i64,
+) -> Result<NativeMessage, DecodeError> {
+    let (device, kind) = parse_topic(prefix, topic)?;
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(DecodeError::Oversized {
+            len: payload.len(),
+            limit: MAX_PAYLOAD_BYTES,
+        });
+    }
+    Ok(match kind {
+        TopicKind::Location => NativeMessage::Location {
+            fix: validate_fix(parse_json(payload)?, now_ms)?,
+            device,
+        },
+        TopicKind::Status => NativeMessage::Status {
+            status: validate_status(parse_json(payload)?, now_ms)?,
+            device,
+        },
+        TopicKind::Events => NativeMessage::Event {
+            event: validate_event(parse_json(payload)?, now_ms)?,
+            device,
+        },
+    })
+}
+
+fn parse_json<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, DecodeError> {
+    serde_json::from_slice(payload).map_err(|e| DecodeError::Json(e.to_string()))
+}
+
+fn in_range(
+    field: &'static str,
+    value: f64,
+    lo: f64,
+    hi: f64,
+    range: &'static str,
+) -> Result<f64, DecodeError> {
+    if value.is_finite() && (lo..=hi).contains(&value) {
+        Ok(value)
+    } else {
+        Err(DecodeError::OutOfRange {
+            field,
+            value,
+            range,
+        })
+    }
+}
+
+fn optional_in_range(
+    field: &'static str,
+    value: Option<f64>,
+    lo: f64,
+    hi: f64,
+    range: &'static str,
+) -> Result<Option<f64>, DecodeError> {
+    value.map(|v| in_range(field, v, lo, hi, range)).transpose()
+}
+
+fn bounded_text(field: &'static str, text: String, limit: usize) -> Result<String, DecodeError> {
+    let len = text.chars().count();
+    if len > limit {
+        return Err(DecodeError::TooLong { field, len, limit });
+    }
+    Ok(text)
+}
+
+fn validate_fix(p: LocationPayload, now_ms: i64) -> Result<Fix, DecodeError> {
+    Ok(Fix {
+        ts_ms: parse_timestamp(&p.ts, now_ms)?,
+        lat: in_range("lat", p.lat, -90.0, 90.0, "-90..=90")?,
+        lon: in_range("lon", p.lon, -180.0, 180.0, "-180..=180")?,
+        alt: optional_in_range("alt", p.alt, -12_000.0, 100_000.0, "-12000..=100000 m")?,
+        // 360 is accepted and folded to 0: some firmwares report north as 360.
+        heading: optional_in_range("heading", p.heading, 0.0, 360.0, "0..=360")?.map(|h| h % 360.0),
+        speed: optional_in_range("speed", p.speed, 0.0, 400.0, "0..=400 m/s")?,
+        accuracy: optional_in_range("accuracy", p.accuracy, 0.0, 1.0e6, "0..=1000000 m")?,
+    })
+}
+
+fn validate_status(p: StatusPayload, now_ms: i64) -> Result<Status, DecodeError> {
+    Ok(Status {
+        ts_ms: parse_timestamp(&p.ts, now_ms)?,
+        online: p.online,
+        battery: optional_in_range("battery", p.battery, 0.0, 100.0, "0..=100 %")?,
+        signal: optional_in_range("signal", p.signal, -200.0, 0.0, "-200..=0 dBm")?,
+        kind: p.kind.as_deref().map(DeviceKind::from_wire),
+        name: p
+            .name
+            .map(|n| bounded_text("name", n, MAX_NAME_CHARS))
+            .transpose()?,
+        simulated: p.simulated,
+    })
+}
+
+fn validate_event(p: EventPayload, now_ms: i64) -> Result<DeviceEvent, DecodeError> {
+    if p.id.is_empty() {
+        return Err(DecodeError::Json("event id is empty".into()));
+    }
+    let position = match (p.lat, p.lon) {
+        (Some(lat), Some(lon)) => Some((
+            in_range("lat", lat, -90.0, 90.0, "-90..=90")?,
+            in_range("lon", lon, -180.0, 180.0, "-180..=180")?,
+        )),
+        (None, None) => None,
+        _ => {
+            return Err(DecodeError::Json(
+                "event has only one of lat and lon".into(),
+            ))
+        }
+    };
+    Ok(DeviceEvent {
+        event_id: bounded_text("id", p.id, MAX_EVENT_FIELD_CHARS)?,
+        ts_ms: parse_timestamp(&p.ts, now_ms)?,
+        event_type: bounded_text("type", p.event_type, MAX_EVENT_FIELD_CHARS)?,
+        severity: p.severity,
+        message: p
+            .message
+            .map(|m| bounded_text("message", m, MAX_MESSAGE_CHARS))
+            .transpose()?,
+        position,
+    })
+}
+
+/// The topic a device publishes `kind` on.
+pub fn topic(prefix: &str, device: &DeviceId, kind: TopicKind) -> String {
+    format!("{prefix}/{device}/{}", kind.suffix())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NOW: i64 = 1_795_500_000_000;
+
+    fn id(s: &str) -> DeviceId {
+        DeviceId::parse(s).expect("test ids are valid")
+    }
+
+    #[test]
+    fn decodes_a_full_location() {
+        let msg = decode(
+            "devices",
+            "devices/veh-1/location",
+            br#"{"ts":1794999999000,"lat":52.37,"lon":4.89,"alt":3,"heading":360,"speed":12.5,"accuracy":4}"#,
+            NOW,
+        )
+        .expect("documented example decodes");
+        let NativeMessage::Location { device, fix } = msg else {
+            panic!("expected a location")
+        };
+        assert_eq!(device, id("veh-1"));
+        assert_eq!(fix.ts_ms, 1_794_999_999_000);
+        assert_eq!(fix.heading, Some(0.0), "heading 360 folds to north");
+        assert_eq!(fix.speed, Some(12.5));
+    }
+
+    #[test]
+    fn decodes_status_with_rfc3339_and_unknown_kind() {
+        let msg = decode(
+            "site/a",
+            "site/a/s1/status",
+            br#"{"online":false,"ts":"2026-11-19T10:00:00Z","kind":"drone","name":"Kite","extra":1}"#,
+            NOW,
+        )
+        .expect("a multi-level prefix and unknown fields are fine");
+        let NativeMessage::Status { status, .. } = msg else {
+            panic!("expected a status")
+        };
+        assert!(!status.online);
+        assert_eq!(
+            status.kind,
+            Some(DeviceKind::Other),
+            "unknown kinds are kept, not refused"
+        );
+        assert_eq!(status.name.as_deref(), Some("Kite"));
+        assert!(!status.simulated, "simulated defaults to false");
+    }
+
+    #[test]
+    fn decodes_an_event_and_its_position() {
+        let msg = decode(
+            "devices",
+            "devices/cam-2/events",
+            br#"{"id":"e-9","ts":1794999999000,"type":"panic","severity":"critical","lat":1.5,"lon":2.5}"#,
+            NOW,
+        )
+        .expect("valid event");
+        let NativeMessage::Event { event, .. } = msg else {
+            panic!("expected an event")
+        };
+        assert_eq!(event.severity, Severity::Critical);
+        assert_eq!(event.position, Some((1.5, 2.5)));
+    }
+
+    #[test]
+    fn refuses_bad_input_with_a_reason() {
+        let cases: &[(&str, &[u8], &str)] = &[
+            ("other/x/location", b"{}", "unknown_topic"),
+            ("devices/x/battery", b"{}", "unknown_topic"),
+            ("devices/a+b/location", b"{}", "bad_device_id"),
+            ("devices/x/location", b"{not json", "malformed"),
+            (
+                "devices/x/location",
+                br#"{"ts":1,"lat":"52","lon":4}"#,
+                "malformed",
+            ),
+            (
+                "devices/x/location",
+                br#"{"ts":1,"lat":91,"lon":4}"#,
+                "out_of_range",
+            ),
+            (
+                "devices/x/location",
+                br#"{"ts":9999999999999,"lat":1,"lon":4}"#,
+                "bad_timestamp",
+            ),
+            (
+                "devices/x/status",
+                br#"{"online":true,"ts":1,"battery":140}"#,
+                "out_of_range",
+            ),
+            (
+                "devices/x/events",
+                br#"{"id":"1","ts":1,"type":"t","severity":"urgent"}"#,
+                "malformed",
+            ),
+            (
+                "devices/x/events",
+                br#"{"id":"1","ts":1,"type":"t","severity":"low","lat":1}"#,
+                "malformed",
+            ),
+        ];
+        for (topic, payload, code) in cases {
+            let err = decode("devices", topic, payload, NOW).expect_err("bad input is refused");
+            assert_eq!(
+                err.code(),
+                *code,
+                "{topic} {:?} -> {err}",
+                String::from_utf8_lossy(payload)
+            );
+        }
+        let huge = vec![b' '; MAX_PAYLOAD_BYTES + 1];
+        assert_eq!(
+            decode("devices", "devices/x/location", &huge, NOW)
+                .unwrap_err()
+                .code(),
+            "oversized"
+        );
+    }
+
+    #[test]
+    fn encoded_payloads_decode_to_the_same_values() {
+        let payload = StatusPayload {
+            online: true,
+            ts: Value::from(NOW),
+            battery: Some(88.0),
+            signal: Some(-71.0),
+            kind: Some("bodycam".into()),
+            name: Some("Cam 4".into()),
+            simulated: true,
+        };
+        let bytes = serde_json::to_vec(&payload).expect("serialisable");
+        let NativeMessage::Status { status, .. } =
+            decode("devices", "devices/c4/status", &bytes, NOW).unwrap()
+        else {
+            panic!("expected a status")
+        };
+        assert_eq!(status.kind, Some(DeviceKind::Bodycam));
+        assert!(status.simulated);
+        assert_eq!(status.battery, Some(88.0));
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics_on_arbitrary_bytes(topic in ".{0,80}", payload in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode("devices", &topic, &payload, NOW);
+        }
+
+        #[test]
+        fn any_valid_fix_round_trips(lat in -90.0f64..=90.0, lon in -180.0f64..=180.0, speed in 0.0f64..100.0, ts in 0i64..NOW) {
+            let p = LocationPayload { ts: Value::from(ts), lat, lon, alt: None, heading: None, speed: Some(speed), accuracy: None };
+            let bytes = serde_json::to_vec(&p).unwrap();
+            let msg = decode("devices", "devices/d/location", &bytes, NOW).unwrap();
+            let NativeMessage::Location { fix, .. } = msg else { panic!("expected a location") };
+            prop_assert_eq!((fix.lat, fix.lon, fix.speed, fix.ts_ms), (lat, lon, Some(speed), ts));
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Timestamps as devices write them: integer milliseconds since the Unix epoch (UTC), or an
+//! RFC 3339 string with an explicit offset. Everything inside Watchfloor is `i64` epoch ms.
+
+use chrono::DateTime;
+use serde_json::Value;
+
+/// How far ahead of the receiver's clock a device timestamp may be before it is refused. Device
+/// clocks drift, but a fix stamped hours ahead would pin the device "in the future" and make
+/// every honest update look stale, so it is quarantined instead.
+pub const MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// Why a wire timestamp was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TimestampError {
+    #[error("timestamp must be epoch milliseconds or an RFC 3339 string, found {0}")]
+    WrongType(&'static str),
+    #[error("timestamp {0:?} is not RFC 3339 (for example 2026-11-23T08:15:00Z)")]
+    BadText(String),
+    #[error("timestamp {0} ms is out of range")]
+    OutOfRange(f64),
+    #[error(
+        "timestamp is {ahead_ms} ms ahead of the receiver's clock (limit {MAX_FUTURE_SKEW_MS} ms)"
+    )]
+    InFuture { ahead_ms: i64 },
+}
+
+/// Parses a JSON timestamp value into epoch milliseconds and checks it against `now_ms`.
+pub fn parse_timestamp(value: &Value, now_ms: i64) -> Result<i64, TimestampError> {
+    let ms = match value {
+        Value::Number(n) => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // Year 1970..=9999 keeps arithmetic on the value far from overflow.
+            if !f.is_finite() || !(0.0..=253_402_300_799_000.0).contains(&f) {
+                return Err(TimestampError::OutOfRange(f));
+            }
+            f as i64
+        }
+        Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .map_err(|_| TimestampError::BadText(truncate(s, 64)))?
+            .timestamp_millis(),
+        Value::Null => return Err(TimestampError::WrongType("null")),
+        Value::Bool(_) => return Err(TimestampError::WrongType("a boolean")),
+        Value::Array(_) => return Err(TimestampError::WrongType("an array")),
+        Value::Object(_) => return Err(TimestampError::WrongType("an object")),
+    };
+    let ahead_ms = ms.saturating_sub(now_ms);
+    if ahead_ms > MAX_FUTURE_SKEW_MS {
+        return Err(TimestampError::InFuture { ahead_ms });
+    }
+    Ok(ms)
+}
+
+/// Shortens untrusted text for an error message, on a character boundary.
+pub(crate) fn truncate(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_795_500_000_000;
+
+    #[test]
+    fn reads_both_documented_forms() {
+        assert_eq!(parse_timestamp(&json!(NOW - 1000), NOW), Ok(NOW - 1000));
+        assert_eq!(
+            parse_timestamp(&json!("2026-11-23T08:15:00.250Z"), NOW),
+            Ok(1_795_421_700_250),
+            "RFC 3339 with a Z offset is UTC"
+        );
+        assert_eq!(
+            parse_timestamp(&json!("2026-11-23T09:15:00.250+01:00"), NOW),
+            Ok(1_795_421_700_250),
+            "an explicit offset is honoured"
+        );
+    }
+
+    #[test]
+    fn refuses_what_would_corrupt_ordering() {
+        assert!(matches!(
+            parse_timestamp(&json!(NOW + 3_600_000), NOW),
+            Err(TimestampError::InFuture { .. })
+        ));
+        assert!(matches!(
+            parse_timestamp(&json!(-5), NOW),
+            Err(TimestampError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            parse_timestamp(&json!(1e300), NOW),
+            Err(TimestampError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            parse_timestamp(&json!("yesterday"), NOW),
+            Err(TimestampError::BadText(_))
+        ));
+        assert!(matches!(
+            parse_timestamp(&json!(true), NOW),
+            Err(TimestampError::WrongType(_))
+        ));
+    }
+}
