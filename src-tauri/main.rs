@@ -1,1 +1,60 @@
-fn main() {}
+//! `watchfloor`: the operator console, and its headless subcommands.
+//!
+//! This file is glue: it parses the command line ([`cli`]), builds one validated `Settings`, and
+//! hands it to the desktop shell ([`desktop`], the only module that imports Tauri) or to a
+//! headless command ([`headless`]). Exit codes: 0 success, 1 runtime failure, 2 bad usage or
+//! configuration.
+
+mod cli;
+#[cfg(feature = "desktop")]
+mod desktop;
+mod headless;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return cli::usage_error(e),
+    };
+    let settings = match cli.settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("watchfloor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    headless::init_logging();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("watchfloor: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match cli.command {
+        Some(cli::Command::Record) => runtime.block_on(headless::record(settings)),
+        Some(cli::Command::Sim(args)) => runtime.block_on(headless::sim(settings, args)),
+        None => open_console(runtime, settings),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("watchfloor: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(feature = "desktop")]
+fn open_console(runtime: tokio::runtime::Runtime, settings: watchfloor_core::Settings) -> anyhow::Result<()> {
+    desktop::run(runtime, settings)
+}
+
+#[cfg(not(feature = "desktop"))]
+fn open_console(_runtime: tokio::runtime::Runtime, _settings: watchfloor_core::Settings) -> anyhow::Result<()> {
+    anyhow::bail!("this build has no desktop console (built without the `desktop` feature); use `record` or `sim`")
+}

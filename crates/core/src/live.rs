@@ -31,11 +31,37 @@ pub enum Applied {
 pub struct DeviceState {
     pub fix: Option<Fix>,
     pub status: Option<Status>,
+    /// Device timestamp of the status that last turned the device online: the start of its
+    /// current session. A last will carries the timestamp of the connection it belongs to, so
+    /// an offline status at or after this instant ends the session even though newer (periodic)
+    /// statuses were seen in between.
+    pub online_since_ms: Option<i64>,
     /// Receiver clock of the last message of any kind (epoch ms).
     pub last_seen_ms: i64,
 }
 
 impl DeviceState {
+    /// Applies a status if it moves the device forward; see `online_since_ms` for last wills.
+    fn apply_status(&mut self, incoming: &Status) -> bool {
+        let (held_ts, held_online) = match &self.status {
+            Some(held) => (Some(held.ts_ms), held.online),
+            None => (None, false),
+        };
+        let ends_session = !incoming.online
+            && held_online
+            && self
+                .online_since_ms
+                .is_some_and(|since| incoming.ts_ms >= since);
+        if !(newer(held_ts, incoming.ts_ms) || ends_session) {
+            return false;
+        }
+        if incoming.online && !held_online {
+            self.online_since_ms = Some(incoming.ts_ms);
+        }
+        self.status = Some(incoming.clone());
+        true
+    }
+
     /// Online per the latest status (the last will says offline). A device that has sent
     /// locations but never a status is shown online: it is evidently reporting.
     pub fn online(&self) -> bool {
@@ -63,11 +89,7 @@ impl LiveState {
                     .then(|| state.fix = Some(fix.clone()))
                     .is_some()
             }
-            NativeMessage::Status { status, .. } => {
-                newer(state.status.as_ref().map(|s| s.ts_ms), status.ts_ms)
-                    .then(|| state.status = Some(status.clone()))
-                    .is_some()
-            }
+            NativeMessage::Status { status, .. } => state.apply_status(status),
             // Events do not change the device's drawn state yet; they do show it is alive.
             NativeMessage::Event { .. } => false,
         };
@@ -213,6 +235,26 @@ mod tests {
                 online: 0
             }
         );
+    }
+
+    #[test]
+    fn a_last_will_stamped_at_connect_time_still_ends_the_session() {
+        let mut live = LiveState::default();
+        live.apply(&status("a", 1000, true), 1); // connect: the will also carries ts 1000
+        live.apply(&status("a", 31_000, true), 2); // periodic status
+        assert_eq!(
+            live.apply(&status("a", 1000, false), 3),
+            Applied::Updated,
+            "the will of this session applies"
+        );
+        assert!(!live.get(&id("a")).unwrap().online());
+        live.apply(&status("a", 60_000, true), 4); // reconnect
+        assert_eq!(
+            live.apply(&status("a", 1000, false), 5),
+            Applied::Outdated,
+            "a will from the previous session must not end the new one"
+        );
+        assert!(live.get(&id("a")).unwrap().online());
     }
 
     #[test]

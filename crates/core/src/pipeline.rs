@@ -160,19 +160,12 @@ impl Pipeline {
         &self.info
     }
 
-    /// Batches from now on. Pair with [`Pipeline::snapshot`] to start from a full picture.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveBatch>> {
-        self.batches.subscribe()
-    }
-
-    /// A batch holding every device now.
-    pub async fn snapshot(&self) -> Option<LiveBatch> {
-        snapshot_via(&self.snapshots).await
-    }
-
-    /// A handle that can take snapshots without borrowing the pipeline (for UI tasks).
-    pub fn snapshot_handle(&self) -> SnapshotHandle {
-        SnapshotHandle(self.snapshots.clone())
+    /// A cloneable handle for screens and loggers: batches and snapshots of live state.
+    pub fn feed(&self) -> LiveFeed {
+        LiveFeed {
+            batches: self.batches.clone(),
+            snapshots: self.snapshots.clone(),
+        }
     }
 
     pub fn connection(&self) -> ConnectionView {
@@ -211,20 +204,27 @@ impl Pipeline {
     }
 }
 
-/// Takes snapshots of live state from any task.
+/// Live state as a screen consumes it: subscribe to batches, then take a snapshot, and apply
+/// the batches whose `seq` is above the snapshot's.
 #[derive(Clone)]
-pub struct SnapshotHandle(mpsc::Sender<oneshot::Sender<LiveBatch>>);
-
-impl SnapshotHandle {
-    pub async fn snapshot(&self) -> Option<LiveBatch> {
-        snapshot_via(&self.0).await
-    }
+pub struct LiveFeed {
+    batches: broadcast::Sender<Arc<LiveBatch>>,
+    snapshots: mpsc::Sender<oneshot::Sender<LiveBatch>>,
 }
 
-async fn snapshot_via(tx: &mpsc::Sender<oneshot::Sender<LiveBatch>>) -> Option<LiveBatch> {
-    let (reply, rx) = oneshot::channel();
-    tx.send(reply).await.ok()?;
-    rx.await.ok()
+impl LiveFeed {
+    /// Batches from now on. A receiver that falls [`BATCH_BUFFER`] batches behind gets
+    /// `Lagged` and must take a new snapshot.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveBatch>> {
+        self.batches.subscribe()
+    }
+
+    /// Every device now; `None` once the pipeline has stopped.
+    pub async fn snapshot(&self) -> Option<LiveBatch> {
+        let (reply, rx) = oneshot::channel();
+        self.snapshots.send(reply).await.ok()?;
+        rx.await.ok()
+    }
 }
 
 /// The one owner of live state.

@@ -1,0 +1,145 @@
+//! The commands that run without a window: `record` (the pipeline, logging what it sees) and
+//! `sim` (simulated devices against a broker). Both stop on SIGINT or SIGTERM.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::broadcast::error::RecvError;
+use tracing_subscriber::EnvFilter;
+use watchfloor_core::pipeline::LiveFeed;
+use watchfloor_core::{Pipeline, Settings};
+use watchfloor_sim::{SimConfig, Simulator};
+
+use crate::cli::SimArgs;
+
+/// Logs to stderr; `RUST_LOG` overrides the default level (info, brokers' internals at warn).
+pub fn init_logging() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,rumqttd=warn,rumqttc=warn,tao=warn,wry=warn"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+}
+
+/// The simulator's settings, pointed at `broker_url` (the pipeline's, or the command line's).
+pub fn sim_config(settings: &Settings, broker_url: &watchfloor_core::settings::BrokerUrl, devices: u32, seed: u64) -> SimConfig {
+    SimConfig {
+        broker_host: broker_url.host.clone(),
+        broker_port: broker_url.port,
+        tls: broker_url.tls,
+        topic_prefix: settings.topic_prefix.clone(),
+        devices,
+        interval: settings.sim.interval,
+        center: settings.sim.center,
+        seed,
+    }
+}
+
+/// Starts the in-process simulator of `--simulate N` against the pipeline's broker.
+pub fn start_simulator(settings: &Settings, pipeline: &Pipeline) -> anyhow::Result<Option<Simulator>> {
+    if settings.sim.devices == 0 {
+        return Ok(None);
+    }
+    let url = watchfloor_core::settings::BrokerUrl::parse(&pipeline.info().broker_url, "broker")?;
+    Ok(Some(Simulator::spawn(sim_config(settings, &url, settings.sim.devices, 1))))
+}
+
+/// `watchfloor record`.
+pub async fn record(settings: Settings) -> anyhow::Result<()> {
+    let pipeline = Pipeline::start(&settings).await?;
+    let info = pipeline.info();
+    tracing::info!(
+        broker = %info.broker_url,
+        embedded = info.embedded_broker,
+        db = %info.db_path,
+        client_id = %info.client_id,
+        "recording (stop with Ctrl-C or SIGTERM)"
+    );
+    let simulator = start_simulator(&settings, &pipeline)?;
+    let logger = tokio::spawn(log_live_state(pipeline.feed()));
+
+    wait_for_stop_signal().await?;
+    tracing::info!("stopping: flushing history");
+    if let Some(sim) = simulator {
+        sim.shutdown().await;
+    }
+    logger.abort();
+    let counters = pipeline.counters();
+    let stats = pipeline.writer_stats();
+    pipeline.shutdown().await;
+    tracing::info!(
+        received = counters.received.load(Ordering::Relaxed),
+        quarantined = counters.quarantined.load(Ordering::Relaxed),
+        stored = stats.committed.load(Ordering::Relaxed),
+        failed = stats.failed.load(Ordering::Relaxed),
+        "history flushed; stopped"
+    );
+    Ok(())
+}
+
+/// `watchfloor sim`.
+pub async fn sim(settings: Settings, args: SimArgs) -> anyhow::Result<()> {
+    let url = settings.broker_url();
+    tracing::info!(broker = %url, devices = args.devices, "starting SIMULATED devices (stop with Ctrl-C or SIGTERM)");
+    let simulator = Simulator::spawn(sim_config(&settings, &url, args.devices, args.seed));
+    wait_for_stop_signal().await?;
+    simulator.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+/// Logs devices as they appear and change online state, and a summary every 10 seconds.
+async fn log_live_state(feed: LiveFeed) {
+    let mut rx = feed.subscribe();
+    let mut online: HashMap<String, bool> = HashMap::new();
+    let mut last_summary = Instant::now();
+    loop {
+        let batch = match rx.recv().await {
+            Ok(batch) => batch,
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "log fell behind live state");
+                continue;
+            }
+            Err(RecvError::Closed) => return,
+        };
+        for d in &batch.devices {
+            match online.insert(d.id.clone(), d.online) {
+                None => tracing::info!(
+                    device = %d.id,
+                    kind = d.kind.unwrap_or("unknown"),
+                    online = d.online,
+                    simulated = d.simulated,
+                    lat = ?d.lat,
+                    lon = ?d.lon,
+                    "device seen"
+                ),
+                Some(was) if was != d.online => tracing::info!(device = %d.id, online = d.online, "device went {}", if d.online { "online" } else { "offline" }),
+                Some(_) => {}
+            }
+        }
+        if last_summary.elapsed() >= Duration::from_secs(10) {
+            last_summary = Instant::now();
+            tracing::info!(
+                devices = batch.counts.total,
+                online = batch.counts.online,
+                quarantined = batch.quarantined,
+                link = ?batch.connection.state,
+                "live state"
+            );
+        }
+    }
+}
