@@ -24,25 +24,25 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct CommonArgs {
     /// External broker, mqtt://host:port or mqtts://host:port. Default: the embedded broker.
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, env = "WATCHFLOOR_BROKER", value_name = "URL")]
     pub broker: Option<String>,
     /// History database file. Default: the platform data dir (~/.local/share/watchfloor/history.sqlite).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, env = "WATCHFLOOR_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// TOML config file; flags override its values.
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, env = "WATCHFLOOR_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Address the embedded broker listens on (only without --broker). Default 127.0.0.1:1883.
-    #[arg(long, global = true, value_name = "IP:PORT")]
+    #[arg(long, global = true, env = "WATCHFLOOR_LISTEN", value_name = "IP:PORT")]
     pub listen: Option<String>,
     /// Native topic prefix. Default: devices.
-    #[arg(long, global = true, value_name = "PREFIX")]
+    #[arg(long, global = true, env = "WATCHFLOOR_TOPIC_PREFIX", value_name = "PREFIX")]
     pub topic_prefix: Option<String>,
     /// MQTT client id. Default: a stable id kept in the history file.
-    #[arg(long, global = true, value_name = "ID")]
+    #[arg(long, global = true, env = "WATCHFLOOR_CLIENT_ID", value_name = "ID")]
     pub client_id: Option<String>,
     /// Also run N simulated devices in this process (labelled as simulated).
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, env = "WATCHFLOOR_SIMULATE", value_name = "N")]
     pub simulate: Option<u32>,
 }
 

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what is missing, then
+#   UI: type check (svelte-check), unit tests (Vitest), production build;
+#   Rust: rustfmt, clippy -D warnings, unit and end-to-end tests (real Mosquitto, embedded broker,
+#         the real binary), and a check that the generated TypeScript types are committed;
+#   GUI: the real desktop app under Xvfb, driven through WebKitWebDriver (tauri-driver).
+# Logs and screenshots land in test-artifacts/. Ends with each runner's summary lines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --tests
+export PATH="$HOME/.cargo/bin:$PATH"
+
+artifacts=test-artifacts
+rm -rf "$artifacts" && mkdir -p "$artifacts"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "UI: type check"
+npm --prefix ui run check --silent
+step "UI: unit tests"
+npm --prefix ui test --silent -- --reporter=default 2>&1 | tee "$artifacts/vitest.log"
+step "UI: production build"
+npm --prefix ui run build --silent
+
+step "Rust: format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "Rust: unit and end-to-end tests"
+cargo test --workspace --locked 2>&1 | tee "$artifacts/cargo-test.log"
+
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  step "Generated TypeScript types match the Rust types"
+  if ! git diff --exit-code --stat -- ui/src/lib/backend/generated; then
+    echo "ui/src/lib/backend/generated drifted from the Rust types: run 'cargo test' and commit the result" >&2
+    exit 1
+  fi
+  untracked=$(git ls-files --others --exclude-standard -- ui/src/lib/backend/generated)
+  if [[ -n "$untracked" ]]; then
+    echo "new generated types are not committed: $untracked" >&2
+    exit 1
+  fi
+fi
+
+step "GUI: the desktop app under Xvfb"
+# Software OpenGL for WebGL; no DMA-BUF renderer (there is no GPU under Xvfb).
+export LIBGL_ALWAYS_SOFTWARE=1 WEBKIT_DISABLE_DMABUF_RENDERER=1
+export WATCHFLOOR_BIN="$PWD/target/debug/watchfloor" WATCHFLOOR_ARTIFACTS="$PWD/$artifacts"
+xvfb-run -a -s "-screen 0 1600x1000x24" node --test --test-reporter=spec tests/gui/ 2>&1 | tee "$artifacts/gui-test.log"
+
+step "Summary"
+grep -E '^test result:' "$artifacts/cargo-test.log" || true
+grep -E '^\s*(Test Files|Tests)\s' "$artifacts/vitest.log" | sed 's/\x1b\[[0-9;]*m//g' || true
+grep -E '^. (tests|pass|fail|skipped)' "$artifacts/gui-test.log" || true
+strip() { sed 's/\x1b\[[0-9;]*m//g' "$1"; }
+rust=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p+0, f+0 }' "$artifacts/cargo-test.log")
+ui=$(strip "$artifacts/vitest.log" | awk '/^ *Tests / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p+0, f+0 }')
+gui=$(awk '/^. pass / { p = $3 } /^. fail / { f = $3 } END { print p+0, f+0 }' "$artifacts/gui-test.log")
+read -r rp rf <<<"$rust"; read -r up uf <<<"$ui"; read -r gp gf <<<"$gui"
+echo "all suites: $((rp + up + gp)) passed, $((rf + uf + gf)) failed"

@@ -1,0 +1,67 @@
+//! Commands the UI may call. Errors reach the UI as `{code, message}` so it never matches on
+//! text.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tauri::ipc::Channel;
+use tauri::State;
+use tokio::sync::broadcast::error::RecvError;
+use watchfloor_core::view::{ConsoleInfo, LiveBatch};
+
+use super::ConsoleState;
+
+/// An error as the UI receives it.
+#[derive(Debug, Serialize)]
+pub struct CommandError {
+    /// Stable, machine-readable.
+    pub code: &'static str,
+    /// For a person.
+    pub message: String,
+}
+
+/// Facts about this console (broker, database, version).
+#[tauri::command]
+pub fn console_info(state: State<'_, ConsoleState>) -> ConsoleInfo {
+    state.info.clone()
+}
+
+/// Streams live state to `on_batch`: first a full snapshot, then coalesced batches. A page that
+/// subscribes again (after a reload) replaces the previous stream.
+#[tauri::command]
+pub async fn subscribe_live(state: State<'_, ConsoleState>, on_batch: Channel<Arc<LiveBatch>>) -> Result<(), CommandError> {
+    let feed = state.feed.clone();
+    // Subscribe before the snapshot so no batch falls between them; the UI drops batches whose
+    // seq is not above the snapshot's.
+    let mut rx = feed.subscribe();
+    let stopped = || CommandError { code: "pipeline_stopped", message: "the pipeline has stopped".into() };
+    let snapshot = feed.snapshot().await.ok_or_else(stopped)?;
+    on_batch
+        .send(Arc::new(snapshot))
+        .map_err(|e| CommandError { code: "ipc", message: e.to_string() })?;
+
+    let task = tauri::async_runtime::spawn(async move {
+        loop {
+            let batch = match rx.recv().await {
+                Ok(batch) => batch,
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "the window fell behind; resending a full snapshot");
+                    match feed.snapshot().await {
+                        Some(s) => Arc::new(s),
+                        None => return,
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            };
+            if on_batch.send(batch).is_err() {
+                return;
+            }
+        }
+    });
+    if let Ok(mut slot) = state.forwarder.lock() {
+        if let Some(previous) = slot.replace(task) {
+            previous.abort();
+        }
+    }
+    Ok(())
+}

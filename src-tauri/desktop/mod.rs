@@ -1,0 +1,58 @@
+//! The desktop shell: the only module that imports Tauri.
+//!
+//! It starts the same [`Pipeline`] as `record`, opens the window, and adapts core types to Tauri
+//! in one place ([`commands`]). Live batches reach the webview over an IPC channel, a few times a
+//! second, never one message per MQTT message. Closing the window shuts the pipeline down in
+//! order, so the history file is complete.
+
+mod commands;
+
+use std::sync::Mutex;
+
+use anyhow::Context;
+use tauri::RunEvent;
+use watchfloor_core::{Pipeline, Settings};
+
+/// What the commands can reach.
+pub struct ConsoleState {
+    pub info: watchfloor_core::view::ConsoleInfo,
+    pub feed: watchfloor_core::pipeline::LiveFeed,
+    /// The task forwarding batches to the current page; replaced when the page reloads.
+    pub forwarder: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
+}
+
+/// Runs the console until its window closes.
+pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Result<()> {
+    tauri::async_runtime::set(runtime.handle().clone());
+    let pipeline = runtime.block_on(Pipeline::start(&settings))?;
+    let simulator = crate::headless::start_simulator(&settings, &pipeline)?;
+    let state = ConsoleState {
+        info: pipeline.info().clone(),
+        feed: pipeline.feed(),
+        forwarder: Mutex::new(None),
+    };
+    tracing::info!(broker = %state.info.broker_url, embedded = state.info.embedded_broker, db = %state.info.db_path, "console starting");
+
+    let app = tauri::Builder::default()
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![commands::console_info, commands::subscribe_live])
+        .build(tauri::generate_context!())
+        .context("cannot open the console window")?;
+
+    let mut running = Some((pipeline, simulator));
+    app.run(move |_app, event| {
+        if let RunEvent::Exit = event {
+            if let Some((pipeline, simulator)) = running.take() {
+                runtime.block_on(async {
+                    if let Some(sim) = simulator {
+                        sim.shutdown().await;
+                    }
+                    pipeline.shutdown().await;
+                });
+                tracing::info!("console closed; history flushed");
+            }
+        }
+    });
+    Ok(())
+}
+

@@ -1,0 +1,43 @@
+//! The command line's contract: bad flags and bad config values are one clear line naming the
+//! value, with exit status 2.
+
+mod common;
+
+use common::run_to_end;
+
+fn assert_usage_error(args: &[&str], needle: &str) {
+    let (code, stderr) = run_to_end(args);
+    assert_eq!(code, 2, "{args:?} is a usage error; stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, got: {stderr}");
+    assert!(lines[0].contains(needle), "{:?} names {needle:?}", lines[0]);
+}
+
+#[test]
+fn unknown_flag_is_one_line_with_status_2() {
+    assert_usage_error(&["record", "--brokr", "x"], "--brokr");
+}
+
+#[test]
+fn bad_flag_value_names_the_value() {
+    assert_usage_error(&["record", "--broker", "http://example.com"], "\"http://example.com\"");
+    assert_usage_error(&["record", "--simulate", "lots"], "lots");
+    assert_usage_error(&["record", "--listen", "localhost"], "\"localhost\"");
+}
+
+#[test]
+fn bad_config_value_names_the_value_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("watchfloor.toml");
+    std::fs::write(&cfg, "[ui]\nbatch_interval_ms = 0\n").unwrap();
+    assert_usage_error(&["record", "--config", cfg.to_str().unwrap()], "ui.batch_interval_ms \"0\"");
+    std::fs::write(&cfg, "topic_prefx = \"x\"\n").unwrap();
+    assert_usage_error(&["record", "--config", cfg.to_str().unwrap()], "topic_prefx");
+    assert_usage_error(&["record", "--config", "/nonexistent/watchfloor.toml"], "/nonexistent/watchfloor.toml");
+}
+
+#[test]
+fn help_and_version_exit_zero() {
+    let (code, _) = run_to_end(&["--version"]);
+    assert_eq!(code, 0);
+}

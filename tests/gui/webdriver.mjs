@@ -1,0 +1,105 @@
+// A minimal W3C WebDriver client over fetch, enough to drive the real Watchfloor window through
+// tauri-driver (which starts WebKitWebDriver, which starts the app). No browser download, no
+// framework: the protocol is a handful of JSON requests.
+import { spawn } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** A TCP port nobody listens on right now. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitForPort(port, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`nothing listened on ${port} within ${timeoutMs} ms`);
+}
+
+/** Polls `probe` until it returns a truthy value; throws with `what` on timeout. */
+export async function until(what, probe, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last;
+    await sleep(250);
+  }
+  throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
+}
+
+/** Starts tauri-driver on free ports; `env` reaches the app (tauri-driver passes it down). */
+export async function startDriver(env) {
+  const port = await freePort();
+  const nativePort = await freePort();
+  const proc = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  await waitForPort(port);
+  return { port, proc };
+}
+
+export class Session {
+  static async create(driverPort, application, args = []) {
+    const res = await fetch(`http://127.0.0.1:${driverPort}/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        capabilities: { alwaysMatch: { 'tauri:options': { application, args } } },
+      }),
+    });
+    const body = await res.json();
+    if (!res.ok) throw new Error(`new session failed: ${JSON.stringify(body)}`);
+    return new Session(driverPort, body.value.sessionId);
+  }
+
+  constructor(driverPort, id) {
+    this.base = `http://127.0.0.1:${driverPort}/session/${id}`;
+  }
+
+  async cmd(method, path, body) {
+    const res = await fetch(this.base + path, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = await res.json();
+    if (!res.ok) throw new Error(`${method} ${path} failed: ${JSON.stringify(json)}`);
+    return json.value;
+  }
+
+  /** Runs `script` (a function body) in the page and returns its result. */
+  execute(script, args = []) {
+    return this.cmd('POST', '/execute/sync', { script, args });
+  }
+
+  /** The window's viewport as PNG bytes. */
+  async screenshot() {
+    return Buffer.from(await this.cmd('GET', '/screenshot'), 'base64');
+  }
+
+  async close() {
+    try {
+      await this.cmd('DELETE', '');
+    } catch {
+      // the app may already be gone
+    }
+  }
+}

@@ -1,0 +1,78 @@
+// A fake backend for the browser preview (`npm run dev` without Tauri) and for tests. Its
+// devices are synthetic and marked simulated; the UI shows a banner while it is in use.
+import type { Backend, ConnectionView, ConsoleInfo, DeviceView, LiveBatch } from './types';
+
+export interface FakeOptions {
+  devices: number;
+  intervalMs: number;
+  center: [number, number];
+}
+
+const connection: ConnectionView = {
+  state: 'connected',
+  broker: 'fake://browser-preview',
+  last_error: null,
+  next_attempt_ms: null,
+  connects: 1,
+};
+
+/** A deterministic synthetic fleet circling `center`. */
+export function fakeFleet(count: number, center: [number, number], tMs: number): DeviceView[] {
+  const kinds = ['vehicle', 'vehicle', 'bodycam', 'sensor'] as const;
+  return Array.from({ length: count }, (_, i) => {
+    const r = 0.01 + (i % 17) * 0.002;
+    const a = (i * 2.399 + tMs / (20_000 + i * 50)) % (2 * Math.PI);
+    return {
+      id: `fake-${i}`,
+      name: `Fake ${i + 1}`,
+      kind: kinds[i % kinds.length],
+      simulated: true,
+      online: i % 9 !== 0,
+      lat: center[0] + r * Math.sin(a),
+      lon: center[1] + r * 1.6 * Math.cos(a),
+      heading: null,
+      speed: 10,
+      battery: 80,
+      signal: -70,
+      fix_ts_ms: tMs,
+      last_seen_ms: tMs,
+    };
+  });
+}
+
+export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs: 250, center: [51.9225, 4.47917] }): Backend {
+  const info: ConsoleInfo = {
+    version: 'preview',
+    broker_url: 'fake://browser-preview',
+    embedded_broker: false,
+    db_path: '(none)',
+    client_id: 'browser-preview',
+    topic_prefix: 'devices',
+    map_style_url: null,
+    simulated_devices: opts.devices,
+  };
+  return {
+    kind: 'fake',
+    consoleInfo: async () => info,
+    async subscribeLive(onBatch) {
+      let seq = 0;
+      const batch = (full: boolean): LiveBatch => {
+        const devices = fakeFleet(opts.devices, opts.center, Date.now());
+        return {
+          seq,
+          emitted_at_ms: Date.now(),
+          full,
+          devices,
+          counts: { total: devices.length, online: devices.filter((d) => d.online).length },
+          connection,
+          quarantined: 0,
+        };
+      };
+      onBatch(batch(true));
+      setInterval(() => {
+        seq += 1;
+        onBatch(batch(false));
+      }, opts.intervalMs);
+    },
+  };
+}

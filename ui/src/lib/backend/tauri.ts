@@ -1,0 +1,13 @@
+// The one module that talks to Tauri. Everything else uses the Backend interface.
+import { Channel, invoke } from '@tauri-apps/api/core';
+import type { Backend, ConsoleInfo, LiveBatch } from './types';
+
+export const tauriBackend: Backend = {
+  kind: 'tauri',
+  consoleInfo: () => invoke<ConsoleInfo>('console_info'),
+  async subscribeLive(onBatch) {
+    const channel = new Channel<LiveBatch>();
+    channel.onmessage = onBatch;
+    await invoke('subscribe_live', { onBatch: channel });
+  },
+};

@@ -1,0 +1,27 @@
+// The UI's view of the backend's types. The interfaces themselves are generated from Rust by
+// ts-rs into ./generated (do not edit those files; run `cargo test` to regenerate).
+export type { ConnectionView } from './generated/ConnectionView';
+export type { ConsoleInfo } from './generated/ConsoleInfo';
+export type { DeviceCounts } from './generated/DeviceCounts';
+export type { DeviceView } from './generated/DeviceView';
+export type { LinkState } from './generated/LinkState';
+export type { LiveBatch } from './generated/LiveBatch';
+
+import type { ConsoleInfo } from './generated/ConsoleInfo';
+import type { LiveBatch } from './generated/LiveBatch';
+
+/** An error returned by a backend command: match on `code`, show `message`. */
+export interface CommandError {
+  code: string;
+  message: string;
+}
+
+/** Everything the UI may ask of the backend. The only implementation that talks to Tauri is
+ * ./tauri.ts; ./fake.ts serves the browser preview and tests. */
+export interface Backend {
+  /** Which implementation this is: the real console, or labelled fake data. */
+  readonly kind: 'tauri' | 'fake';
+  consoleInfo(): Promise<ConsoleInfo>;
+  /** Calls `onBatch` with a full snapshot, then with coalesced batches, until the page closes. */
+  subscribeLive(onBatch: (batch: LiveBatch) => void): Promise<void>;
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { LiveModel } from './model';
+import { fakeFleet } from '../backend/fake';
+import type { LiveBatch } from '../backend';
+
+function batch(seq: number, full: boolean, devices = fakeFleet(3, [0, 0], 1000)): LiveBatch {
+  return {
+    seq,
+    full,
+    emitted_at_ms: 0,
+    devices,
+    counts: { total: devices.length, online: devices.length },
+    connection: { state: 'connected', broker: 'mqtt://x:1', last_error: null, next_attempt_ms: null, connects: 1 },
+    quarantined: 0,
+  };
+}
+
+describe('LiveModel', () => {
+  it('merges partial batches by device id', () => {
+    const m = new LiveModel();
+    m.apply(batch(0, true));
+    const moved = { ...fakeFleet(1, [0, 0], 1000)[0], lat: 10 };
+    expect(m.apply(batch(1, false, [moved]))).toBe(true);
+    expect(m.devices.size).toBe(3);
+    expect(m.devices.get(moved.id)?.lat).toBe(10);
+  });
+
+  it('ignores a batch older than the snapshot it raced', () => {
+    const m = new LiveModel();
+    m.apply(batch(5, true));
+    const stale = { ...fakeFleet(1, [0, 0], 1000)[0], lat: -3 };
+    expect(m.apply(batch(5, false, [stale]))).toBe(false);
+    expect(m.devices.get(stale.id)?.lat).not.toBe(-3);
+  });
+
+  it('replaces everything on a full batch', () => {
+    const m = new LiveModel();
+    m.apply(batch(0, true, fakeFleet(5, [0, 0], 0)));
+    m.apply(batch(9, true, fakeFleet(2, [0, 0], 0)));
+    expect(m.devices.size).toBe(2);
+    expect(m.simulated).toBe(2);
+  });
+});

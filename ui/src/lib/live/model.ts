@@ -1,0 +1,36 @@
+// Live device state in the UI: keyed by id, replaced a batch at a time.
+//
+// The backend sends a full snapshot first, then batches holding only the devices that changed.
+// A batch whose seq is not above the last one applied is stale (it raced the snapshot) and is
+// ignored; a full batch always replaces everything.
+import type { ConnectionView, DeviceCounts, DeviceView, LiveBatch } from '../backend';
+
+export class LiveModel {
+  readonly devices = new Map<string, DeviceView>();
+  counts: DeviceCounts = { total: 0, online: 0 };
+  connection: ConnectionView | null = null;
+  quarantined = 0;
+  /** Simulated devices currently known. */
+  simulated = 0;
+  private lastSeq = -1;
+
+  /** Applies a batch; returns false when it was stale and ignored. */
+  apply(batch: LiveBatch): boolean {
+    if (batch.full) {
+      this.devices.clear();
+    } else if (batch.seq <= this.lastSeq) {
+      return false;
+    }
+    this.lastSeq = batch.seq;
+    for (const d of batch.devices) {
+      this.devices.set(d.id, d);
+    }
+    this.counts = batch.counts;
+    this.connection = batch.connection;
+    this.quarantined = batch.quarantined;
+    let simulated = 0;
+    for (const d of this.devices.values()) if (d.simulated) simulated++;
+    this.simulated = simulated;
+    return true;
+  }
+}
