@@ -36,7 +36,12 @@ pub struct CommonArgs {
     #[arg(long, global = true, env = "WATCHFLOOR_LISTEN", value_name = "IP:PORT")]
     pub listen: Option<String>,
     /// Native topic prefix. Default: devices.
-    #[arg(long, global = true, env = "WATCHFLOOR_TOPIC_PREFIX", value_name = "PREFIX")]
+    #[arg(
+        long,
+        global = true,
+        env = "WATCHFLOOR_TOPIC_PREFIX",
+        value_name = "PREFIX"
+    )]
     pub topic_prefix: Option<String>,
     /// MQTT client id. Default: a stable id kept in the history file.
     #[arg(long, global = true, env = "WATCHFLOOR_CLIENT_ID", value_name = "ID")]
@@ -89,12 +94,20 @@ impl Cli {
 /// Prints help/version as clap does; any other parse error as one line, exit status 2.
 pub fn usage_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
         let _ = e.print();
         return ExitCode::SUCCESS;
     }
     let rendered = e.render().to_string();
-    let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments");
     let first = first.trim_start_matches("error: ");
     eprintln!("watchfloor: {first} (try --help)");
     ExitCode::from(2)

@@ -13,16 +13,30 @@ use watchfloor_sim::{SimConfig, Simulator};
 
 use crate::cli::SimArgs;
 
+/// rumqttd logs every client disconnect as an error, which would bury real problems; the
+/// embedded broker's failures that matter (it cannot bind, it stops) are reported by
+/// `watchfloor_core::broker` instead.
+const DEFAULT_LOG_FILTER: &str = "info,rumqttd=off,rumqttc=warn,tao=warn,wry=warn";
+
 /// Logs to stderr; `RUST_LOG` overrides the default level (info, brokers' internals at warn).
 pub fn init_logging() {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,rumqttd=warn,rumqttc=warn,tao=warn,wry=warn"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// The simulator's settings, pointed at `broker_url` (the pipeline's, or the command line's).
-pub fn sim_config(settings: &Settings, broker_url: &watchfloor_core::settings::BrokerUrl, devices: u32, seed: u64) -> SimConfig {
+pub fn sim_config(
+    settings: &Settings,
+    broker_url: &watchfloor_core::settings::BrokerUrl,
+    devices: u32,
+    seed: u64,
+) -> SimConfig {
     SimConfig {
         broker_host: broker_url.host.clone(),
         broker_port: broker_url.port,
@@ -36,12 +50,36 @@ pub fn sim_config(settings: &Settings, broker_url: &watchfloor_core::settings::B
 }
 
 /// Starts the in-process simulator of `--simulate N` against the pipeline's broker.
-pub fn start_simulator(settings: &Settings, pipeline: &Pipeline) -> anyhow::Result<Option<Simulator>> {
+pub fn start_simulator(
+    settings: &Settings,
+    pipeline: &Pipeline,
+) -> anyhow::Result<Option<Simulator>> {
     if settings.sim.devices == 0 {
         return Ok(None);
     }
     let url = watchfloor_core::settings::BrokerUrl::parse(&pipeline.info().broker_url, "broker")?;
-    Ok(Some(Simulator::spawn(sim_config(settings, &url, settings.sim.devices, 1))))
+    Ok(Some(Simulator::spawn(sim_config(
+        settings,
+        &url,
+        settings.sim.devices,
+        1,
+    ))))
+}
+
+/// Stops the in-process simulator and waits (up to 3 s) until its devices' goodbyes (retained
+/// offline statuses) have come back through the broker, so the history records them.
+pub async fn stop_simulator(sim: Simulator, feed: &LiveFeed) {
+    sim.shutdown().await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        match feed.snapshot().await {
+            Some(s) if s.devices.iter().any(|d| d.simulated && d.online) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            _ => return,
+        }
+    }
+    tracing::warn!("some simulated devices' offline statuses did not arrive before shutdown");
 }
 
 /// `watchfloor record`.
@@ -61,7 +99,7 @@ pub async fn record(settings: Settings) -> anyhow::Result<()> {
     wait_for_stop_signal().await?;
     tracing::info!("stopping: flushing history");
     if let Some(sim) = simulator {
-        sim.shutdown().await;
+        stop_simulator(sim, &pipeline.feed()).await;
     }
     logger.abort();
     let counters = pipeline.counters();
@@ -127,7 +165,9 @@ async fn log_live_state(feed: LiveFeed) {
                     lon = ?d.lon,
                     "device seen"
                 ),
-                Some(was) if was != d.online => tracing::info!(device = %d.id, online = d.online, "device went {}", if d.online { "online" } else { "offline" }),
+                Some(was) if was != d.online => {
+                    tracing::info!(device = %d.id, online = d.online, "device went {}", if d.online { "online" } else { "offline" })
+                }
                 Some(_) => {}
             }
         }

@@ -28,7 +28,10 @@ fn main() -> ExitCode {
     };
     headless::init_logging();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("watchfloor: cannot start the async runtime: {e}");
@@ -50,11 +53,17 @@ fn main() -> ExitCode {
 }
 
 #[cfg(feature = "desktop")]
-fn open_console(runtime: tokio::runtime::Runtime, settings: watchfloor_core::Settings) -> anyhow::Result<()> {
+fn open_console(
+    runtime: tokio::runtime::Runtime,
+    settings: watchfloor_core::Settings,
+) -> anyhow::Result<()> {
     desktop::run(runtime, settings)
 }
 
 #[cfg(not(feature = "desktop"))]
-fn open_console(_runtime: tokio::runtime::Runtime, _settings: watchfloor_core::Settings) -> anyhow::Result<()> {
+fn open_console(
+    _runtime: tokio::runtime::Runtime,
+    _settings: watchfloor_core::Settings,
+) -> anyhow::Result<()> {
     anyhow::bail!("this build has no desktop console (built without the `desktop` feature); use `record` or `sim`")
 }

@@ -20,7 +20,10 @@ fn unknown_flag_is_one_line_with_status_2() {
 
 #[test]
 fn bad_flag_value_names_the_value() {
-    assert_usage_error(&["record", "--broker", "http://example.com"], "\"http://example.com\"");
+    assert_usage_error(
+        &["record", "--broker", "http://example.com"],
+        "\"http://example.com\"",
+    );
     assert_usage_error(&["record", "--simulate", "lots"], "lots");
     assert_usage_error(&["record", "--listen", "localhost"], "\"localhost\"");
 }
@@ -30,10 +33,19 @@ fn bad_config_value_names_the_value_and_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("watchfloor.toml");
     std::fs::write(&cfg, "[ui]\nbatch_interval_ms = 0\n").unwrap();
-    assert_usage_error(&["record", "--config", cfg.to_str().unwrap()], "ui.batch_interval_ms \"0\"");
+    assert_usage_error(
+        &["record", "--config", cfg.to_str().unwrap()],
+        "ui.batch_interval_ms \"0\"",
+    );
     std::fs::write(&cfg, "topic_prefx = \"x\"\n").unwrap();
-    assert_usage_error(&["record", "--config", cfg.to_str().unwrap()], "topic_prefx");
-    assert_usage_error(&["record", "--config", "/nonexistent/watchfloor.toml"], "/nonexistent/watchfloor.toml");
+    assert_usage_error(
+        &["record", "--config", cfg.to_str().unwrap()],
+        "topic_prefx",
+    );
+    assert_usage_error(
+        &["record", "--config", "/nonexistent/watchfloor.toml"],
+        "/nonexistent/watchfloor.toml",
+    );
 }
 
 #[test]

@@ -16,38 +16,112 @@ fn record_stores_what_devices_publish_and_stops_cleanly_on_sigterm() {
     let db = dir.path().join("history.sqlite");
 
     // Published before the recorder starts: the retained status must seed live state at connect.
-    publish(broker.port, "devices/van-7/status", r#"{"online":true,"ts":"2026-01-01T00:00:00Z","kind":"vehicle","name":"Van 7"}"#, 1, true);
+    publish(
+        broker.port,
+        "devices/van-7/status",
+        r#"{"online":true,"ts":"2026-01-01T00:00:00Z","kind":"vehicle","name":"Van 7"}"#,
+        1,
+        true,
+    );
 
-    let mut rec = Watchfloor::start(&["record", "--broker", &broker.url(), "--db", db.to_str().unwrap()]);
+    let mut rec = Watchfloor::start(&[
+        "record",
+        "--broker",
+        &broker.url(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
     rec.wait_for_log("connected to broker", Duration::from_secs(10));
     rec.wait_for_log("device=van-7", Duration::from_secs(10));
 
     let t = now_ms();
     for i in 0..3 {
-        let fix = format!(r#"{{"ts":{},"lat":51.9{i},"lon":4.4{i},"speed":12.5,"heading":90}}"#, t + i);
+        let fix = format!(
+            r#"{{"ts":{},"lat":51.9{i},"lon":4.4{i},"speed":12.5,"heading":90}}"#,
+            t + i
+        );
         publish(broker.port, "devices/van-7/location", &fix, 0, false);
     }
-    publish(broker.port, "devices/cam-2/location", &format!(r#"{{"ts":{t},"lat":51.95,"lon":4.5}}"#), 0, false);
-    publish(broker.port, "devices/cam-2/events", &format!(r#"{{"id":"e-1","ts":{t},"type":"panic","severity":"critical"}}"#), 1, false);
+    publish(
+        broker.port,
+        "devices/cam-2/location",
+        &format!(r#"{{"ts":{t},"lat":51.95,"lon":4.5}}"#),
+        0,
+        false,
+    );
+    publish(
+        broker.port,
+        "devices/cam-2/events",
+        &format!(r#"{{"id":"e-1","ts":{t},"type":"panic","severity":"critical"}}"#),
+        1,
+        false,
+    );
     // A redelivered event (same id) must not be stored twice.
-    publish(broker.port, "devices/cam-2/events", &format!(r#"{{"id":"e-1","ts":{t},"type":"panic","severity":"critical"}}"#), 1, false);
+    publish(
+        broker.port,
+        "devices/cam-2/events",
+        &format!(r#"{{"id":"e-1","ts":{t},"type":"panic","severity":"critical"}}"#),
+        1,
+        false,
+    );
     // Bad input is quarantined with its reason; the good messages around it are unaffected.
-    publish(broker.port, "devices/cam-2/location", r#"{"ts":1,"lat":200,"lon":4}"#, 0, false);
+    publish(
+        broker.port,
+        "devices/cam-2/location",
+        r#"{"ts":1,"lat":200,"lon":4}"#,
+        0,
+        false,
+    );
 
     rec.wait_for_log("device=cam-2", Duration::from_secs(10));
     assert!(
-        eventually(Duration::from_secs(10), || try_query_i64(&db, "SELECT count(*) FROM positions") == 4),
+        eventually(Duration::from_secs(10), || try_query_i64(
+            &db,
+            "SELECT count(*) FROM positions"
+        ) == 4),
         "the four fixes are written while the recorder runs (WAL: readable by another process)"
     );
 
     let status = rec.stop_with(Signal::SIGTERM);
-    assert_eq!(status.code(), Some(0), "SIGTERM is a clean stop; log:\n{}", rec.log());
-    assert!(rec.log().contains("history flushed"), "the recorder says it flushed");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "SIGTERM is a clean stop; log:\n{}",
+        rec.log()
+    );
+    assert!(
+        rec.log().contains("history flushed"),
+        "the recorder says it flushed"
+    );
 
-    assert_eq!(query_i64(&db, "SELECT count(*) FROM positions WHERE device_id = 'van-7'"), 3);
-    assert_eq!(query_i64(&db, "SELECT count(*) FROM statuses WHERE device_id = 'van-7' AND online = 1"), 1, "the retained status was received at connect");
-    assert_eq!(query_i64(&db, "SELECT count(*) FROM events WHERE device_id = 'cam-2'"), 1, "the duplicate event was absorbed");
-    assert_eq!(query_i64(&db, "SELECT count(*) FROM quarantine WHERE reason LIKE 'lat = 200%'"), 1, "the bad fix is kept with its reason");
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT count(*) FROM positions WHERE device_id = 'van-7'"
+        ),
+        3
+    );
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT count(*) FROM statuses WHERE device_id = 'van-7' AND online = 1"
+        ),
+        1,
+        "the retained status was received at connect"
+    );
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM events WHERE device_id = 'cam-2'"),
+        1,
+        "the duplicate event was absorbed"
+    );
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT count(*) FROM quarantine WHERE reason LIKE 'lat = 200%'"
+        ),
+        1,
+        "the bad fix is kept with its reason"
+    );
     let newest_lat = query_i64(&db, "SELECT CAST(lat * 100 AS INTEGER) FROM positions WHERE device_id = 'van-7' ORDER BY ts_ms DESC LIMIT 1");
     assert_eq!(newest_lat, 5192, "positions are stored as published");
 }
@@ -57,23 +131,38 @@ fn a_killed_simulator_goes_offline_through_its_last_wills() {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.sqlite");
-    let mut rec = Watchfloor::start(&["record", "--broker", &broker.url(), "--db", db.to_str().unwrap()]);
+    let mut rec = Watchfloor::start(&[
+        "record",
+        "--broker",
+        &broker.url(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
     rec.wait_for_log("connected to broker", Duration::from_secs(10));
 
     let mut sim = Watchfloor::start(&["sim", "--broker", &broker.url(), "--devices", "3"]);
     assert!(
-        eventually(Duration::from_secs(15), || try_query_i64(&db, "SELECT count(DISTINCT device_id) FROM statuses WHERE online = 1 AND simulated = 1") == 3),
+        eventually(Duration::from_secs(15), || try_query_i64(
+            &db,
+            "SELECT count(DISTINCT device_id) FROM statuses WHERE online = 1 AND simulated = 1"
+        ) == 3),
         "three simulated devices announce themselves online, marked simulated"
     );
     assert!(
-        eventually(Duration::from_secs(10), || try_query_i64(&db, "SELECT count(DISTINCT device_id) FROM positions") == 3),
+        eventually(Duration::from_secs(10), || try_query_i64(
+            &db,
+            "SELECT count(DISTINCT device_id) FROM positions"
+        ) == 3),
         "and report positions"
     );
 
     // kill -9: no goodbye from the devices; the broker must publish each device's will.
     sim.stop_with(Signal::SIGKILL);
     assert!(
-        eventually(Duration::from_secs(15), || try_query_i64(&db, "SELECT count(DISTINCT device_id) FROM statuses WHERE online = 0") == 3),
+        eventually(Duration::from_secs(15), || try_query_i64(
+            &db,
+            "SELECT count(DISTINCT device_id) FROM statuses WHERE online = 0"
+        ) == 3),
         "every device's last will (offline) reaches the history; log:\n{}",
         rec.log()
     );

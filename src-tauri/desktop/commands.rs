@@ -29,16 +29,25 @@ pub fn console_info(state: State<'_, ConsoleState>) -> ConsoleInfo {
 /// Streams live state to `on_batch`: first a full snapshot, then coalesced batches. A page that
 /// subscribes again (after a reload) replaces the previous stream.
 #[tauri::command]
-pub async fn subscribe_live(state: State<'_, ConsoleState>, on_batch: Channel<Arc<LiveBatch>>) -> Result<(), CommandError> {
+pub async fn subscribe_live(
+    state: State<'_, ConsoleState>,
+    on_batch: Channel<Arc<LiveBatch>>,
+) -> Result<(), CommandError> {
     let feed = state.feed.clone();
     // Subscribe before the snapshot so no batch falls between them; the UI drops batches whose
     // seq is not above the snapshot's.
     let mut rx = feed.subscribe();
-    let stopped = || CommandError { code: "pipeline_stopped", message: "the pipeline has stopped".into() };
+    let stopped = || CommandError {
+        code: "pipeline_stopped",
+        message: "the pipeline has stopped".into(),
+    };
     let snapshot = feed.snapshot().await.ok_or_else(stopped)?;
     on_batch
         .send(Arc::new(snapshot))
-        .map_err(|e| CommandError { code: "ipc", message: e.to_string() })?;
+        .map_err(|e| CommandError {
+            code: "ipc",
+            message: e.to_string(),
+        })?;
 
     let task = tauri::async_runtime::spawn(async move {
         loop {

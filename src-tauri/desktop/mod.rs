@@ -25,7 +25,9 @@ pub struct ConsoleState {
 pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Result<()> {
     tauri::async_runtime::set(runtime.handle().clone());
     let pipeline = runtime.block_on(Pipeline::start(&settings))?;
-    let simulator = crate::headless::start_simulator(&settings, &pipeline)?;
+    // Inside the runtime: the simulator spawns its tasks on it.
+    let simulator =
+        runtime.block_on(async { crate::headless::start_simulator(&settings, &pipeline) })?;
     let state = ConsoleState {
         info: pipeline.info().clone(),
         feed: pipeline.feed(),
@@ -35,7 +37,10 @@ pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Resu
 
     let app = tauri::Builder::default()
         .manage(state)
-        .invoke_handler(tauri::generate_handler![commands::console_info, commands::subscribe_live])
+        .invoke_handler(tauri::generate_handler![
+            commands::console_info,
+            commands::subscribe_live
+        ])
         .build(tauri::generate_context!())
         .context("cannot open the console window")?;
 
@@ -45,7 +50,7 @@ pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Resu
             if let Some((pipeline, simulator)) = running.take() {
                 runtime.block_on(async {
                     if let Some(sim) = simulator {
-                        sim.shutdown().await;
+                        crate::headless::stop_simulator(sim, &pipeline.feed()).await;
                     }
                     pipeline.shutdown().await;
                 });
@@ -55,4 +60,3 @@ pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Resu
     });
     Ok(())
 }
-

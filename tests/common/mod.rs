@@ -14,13 +14,19 @@ use nix::unistd::Pid;
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("loopback is available").port()
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("loopback is available")
+        .port()
 }
 
 fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not listen on {port} within 10 s");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port} within 10 s"
+        );
         std::thread::sleep(Duration::from_millis(25));
     }
 }
@@ -51,7 +57,11 @@ impl Mosquitto {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
         let child = Command::new(mosquitto_binary())
             .arg("-c")
             .arg(&conf)
@@ -60,7 +70,11 @@ impl Mosquitto {
             .spawn()
             .expect("mosquitto is installed (scripts/setup.sh installs it)");
         wait_for_port(port, "mosquitto");
-        Self { port, child, _dir: dir }
+        Self {
+            port,
+            child,
+            _dir: dir,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -88,7 +102,18 @@ fn mosquitto_binary() -> PathBuf {
 /// Publishes one message with `mosquitto_pub` (a real, independent MQTT client).
 pub fn publish(port: u16, topic: &str, payload: &str, qos: u8, retain: bool) {
     let mut cmd = Command::new("mosquitto_pub");
-    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic, "-m", payload, "-q", &qos.to_string()]);
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-t",
+        topic,
+        "-m",
+        payload,
+        "-q",
+        &qos.to_string(),
+    ]);
     if retain {
         cmd.arg("-r");
     }
@@ -110,12 +135,16 @@ impl Watchfloor {
         let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_watchfloor"))
             .args(args)
-            .env("RUST_LOG", "info,rumqttd=warn,rumqttc=warn")
+            .env("RUST_LOG", "info,rumqttd=off,rumqttc=warn")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("the watchfloor binary was built");
-        Self { child, log_path, _dir: dir }
+        Self {
+            child,
+            log_path,
+            _dir: dir,
+        }
     }
 
     pub fn log(&self) -> String {
@@ -127,7 +156,11 @@ impl Watchfloor {
     }
 
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
-        assert!(eventually(timeout, || self.log().contains(needle)), "log never said {needle:?}; log:\n{}", self.log());
+        assert!(
+            eventually(timeout, || self.log().contains(needle)),
+            "log never said {needle:?}; log:\n{}",
+            self.log()
+        );
     }
 
     /// Sends `signal` and waits (up to 15 s) for the process to exit.
@@ -138,7 +171,11 @@ impl Watchfloor {
             if let Some(status) = self.child.try_wait().expect("wait works") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "watchfloor did not exit within 15 s of {signal}; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "watchfloor did not exit within 15 s of {signal}; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -155,14 +192,21 @@ impl Drop for Watchfloor {
 
 /// Runs `watchfloor` to completion and returns (exit code, stderr).
 pub fn run_to_end(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_watchfloor")).args(args).output().expect("runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_watchfloor"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// One integer from the history file (opened read-only, as a second process would).
 pub fn query_i64(db: &Path, sql: &str) -> i64 {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("history file exists");
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("history file exists");
     conn.query_row(sql, [], |r| r.get(0)).expect("query runs")
 }
 
@@ -177,5 +221,8 @@ pub fn try_query_i64(db: &Path, sql: &str) -> i64 {
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }

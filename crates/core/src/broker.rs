@@ -8,6 +8,7 @@
 //! and queued QoS 1 messages are lost when the process ends (see README).
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -68,6 +69,26 @@ fn config(listen: SocketAddr) -> Config {
     }
 }
 
+/// True when an MQTT 3.1.1 CONNECT to `addr` is answered with an accepting CONNACK.
+fn answers_connect(addr: SocketAddr) -> bool {
+    const CLIENT_ID: &[u8] = b"watchfloor-readiness-probe";
+    let mut connect = vec![0x10, (12 + CLIENT_ID.len()) as u8];
+    // Protocol name "MQTT", level 4 (3.1.1), clean session, keep-alive 10 s.
+    connect.extend_from_slice(&[0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x0A]);
+    connect.extend_from_slice(&(CLIENT_ID.len() as u16).to_be_bytes());
+    connect.extend_from_slice(CLIENT_ID);
+    let attempt = || -> std::io::Result<bool> {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
+        stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+        stream.write_all(&connect)?;
+        let mut connack = [0u8; 4];
+        stream.read_exact(&mut connack)?;
+        stream.write_all(&[0xE0, 0x00])?; // DISCONNECT
+        Ok(connack == [0x20, 0x02, 0x00, 0x00])
+    };
+    attempt().unwrap_or(false)
+}
+
 /// Starts the broker on `listen` and returns once it accepts connections.
 pub fn start(listen: SocketAddr) -> Result<EmbeddedBroker, BrokerError> {
     // rumqttd reports a failed bind only inside its own thread; try the address first so the
@@ -92,10 +113,12 @@ pub fn start(listen: SocketAddr) -> Result<EmbeddedBroker, BrokerError> {
         })
         .map_err(BrokerError::Thread)?;
 
+    // Ready once it answers an MQTT CONNECT. (A bare TCP probe would make rumqttd log an
+    // aborted handshake as an error.)
     let waited = Duration::from_secs(5);
     let started = Instant::now();
     while started.elapsed() < waited {
-        if TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_ok() {
+        if answers_connect(listen) {
             tracing::info!(%listen, "embedded broker listening");
             return Ok(EmbeddedBroker { listen });
         }

@@ -242,7 +242,7 @@ async fn session(dev: &mut SimDevice, cfg: &SimConfig, cancel: &CancellationToke
                 } else {
                     dev.motion.step(dt_s, &mut dev.rng);
                 }
-                if ticks % STATUS_EVERY == 0 {
+                if ticks.is_multiple_of(STATUS_EVERY) {
                     let status = dev.status(true, now_ms());
                     let _ = client.try_publish(&status_topic, QoS::AtLeastOnce, true, status);
                 }
