@@ -61,7 +61,11 @@ if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.
 fi
 if [[ ! -d ui/node_modules ]] || [[ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]]; then
   say "installing the UI's npm packages"
-  npm --prefix ui ci --no-audit --no-fund --loglevel=error
+  # `npm install` rather than `npm ci`: the lock file holds the Tauri CLI binaries that the
+  # registry served when it was written (linux-x64/arm64 here), and `npm ci` refuses a lock that
+  # lacks other platforms' optional binaries. `npm install` follows the lock and fetches the
+  # binary for this platform; versions stay pinned by the lock either way.
+  npm --prefix ui install --no-audit --no-fund --loglevel=error
 fi
 
 # --- tauri-driver (GUI tests) ----------------------------------------------------------------

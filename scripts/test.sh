@@ -49,11 +49,10 @@ xvfb-run -a -s "-screen 0 1600x1000x24" node --test --test-reporter=spec tests/g
 
 step "Summary"
 grep -E '^test result:' "$artifacts/cargo-test.log" || true
-grep -E '^\s*(Test Files|Tests)\s' "$artifacts/vitest.log" | sed 's/\x1b\[[0-9;]*m//g' || true
-grep -E '^. (tests|pass|fail|skipped)' "$artifacts/gui-test.log" || true
-strip() { sed 's/\x1b\[[0-9;]*m//g' "$1"; }
+sed 's/\x1b\[[0-9;]*m//g' "$artifacts/vitest.log" | grep -E '^\s*(Test Files|Tests)\s' || true
+grep -E '^\S+ (tests|pass|fail|skipped) [0-9]+$' "$artifacts/gui-test.log" || true
 rust=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p+0, f+0 }' "$artifacts/cargo-test.log")
-ui=$(strip "$artifacts/vitest.log" | awk '/^ *Tests / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p+0, f+0 }')
-gui=$(awk '/^. pass / { p = $3 } /^. fail / { f = $3 } END { print p+0, f+0 }' "$artifacts/gui-test.log")
+ui=$(sed 's/\x1b\[[0-9;]*m//g' "$artifacts/vitest.log" | awk '/^ *Tests / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p+0, f+0 }')
+gui=$(awk 'NF == 3 && $2 == "pass" { p = $3 } NF == 3 && $2 == "fail" { f = $3 } END { print p+0, f+0 }' "$artifacts/gui-test.log")
 read -r rp rf <<<"$rust"; read -r up uf <<<"$ui"; read -r gp gf <<<"$gui"
 echo "all suites: $((rp + up + gp)) passed, $((rf + uf + gf)) failed"

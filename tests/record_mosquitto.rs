@@ -24,14 +24,7 @@ fn record_stores_what_devices_publish_and_stops_cleanly_on_sigterm() {
         true,
     );
 
-    let mut rec = Watchfloor::start(&[
-        "record",
-        "--broker",
-        &broker.url(),
-        "--db",
-        db.to_str().unwrap(),
-    ]);
-    rec.wait_for_log("connected to broker", Duration::from_secs(10));
+    let mut rec = Watchfloor::record(&broker, &db);
     rec.wait_for_log("device=van-7", Duration::from_secs(10));
 
     let t = now_ms();
@@ -131,14 +124,7 @@ fn a_killed_simulator_goes_offline_through_its_last_wills() {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.sqlite");
-    let mut rec = Watchfloor::start(&[
-        "record",
-        "--broker",
-        &broker.url(),
-        "--db",
-        db.to_str().unwrap(),
-    ]);
-    rec.wait_for_log("connected to broker", Duration::from_secs(10));
+    let mut rec = Watchfloor::record(&broker, &db);
 
     let mut sim = Watchfloor::start(&["sim", "--broker", &broker.url(), "--devices", "3"]);
     assert!(

@@ -147,6 +147,19 @@ impl Watchfloor {
         }
     }
 
+    /// `watchfloor record` against `broker` into `db`, once it has connected.
+    pub fn record(broker: &Mosquitto, db: &Path) -> Self {
+        let rec = Self::start(&[
+            "record",
+            "--broker",
+            &broker.url(),
+            "--db",
+            db.to_str().expect("temp paths are UTF-8"),
+        ]);
+        rec.wait_for_log("connected to broker", Duration::from_secs(10));
+        rec
+    }
+
     pub fn log(&self) -> String {
         let mut s = String::new();
         if let Ok(mut f) = std::fs::File::open(&self.log_path) {

@@ -12,15 +12,8 @@ export const MERCATOR_LIMIT = 85.0511;
 
 /** Returns the ring with continuous longitudes; a ring around a pole is closed along it. */
 export function unwrapRing(ring) {
-  if (ring.length === 0) return ring;
-  const out = [[ring[0][0], clampLat(ring[0][1])]];
-  for (let i = 1; i < ring.length; i++) {
-    const prev = out[out.length - 1][0];
-    let lon = ring[i][0];
-    while (lon - prev > 180) lon -= 360;
-    while (lon - prev < -180) lon += 360;
-    out.push([lon, clampLat(ring[i][1])]);
-  }
+  const out = unwrapLine(ring);
+  if (out.length === 0) return out;
   const shift = out[out.length - 1][0] - out[0][0];
   if (Math.abs(shift) > 180) {
     // The ring went once around the globe: it encloses a pole. Close it along that pole.
@@ -32,7 +25,7 @@ export function unwrapRing(ring) {
   return out;
 }
 
-/** Unwraps a line (no closing). */
+/** Unwraps a line: each longitude moved by whole turns to within 180 degrees of the previous. */
 export function unwrapLine(line) {
   if (line.length === 0) return line;
   const out = [[line[0][0], clampLat(line[0][1])]];

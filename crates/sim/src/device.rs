@@ -44,13 +44,12 @@ impl SimDevice {
         let kind = Kind::for_index(index);
         let mut rng = StdRng::seed_from_u64(cfg.seed ^ (u64::from(index) << 20));
         let motion = Motion::new(kind, cfg.center, &mut rng);
+        // Ids and names count from 1 and share the number, so "Cam 27" is "sim-cam-0027".
+        let n = index + 1;
         let (id, name) = match kind {
-            Kind::Vehicle => (format!("sim-veh-{index:04}"), format!("Unit {}", index + 1)),
-            Kind::Bodycam => (format!("sim-cam-{index:04}"), format!("Cam {}", index + 1)),
-            Kind::Sensor => (
-                format!("sim-sen-{index:04}"),
-                format!("Sensor {}", index + 1),
-            ),
+            Kind::Vehicle => (format!("sim-veh-{n:04}"), format!("Unit {n}")),
+            Kind::Bodycam => (format!("sim-cam-{n:04}"), format!("Cam {n}")),
+            Kind::Sensor => (format!("sim-sen-{n:04}"), format!("Sensor {n}")),
         };
         let battery = rng.random_range(55.0..100.0);
         Self {

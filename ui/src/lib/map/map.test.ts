@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FrameScheduler } from './frame';
-import { devicesToFeatures } from './features';
+import { ago, deviceFacts, devicesToFeatures } from './features';
 import { fakeFleet } from '../backend/fake';
 
 describe('FrameScheduler', () => {
@@ -24,5 +24,21 @@ describe('devicesToFeatures', () => {
     expect(fc.features).toHaveLength(1);
     expect(fc.features[0].geometry.coordinates).toEqual([a.lon, a.lat]);
     expect(fc.features[0].properties.simulated).toBe(true);
+  });
+});
+
+describe('device facts', () => {
+  it('say how long ago a device was seen, in words', () => {
+    expect(ago(0, 12_400)).toBe('12 s ago');
+    expect(ago(0, 4 * 60_000 + 1)).toBe('4 min ago');
+    expect(ago(0, 7_300_000)).toBe('2 h ago');
+    expect(ago(5_000, 0)).toBe('0 s ago');
+  });
+
+  it('show speed in km/h and leave out what the device never sent', () => {
+    const d = { ...fakeFleet(1, [0, 0], 0)[0], speed: 10, battery: null, signal: null };
+    const facts = Object.fromEntries(deviceFacts(d, 0));
+    expect(facts['Speed']).toBe('36 km/h');
+    expect(facts).not.toHaveProperty('Battery');
   });
 });
