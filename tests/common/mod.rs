@@ -45,36 +45,71 @@ pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Mosquitto from the system packages, on a free loopback port, anonymous, no persistence.
+/// Mosquitto from the system packages, on a free loopback port, anonymous.
 pub struct Mosquitto {
     pub port: u16,
-    child: Child,
+    conf: PathBuf,
+    child: Option<Child>,
     _dir: tempfile::TempDir,
 }
 
 impl Mosquitto {
+    /// A broker that forgets everything when stopped.
     pub fn start() -> Self {
+        Self::with_config("persistence false\n")
+    }
+
+    /// A broker that keeps sessions, their queued QoS 1 messages and retained messages across a
+    /// graceful restart (saved on SIGTERM), as a production broker is configured. Its defaults
+    /// are kept: 20 QoS 1 messages in flight per client, 1000 queued for an absent one.
+    pub fn start_persistent() -> Self {
+        Self::with_config("persistence true\npersistence_location {dir}/\n")
+    }
+
+    fn with_config(extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
+        let extra = extra.replace("{dir}", dir.path().to_str().expect("UTF-8 temp path"));
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}"),
         )
         .unwrap();
+        let mut broker = Self {
+            port,
+            conf,
+            child: None,
+            _dir: dir,
+        };
+        broker.spawn();
+        broker
+    }
+
+    fn spawn(&mut self) {
         let child = Command::new(mosquitto_binary())
             .arg("-c")
-            .arg(&conf)
+            .arg(&self.conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("mosquitto is installed (scripts/setup.sh installs it)");
-        wait_for_port(port, "mosquitto");
-        Self {
-            port,
-            child,
-            _dir: dir,
+        self.child = Some(child);
+        wait_for_port(self.port, "mosquitto");
+    }
+
+    /// Stops the broker gracefully (SIGTERM: a persistent one saves its state) and waits.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            let _ = child.wait();
         }
+    }
+
+    /// Stops and starts the broker again on the same port with the same configuration.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
     }
 
     pub fn url(&self) -> String {
@@ -84,8 +119,10 @@ impl Mosquitto {
 
 impl Drop for Mosquitto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -101,6 +138,15 @@ fn mosquitto_binary() -> PathBuf {
 
 /// Publishes one message with `mosquitto_pub` (a real, independent MQTT client).
 pub fn publish(port: u16, topic: &str, payload: &str, qos: u8, retain: bool) {
+    assert!(
+        try_publish(port, topic, payload, qos, retain),
+        "mosquitto_pub to {topic} failed"
+    );
+}
+
+/// Like [`publish`]; returns whether the broker accepted the message (for QoS 1: it sent the
+/// PUBACK, so the message is the broker's responsibility from then on).
+pub fn try_publish(port: u16, topic: &str, payload: &str, qos: u8, retain: bool) -> bool {
     let mut cmd = Command::new("mosquitto_pub");
     cmd.args([
         "-h",
@@ -117,8 +163,61 @@ pub fn publish(port: u16, topic: &str, payload: &str, qos: u8, retain: bool) {
     if retain {
         cmd.arg("-r");
     }
-    let status = cmd.status().expect("mosquitto_pub is installed");
-    assert!(status.success(), "mosquitto_pub to {topic} failed");
+    cmd.stderr(Stdio::null());
+    cmd.status().expect("mosquitto_pub is installed").success()
+}
+
+/// Publishes a native-format QoS 1 event with id `event_id` from device `device`.
+pub fn try_publish_event(port: u16, device: &str, event_id: &str) -> bool {
+    let payload = format!(
+        r#"{{"id":"{event_id}","ts":{},"type":"button","severity":"info"}}"#,
+        now_ms()
+    );
+    try_publish(
+        port,
+        &format!("devices/{device}/events"),
+        &payload,
+        1,
+        false,
+    )
+}
+
+/// Every stored event id, sorted (duplicates would show twice).
+pub fn event_ids(db: &Path) -> Vec<String> {
+    if !db.exists() {
+        return Vec::new();
+    }
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Vec::new();
+    };
+    let Ok(mut stmt) = conn.prepare("SELECT event_id FROM events ORDER BY event_id") else {
+        return Vec::new();
+    };
+    stmt.query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .unwrap_or_default()
+}
+
+/// Waits until the history file holds exactly `expected` events (as a sorted id list), and
+/// fails with the difference if it does not within `timeout`.
+pub fn assert_events_stored(db: &Path, expected: &[String], timeout: Duration) {
+    let mut want = expected.to_vec();
+    want.sort();
+    let mut got = Vec::new();
+    let arrived = eventually(timeout, || {
+        got = event_ids(db);
+        got.len() >= want.len()
+    });
+    let missing: Vec<_> = want.iter().filter(|id| !got.contains(id)).collect();
+    let extra: Vec<_> = got.iter().filter(|id| !want.contains(id)).collect();
+    assert!(
+        arrived && missing.is_empty() && extra.is_empty() && got.len() == want.len(),
+        "stored {} of {} events; missing {missing:?}; unexpected {extra:?}",
+        got.len(),
+        want.len()
+    );
 }
 
 /// The `watchfloor` binary as a child process, its stderr (the log) captured to a file.
@@ -145,6 +244,11 @@ impl Watchfloor {
             log_path,
             _dir: dir,
         }
+    }
+
+    /// How many times the log says the client connected.
+    pub fn connects(&self) -> usize {
+        self.log().matches("connected to broker").count()
     }
 
     /// `watchfloor record` against `broker` into `db`, once it has connected.

@@ -6,12 +6,22 @@
 //! our own), re-subscribes after every connect, and publishes its [`ConnectionView`] on a watch
 //! channel for the UI and the log. Received publishes go out over a bounded channel: if the
 //! pipeline falls behind, this task waits, TCP fills, and the broker holds the backlog.
+//!
+//! **QoS 1 is acknowledged by hand** (rumqttc's manual acks): each QoS 1 publish travels on with
+//! an [`AckToken`], and the PUBACK goes out only when the history writer hands the token back
+//! after its transaction committed. The session is persistent (clean session off, stable client
+//! id), so whatever was not acknowledged when the console stopped, crashed or lost the network is
+//! delivered again when it returns. A token is only honoured in the connection it came from
+//! (its `epoch`): after a reconnect the broker redelivers every unacknowledged message, and that
+//! copy is the one acknowledged. rumqttc likewise discards PUBACKs still queued at a disconnect.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, Transport};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, Transport};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +42,44 @@ pub struct LinkConfig {
     pub keep_alive: Duration,
     /// Topic filters subscribed after every connect.
     pub subscriptions: Vec<(String, QoS)>,
+    /// Start a fresh session at each connect instead of resuming the broker-held one. Off by
+    /// default: a resumed session is what delivers the QoS 1 messages sent while we were away.
+    pub clean_session: bool,
+}
+
+/// The acknowledgement a QoS 1 publish is owed once it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckToken {
+    /// Which connection delivered it (see the module docs).
+    pub epoch: u64,
+    pub pkid: u16,
+}
+
+/// Where the history writer returns tokens of committed messages.
+#[derive(Debug, Clone)]
+pub struct Acker {
+    tx: mpsc::UnboundedSender<AckToken>,
+}
+
+impl Acker {
+    /// Queues PUBACKs for `tokens`, in order. (Unbounded, yet bounded in practice: a token exists
+    /// only for a message the broker let us hold unacknowledged.)
+    pub fn ack(&self, tokens: Vec<AckToken>) {
+        for t in tokens {
+            // The link is gone at shutdown: the message stays unacknowledged and comes again.
+            let _ = self.tx.send(t);
+        }
+    }
+}
+
+/// The sending side of [`Acker`], consumed by [`run`].
+pub struct AckQueue {
+    rx: mpsc::UnboundedReceiver<AckToken>,
+}
+
+pub fn ack_channel() -> (Acker, AckQueue) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (Acker { tx }, AckQueue { rx })
 }
 
 /// A publish received from the broker.
@@ -42,6 +90,8 @@ pub struct Inbound {
     pub retained: bool,
     /// Receiver clock at arrival (epoch ms).
     pub received_ms: i64,
+    /// Set for QoS 1: hand it back (via [`Acker`]) once the message is stored.
+    pub ack: Option<AckToken>,
 }
 
 fn backoff() -> impl Iterator<Item = Duration> {
@@ -58,6 +108,8 @@ fn options(cfg: &LinkConfig) -> MqttOptions {
     let mut opts = MqttOptions::new(&cfg.client_id, &cfg.broker.host, cfg.broker.port);
     opts.set_keep_alive(cfg.keep_alive);
     opts.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
+    opts.set_clean_session(cfg.clean_session);
+    opts.set_manual_acks(true);
     if cfg.broker.tls {
         // Certificate verification is on: rustls with the platform's trusted roots.
         opts.set_transport(Transport::tls_with_default_config());
@@ -69,13 +121,22 @@ fn options(cfg: &LinkConfig) -> MqttOptions {
 pub async fn run(
     cfg: LinkConfig,
     inbound: mpsc::Sender<Inbound>,
+    acks: AckQueue,
     state: watch::Sender<ConnectionView>,
     cancel: CancellationToken,
 ) {
-    let (client, mut eventloop) = AsyncClient::new(options(&cfg), 64);
+    let (client, mut eventloop) = AsyncClient::new(options(&cfg), 256);
     let broker = cfg.broker.to_string();
     let mut delays = backoff();
     let mut connects = 0u64;
+    // Bumped at every connect and every connection loss: the epoch an ack token must match.
+    let epoch = Arc::new(AtomicU64::new(0));
+    let acker = tokio::spawn(send_acks(
+        client.clone(),
+        acks,
+        Arc::clone(&epoch),
+        cancel.clone(),
+    ));
     let mut last_error: Option<String> = None;
     publish_state(&state, &broker, LinkState::Connecting, None, None, connects);
 
@@ -85,7 +146,8 @@ pub async fn run(
             event = eventloop.poll() => event,
         };
         match event {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                epoch.fetch_add(1, Ordering::SeqCst);
                 connects += 1;
                 delays = backoff();
                 for (filter, qos) in &cfg.subscriptions {
@@ -93,16 +155,21 @@ pub async fn run(
                         tracing::error!(error = %e, filter, "could not queue subscription");
                     }
                 }
-                tracing::info!(%broker, connects, "connected to broker");
+                tracing::info!(%broker, connects, session_present = ack.session_present, "connected to broker");
                 last_error = None;
                 publish_state(&state, &broker, LinkState::Connected, None, None, connects);
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
+                let ack = (p.qos == QoS::AtLeastOnce).then(|| AckToken {
+                    epoch: epoch.load(Ordering::SeqCst),
+                    pkid: p.pkid,
+                });
                 let msg = Inbound {
                     topic: p.topic,
                     payload: p.payload,
                     retained: p.retain,
                     received_ms: now_ms(),
+                    ack,
                 };
                 let sent = tokio::select! {
                     _ = cancel.cancelled() => break,
@@ -114,6 +181,7 @@ pub async fn run(
             }
             Ok(_) => {}
             Err(e) => {
+                epoch.fetch_add(1, Ordering::SeqCst);
                 let delay = delays.next().unwrap_or(Duration::from_secs(30));
                 let words = e.to_string();
                 if last_error.as_deref() != Some(words.as_str()) {
@@ -144,8 +212,35 @@ pub async fn run(
             }
         }
     }
+    acker.abort();
     disconnect(&client, &mut eventloop).await;
     publish_state(&state, &broker, LinkState::Stopped, None, None, connects);
+}
+
+/// Forwards ack tokens to rumqttc as PUBACKs, dropping those of an earlier connection.
+async fn send_acks(
+    client: AsyncClient,
+    mut acks: AckQueue,
+    epoch: Arc<AtomicU64>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let token = tokio::select! {
+            _ = cancel.cancelled() => return,
+            token = acks.rx.recv() => match token {
+                Some(t) => t,
+                None => return,
+            },
+        };
+        if token.epoch != epoch.load(Ordering::SeqCst) {
+            continue; // the broker redelivers it on this connection; that copy gets the ack
+        }
+        let mut publish = Publish::new("", QoS::AtLeastOnce, Vec::new());
+        publish.pkid = token.pkid;
+        if client.ack(&publish).await.is_err() {
+            return; // the event loop is gone
+        }
+    }
 }
 
 async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) {

@@ -23,9 +23,9 @@ use crate::link::{self, Inbound, LinkConfig};
 use crate::live::LiveState;
 use crate::settings::{BrokerTarget, Settings};
 use crate::store::quarantine::QuarantineEntry;
-use crate::store::writer::{Record, Writer, WriterStats};
+use crate::store::writer::{Queued, Record, Writer, WriterStats};
 use crate::store::{self, meta};
-use crate::view::{ConnectionView, ConsoleInfo, LinkState, LiveBatch};
+use crate::view::{ConnectionView, ConsoleInfo, HistoryHealth, LinkState, LiveBatch};
 
 /// Depth of the queue from the link to the live task.
 const INBOUND_QUEUE: usize = 8192;
@@ -98,7 +98,9 @@ impl Pipeline {
             simulated_devices: settings.sim.devices,
         };
 
-        let writer = Writer::spawn(conn, WRITER_QUEUE).context("starting the history writer")?;
+        let (acker, ack_queue) = link::ack_channel();
+        let writer = Writer::spawn(conn, WRITER_QUEUE, Box::new(move |acks| acker.ack(acks)))
+            .context("starting the history writer")?;
         let cancel = CancellationToken::new();
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
         let (conn_tx, conn_rx) = watch::channel(ConnectionView {
@@ -118,10 +120,12 @@ impl Pipeline {
                 (format!("{prefix}/+/status"), QoS::AtLeastOnce),
                 (format!("{prefix}/+/events"), QoS::AtLeastOnce),
             ],
+            clean_session: false,
         };
         let link_task = tokio::spawn(link::run(
             link_cfg,
             inbound_tx,
+            ack_queue,
             conn_tx,
             cancel.child_token(),
         ));
@@ -137,8 +141,10 @@ impl Pipeline {
             connection: conn_rx.clone(),
             batches: batches.clone(),
             store: writer.sender(),
+            writer_stats: writer.stats(),
             counters: Arc::clone(&counters),
             seq: 0,
+            reported_stall: false,
         };
         let live_task = tokio::spawn(live.run(settings.batch_interval));
 
@@ -235,9 +241,12 @@ struct LiveTask {
     snapshots: mpsc::Receiver<oneshot::Sender<LiveBatch>>,
     connection: watch::Receiver<ConnectionView>,
     batches: broadcast::Sender<Arc<LiveBatch>>,
-    store: flume::Sender<Record>,
+    store: flume::Sender<Queued>,
+    writer_stats: Arc<WriterStats>,
     counters: Arc<Counters>,
     seq: u64,
+    /// Whether the last batch reported a writer stall (a change forces a batch).
+    reported_stall: bool,
 }
 
 impl LiveTask {
@@ -255,7 +264,12 @@ impl LiveTask {
                     let _ = reply.send(batch);
                 }
                 _ = tick.tick() => {
-                    if self.live.has_changes() || self.connection.has_changed().unwrap_or(false) {
+                    let stalled = self.writer_stats.stall().is_some();
+                    if self.live.has_changes()
+                        || self.connection.has_changed().unwrap_or(false)
+                        || stalled != self.reported_stall
+                    {
+                        self.reported_stall = stalled;
                         let batch = self.batch(false);
                         // No receiver (a headless run without log subscribers) is fine.
                         let _ = self.batches.send(Arc::new(batch));
@@ -274,6 +288,7 @@ impl LiveTask {
         if !full {
             self.seq += 1;
         }
+        let history = self.history_health();
         LiveBatch {
             seq: self.seq,
             emitted_at_ms: now_ms(),
@@ -282,6 +297,17 @@ impl LiveTask {
             counts: self.live.counts(),
             connection: self.connection.borrow_and_update().clone(),
             quarantined: self.counters.quarantined.load(Ordering::Relaxed),
+            history,
+        }
+    }
+
+    fn history_health(&self) -> HistoryHealth {
+        let stall = self.writer_stats.stall();
+        HistoryHealth {
+            queued: self.store.len() as u64,
+            committed: self.writer_stats.committed.load(Ordering::Relaxed),
+            stalled_since_ms: stall.as_ref().map(|s| s.0),
+            last_error: stall.map(|s| s.1),
         }
     }
 
@@ -321,7 +347,11 @@ impl LiveTask {
                 ))
             }
         };
-        if self.store.send_async(record).await.is_err() {
+        let queued = Queued {
+            record,
+            ack: msg.ack,
+        };
+        if self.store.send_async(queued).await.is_err() {
             tracing::error!("history writer is gone; a record was not stored");
         }
     }

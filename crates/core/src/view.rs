@@ -95,6 +95,25 @@ pub struct LiveBatch {
     /// Messages refused since start (malformed, unknown topic, bad id...), kept in quarantine.
     #[ts(type = "number")]
     pub quarantined: u64,
+    pub history: HistoryHealth,
+}
+
+/// How the history writer is doing; `stalled_since_ms` set is an alarm for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct HistoryHealth {
+    /// Records waiting for the writer.
+    #[ts(type = "number")]
+    pub queued: u64,
+    /// Records committed since start.
+    #[ts(type = "number")]
+    pub committed: u64,
+    /// Set while commits fail (disk full, database locked): QoS 1 acknowledgements are held and
+    /// ingest slows to a stop until writing resumes.
+    #[ts(type = "number | null")]
+    pub stalled_since_ms: Option<i64>,
+    /// The failing commit's error, in words.
+    pub last_error: Option<String>,
 }
 
 /// Facts about this console that do not change while it runs.

@@ -1,13 +1,27 @@
 //! The writer thread: the only code that writes live data to the history file.
 //!
 //! Records arrive over a bounded channel; the thread commits them in batches, one transaction per
-//! batch with cached prepared statements. A batch closes when it holds [`MAX_BATCH`] records or
-//! [`LINGER`] after its first record, whichever comes first, so a quiet fleet is written within
-//! tens of milliseconds and a busy one in large, cheap transactions. When every sender is gone
-//! the thread commits what it holds and ends; [`Writer::finish`] waits for that.
+//! batch with cached prepared statements. A batch closes when it holds [`MAX_BATCH`] records,
+//! [`LINGER`] after its first record, or at once when it carries acknowledgements and nothing
+//! else is waiting: a broker lets a client hold only a few QoS 1 messages unacknowledged
+//! (Mosquitto: 20), so holding acks for the full linger would cap QoS 1 at a few hundred
+//! messages a second.
+//!
+//! **Nothing acknowledged is ever missing.** A record that came with an [`AckToken`] is handed to
+//! the `on_commit` callback only after its transaction has committed, in arrival order. A batch
+//! that cannot be committed (disk full, database locked by another process) is retried, with a
+//! growing pause, until it can; meanwhile the queue fills, ingest waits, QoS 1 messages wait
+//! unacknowledged at the broker, and [`WriterStats`] carries the alarm (`stalled_since_ms`,
+//! `last_error`). Only when shutting down does the writer give up on a failing batch: its QoS 1
+//! messages were never acknowledged, so the broker delivers them again next time.
+//!
+//! **Power loss.** Batches that carry acknowledgements commit with `synchronous = FULL` (the WAL
+//! is fsynced before the commit returns, so an acknowledged message survives a power cut); batches
+//! of QoS 0 positions alone commit with `NORMAL` (safe against a crash of Watchfloor, while a
+//! power cut may lose the last second of positions, which the devices do not resend anyway).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -16,11 +30,15 @@ use watchfloor_protocol::{DeviceEvent, DeviceId, Fix, Status};
 
 use super::quarantine::QuarantineEntry;
 use super::{events, positions, quarantine, statuses};
+use crate::clock::now_ms;
+use crate::link::AckToken;
 
 /// Most records committed in one transaction.
 pub const MAX_BATCH: usize = 2000;
 /// How long a batch waits for company after its first record.
 pub const LINGER: Duration = Duration::from_millis(50);
+/// Longest pause between attempts at a batch that keeps failing.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 
 /// One row to store.
 #[derive(Debug, Clone)]
@@ -43,6 +61,16 @@ pub enum Record {
     Quarantine(QuarantineEntry),
 }
 
+/// A record and, for a QoS 1 message, the acknowledgement it is owed once stored.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub record: Record,
+    pub ack: Option<AckToken>,
+}
+
+/// Called with the acknowledgements of each committed batch, in arrival order.
+pub type OnCommit = Box<dyn FnMut(Vec<AckToken>) + Send>;
+
 /// Counters the writer keeps, readable from any thread.
 #[derive(Debug, Default)]
 pub struct WriterStats {
@@ -50,33 +78,92 @@ pub struct WriterStats {
     pub committed: AtomicU64,
     /// Transactions committed.
     pub batches: AtomicU64,
+    /// Records in the last committed batch.
+    pub last_batch_rows: AtomicU64,
     /// Duration of the last commit, microseconds.
     pub last_commit_us: AtomicU64,
-    /// Records that could not be stored after retries (each is also logged).
+    /// Records given up on at shutdown because their batch kept failing (each is also logged).
     pub failed: AtomicU64,
+    /// When the current run of failed commits began (epoch ms), 0 when writing is healthy.
+    pub stalled_since_ms: AtomicI64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl WriterStats {
+    /// The error of the failing commit while writing is stalled.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// `Some((since_ms, error))` while commits are failing.
+    pub fn stall(&self) -> Option<(i64, String)> {
+        match self.stalled_since_ms.load(Ordering::Relaxed) {
+            0 => None,
+            since => Some((since, self.last_error().unwrap_or_default())),
+        }
+    }
+
+    fn set_stalled(&self, error: String) {
+        let _ = self.stalled_since_ms.compare_exchange(
+            0,
+            now_ms(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = Some(error);
+        }
+    }
+
+    fn clear_stall(&self) -> bool {
+        let was = self.stalled_since_ms.swap(0, Ordering::Relaxed);
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = None;
+        }
+        was != 0
+    }
 }
 
 /// Handle to the writer thread.
 pub struct Writer {
-    tx: flume::Sender<Record>,
+    tx: flume::Sender<Queued>,
     thread: JoinHandle<()>,
     stats: Arc<WriterStats>,
+    closing: Arc<AtomicBool>,
 }
 
 impl Writer {
     /// Starts the writer thread on `conn`, with a queue of `capacity` records.
-    pub fn spawn(conn: Connection, capacity: usize) -> std::io::Result<Self> {
+    pub fn spawn(conn: Connection, capacity: usize, on_commit: OnCommit) -> std::io::Result<Self> {
         let (tx, rx) = flume::bounded(capacity);
         let stats = Arc::new(WriterStats::default());
-        let thread_stats = Arc::clone(&stats);
-        let thread = std::thread::Builder::new()
-            .name("history-writer".into())
-            .spawn(move || run(conn, rx, &thread_stats))?;
-        Ok(Self { tx, thread, stats })
+        let closing = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stats = Arc::clone(&stats);
+            let closing = Arc::clone(&closing);
+            std::thread::Builder::new()
+                .name("history-writer".into())
+                .spawn(move || {
+                    BatchWriter {
+                        conn,
+                        stats,
+                        closing,
+                        on_commit,
+                        full_sync: false,
+                    }
+                    .run(rx)
+                })?
+        };
+        Ok(Self {
+            tx,
+            thread,
+            stats,
+            closing,
+        })
     }
 
     /// A sender for records. The thread ends once all senders (and this handle) are dropped.
-    pub fn sender(&self) -> flume::Sender<Record> {
+    pub fn sender(&self) -> flume::Sender<Queued> {
         self.tx.clone()
     }
 
@@ -89,9 +176,11 @@ impl Writer {
         self.tx.len()
     }
 
-    /// Drops this handle's sender and waits until everything queued is committed. Other senders
-    /// must be dropped first, or this waits for them.
+    /// Drops this handle's sender and waits until everything queued is committed (or, for a
+    /// batch that keeps failing, given up on after one more attempt). Other senders must be
+    /// dropped first, or this waits for them.
     pub fn finish(self) {
+        self.closing.store(true, Ordering::Relaxed);
         drop(self.tx);
         if self.thread.join().is_err() {
             tracing::error!("history writer thread panicked; its last batch may be missing");
@@ -99,95 +188,132 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, rx: flume::Receiver<Record>, stats: &WriterStats) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Ok(first) = rx.recv() {
-        batch.push(first);
-        let deadline = Instant::now() + LINGER;
-        while batch.len() < MAX_BATCH {
-            match rx.recv_deadline(deadline) {
-                Ok(record) => batch.push(record),
-                Err(_) => break,
-            }
-        }
-        commit_with_retry(&mut conn, &batch, stats);
-        batch.clear();
-    }
+struct BatchWriter {
+    conn: Connection,
+    stats: Arc<WriterStats>,
+    closing: Arc<AtomicBool>,
+    on_commit: OnCommit,
+    /// The connection's current `synchronous` setting is FULL.
+    full_sync: bool,
 }
 
-fn commit_with_retry(conn: &mut Connection, batch: &[Record], stats: &WriterStats) {
-    const ATTEMPTS: u32 = 3;
-    for attempt in 1..=ATTEMPTS {
-        let started = Instant::now();
-        match commit(conn, batch) {
-            Ok(()) => {
-                stats
-                    .committed
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                stats.batches.fetch_add(1, Ordering::Relaxed);
-                stats
-                    .last_commit_us
-                    .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-                return;
+impl BatchWriter {
+    fn run(mut self, rx: flume::Receiver<Queued>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while let Ok(first) = rx.recv() {
+            let mut acks = usize::from(first.ack.is_some());
+            batch.push(first);
+            let deadline = Instant::now() + LINGER;
+            while batch.len() < MAX_BATCH {
+                if acks > 0 && rx.is_empty() {
+                    break; // acks are waiting and nothing else is: commit now
+                }
+                match rx.recv_deadline(deadline) {
+                    Ok(q) => {
+                        acks += usize::from(q.ack.is_some());
+                        batch.push(q);
+                    }
+                    Err(_) => break,
+                }
             }
-            Err(e) if attempt < ATTEMPTS => {
-                tracing::warn!(error = %e, attempt, rows = batch.len(), "history commit failed; retrying");
-                std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
-            }
-            Err(e) => {
-                stats
-                    .failed
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                tracing::error!(error = %e, rows = batch.len(), "history commit failed {ATTEMPTS} times; these rows are not stored");
-            }
+            self.commit_until_done(&batch);
+            batch.clear();
         }
     }
-}
 
-fn commit(conn: &mut Connection, batch: &[Record]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    {
-        let mut pos = tx.prepare_cached(positions::INSERT)?;
-        let mut sta = tx.prepare_cached(statuses::INSERT)?;
-        let mut evt = tx.prepare_cached(events::INSERT)?;
-        let mut qua = tx.prepare_cached(quarantine::INSERT)?;
-        for record in batch {
-            match record {
-                Record::Position {
-                    device,
-                    fix,
-                    received_ms,
-                } => positions::insert(&mut pos, device, fix, *received_ms)?,
-                Record::Status {
-                    device,
-                    status,
-                    received_ms,
-                } => statuses::insert(&mut sta, device, status, *received_ms)?,
-                Record::Event {
-                    device,
-                    event,
-                    received_ms,
-                } => events::insert(&mut evt, device, event, *received_ms)?,
-                Record::Quarantine(entry) => quarantine::insert(&mut qua, entry)?,
+    /// Commits `batch`, retrying for as long as it takes (see the module docs).
+    fn commit_until_done(&mut self, batch: &[Queued]) {
+        let mut pause = Duration::from_millis(100);
+        for attempt in 1u64.. {
+            let started = Instant::now();
+            match self.commit(batch) {
+                Ok(()) => {
+                    let s = &self.stats;
+                    s.committed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    s.batches.fetch_add(1, Ordering::Relaxed);
+                    s.last_batch_rows
+                        .store(batch.len() as u64, Ordering::Relaxed);
+                    s.last_commit_us
+                        .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    if s.clear_stall() {
+                        tracing::warn!(attempts = attempt, "history writing resumed");
+                    }
+                    let acks: Vec<AckToken> = batch.iter().filter_map(|q| q.ack).collect();
+                    if !acks.is_empty() {
+                        (self.on_commit)(acks);
+                    }
+                    return;
+                }
+                Err(e) => {
+                    let words = e.to_string();
+                    if attempt == 1 {
+                        tracing::error!(error = %words, rows = batch.len(),
+                            "history writing paused: commit failed; QoS 1 acknowledgements held until it succeeds");
+                    }
+                    self.stats.set_stalled(words);
+                    if self.closing.load(Ordering::Relaxed) && attempt >= 2 {
+                        let unacked = batch.iter().filter(|q| q.ack.is_some()).count();
+                        self.stats
+                            .failed
+                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        tracing::error!(rows = batch.len(), unacked,
+                            "shutting down with a batch that cannot be committed: its QoS 1 messages were not acknowledged and the broker will deliver them again");
+                        return;
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
+                }
             }
         }
     }
-    tx.commit()
+
+    fn commit(&mut self, batch: &[Queued]) -> rusqlite::Result<()> {
+        let want_full = batch.iter().any(|q| q.ack.is_some());
+        if want_full != self.full_sync {
+            let mode = if want_full { "FULL" } else { "NORMAL" };
+            self.conn.pragma_update(None, "synchronous", mode)?;
+            self.full_sync = want_full;
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut pos = tx.prepare_cached(positions::INSERT)?;
+            let mut sta = tx.prepare_cached(statuses::INSERT)?;
+            let mut evt = tx.prepare_cached(events::INSERT)?;
+            let mut qua = tx.prepare_cached(quarantine::INSERT)?;
+            for q in batch {
+                match &q.record {
+                    Record::Position {
+                        device,
+                        fix,
+                        received_ms,
+                    } => positions::insert(&mut pos, device, fix, *received_ms)?,
+                    Record::Status {
+                        device,
+                        status,
+                        received_ms,
+                    } => statuses::insert(&mut sta, device, status, *received_ms)?,
+                    Record::Event {
+                        device,
+                        event,
+                        received_ms,
+                    } => events::insert(&mut evt, device, event, *received_ms)?,
+                    Record::Quarantine(entry) => quarantine::insert(&mut qua, entry)?,
+                }
+            }
+        }
+        tx.commit()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::mpsc;
 
-    #[test]
-    fn everything_sent_before_finish_is_committed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("h.sqlite");
-        let writer = Writer::spawn(crate::store::open(&path).unwrap(), 16).unwrap();
-        let tx = writer.sender();
-        let dev = DeviceId::parse("v").unwrap();
-        for ts in 0..5000 {
-            let fix = Fix {
+    fn position(ts: i64) -> Record {
+        Record::Position {
+            device: DeviceId::parse("v").unwrap(),
+            fix: Fix {
                 ts_ms: ts,
                 lat: 1.0,
                 lon: 2.0,
@@ -195,23 +321,60 @@ mod tests {
                 heading: None,
                 speed: None,
                 accuracy: None,
-            };
-            tx.send(Record::Position {
-                device: dev.clone(),
-                fix,
-                received_ms: ts,
-            })
-            .unwrap();
+            },
+            received_ms: ts,
+        }
+    }
+
+    fn event(n: u16) -> Record {
+        Record::Event {
+            device: DeviceId::parse("c").unwrap(),
+            event: DeviceEvent {
+                event_id: format!("e{n}"),
+                ts_ms: i64::from(n),
+                event_type: "button".into(),
+                severity: watchfloor_protocol::Severity::Info,
+                message: None,
+                position: None,
+            },
+            received_ms: 0,
+        }
+    }
+
+    fn collecting_acks() -> (OnCommit, mpsc::Receiver<Vec<AckToken>>) {
+        let (tx, rx) = mpsc::channel();
+        (
+            Box::new(move |acks| {
+                let _ = tx.send(acks);
+            }),
+            rx,
+        )
+    }
+
+    fn count(path: &std::path::Path, table: &str) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn everything_sent_before_finish_is_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let (on_commit, _acks) = collecting_acks();
+        let writer = Writer::spawn(crate::store::open(&path).unwrap(), 16, on_commit).unwrap();
+        let tx = writer.sender();
+        for ts in 0..5000 {
+            let record = position(ts);
+            tx.send(Queued { record, ack: None }).unwrap();
         }
         drop(tx);
         let stats = writer.stats();
         writer.finish();
-        let conn = Connection::open(&path).unwrap();
-        let n: i64 = conn
-            .query_row("SELECT count(*) FROM positions", [], |r| r.get(0))
-            .unwrap();
         assert_eq!(
-            n, 5000,
+            count(&path, "positions"),
+            5000,
             "finish() returns only after the last batch is committed"
         );
         assert_eq!(stats.committed.load(Ordering::Relaxed), 5000);
@@ -219,5 +382,81 @@ mod tests {
             stats.batches.load(Ordering::Relaxed) >= 3,
             "5000 rows need at least 3 batches of {MAX_BATCH}"
         );
+    }
+
+    #[test]
+    fn acks_follow_the_commit_in_arrival_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let (on_commit, acks) = collecting_acks();
+        let writer = Writer::spawn(crate::store::open(&path).unwrap(), 64, on_commit).unwrap();
+        let tx = writer.sender();
+        for n in 1..=100u16 {
+            let ack = Some(AckToken { epoch: 1, pkid: n });
+            tx.send(Queued {
+                record: event(n),
+                ack,
+            })
+            .unwrap();
+            tx.send(Queued {
+                record: position(i64::from(n)),
+                ack: None,
+            })
+            .unwrap();
+        }
+        drop(tx);
+        writer.finish();
+        let got: Vec<u16> = acks.try_iter().flatten().map(|a| a.pkid).collect();
+        assert_eq!(got, (1..=100).collect::<Vec<_>>());
+        assert_eq!(count(&path, "events"), 100);
+    }
+
+    #[test]
+    fn a_locked_database_pauses_acks_raises_the_alarm_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let mut conn = crate::store::open(&path).unwrap();
+        conn.busy_timeout(Duration::from_millis(50)).unwrap();
+        let (on_commit, acks) = collecting_acks();
+        let writer = Writer::spawn(conn, 64, on_commit).unwrap();
+        let stats = writer.stats();
+
+        // Another process takes the write lock and keeps it.
+        let blocker = Connection::open(&path).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let tx = writer.sender();
+        for n in 1..=5u16 {
+            let ack = Some(AckToken { epoch: 1, pkid: n });
+            tx.send(Queued {
+                record: event(n),
+                ack,
+            })
+            .unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stats.stall().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "no alarm while the database is locked"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(stats.last_error().unwrap().contains("locked"));
+        assert!(
+            acks.recv_timeout(Duration::from_millis(500)).is_err(),
+            "nothing may be acknowledged before it is committed"
+        );
+
+        blocker.execute_batch("ROLLBACK").unwrap();
+        let first = acks
+            .recv_timeout(Duration::from_secs(10))
+            .expect("acks flow once the lock is gone");
+        let mut got: Vec<u16> = first.iter().map(|a| a.pkid).collect();
+        drop(tx);
+        writer.finish();
+        got.extend(acks.try_iter().flatten().map(|a| a.pkid));
+        assert_eq!(got, vec![1, 2, 3, 4, 5]);
+        assert_eq!(count(&path, "events"), 5);
+        assert!(stats.stall().is_none(), "the alarm clears after a commit");
     }
 }

@@ -66,6 +66,7 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
           counts: { total: devices.length, online: devices.filter((d) => d.online).length },
           connection,
           quarantined: 0,
+          history: { queued: 0, committed: 0, stalled_since_ms: null, last_error: null },
         };
       };
       onBatch(batch(true));

@@ -4,6 +4,7 @@ export type { ConnectionView } from './generated/ConnectionView';
 export type { ConsoleInfo } from './generated/ConsoleInfo';
 export type { DeviceCounts } from './generated/DeviceCounts';
 export type { DeviceView } from './generated/DeviceView';
+export type { HistoryHealth } from './generated/HistoryHealth';
 export type { LinkState } from './generated/LinkState';
 export type { LiveBatch } from './generated/LiveBatch';
 

@@ -3,13 +3,14 @@
 // The backend sends a full snapshot first, then batches holding only the devices that changed.
 // A batch whose seq is not above the last one applied is stale (it raced the snapshot) and is
 // ignored; a full batch always replaces everything.
-import type { ConnectionView, DeviceCounts, DeviceView, LiveBatch } from '../backend';
+import type { ConnectionView, DeviceCounts, DeviceView, HistoryHealth, LiveBatch } from '../backend';
 
 export class LiveModel {
   readonly devices = new Map<string, DeviceView>();
   counts: DeviceCounts = { total: 0, online: 0 };
   connection: ConnectionView | null = null;
   quarantined = 0;
+  history: HistoryHealth | null = null;
   /** Simulated devices currently known. */
   simulated = 0;
   private lastSeq = -1;
@@ -28,6 +29,7 @@ export class LiveModel {
     this.counts = batch.counts;
     this.connection = batch.connection;
     this.quarantined = batch.quarantined;
+    this.history = batch.history;
     let simulated = 0;
     for (const d of this.devices.values()) if (d.simulated) simulated++;
     this.simulated = simulated;

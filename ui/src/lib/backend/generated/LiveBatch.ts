@@ -2,6 +2,7 @@
 import type { ConnectionView } from "./ConnectionView";
 import type { DeviceCounts } from "./DeviceCounts";
 import type { DeviceView } from "./DeviceView";
+import type { HistoryHealth } from "./HistoryHealth";
 
 /**
  * One push to the UI: every device that changed since the previous batch, coalesced (a device
@@ -23,4 +24,4 @@ full: boolean, devices: Array<DeviceView>, counts: DeviceCounts, connection: Con
 /**
  * Messages refused since start (malformed, unknown topic, bad id...), kept in quarantine.
  */
-quarantined: number, };
+quarantined: number, history: HistoryHealth, };

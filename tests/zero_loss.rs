@@ -1,0 +1,172 @@
+//! Not one QoS 1 event lost: `watchfloor record` against a real, persistent Mosquitto while the
+//! broker restarts, the recorder is killed with SIGKILL, the recorder is away, and the history
+//! file is locked by another process. In every case, each event the broker accepted from the
+//! publisher (`mosquitto_pub` got its PUBACK) ends up in the history file exactly once.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use nix::sys::signal::Signal;
+
+/// Time for everything in flight to arrive once the recorder runs again.
+const SETTLE: Duration = Duration::from_secs(60);
+
+#[test]
+fn broker_restarted_ten_times_mid_stream_loses_and_doubles_nothing() {
+    let mut broker = Mosquitto::start_persistent();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let mut rec = Watchfloor::record(&broker, &db);
+
+    let mut sent = Vec::new();
+    for round in 0..10 {
+        for i in 0..15 {
+            let id = format!("r{round:02}-{i:02}");
+            if try_publish_event(broker.port, "cam-1", &id) {
+                sent.push(id);
+            }
+        }
+        broker.restart();
+        // Recovery each time: the recorder connects again (its backoff starts at 250 ms).
+        let want = round + 2;
+        assert!(
+            eventually(Duration::from_secs(20), || rec.connects() >= want),
+            "the recorder did not reconnect after broker restart {}; log:\n{}",
+            round + 1,
+            rec.log()
+        );
+    }
+    for i in 0..15 {
+        let id = format!("after-{i:02}");
+        assert!(try_publish_event(broker.port, "cam-1", &id));
+        sent.push(id);
+    }
+    assert!(
+        sent.len() >= 150,
+        "the broker refused too many publishes to make the test meaningful: {}",
+        sent.len()
+    );
+
+    assert_events_stored(&db, &sent, SETTLE);
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+}
+
+#[test]
+fn recorder_killed_with_sigkill_five_times_mid_stream_loses_nothing() {
+    let broker = Mosquitto::start_persistent();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+
+    // The recorder's session and subscriptions exist before the stream starts (an event sent
+    // before anyone subscribed is not ours to lose).
+    let mut first = Watchfloor::record(&broker, &db);
+    assert!(try_publish_event(broker.port, "panic-button-9", "first"));
+    assert_events_stored(&db, &["first".to_owned()], SETTLE);
+    first.stop_with(Signal::SIGKILL);
+
+    // A publisher that never stops while the recorder dies and comes back.
+    let sent = Arc::new(Mutex::new(vec!["first".to_owned()]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let publisher = {
+        let (sent, stop, port) = (Arc::clone(&sent), Arc::clone(&stop), broker.port);
+        std::thread::spawn(move || {
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let id = format!("k{n:05}");
+                if try_publish_event(port, "panic-button-9", &id) {
+                    sent.lock().unwrap().push(id);
+                }
+                n += 1;
+            }
+        })
+    };
+
+    let mut cycles_that_stored = 0;
+    for cycle in 0..5u64 {
+        let before = event_ids(&db).len();
+        let mut rec = Watchfloor::record(&broker, &db);
+        std::thread::sleep(Duration::from_millis(600 + 250 * cycle));
+        rec.stop_with(Signal::SIGKILL);
+        if event_ids(&db).len() > before {
+            cycles_that_stored += 1;
+        }
+        // Away for a moment: what is published now waits in the persistent session.
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        cycles_that_stored >= 1,
+        "the recorder was never killed mid-ingest: it stored nothing in any cycle"
+    );
+
+    let mut rec = Watchfloor::record(&broker, &db);
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    publisher.join().unwrap();
+    let sent = sent.lock().unwrap().clone();
+    assert!(sent.len() > 50, "too few events published: {}", sent.len());
+
+    assert_events_stored(&db, &sent, SETTLE);
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+}
+
+#[test]
+fn events_published_while_the_console_is_away_arrive_when_it_returns() {
+    let broker = Mosquitto::start_persistent();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+
+    let mut rec = Watchfloor::record(&broker, &db);
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+
+    let sent: Vec<String> = (0..200).map(|i| format!("away-{i:03}")).collect();
+    for id in &sent {
+        assert!(try_publish_event(broker.port, "sensor-4", id));
+    }
+
+    let mut rec = Watchfloor::record(&broker, &db);
+    assert!(
+        rec.log().contains("session_present=true"),
+        "the broker should have resumed the recorder's session; log:\n{}",
+        rec.log()
+    );
+    assert_events_stored(&db, &sent, SETTLE);
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+}
+
+#[test]
+fn a_locked_history_file_holds_acks_and_nothing_is_lost_even_if_the_recorder_then_dies() {
+    let broker = Mosquitto::start_persistent();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let mut rec = Watchfloor::record(&broker, &db);
+
+    // Another process takes the write lock and keeps it: every commit fails with "locked".
+    let blocker = rusqlite::Connection::open(&db).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let sent: Vec<String> = (0..30).map(|i| format!("locked-{i:02}")).collect();
+    for id in &sent {
+        assert!(try_publish_event(broker.port, "cam-3", id));
+    }
+    rec.wait_for_log("history writing paused", Duration::from_secs(20));
+    assert!(
+        rec.log().contains("database is locked"),
+        "the alarm names the cause; log:\n{}",
+        rec.log()
+    );
+
+    // The recorder dies while holding events it could not store. Had it acknowledged them,
+    // they would be gone now.
+    rec.stop_with(Signal::SIGKILL);
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    assert!(event_ids(&db).is_empty());
+
+    let mut rec = Watchfloor::record(&broker, &db);
+    assert_events_stored(&db, &sent, SETTLE);
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+}
