@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use watchfloor_core::settings::{ConfigFile, Overrides, SettingsError};
+use watchfloor_core::store::export::{ExportQuery, Format, Table};
 use watchfloor_core::Settings;
+use watchfloor_protocol::DeviceId;
 
 /// Watchfloor: an operator console for fleets of MQTT field devices.
 ///
@@ -57,6 +59,85 @@ pub enum Command {
     Record,
     /// Run simulated devices against a broker until SIGINT/SIGTERM.
     Sim(SimArgs),
+    /// Write history rows to stdout as CSV, NDJSON or GeoJSON (streamed; the file is opened
+    /// read-only and may be in use by a running console).
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Which table.
+    #[arg(long, value_enum)]
+    pub what: ExportWhat,
+    /// Output format (geojson: positions and events only).
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    pub format: ExportFormat,
+    /// Only this device (its rows in device-time order).
+    #[arg(long, value_name = "ID", value_parser = parse_device_id)]
+    pub device: Option<DeviceId>,
+    /// From this time, inclusive: RFC 3339 (2026-11-23T08:00:00Z), a UTC date (2026-11-23) or epoch ms.
+    #[arg(long, value_name = "TIME", value_parser = parse_time_ms)]
+    pub since: Option<i64>,
+    /// Up to this time, exclusive; same forms as --since.
+    #[arg(long, value_name = "TIME", value_parser = parse_time_ms)]
+    pub until: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportWhat {
+    Positions,
+    Events,
+    Statuses,
+    Quarantine,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Ndjson,
+    Geojson,
+}
+
+impl ExportArgs {
+    pub fn query(&self) -> ExportQuery {
+        ExportQuery {
+            table: match self.what {
+                ExportWhat::Positions => Table::Positions,
+                ExportWhat::Events => Table::Events,
+                ExportWhat::Statuses => Table::Statuses,
+                ExportWhat::Quarantine => Table::Quarantine,
+            },
+            format: match self.format {
+                ExportFormat::Csv => Format::Csv,
+                ExportFormat::Ndjson => Format::Ndjson,
+                ExportFormat::Geojson => Format::Geojson,
+            },
+            device: self.device.clone(),
+            since_ms: self.since,
+            until_ms: self.until,
+        }
+    }
+}
+
+fn parse_device_id(raw: &str) -> Result<DeviceId, String> {
+    DeviceId::parse(raw).map_err(|e| e.to_string())
+}
+
+/// RFC 3339, a bare UTC date, or epoch milliseconds.
+fn parse_time_ms(raw: &str) -> Result<i64, String> {
+    if let Ok(ms) = raw.parse::<i64>() {
+        return Ok(ms);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.timestamp_millis());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        return Ok(d
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_millis());
+    }
+    Err("expected an RFC 3339 time (2026-11-23T08:00:00Z), a date (2026-11-23) or epoch ms".into())
 }
 
 #[derive(Debug, Args)]

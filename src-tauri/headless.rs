@@ -1,13 +1,16 @@
 //! The commands that run without a window: `record` (the pipeline, logging what it sees) and
-//! `sim` (simulated devices against a broker). Both stop on SIGINT or SIGTERM.
+//! `sim` (simulated devices against a broker), both stopped by SIGINT or SIGTERM; and `export`
+//! (history rows to stdout).
 
 use std::collections::HashMap;
+use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast::error::RecvError;
 use tracing_subscriber::EnvFilter;
 use watchfloor_core::pipeline::LiveFeed;
+use watchfloor_core::store::{self, export::ExportError, export::ExportQuery};
 use watchfloor_core::{Pipeline, Settings};
 use watchfloor_sim::{SimConfig, Simulator};
 
@@ -138,6 +141,33 @@ async fn wait_for_stop_signal() -> anyhow::Result<()> {
     #[cfg(not(unix))]
     tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+/// `watchfloor export`: streams rows to stdout. Exit 0 (also when the reader stops early, as
+/// `| head` does), 1 when the file cannot be read, 2 for a query that means nothing.
+pub fn export(db: &std::path::Path, query: &ExportQuery) -> ExitCode {
+    let conn = match store::open_read_only(db) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("watchfloor: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match store::export::export(&conn, query, std::io::stdout().lock()) {
+        Ok(rows) => {
+            tracing::debug!(rows, "export finished");
+            ExitCode::SUCCESS
+        }
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e @ ExportError::Unsupported(_)) => {
+            eprintln!("watchfloor: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("watchfloor: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Logs devices as they appear and change online state, and a summary every 10 seconds.

@@ -27,6 +27,9 @@ fn main() -> ExitCode {
         }
     };
     headless::init_logging();
+    if let Some(cli::Command::Export(args)) = &cli.command {
+        return headless::export(&settings.db_path, &args.query());
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(cli::Command::Record) => runtime.block_on(headless::record(settings)),
         Some(cli::Command::Sim(args)) => runtime.block_on(headless::sim(settings, args)),
+        Some(cli::Command::Export(_)) => unreachable!("handled above, without a runtime"),
         None => open_console(runtime, settings),
     };
     match result {

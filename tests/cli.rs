@@ -53,3 +53,37 @@ fn help_and_version_exit_zero() {
     let (code, _) = run_to_end(&["--version"]);
     assert_eq!(code, 0);
 }
+
+#[test]
+fn export_refuses_bad_queries_and_missing_files_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.sqlite");
+    let missing = missing.to_str().unwrap();
+
+    let (code, stderr) = run_to_end(&["export", "--db", missing, "--what", "events"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+
+    let (code, stderr) = run_to_end(&[
+        "export",
+        "--db",
+        missing,
+        "--what",
+        "events",
+        "--since",
+        "yesterday",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("yesterday"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    let (code, stderr) = run_to_end(&[
+        "export", "--db", missing, "--what", "events", "--device", "a/b",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("a/b"), "{stderr}");
+
+    let (code, stderr) = run_to_end(&["export", "--db", missing, "--what", "gps"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("gps"), "{stderr}");
+}

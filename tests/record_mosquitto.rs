@@ -75,6 +75,41 @@ fn record_stores_what_devices_publish_and_stops_cleanly_on_sigterm() {
         "the four fixes are written while the recorder runs (WAL: readable by another process)"
     );
 
+    // Export reads the file while the recorder is still writing it.
+    let db_arg = db.to_str().unwrap();
+    let (code, out, err) = run_with_output(&[
+        "export",
+        "--db",
+        db_arg,
+        "--what",
+        "positions",
+        "--format",
+        "ndjson",
+        "--device",
+        "van-7",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lats: Vec<f64> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["lat"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        lats,
+        [51.90, 51.91, 51.92],
+        "van-7's track, in device-time order"
+    );
+    let (code, out, err) = run_with_output(&["export", "--db", db_arg, "--what", "quarantine"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("received_ms,time_utc,topic,reason_code,reason"),
+        "{out}"
+    );
+    assert!(out.contains("devices/cam-2/location"), "{out}");
+
     let status = rec.stop_with(Signal::SIGTERM);
     assert_eq!(
         status.code(),

@@ -309,12 +309,19 @@ impl Drop for Watchfloor {
 
 /// Runs `watchfloor` to completion and returns (exit code, stderr).
 pub fn run_to_end(args: &[&str]) -> (i32, String) {
+    let (code, _, stderr) = run_with_output(args);
+    (code, stderr)
+}
+
+/// Runs `watchfloor` to completion and returns (exit code, stdout, stderr).
+pub fn run_with_output(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_watchfloor"))
         .args(args)
         .output()
         .expect("runs");
     (
         out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }

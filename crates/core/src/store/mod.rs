@@ -5,6 +5,7 @@
 //! export, review) open their own connections; only the [`writer`] thread writes live data.
 
 pub mod events;
+pub mod export;
 pub mod meta;
 pub mod migration;
 pub mod positions;
@@ -36,6 +37,10 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
+    #[error("history file {path} does not exist")]
+    Missing { path: String },
+    #[error("{path} is not a Watchfloor history file (no schema version)")]
+    NotHistory { path: String },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
 }
@@ -61,6 +66,40 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
         },
         migration::MigrationError::Sql(e) => StoreError::Sql(e),
     })?;
+    Ok(conn)
+}
+
+/// Opens an existing history file for reading only: no schema change, no write, ever (export,
+/// and later review). A file from a newer Watchfloor is refused.
+pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    let open_err = |source| StoreError::Open {
+        path: path.display().to_string(),
+        source,
+    };
+    if !path.is_file() {
+        return Err(StoreError::Missing {
+            path: path.display().to_string(),
+        });
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(open_err)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > migration::SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: path.display().to_string(),
+            found,
+            supported: migration::SCHEMA_VERSION,
+        });
+    }
+    if found == 0 {
+        return Err(StoreError::NotHistory {
+            path: path.display().to_string(),
+        });
+    }
     Ok(conn)
 }
 

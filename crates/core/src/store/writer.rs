@@ -415,7 +415,7 @@ mod tests {
     fn a_locked_database_pauses_acks_raises_the_alarm_and_loses_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.sqlite");
-        let mut conn = crate::store::open(&path).unwrap();
+        let conn = crate::store::open(&path).unwrap();
         conn.busy_timeout(Duration::from_millis(50)).unwrap();
         let (on_commit, acks) = collecting_acks();
         let writer = Writer::spawn(conn, 64, on_commit).unwrap();

@@ -1,0 +1,481 @@
+//! Export of history tables as CSV, NDJSON or GeoJSON, streamed: rows go from SQLite's cursor to
+//! the writer one at a time, so memory stays flat however large the file is.
+//!
+//! Every export adds `time_utc` (RFC 3339, milliseconds) beside the epoch-ms column it is derived
+//! from. Rows come in arrival order, or in device-time order when one device is asked for (its
+//! track). Quarantined payloads are bytes as received: they are written as text, with invalid
+//! UTF-8 shown as U+FFFD.
+
+use std::io::Write;
+
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+use serde_json::{Map, Value};
+use watchfloor_protocol::DeviceId;
+
+/// Which table to export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Positions,
+    Statuses,
+    Events,
+    Quarantine,
+}
+
+impl Table {
+    pub const ALL: [Table; 4] = [
+        Table::Positions,
+        Table::Statuses,
+        Table::Events,
+        Table::Quarantine,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Positions => "positions",
+            Table::Statuses => "statuses",
+            Table::Events => "events",
+            Table::Quarantine => "quarantine",
+        }
+    }
+
+    /// The columns exported, in order (`time_utc` is computed from `time_column`).
+    fn select_list(self) -> &'static str {
+        match self {
+            Table::Positions => {
+                "device_id, ts_ms, {time} AS time_utc, lat, lon, alt, heading, speed, accuracy, received_ms"
+            }
+            Table::Statuses => {
+                "device_id, ts_ms, {time} AS time_utc, online, battery, signal, kind, name, simulated, received_ms"
+            }
+            Table::Events => {
+                "device_id, event_id, ts_ms, {time} AS time_utc, type, severity, message, lat, lon, received_ms"
+            }
+            Table::Quarantine => {
+                "received_ms, {time} AS time_utc, topic, reason_code, reason, payload_len, payload"
+            }
+        }
+    }
+
+    fn time_column(self) -> &'static str {
+        match self {
+            Table::Quarantine => "received_ms",
+            _ => "ts_ms",
+        }
+    }
+
+    fn has_device(self) -> bool {
+        !matches!(self, Table::Quarantine)
+    }
+
+    fn has_location(self) -> bool {
+        matches!(self, Table::Positions | Table::Events)
+    }
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// RFC 4180 CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Ndjson,
+    /// One GeoJSON FeatureCollection; each row a Point feature (events without a position have
+    /// a null geometry, which GeoJSON allows).
+    Geojson,
+}
+
+/// What to export.
+#[derive(Debug, Clone)]
+pub struct ExportQuery {
+    pub table: Table,
+    pub format: Format,
+    pub device: Option<DeviceId>,
+    /// Inclusive lower bound on the table's time column (epoch ms).
+    pub since_ms: Option<i64>,
+    /// Exclusive upper bound.
+    pub until_ms: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("cannot write the export: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot write the export: {0}")]
+    Csv(#[from] csv::Error),
+}
+
+impl ExportError {
+    /// The reader went away (`watchfloor export ... | head`): not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        let io = match self {
+            ExportError::Io(e) => Some(e),
+            ExportError::Csv(e) => match e.kind() {
+                csv::ErrorKind::Io(e) => Some(e),
+                _ => None,
+            },
+            _ => None,
+        };
+        io.is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// Streams the rows `q` selects from `conn` to `out`; returns how many were written.
+pub fn export(conn: &Connection, q: &ExportQuery, out: impl Write) -> Result<u64, ExportError> {
+    if q.device.is_some() && !q.table.has_device() {
+        return Err(ExportError::Unsupported(format!(
+            "--device does not apply to {}: its rows have no device id (filter by time instead)",
+            q.table.name()
+        )));
+    }
+    if q.format == Format::Geojson && !q.table.has_location() {
+        return Err(ExportError::Unsupported(format!(
+            "geojson needs locations: {} has none (use positions or events, or csv/ndjson)",
+            q.table.name()
+        )));
+    }
+    let time = q.table.time_column();
+    let mut sql = format!(
+        "SELECT {} FROM {} WHERE 1",
+        q.table.select_list().replace(
+            "{time}",
+            &format!("strftime('%Y-%m-%dT%H:%M:%fZ', {time} / 1000.0, 'unixepoch')")
+        ),
+        q.table.name()
+    );
+    // Every value is bound as a parameter; only fixed column names are formatted in.
+    sql.push_str(if q.table.has_device() {
+        " AND (?1 IS NULL OR device_id = ?1)"
+    } else {
+        " AND ?1 IS NULL" // refused above when set; keeps the three parameters uniform
+    });
+    sql.push_str(&format!(
+        " AND (?2 IS NULL OR {time} >= ?2) AND (?3 IS NULL OR {time} < ?3)"
+    ));
+    sql.push_str(if q.device.is_some() {
+        " ORDER BY ts_ms, id"
+    } else {
+        " ORDER BY id"
+    });
+
+    let mut stmt = conn.prepare(&sql)?;
+    let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+    let mut rows = stmt.query((
+        q.device.as_ref().map(|d| d.as_str()),
+        q.since_ms,
+        q.until_ms,
+    ))?;
+    let mut sink = Sink::new(q.format, &columns, out)?;
+    let mut n = 0u64;
+    while let Some(row) = rows.next()? {
+        let values: Vec<ValueRef<'_>> = (0..columns.len())
+            .map(|i| row.get_ref(i))
+            .collect::<rusqlite::Result<_>>()?;
+        sink.row(&values)?;
+        n += 1;
+    }
+    sink.finish()?;
+    Ok(n)
+}
+
+/// Writes rows in one format.
+enum Sink<'c, W: Write> {
+    Csv(csv::Writer<W>),
+    Ndjson {
+        out: std::io::BufWriter<W>,
+        columns: &'c [String],
+    },
+    Geojson {
+        out: std::io::BufWriter<W>,
+        columns: &'c [String],
+        lat: usize,
+        lon: usize,
+        first: bool,
+    },
+}
+
+impl<'c, W: Write> Sink<'c, W> {
+    fn new(format: Format, columns: &'c [String], out: W) -> Result<Self, ExportError> {
+        Ok(match format {
+            Format::Csv => {
+                let mut w = csv::Writer::from_writer(out);
+                w.write_record(columns)?;
+                Sink::Csv(w)
+            }
+            Format::Ndjson => Sink::Ndjson {
+                out: std::io::BufWriter::new(out),
+                columns,
+            },
+            Format::Geojson => {
+                let mut out = std::io::BufWriter::new(out);
+                out.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[\n")?;
+                let find = |name: &str| columns.iter().position(|c| c == name);
+                let (Some(lat), Some(lon)) = (find("lat"), find("lon")) else {
+                    return Err(ExportError::Unsupported("no lat/lon columns".into()));
+                };
+                Sink::Geojson {
+                    out,
+                    columns,
+                    lat,
+                    lon,
+                    first: true,
+                }
+            }
+        })
+    }
+
+    fn row(&mut self, values: &[ValueRef<'_>]) -> Result<(), ExportError> {
+        match self {
+            Sink::Csv(w) => {
+                w.write_record(values.iter().map(|v| csv_field(*v)))?;
+            }
+            Sink::Ndjson { out, columns } => {
+                serde_json::to_writer(&mut *out, &object(columns, values, &[]))
+                    .map_err(std::io::Error::from)?;
+                out.write_all(b"\n")?;
+            }
+            Sink::Geojson {
+                out,
+                columns,
+                lat,
+                lon,
+                first,
+            } => {
+                let geometry = match (values[*lat], values[*lon]) {
+                    (ValueRef::Real(la), ValueRef::Real(lo)) => serde_json::json!({
+                        "type": "Point",
+                        "coordinates": [lo, la],
+                    }),
+                    _ => Value::Null,
+                };
+                let feature = serde_json::json!({
+                    "type": "Feature",
+                    "geometry": geometry,
+                    "properties": object(columns, values, &[*lat, *lon]),
+                });
+                if !*first {
+                    out.write_all(b",\n")?;
+                }
+                *first = false;
+                serde_json::to_writer(&mut *out, &feature).map_err(std::io::Error::from)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), ExportError> {
+        match self {
+            Sink::Csv(mut w) => w.flush()?,
+            Sink::Ndjson { mut out, .. } => out.flush()?,
+            Sink::Geojson { mut out, .. } => {
+                out.write_all(b"\n]}\n")?;
+                out.flush()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn object(columns: &[String], values: &[ValueRef<'_>], skip: &[usize]) -> Map<String, Value> {
+    columns
+        .iter()
+        .zip(values)
+        .enumerate()
+        .filter(|(i, _)| !skip.contains(i))
+        .map(|(_, (c, v))| (c.clone(), json_value(*v)))
+        .collect()
+}
+
+fn json_value(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::from(i),
+        // serde_json turns a non-finite float into null; the store never holds one anyway.
+        ValueRef::Real(f) => Value::from(f),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Value::from(String::from_utf8_lossy(t)),
+    }
+}
+
+fn csv_field(v: ValueRef<'_>) -> String {
+    match v {
+        ValueRef::Null => String::new(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::quarantine::QuarantineEntry;
+    use crate::store::{events, positions, quarantine};
+    use watchfloor_protocol::{DeviceEvent, Fix, Severity};
+
+    fn fixture() -> Connection {
+        let conn = crate::store::open_in_memory().unwrap();
+        let mut pos = conn.prepare(positions::INSERT).unwrap();
+        for (dev, ts, lat) in [
+            ("van-1", 2000, 51.0),
+            ("van-2", 1500, 52.0),
+            ("van-1", 1000, 50.0),
+        ] {
+            let fix = Fix {
+                ts_ms: ts,
+                lat,
+                lon: 4.5,
+                alt: None,
+                heading: Some(90.0),
+                speed: None,
+                accuracy: None,
+            };
+            positions::insert(&mut pos, &DeviceId::parse(dev).unwrap(), &fix, ts + 5).unwrap();
+        }
+        let mut evt = conn.prepare(events::INSERT).unwrap();
+        for (id, position, message) in [
+            ("e1", Some((51.5, 4.4)), Some("door \"3\", north\nside")),
+            ("e2", None, None),
+        ] {
+            let e = DeviceEvent {
+                event_id: id.into(),
+                ts_ms: 3000,
+                event_type: "door".into(),
+                severity: Severity::Medium,
+                message: message.map(str::to_owned),
+                position,
+            };
+            events::insert(&mut evt, &DeviceId::parse("gate-1").unwrap(), &e, 3001).unwrap();
+        }
+        let mut qua = conn.prepare(quarantine::INSERT).unwrap();
+        let entry = QuarantineEntry::new(4000, "devices/x/status", b"{\xff", "json", "bad".into());
+        quarantine::insert(&mut qua, &entry).unwrap();
+        drop((pos, evt, qua));
+        conn
+    }
+
+    fn run(conn: &Connection, q: ExportQuery) -> (u64, String) {
+        let mut out = Vec::new();
+        let n = export(conn, &q, &mut out).unwrap();
+        (n, String::from_utf8(out).unwrap())
+    }
+
+    fn query(table: Table, format: Format) -> ExportQuery {
+        ExportQuery {
+            table,
+            format,
+            device: None,
+            since_ms: None,
+            until_ms: None,
+        }
+    }
+
+    #[test]
+    fn csv_has_a_header_readable_times_and_survives_awkward_text() {
+        let conn = fixture();
+        let (n, text) = run(&conn, query(Table::Events, Format::Csv));
+        assert_eq!(n, 2);
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = r.headers().unwrap().iter().map(str::to_owned).collect();
+        assert_eq!(&header[..4], ["device_id", "event_id", "ts_ms", "time_utc"]);
+        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        assert_eq!(&rows[0][3], "1970-01-01T00:00:03.000Z");
+        assert_eq!(&rows[0][6], "door \"3\", north\nside");
+        assert_eq!(&rows[1][7], "", "a missing value is an empty field");
+    }
+
+    #[test]
+    fn ndjson_is_one_object_per_line_with_typed_values() {
+        let conn = fixture();
+        let (n, text) = run(&conn, query(Table::Positions, Format::Ndjson));
+        assert_eq!(n, 3);
+        let rows: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0]["device_id"], "van-1");
+        assert_eq!(rows[0]["lat"], 51.0);
+        assert_eq!(rows[0]["heading"], 90.0);
+        assert_eq!(rows[0]["alt"], Value::Null);
+        assert_eq!(rows[0]["ts_ms"], 2000, "arrival order without --device");
+    }
+
+    #[test]
+    fn device_and_time_filters_give_one_track_in_device_time_order() {
+        let conn = fixture();
+        let mut q = query(Table::Positions, Format::Ndjson);
+        q.device = Some(DeviceId::parse("van-1").unwrap());
+        let (_, text) = run(&conn, q.clone());
+        let ts: Vec<i64> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["ts_ms"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(ts, [1000, 2000]);
+
+        q.since_ms = Some(1000);
+        q.until_ms = Some(2000);
+        let (n, _) = run(&conn, q);
+        assert_eq!(n, 1, "since is inclusive, until exclusive");
+    }
+
+    #[test]
+    fn geojson_points_are_lon_lat_and_events_without_position_have_null_geometry() {
+        let conn = fixture();
+        let (_, text) = run(&conn, query(Table::Events, Format::Geojson));
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        let features = doc["features"].as_array().unwrap();
+        assert_eq!(doc["type"], "FeatureCollection");
+        assert_eq!(features.len(), 2);
+        assert_eq!(
+            features[0]["geometry"]["coordinates"],
+            serde_json::json!([4.4, 51.5])
+        );
+        assert_eq!(features[0]["properties"]["event_id"], "e1");
+        assert!(features[0]["properties"].get("lat").is_none());
+        assert_eq!(features[1]["geometry"], Value::Null);
+
+        let (n, text) = run(&conn, query(Table::Positions, Format::Geojson));
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["features"].as_array().unwrap().len() as u64, n);
+    }
+
+    #[test]
+    fn quarantine_payloads_are_text_with_invalid_bytes_replaced() {
+        let conn = fixture();
+        let (_, text) = run(&conn, query(Table::Quarantine, Format::Ndjson));
+        let row: Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(row["payload"], "{\u{fffd}");
+        assert_eq!(row["reason_code"], "json");
+    }
+
+    #[test]
+    fn combinations_that_mean_nothing_are_refused_in_words() {
+        let conn = fixture();
+        let mut out = Vec::new();
+        let err = export(&conn, &query(Table::Statuses, Format::Geojson), &mut out).unwrap_err();
+        assert!(err.to_string().contains("geojson needs locations"), "{err}");
+        let mut q = query(Table::Quarantine, Format::Csv);
+        q.device = Some(DeviceId::parse("x").unwrap());
+        let err = export(&conn, &q, &mut out).unwrap_err();
+        assert!(err.to_string().contains("--device does not apply"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_table_exports_a_header_or_an_empty_collection() {
+        let conn = crate::store::open_in_memory().unwrap();
+        let (n, text) = run(&conn, query(Table::Statuses, Format::Csv));
+        assert_eq!(n, 0);
+        assert!(text.starts_with("device_id,ts_ms,time_utc,online"));
+        let (_, text) = run(&conn, query(Table::Positions, Format::Geojson));
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["features"], serde_json::json!([]));
+    }
+}
