@@ -184,7 +184,7 @@ pub fn export(conn: &Connection, q: &ExportQuery, out: impl Write) -> Result<u64
 
 /// Writes rows in one format.
 enum Sink<'c, W: Write> {
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
     Ndjson {
         out: std::io::BufWriter<W>,
         columns: &'c [String],
@@ -204,7 +204,7 @@ impl<'c, W: Write> Sink<'c, W> {
             Format::Csv => {
                 let mut w = csv::Writer::from_writer(out);
                 w.write_record(columns)?;
-                Sink::Csv(w)
+                Sink::Csv(Box::new(w))
             }
             Format::Ndjson => Sink::Ndjson {
                 out: std::io::BufWriter::new(out),
