@@ -5,6 +5,7 @@
 //!
 //! - [`settings`]: config file + flags -> one validated [`Settings`].
 //! - [`broker`]: the embedded MQTT broker (rumqttd).
+//! - [`console_topics`]: the console's own topics (presence, probe).
 //! - [`link`]: the MQTT client task (rumqttc): connect, back off, subscribe, receive.
 //! - [`live`]: the latest state of every device.
 //! - [`store`]: the SQLite history file and its writer thread.
@@ -13,6 +14,7 @@
 
 pub mod broker;
 pub mod clock;
+pub mod console_topics;
 pub mod link;
 pub mod live;
 pub mod pipeline;

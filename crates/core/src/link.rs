@@ -17,15 +17,18 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS, Transport};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, Publish, QoS, Transport,
+};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
+use crate::console_topics::{self, Presence, Probe};
 use crate::settings::BrokerUrl;
 use crate::view::{ConnectionView, LinkState};
 
@@ -110,6 +113,12 @@ fn options(cfg: &LinkConfig) -> MqttOptions {
     opts.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
     opts.set_clean_session(cfg.clean_session);
     opts.set_manual_acks(true);
+    opts.set_last_will(LastWill::new(
+        console_topics::presence_topic(&cfg.client_id),
+        Presence::payload(false, None),
+        QoS::AtLeastOnce,
+        true,
+    ));
     if cfg.broker.tls {
         // Certificate verification is on: rustls with the platform's trusted roots.
         opts.set_transport(Transport::tls_with_default_config());
@@ -117,7 +126,7 @@ fn options(cfg: &LinkConfig) -> MqttOptions {
     opts
 }
 
-/// Runs the link until `cancel` fires; then disconnects politely.
+/// Runs the link until `cancel` fires; then marks the console offline and disconnects politely.
 pub async fn run(
     cfg: LinkConfig,
     inbound: mpsc::Sender<Inbound>,
@@ -126,9 +135,10 @@ pub async fn run(
     cancel: CancellationToken,
 ) {
     let (client, mut eventloop) = AsyncClient::new(options(&cfg), 256);
-    let broker = cfg.broker.to_string();
+    let presence = console_topics::presence_topic(&cfg.client_id);
+    let probe = console_topics::probe_topic(&cfg.client_id);
+    let started = Instant::now();
     let mut delays = backoff();
-    let mut connects = 0u64;
     // Bumped at every connect and every connection loss: the epoch an ack token must match.
     let epoch = Arc::new(AtomicU64::new(0));
     let acker = tokio::spawn(send_acks(
@@ -137,8 +147,16 @@ pub async fn run(
         Arc::clone(&epoch),
         cancel.clone(),
     ));
-    let mut last_error: Option<String> = None;
-    publish_state(&state, &broker, LinkState::Connecting, None, None, connects);
+    let prober = tokio::spawn(send_probes(
+        client.clone(),
+        probe.clone(),
+        started,
+        state.subscribe(),
+        cancel.clone(),
+    ));
+    let mut view = ConnectionView::connecting(&cfg.broker.to_string());
+    state.send_replace(view.clone());
+    let mut connected_at_ms = 0;
 
     loop {
         let event = tokio::select! {
@@ -148,16 +166,39 @@ pub async fn run(
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 epoch.fetch_add(1, Ordering::SeqCst);
-                connects += 1;
                 delays = backoff();
-                for (filter, qos) in &cfg.subscriptions {
-                    if let Err(e) = client.try_subscribe(filter.clone(), *qos) {
+                let subscriptions = cfg
+                    .subscriptions
+                    .iter()
+                    .cloned()
+                    .chain([(probe.clone(), QoS::AtMostOnce)]);
+                for (filter, qos) in subscriptions {
+                    if let Err(e) = client.try_subscribe(filter.clone(), qos) {
                         tracing::error!(error = %e, filter, "could not queue subscription");
                     }
                 }
-                tracing::info!(%broker, connects, session_present = ack.session_present, "connected to broker");
-                last_error = None;
-                publish_state(&state, &broker, LinkState::Connected, None, None, connects);
+                let online = Presence::payload(true, Some(now_ms()));
+                if let Err(e) = client.try_publish(&presence, QoS::AtLeastOnce, true, online) {
+                    tracing::warn!(error = %e, "could not queue the console's presence");
+                }
+                view.connects += 1;
+                connected_at_ms = now_ms();
+                tracing::info!(broker = %view.broker, connects = view.connects, session_present = ack.session_present, "connected to broker");
+                view.state = LinkState::Connected;
+                view.last_error = None;
+                view.next_attempt_ms = None;
+                state.send_replace(view.clone());
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == probe => {
+                if let Some(rtt) = probe_round_trip(&p.payload, started) {
+                    let rtt_ms = rtt.as_secs_f64() * 1000.0;
+                    if view.probe_ok_ms.is_none_or(|t| t < connected_at_ms) {
+                        tracing::info!(rtt_ms, "broker probe came back");
+                    }
+                    view.probe_rtt_ms = Some(rtt_ms);
+                    view.probe_ok_ms = Some(now_ms());
+                    state.send_replace(view.clone());
+                }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let ack = (p.qos == QoS::AtLeastOnce).then(|| AckToken {
@@ -184,37 +225,64 @@ pub async fn run(
                 epoch.fetch_add(1, Ordering::SeqCst);
                 let delay = delays.next().unwrap_or(Duration::from_secs(30));
                 let words = e.to_string();
-                if last_error.as_deref() != Some(words.as_str()) {
-                    tracing::warn!(%broker, error = %words, retry_in_ms = delay.as_millis() as u64, "broker connection failed");
+                if view.last_error.as_deref() != Some(words.as_str()) {
+                    tracing::warn!(broker = %view.broker, error = %words, retry_in_ms = delay.as_millis() as u64, "broker connection failed");
                 }
-                let next = now_ms() + delay.as_millis() as i64;
-                publish_state(
-                    &state,
-                    &broker,
-                    LinkState::BackingOff,
-                    Some(words.clone()),
-                    Some(next),
-                    connects,
-                );
-                last_error = Some(words);
+                view.state = LinkState::BackingOff;
+                view.last_error = Some(words);
+                view.next_attempt_ms = Some(now_ms() + delay.as_millis() as i64);
+                state.send_replace(view.clone());
                 tokio::select! {
                     _ = cancel.cancelled() => break,
                     _ = tokio::time::sleep(delay) => {}
                 }
-                publish_state(
-                    &state,
-                    &broker,
-                    LinkState::Connecting,
-                    last_error.clone(),
-                    None,
-                    connects,
-                );
+                view.state = LinkState::Connecting;
+                view.next_attempt_ms = None;
+                state.send_replace(view.clone());
             }
         }
     }
     acker.abort();
-    disconnect(&client, &mut eventloop).await;
-    publish_state(&state, &broker, LinkState::Stopped, None, None, connects);
+    prober.abort();
+    let was_connected = view.state == LinkState::Connected;
+    disconnect(&client, &mut eventloop, was_connected.then_some(&presence)).await;
+    view.state = LinkState::Stopped;
+    state.send_replace(view);
+}
+
+/// The probe's round trip, if `payload` is one of ours and not stale.
+fn probe_round_trip(payload: &[u8], started: Instant) -> Option<Duration> {
+    let p = Probe::parse(payload)?;
+    let now_us = u64::try_from(started.elapsed().as_micros()).ok()?;
+    let rtt = Duration::from_micros(now_us.checked_sub(p.sent_us)?);
+    (rtt <= console_topics::PROBE_TIMEOUT).then_some(rtt)
+}
+
+/// Publishes a probe every [`console_topics::PROBE_INTERVAL`] while connected.
+async fn send_probes(
+    client: AsyncClient,
+    topic: String,
+    started: Instant,
+    state: watch::Receiver<ConnectionView>,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(console_topics::PROBE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for seq in 0u64.. {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if state.borrow().state != LinkState::Connected {
+            continue;
+        }
+        let probe = Probe {
+            seq,
+            sent_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        };
+        // QoS 0 and try_: a probe that cannot go out now is simply a lost probe.
+        let _ = client.try_publish(&topic, QoS::AtMostOnce, false, probe.payload());
+    }
 }
 
 /// Forwards ack tokens to rumqttc as PUBACKs, dropping those of an earlier connection.
@@ -243,11 +311,17 @@ async fn send_acks(
     }
 }
 
-async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) {
+async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop, presence: Option<&String>) {
+    // A clean stop says so on the presence topic (the broker sends the will only for a crash).
+    if let Some(topic) = presence {
+        let offline = Presence::payload(false, Some(now_ms()));
+        let _ = client.try_publish(topic, QoS::AtLeastOnce, true, offline);
+    }
     if client.try_disconnect().is_err() {
         return;
     }
-    // Let the event loop send DISCONNECT; a dead connection must not hold shutdown up.
+    // Let the event loop send what is queued and DISCONNECT; a dead connection must not hold
+    // shutdown up.
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         while let Ok(event) = eventloop.poll().await {
             if matches!(event, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
@@ -256,21 +330,4 @@ async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop) {
         }
     })
     .await;
-}
-
-fn publish_state(
-    state: &watch::Sender<ConnectionView>,
-    broker: &str,
-    link: LinkState,
-    last_error: Option<String>,
-    next_attempt_ms: Option<i64>,
-    connects: u64,
-) {
-    state.send_replace(ConnectionView {
-        state: link,
-        broker: broker.to_owned(),
-        last_error,
-        next_attempt_ms,
-        connects,
-    });
 }

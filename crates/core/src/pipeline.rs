@@ -25,7 +25,7 @@ use crate::settings::{BrokerTarget, Settings};
 use crate::store::quarantine::QuarantineEntry;
 use crate::store::writer::{Queued, Record, Writer, WriterStats};
 use crate::store::{self, meta};
-use crate::view::{ConnectionView, ConsoleInfo, HistoryHealth, LinkState, LiveBatch};
+use crate::view::{ConnectionView, ConsoleInfo, HistoryHealth, LiveBatch};
 
 /// Depth of the queue from the link to the live task.
 const INBOUND_QUEUE: usize = 8192;
@@ -103,13 +103,7 @@ impl Pipeline {
             .context("starting the history writer")?;
         let cancel = CancellationToken::new();
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
-        let (conn_tx, conn_rx) = watch::channel(ConnectionView {
-            state: LinkState::Connecting,
-            broker: info.broker_url.clone(),
-            last_error: None,
-            next_attempt_ms: None,
-            connects: 0,
-        });
+        let (conn_tx, conn_rx) = watch::channel(ConnectionView::connecting(&info.broker_url));
         let prefix = &settings.topic_prefix;
         let link_cfg = LinkConfig {
             broker: broker_url,

@@ -38,6 +38,27 @@ pub struct ConnectionView {
     /// How many times the link has (re)connected since start.
     #[ts(type = "number")]
     pub connects: u64,
+    /// Round trip of the last probe through the broker, milliseconds.
+    pub probe_rtt_ms: Option<f64>,
+    /// When the last probe came back (epoch ms); older than ~15 s while connected means the
+    /// broker no longer delivers.
+    #[ts(type = "number | null")]
+    pub probe_ok_ms: Option<i64>,
+}
+
+impl ConnectionView {
+    /// Before the first connection attempt has an outcome.
+    pub fn connecting(broker: &str) -> Self {
+        Self {
+            state: LinkState::Connecting,
+            broker: broker.to_owned(),
+            last_error: None,
+            next_attempt_ms: None,
+            connects: 0,
+            probe_rtt_ms: None,
+            probe_ok_ms: None,
+        }
+    }
 }
 
 /// Live state of one device as drawn on the map.

@@ -14,6 +14,8 @@ const connection: ConnectionView = {
   last_error: null,
   next_attempt_ms: null,
   connects: 1,
+    probe_rtt_ms: null,
+    probe_ok_ms: null,
 };
 
 /** A deterministic synthetic fleet circling `center`. */

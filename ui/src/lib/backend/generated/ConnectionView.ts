@@ -20,4 +20,13 @@ next_attempt_ms: number | null,
 /**
  * How many times the link has (re)connected since start.
  */
-connects: number, };
+connects: number, 
+/**
+ * Round trip of the last probe through the broker, milliseconds.
+ */
+probe_rtt_ms: number | null, 
+/**
+ * When the last probe came back (epoch ms); older than ~15 s while connected means the
+ * broker no longer delivers.
+ */
+probe_ok_ms: number | null, };
