@@ -6,13 +6,22 @@
 //!   ignored for live state (history still stores it);
 //! - a duplicate (same timestamp) changes nothing;
 //! - every device that changed since the last [`LiveState::take_changes`] is returned once, with
-//!   its newest state, however many messages it sent in between.
+//!   its newest state, however many messages it sent in between;
+//! - an online device silent for longer than `stale_after` is marked stale by
+//!   [`LiveState::sweep_stale`] (and un-marked by its next message);
+//! - each device keeps a trail of its recent fixes (at most `trail` old, at most
+//!   [`MAX_TRAIL_POINTS`]) in device-time order, for the map's selected device.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
 
 use watchfloor_protocol::{DeviceId, DeviceKind, Fix, NativeMessage, Status};
 
-use crate::view::{DeviceCounts, DeviceView};
+use crate::settings::LiveSettings;
+use crate::view::{DeviceCounts, DeviceView, TrailPoint};
+
+/// Most fixes kept in one device's trail (10 minutes at 1 Hz).
+pub const MAX_TRAIL_POINTS: usize = 600;
 
 /// What applying a message did to live state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +47,10 @@ pub struct DeviceState {
     pub online_since_ms: Option<i64>,
     /// Receiver clock of the last message of any kind (epoch ms).
     pub last_seen_ms: i64,
+    /// Online, but silent for longer than the stale limit at the last sweep.
+    pub stale: bool,
+    /// Recent fixes, oldest first.
+    pub trail: VecDeque<TrailPoint>,
 }
 
 impl DeviceState {
@@ -74,17 +87,27 @@ impl DeviceState {
 pub struct LiveState {
     devices: HashMap<DeviceId, DeviceState>,
     changed: HashSet<DeviceId>,
+    settings: LiveSettings,
 }
 
 impl LiveState {
+    pub fn new(settings: LiveSettings) -> Self {
+        Self {
+            settings,
+            ..Self::default()
+        }
+    }
+
     /// Applies one decoded message received at `received_ms`.
     pub fn apply(&mut self, msg: &NativeMessage, received_ms: i64) -> Applied {
         let id = msg.device();
         let is_new = !self.devices.contains_key(id);
         let state = self.devices.entry(id.clone()).or_default();
         state.last_seen_ms = state.last_seen_ms.max(received_ms);
+        state.stale = false;
         let moved = match msg {
             NativeMessage::Location { fix, .. } => {
+                add_to_trail(&mut state.trail, fix, self.settings.trail);
                 newer(state.fix.as_ref().map(|f| f.ts_ms), fix.ts_ms)
                     .then(|| state.fix = Some(fix.clone()))
                     .is_some()
@@ -116,6 +139,30 @@ impl LiveState {
         self.devices.iter().map(|(id, s)| view(id, s)).collect()
     }
 
+    /// Marks online devices silent for longer than the stale limit (receiver clock `now_ms`)
+    /// as stale; returns how many turned stale. Each one is sent in the next batch.
+    pub fn sweep_stale(&mut self, now_ms: i64) -> usize {
+        let limit = i64::try_from(self.settings.stale_after.as_millis()).unwrap_or(i64::MAX);
+        let mut turned = 0;
+        for (id, state) in &mut self.devices {
+            let stale = state.online() && now_ms.saturating_sub(state.last_seen_ms) > limit;
+            if stale && !state.stale {
+                turned += 1;
+                self.changed.insert(id.clone());
+            }
+            state.stale = stale;
+        }
+        turned
+    }
+
+    /// A device's recent fixes, oldest first (empty for an unknown device).
+    pub fn trail(&self, id: &DeviceId) -> Vec<TrailPoint> {
+        self.devices
+            .get(id)
+            .map(|s| s.trail.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     pub fn has_changes(&self) -> bool {
         !self.changed.is_empty()
     }
@@ -129,7 +176,36 @@ impl LiveState {
             total: u32::try_from(self.devices.len()).unwrap_or(u32::MAX),
             online: u32::try_from(self.devices.values().filter(|d| d.online()).count())
                 .unwrap_or(u32::MAX),
+            stale: u32::try_from(self.devices.values().filter(|d| d.stale).count())
+                .unwrap_or(u32::MAX),
         }
+    }
+}
+
+/// Inserts `fix` in device-time order (a late fix lands where it belongs; a duplicate is
+/// skipped) and drops points older than `window` before the newest, or beyond the cap.
+fn add_to_trail(trail: &mut VecDeque<TrailPoint>, fix: &Fix, window: Duration) {
+    if window.is_zero() {
+        return;
+    }
+    let point = TrailPoint {
+        ts_ms: fix.ts_ms,
+        lat: fix.lat,
+        lon: fix.lon,
+        speed: fix.speed,
+    };
+    let at = trail.partition_point(|p| p.ts_ms < fix.ts_ms);
+    if trail.get(at).is_some_and(|p| p.ts_ms == fix.ts_ms) {
+        return;
+    }
+    trail.insert(at, point);
+    let newest = trail.back().map_or(fix.ts_ms, |p| p.ts_ms);
+    let oldest_kept = newest.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
+    while trail
+        .front()
+        .is_some_and(|p| p.ts_ms < oldest_kept || trail.len() > MAX_TRAIL_POINTS)
+    {
+        trail.pop_front();
     }
 }
 
@@ -146,6 +222,7 @@ fn view(id: &DeviceId, s: &DeviceState) -> DeviceView {
         kind: status.and_then(|st| st.kind).map(DeviceKind::as_str),
         simulated: status.is_some_and(|st| st.simulated),
         online: s.online(),
+        stale: s.stale,
         lat: s.fix.as_ref().map(|f| f.lat),
         lon: s.fix.as_ref().map(|f| f.lon),
         heading: s.fix.as_ref().and_then(|f| f.heading),
@@ -232,7 +309,8 @@ mod tests {
             live.counts(),
             DeviceCounts {
                 total: 1,
-                online: 0
+                online: 0,
+                stale: 0
             }
         );
     }
@@ -276,6 +354,77 @@ mod tests {
             live.snapshot().len(),
             2,
             "the snapshot still holds every device"
+        );
+    }
+
+    fn live_with(stale_after_s: u64, trail_s: u64) -> LiveState {
+        LiveState::new(LiveSettings {
+            stale_after: Duration::from_secs(stale_after_s),
+            trail: Duration::from_secs(trail_s),
+        })
+    }
+
+    #[test]
+    fn a_silent_online_device_turns_stale_once_and_recovers_with_its_next_message() {
+        let mut live = live_with(60, 600);
+        live.apply(&status("a", 1_000, true), 1_000);
+        live.apply(&status("b", 1_000, false), 1_000);
+        live.take_changes();
+
+        assert_eq!(live.sweep_stale(60_000), 0, "not yet: 59 s of silence");
+        assert_eq!(
+            live.sweep_stale(61_001),
+            1,
+            "only the online device turns stale"
+        );
+        let batch = live.take_changes();
+        assert_eq!(batch.len(), 1);
+        assert!(batch[0].stale && batch[0].id == "a");
+        assert_eq!(live.counts().stale, 1);
+        assert_eq!(
+            live.sweep_stale(70_000),
+            0,
+            "reported once, not at every sweep"
+        );
+        assert!(live.take_changes().is_empty());
+
+        live.apply(&loc("a", 70_000, 1.0), 70_000);
+        assert!(!live.take_changes()[0].stale);
+        assert_eq!(live.counts().stale, 0);
+    }
+
+    #[test]
+    fn the_trail_is_in_device_time_order_without_duplicates_and_bounded() {
+        let mut live = live_with(60, 10);
+        for ts in [1_000, 3_000, 2_000, 3_000, 4_000] {
+            live.apply(&loc("a", ts, ts as f64), ts);
+        }
+        let ts: Vec<i64> = live.trail(&id("a")).iter().map(|p| p.ts_ms).collect();
+        assert_eq!(
+            ts,
+            [1_000, 2_000, 3_000, 4_000],
+            "late fix placed, duplicate skipped"
+        );
+
+        live.apply(&loc("a", 12_500, 0.0), 12_500);
+        let ts: Vec<i64> = live.trail(&id("a")).iter().map(|p| p.ts_ms).collect();
+        assert_eq!(
+            ts,
+            [3_000, 4_000, 12_500],
+            "points older than 10 s before the newest go"
+        );
+
+        for ts in 0..(MAX_TRAIL_POINTS as i64 + 50) {
+            live.apply(&loc("b", ts, 0.0), ts);
+        }
+        assert_eq!(live.trail(&id("b")).len(), MAX_TRAIL_POINTS);
+        assert!(live.trail(&id("nobody")).is_empty());
+
+        let mut off = live_with(60, 0);
+        off.apply(&loc("a", 1, 0.0), 1);
+        assert!(
+            off.trail(&id("a")).is_empty(),
+            "trail_minutes = 0 keeps none"
         );
     }
 }

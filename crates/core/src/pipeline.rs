@@ -15,7 +15,7 @@ use rumqttc::QoS;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use watchfloor_protocol::{native, NativeMessage};
+use watchfloor_protocol::{native, DeviceId, NativeMessage};
 
 use crate::broker::{self, EmbeddedBroker};
 use crate::clock::now_ms;
@@ -25,7 +25,7 @@ use crate::settings::{BrokerTarget, Settings};
 use crate::store::quarantine::QuarantineEntry;
 use crate::store::writer::{Queued, Record, Writer, WriterStats};
 use crate::store::{self, meta};
-use crate::view::{ConnectionView, ConsoleInfo, HistoryHealth, LiveBatch};
+use crate::view::{ConnectionView, ConsoleInfo, HistoryHealth, LiveBatch, TrailPoint};
 
 /// Depth of the queue from the link to the live task.
 const INBOUND_QUEUE: usize = 8192;
@@ -39,6 +39,7 @@ pub struct Pipeline {
     info: ConsoleInfo,
     batches: broadcast::Sender<Arc<LiveBatch>>,
     snapshots: mpsc::Sender<oneshot::Sender<LiveBatch>>,
+    trails: mpsc::Sender<TrailRequest>,
     connection: watch::Receiver<ConnectionView>,
     cancel: CancellationToken,
     link_task: JoinHandle<()>,
@@ -126,12 +127,14 @@ impl Pipeline {
 
         let (batches, _) = broadcast::channel(BATCH_BUFFER);
         let (snap_tx, snap_rx) = mpsc::channel(16);
+        let (trail_tx, trail_rx) = mpsc::channel(16);
         let counters = Arc::new(Counters::default());
         let live = LiveTask {
             prefix: settings.topic_prefix.clone(),
-            live: LiveState::default(),
+            live: LiveState::new(settings.live),
             inbound: inbound_rx,
             snapshots: snap_rx,
+            trails: trail_rx,
             connection: conn_rx.clone(),
             batches: batches.clone(),
             store: writer.sender(),
@@ -146,6 +149,7 @@ impl Pipeline {
             info,
             batches,
             snapshots: snap_tx,
+            trails: trail_tx,
             connection: conn_rx,
             cancel,
             link_task,
@@ -165,6 +169,7 @@ impl Pipeline {
         LiveFeed {
             batches: self.batches.clone(),
             snapshots: self.snapshots.clone(),
+            trails: self.trails.clone(),
         }
     }
 
@@ -204,12 +209,15 @@ impl Pipeline {
     }
 }
 
+type TrailRequest = (DeviceId, oneshot::Sender<Vec<TrailPoint>>);
+
 /// Live state as a screen consumes it: subscribe to batches, then take a snapshot, and apply
 /// the batches whose `seq` is above the snapshot's.
 #[derive(Clone)]
 pub struct LiveFeed {
     batches: broadcast::Sender<Arc<LiveBatch>>,
     snapshots: mpsc::Sender<oneshot::Sender<LiveBatch>>,
+    trails: mpsc::Sender<TrailRequest>,
 }
 
 impl LiveFeed {
@@ -225,6 +233,13 @@ impl LiveFeed {
         self.snapshots.send(reply).await.ok()?;
         rx.await.ok()
     }
+
+    /// A device's recent fixes, oldest first; `None` once the pipeline has stopped.
+    pub async fn trail(&self, device: DeviceId) -> Option<Vec<TrailPoint>> {
+        let (reply, rx) = oneshot::channel();
+        self.trails.send((device, reply)).await.ok()?;
+        rx.await.ok()
+    }
 }
 
 /// The one owner of live state.
@@ -233,6 +248,7 @@ struct LiveTask {
     live: LiveState,
     inbound: mpsc::Receiver<Inbound>,
     snapshots: mpsc::Receiver<oneshot::Sender<LiveBatch>>,
+    trails: mpsc::Receiver<TrailRequest>,
     connection: watch::Receiver<ConnectionView>,
     batches: broadcast::Sender<Arc<LiveBatch>>,
     store: flume::Sender<Queued>,
@@ -257,7 +273,11 @@ impl LiveTask {
                     let batch = self.batch(true);
                     let _ = reply.send(batch);
                 }
+                Some((id, reply)) = self.trails.recv() => {
+                    let _ = reply.send(self.live.trail(&id));
+                }
                 _ = tick.tick() => {
+                    self.live.sweep_stale(now_ms());
                     let stalled = self.writer_stats.stall().is_some();
                     if self.live.has_changes()
                         || self.connection.has_changed().unwrap_or(false)

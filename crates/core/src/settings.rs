@@ -21,6 +21,10 @@ pub const DEFAULT_TOPIC_PREFIX: &str = "devices";
 pub const DEFAULT_BATCH_INTERVAL_MS: u64 = 200;
 /// Default simulator reporting interval.
 pub const DEFAULT_SIM_INTERVAL_MS: u64 = 1000;
+/// An online device silent this long (seconds) is shown stale.
+pub const DEFAULT_STALE_AFTER_S: u64 = 120;
+/// Minutes of recent track kept per device for the map.
+pub const DEFAULT_TRAIL_MINUTES: u64 = 10;
 /// Default centre of the simulated fleet (Rotterdam), chosen for its mix of port, ring roads and
 /// city grid.
 pub const DEFAULT_SIM_CENTER: (f64, f64) = (51.9225, 4.47917);
@@ -71,6 +75,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub ui: UiFile,
     #[serde(default)]
+    pub live: LiveFile,
+    #[serde(default)]
     pub simulator: SimulatorFile,
 }
 
@@ -85,6 +91,13 @@ pub struct EmbeddedBrokerFile {
 pub struct UiFile {
     pub batch_interval_ms: Option<u64>,
     pub map_style_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveFile {
+    pub stale_after_s: Option<u64>,
+    pub trail_minutes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -218,6 +231,25 @@ pub struct Settings {
     /// Online map style; `None` means the bundled offline basemap only.
     pub map_style_url: Option<String>,
     pub sim: SimSettings,
+    pub live: LiveSettings,
+}
+
+/// How live state ages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveSettings {
+    /// An online device silent for this long is shown stale.
+    pub stale_after: Duration,
+    /// How much recent track each device keeps in memory for the map.
+    pub trail: Duration,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        Self {
+            stale_after: Duration::from_secs(DEFAULT_STALE_AFTER_S),
+            trail: Duration::from_secs(DEFAULT_TRAIL_MINUTES * 60),
+        }
+    }
 }
 
 impl Settings {
@@ -335,6 +367,23 @@ impl Settings {
             ));
         }
 
+        let stale_after_s = file.live.stale_after_s.unwrap_or(DEFAULT_STALE_AFTER_S);
+        if !(5..=86_400).contains(&stale_after_s) {
+            return Err(invalid(
+                "live.stale_after_s",
+                stale_after_s,
+                "must be between 5 and 86400",
+            ));
+        }
+        let trail_minutes = file.live.trail_minutes.unwrap_or(DEFAULT_TRAIL_MINUTES);
+        if trail_minutes > 120 {
+            return Err(invalid(
+                "live.trail_minutes",
+                trail_minutes,
+                "must be between 0 and 120",
+            ));
+        }
+
         Ok(Settings {
             broker,
             db_path,
@@ -346,6 +395,10 @@ impl Settings {
                 devices,
                 interval: Duration::from_millis(sim_interval),
                 center,
+            },
+            live: LiveSettings {
+                stale_after: Duration::from_secs(stale_after_s),
+                trail: Duration::from_secs(trail_minutes * 60),
             },
         })
     }

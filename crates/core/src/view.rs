@@ -72,6 +72,8 @@ pub struct DeviceView {
     /// True when the device declared itself simulated; the UI labels it.
     pub simulated: bool,
     pub online: bool,
+    /// Online, but silent for longer than `live.stale_after_s`: its position may be old.
+    pub stale: bool,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
     pub heading: Option<f64>,
@@ -89,12 +91,27 @@ pub struct DeviceView {
     pub last_seen_ms: i64,
 }
 
+/// One point of a device's recent trail.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct TrailPoint {
+    /// Device time (epoch ms).
+    #[ts(type = "number")]
+    pub ts_ms: i64,
+    pub lat: f64,
+    pub lon: f64,
+    /// Metres per second.
+    pub speed: Option<f64>,
+}
+
 /// Device totals for the status bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[ts(export)]
 pub struct DeviceCounts {
     pub total: u32,
     pub online: u32,
+    /// Of the online devices, those gone silent.
+    pub stale: u32,
 }
 
 /// One push to the UI: every device that changed since the previous batch, coalesced (a device

@@ -9,7 +9,7 @@ function batch(seq: number, full: boolean, devices = fakeFleet(3, [0, 0], 1000))
     full,
     emitted_at_ms: 0,
     devices,
-    counts: { total: devices.length, online: devices.length },
+    counts: { total: devices.length, online: devices.length, stale: 0 },
     connection: { state: 'connected', broker: 'mqtt://x:1', last_error: null, next_attempt_ms: null, connects: 1, probe_rtt_ms: 2.5, probe_ok_ms: 0 },
     quarantined: 0,
     history: { queued: 0, committed: 0, stalled_since_ms: null, last_error: null },

@@ -7,7 +7,7 @@ import type { ConnectionView, DeviceCounts, DeviceView, HistoryHealth, LiveBatch
 
 export class LiveModel {
   readonly devices = new Map<string, DeviceView>();
-  counts: DeviceCounts = { total: 0, online: 0 };
+  counts: DeviceCounts = { total: 0, online: 0, stale: 0 };
   connection: ConnectionView | null = null;
   quarantined = 0;
   history: HistoryHealth | null = null;

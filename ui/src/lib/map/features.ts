@@ -2,10 +2,19 @@
 import type { FeatureCollection, Point } from 'geojson';
 import type { DeviceView } from '../backend';
 
+export type DeviceState = 'online' | 'stale' | 'offline';
+
+export function deviceState(d: DeviceView): DeviceState {
+  if (!d.online) return 'offline';
+  return d.stale ? 'stale' : 'online';
+}
+
 export interface DeviceProps {
   id: string;
   label: string;
   online: boolean;
+  /** 'online' | 'stale' | 'offline', for colouring. */
+  state: DeviceState;
   simulated: boolean;
   kind: string;
 }
@@ -19,7 +28,7 @@ export function devicesToFeatures(devices: Iterable<DeviceView>): FeatureCollect
       type: 'Feature',
       id: undefined,
       geometry: { type: 'Point', coordinates: [d.lon, d.lat] },
-      properties: { id: d.id, label: d.name ?? d.id, online: d.online, simulated: d.simulated, kind: d.kind ?? 'other' },
+      properties: { id: d.id, label: d.name ?? d.id, online: d.online, state: deviceState(d), simulated: d.simulated, kind: d.kind ?? 'other' },
     });
   }
   return { type: 'FeatureCollection', features };
@@ -38,7 +47,7 @@ export function deviceFacts(d: DeviceView, nowMs: number): Array<[string, string
   const rows: Array<[string, string]> = [
     ['Id', d.id],
     ['Kind', d.kind ?? 'unknown'],
-    ['State', d.online ? 'online' : 'offline'],
+    ['State', deviceState(d) === 'stale' ? 'online, but silent (stale)' : deviceState(d)],
     ['Last seen', ago(d.last_seen_ms, nowMs)],
   ];
   if (d.speed !== null) rows.push(['Speed', `${Math.round(d.speed * 3.6)} km/h`]);

@@ -25,6 +25,17 @@ describe('devicesToFeatures', () => {
     expect(fc.features[0].geometry.coordinates).toEqual([a.lon, a.lat]);
     expect(fc.features[0].properties.simulated).toBe(true);
   });
+
+  it('colours by state: online, stale (online but silent), offline', () => {
+    const [a] = fakeFleet(1, [52, 4], 0);
+    const states = [
+      { ...a, online: true, stale: false },
+      { ...a, online: true, stale: true },
+      { ...a, online: false, stale: false },
+    ].map((d) => devicesToFeatures([d]).features[0].properties.state);
+    expect(states).toEqual(['online', 'stale', 'offline']);
+    expect(Object.fromEntries(deviceFacts({ ...a, online: true, stale: true }, 0))['State']).toContain('stale');
+  });
 });
 
 describe('device facts', () => {

@@ -9,6 +9,7 @@ export const colors = {
   land: '#1a2436',
   border: '#3b4a63',
   online: '#22c55e',
+  stale: '#f59e0b',
   offline: '#6b7280',
   simulatedRing: '#a78bfa',
   ring: '#0b1220',
@@ -43,7 +44,7 @@ export const deviceDots: CircleLayerSpecification = {
   source: DEVICE_SOURCE,
   paint: {
     'circle-radius': ['interpolate', ['linear'], ['zoom'], 3, 3.5, 10, 6, 16, 9],
-    'circle-color': ['case', ['get', 'online'], colors.online, colors.offline],
+    'circle-color': ['match', ['get', 'state'], 'online', colors.online, 'stale', colors.stale, colors.offline],
     'circle-stroke-width': ['case', ['get', 'simulated'], 2.5, 1.5],
     'circle-stroke-color': ['case', ['get', 'simulated'], colors.simulatedRing, colors.ring],
   },

@@ -3,4 +3,8 @@
 /**
  * Device totals for the status bar.
  */
-export type DeviceCounts = { total: number, online: number, };
+export type DeviceCounts = { total: number, online: number, 
+/**
+ * Of the online devices, those gone silent.
+ */
+stale: number, };

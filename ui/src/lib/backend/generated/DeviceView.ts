@@ -7,7 +7,11 @@ export type DeviceView = { id: string, name: string | null, kind: "vehicle" | "s
 /**
  * True when the device declared itself simulated; the UI labels it.
  */
-simulated: boolean, online: boolean, lat: number | null, lon: number | null, heading: number | null, 
+simulated: boolean, online: boolean, 
+/**
+ * Online, but silent for longer than `live.stale_after_s`: its position may be old.
+ */
+stale: boolean, lat: number | null, lon: number | null, heading: number | null, 
 /**
  * m/s.
  */
