@@ -206,8 +206,13 @@ async fn log_live_state(feed: LiveFeed) {
             tracing::info!(
                 devices = batch.counts.total,
                 online = batch.counts.online,
+                stale = batch.counts.stale,
                 quarantined = batch.quarantined,
                 link = ?batch.connection.state,
+                probe_rtt_ms = ?batch.connection.probe_rtt_ms,
+                push_p50_ms = batch.push_latency.map(|l| l.p50_ms),
+                push_p99_ms = batch.push_latency.map(|l| l.p99_ms),
+                committed = batch.history.committed,
                 "live state"
             );
         }

@@ -12,7 +12,7 @@
 //! - each device keeps a trail of its recent fixes (at most `trail` old, at most
 //!   [`MAX_TRAIL_POINTS`]) in device-time order, for the map's selected device.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use watchfloor_protocol::{DeviceId, DeviceKind, Fix, NativeMessage, Status};
@@ -86,7 +86,9 @@ impl DeviceState {
 #[derive(Debug, Default)]
 pub struct LiveState {
     devices: HashMap<DeviceId, DeviceState>,
-    changed: HashSet<DeviceId>,
+    /// Devices changed since the last batch, with the receive time of the oldest message not
+    /// yet shown (how long the device's update has waited for a batch).
+    changed: HashMap<DeviceId, i64>,
     settings: LiveSettings,
 }
 
@@ -117,7 +119,7 @@ impl LiveState {
             NativeMessage::Event { .. } => false,
         };
         // last-seen changed in every case, and the UI shows it, so the device is sent again.
-        self.changed.insert(id.clone());
+        self.changed.entry(id.clone()).or_insert(received_ms);
         match (is_new, moved) {
             (true, _) => Applied::NewDevice,
             (false, true) => Applied::Updated,
@@ -127,10 +129,19 @@ impl LiveState {
 
     /// The devices changed since the previous call, each once with its newest state.
     pub fn take_changes(&mut self) -> Vec<DeviceView> {
+        self.take_changes_timed(|_| {})
+    }
+
+    /// Like [`Self::take_changes`], and calls `waited_since` with each device's oldest pending
+    /// receive time (for the receipt-to-screen latency).
+    pub fn take_changes_timed(&mut self, mut waited_since: impl FnMut(i64)) -> Vec<DeviceView> {
         let changed = std::mem::take(&mut self.changed);
         changed
             .iter()
-            .filter_map(|id| self.devices.get(id).map(|s| view(id, s)))
+            .filter_map(|(id, since)| {
+                waited_since(*since);
+                self.devices.get(id).map(|s| view(id, s))
+            })
             .collect()
     }
 
@@ -148,7 +159,7 @@ impl LiveState {
             let stale = state.online() && now_ms.saturating_sub(state.last_seen_ms) > limit;
             if stale && !state.stale {
                 turned += 1;
-                self.changed.insert(id.clone());
+                self.changed.entry(id.clone()).or_insert(now_ms);
             }
             state.stale = stale;
         }

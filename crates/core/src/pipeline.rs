@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use hdrhistogram::Histogram;
 use rumqttc::QoS;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -25,7 +26,7 @@ use crate::settings::{BrokerTarget, Settings};
 use crate::store::quarantine::QuarantineEntry;
 use crate::store::writer::{Queued, Record, Writer, WriterStats};
 use crate::store::{self, meta};
-use crate::view::{ConnectionView, ConsoleInfo, HistoryHealth, LiveBatch, TrailPoint};
+use crate::view::{ConnectionView, ConsoleInfo, HistoryHealth, LatencyView, LiveBatch, TrailPoint};
 
 /// Depth of the queue from the link to the live task.
 const INBOUND_QUEUE: usize = 8192;
@@ -142,6 +143,7 @@ impl Pipeline {
             counters: Arc::clone(&counters),
             seq: 0,
             reported_stall: false,
+            latency: LatencyWindow::new(),
         };
         let live_task = tokio::spawn(live.run(settings.batch_interval));
 
@@ -257,6 +259,48 @@ struct LiveTask {
     seq: u64,
     /// Whether the last batch reported a writer stall (a change forces a batch).
     reported_stall: bool,
+    latency: LatencyWindow,
+}
+
+/// Receipt-to-batch latency over rolling windows of [`LatencyWindow::SPAN_MS`]: the summary of
+/// the last complete window is reported, so the figure is steady and recent.
+struct LatencyWindow {
+    current: Histogram<u64>,
+    started_ms: i64,
+    last: Option<LatencyView>,
+}
+
+impl LatencyWindow {
+    const SPAN_MS: i64 = 10_000;
+
+    fn new() -> Self {
+        Self {
+            // 1 ms to 1 hour at 2 significant digits: a few KiB.
+            current: Histogram::new_with_bounds(1, 3_600_000, 2).expect("valid histogram bounds"),
+            started_ms: now_ms(),
+            last: None,
+        }
+    }
+
+    fn record(&mut self, ms: i64) {
+        self.current
+            .saturating_record(u64::try_from(ms.max(1)).unwrap_or(1));
+    }
+
+    fn summary(&mut self, now_ms: i64) -> Option<LatencyView> {
+        if now_ms - self.started_ms >= Self::SPAN_MS {
+            let h = &self.current;
+            self.last = (!h.is_empty()).then(|| LatencyView {
+                p50_ms: h.value_at_quantile(0.5),
+                p99_ms: h.value_at_quantile(0.99),
+                max_ms: h.max(),
+                samples: h.len(),
+            });
+            self.current.reset();
+            self.started_ms = now_ms;
+        }
+        self.last
+    }
 }
 
 impl LiveTask {
@@ -294,10 +338,13 @@ impl LiveTask {
     }
 
     fn batch(&mut self, full: bool) -> LiveBatch {
+        let emitted_at_ms = now_ms();
         let devices = if full {
             self.live.snapshot()
         } else {
-            self.live.take_changes()
+            let latency = &mut self.latency;
+            self.live
+                .take_changes_timed(|since| latency.record(emitted_at_ms - since))
         };
         if !full {
             self.seq += 1;
@@ -305,13 +352,14 @@ impl LiveTask {
         let history = self.history_health();
         LiveBatch {
             seq: self.seq,
-            emitted_at_ms: now_ms(),
+            emitted_at_ms,
             full,
             devices,
             counts: self.live.counts(),
             connection: self.connection.borrow_and_update().clone(),
             quarantined: self.counters.quarantined.load(Ordering::Relaxed),
             history,
+            push_latency: self.latency.summary(emitted_at_ms),
         }
     }
 

@@ -134,6 +134,23 @@ pub struct LiveBatch {
     #[ts(type = "number")]
     pub quarantined: u64,
     pub history: HistoryHealth,
+    /// How long device updates waited between MQTT receipt and their batch, over the last 10 s
+    /// window (null until a window with updates has passed).
+    pub push_latency: Option<LatencyView>,
+}
+
+/// Latency percentiles over a window, milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct LatencyView {
+    #[ts(type = "number")]
+    pub p50_ms: u64,
+    #[ts(type = "number")]
+    pub p99_ms: u64,
+    #[ts(type = "number")]
+    pub max_ms: u64,
+    #[ts(type = "number")]
+    pub samples: u64,
 }
 
 /// How the history writer is doing; `stalled_since_ms` set is an alarm for the operator.

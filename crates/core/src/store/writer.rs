@@ -33,8 +33,12 @@ use super::{events, positions, quarantine, statuses};
 use crate::clock::now_ms;
 use crate::link::AckToken;
 
-/// Most records committed in one transaction.
-pub const MAX_BATCH: usize = 2000;
+/// Most records committed in one transaction. Large on purpose: the positions index is keyed by
+/// device, so a batch from a busy fleet touches one index page per device, and each commit
+/// writes every page it touched to the WAL. At 2,000 rows per batch and 1,000 devices that was
+/// one 4 KiB page written per row (40k rows/s here); at 10,000 it is 112k rows/s
+/// (docs/BENCHMARKS.md). A full batch is about 1.5 MiB of records.
+pub const MAX_BATCH: usize = 10_000;
 /// How long a batch waits for company after its first record.
 pub const LINGER: Duration = Duration::from_millis(50);
 /// Longest pause between attempts at a batch that keeps failing.
@@ -365,7 +369,8 @@ mod tests {
         let (on_commit, _acks) = collecting_acks();
         let writer = Writer::spawn(crate::store::open(&path).unwrap(), 16, on_commit).unwrap();
         let tx = writer.sender();
-        for ts in 0..5000 {
+        let rows = 2 * MAX_BATCH as i64 + 500;
+        for ts in 0..rows {
             let record = position(ts);
             tx.send(Queued { record, ack: None }).unwrap();
         }
@@ -374,13 +379,13 @@ mod tests {
         writer.finish();
         assert_eq!(
             count(&path, "positions"),
-            5000,
+            rows,
             "finish() returns only after the last batch is committed"
         );
-        assert_eq!(stats.committed.load(Ordering::Relaxed), 5000);
+        assert_eq!(stats.committed.load(Ordering::Relaxed), rows as u64);
         assert!(
             stats.batches.load(Ordering::Relaxed) >= 3,
-            "5000 rows need at least 3 batches of {MAX_BATCH}"
+            "{rows} rows need at least 3 batches of {MAX_BATCH}"
         );
     }
 

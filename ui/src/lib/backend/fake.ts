@@ -70,6 +70,7 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
           connection,
           quarantined: 0,
           history: { queued: 0, committed: 0, stalled_since_ms: null, last_error: null },
+          push_latency: null,
         };
       };
       onBatch(batch(true));

@@ -3,6 +3,7 @@ import type { ConnectionView } from "./ConnectionView";
 import type { DeviceCounts } from "./DeviceCounts";
 import type { DeviceView } from "./DeviceView";
 import type { HistoryHealth } from "./HistoryHealth";
+import type { LatencyView } from "./LatencyView";
 
 /**
  * One push to the UI: every device that changed since the previous batch, coalesced (a device
@@ -24,4 +25,9 @@ full: boolean, devices: Array<DeviceView>, counts: DeviceCounts, connection: Con
 /**
  * Messages refused since start (malformed, unknown topic, bad id...), kept in quarantine.
  */
-quarantined: number, history: HistoryHealth, };
+quarantined: number, history: HistoryHealth, 
+/**
+ * How long device updates waited between MQTT receipt and their batch, over the last 10 s
+ * window (null until a window with updates has passed).
+ */
+push_latency: LatencyView | null, };

@@ -1,0 +1,90 @@
+//! `watchfloor-bench`: the measurements behind docs/BENCHMARKS.md. Each subcommand prints a
+//! Markdown table row set with its method, so a rerun can be pasted beside the recorded one.
+//!
+//! - `ingest`: `watchfloor record` and `mosquitto_sub` subscribed to the same Mosquitto, one
+//!   publisher sending N QoS 0 location messages as fast as it can; how long each takes to take
+//!   in the whole stream (for `record`: until every row is committed to SQLite).
+//! - `writer`: the history writer alone, positions (QoS 0 path) and acknowledged events (QoS 1
+//!   path): rows/s, and for events the time from queueing to acknowledgement, p50/p99.
+//! - `memory`: resident memory of `watchfloor record` holding N live devices.
+//! - `latency`: MQTT receipt to UI batch emitted, p50/p99, with D devices reporting at R Hz
+//!   (read from the recorder's own 10 s summary, which measures it for the status bar).
+
+mod broker;
+mod ingest;
+mod writer;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "watchfloor-bench",
+    about = "Watchfloor benchmarks (docs/BENCHMARKS.md)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// record vs mosquitto_sub on one stream of QoS 0 locations.
+    Ingest {
+        /// The watchfloor binary to measure (build it with --release).
+        #[arg(long, default_value = "target/release/watchfloor")]
+        watchfloor: PathBuf,
+        #[arg(long, default_value_t = 200_000)]
+        messages: u64,
+        #[arg(long, default_value_t = 1_000)]
+        devices: u32,
+    },
+    /// The history writer alone.
+    Writer {
+        #[arg(long, default_value_t = 500_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 20_000)]
+        events: u64,
+    },
+    /// Resident memory of `watchfloor record` with N live devices.
+    Memory {
+        #[arg(long, default_value = "target/release/watchfloor")]
+        watchfloor: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        devices: u32,
+    },
+    /// Receipt-to-batch latency at a steady load.
+    Latency {
+        #[arg(long, default_value = "target/release/watchfloor")]
+        watchfloor: PathBuf,
+        #[arg(long, default_value_t = 1_000)]
+        devices: u32,
+        #[arg(long, default_value_t = 2)]
+        hz: u32,
+        #[arg(long, default_value_t = 35)]
+        seconds: u64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Ingest {
+            watchfloor,
+            messages,
+            devices,
+        } => ingest::ingest(&watchfloor, messages, devices),
+        Command::Writer { rows, events } => writer::writer(rows, events),
+        Command::Memory {
+            watchfloor,
+            devices,
+        } => ingest::memory(&watchfloor, devices),
+        Command::Latency {
+            watchfloor,
+            devices,
+            hz,
+            seconds,
+        } => ingest::latency(&watchfloor, devices, hz, seconds),
+    }
+}
