@@ -120,7 +120,7 @@ impl ExportArgs {
 }
 
 fn parse_device_id(raw: &str) -> Result<DeviceId, String> {
-    DeviceId::parse(raw).map_err(|e| e.to_string())
+    DeviceId::parse_qualified(raw).map_err(|e| e.to_string())
 }
 
 /// RFC 3339, a bare UTC date, or epoch milliseconds.

@@ -190,3 +190,94 @@ fn a_killed_simulator_goes_offline_through_its_last_wills() {
     rec.wait_for_log("went offline", Duration::from_secs(5));
     assert_eq!(rec.stop_with(Signal::SIGTERM).code(), Some(0));
 }
+
+#[test]
+fn owntracks_phones_are_recorded_under_their_own_namespace() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let mut rec = Watchfloor::record(&broker, &db);
+    let tst = now_ms() / 1000;
+
+    // As the OwnTracks app publishes: QoS 1, location retained; an old app's string numbers.
+    let location = format!(
+        r#"{{"_type":"location","tid":"jd","lat":"51.91","lon":4.48,"tst":{tst},"vel":18,"batt":77}}"#
+    );
+    publish(broker.port, "owntracks/jane.doe/phone", &location, 1, true);
+    let transition = format!(
+        r#"{{"_type":"transition","lat":51.91,"lon":4.48,"tst":{tst},"event":"leave","desc":"Depot","rid":"d1"}}"#
+    );
+    publish(
+        broker.port,
+        "owntracks/jane.doe/phone/event",
+        &transition,
+        1,
+        false,
+    );
+    publish(
+        broker.port,
+        "owntracks/jane.doe/phone/event",
+        &transition,
+        1,
+        false,
+    );
+    publish(
+        broker.port,
+        "owntracks/bob/tablet",
+        r#"{"_type":"encrypted","data":"x"}"#,
+        1,
+        false,
+    );
+    // A native device with a look-alike name stays a different device.
+    publish(
+        broker.port,
+        "devices/jane.doe.phone/location",
+        &format!(r#"{{"ts":{},"lat":1,"lon":1}}"#, now_ms()),
+        0,
+        false,
+    );
+    publish(
+        broker.port,
+        "owntracks/jane.doe/phone",
+        &format!(r#"{{"_type":"lwt","tst":{tst}}}"#),
+        1,
+        false,
+    );
+
+    assert!(
+        eventually(Duration::from_secs(10), || try_query_i64(
+            &db,
+            "SELECT count(*) FROM statuses WHERE device_id = 'ot:jane.doe.phone' AND online = 0"
+        ) == 1),
+        "the last will takes the phone offline; log:\n{}",
+        rec.log()
+    );
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+
+    assert_eq!(
+        query_i64(&db, "SELECT CAST(round(speed * 10) AS INTEGER) FROM positions WHERE device_id = 'ot:jane.doe.phone'"),
+        50,
+        "vel 18 km/h is stored as 5.0 m/s"
+    );
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM statuses WHERE device_id = 'ot:jane.doe.phone' AND online = 1 AND battery = 77"),
+        1
+    );
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM events WHERE device_id = 'ot:jane.doe.phone' AND type = 'geofence_leave'"),
+        1,
+        "the repeated transition is stored once"
+    );
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT count(*) FROM positions WHERE device_id = 'jane.doe.phone'"
+        ),
+        1
+    );
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM quarantine WHERE reason_code = 'unsupported' AND topic = 'owntracks/bob/tablet'"),
+        1,
+        "an encrypted payload is kept with its reason"
+    );
+}

@@ -16,7 +16,7 @@ use rumqttc::QoS;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use watchfloor_protocol::{native, DeviceId, NativeMessage};
+use watchfloor_protocol::{native, owntracks, DecodeError, DeviceId, NativeMessage};
 
 use crate::broker::{self, EmbeddedBroker};
 use crate::clock::now_ms;
@@ -115,7 +115,16 @@ impl Pipeline {
                 (format!("{prefix}/+/location"), QoS::AtMostOnce),
                 (format!("{prefix}/+/status"), QoS::AtLeastOnce),
                 (format!("{prefix}/+/events"), QoS::AtLeastOnce),
-            ],
+            ]
+            .into_iter()
+            .chain(settings.owntracks_base.iter().flat_map(|base| {
+                // Phones publish at QoS 1 by default; location and last will share the first.
+                [
+                    (format!("{base}/+/+"), QoS::AtLeastOnce),
+                    (format!("{base}/+/+/event"), QoS::AtLeastOnce),
+                ]
+            }))
+            .collect(),
             clean_session: false,
         };
         let link_task = tokio::spawn(link::run(
@@ -132,6 +141,7 @@ impl Pipeline {
         let counters = Arc::new(Counters::default());
         let live = LiveTask {
             prefix: settings.topic_prefix.clone(),
+            owntracks_base: settings.owntracks_base.clone(),
             live: LiveState::new(settings.live),
             inbound: inbound_rx,
             snapshots: snap_rx,
@@ -247,6 +257,7 @@ impl LiveFeed {
 /// The one owner of live state.
 struct LiveTask {
     prefix: String,
+    owntracks_base: Option<String>,
     live: LiveState,
     inbound: mpsc::Receiver<Inbound>,
     snapshots: mpsc::Receiver<oneshot::Sender<LiveBatch>>,
@@ -373,48 +384,67 @@ impl LiveTask {
         }
     }
 
+    /// Decodes with the adapter the topic belongs to.
+    fn decode(&self, msg: &Inbound) -> Result<Vec<NativeMessage>, DecodeError> {
+        if let Some(base) = &self.owntracks_base {
+            if msg
+                .topic
+                .strip_prefix(base.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+            {
+                return owntracks::decode(base, &msg.topic, &msg.payload, msg.received_ms);
+            }
+        }
+        native::decode(&self.prefix, &msg.topic, &msg.payload, msg.received_ms).map(|m| vec![m])
+    }
+
     async fn ingest(&mut self, msg: Inbound) {
         self.counters.received.fetch_add(1, Ordering::Relaxed);
-        let record = match native::decode(&self.prefix, &msg.topic, &msg.payload, msg.received_ms) {
-            Ok(decoded) => {
-                self.live.apply(&decoded, msg.received_ms);
-                let received_ms = msg.received_ms;
-                match decoded {
-                    NativeMessage::Location { device, fix } => Record::Position {
-                        device,
-                        fix,
-                        received_ms,
-                    },
-                    NativeMessage::Status { device, status } => Record::Status {
-                        device,
-                        status,
-                        received_ms,
-                    },
-                    NativeMessage::Event { device, event } => Record::Event {
-                        device,
-                        event,
-                        received_ms,
-                    },
-                }
-            }
+        let received_ms = msg.received_ms;
+        let records: Vec<Record> = match self.decode(&msg) {
+            Ok(decoded) => decoded
+                .into_iter()
+                .map(|m| {
+                    self.live.apply(&m, received_ms);
+                    match m {
+                        NativeMessage::Location { device, fix } => Record::Position {
+                            device,
+                            fix,
+                            received_ms,
+                        },
+                        NativeMessage::Status { device, status } => Record::Status {
+                            device,
+                            status,
+                            received_ms,
+                        },
+                        NativeMessage::Event { device, event } => Record::Event {
+                            device,
+                            event,
+                            received_ms,
+                        },
+                    }
+                })
+                .collect(),
             Err(e) => {
                 self.counters.quarantined.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(topic = %msg.topic, reason = %e, "message quarantined");
-                Record::Quarantine(QuarantineEntry::new(
-                    msg.received_ms,
+                vec![Record::Quarantine(QuarantineEntry::new(
+                    received_ms,
                     &msg.topic,
                     &msg.payload,
                     e.code(),
                     e.to_string(),
-                ))
+                ))]
             }
         };
-        let queued = Queued {
-            record,
-            ack: msg.ack,
-        };
-        if self.store.send_async(queued).await.is_err() {
-            tracing::error!("history writer is gone; a record was not stored");
+        // One message may mean several records (an OwnTracks location is a fix and a status):
+        // its acknowledgement rides on the last, so it is released only when all are committed.
+        let last = records.len().saturating_sub(1);
+        for (i, record) in records.into_iter().enumerate() {
+            let ack = if i == last { msg.ack } else { None };
+            if self.store.send_async(Queued { record, ack }).await.is_err() {
+                tracing::error!("history writer is gone; a record was not stored");
+            }
         }
     }
 }

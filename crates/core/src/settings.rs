@@ -16,6 +16,8 @@ use url::Url;
 pub const DEFAULT_EMBEDDED_PORT: u16 = 1883;
 /// Default native topic prefix.
 pub const DEFAULT_TOPIC_PREFIX: &str = "devices";
+/// The OwnTracks app's default `pubTopicBase`.
+pub const DEFAULT_OWNTRACKS_BASE: &str = "owntracks";
 /// Default interval between UI batches. Five a second is fast enough that nobody sees a lag and
 /// slow enough that a 10,000-device fleet costs the webview five renders a second, not 10,000.
 pub const DEFAULT_BATCH_INTERVAL_MS: u64 = 200;
@@ -77,6 +79,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub live: LiveFile,
     #[serde(default)]
+    pub owntracks: OwnTracksFile,
+    #[serde(default)]
     pub simulator: SimulatorFile,
 }
 
@@ -91,6 +95,13 @@ pub struct EmbeddedBrokerFile {
 pub struct UiFile {
     pub batch_interval_ms: Option<u64>,
     pub map_style_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnTracksFile {
+    pub enabled: Option<bool>,
+    pub base_topic: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -232,6 +243,8 @@ pub struct Settings {
     pub map_style_url: Option<String>,
     pub sim: SimSettings,
     pub live: LiveSettings,
+    /// The OwnTracks base topic (the phones' `pubTopicBase`), or `None` when OwnTracks is off.
+    pub owntracks_base: Option<String>,
 }
 
 /// How live state ages.
@@ -288,7 +301,7 @@ impl Settings {
             .topic_prefix
             .or(file.topic_prefix)
             .unwrap_or_else(|| DEFAULT_TOPIC_PREFIX.to_owned());
-        validate_topic_prefix(&topic_prefix)?;
+        validate_topic_prefix("topic_prefix", &topic_prefix)?;
 
         let client_id = flags.client_id.or(file.client_id);
         if let Some(id) = &client_id {
@@ -384,6 +397,24 @@ impl Settings {
             ));
         }
 
+        let owntracks_base = if file.owntracks.enabled.unwrap_or(true) {
+            let base = file
+                .owntracks
+                .base_topic
+                .unwrap_or_else(|| DEFAULT_OWNTRACKS_BASE.to_owned());
+            validate_topic_prefix("owntracks.base_topic", &base)?;
+            if base == topic_prefix {
+                return Err(invalid(
+                    "owntracks.base_topic",
+                    &base,
+                    "must differ from topic_prefix (their topics would overlap)",
+                ));
+            }
+            Some(base)
+        } else {
+            None
+        };
+
         Ok(Settings {
             broker,
             db_path,
@@ -400,6 +431,7 @@ impl Settings {
                 stale_after: Duration::from_secs(stale_after_s),
                 trail: Duration::from_secs(trail_minutes * 60),
             },
+            owntracks_base,
         })
     }
 
@@ -424,7 +456,7 @@ impl Settings {
     }
 }
 
-fn validate_topic_prefix(prefix: &str) -> Result<(), SettingsError> {
+fn validate_topic_prefix(field: &'static str, prefix: &str) -> Result<(), SettingsError> {
     let ok = !prefix.is_empty()
         && prefix.len() <= 128
         && !prefix.starts_with('/')
@@ -437,7 +469,7 @@ fn validate_topic_prefix(prefix: &str) -> Result<(), SettingsError> {
         Ok(())
     } else {
         Err(invalid(
-            "topic_prefix",
+            field,
             prefix,
             "must be topic levels without wildcards, e.g. devices or site1/devices",
         ))
@@ -529,6 +561,21 @@ mod tests {
                 "[simulator]\ncenter = [99.0, 1.0]",
                 with_db(),
                 "simulator.center",
+            ),
+            (
+                "topic_prefix = \"phones\"\n[owntracks]\nbase_topic = \"phones\"",
+                with_db(),
+                "owntracks.base_topic \"phones\": must differ from topic_prefix",
+            ),
+            (
+                "[owntracks]\nbase_topic = \"a/+\"",
+                with_db(),
+                "owntracks.base_topic \"a/+\"",
+            ),
+            (
+                "[live]\nstale_after_s = 1",
+                with_db(),
+                "live.stale_after_s \"1\"",
             ),
         ];
         for (toml, flags, needle) in cases {

@@ -1,4 +1,6 @@
-//! The device identifier: 1 to 64 characters of `[A-Za-z0-9._-]`.
+//! The device identifier: 1 to 64 characters of `[A-Za-z0-9._-]`, optionally behind an adapter
+//! namespace (`ot:alice.phone` for an OwnTracks phone). Native ids can never contain `:`, so two
+//! protocols never produce the same id.
 //!
 //! Ids arrive inside topics and payloads written by devices we do not control. Restricting the
 //! alphabet means an id can never contain MQTT wildcards (`+`, `#`), a topic separator (`/`),
@@ -49,6 +51,36 @@ impl DeviceId {
         Ok(Self(raw.to_owned()))
     }
 
+    /// An id in an adapter's namespace: `{namespace}:{local}`, where `local` follows the same
+    /// alphabet as a native id and the whole stays within [`MAX_DEVICE_ID_LEN`].
+    pub fn namespaced(namespace: &'static str, local: &str) -> Result<Self, DeviceIdError> {
+        debug_assert!(namespace.chars().all(|c| c.is_ascii_lowercase()));
+        let id = Self::parse(local)?;
+        let full = format!("{namespace}:{}", id.0);
+        if full.len() > MAX_DEVICE_ID_LEN {
+            return Err(DeviceIdError::TooLong { len: full.len() });
+        }
+        Ok(Self(full))
+    }
+
+    /// Parses an id as a user types it: a native id, or `namespace:local` with a lowercase
+    /// namespace of up to 8 letters.
+    pub fn parse_qualified(raw: &str) -> Result<Self, DeviceIdError> {
+        match raw.split_once(':') {
+            Some((ns, local))
+                if (1..=8).contains(&ns.len()) && ns.chars().all(|c| c.is_ascii_lowercase()) =>
+            {
+                let id = Self::parse(local)?;
+                let full = format!("{ns}:{}", id.0);
+                if full.len() > MAX_DEVICE_ID_LEN {
+                    return Err(DeviceIdError::TooLong { len: full.len() });
+                }
+                Ok(Self(full))
+            }
+            _ => Self::parse(raw),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -70,6 +102,20 @@ impl<'de> Deserialize<'de> for DeviceId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn namespaces_keep_adapters_apart() {
+        let ot = DeviceId::namespaced("ot", "alice.phone").unwrap();
+        assert_eq!(ot.as_str(), "ot:alice.phone");
+        assert_eq!(
+            DeviceId::parse("ot:alice.phone"),
+            Err(DeviceIdError::BadCharacter { found: ':' }),
+            "a native topic can never claim an adapter's id"
+        );
+        assert_eq!(DeviceId::parse_qualified("ot:alice.phone"), Ok(ot));
+        assert!(DeviceId::parse_qualified("OT:x").is_err());
+        assert!(DeviceId::namespaced("ot", &"x".repeat(62)).is_err());
+    }
 
     #[test]
     fn accepts_the_documented_alphabet() {

@@ -8,9 +8,11 @@
 //! - [`device_id`]: the validated device identifier shared by every adapter.
 //! - [`time`]: timestamps as they appear on the wire (epoch milliseconds or RFC 3339).
 //! - [`native`]: Watchfloor's own documented format (`docs/protocol.md`).
+//! - [`owntracks`]: OwnTracks phones (location, last will, geofence transitions).
 
 pub mod device_id;
 pub mod native;
+pub mod owntracks;
 pub mod time;
 
 pub use device_id::{DeviceId, DeviceIdError};

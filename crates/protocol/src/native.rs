@@ -243,6 +243,10 @@ pub enum DecodeError {
         value: f64,
         range: &'static str,
     },
+    /// A well-formed message Watchfloor does not take (an encrypted OwnTracks payload, a
+    /// message type it has no use for on a subscribed topic).
+    #[error("{0}")]
+    Unsupported(String),
     /// A text field is longer than allowed.
     #[error("{field} is {len} characters, the limit is {limit}")]
     TooLong {
@@ -263,6 +267,7 @@ impl DecodeError {
             Self::Timestamp(_) => "bad_timestamp",
             Self::OutOfRange { .. } => "out_of_range",
             Self::TooLong { .. } => "too_long",
+            Self::Unsupported(_) => "unsupported",
         }
     }
 }
@@ -321,7 +326,7 @@ fn parse_json<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, DecodeErro
     serde_json::from_slice(payload).map_err(|e| DecodeError::Json(e.to_string()))
 }
 
-fn in_range(
+pub(crate) fn in_range(
     field: &'static str,
     value: f64,
     lo: f64,
@@ -339,7 +344,7 @@ fn in_range(
     }
 }
 
-fn optional_in_range(
+pub(crate) fn optional_in_range(
     field: &'static str,
     value: Option<f64>,
     lo: f64,
@@ -349,7 +354,11 @@ fn optional_in_range(
     value.map(|v| in_range(field, v, lo, hi, range)).transpose()
 }
 
-fn bounded_text(field: &'static str, text: String, limit: usize) -> Result<String, DecodeError> {
+pub(crate) fn bounded_text(
+    field: &'static str,
+    text: String,
+    limit: usize,
+) -> Result<String, DecodeError> {
     let len = text.chars().count();
     if len > limit {
         return Err(DecodeError::TooLong { field, len, limit });

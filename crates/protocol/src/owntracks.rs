@@ -1,0 +1,453 @@
+//! OwnTracks (phones as trackers), from `../shared/protocols/owntracks.md` and the OwnTracks
+//! booklet's JSON reference.
+//!
+//! Topics, under a configurable base (the phone's `pubTopicBase`, default `owntracks`):
+//! - `{base}/{user}/{device}`: `_type` `location` (a fix, and the phone's battery), or `lwt`
+//!   (the broker's last will for the phone: it dropped off);
+//! - `{base}/{user}/{device}/event`: `_type` `transition` (geofence enter/leave).
+//!
+//! Devices get ids in the `ot` namespace: `ot:{user}.{device}`. `user` may contain dots and
+//! `device` may not, so the last dot is the split and two phones never share an id.
+//!
+//! Numbers are read leniently: old app versions send `"51.5"` for `51.5`. `tst` is epoch
+//! **seconds**; `vel` is km/h (converted to m/s); `cog` is the course.
+
+use serde_json::{Map, Value};
+
+use crate::device_id::DeviceId;
+use crate::native::{
+    bounded_text, in_range, optional_in_range, DecodeError, DeviceEvent, DeviceKind, Fix,
+    NativeMessage, Severity, Status, MAX_EVENT_FIELD_CHARS, MAX_MESSAGE_CHARS,
+};
+use crate::time::{parse_timestamp, truncate};
+use crate::MAX_PAYLOAD_BYTES;
+
+/// The namespace of OwnTracks device ids.
+pub const NAMESPACE: &str = "ot";
+
+/// Which OwnTracks topic a message came on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Topic {
+    /// `{base}/{user}/{device}`
+    Device,
+    /// `{base}/{user}/{device}/event`
+    Event,
+}
+
+/// Splits an OwnTracks topic into the namespaced device id and the topic kind.
+fn parse_topic(base: &str, topic: &str) -> Result<(DeviceId, Topic), DecodeError> {
+    let unknown = || DecodeError::UnknownTopic {
+        topic: truncate(topic, 200),
+    };
+    let rest = topic
+        .strip_prefix(base)
+        .and_then(|r| r.strip_prefix('/'))
+        .ok_or_else(unknown)?;
+    let mut parts = rest.split('/');
+    let (user, device, kind) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(u), Some(d), None, None) => (u, d, Topic::Device),
+        (Some(u), Some(d), Some("event"), None) => (u, d, Topic::Event),
+        _ => return Err(unknown()),
+    };
+    if device.contains('.') {
+        return Err(DecodeError::Unsupported(format!(
+            "OwnTracks device name {:?} contains '.', which Watchfloor reserves to separate user and device",
+            truncate(device, 64)
+        )));
+    }
+    Ok((
+        DeviceId::namespaced(NAMESPACE, &format!("{user}.{device}"))?,
+        kind,
+    ))
+}
+
+/// Decodes one OwnTracks message into the messages it means (a location also reports the
+/// phone online with its battery). `now_ms` is the receiver's clock: it refuses timestamps from
+/// the future and stamps the last will, which carries no time of its own (its `tst` is when the
+/// dropped connection began).
+pub fn decode(
+    base: &str,
+    topic: &str,
+    payload: &[u8],
+    now_ms: i64,
+) -> Result<Vec<NativeMessage>, DecodeError> {
+    let (device, kind) = parse_topic(base, topic)?;
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(DecodeError::Oversized {
+            len: payload.len(),
+            limit: MAX_PAYLOAD_BYTES,
+        });
+    }
+    let obj: Map<String, Value> =
+        serde_json::from_slice(payload).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let kind_name = match obj.get("_type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(_) => return Err(DecodeError::Json("_type is not a string".into())),
+        None => return Err(DecodeError::Json("missing field `_type`".into())),
+    };
+    match (kind, kind_name) {
+        (Topic::Device, "location") => location(device, &obj, now_ms),
+        (Topic::Device, "lwt") => Ok(vec![NativeMessage::Status {
+            device,
+            status: Status {
+                ts_ms: now_ms,
+                online: false,
+                battery: None,
+                signal: None,
+                kind: Some(DeviceKind::Phone),
+                name: None,
+                simulated: false,
+            },
+        }]),
+        (Topic::Event, "transition") => transition(device, &obj, now_ms),
+        (_, "encrypted") => Err(DecodeError::Unsupported(
+            "encrypted OwnTracks payload: Watchfloor does not hold the shared key; turn encryption off on the phone".into(),
+        )),
+        (_, other) => Err(DecodeError::Unsupported(format!(
+            "OwnTracks _type {:?} is not used on this topic",
+            truncate(other, 32)
+        ))),
+    }
+}
+
+fn location(
+    device: DeviceId,
+    obj: &Map<String, Value>,
+    now_ms: i64,
+) -> Result<Vec<NativeMessage>, DecodeError> {
+    let ts_ms = seconds(obj, "tst", now_ms)?;
+    let fix = Fix {
+        ts_ms,
+        lat: in_range("lat", required(obj, "lat")?, -90.0, 90.0, "-90..=90")?,
+        lon: in_range("lon", required(obj, "lon")?, -180.0, 180.0, "-180..=180")?,
+        alt: optional_in_range(
+            "alt",
+            optional(obj, "alt")?,
+            -12_000.0,
+            100_000.0,
+            "-12000..=100000 m",
+        )?,
+        heading: optional_in_range("cog", optional(obj, "cog")?, 0.0, 360.0, "0..=360")?
+            .map(|h| h % 360.0),
+        speed: optional_in_range("vel", optional(obj, "vel")?, 0.0, 1440.0, "0..=1440 km/h")?
+            .map(|kmh| kmh / 3.6),
+        accuracy: optional_in_range("acc", optional(obj, "acc")?, 0.0, 1.0e6, "0..=1000000 m")?,
+    };
+    let battery = optional_in_range("batt", optional(obj, "batt")?, 0.0, 100.0, "0..=100 %")?;
+    let name = match obj.get("tid") {
+        Some(Value::String(tid)) if !tid.is_empty() => Some(bounded_text("tid", tid.clone(), 8)?),
+        _ => None,
+    };
+    Ok(vec![
+        NativeMessage::Location {
+            device: device.clone(),
+            fix,
+        },
+        NativeMessage::Status {
+            device,
+            status: Status {
+                ts_ms,
+                online: true,
+                battery,
+                signal: None,
+                kind: Some(DeviceKind::Phone),
+                name,
+                simulated: false,
+            },
+        },
+    ])
+}
+
+fn transition(
+    device: DeviceId,
+    obj: &Map<String, Value>,
+    now_ms: i64,
+) -> Result<Vec<NativeMessage>, DecodeError> {
+    let ts_ms = seconds(obj, "tst", now_ms)?;
+    let event = match obj.get("event") {
+        Some(Value::String(e)) if e == "enter" || e == "leave" => e.as_str(),
+        _ => {
+            return Err(DecodeError::Json(
+                "transition `event` must be \"enter\" or \"leave\"".into(),
+            ))
+        }
+    };
+    let text = |field: &str| match obj.get(field) {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let region = text("desc");
+    let position = match (optional(obj, "lat")?, optional(obj, "lon")?) {
+        (Some(lat), Some(lon)) => Some((
+            in_range("lat", lat, -90.0, 90.0, "-90..=90")?,
+            in_range("lon", lon, -180.0, 180.0, "-180..=180")?,
+        )),
+        _ => None,
+    };
+    // The phone has no event id: the transition's time, direction and region make one, so a
+    // redelivered transition is stored once.
+    let region_key = text("rid").or_else(|| region.clone()).unwrap_or_default();
+    let event_id = bounded_text(
+        "event id",
+        truncate(
+            &format!("{ts_ms}-{event}-{region_key}"),
+            MAX_EVENT_FIELD_CHARS,
+        ),
+        MAX_EVENT_FIELD_CHARS + 1,
+    )?;
+    let message = region
+        .map(|r| bounded_text("desc", format!("{event} {r}"), MAX_MESSAGE_CHARS))
+        .transpose()?;
+    Ok(vec![NativeMessage::Event {
+        device,
+        event: DeviceEvent {
+            event_id,
+            ts_ms,
+            event_type: format!("geofence_{event}"),
+            severity: Severity::Info,
+            message,
+            position,
+        },
+    }])
+}
+
+/// A number that old app versions may have sent as a string.
+fn lenient(field: &str, value: &Value) -> Result<f64, DecodeError> {
+    let n = match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    n.ok_or_else(|| {
+        DecodeError::Json(format!(
+            "{field} is not a number: {}",
+            truncate(&value.to_string(), 40)
+        ))
+    })
+}
+
+fn required(obj: &Map<String, Value>, field: &'static str) -> Result<f64, DecodeError> {
+    match obj.get(field) {
+        Some(v) => lenient(field, v),
+        None => Err(DecodeError::Json(format!("missing field `{field}`"))),
+    }
+}
+
+fn optional(obj: &Map<String, Value>, field: &'static str) -> Result<Option<f64>, DecodeError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => lenient(field, v).map(Some),
+    }
+}
+
+/// An epoch-seconds field as epoch ms, checked like every other timestamp.
+fn seconds(obj: &Map<String, Value>, field: &'static str, now_ms: i64) -> Result<i64, DecodeError> {
+    let s = required(obj, field)?;
+    let ms = s * 1000.0;
+    if !ms.is_finite() || !(0.0..=253_402_300_799_000.0).contains(&ms) {
+        return Err(DecodeError::OutOfRange {
+            field,
+            value: s,
+            range: "epoch seconds, 1970..=9999",
+        });
+    }
+    Ok(parse_timestamp(&Value::from(ms as i64), now_ms)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_795_421_700_000;
+    const BASE: &str = "owntracks";
+
+    fn decode_ok(topic: &str, payload: &str) -> Vec<NativeMessage> {
+        decode(BASE, topic, payload.as_bytes(), NOW).unwrap()
+    }
+
+    #[test]
+    fn a_location_from_the_booklet_becomes_a_fix_and_an_online_status() {
+        let msgs = decode_ok(
+            "owntracks/jane/phone",
+            r#"{"_type":"location","tid":"jp","lat":51.9225,"lon":4.47917,"tst":1795421690,
+                "acc":12,"alt":3,"vel":36,"cog":270,"batt":81,"bs":1,"conn":"m","t":"u"}"#,
+        );
+        let NativeMessage::Location { device, fix } = &msgs[0] else {
+            panic!("{msgs:?}")
+        };
+        assert_eq!(device.as_str(), "ot:jane.phone");
+        assert_eq!(fix.ts_ms, 1_795_421_690_000, "tst is seconds");
+        assert_eq!(fix.speed, Some(10.0), "vel 36 km/h is 10 m/s");
+        assert_eq!(
+            (fix.heading, fix.accuracy, fix.alt),
+            (Some(270.0), Some(12.0), Some(3.0))
+        );
+        let NativeMessage::Status { status, .. } = &msgs[1] else {
+            panic!("{msgs:?}")
+        };
+        assert!(status.online);
+        assert_eq!(status.battery, Some(81.0));
+        assert_eq!(status.kind, Some(DeviceKind::Phone));
+        assert_eq!(status.name.as_deref(), Some("jp"));
+    }
+
+    #[test]
+    fn old_apps_numbers_as_strings_and_omitted_zeros_are_accepted() {
+        let msgs = decode_ok(
+            "owntracks/jane/phone",
+            r#"{"_type":"location","lat":"51.5","lon":" -0.12 ","tst":"1795421690","batt":"40"}"#,
+        );
+        let NativeMessage::Location { fix, .. } = &msgs[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (fix.lat, fix.lon, fix.speed, fix.heading),
+            (51.5, -0.12, None, None)
+        );
+    }
+
+    #[test]
+    fn the_last_will_marks_the_phone_offline_at_arrival() {
+        let msgs = decode_ok(
+            "owntracks/jane/phone",
+            r#"{"_type":"lwt","tst":1700000000}"#,
+        );
+        let NativeMessage::Status { status, .. } = &msgs[0] else {
+            panic!()
+        };
+        assert!(!status.online);
+        assert_eq!(status.ts_ms, NOW);
+    }
+
+    #[test]
+    fn a_transition_is_an_event_with_a_stable_id() {
+        let payload = r#"{"_type":"transition","wtst":1795000000,"lat":51.9,"lon":4.4,
+            "tst":1795421600,"acc":10,"event":"enter","desc":"Depot","t":"c","rid":"r1"}"#;
+        let msgs = decode_ok("owntracks/jane/phone/event", payload);
+        let NativeMessage::Event { event, .. } = &msgs[0] else {
+            panic!()
+        };
+        assert_eq!(event.event_type, "geofence_enter");
+        assert_eq!(event.event_id, "1795421600000-enter-r1");
+        assert_eq!(event.message.as_deref(), Some("enter Depot"));
+        assert_eq!(event.position, Some((51.9, 4.4)));
+        assert_eq!(
+            decode_ok("owntracks/jane/phone/event", payload),
+            msgs,
+            "deterministic"
+        );
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_a_reason() {
+        let cases = [
+            ("owntracks/jane", r#"{"_type":"location"}"#, "unknown_topic"),
+            (
+                "owntracks/jane/phone/waypoint",
+                r#"{"_type":"waypoint"}"#,
+                "unknown_topic",
+            ),
+            (
+                "owntracks/jane/my.phone",
+                r#"{"_type":"lwt"}"#,
+                "unsupported",
+            ),
+            (
+                "owntracks/ja+ne/phone",
+                r#"{"_type":"lwt"}"#,
+                "bad_device_id",
+            ),
+            (
+                "owntracks/jane/phone",
+                r#"{"lat":1,"lon":2,"tst":3}"#,
+                "malformed",
+            ),
+            (
+                "owntracks/jane/phone",
+                r#"{"_type":"location","lat":1,"tst":3}"#,
+                "malformed",
+            ),
+            (
+                "owntracks/jane/phone",
+                r#"{"_type":"location","lat":"north","lon":2,"tst":3}"#,
+                "malformed",
+            ),
+            (
+                "owntracks/jane/phone",
+                r#"{"_type":"location","lat":91,"lon":2,"tst":3}"#,
+                "out_of_range",
+            ),
+            (
+                "owntracks/jane/phone",
+                r#"{"_type":"location","lat":1,"lon":2,"tst":4102444800}"#,
+                "bad_timestamp",
+            ),
+            (
+                "owntracks/jane/phone",
+                r#"{"_type":"encrypted","data":"abc"}"#,
+                "unsupported",
+            ),
+            (
+                "owntracks/jane/phone",
+                r#"{"_type":"card","name":"Jane"}"#,
+                "unsupported",
+            ),
+            (
+                "owntracks/jane/phone/event",
+                r#"{"_type":"transition","tst":3,"event":"dance"}"#,
+                "malformed",
+            ),
+            ("owntracks/jane/phone", "[1,2]", "malformed"),
+        ];
+        for (topic, payload, code) in cases {
+            let err = decode(BASE, topic, payload.as_bytes(), NOW).unwrap_err();
+            assert_eq!(err.code(), code, "{topic} {payload}: {err}");
+        }
+        let huge = vec![b' '; MAX_PAYLOAD_BYTES + 1];
+        assert_eq!(
+            decode(BASE, "owntracks/a/b", &huge, NOW)
+                .unwrap_err()
+                .code(),
+            "oversized"
+        );
+    }
+
+    #[test]
+    fn the_base_topic_is_configurable_and_may_have_levels() {
+        let msgs = decode(
+            "site1/phones",
+            "site1/phones/jane/phone",
+            br#"{"_type":"lwt"}"#,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(msgs[0].device().as_str(), "ot:jane.phone");
+        assert!(decode("site1/phones", "owntracks/jane/phone", b"{}", NOW).is_err());
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever arrives, the decoder answers; it never panics.
+        #[test]
+        fn never_panics(topic in "owntracks(/[a-z.+#]{0,6}){0,4}", payload in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decode(BASE_FOR_PROPTEST, &topic, &payload, 1_795_421_700_000);
+        }
+
+        /// Any location with fields in range decodes, and the fix carries them unchanged.
+        #[test]
+        fn valid_locations_round_trip(lat in -90.0f64..=90.0, lon in -180.0f64..=180.0, tst in 0i64..1_795_421_000, as_text: bool) {
+            let num = |v: f64| if as_text { format!("\"{v}\"") } else { v.to_string() };
+            let payload = format!(r#"{{"_type":"location","lat":{},"lon":{},"tst":{tst}}}"#, num(lat), num(lon));
+            let msgs = decode(BASE_FOR_PROPTEST, "owntracks/u/d", payload.as_bytes(), 1_795_421_700_000).unwrap();
+            let NativeMessage::Location { fix, .. } = &msgs[0] else { panic!() };
+            prop_assert_eq!((fix.lat, fix.lon, fix.ts_ms), (lat, lon, tst * 1000));
+        }
+    }
+
+    const BASE_FOR_PROPTEST: &str = "owntracks";
+}
