@@ -66,6 +66,30 @@ impl Mosquitto {
         Self::with_config("persistence true\npersistence_location {dir}/\n")
     }
 
+    /// A broker that takes only TLS (with a client certificate) and a username/password:
+    /// `tls` holds the material, `user`/`password` the one account.
+    pub fn start_tls(tls: &TlsFiles, user: &str, password: &str) -> Self {
+        let dir = tls.dir.path();
+        let passwd = dir.join("passwd");
+        let status = Command::new("mosquitto_passwd")
+            .args(["-c", "-b"])
+            .arg(&passwd)
+            .args([user, password])
+            .status()
+            .expect("mosquitto_passwd is installed with mosquitto");
+        assert!(status.success());
+        readable_by_all(dir);
+        let p = |name: &str| dir.join(name).display().to_string();
+        Self::with_config(&format!(
+            "persistence false\nallow_anonymous false\npassword_file {}\ncafile {}\n\
+             certfile {}\nkeyfile {}\nrequire_certificate true\n",
+            p("passwd"),
+            p("ca.pem"),
+            p("server.pem"),
+            p("server.key")
+        ))
+    }
+
     fn with_config(extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
@@ -134,6 +158,108 @@ fn mosquitto_binary() -> PathBuf {
         }
     }
     "mosquitto".into()
+}
+
+/// Test material only: lets a broker that dropped root privileges read it.
+fn readable_by_all(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let set = |p: &Path, mode| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+    set(dir, 0o755).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        set(&entry.unwrap().path(), 0o644).unwrap();
+    }
+}
+
+/// A throwaway CA, a server certificate for 127.0.0.1 and a client certificate, made with the
+/// `openssl` command line tool (ECDSA P-256).
+pub struct TlsFiles {
+    pub dir: tempfile::TempDir,
+}
+
+impl TlsFiles {
+    pub fn generate() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("openssl is installed");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        run(&[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=Watchfloor test CA",
+            ],
+        ]
+        .concat());
+        for (name, ext) in [
+            (
+                "server",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth",
+            ),
+            ("client", "extendedKeyUsage=clientAuth"),
+        ] {
+            std::fs::write(dir.path().join(format!("{name}.ext")), ext).unwrap();
+            run(&[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.csr"),
+                    "-subj",
+                    &format!("/CN={name}"),
+                ],
+            ]
+            .concat());
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "2",
+                "-extfile",
+                &format!("{name}.ext"),
+            ]);
+        }
+        // Mosquitto started as root drops to its own user before it reads keys and passwords.
+        readable_by_all(dir.path());
+        Self { dir }
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
 }
 
 /// Publishes one message with `mosquitto_pub` (a real, independent MQTT client).
@@ -229,12 +355,17 @@ pub struct Watchfloor {
 
 impl Watchfloor {
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let log_path = dir.path().join("watchfloor.log");
         let log = std::fs::File::create(&log_path).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_watchfloor"))
             .args(args)
             .env("RUST_LOG", "info,rumqttd=off,rumqttc=warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

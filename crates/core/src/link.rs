@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
 use crate::console_topics::{self, Presence, Probe};
-use crate::settings::BrokerUrl;
+use crate::settings::{BrokerUrl, MqttSettings};
 use crate::view::{ConnectionView, LinkState};
 
 /// Largest MQTT packet accepted from or sent to the broker. Above the decoders' own payload
@@ -42,7 +42,8 @@ pub const MAX_PACKET_BYTES: usize = 1024 * 1024;
 pub struct LinkConfig {
     pub broker: BrokerUrl,
     pub client_id: String,
-    pub keep_alive: Duration,
+    /// Credentials, TLS material and keep-alive.
+    pub mqtt: MqttSettings,
     /// Topic filters subscribed after every connect.
     pub subscriptions: Vec<(String, QoS)>,
     /// Start a fresh session at each connect instead of resuming the broker-held one. Off by
@@ -109,7 +110,10 @@ fn backoff() -> impl Iterator<Item = Duration> {
 
 fn options(cfg: &LinkConfig) -> MqttOptions {
     let mut opts = MqttOptions::new(&cfg.client_id, &cfg.broker.host, cfg.broker.port);
-    opts.set_keep_alive(cfg.keep_alive);
+    opts.set_keep_alive(cfg.mqtt.keep_alive);
+    if let Some((user, pass)) = &cfg.mqtt.credentials {
+        opts.set_credentials(user, pass);
+    }
     opts.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
     opts.set_clean_session(cfg.clean_session);
     opts.set_manual_acks(true);
@@ -120,8 +124,12 @@ fn options(cfg: &LinkConfig) -> MqttOptions {
         true,
     ));
     if cfg.broker.tls {
-        // Certificate verification is on: rustls with the platform's trusted roots.
-        opts.set_transport(Transport::tls_with_default_config());
+        // Certificate verification is always on (rustls): against the configured CA, or the
+        // platform's trusted roots.
+        opts.set_transport(match &cfg.mqtt.ca_pem {
+            Some(ca) => Transport::tls(ca.clone(), cfg.mqtt.client_auth.clone(), None),
+            None => Transport::tls_with_default_config(),
+        });
     }
     opts
 }

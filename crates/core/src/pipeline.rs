@@ -110,7 +110,7 @@ impl Pipeline {
         let link_cfg = LinkConfig {
             broker: broker_url,
             client_id,
-            keep_alive: Duration::from_secs(15),
+            mqtt: settings.mqtt.clone(),
             subscriptions: vec![
                 (format!("{prefix}/+/location"), QoS::AtMostOnce),
                 (format!("{prefix}/+/status"), QoS::AtLeastOnce),

@@ -16,6 +16,8 @@ use url::Url;
 pub const DEFAULT_EMBEDDED_PORT: u16 = 1883;
 /// Default native topic prefix.
 pub const DEFAULT_TOPIC_PREFIX: &str = "devices";
+/// MQTT keep-alive, seconds: a dead connection is noticed within 1.5 times this.
+pub const DEFAULT_KEEP_ALIVE_S: u64 = 15;
 /// The OwnTracks app's default `pubTopicBase`.
 pub const DEFAULT_OWNTRACKS_BASE: &str = "owntracks";
 /// Default interval between UI batches. Five a second is fast enough that nobody sees a lag and
@@ -81,6 +83,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub owntracks: OwnTracksFile,
     #[serde(default)]
+    pub mqtt: MqttFile,
+    #[serde(default)]
     pub simulator: SimulatorFile,
 }
 
@@ -95,6 +99,21 @@ pub struct EmbeddedBrokerFile {
 pub struct UiFile {
     pub batch_interval_ms: Option<u64>,
     pub map_style_url: Option<String>,
+}
+
+/// How to authenticate to an external broker. The password is never read from this file: it
+/// comes from the `WATCHFLOOR_MQTT_PASSWORD` environment variable.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttFile {
+    pub username: Option<String>,
+    /// PEM file of the CA(s) that signed the broker's certificate (mqtts:// only). Absent: the
+    /// system's trusted roots.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate and key, for brokers that require client certificates.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    pub keep_alive_s: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -245,6 +264,32 @@ pub struct Settings {
     pub live: LiveSettings,
     /// The OwnTracks base topic (the phones' `pubTopicBase`), or `None` when OwnTracks is off.
     pub owntracks_base: Option<String>,
+    pub mqtt: MqttSettings,
+}
+
+/// Connection details for the MQTT link.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct MqttSettings {
+    /// Username and password.
+    pub credentials: Option<(String, String)>,
+    /// PEM bytes of the CA to trust instead of the system roots (mqtts:// only).
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM bytes of the client certificate and key.
+    pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
+    pub keep_alive: Duration,
+}
+
+impl std::fmt::Debug for MqttSettings {
+    // The password never reaches a log line, even at debug level.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttSettings")
+            .field("username", &self.credentials.as_ref().map(|c| &c.0))
+            .field("password", &self.credentials.as_ref().map(|_| "<hidden>"))
+            .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
+            .field("client_auth", &self.client_auth.is_some())
+            .field("keep_alive", &self.keep_alive)
+            .finish()
+    }
 }
 
 /// How live state ages.
@@ -415,6 +460,8 @@ impl Settings {
             None
         };
 
+        let mqtt = mqtt_settings(file.mqtt, &broker, password_from_env())?;
+
         Ok(Settings {
             broker,
             db_path,
@@ -432,6 +479,7 @@ impl Settings {
                 trail: Duration::from_secs(trail_minutes * 60),
             },
             owntracks_base,
+            mqtt,
         })
     }
 
@@ -454,6 +502,93 @@ impl Settings {
             }
         }
     }
+}
+
+/// The environment variable that carries the broker password.
+pub const PASSWORD_ENV: &str = "WATCHFLOOR_MQTT_PASSWORD";
+
+fn password_from_env() -> Option<String> {
+    std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty())
+}
+
+fn mqtt_settings(
+    file: MqttFile,
+    broker: &BrokerTarget,
+    password: Option<String>,
+) -> Result<MqttSettings, SettingsError> {
+    let tls = matches!(broker, BrokerTarget::External(url) if url.tls);
+    let credentials = match (file.username, password) {
+        (Some(user), Some(pass)) => Some((user, pass)),
+        (Some(user), None) => Some((user, String::new())),
+        (None, Some(_)) => {
+            return Err(invalid(
+                PASSWORD_ENV,
+                "(hidden)",
+                "a password is set but mqtt.username is not",
+            ))
+        }
+        (None, None) => None,
+    };
+    let read_pem = |field: &str, path: &PathBuf, marker: &str| -> Result<Vec<u8>, SettingsError> {
+        if !tls {
+            return Err(invalid(
+                field,
+                path.display(),
+                "only applies to an mqtts:// broker",
+            ));
+        }
+        let bytes = std::fs::read(path)
+            .map_err(|e| invalid(field, path.display(), format!("cannot read it: {e}")))?;
+        if !String::from_utf8_lossy(&bytes).contains(marker) {
+            return Err(invalid(
+                field,
+                path.display(),
+                format!("is not a PEM file with a {marker} block"),
+            ));
+        }
+        Ok(bytes)
+    };
+    let ca_pem = file
+        .ca_file
+        .as_ref()
+        .map(|p| read_pem("mqtt.ca_file", p, "CERTIFICATE-----"))
+        .transpose()?;
+    let client_auth = match (&file.client_cert, &file.client_key) {
+        (Some(cert), Some(key)) => Some((
+            read_pem("mqtt.client_cert", cert, "CERTIFICATE-----")?,
+            read_pem("mqtt.client_key", key, "PRIVATE KEY-----")?,
+        )),
+        (None, None) => None,
+        (Some(p), None) | (None, Some(p)) => {
+            return Err(invalid(
+                "mqtt.client_cert",
+                p.display(),
+                "client_cert and client_key go together",
+            ))
+        }
+    };
+    if client_auth.is_some() && ca_pem.is_none() {
+        // rumqttc takes a client certificate only together with an explicit CA.
+        return Err(invalid(
+            "mqtt.client_cert",
+            "",
+            "a client certificate needs mqtt.ca_file as well",
+        ));
+    }
+    let keep_alive_s = file.keep_alive_s.unwrap_or(DEFAULT_KEEP_ALIVE_S);
+    if !(5..=3600).contains(&keep_alive_s) {
+        return Err(invalid(
+            "mqtt.keep_alive_s",
+            keep_alive_s,
+            "must be between 5 and 3600",
+        ));
+    }
+    Ok(MqttSettings {
+        credentials,
+        ca_pem,
+        client_auth,
+        keep_alive: Duration::from_secs(keep_alive_s),
+    })
 }
 
 fn validate_topic_prefix(field: &'static str, prefix: &str) -> Result<(), SettingsError> {
