@@ -281,3 +281,78 @@ fn owntracks_phones_are_recorded_under_their_own_namespace() {
         "an encrypted payload is kept with its reason"
     );
 }
+
+#[test]
+fn face_terminals_presence_and_records_are_recorded_once_in_their_zone() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let config = dir.path().join("watchfloor.toml");
+    std::fs::write(&config, "[face]\ntime_zone = \"Asia/Tokyo\"\n").unwrap();
+    let mut rec = Watchfloor::start(&[
+        "record",
+        "--broker",
+        &broker.url(),
+        "--db",
+        db.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    rec.wait_for_log("connected to broker", Duration::from_secs(10));
+
+    // Ten minutes ago, on a Tokyo wall clock (UTC+9, no DST), as the terminal writes it.
+    let local = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms + 9 * 3_600_000)
+            .unwrap()
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    let then_ms = (now_ms() - 600_000) / 1000 * 1000;
+    let then = local(then_ms);
+    publish(
+        broker.port,
+        "mqtt/face/basic",
+        &format!(
+            r#"{{"messageId":"m1","operator":"Online","info":{{"facesluiceId":"T100","time":"{then}","ip":"10.0.0.7","facesname":"Gate North"}}}}"#
+        ),
+        0,
+        false,
+    );
+    let rec_push = format!(
+        r#"{{"operator":"RecPush","info":{{"customId":"","personId":"88","RecordID":"5501","VerifyStatus":"1","PersonType":"1","similarity1":"93.5","persionName":"J. Smith","facesluiceId":"T100","time":"{then}","pic":"{}"}}}}"#,
+        "A".repeat(200_000)
+    );
+    // A terminal re-pushes a record it has no PushAck for: stored once.
+    publish(broker.port, "mqtt/face/T100/Rec", &rec_push, 1, false);
+    publish(broker.port, "mqtt/face/T100/Rec", &rec_push, 1, false);
+    publish(
+        broker.port,
+        "mqtt/face/basic",
+        r#"{"operator":"Offline","info":{"facesluiceId":"T100"}}"#,
+        0,
+        false,
+    );
+
+    assert!(
+        eventually(Duration::from_secs(10), || try_query_i64(
+            &db,
+            "SELECT count(*) FROM statuses WHERE device_id = 'face:T100' AND online = 0"
+        ) == 1),
+        "the Offline will is recorded; log:\n{}",
+        rec.log()
+    );
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT ts_ms FROM statuses WHERE device_id = 'face:T100' AND online = 1"
+        ),
+        then_ms,
+        "the terminal's local time is read in its configured zone"
+    );
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM events WHERE device_id = 'face:T100' AND event_id = 'rec-5501' AND type = 'blocklist_match' AND severity = 'critical'"),
+        1
+    );
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM quarantine"), 0);
+}

@@ -281,16 +281,22 @@ pub fn try_publish(port: u16, topic: &str, payload: &str, qos: u8, retain: bool)
         &port.to_string(),
         "-t",
         topic,
-        "-m",
-        payload,
+        "-s", // the payload on stdin: no argument-length limit for large payloads
         "-q",
         &qos.to_string(),
     ]);
     if retain {
         cmd.arg("-r");
     }
-    cmd.stderr(Stdio::null());
-    cmd.status().expect("mosquitto_pub is installed").success()
+    cmd.stdin(Stdio::piped()).stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("mosquitto_pub is installed");
+    let written = {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin.write_all(payload.as_bytes()).is_ok()
+    };
+    let exited_ok = child.wait().expect("mosquitto_pub runs").success();
+    written && exited_ok
 }
 
 /// Publishes a native-format QoS 1 event with id `event_id` from device `device`.

@@ -35,7 +35,7 @@ use crate::view::{ConnectionView, LinkState};
 /// Largest MQTT packet accepted from or sent to the broker. Above the decoders' own payload
 /// limit so that oversized payloads reach the quarantine (with a reason) instead of killing the
 /// connection.
-pub const MAX_PACKET_BYTES: usize = 1024 * 1024;
+pub const MAX_PACKET_BYTES: usize = 2 * 1024 * 1024;
 
 /// How the link connects.
 #[derive(Debug, Clone)]

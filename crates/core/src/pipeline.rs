@@ -16,13 +16,14 @@ use rumqttc::QoS;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use watchfloor_protocol::face::{self, FaceContext};
 use watchfloor_protocol::{native, owntracks, DecodeError, DeviceId, NativeMessage};
 
 use crate::broker::{self, EmbeddedBroker};
 use crate::clock::now_ms;
 use crate::link::{self, Inbound, LinkConfig};
 use crate::live::LiveState;
-use crate::settings::{BrokerTarget, Settings};
+use crate::settings::{BrokerTarget, FaceSettings, Settings};
 use crate::store::quarantine::QuarantineEntry;
 use crate::store::writer::{Queued, Record, Writer, WriterStats};
 use crate::store::{self, meta};
@@ -117,6 +118,11 @@ impl Pipeline {
                 (format!("{prefix}/+/events"), QoS::AtLeastOnce),
             ]
             .into_iter()
+            .chain(settings.face.iter().flat_map(|face| {
+                let base = &face.base_topic;
+                ["basic", "heartbeat", "+/Rec", "+/Snap", "+/Alarm"]
+                    .map(|t| (format!("{base}/{t}"), QoS::AtLeastOnce))
+            }))
             .chain(settings.owntracks_base.iter().flat_map(|base| {
                 // Phones publish at QoS 1 by default; location and last will share the first.
                 [
@@ -142,6 +148,7 @@ impl Pipeline {
         let live = LiveTask {
             prefix: settings.topic_prefix.clone(),
             owntracks_base: settings.owntracks_base.clone(),
+            face: settings.face.clone(),
             live: LiveState::new(settings.live),
             inbound: inbound_rx,
             snapshots: snap_rx,
@@ -258,6 +265,7 @@ impl LiveFeed {
 struct LiveTask {
     prefix: String,
     owntracks_base: Option<String>,
+    face: Option<FaceSettings>,
     live: LiveState,
     inbound: mpsc::Receiver<Inbound>,
     snapshots: mpsc::Receiver<oneshot::Sender<LiveBatch>>,
@@ -386,14 +394,20 @@ impl LiveTask {
 
     /// Decodes with the adapter the topic belongs to.
     fn decode(&self, msg: &Inbound) -> Result<Vec<NativeMessage>, DecodeError> {
-        if let Some(base) = &self.owntracks_base {
-            if msg
-                .topic
-                .strip_prefix(base.as_str())
+        let under = |base: &str| {
+            msg.topic
+                .strip_prefix(base)
                 .is_some_and(|rest| rest.starts_with('/'))
-            {
-                return owntracks::decode(base, &msg.topic, &msg.payload, msg.received_ms);
-            }
+        };
+        if let Some(face) = self.face.as_ref().filter(|f| under(&f.base_topic)) {
+            let ctx = FaceContext {
+                zone: face.zone,
+                now_ms: msg.received_ms,
+            };
+            return face::decode(&face.base_topic, &msg.topic, &msg.payload, ctx);
+        }
+        if let Some(base) = self.owntracks_base.as_deref().filter(|b| under(b)) {
+            return owntracks::decode(base, &msg.topic, &msg.payload, msg.received_ms);
         }
         native::decode(&self.prefix, &msg.topic, &msg.payload, msg.received_ms).map(|m| vec![m])
     }

@@ -18,6 +18,8 @@ pub const DEFAULT_EMBEDDED_PORT: u16 = 1883;
 pub const DEFAULT_TOPIC_PREFIX: &str = "devices";
 /// MQTT keep-alive, seconds: a dead connection is noticed within 1.5 times this.
 pub const DEFAULT_KEEP_ALIVE_S: u64 = 15;
+/// The face terminals' default topic base.
+pub const DEFAULT_FACE_BASE: &str = "mqtt/face";
 /// The OwnTracks app's default `pubTopicBase`.
 pub const DEFAULT_OWNTRACKS_BASE: &str = "owntracks";
 /// Default interval between UI batches. Five a second is fast enough that nobody sees a lag and
@@ -85,6 +87,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub mqtt: MqttFile,
     #[serde(default)]
+    pub face: FaceFile,
+    #[serde(default)]
     pub simulator: SimulatorFile,
 }
 
@@ -114,6 +118,15 @@ pub struct MqttFile {
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
     pub keep_alive_s: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaceFile {
+    pub enabled: Option<bool>,
+    pub base_topic: Option<String>,
+    /// IANA zone of the terminals' clocks (they send local time with no offset).
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -265,6 +278,15 @@ pub struct Settings {
     /// The OwnTracks base topic (the phones' `pubTopicBase`), or `None` when OwnTracks is off.
     pub owntracks_base: Option<String>,
     pub mqtt: MqttSettings,
+    /// Face terminals, or `None` when that adapter is off.
+    pub face: Option<FaceSettings>,
+}
+
+/// Where face terminals publish and what their clocks mean.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaceSettings {
+    pub base_topic: String,
+    pub zone: chrono_tz::Tz,
 }
 
 /// Connection details for the MQTT link.
@@ -461,6 +483,7 @@ impl Settings {
         };
 
         let mqtt = mqtt_settings(file.mqtt, &broker, password_from_env())?;
+        let face = face_settings(file.face, &topic_prefix, owntracks_base.as_deref())?;
 
         Ok(Settings {
             broker,
@@ -480,6 +503,7 @@ impl Settings {
             },
             owntracks_base,
             mqtt,
+            face,
         })
     }
 
@@ -509,6 +533,42 @@ pub const PASSWORD_ENV: &str = "WATCHFLOOR_MQTT_PASSWORD";
 
 fn password_from_env() -> Option<String> {
     std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty())
+}
+
+fn face_settings(
+    file: FaceFile,
+    topic_prefix: &str,
+    owntracks_base: Option<&str>,
+) -> Result<Option<FaceSettings>, SettingsError> {
+    if !file.enabled.unwrap_or(true) {
+        return Ok(None);
+    }
+    let base_topic = file
+        .base_topic
+        .unwrap_or_else(|| DEFAULT_FACE_BASE.to_owned());
+    validate_topic_prefix("face.base_topic", &base_topic)?;
+    if base_topic == topic_prefix || Some(base_topic.as_str()) == owntracks_base {
+        return Err(invalid(
+            "face.base_topic",
+            &base_topic,
+            "must differ from topic_prefix and owntracks.base_topic (their topics would overlap)",
+        ));
+    }
+    let zone = match file.time_zone {
+        Some(name) => name.parse::<chrono_tz::Tz>().map_err(|_| {
+            invalid(
+                "face.time_zone",
+                &name,
+                "not an IANA time zone (for example Europe/Amsterdam)",
+            )
+        })?,
+        // The workstation's zone; UTC when the system does not say.
+        None => iana_time_zone::get_timezone()
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(chrono_tz::UTC),
+    };
+    Ok(Some(FaceSettings { base_topic, zone }))
 }
 
 fn mqtt_settings(

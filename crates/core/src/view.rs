@@ -67,7 +67,9 @@ impl ConnectionView {
 pub struct DeviceView {
     pub id: String,
     pub name: Option<String>,
-    #[ts(type = "\"vehicle\" | \"sensor\" | \"bodycam\" | \"phone\" | \"other\" | null")]
+    #[ts(
+        type = "\"vehicle\" | \"sensor\" | \"bodycam\" | \"phone\" | \"terminal\" | \"other\" | null"
+    )]
     pub kind: Option<&'static str>,
     /// True when the device declared itself simulated; the UI labels it.
     pub simulated: bool,

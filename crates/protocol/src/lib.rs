@@ -9,8 +9,10 @@
 //! - [`time`]: timestamps as they appear on the wire (epoch milliseconds or RFC 3339).
 //! - [`native`]: Watchfloor's own documented format (`docs/protocol.md`).
 //! - [`owntracks`]: OwnTracks phones (location, last will, geofence transitions).
+//! - [`face`]: face-recognition terminals: presence, heartbeat, access records, stranger snaps.
 
 pub mod device_id;
+pub mod face;
 pub mod native;
 pub mod owntracks;
 pub mod time;

@@ -104,6 +104,8 @@ pub enum DeviceKind {
     Sensor,
     Bodycam,
     Phone,
+    /// A face-recognition access / attendance terminal.
+    Terminal,
     /// Any kind Watchfloor has no symbol for yet; the device is still shown.
     Other,
 }
@@ -117,6 +119,7 @@ impl DeviceKind {
             "sensor" => Self::Sensor,
             "bodycam" => Self::Bodycam,
             "phone" => Self::Phone,
+            "terminal" => Self::Terminal,
             _ => Self::Other,
         }
     }
@@ -127,6 +130,7 @@ impl DeviceKind {
             Self::Sensor => "sensor",
             Self::Bodycam => "bodycam",
             Self::Phone => "phone",
+            Self::Terminal => "terminal",
             Self::Other => "other",
         }
     }

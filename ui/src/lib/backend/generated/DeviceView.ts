@@ -3,7 +3,7 @@
 /**
  * Live state of one device as drawn on the map.
  */
-export type DeviceView = { id: string, name: string | null, kind: "vehicle" | "sensor" | "bodycam" | "phone" | "other" | null, 
+export type DeviceView = { id: string, name: string | null, kind: "vehicle" | "sensor" | "bodycam" | "phone" | "terminal" | "other" | null, 
 /**
  * True when the device declared itself simulated; the UI labels it.
  */
