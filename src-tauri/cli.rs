@@ -56,12 +56,20 @@ pub struct CommonArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the pipeline without a window until SIGINT/SIGTERM, then flush the history and exit 0.
-    Record,
+    Record(RecordArgs),
     /// Run simulated devices against a broker until SIGINT/SIGTERM.
     Sim(SimArgs),
     /// Write history rows to stdout as CSV, NDJSON or GeoJSON (streamed; the file is opened
     /// read-only and may be in use by a running console).
     Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Serve metrics in Prometheus text format at http://ADDR/metrics (for example
+    /// 127.0.0.1:9464). Off by default.
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]

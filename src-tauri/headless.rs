@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast::error::RecvError;
 use tracing_subscriber::EnvFilter;
+use watchfloor_core::metrics::{prometheus_text, Metrics};
 use watchfloor_core::pipeline::LiveFeed;
 use watchfloor_core::store::{self, export::ExportError, export::ExportQuery};
 use watchfloor_core::{Pipeline, Settings};
 use watchfloor_sim::{SimConfig, Simulator};
 
-use crate::cli::SimArgs;
+use crate::cli::{RecordArgs, SimArgs};
 
 /// rumqttd logs every client disconnect as an error, which would bury real problems; the
 /// embedded broker's failures that matter (it cannot bind, it stops) are reported by
@@ -86,7 +87,7 @@ pub async fn stop_simulator(sim: Simulator, feed: &LiveFeed) {
 }
 
 /// `watchfloor record`.
-pub async fn record(settings: Settings) -> anyhow::Result<()> {
+pub async fn record(settings: Settings, args: RecordArgs) -> anyhow::Result<()> {
     let pipeline = Pipeline::start(&settings).await?;
     let info = pipeline.info();
     tracing::info!(
@@ -96,6 +97,10 @@ pub async fn record(settings: Settings) -> anyhow::Result<()> {
         client_id = %info.client_id,
         "recording (stop with Ctrl-C or SIGTERM)"
     );
+    let metrics_server = match args.metrics {
+        Some(addr) => Some(MetricsServer::start(addr, pipeline.metrics())?),
+        None => None,
+    };
     let simulator = start_simulator(&settings, &pipeline)?;
     let logger = tokio::spawn(log_live_state(pipeline.feed()));
 
@@ -105,6 +110,7 @@ pub async fn record(settings: Settings) -> anyhow::Result<()> {
         stop_simulator(sim, &pipeline.feed()).await;
     }
     logger.abort();
+    drop(metrics_server);
     let counters = pipeline.counters();
     let stats = pipeline.writer_stats();
     pipeline.shutdown().await;
@@ -215,6 +221,59 @@ async fn log_live_state(feed: LiveFeed) {
                 committed = batch.history.committed,
                 "live state"
             );
+        }
+    }
+}
+
+/// `record --metrics ADDR`: a small HTTP server (tiny_http, on its own thread) that answers
+/// `GET /metrics` with the pipeline's metrics in Prometheus text format, and 404 otherwise.
+struct MetricsServer {
+    server: std::sync::Arc<tiny_http::Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MetricsServer {
+    fn start(addr: std::net::SocketAddr, metrics: Metrics) -> anyhow::Result<Self> {
+        let server = tiny_http::Server::http(addr)
+            .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
+        let server = std::sync::Arc::new(server);
+        let serving = std::sync::Arc::clone(&server);
+        let thread = std::thread::Builder::new()
+            .name("metrics-http".into())
+            .spawn(move || {
+                for request in serving.incoming_requests() {
+                    let response = if request.method() == &tiny_http::Method::Get
+                        && request.url() == "/metrics"
+                    {
+                        let header = tiny_http::Header::from_bytes(
+                            "Content-Type",
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )
+                        .expect("a valid static header");
+                        tiny_http::Response::from_string(prometheus_text(&metrics.snapshot()))
+                            .with_header(header)
+                    } else {
+                        tiny_http::Response::from_string("not found: try /metrics\n")
+                            .with_status_code(404)
+                    };
+                    if let Err(e) = request.respond(response) {
+                        tracing::debug!(error = %e, "metrics client went away");
+                    }
+                }
+            })?;
+        tracing::info!(%addr, "serving metrics at /metrics");
+        Ok(Self {
+            server,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }

@@ -42,7 +42,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Some(cli::Command::Record) => runtime.block_on(headless::record(settings)),
+        Some(cli::Command::Record(args)) => runtime.block_on(headless::record(settings, args)),
         Some(cli::Command::Sim(args)) => runtime.block_on(headless::sim(settings, args)),
         Some(cli::Command::Export(_)) => unreachable!("handled above, without a runtime"),
         None => open_console(runtime, settings),

@@ -356,3 +356,68 @@ fn face_terminals_presence_and_records_are_recorded_once_in_their_zone() {
     );
     assert_eq!(query_i64(&db, "SELECT count(*) FROM quarantine"), 0);
 }
+
+/// `GET path` on 127.0.0.1:port; the whole response as text.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn record_serves_prometheus_metrics_when_asked() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let port = free_port();
+    let mut rec = Watchfloor::start(&[
+        "record",
+        "--broker",
+        &broker.url(),
+        "--db",
+        db.to_str().unwrap(),
+        "--metrics",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    rec.wait_for_log("connected to broker", Duration::from_secs(10));
+    publish(
+        broker.port,
+        "devices/v1/location",
+        &format!(r#"{{"ts":{},"lat":1,"lon":2}}"#, now_ms()),
+        0,
+        false,
+    );
+    publish(broker.port, "devices/v1/location", "not json", 0, false);
+
+    let mut text = String::new();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            text = http_get(port, "/metrics");
+            text.contains("watchfloor_records_total{kind=\"quarantine\"} 1\n")
+        }),
+        "{text}"
+    );
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("text/plain; version=0.0.4"), "{text}");
+    assert!(
+        text.contains("watchfloor_messages_received_total{adapter=\"native\"} 2\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("watchfloor_records_total{kind=\"position\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("watchfloor_broker_connects_total 1\n"),
+        "{text}"
+    );
+    assert!(http_get(port, "/").starts_with("HTTP/1.1 404"));
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+}

@@ -7,6 +7,7 @@ use serde::Serialize;
 use tauri::ipc::Channel;
 use tauri::State;
 use tokio::sync::broadcast::error::RecvError;
+use watchfloor_core::metrics::MetricsView;
 use watchfloor_core::view::{ConsoleInfo, LiveBatch};
 
 use super::ConsoleState;
@@ -24,6 +25,12 @@ pub struct CommandError {
 #[tauri::command]
 pub fn console_info(state: State<'_, ConsoleState>) -> ConsoleInfo {
     state.info.clone()
+}
+
+/// The pipeline's counters and gauges now, for the health panel.
+#[tauri::command]
+pub fn metrics(state: State<'_, ConsoleState>) -> MetricsView {
+    state.metrics.snapshot()
 }
 
 /// Streams live state to `on_batch`: first a full snapshot, then coalesced batches. A page that

@@ -17,6 +17,7 @@ use watchfloor_core::{Pipeline, Settings};
 pub struct ConsoleState {
     pub info: watchfloor_core::view::ConsoleInfo,
     pub feed: watchfloor_core::pipeline::LiveFeed,
+    pub metrics: watchfloor_core::metrics::Metrics,
     /// The task forwarding batches to the current page; replaced when the page reloads.
     pub forwarder: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
 }
@@ -31,6 +32,7 @@ pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Resu
     let state = ConsoleState {
         info: pipeline.info().clone(),
         feed: pipeline.feed(),
+        metrics: pipeline.metrics(),
         forwarder: Mutex::new(None),
     };
     tracing::info!(broker = %state.info.broker_url, embedded = state.info.embedded_broker, db = %state.info.db_path, "console starting");
@@ -39,7 +41,8 @@ pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Resu
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::console_info,
-            commands::subscribe_live
+            commands::subscribe_live,
+            commands::metrics
         ])
         .build(tauri::generate_context!())
         .context("cannot open the console window")?;

@@ -60,8 +60,25 @@ test('the console shows a simulated fleet on the map with the broker status', { 
     } catch {
       // the window screenshot above is the artifact that matters
     }
+
+    // The health panel opens from the status bar and shows the pipeline's live figures.
+    await session.execute(`document.querySelector('[data-testid=health-toggle]').click(); return true;`);
+    const health = await until(
+      'the health panel with message rates',
+      async () => {
+        const rows = await session.execute(`
+          const panel = document.querySelector('[data-testid=health-panel]');
+          if (!panel) return null;
+          return Object.fromEntries([...panel.querySelectorAll('tr')].map((r) => [r.querySelector('th').textContent, r.querySelector('td').textContent]));`);
+        return rows && Number(rows['Messages / s']?.replace(/,/g, '')) > 0 ? rows : false;
+      },
+      20_000,
+    );
+    assert.match(health['Broker connects'], /^1$/);
+    assert.match(health['Writer'], /writing/);
+    writeFileSync(join(artifacts, 'gui-health.png'), await session.screenshot());
   } finally {
     await session?.close();
-    driver.proc.kill();
+    await driver.stop();
   }
 });

@@ -44,16 +44,36 @@ export async function until(what, probe, timeoutMs = 30_000) {
   throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
 }
 
-/** Starts tauri-driver on free ports; `env` reaches the app (tauri-driver passes it down). */
+/** Starts tauri-driver on free ports; `env` reaches the app (tauri-driver passes it down).
+ * The driver leads its own process group, which WebKitWebDriver and the app join, so `stop()`
+ * ends all three even when the session's DELETE did not close the app. */
 export async function startDriver(env) {
   const port = await freePort();
   const nativePort = await freePort();
   const proc = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
+    detached: true,
   });
   await waitForPort(port);
-  return { port, proc };
+  const signalGroup = (signal) => {
+    try {
+      process.kill(-proc.pid, signal);
+      return true;
+    } catch {
+      return false; // the group is gone
+    }
+  };
+  const stop = async () => {
+    // SIGTERM first, so the app can flush its history; SIGKILL whatever is left after 5 s.
+    if (!signalGroup('SIGTERM')) return;
+    for (let i = 0; i < 50; i++) {
+      await sleep(100);
+      if (!signalGroup(0)) return;
+    }
+    signalGroup('SIGKILL');
+  };
+  return { port, proc, stop };
 }
 
 export class Session {

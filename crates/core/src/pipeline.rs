@@ -6,7 +6,7 @@
 //! returns when the history file is complete. The desktop shell, `record` and the tests are all
 //! thin callers of this one type.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use crate::broker::{self, EmbeddedBroker};
 use crate::clock::now_ms;
 use crate::link::{self, Inbound, LinkConfig};
 use crate::live::LiveState;
+use crate::metrics::{Adapter, Counters, Metrics, RecordKind};
 use crate::settings::{BrokerTarget, FaceSettings, Settings};
 use crate::store::quarantine::QuarantineEntry;
 use crate::store::writer::{Queued, Record, Writer, WriterStats};
@@ -48,14 +49,8 @@ pub struct Pipeline {
     live_task: JoinHandle<()>,
     writer: Writer,
     counters: Arc<Counters>,
+    started: std::time::Instant,
     _embedded: Option<EmbeddedBroker>,
-}
-
-/// Message counters since start.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub received: AtomicU64,
-    pub quarantined: AtomicU64,
 }
 
 impl Pipeline {
@@ -175,6 +170,7 @@ impl Pipeline {
             live_task,
             writer,
             counters,
+            started: std::time::Instant::now(),
             _embedded: embedded,
         })
     }
@@ -198,6 +194,16 @@ impl Pipeline {
 
     pub fn counters(&self) -> Arc<Counters> {
         Arc::clone(&self.counters)
+    }
+
+    /// A cloneable reader of the pipeline's metrics (health panel, Prometheus).
+    pub fn metrics(&self) -> Metrics {
+        Metrics {
+            counters: Arc::clone(&self.counters),
+            writer: self.writer.stats(),
+            connection: self.connection.clone(),
+            started: self.started,
+        }
     }
 
     pub fn writer_stats(&self) -> Arc<WriterStats> {
@@ -341,6 +347,8 @@ impl LiveTask {
                 }
                 _ = tick.tick() => {
                     self.live.sweep_stale(now_ms());
+                    self.counters.inbound_depth.store(self.inbound.len() as u64, Ordering::Relaxed);
+                    self.counters.writer_depth.store(self.store.len() as u64, Ordering::Relaxed);
                     let stalled = self.writer_stats.stall().is_some();
                     if self.live.has_changes()
                         || self.connection.has_changed().unwrap_or(false)
@@ -369,6 +377,8 @@ impl LiveTask {
             self.seq += 1;
         }
         let history = self.history_health();
+        let push_latency = self.latency.summary(emitted_at_ms);
+        self.counters.set_push_latency(push_latency);
         LiveBatch {
             seq: self.seq,
             emitted_at_ms,
@@ -378,7 +388,7 @@ impl LiveTask {
             connection: self.connection.borrow_and_update().clone(),
             quarantined: self.counters.quarantined.load(Ordering::Relaxed),
             history,
-            push_latency: self.latency.summary(emitted_at_ms),
+            push_latency,
         }
     }
 
@@ -393,7 +403,7 @@ impl LiveTask {
     }
 
     /// Decodes with the adapter the topic belongs to.
-    fn decode(&self, msg: &Inbound) -> Result<Vec<NativeMessage>, DecodeError> {
+    fn decode(&self, msg: &Inbound) -> (Adapter, Result<Vec<NativeMessage>, DecodeError>) {
         let under = |base: &str| {
             msg.topic
                 .strip_prefix(base)
@@ -404,18 +414,29 @@ impl LiveTask {
                 zone: face.zone,
                 now_ms: msg.received_ms,
             };
-            return face::decode(&face.base_topic, &msg.topic, &msg.payload, ctx);
+            return (
+                Adapter::Face,
+                face::decode(&face.base_topic, &msg.topic, &msg.payload, ctx),
+            );
         }
         if let Some(base) = self.owntracks_base.as_deref().filter(|b| under(b)) {
-            return owntracks::decode(base, &msg.topic, &msg.payload, msg.received_ms);
+            return (
+                Adapter::OwnTracks,
+                owntracks::decode(base, &msg.topic, &msg.payload, msg.received_ms),
+            );
         }
-        native::decode(&self.prefix, &msg.topic, &msg.payload, msg.received_ms).map(|m| vec![m])
+        (
+            Adapter::Native,
+            native::decode(&self.prefix, &msg.topic, &msg.payload, msg.received_ms)
+                .map(|m| vec![m]),
+        )
     }
 
     async fn ingest(&mut self, msg: Inbound) {
-        self.counters.received.fetch_add(1, Ordering::Relaxed);
         let received_ms = msg.received_ms;
-        let records: Vec<Record> = match self.decode(&msg) {
+        let (adapter, decoded) = self.decode(&msg);
+        self.counters.count_message(adapter);
+        let records: Vec<Record> = match decoded {
             Ok(decoded) => decoded
                 .into_iter()
                 .map(|m| {
@@ -440,7 +461,6 @@ impl LiveTask {
                 })
                 .collect(),
             Err(e) => {
-                self.counters.quarantined.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(topic = %msg.topic, reason = %e, "message quarantined");
                 vec![Record::Quarantine(QuarantineEntry::new(
                     received_ms,
@@ -455,6 +475,12 @@ impl LiveTask {
         // its acknowledgement rides on the last, so it is released only when all are committed.
         let last = records.len().saturating_sub(1);
         for (i, record) in records.into_iter().enumerate() {
+            self.counters.count_record(match record {
+                Record::Position { .. } => RecordKind::Position,
+                Record::Status { .. } => RecordKind::Status,
+                Record::Event { .. } => RecordKind::Event,
+                Record::Quarantine(_) => RecordKind::Quarantine,
+            });
             let ack = if i == last { msg.ack } else { None };
             if self.store.send_async(Queued { record, ack }).await.is_err() {
                 tracing::error!("history writer is gone; a record was not stored");

@@ -86,6 +86,8 @@ pub struct WriterStats {
     pub last_batch_rows: AtomicU64,
     /// Duration of the last commit, microseconds.
     pub last_commit_us: AtomicU64,
+    /// Time spent in commits since start, microseconds.
+    pub commit_us_total: AtomicU64,
     /// Records given up on at shutdown because their batch kept failing (each is also logged).
     pub failed: AtomicU64,
     /// When the current run of failed commits began (epoch ms), 0 when writing is healthy.
@@ -237,8 +239,9 @@ impl BatchWriter {
                     s.batches.fetch_add(1, Ordering::Relaxed);
                     s.last_batch_rows
                         .store(batch.len() as u64, Ordering::Relaxed);
-                    s.last_commit_us
-                        .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    let us = started.elapsed().as_micros() as u64;
+                    s.last_commit_us.store(us, Ordering::Relaxed);
+                    s.commit_us_total.fetch_add(us, Ordering::Relaxed);
                     if s.clear_stall() {
                         tracing::warn!(attempts = attempt, "history writing resumed");
                     }

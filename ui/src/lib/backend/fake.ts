@@ -1,6 +1,6 @@
 // A fake backend for the browser preview (`npm run dev` without Tauri) and for tests. Its
 // devices are synthetic and marked simulated; the UI shows a banner while it is in use.
-import type { Backend, ConnectionView, ConsoleInfo, DeviceView, LiveBatch } from './types';
+import type { Backend, ConnectionView, ConsoleInfo, DeviceView, LiveBatch, MetricsView } from './types';
 
 export interface FakeOptions {
   devices: number;
@@ -14,8 +14,8 @@ const connection: ConnectionView = {
   last_error: null,
   next_attempt_ms: null,
   connects: 1,
-    probe_rtt_ms: null,
-    probe_ok_ms: null,
+  probe_rtt_ms: null,
+  probe_ok_ms: null,
 };
 
 /** A deterministic synthetic fleet circling `center`. */
@@ -43,6 +43,34 @@ export function fakeFleet(count: number, center: [number, number], tMs: number):
   });
 }
 
+/** Synthetic metrics for the preview: counters that grow with `uptimeS`. */
+export function fakeMetrics(uptimeS: number, devices: number, intervalMs: number): MetricsView {
+  const messages = Math.floor((uptimeS * devices * 1000) / intervalMs);
+  return {
+    uptime_s: uptimeS,
+    messages_native: messages,
+    messages_owntracks: 0,
+    messages_face: 0,
+    records_position: messages,
+    records_status: 0,
+    records_event: 0,
+    records_quarantine: 0,
+    inbound_queue: 0,
+    writer_queue: 0,
+    writer_committed: messages,
+    writer_batches: Math.floor(uptimeS * 5),
+    writer_last_batch_rows: 0,
+    writer_last_commit_ms: 0,
+    writer_commit_seconds_total: 0,
+    writer_stalled: false,
+    connects: 1,
+    probe_rtt_ms: null,
+    push_latency: null,
+  };
+}
+
+const started = Date.now();
+
 export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs: 250, center: [51.9225, 4.47917] }): Backend {
   const info: ConsoleInfo = {
     version: 'preview',
@@ -57,6 +85,7 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
   return {
     kind: 'fake',
     consoleInfo: async () => info,
+    metrics: async () => fakeMetrics((Date.now() - started) / 1000, opts.devices, opts.intervalMs),
     async subscribeLive(onBatch) {
       let seq = 0;
       const batch = (full: boolean): LiveBatch => {

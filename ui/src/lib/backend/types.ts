@@ -7,9 +7,12 @@ export type { DeviceView } from './generated/DeviceView';
 export type { HistoryHealth } from './generated/HistoryHealth';
 export type { LinkState } from './generated/LinkState';
 export type { LiveBatch } from './generated/LiveBatch';
+export type { LatencyView } from './generated/LatencyView';
+export type { MetricsView } from './generated/MetricsView';
 
 import type { ConsoleInfo } from './generated/ConsoleInfo';
 import type { LiveBatch } from './generated/LiveBatch';
+import type { MetricsView } from './generated/MetricsView';
 
 /** An error returned by a backend command: match on `code`, show `message`. */
 export interface CommandError {
@@ -23,6 +26,8 @@ export interface Backend {
   /** Which implementation this is: the real console, or labelled fake data. */
   readonly kind: 'tauri' | 'fake';
   consoleInfo(): Promise<ConsoleInfo>;
+  /** The pipeline's counters and gauges now (the health panel polls it). */
+  metrics(): Promise<MetricsView>;
   /** Calls `onBatch` with a full snapshot, then with coalesced batches, until the page closes. */
   subscribeLive(onBatch: (batch: LiveBatch) => void): Promise<void>;
 }
