@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use watchfloor_core::link::AckToken;
 use watchfloor_core::store::{
     self,
+    retention::Retention,
     writer::{Queued, Record, Writer, MAX_BATCH},
 };
 use watchfloor_protocol::{DeviceEvent, DeviceId, Fix, Severity};
@@ -22,6 +23,7 @@ pub fn writer(rows: u64, events: u64) -> anyhow::Result<()> {
         store::open(&dir.path().join("pos.sqlite"))?,
         16_384,
         Box::new(|_| {}),
+        Retention::default(),
     )?;
     let stats = writer.stats();
     let tx = writer.sender();
@@ -71,6 +73,7 @@ pub fn writer(rows: u64, events: u64) -> anyhow::Result<()> {
         store::open(&dir.path().join("evt.sqlite"))?,
         16_384,
         on_commit,
+        Retention::default(),
     )?;
     let tx = writer.sender();
     let started = Instant::now();

@@ -97,7 +97,8 @@ impl Pipeline {
         };
 
         let (acker, ack_queue) = link::ack_channel();
-        let writer = Writer::spawn(conn, WRITER_QUEUE, Box::new(move |acks| acker.ack(acks)))
+        let on_commit = Box::new(move |acks| acker.ack(acks));
+        let writer = Writer::spawn(conn, WRITER_QUEUE, on_commit, settings.retention)
             .context("starting the history writer")?;
         let cancel = CancellationToken::new();
         let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);

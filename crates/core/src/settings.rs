@@ -12,6 +12,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use crate::store::retention::Retention;
+
 /// Port the embedded broker listens on when none is configured (the MQTT standard port).
 pub const DEFAULT_EMBEDDED_PORT: u16 = 1883;
 /// Default native topic prefix.
@@ -89,6 +91,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub face: FaceFile,
     #[serde(default)]
+    pub history: HistoryFile,
+    #[serde(default)]
     pub simulator: SimulatorFile,
 }
 
@@ -118,6 +122,15 @@ pub struct MqttFile {
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
     pub keep_alive_s: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryFile {
+    /// Days of history kept; 0 keeps everything.
+    pub retention_days: Option<u64>,
+    /// Cap on the rows' size in MiB (the oldest positions go first); 0 is no cap.
+    pub max_size_mb: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -280,6 +293,7 @@ pub struct Settings {
     pub mqtt: MqttSettings,
     /// Face terminals, or `None` when that adapter is off.
     pub face: Option<FaceSettings>,
+    pub retention: Retention,
 }
 
 /// Where face terminals publish and what their clocks mean.
@@ -484,6 +498,26 @@ impl Settings {
 
         let mqtt = mqtt_settings(file.mqtt, &broker, password_from_env())?;
         let face = face_settings(file.face, &topic_prefix, owntracks_base.as_deref())?;
+        let days = file.history.retention_days.unwrap_or(0);
+        if days > 36_500 {
+            return Err(invalid(
+                "history.retention_days",
+                days,
+                "must be between 0 (keep everything) and 36500",
+            ));
+        }
+        let size_mb = file.history.max_size_mb.unwrap_or(0);
+        if size_mb != 0 && size_mb < 16 {
+            return Err(invalid(
+                "history.max_size_mb",
+                size_mb,
+                "must be 0 (no cap) or at least 16",
+            ));
+        }
+        let retention = Retention {
+            max_age: (days > 0).then(|| Duration::from_secs(days * 86_400)),
+            max_bytes: (size_mb > 0).then(|| size_mb * 1024 * 1024),
+        };
 
         Ok(Settings {
             broker,
@@ -504,6 +538,7 @@ impl Settings {
             owntracks_base,
             mqtt,
             face,
+            retention,
         })
     }
 

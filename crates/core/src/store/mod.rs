@@ -10,6 +10,7 @@ pub mod meta;
 pub mod migration;
 pub mod positions;
 pub mod quarantine;
+pub mod retention;
 pub mod statuses;
 pub mod writer;
 

@@ -29,6 +29,7 @@ use rusqlite::Connection;
 use watchfloor_protocol::{DeviceEvent, DeviceId, Fix, Status};
 
 use super::quarantine::QuarantineEntry;
+use super::retention::{self, Retention};
 use super::{events, positions, quarantine, statuses};
 use crate::clock::now_ms;
 use crate::link::AckToken;
@@ -41,6 +42,10 @@ use crate::link::AckToken;
 pub const MAX_BATCH: usize = 10_000;
 /// How long a batch waits for company after its first record.
 pub const LINGER: Duration = Duration::from_millis(50);
+/// How often retention pruning runs when it found little to do.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// The pause between chunks while there is a backlog to prune: ingest batches run in between.
+const PRUNE_AGAIN: Duration = Duration::from_millis(200);
 /// Longest pause between attempts at a batch that keeps failing.
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 
@@ -88,6 +93,8 @@ pub struct WriterStats {
     pub last_commit_us: AtomicU64,
     /// Time spent in commits since start, microseconds.
     pub commit_us_total: AtomicU64,
+    /// Rows removed by retention since start.
+    pub pruned: AtomicU64,
     /// Records given up on at shutdown because their batch kept failing (each is also logged).
     pub failed: AtomicU64,
     /// When the current run of failed commits began (epoch ms), 0 when writing is healthy.
@@ -140,7 +147,12 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`, with a queue of `capacity` records.
-    pub fn spawn(conn: Connection, capacity: usize, on_commit: OnCommit) -> std::io::Result<Self> {
+    pub fn spawn(
+        conn: Connection,
+        capacity: usize,
+        on_commit: OnCommit,
+        retention: Retention,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = flume::bounded(capacity);
         let stats = Arc::new(WriterStats::default());
         let closing = Arc::new(AtomicBool::new(false));
@@ -156,6 +168,8 @@ impl Writer {
                         closing,
                         on_commit,
                         full_sync: false,
+                        retention,
+                        next_prune: Instant::now(),
                     }
                     .run(rx)
                 })?
@@ -201,12 +215,29 @@ struct BatchWriter {
     on_commit: OnCommit,
     /// The connection's current `synchronous` setting is FULL.
     full_sync: bool,
+    retention: Retention,
+    /// When the next prune chunk is due.
+    next_prune: Instant,
 }
 
 impl BatchWriter {
     fn run(mut self, rx: flume::Receiver<Queued>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        while let Ok(first) = rx.recv() {
+        loop {
+            // Idle, the thread still wakes to prune when retention is on.
+            let first = if self.retention.is_off() {
+                rx.recv().map_err(|_| flume::RecvTimeoutError::Disconnected)
+            } else {
+                rx.recv_deadline(self.next_prune)
+            };
+            let first = match first {
+                Ok(q) => q,
+                Err(flume::RecvTimeoutError::Timeout) => {
+                    self.prune();
+                    continue;
+                }
+                Err(flume::RecvTimeoutError::Disconnected) => break,
+            };
             let mut acks = usize::from(first.ack.is_some());
             batch.push(first);
             let deadline = Instant::now() + LINGER;
@@ -224,7 +255,39 @@ impl BatchWriter {
             }
             self.commit_until_done(&batch);
             batch.clear();
+            if !self.retention.is_off() && Instant::now() >= self.next_prune {
+                self.prune();
+            }
         }
+    }
+
+    /// One chunk of retention pruning (a short transaction of its own); the next is due soon
+    /// when this one was full, else after [`PRUNE_EVERY`].
+    fn prune(&mut self) {
+        let pruned = self
+            .conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .and_then(|()| retention::prune_chunk(&self.conn, &self.retention, now_ms()))
+            .and_then(|n| self.conn.execute_batch("COMMIT").map(|()| n));
+        let wait = match pruned {
+            Ok(n) => {
+                self.stats.pruned.fetch_add(n, Ordering::Relaxed);
+                if n > 0 {
+                    tracing::debug!(rows = n, "pruned old history rows");
+                }
+                if n >= retention::CHUNK_ROWS as u64 {
+                    PRUNE_AGAIN
+                } else {
+                    PRUNE_EVERY
+                }
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                tracing::warn!(error = %e, "pruning old history failed; will try again");
+                PRUNE_EVERY
+            }
+        };
+        self.next_prune = Instant::now() + wait;
     }
 
     /// Commits `batch`, retrying for as long as it takes (see the module docs).
@@ -370,7 +433,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.sqlite");
         let (on_commit, _acks) = collecting_acks();
-        let writer = Writer::spawn(crate::store::open(&path).unwrap(), 16, on_commit).unwrap();
+        let writer = Writer::spawn(
+            crate::store::open(&path).unwrap(),
+            16,
+            on_commit,
+            Retention::default(),
+        )
+        .unwrap();
         let tx = writer.sender();
         let rows = 2 * MAX_BATCH as i64 + 500;
         for ts in 0..rows {
@@ -397,7 +466,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.sqlite");
         let (on_commit, acks) = collecting_acks();
-        let writer = Writer::spawn(crate::store::open(&path).unwrap(), 64, on_commit).unwrap();
+        let writer = Writer::spawn(
+            crate::store::open(&path).unwrap(),
+            64,
+            on_commit,
+            Retention::default(),
+        )
+        .unwrap();
         let tx = writer.sender();
         for n in 1..=100u16 {
             let ack = Some(AckToken { epoch: 1, pkid: n });
@@ -426,7 +501,7 @@ mod tests {
         let conn = crate::store::open(&path).unwrap();
         conn.busy_timeout(Duration::from_millis(50)).unwrap();
         let (on_commit, acks) = collecting_acks();
-        let writer = Writer::spawn(conn, 64, on_commit).unwrap();
+        let writer = Writer::spawn(conn, 64, on_commit, Retention::default()).unwrap();
         let stats = writer.stats();
 
         // Another process takes the write lock and keeps it.
@@ -466,5 +541,41 @@ mod tests {
         assert_eq!(got, vec![1, 2, 3, 4, 5]);
         assert_eq!(count(&path, "events"), 5);
         assert!(stats.stall().is_none(), "the alarm clears after a commit");
+    }
+
+    #[test]
+    fn the_writer_prunes_expired_rows_between_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let conn = crate::store::open(&path).unwrap();
+        {
+            let mut stmt = conn.prepare(positions::INSERT).unwrap();
+            let dev = DeviceId::parse("v").unwrap();
+            for ts in 0..100 {
+                let Record::Position { fix, .. } = position(ts) else {
+                    unreachable!()
+                };
+                positions::insert(&mut stmt, &dev, &fix, 1_000).unwrap(); // received in 1970
+            }
+        }
+        let (on_commit, _acks) = collecting_acks();
+        let keep_a_day = Retention {
+            max_age: Some(Duration::from_secs(86_400)),
+            max_bytes: None,
+        };
+        let writer = Writer::spawn(conn, 16, on_commit, keep_a_day).unwrap();
+        let stats = writer.stats();
+        let mut record = position(5);
+        if let Record::Position { received_ms, .. } = &mut record {
+            *received_ms = now_ms();
+        }
+        writer.sender().send(Queued { record, ack: None }).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stats.pruned.load(Ordering::Relaxed) < 100 {
+            assert!(Instant::now() < deadline, "expired rows were not pruned");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        writer.finish();
+        assert_eq!(count(&path, "positions"), 1, "only the fresh row is left");
     }
 }
