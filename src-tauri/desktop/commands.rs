@@ -8,6 +8,7 @@ use tauri::ipc::Channel;
 use tauri::State;
 use tokio::sync::broadcast::error::RecvError;
 use watchfloor_core::metrics::MetricsView;
+use watchfloor_core::store::{self, quarantine::QuarantineView};
 use watchfloor_core::view::{ConsoleInfo, LiveBatch};
 
 use super::ConsoleState;
@@ -31,6 +32,27 @@ pub fn console_info(state: State<'_, ConsoleState>) -> ConsoleInfo {
 #[tauri::command]
 pub fn metrics(state: State<'_, ConsoleState>) -> MetricsView {
     state.metrics.snapshot()
+}
+
+/// The newest quarantined messages (at most `limit`, capped at 1000), newest first, read from
+/// the history file on a connection of their own.
+#[tauri::command]
+pub async fn recent_quarantine(
+    state: State<'_, ConsoleState>,
+    limit: u32,
+) -> Result<Vec<QuarantineView>, CommandError> {
+    let path = std::path::PathBuf::from(&state.info.db_path);
+    let history_error = |message: String| CommandError {
+        code: "history",
+        message,
+    };
+    tauri::async_runtime::spawn_blocking(move || {
+        let conn = store::open_read_only(&path).map_err(|e| e.to_string())?;
+        store::quarantine::recent(&conn, limit.min(1000)).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| history_error(e.to_string()))?
+    .map_err(history_error)
 }
 
 /// Streams live state to `on_batch`: first a full snapshot, then coalesced batches. A page that

@@ -42,7 +42,8 @@ pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Resu
         .invoke_handler(tauri::generate_handler![
             commands::console_info,
             commands::subscribe_live,
-            commands::metrics
+            commands::metrics,
+            commands::recent_quarantine
         ])
         .build(tauri::generate_context!())
         .context("cannot open the console window")?;

@@ -77,6 +77,25 @@ test('the console shows a simulated fleet on the map with the broker status', { 
     assert.match(health['Broker connects'], /^1$/);
     assert.match(health['Writer'], /writing/);
     writeFileSync(join(artifacts, 'gui-health.png'), await session.screenshot());
+
+    // A malformed message from a device is counted, and listed with its reason.
+    execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(brokerPort), '-t', 'devices/gui-bad/location', '-m', '{"ts":1,"lat":200,"lon":4}']);
+    await until(
+      'the quarantine badge',
+      async () => session.execute(`return !!document.querySelector('[data-testid=quarantine-toggle]');`),
+      10_000,
+    );
+    await session.execute(`document.querySelector('[data-testid=quarantine-toggle]').click(); return true;`);
+    const listed = await until(
+      'the quarantine list',
+      async () =>
+        session.execute(`
+          const panel = document.querySelector('[data-testid=quarantine-panel]');
+          return panel && panel.textContent.includes('devices/gui-bad/location') ? panel.textContent : false;`),
+      10_000,
+    );
+    assert.match(listed, /lat = 200 is outside/, 'the reason is shown in words');
+    writeFileSync(join(artifacts, 'gui-quarantine.png'), await session.screenshot());
   } finally {
     await session?.close();
     await driver.stop();

@@ -85,6 +85,16 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
   return {
     kind: 'fake',
     consoleInfo: async () => info,
+    recentQuarantine: async () => [
+      {
+        received_ms: Date.now() - 5000,
+        topic: 'devices/fake-3/location',
+        reason_code: 'out_of_range',
+        reason: 'lat = 200 is outside -90..=90',
+        payload_preview: '{"ts":1,"lat":200,"lon":4}',
+        payload_len: 26,
+      },
+    ],
     metrics: async () => fakeMetrics((Date.now() - started) / 1000, opts.devices, opts.intervalMs),
     async subscribeLive(onBatch) {
       let seq = 0;

@@ -9,10 +9,12 @@ export type { LinkState } from './generated/LinkState';
 export type { LiveBatch } from './generated/LiveBatch';
 export type { LatencyView } from './generated/LatencyView';
 export type { MetricsView } from './generated/MetricsView';
+export type { QuarantineView } from './generated/QuarantineView';
 
 import type { ConsoleInfo } from './generated/ConsoleInfo';
 import type { LiveBatch } from './generated/LiveBatch';
 import type { MetricsView } from './generated/MetricsView';
+import type { QuarantineView } from './generated/QuarantineView';
 
 /** An error returned by a backend command: match on `code`, show `message`. */
 export interface CommandError {
@@ -28,6 +30,8 @@ export interface Backend {
   consoleInfo(): Promise<ConsoleInfo>;
   /** The pipeline's counters and gauges now (the health panel polls it). */
   metrics(): Promise<MetricsView>;
+  /** The newest quarantined messages, newest first. */
+  recentQuarantine(limit: number): Promise<QuarantineView[]>;
   /** Calls `onBatch` with a full snapshot, then with coalesced batches, until the page closes. */
   subscribeLive(onBatch: (batch: LiveBatch) => void): Promise<void>;
 }
