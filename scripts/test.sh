@@ -3,7 +3,8 @@
 #   UI: type check (svelte-check), unit tests (Vitest), production build;
 #   Rust: rustfmt, clippy -D warnings, unit and end-to-end tests (real Mosquitto, embedded broker,
 #         the real binary), and a check that the generated TypeScript types are committed;
-#   GUI: the real desktop app under Xvfb, driven through WebKitWebDriver (tauri-driver).
+#   GUI: the real desktop app under Xvfb, driven through WebKitWebDriver (tauri-driver);
+#   Fuzz: every decoder's libFuzzer target for 30 s (scripts/fuzz.sh).
 # Logs and screenshots land in test-artifacts/. Ends with each runner's summary lines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,10 +48,14 @@ export LIBGL_ALWAYS_SOFTWARE=1 WEBKIT_DISABLE_DMABUF_RENDERER=1
 export WATCHFLOOR_BIN="$PWD/target/debug/watchfloor" WATCHFLOOR_ARTIFACTS="$PWD/$artifacts"
 xvfb-run -a -s "-screen 0 1600x1000x24" node --test --test-reporter=spec tests/gui/ 2>&1 | tee "$artifacts/gui-test.log"
 
+step "Fuzz: every decoder, 30 s each"
+scripts/fuzz.sh 30 2>&1 | tee "$artifacts/fuzz.log"
+
 step "Summary"
 grep -E '^test result:' "$artifacts/cargo-test.log" || true
 sed 's/\x1b\[[0-9;]*m//g' "$artifacts/vitest.log" | grep -E '^\s*(Test Files|Tests)\s' || true
 grep -E '^\S+ (tests|pass|fail|skipped) [0-9]+$' "$artifacts/gui-test.log" || true
+grep -E '^fuzz ' "$artifacts/fuzz.log" || true
 rust=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p+0, f+0 }' "$artifacts/cargo-test.log")
 ui=$(sed 's/\x1b\[[0-9;]*m//g' "$artifacts/vitest.log" | awk '/^ *Tests / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p+0, f+0 }')
 gui=$(awk 'NF == 3 && $2 == "pass" { p = $3 } NF == 3 && $2 == "fail" { f = $3 } END { print p+0, f+0 }' "$artifacts/gui-test.log")

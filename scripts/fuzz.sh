@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every decoder's fuzz target (cargo-fuzz, libFuzzer) for SECONDS each, starting from the
+# committed seeds (fuzz/seeds/) and the growing local corpus (fuzz/corpus/, not committed).
+#
+#   scripts/fuzz.sh            30 s per target (what the test suite runs)
+#   scripts/fuzz.sh 3600       an hour per target, offline
+#
+# Any toolchain (stable included), no sanitizer (-s none): the decoders are safe Rust, so what fuzzing looks for is a
+# panic, an abort or runaway memory, which libFuzzer reports without ASan. With a nightly
+# toolchain, `cargo +nightly fuzz run TARGET` adds AddressSanitizer for the C parts (none today).
+# A crash leaves its input in fuzz/artifacts/TARGET/; add it to the decoder's tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+seconds=${1:-30}
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "fuzz: installing cargo-fuzz" >&2
+  cargo install cargo-fuzz --locked --quiet
+fi
+for target in native owntracks face; do
+  mkdir -p "fuzz/corpus/$target"
+  # -rss_limit_mb: a decoder that balloons on one input is a finding too.
+  cargo fuzz run -s none "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
+    -max_total_time="$seconds" -rss_limit_mb=512 -print_final_stats=0 2>&1 |
+    grep -E '^(Done |==[0-9]+== ERROR|.*panicked)' | sed "s/^/fuzz $target: /"
+done
