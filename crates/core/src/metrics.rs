@@ -49,6 +49,8 @@ pub struct Counters {
     pub inbound_depth: AtomicU64,
     /// Records waiting for the history writer, at the last tick.
     pub writer_depth: AtomicU64,
+    /// QoS 0 position rows not stored because the writer's queue was full (live state kept them).
+    pub positions_dropped: AtomicU64,
     push_latency: Mutex<Option<LatencyView>>,
 }
 
@@ -93,6 +95,9 @@ pub struct MetricsView {
     pub records_event: u64,
     #[ts(type = "number")]
     pub records_quarantine: u64,
+    /// QoS 0 position rows not stored because the writer was behind (see the backpressure docs).
+    #[ts(type = "number")]
+    pub positions_dropped: u64,
     /// Queue depths: MQTT link -> live task, and live task -> writer.
     #[ts(type = "number")]
     pub inbound_queue: u64,
@@ -140,6 +145,7 @@ impl Metrics {
             records_status: load(&c.records[RecordKind::Status as usize]),
             records_event: load(&c.records[RecordKind::Event as usize]),
             records_quarantine: load(&c.records[RecordKind::Quarantine as usize]),
+            positions_dropped: load(&c.positions_dropped),
             inbound_queue: load(&c.inbound_depth),
             writer_queue: load(&c.writer_depth),
             writer_committed: committed,
@@ -191,6 +197,12 @@ pub fn prometheus_text(m: &MetricsView) -> String {
             ("{kind=\"event\"}", m.records_event as f64),
             ("{kind=\"quarantine\"}", m.records_quarantine as f64),
         ],
+    );
+    metric(
+        "positions_dropped_total",
+        "counter",
+        "QoS 0 position rows not stored because the history writer was behind.",
+        &[("", m.positions_dropped as f64)],
     );
     metric(
         "queue_depth",

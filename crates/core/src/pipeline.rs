@@ -483,9 +483,117 @@ impl LiveTask {
                 Record::Quarantine(_) => RecordKind::Quarantine,
             });
             let ack = if i == last { msg.ack } else { None };
-            if self.store.send_async(Queued { record, ack }).await.is_err() {
+            let queued = Queued { record, ack };
+            let sent = match offer_position(&self.store, queued, &self.counters) {
+                Offer::Taken => Ok(()),
+                Offer::Wait(queued) => self.store.send_async(queued).await.map_err(|_| ()),
+                Offer::Gone => Err(()),
+            };
+            if sent.is_err() {
                 tracing::error!("history writer is gone; a record was not stored");
             }
         }
+    }
+}
+
+/// What became of a record offered to the writer without waiting.
+enum Offer {
+    /// Queued, or (a QoS 0 position meeting a full queue) dropped from history and counted.
+    Taken,
+    /// Not a droppable record: the caller waits for room (QoS 1 waits at the broker meanwhile).
+    Wait(Queued),
+    Gone,
+}
+
+/// Backpressure policy. When the writer falls so far behind that its queue is full, a QoS 0
+/// position's history row is the first thing given up: live state already took the fix (the map
+/// stays current), the device sends another within seconds, and nothing acknowledges it. The
+/// drop is counted (`positions_dropped`). Everything else (statuses, events, quarantine, and
+/// anything carrying an ack) waits for room, which stops reading from the broker: QoS 1 then
+/// waits at the broker, unacknowledged, and is never dropped.
+fn offer_position(store: &flume::Sender<Queued>, queued: Queued, counters: &Counters) -> Offer {
+    if queued.ack.is_some() || !matches!(queued.record, Record::Position { .. }) {
+        return Offer::Wait(queued);
+    }
+    match store.try_send(queued) {
+        Ok(()) => Offer::Taken,
+        Err(flume::TrySendError::Full(_)) => {
+            let dropped = counters.positions_dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(dropped, "history writer is behind: dropping QoS 0 position rows (live state keeps them)");
+            }
+            Offer::Taken
+        }
+        Err(flume::TrySendError::Disconnected(_)) => Offer::Gone,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::AckToken;
+    use watchfloor_protocol::{Fix, Severity};
+
+    fn position() -> Record {
+        Record::Position {
+            device: DeviceId::parse("v").unwrap(),
+            fix: Fix {
+                ts_ms: 1,
+                lat: 0.0,
+                lon: 0.0,
+                alt: None,
+                heading: None,
+                speed: None,
+                accuracy: None,
+            },
+            received_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_full_writer_queue_drops_and_counts_positions_but_never_what_carries_an_ack() {
+        let (tx, rx) = flume::bounded(1);
+        let counters = Counters::default();
+        let q = |record, ack| Queued { record, ack };
+        assert!(matches!(
+            offer_position(&tx, q(position(), None), &counters),
+            Offer::Taken
+        ));
+        assert_eq!(rx.len(), 1);
+        // Full: the next position is dropped from history, and counted.
+        assert!(matches!(
+            offer_position(&tx, q(position(), None), &counters),
+            Offer::Taken
+        ));
+        assert_eq!(rx.len(), 1);
+        assert_eq!(counters.positions_dropped.load(Ordering::Relaxed), 1);
+        // An event, or anything acknowledged, must wait for room instead.
+        let event = Record::Event {
+            device: DeviceId::parse("c").unwrap(),
+            event: watchfloor_protocol::DeviceEvent {
+                event_id: "e".into(),
+                ts_ms: 1,
+                event_type: "x".into(),
+                severity: Severity::Info,
+                message: None,
+                position: None,
+            },
+            received_ms: 1,
+        };
+        assert!(matches!(
+            offer_position(&tx, q(event, None), &counters),
+            Offer::Wait(_)
+        ));
+        let acked = Some(AckToken { epoch: 1, pkid: 1 });
+        assert!(matches!(
+            offer_position(&tx, q(position(), acked), &counters),
+            Offer::Wait(_)
+        ));
+        assert_eq!(counters.positions_dropped.load(Ordering::Relaxed), 1);
+        drop(rx);
+        assert!(matches!(
+            offer_position(&tx, q(position(), None), &counters),
+            Offer::Gone
+        ));
     }
 }

@@ -55,6 +55,7 @@ export function fakeMetrics(uptimeS: number, devices: number, intervalMs: number
     records_status: 0,
     records_event: 0,
     records_quarantine: 0,
+    positions_dropped: 0,
     inbound_queue: 0,
     writer_queue: 0,
     writer_committed: messages,

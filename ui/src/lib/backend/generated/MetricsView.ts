@@ -14,6 +14,10 @@ messages_native: number, messages_owntracks: number, messages_face: number,
  */
 records_position: number, records_status: number, records_event: number, records_quarantine: number, 
 /**
+ * QoS 0 position rows not stored because the writer was behind (see the backpressure docs).
+ */
+positions_dropped: number, 
+/**
  * Queue depths: MQTT link -> live task, and live task -> writer.
  */
 inbound_queue: number, writer_queue: number, writer_committed: number, writer_batches: number, writer_last_batch_rows: number, writer_last_commit_ms: number, writer_commit_seconds_total: number, 
