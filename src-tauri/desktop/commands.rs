@@ -28,6 +28,12 @@ pub fn console_info(state: State<'_, ConsoleState>) -> ConsoleInfo {
     state.info.clone()
 }
 
+/// Try the broker again now instead of waiting out the backoff.
+#[tauri::command]
+pub fn retry_now(state: State<'_, ConsoleState>) {
+    state.retry.retry();
+}
+
 /// The pipeline's counters and gauges now, for the health panel.
 #[tauri::command]
 pub fn metrics(state: State<'_, ConsoleState>) -> MetricsView {

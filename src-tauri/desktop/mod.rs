@@ -18,6 +18,7 @@ pub struct ConsoleState {
     pub info: watchfloor_core::view::ConsoleInfo,
     pub feed: watchfloor_core::pipeline::LiveFeed,
     pub metrics: watchfloor_core::metrics::Metrics,
+    pub retry: watchfloor_core::pipeline::RetryNow,
     /// The task forwarding batches to the current page; replaced when the page reloads.
     pub forwarder: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
 }
@@ -33,6 +34,7 @@ pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Resu
         info: pipeline.info().clone(),
         feed: pipeline.feed(),
         metrics: pipeline.metrics(),
+        retry: pipeline.retry_handle(),
         forwarder: Mutex::new(None),
     };
     tracing::info!(broker = %state.info.broker_url, embedded = state.info.embedded_broker, db = %state.info.db_path, "console starting");
@@ -43,7 +45,8 @@ pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Resu
             commands::console_info,
             commands::subscribe_live,
             commands::metrics,
-            commands::recent_quarantine
+            commands::recent_quarantine,
+            commands::retry_now
         ])
         .build(tauri::generate_context!())
         .context("cannot open the console window")?;

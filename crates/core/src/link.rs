@@ -24,7 +24,7 @@ use bytes::Bytes;
 use rumqttc::{
     AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, Publish, QoS, Transport,
 };
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
@@ -140,6 +140,7 @@ pub async fn run(
     inbound: mpsc::Sender<Inbound>,
     acks: AckQueue,
     state: watch::Sender<ConnectionView>,
+    retry_now: Arc<Notify>,
     cancel: CancellationToken,
 ) {
     let (client, mut eventloop) = AsyncClient::new(options(&cfg), 256);
@@ -243,6 +244,9 @@ pub async fn run(
                 tokio::select! {
                     _ = cancel.cancelled() => break,
                     _ = tokio::time::sleep(delay) => {}
+                    _ = retry_now.notified() => {
+                        tracing::info!(broker = %view.broker, "retrying now, as asked");
+                    }
                 }
                 view.state = LinkState::Connecting;
                 view.next_attempt_ms = None;
@@ -338,4 +342,76 @@ async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop, presence: O
         }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn retry_now_cuts_a_backoff_short() {
+        // A port nobody listens on: every attempt fails and the backoff grows.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cfg = LinkConfig {
+            broker: BrokerUrl::parse(&format!("mqtt://127.0.0.1:{port}"), "test").unwrap(),
+            client_id: "retry-test".into(),
+            mqtt: MqttSettings {
+                keep_alive: Duration::from_secs(15),
+                ..MqttSettings::default()
+            },
+            subscriptions: vec![],
+            clean_session: true,
+        };
+        let (inbound, _rx) = mpsc::channel(1);
+        let (_acker, acks) = ack_channel();
+        let (state_tx, mut state) = watch::channel(ConnectionView::connecting("x"));
+        let retry = Arc::new(Notify::new());
+        let cancel = CancellationToken::new();
+        let link = tokio::spawn(run(
+            cfg,
+            inbound,
+            acks,
+            state_tx,
+            Arc::clone(&retry),
+            cancel.clone(),
+        ));
+
+        // Wait for a backoff of more than two seconds (the delay doubles from 250 ms).
+        let next = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                state.changed().await.unwrap();
+                let v = state.borrow_and_update().clone();
+                if let (LinkState::BackingOff, Some(next)) = (v.state, v.next_attempt_ms) {
+                    if next - now_ms() > 2_000 {
+                        return next;
+                    }
+                }
+            }
+        })
+        .await
+        .expect("the backoff grows past 2 s");
+        assert!(
+            state.borrow().last_error.is_some(),
+            "the failure is said in words"
+        );
+
+        retry.notify_one();
+        tokio::time::timeout(Duration::from_secs(1), async {
+            loop {
+                state.changed().await.unwrap();
+                if state.borrow_and_update().state == LinkState::Connecting {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("the link tries again at once");
+        assert!(now_ms() < next, "before the scheduled attempt");
+        cancel.cancel();
+        link.await.unwrap();
+    }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use rumqttc::QoS;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use watchfloor_protocol::face::{self, FaceContext};
@@ -50,6 +50,7 @@ pub struct Pipeline {
     writer: Writer,
     counters: Arc<Counters>,
     started: std::time::Instant,
+    retry_now: Arc<Notify>,
     _embedded: Option<EmbeddedBroker>,
 }
 
@@ -129,11 +130,13 @@ impl Pipeline {
             .collect(),
             clean_session: false,
         };
+        let retry_now = Arc::new(Notify::new());
         let link_task = tokio::spawn(link::run(
             link_cfg,
             inbound_tx,
             ack_queue,
             conn_tx,
+            Arc::clone(&retry_now),
             cancel.child_token(),
         ));
 
@@ -172,6 +175,7 @@ impl Pipeline {
             writer,
             counters,
             started: std::time::Instant::now(),
+            retry_now,
             _embedded: embedded,
         })
     }
@@ -195,6 +199,11 @@ impl Pipeline {
 
     pub fn counters(&self) -> Arc<Counters> {
         Arc::clone(&self.counters)
+    }
+
+    /// A handle that cuts the link's current backoff short (the operator's "Retry now").
+    pub fn retry_handle(&self) -> RetryNow {
+        RetryNow(Arc::clone(&self.retry_now))
     }
 
     /// A cloneable reader of the pipeline's metrics (health panel, Prometheus).
@@ -493,6 +502,16 @@ impl LiveTask {
                 tracing::error!("history writer is gone; a record was not stored");
             }
         }
+    }
+}
+
+/// Asks the MQTT link to try the broker again now instead of at the end of its backoff.
+#[derive(Clone)]
+pub struct RetryNow(Arc<Notify>);
+
+impl RetryNow {
+    pub fn retry(&self) {
+        self.0.notify_one();
     }
 }
 

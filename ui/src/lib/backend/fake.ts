@@ -86,6 +86,7 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
   return {
     kind: 'fake',
     consoleInfo: async () => info,
+    retryNow: async () => {},
     recentQuarantine: async () => [
       {
         received_ms: Date.now() - 5000,

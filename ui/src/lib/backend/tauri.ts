@@ -6,6 +6,7 @@ export const tauriBackend: Backend = {
   kind: 'tauri',
   consoleInfo: () => invoke<ConsoleInfo>('console_info'),
   metrics: () => invoke<MetricsView>('metrics'),
+  retryNow: () => invoke<void>('retry_now'),
   recentQuarantine: (limit) => invoke<QuarantineView[]>('recent_quarantine', { limit }),
   async subscribeLive(onBatch) {
     const channel = new Channel<LiveBatch>();

@@ -32,6 +32,8 @@ export interface Backend {
   metrics(): Promise<MetricsView>;
   /** The newest quarantined messages, newest first. */
   recentQuarantine(limit: number): Promise<QuarantineView[]>;
+  /** Try the broker again now instead of at the end of the backoff. */
+  retryNow(): Promise<void>;
   /** Calls `onBatch` with a full snapshot, then with coalesced batches, until the page closes. */
   subscribeLive(onBatch: (batch: LiveBatch) => void): Promise<void>;
 }
