@@ -390,13 +390,21 @@ impl Watchfloor {
 
     /// `watchfloor record` against `broker` into `db`, once it has connected.
     pub fn record(broker: &Mosquitto, db: &Path) -> Self {
-        let rec = Self::start(&[
+        Self::record_with(broker, db, &[])
+    }
+
+    /// Like [`Watchfloor::record`], with extra arguments (`--config PATH`, ...).
+    pub fn record_with(broker: &Mosquitto, db: &Path, extra: &[&str]) -> Self {
+        let url = broker.url();
+        let mut args = vec![
             "record",
             "--broker",
-            &broker.url(),
+            &url,
             "--db",
             db.to_str().expect("temp paths are UTF-8"),
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        let rec = Self::start(&args);
         rec.wait_for_log("connected to broker", Duration::from_secs(10));
         rec
     }

@@ -21,16 +21,17 @@ use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
-use rumqttc::{
-    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, Publish, QoS, Transport,
-};
+use rumqttc::QoS;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
 use crate::console_topics::{self, Presence, Probe};
+
+mod session;
 use crate::settings::{BrokerUrl, MqttSettings};
 use crate::view::{ConnectionView, LinkState};
+use session::{Client, EventLoop, SessionEvent};
 
 /// Largest MQTT packet accepted from or sent to the broker. Above the decoders' own payload
 /// limit so that oversized payloads reach the quarantine (with a reason) instead of killing the
@@ -108,32 +109,6 @@ fn backoff() -> impl Iterator<Item = Duration> {
         .build()
 }
 
-fn options(cfg: &LinkConfig) -> MqttOptions {
-    let mut opts = MqttOptions::new(&cfg.client_id, &cfg.broker.host, cfg.broker.port);
-    opts.set_keep_alive(cfg.mqtt.keep_alive);
-    if let Some((user, pass)) = &cfg.mqtt.credentials {
-        opts.set_credentials(user, pass);
-    }
-    opts.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
-    opts.set_clean_session(cfg.clean_session);
-    opts.set_manual_acks(true);
-    opts.set_last_will(LastWill::new(
-        console_topics::presence_topic(&cfg.client_id),
-        Presence::payload(false, None),
-        QoS::AtLeastOnce,
-        true,
-    ));
-    if cfg.broker.tls {
-        // Certificate verification is always on (rustls): against the configured CA, or the
-        // platform's trusted roots.
-        opts.set_transport(match &cfg.mqtt.ca_pem {
-            Some(ca) => Transport::tls(ca.clone(), cfg.mqtt.client_auth.clone(), None),
-            None => Transport::tls_with_default_config(),
-        });
-    }
-    opts
-}
-
 /// Runs the link until `cancel` fires; then marks the console offline and disconnects politely.
 pub async fn run(
     cfg: LinkConfig,
@@ -143,7 +118,7 @@ pub async fn run(
     retry_now: Arc<Notify>,
     cancel: CancellationToken,
 ) {
-    let (client, mut eventloop) = AsyncClient::new(options(&cfg), 256);
+    let (client, mut eventloop) = session::open(&cfg, 256);
     let presence = console_topics::presence_topic(&cfg.client_id);
     let probe = console_topics::probe_topic(&cfg.client_id);
     let started = Instant::now();
@@ -173,7 +148,7 @@ pub async fn run(
             event = eventloop.poll() => event,
         };
         match event {
-            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+            Ok(SessionEvent::Connected { session_present }) => {
                 epoch.fetch_add(1, Ordering::SeqCst);
                 delays = backoff();
                 let subscriptions = cfg
@@ -182,7 +157,7 @@ pub async fn run(
                     .cloned()
                     .chain([(probe.clone(), QoS::AtMostOnce)]);
                 for (filter, qos) in subscriptions {
-                    if let Err(e) = client.try_subscribe(filter.clone(), qos) {
+                    if let Err(e) = client.try_subscribe(&filter, qos) {
                         tracing::error!(error = %e, filter, "could not queue subscription");
                     }
                 }
@@ -192,14 +167,14 @@ pub async fn run(
                 }
                 view.connects += 1;
                 connected_at_ms = now_ms();
-                tracing::info!(broker = %view.broker, connects = view.connects, session_present = ack.session_present, "connected to broker");
+                tracing::info!(broker = %view.broker, connects = view.connects, session_present, "connected to broker");
                 view.state = LinkState::Connected;
                 view.last_error = None;
                 view.next_attempt_ms = None;
                 state.send_replace(view.clone());
             }
-            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == probe => {
-                if let Some(rtt) = probe_round_trip(&p.payload, started) {
+            Ok(SessionEvent::Message { topic, payload, .. }) if topic == probe => {
+                if let Some(rtt) = probe_round_trip(&payload, started) {
                     let rtt_ms = rtt.as_secs_f64() * 1000.0;
                     if view.probe_ok_ms.is_none_or(|t| t < connected_at_ms) {
                         tracing::info!(rtt_ms, "broker probe came back");
@@ -209,15 +184,20 @@ pub async fn run(
                     state.send_replace(view.clone());
                 }
             }
-            Ok(Event::Incoming(Packet::Publish(p))) => {
-                let ack = (p.qos == QoS::AtLeastOnce).then(|| AckToken {
+            Ok(SessionEvent::Message {
+                topic,
+                payload,
+                retain,
+                pkid,
+            }) => {
+                let ack = pkid.map(|pkid| AckToken {
                     epoch: epoch.load(Ordering::SeqCst),
-                    pkid: p.pkid,
+                    pkid,
                 });
                 let msg = Inbound {
-                    topic: p.topic,
-                    payload: p.payload,
-                    retained: p.retain,
+                    topic,
+                    payload,
+                    retained: retain,
                     received_ms: now_ms(),
                     ack,
                 };
@@ -230,10 +210,9 @@ pub async fn run(
                 }
             }
             Ok(_) => {}
-            Err(e) => {
+            Err(words) => {
                 epoch.fetch_add(1, Ordering::SeqCst);
                 let delay = delays.next().unwrap_or(Duration::from_secs(30));
-                let words = e.to_string();
                 if view.last_error.as_deref() != Some(words.as_str()) {
                     tracing::warn!(broker = %view.broker, error = %words, retry_in_ms = delay.as_millis() as u64, "broker connection failed");
                 }
@@ -272,7 +251,7 @@ fn probe_round_trip(payload: &[u8], started: Instant) -> Option<Duration> {
 
 /// Publishes a probe every [`console_topics::PROBE_INTERVAL`] while connected.
 async fn send_probes(
-    client: AsyncClient,
+    client: Client,
     topic: String,
     started: Instant,
     state: watch::Receiver<ConnectionView>,
@@ -299,7 +278,7 @@ async fn send_probes(
 
 /// Forwards ack tokens to rumqttc as PUBACKs, dropping those of an earlier connection.
 async fn send_acks(
-    client: AsyncClient,
+    client: Client,
     mut acks: AckQueue,
     epoch: Arc<AtomicU64>,
     cancel: CancellationToken,
@@ -315,15 +294,13 @@ async fn send_acks(
         if token.epoch != epoch.load(Ordering::SeqCst) {
             continue; // the broker redelivers it on this connection; that copy gets the ack
         }
-        let mut publish = Publish::new("", QoS::AtLeastOnce, Vec::new());
-        publish.pkid = token.pkid;
-        if client.ack(&publish).await.is_err() {
+        if client.ack(token.pkid).await.is_err() {
             return; // the event loop is gone
         }
     }
 }
 
-async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop, presence: Option<&String>) {
+async fn disconnect(client: &Client, eventloop: &mut EventLoop, presence: Option<&String>) {
     // A clean stop says so on the presence topic (the broker sends the will only for a crash).
     if let Some(topic) = presence {
         let offline = Presence::payload(false, Some(now_ms()));
@@ -336,7 +313,7 @@ async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop, presence: O
     // shutdown up.
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         while let Ok(event) = eventloop.poll().await {
-            if matches!(event, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+            if matches!(event, SessionEvent::DisconnectSent) {
                 break;
             }
         }

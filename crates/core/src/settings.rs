@@ -122,6 +122,8 @@ pub struct MqttFile {
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
     pub keep_alive_s: Option<u64>,
+    /// "3.1.1" (default) or "5".
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -313,6 +315,15 @@ pub struct MqttSettings {
     /// PEM bytes of the client certificate and key.
     pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
     pub keep_alive: Duration,
+    pub version: MqttVersion,
+}
+
+/// The MQTT protocol version spoken to the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MqttVersion {
+    #[default]
+    V311,
+    V5,
 }
 
 impl std::fmt::Debug for MqttSettings {
@@ -324,6 +335,7 @@ impl std::fmt::Debug for MqttSettings {
             .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
             .field("client_auth", &self.client_auth.is_some())
             .field("keep_alive", &self.keep_alive)
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -678,11 +690,17 @@ fn mqtt_settings(
             "must be between 5 and 3600",
         ));
     }
+    let version = match file.version.as_deref() {
+        None | Some("3.1.1") | Some("3") => MqttVersion::V311,
+        Some("5") | Some("5.0") => MqttVersion::V5,
+        Some(other) => return Err(invalid("mqtt.version", other, "use \"3.1.1\" or \"5\"")),
+    };
     Ok(MqttSettings {
         credentials,
         ca_pem,
         client_auth,
         keep_alive: Duration::from_secs(keep_alive_s),
+        version,
     })
 }
 

@@ -1,0 +1,213 @@
+//! One MQTT session, 3.1.1 or 5, behind one small API, so the link's logic (backoff, acks,
+//! probe, presence) is written once. rumqttc has a separate client for each version; this module
+//! is the only code that knows both.
+//!
+//! MQTT 5 specifics: a persistent session is `clean_start = false` plus a session expiry
+//! interval ([`SESSION_EXPIRY_S`]); under 3.1.1 the broker keeps it until it is told otherwise
+//! (Mosquitto: `persistent_client_expiration`).
+
+use bytes::Bytes;
+use rumqttc::v5::mqttbytes::QoS as V5QoS;
+use rumqttc::{v5, QoS, Transport};
+
+use super::{LinkConfig, MAX_PACKET_BYTES};
+use crate::console_topics::{self, Presence};
+use crate::settings::MqttVersion;
+
+/// How long an MQTT 5 broker keeps our session (and queues QoS 1 for it) while we are away.
+pub const SESSION_EXPIRY_S: u32 = 7 * 24 * 3600;
+
+/// What the event loop reported, in version-neutral terms.
+#[derive(Debug)]
+pub enum SessionEvent {
+    Connected {
+        session_present: bool,
+    },
+    Message {
+        topic: String,
+        payload: Bytes,
+        retain: bool,
+        /// Set for QoS 1 (and 2): the packet id to acknowledge.
+        pkid: Option<u16>,
+    },
+    DisconnectSent,
+    Other,
+}
+
+#[derive(Clone)]
+pub enum Client {
+    V4(rumqttc::AsyncClient),
+    V5(v5::AsyncClient),
+}
+
+pub enum EventLoop {
+    V4(rumqttc::EventLoop),
+    V5(Box<v5::EventLoop>),
+}
+
+fn transport(cfg: &LinkConfig) -> Option<Transport> {
+    // Certificate verification is always on (rustls): against the configured CA, or the
+    // platform's trusted roots.
+    cfg.broker.tls.then(|| match &cfg.mqtt.ca_pem {
+        Some(ca) => Transport::tls(ca.clone(), cfg.mqtt.client_auth.clone(), None),
+        None => Transport::tls_with_default_config(),
+    })
+}
+
+/// A client and its event loop for `cfg`, with our last will (presence offline, retained).
+pub fn open(cfg: &LinkConfig, capacity: usize) -> (Client, EventLoop) {
+    let will_topic = console_topics::presence_topic(&cfg.client_id);
+    let will = Presence::payload(false, None);
+    match cfg.mqtt.version {
+        MqttVersion::V311 => {
+            let mut o =
+                rumqttc::MqttOptions::new(&cfg.client_id, &cfg.broker.host, cfg.broker.port);
+            o.set_keep_alive(cfg.mqtt.keep_alive);
+            if let Some((user, pass)) = &cfg.mqtt.credentials {
+                o.set_credentials(user, pass);
+            }
+            o.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
+            o.set_clean_session(cfg.clean_session);
+            o.set_manual_acks(true);
+            o.set_last_will(rumqttc::LastWill::new(
+                will_topic,
+                will,
+                QoS::AtLeastOnce,
+                true,
+            ));
+            if let Some(t) = transport(cfg) {
+                o.set_transport(t);
+            }
+            let (c, l) = rumqttc::AsyncClient::new(o, capacity);
+            (Client::V4(c), EventLoop::V4(l))
+        }
+        MqttVersion::V5 => {
+            let mut o = v5::MqttOptions::new(&cfg.client_id, &cfg.broker.host, cfg.broker.port);
+            o.set_keep_alive(cfg.mqtt.keep_alive);
+            if let Some((user, pass)) = &cfg.mqtt.credentials {
+                o.set_credentials(user, pass);
+            }
+            o.set_max_packet_size(Some(MAX_PACKET_BYTES as u32));
+            o.set_clean_start(cfg.clean_session);
+            if !cfg.clean_session {
+                o.set_session_expiry_interval(Some(SESSION_EXPIRY_S));
+            }
+            o.set_manual_acks(true);
+            o.set_last_will(v5::mqttbytes::v5::LastWill::new(
+                will_topic,
+                will,
+                V5QoS::AtLeastOnce,
+                true,
+                None,
+            ));
+            if let Some(t) = transport(cfg) {
+                o.set_transport(t);
+            }
+            let (c, l) = v5::AsyncClient::new(o, capacity);
+            (Client::V5(c), EventLoop::V5(Box::new(l)))
+        }
+    }
+}
+
+impl EventLoop {
+    /// The next event; an error is the connection failing (the next poll reconnects).
+    pub async fn poll(&mut self) -> Result<SessionEvent, String> {
+        use rumqttc::Outgoing;
+        match self {
+            EventLoop::V4(l) => {
+                use rumqttc::{Event, Packet};
+                Ok(match l.poll().await.map_err(|e| e.to_string())? {
+                    Event::Incoming(Packet::ConnAck(a)) => SessionEvent::Connected {
+                        session_present: a.session_present,
+                    },
+                    Event::Incoming(Packet::Publish(p)) => SessionEvent::Message {
+                        pkid: (p.qos != QoS::AtMostOnce).then_some(p.pkid),
+                        topic: p.topic,
+                        payload: p.payload,
+                        retain: p.retain,
+                    },
+                    Event::Outgoing(Outgoing::Disconnect) => SessionEvent::DisconnectSent,
+                    _ => SessionEvent::Other,
+                })
+            }
+            EventLoop::V5(l) => {
+                use v5::mqttbytes::v5::Packet;
+                use v5::Event;
+                Ok(match l.poll().await.map_err(|e| e.to_string())? {
+                    Event::Incoming(Packet::ConnAck(a)) => SessionEvent::Connected {
+                        session_present: a.session_present,
+                    },
+                    Event::Incoming(Packet::Publish(p)) => SessionEvent::Message {
+                        pkid: (p.qos != V5QoS::AtMostOnce).then_some(p.pkid),
+                        // MQTT topics are UTF-8 by the standard; anything else is shown as is.
+                        topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                        payload: p.payload,
+                        retain: p.retain,
+                    },
+                    Event::Outgoing(Outgoing::Disconnect) => SessionEvent::DisconnectSent,
+                    _ => SessionEvent::Other,
+                })
+            }
+        }
+    }
+}
+
+fn v5_qos(qos: QoS) -> V5QoS {
+    match qos {
+        QoS::AtMostOnce => V5QoS::AtMostOnce,
+        QoS::AtLeastOnce => V5QoS::AtLeastOnce,
+        QoS::ExactlyOnce => V5QoS::ExactlyOnce,
+    }
+}
+
+impl Client {
+    pub fn try_subscribe(&self, filter: &str, qos: QoS) -> Result<(), String> {
+        match self {
+            Client::V4(c) => c.try_subscribe(filter, qos).map_err(|e| e.to_string()),
+            Client::V5(c) => c
+                .try_subscribe(filter, v5_qos(qos))
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    pub fn try_publish(
+        &self,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: Vec<u8>,
+    ) -> Result<(), String> {
+        match self {
+            Client::V4(c) => c
+                .try_publish(topic, qos, retain, payload)
+                .map_err(|e| e.to_string()),
+            Client::V5(c) => c
+                .try_publish(topic, v5_qos(qos), retain, payload)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Queues the PUBACK for QoS 1 packet `pkid`, waiting for room in the request queue.
+    pub async fn ack(&self, pkid: u16) -> Result<(), String> {
+        match self {
+            Client::V4(c) => {
+                let mut p = rumqttc::Publish::new("", QoS::AtLeastOnce, Vec::new());
+                p.pkid = pkid;
+                c.ack(&p).await.map_err(|e| e.to_string())
+            }
+            Client::V5(c) => {
+                let mut p =
+                    v5::mqttbytes::v5::Publish::new("", V5QoS::AtLeastOnce, Vec::new(), None);
+                p.pkid = pkid;
+                c.ack(&p).await.map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    pub fn try_disconnect(&self) -> Result<(), String> {
+        match self {
+            Client::V4(c) => c.try_disconnect().map_err(|e| e.to_string()),
+            Client::V5(c) => c.try_disconnect().map_err(|e| e.to_string()),
+        }
+    }
+}
