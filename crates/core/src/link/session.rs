@@ -41,7 +41,7 @@ pub enum Client {
 }
 
 pub enum EventLoop {
-    V4(rumqttc::EventLoop),
+    V4(Box<rumqttc::EventLoop>),
     V5(Box<v5::EventLoop>),
 }
 
@@ -79,7 +79,7 @@ pub fn open(cfg: &LinkConfig, capacity: usize) -> (Client, EventLoop) {
                 o.set_transport(t);
             }
             let (c, l) = rumqttc::AsyncClient::new(o, capacity);
-            (Client::V4(c), EventLoop::V4(l))
+            (Client::V4(c), EventLoop::V4(Box::new(l)))
         }
         MqttVersion::V5 => {
             let mut o = v5::MqttOptions::new(&cfg.client_id, &cfg.broker.host, cfg.broker.port);
