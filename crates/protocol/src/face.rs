@@ -22,8 +22,8 @@ use serde_json::{Map, Value};
 
 use crate::device_id::DeviceId;
 use crate::native::{
-    bounded_text, DecodeError, DeviceEvent, DeviceKind, NativeMessage, Severity, Status,
-    MAX_EVENT_FIELD_CHARS, MAX_MESSAGE_CHARS, MAX_NAME_CHARS,
+    bounded_text, parse_object, DecodeError, DeviceEvent, DeviceKind, NativeMessage, Severity,
+    Status, MAX_EVENT_FIELD_CHARS, MAX_MESSAGE_CHARS, MAX_NAME_CHARS,
 };
 use crate::time::{parse_timestamp, truncate};
 
@@ -76,14 +76,7 @@ pub fn decode(
     ctx: FaceContext,
 ) -> Result<Vec<NativeMessage>, DecodeError> {
     let (topic_id, kind) = parse_topic(base, topic)?;
-    if payload.len() > MAX_FACE_PAYLOAD_BYTES {
-        return Err(DecodeError::Oversized {
-            len: payload.len(),
-            limit: MAX_FACE_PAYLOAD_BYTES,
-        });
-    }
-    let msg: Map<String, Value> =
-        serde_json::from_slice(payload).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let msg = parse_object(payload, MAX_FACE_PAYLOAD_BYTES)?;
     let operator = text(&msg, "operator")
         .ok_or_else(|| DecodeError::Json("missing field `operator`".into()))?;
     let empty = Map::new();

@@ -330,6 +330,21 @@ fn parse_json<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, DecodeErro
     serde_json::from_slice(payload).map_err(|e| DecodeError::Json(e.to_string()))
 }
 
+/// A payload of at most `limit` bytes holding one JSON object: the first step of every adapter
+/// that reads fields by hand (OwnTracks, face terminals).
+pub(crate) fn parse_object(
+    payload: &[u8],
+    limit: usize,
+) -> Result<serde_json::Map<String, Value>, DecodeError> {
+    if payload.len() > limit {
+        return Err(DecodeError::Oversized {
+            len: payload.len(),
+            limit,
+        });
+    }
+    parse_json(payload)
+}
+
 pub(crate) fn in_range(
     field: &'static str,
     value: f64,

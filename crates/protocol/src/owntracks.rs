@@ -16,8 +16,8 @@ use serde_json::{Map, Value};
 
 use crate::device_id::DeviceId;
 use crate::native::{
-    bounded_text, in_range, optional_in_range, DecodeError, DeviceEvent, DeviceKind, Fix,
-    NativeMessage, Severity, Status, MAX_EVENT_FIELD_CHARS, MAX_MESSAGE_CHARS,
+    bounded_text, in_range, optional_in_range, parse_object, DecodeError, DeviceEvent, DeviceKind,
+    Fix, NativeMessage, Severity, Status, MAX_EVENT_FIELD_CHARS, MAX_MESSAGE_CHARS,
 };
 use crate::time::{parse_timestamp, truncate};
 use crate::MAX_PAYLOAD_BYTES;
@@ -72,14 +72,7 @@ pub fn decode(
     now_ms: i64,
 ) -> Result<Vec<NativeMessage>, DecodeError> {
     let (device, kind) = parse_topic(base, topic)?;
-    if payload.len() > MAX_PAYLOAD_BYTES {
-        return Err(DecodeError::Oversized {
-            len: payload.len(),
-            limit: MAX_PAYLOAD_BYTES,
-        });
-    }
-    let obj: Map<String, Value> =
-        serde_json::from_slice(payload).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let obj = parse_object(payload, MAX_PAYLOAD_BYTES)?;
     let kind_name = match obj.get("_type") {
         Some(Value::String(t)) => t.as_str(),
         Some(_) => return Err(DecodeError::Json("_type is not a string".into())),
