@@ -88,6 +88,7 @@ pub async fn stop_simulator(sim: Simulator, feed: &LiveFeed) {
 
 /// `watchfloor record`.
 pub async fn record(settings: Settings, args: RecordArgs) -> anyhow::Result<()> {
+    let stop = StopSignal::install()?;
     let pipeline = Pipeline::start(&settings).await?;
     let info = pipeline.info();
     tracing::info!(
@@ -104,7 +105,7 @@ pub async fn record(settings: Settings, args: RecordArgs) -> anyhow::Result<()> 
     let simulator = start_simulator(&settings, &pipeline)?;
     let logger = tokio::spawn(log_live_state(pipeline.feed()));
 
-    wait_for_stop_signal().await?;
+    stop.wait().await?;
     tracing::info!("stopping: flushing history");
     if let Some(sim) = simulator {
         stop_simulator(sim, &pipeline.feed()).await;
@@ -126,27 +127,48 @@ pub async fn record(settings: Settings, args: RecordArgs) -> anyhow::Result<()> 
 
 /// `watchfloor sim`.
 pub async fn sim(settings: Settings, args: SimArgs) -> anyhow::Result<()> {
+    let stop = StopSignal::install()?;
     let url = settings.broker_url();
     tracing::info!(broker = %url, devices = args.devices, "starting SIMULATED devices (stop with Ctrl-C or SIGTERM)");
     let simulator = Simulator::spawn(sim_config(&settings, &url, args.devices, args.seed));
-    wait_for_stop_signal().await?;
+    stop.wait().await?;
     simulator.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_stop_signal() -> anyhow::Result<()> {
+/// SIGINT and SIGTERM, caught from the moment this is created: a command installs it before it
+/// starts anything, so a stop request that comes early (a supervisor, a test) is never fatal.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r?,
-            _ = term.recv() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await?;
-    Ok(())
+
+    async fn wait(mut self) -> anyhow::Result<()> {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c().await?;
+        Ok(())
+    }
 }
 
 /// `watchfloor export`: streams rows to stdout. Exit 0 (also when the reader stops early, as
