@@ -493,12 +493,7 @@ impl LiveTask {
             });
             let ack = if i == last { msg.ack } else { None };
             let queued = Queued { record, ack };
-            let sent = match offer_position(&self.store, queued, &self.counters) {
-                Offer::Taken => Ok(()),
-                Offer::Wait(queued) => self.store.send_async(queued).await.map_err(|_| ()),
-                Offer::Gone => Err(()),
-            };
-            if sent.is_err() {
+            if enqueue(&self.store, queued, &self.counters).await.is_err() {
                 tracing::error!("history writer is gone; a record was not stored");
             }
         }
@@ -515,35 +510,44 @@ impl RetryNow {
     }
 }
 
-/// What became of a record offered to the writer without waiting.
-enum Offer {
-    /// Queued, or (a QoS 0 position meeting a full queue) dropped from history and counted.
-    Taken,
-    /// Not a droppable record: the caller waits for room (QoS 1 waits at the broker meanwhile).
-    Wait(Queued),
-    Gone,
-}
+/// How long a QoS 0 position waits for room in a full writer queue before its history row is
+/// given up: long enough to ride out a burst, short enough that live state never lags behind.
+const POSITION_WAIT: Duration = Duration::from_millis(250);
 
-/// Backpressure policy. When the writer falls so far behind that its queue is full, a QoS 0
-/// position's history row is the first thing given up: live state already took the fix (the map
-/// stays current), the device sends another within seconds, and nothing acknowledges it. The
-/// drop is counted (`positions_dropped`). Everything else (statuses, events, quarantine, and
-/// anything carrying an ack) waits for room, which stops reading from the broker: QoS 1 then
-/// waits at the broker, unacknowledged, and is never dropped.
-fn offer_position(store: &flume::Sender<Queued>, queued: Queued, counters: &Counters) -> Offer {
-    if queued.ack.is_some() || !matches!(queued.record, Record::Position { .. }) {
-        return Offer::Wait(queued);
+/// The writer is gone (shutdown): the record could not be queued.
+#[derive(Debug)]
+struct WriterGone;
+
+/// Queues a record for the writer, under the backpressure policy. When the writer has been so
+/// far behind for [`POSITION_WAIT`] that its queue stays full, the first thing given up is the
+/// history row of a QoS 0 position: live state already took the fix (the map stays current),
+/// the device sends another within seconds, and nothing acknowledges it. The drop is counted
+/// (`positions_dropped`). Everything else (statuses, events, quarantine, anything carrying an
+/// ack) waits for room as long as it takes, which stops reading from the broker: QoS 1 then waits
+/// at the broker, unacknowledged, and is never dropped.
+async fn enqueue(
+    store: &flume::Sender<Queued>,
+    queued: Queued,
+    counters: &Counters,
+) -> Result<(), WriterGone> {
+    let droppable = queued.ack.is_none() && matches!(queued.record, Record::Position { .. });
+    if !droppable {
+        return store.send_async(queued).await.map_err(|_| WriterGone);
     }
-    match store.try_send(queued) {
-        Ok(()) => Offer::Taken,
-        Err(flume::TrySendError::Full(_)) => {
+    let queued = match store.try_send(queued) {
+        Ok(()) => return Ok(()),
+        Err(flume::TrySendError::Disconnected(_)) => return Err(WriterGone),
+        Err(flume::TrySendError::Full(q)) => q,
+    };
+    match tokio::time::timeout(POSITION_WAIT, store.send_async(queued)).await {
+        Ok(sent) => sent.map_err(|_| WriterGone),
+        Err(_) => {
             let dropped = counters.positions_dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
                 tracing::warn!(dropped, "history writer is behind: dropping QoS 0 position rows (live state keeps them)");
             }
-            Offer::Taken
+            Ok(())
         }
-        Err(flume::TrySendError::Disconnected(_)) => Offer::Gone,
     }
 }
 
@@ -569,24 +573,35 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_full_writer_queue_drops_and_counts_positions_but_never_what_carries_an_ack() {
+    #[tokio::test]
+    async fn a_writer_queue_full_for_long_drops_and_counts_positions_but_never_what_carries_an_ack()
+    {
         let (tx, rx) = flume::bounded(1);
         let counters = Counters::default();
         let q = |record, ack| Queued { record, ack };
-        assert!(matches!(
-            offer_position(&tx, q(position(), None), &counters),
-            Offer::Taken
-        ));
+        enqueue(&tx, q(position(), None), &counters).await.unwrap();
         assert_eq!(rx.len(), 1);
-        // Full: the next position is dropped from history, and counted.
-        assert!(matches!(
-            offer_position(&tx, q(position(), None), &counters),
-            Offer::Taken
-        ));
+
+        // Full, and nobody drains it: after POSITION_WAIT the row is given up, and counted.
+        let started = std::time::Instant::now();
+        enqueue(&tx, q(position(), None), &counters).await.unwrap();
+        assert!(started.elapsed() >= POSITION_WAIT);
         assert_eq!(rx.len(), 1);
         assert_eq!(counters.positions_dropped.load(Ordering::Relaxed), 1);
-        // An event, or anything acknowledged, must wait for room instead.
+
+        // Full, but the writer catches up within the wait: nothing is dropped.
+        let drain = {
+            let rx = rx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                rx.recv_async().await.unwrap()
+            })
+        };
+        enqueue(&tx, q(position(), None), &counters).await.unwrap();
+        drain.await.unwrap();
+        assert_eq!(counters.positions_dropped.load(Ordering::Relaxed), 1);
+
+        // An event, or anything acknowledged, waits as long as it takes.
         let event = Record::Event {
             device: DeviceId::parse("c").unwrap(),
             event: watchfloor_protocol::DeviceEvent {
@@ -599,20 +614,15 @@ mod tests {
             },
             received_ms: 1,
         };
-        assert!(matches!(
-            offer_position(&tx, q(event, None), &counters),
-            Offer::Wait(_)
-        ));
         let acked = Some(AckToken { epoch: 1, pkid: 1 });
-        assert!(matches!(
-            offer_position(&tx, q(position(), acked), &counters),
-            Offer::Wait(_)
-        ));
+        for (record, ack) in [(event, None), (position(), acked)] {
+            let waiting =
+                tokio::time::timeout(POSITION_WAIT * 2, enqueue(&tx, q(record, ack), &counters))
+                    .await;
+            assert!(waiting.is_err(), "it must still be waiting for room");
+        }
         assert_eq!(counters.positions_dropped.load(Ordering::Relaxed), 1);
         drop(rx);
-        assert!(matches!(
-            offer_position(&tx, q(position(), None), &counters),
-            Offer::Gone
-        ));
+        assert!(enqueue(&tx, q(position(), None), &counters).await.is_err());
     }
 }
