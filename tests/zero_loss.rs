@@ -235,3 +235,51 @@ fn over_mqtt_5_the_session_survives_the_console_away_and_the_link_a_broker_resta
     let mut rec = rec;
     assert!(rec.stop_with(Signal::SIGTERM).success());
 }
+
+/// `chattr` on `path` (`+i` makes it immutable: every write fails, even as root). `false` when
+/// the file system or the user cannot do it.
+fn chattr(flag: &str, path: &std::path::Path) -> bool {
+    std::process::Command::new("chattr")
+        .arg(flag)
+        .arg(path)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn an_unwritable_history_file_pauses_acks_raises_the_alarm_and_resumes_with_nothing_lost() {
+    let broker = Mosquitto::start_persistent();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let wal = dir.path().join("history.sqlite-wal");
+    let mut rec = Watchfloor::record(&broker, &db);
+    let mut sent = vec!["before".to_owned()];
+    assert!(try_publish_event(broker.port, "cam-7", "before"));
+    assert_events_stored(&db, &sent, SETTLE);
+
+    // The write-ahead log becomes unwritable, as on a full or failing disk: every commit fails.
+    if !chattr("+i", &wal) {
+        eprintln!("SKIPPED: chattr +i is not available here (needs root on ext4/xfs/btrfs); the locked-file test covers the same path");
+        return;
+    }
+    for i in 0..30 {
+        let id = format!("unwritable-{i:02}");
+        assert!(try_publish_event(broker.port, "cam-7", &id));
+        sent.push(id);
+    }
+    let paused = eventually(Duration::from_secs(20), || {
+        rec.log().contains("history writing paused")
+    });
+    let lifted = chattr("-i", &wal);
+    assert!(lifted, "could not make the WAL writable again");
+    assert!(
+        paused,
+        "no alarm while the file was unwritable; log:\n{}",
+        rec.log()
+    );
+
+    assert_events_stored(&db, &sent, SETTLE);
+    rec.wait_for_log("history writing resumed", Duration::from_secs(10));
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+}
