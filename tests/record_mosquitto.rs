@@ -421,3 +421,27 @@ fn record_serves_prometheus_metrics_when_asked() {
     assert!(http_get(port, "/").starts_with("HTTP/1.1 404"));
     assert!(rec.stop_with(Signal::SIGTERM).success());
 }
+
+#[test]
+fn a_huge_qos1_message_is_quarantined_and_the_session_moves_on() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let rec = Watchfloor::record(&broker, &db);
+
+    // 3 MB: far over the native 64 KiB limit. Refusing the packet itself would leave it
+    // unacknowledged and redelivered at every reconnect; it must be taken and quarantined.
+    let huge = format!(
+        r#"{{"id":"huge","ts":1,"type":"x","severity":"info","message":"{}"}}"#,
+        "a".repeat(3_000_000)
+    );
+    publish(broker.port, "devices/cam-9/events", &huge, 1, false);
+    assert!(try_publish_event(broker.port, "cam-9", "after-huge"));
+
+    assert_events_stored(&db, &["after-huge".to_owned()], Duration::from_secs(15));
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM quarantine WHERE reason_code = 'oversized' AND payload_len > 3000000"),
+        1
+    );
+    assert_eq!(rec.connects(), 1, "no reconnect loop; log:\n{}", rec.log());
+}

@@ -33,10 +33,15 @@ use crate::settings::{BrokerUrl, MqttSettings};
 use crate::view::{ConnectionView, LinkState};
 use session::{Client, EventLoop, SessionEvent};
 
-/// Largest MQTT packet accepted from or sent to the broker. Above the decoders' own payload
-/// limit so that oversized payloads reach the quarantine (with a reason) instead of killing the
-/// connection.
-pub const MAX_PACKET_BYTES: usize = 2 * 1024 * 1024;
+/// Largest MQTT packet taken from the broker. Far above every decoder's payload limit (1 MiB at
+/// most), so an oversized message is received and quarantined with its reason instead of killing
+/// the connection: a QoS 1 packet the client refuses is never acknowledged, so the broker would
+/// send it again at every reconnect and the session would never move past it. Above this size
+/// that still happens: MQTT 5 tells the broker our limit (it then withholds bigger messages);
+/// under 3.1.1 set the broker's own limit below it (Mosquitto: `message_size_limit`).
+pub const MAX_PACKET_BYTES: usize = 64 * 1024 * 1024;
+/// Largest packet we send (presence, probe, acks): small.
+pub const MAX_OUTGOING_PACKET_BYTES: usize = 64 * 1024;
 
 /// How the link connects.
 #[derive(Debug, Clone)]
@@ -214,6 +219,10 @@ pub async fn run(
                 epoch.fetch_add(1, Ordering::SeqCst);
                 let delay = delays.next().unwrap_or(Duration::from_secs(30));
                 if view.last_error.as_deref() != Some(words.as_str()) {
+                    if words.contains("payload size limit exceeded") {
+                        tracing::error!(broker = %view.broker, limit_bytes = MAX_PACKET_BYTES,
+                            "the broker keeps sending a message larger than this console accepts; set the broker's message size limit below it (Mosquitto: message_size_limit) or use MQTT 5");
+                    }
                     tracing::warn!(broker = %view.broker, error = %words, retry_in_ms = delay.as_millis() as u64, "broker connection failed");
                 }
                 view.state = LinkState::BackingOff;

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use rumqttc::v5::mqttbytes::QoS as V5QoS;
 use rumqttc::{v5, QoS, Transport};
 
-use super::{LinkConfig, MAX_PACKET_BYTES};
+use super::{LinkConfig, MAX_OUTGOING_PACKET_BYTES, MAX_PACKET_BYTES};
 use crate::console_topics::{self, Presence};
 use crate::settings::MqttVersion;
 
@@ -66,7 +66,7 @@ pub fn open(cfg: &LinkConfig, capacity: usize) -> (Client, EventLoop) {
             if let Some((user, pass)) = &cfg.mqtt.credentials {
                 o.set_credentials(user, pass);
             }
-            o.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
+            o.set_max_packet_size(MAX_PACKET_BYTES, MAX_OUTGOING_PACKET_BYTES);
             o.set_clean_session(cfg.clean_session);
             o.set_manual_acks(true);
             o.set_last_will(rumqttc::LastWill::new(
@@ -87,6 +87,7 @@ pub fn open(cfg: &LinkConfig, capacity: usize) -> (Client, EventLoop) {
             if let Some((user, pass)) = &cfg.mqtt.credentials {
                 o.set_credentials(user, pass);
             }
+            // Sent in CONNECT: the broker withholds anything bigger from us.
             o.set_max_packet_size(Some(MAX_PACKET_BYTES as u32));
             o.set_clean_start(cfg.clean_session);
             if !cfg.clean_session {
