@@ -289,16 +289,7 @@ fn face_terminals_presence_and_records_are_recorded_once_in_their_zone() {
     let db = dir.path().join("history.sqlite");
     let config = dir.path().join("watchfloor.toml");
     std::fs::write(&config, "[face]\ntime_zone = \"Asia/Tokyo\"\n").unwrap();
-    let mut rec = Watchfloor::start(&[
-        "record",
-        "--broker",
-        &broker.url(),
-        "--db",
-        db.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
-    rec.wait_for_log("connected to broker", Duration::from_secs(10));
+    let mut rec = Watchfloor::record_with(&broker, &db, &["--config", config.to_str().unwrap()]);
 
     // Ten minutes ago, on a Tokyo wall clock (UTC+9, no DST), as the terminal writes it.
     let local = |ms: i64| {
@@ -377,16 +368,8 @@ fn record_serves_prometheus_metrics_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.sqlite");
     let port = free_port();
-    let mut rec = Watchfloor::start(&[
-        "record",
-        "--broker",
-        &broker.url(),
-        "--db",
-        db.to_str().unwrap(),
-        "--metrics",
-        &format!("127.0.0.1:{port}"),
-    ]);
-    rec.wait_for_log("connected to broker", Duration::from_secs(10));
+    let metrics = format!("127.0.0.1:{port}");
+    let mut rec = Watchfloor::record_with(&broker, &db, &["--metrics", &metrics]);
     publish(
         broker.port,
         "devices/v1/location",

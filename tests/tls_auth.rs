@@ -26,7 +26,7 @@ fn config(dir: &std::path::Path, tls: &TlsFiles, with_ca: bool) -> std::path::Pa
     path
 }
 
-fn record_with(
+fn record_tls(
     broker: &Mosquitto,
     db: &std::path::Path,
     config: &std::path::Path,
@@ -53,7 +53,7 @@ fn mqtts_with_a_private_ca_client_certificate_and_password_records_and_verifies(
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.sqlite");
 
-    let mut rec = record_with(&broker, &db, &config(dir.path(), &tls, true), "s3cret");
+    let mut rec = record_tls(&broker, &db, &config(dir.path(), &tls, true), "s3cret");
     rec.wait_for_log("connected to broker", Duration::from_secs(10));
     let status = Command::new("mosquitto_pub")
         .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1"])
@@ -91,13 +91,13 @@ fn mqtts_with_a_private_ca_client_certificate_and_password_records_and_verifies(
     assert!(rec.stop_with(Signal::SIGTERM).success());
 
     // A wrong password: refused by the broker, said in the log, retried with backoff.
-    let mut rec = record_with(&broker, &db, &config(dir.path(), &tls, true), "wrong");
+    let mut rec = record_tls(&broker, &db, &config(dir.path(), &tls, true), "wrong");
     rec.wait_for_log("broker connection failed", Duration::from_secs(10));
     assert!(!rec.log().contains("connected to broker"), "{}", rec.log());
     rec.stop_with(Signal::SIGTERM);
 
     // No CA configured: the system roots do not know our test CA, so the broker is refused.
-    let mut rec = record_with(&broker, &db, &config(dir.path(), &tls, false), "s3cret");
+    let mut rec = record_tls(&broker, &db, &config(dir.path(), &tls, false), "s3cret");
     rec.wait_for_log("broker connection failed", Duration::from_secs(10));
     let log = rec.log();
     assert!(

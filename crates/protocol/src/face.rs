@@ -21,6 +21,7 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
 use crate::device_id::DeviceId;
+use crate::lenient::optional_number;
 use crate::native::{
     bounded_text, parse_object, DecodeError, DeviceEvent, DeviceKind, NativeMessage, Severity,
     Status, MAX_EVENT_FIELD_CHARS, MAX_MESSAGE_CHARS, MAX_NAME_CHARS,
@@ -170,8 +171,8 @@ fn record(
 ) -> Result<NativeMessage, DecodeError> {
     let record_id = text(info, "RecordID")
         .ok_or_else(|| DecodeError::Json("missing field `info.RecordID`".into()))?;
-    let verify = number(info, "VerifyStatus")?.unwrap_or(0.0) as i64;
-    let person_type = number(info, "PersonType")?.unwrap_or(0.0) as i64;
+    let verify = optional_number(info, "VerifyStatus")?.unwrap_or(0.0) as i64;
+    let person_type = optional_number(info, "PersonType")?.unwrap_or(0.0) as i64;
     // Persons enrolled on the terminal itself have an empty customId: fall back to personId.
     let person = text(info, "customId")
         .filter(|c| !c.is_empty())
@@ -179,7 +180,7 @@ fn record(
     let name = text(info, "personName")
         .or_else(|| text(info, "persionName"))
         .filter(|n| !n.is_empty());
-    let similarity = number(info, "similarity1")?;
+    let similarity = optional_number(info, "similarity1")?;
     let (event_type, severity) = match (person_type, verify) {
         (1, _) => ("blocklist_match", Severity::Critical),
         (_, 2) => ("access_refused", Severity::Medium),
@@ -196,7 +197,7 @@ fn record(
     if let Some(s) = similarity {
         message += &format!(", similarity {s}");
     }
-    if number(info, "Sendintime")? == Some(0.0) {
+    if optional_number(info, "Sendintime")? == Some(0.0) {
         message += ", from backlog";
     }
     event(
@@ -238,22 +239,6 @@ fn text(obj: &Map<String, Value>, field: &str) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
-    }
-}
-
-/// A number that real firmware usually sends as a string.
-fn number(obj: &Map<String, Value>, field: &str) -> Result<Option<f64>, DecodeError> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| {
-            DecodeError::Json(format!("{field} is not a number: {:?}", truncate(s, 40)))
-        }),
-        Some(other) => Err(DecodeError::Json(format!(
-            "{field} is not a number: {}",
-            truncate(&other.to_string(), 40)
-        ))),
     }
 }
 

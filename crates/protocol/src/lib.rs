@@ -13,6 +13,7 @@
 
 pub mod device_id;
 pub mod face;
+mod lenient;
 pub mod native;
 pub mod owntracks;
 pub mod time;

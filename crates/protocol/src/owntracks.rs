@@ -15,6 +15,7 @@
 use serde_json::{Map, Value};
 
 use crate::device_id::DeviceId;
+use crate::lenient::{optional_number, required_number};
 use crate::native::{
     bounded_text, in_range, optional_in_range, parse_object, DecodeError, DeviceEvent, DeviceKind,
     Fix, NativeMessage, Severity, Status, MAX_EVENT_FIELD_CHARS, MAX_MESSAGE_CHARS,
@@ -111,22 +112,46 @@ fn location(
     let ts_ms = seconds(obj, "tst", now_ms)?;
     let fix = Fix {
         ts_ms,
-        lat: in_range("lat", required(obj, "lat")?, -90.0, 90.0, "-90..=90")?,
-        lon: in_range("lon", required(obj, "lon")?, -180.0, 180.0, "-180..=180")?,
+        lat: in_range("lat", required_number(obj, "lat")?, -90.0, 90.0, "-90..=90")?,
+        lon: in_range(
+            "lon",
+            required_number(obj, "lon")?,
+            -180.0,
+            180.0,
+            "-180..=180",
+        )?,
         alt: optional_in_range(
             "alt",
-            optional(obj, "alt")?,
+            optional_number(obj, "alt")?,
             -12_000.0,
             100_000.0,
             "-12000..=100000 m",
         )?,
-        heading: optional_in_range("cog", optional(obj, "cog")?, 0.0, 360.0, "0..=360")?
+        heading: optional_in_range("cog", optional_number(obj, "cog")?, 0.0, 360.0, "0..=360")?
             .map(|h| h % 360.0),
-        speed: optional_in_range("vel", optional(obj, "vel")?, 0.0, 1440.0, "0..=1440 km/h")?
-            .map(|kmh| kmh / 3.6),
-        accuracy: optional_in_range("acc", optional(obj, "acc")?, 0.0, 1.0e6, "0..=1000000 m")?,
+        speed: optional_in_range(
+            "vel",
+            optional_number(obj, "vel")?,
+            0.0,
+            1440.0,
+            "0..=1440 km/h",
+        )?
+        .map(|kmh| kmh / 3.6),
+        accuracy: optional_in_range(
+            "acc",
+            optional_number(obj, "acc")?,
+            0.0,
+            1.0e6,
+            "0..=1000000 m",
+        )?,
     };
-    let battery = optional_in_range("batt", optional(obj, "batt")?, 0.0, 100.0, "0..=100 %")?;
+    let battery = optional_in_range(
+        "batt",
+        optional_number(obj, "batt")?,
+        0.0,
+        100.0,
+        "0..=100 %",
+    )?;
     let name = match obj.get("tid") {
         Some(Value::String(tid)) if !tid.is_empty() => Some(bounded_text("tid", tid.clone(), 8)?),
         _ => None,
@@ -170,7 +195,7 @@ fn transition(
         _ => None,
     };
     let region = text("desc");
-    let position = match (optional(obj, "lat")?, optional(obj, "lon")?) {
+    let position = match (optional_number(obj, "lat")?, optional_number(obj, "lon")?) {
         (Some(lat), Some(lon)) => Some((
             in_range("lat", lat, -90.0, 90.0, "-90..=90")?,
             in_range("lon", lon, -180.0, 180.0, "-180..=180")?,
@@ -204,38 +229,9 @@ fn transition(
     }])
 }
 
-/// A number that old app versions may have sent as a string.
-fn lenient(field: &str, value: &Value) -> Result<f64, DecodeError> {
-    let n = match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok(),
-        _ => None,
-    };
-    n.ok_or_else(|| {
-        DecodeError::Json(format!(
-            "{field} is not a number: {}",
-            truncate(&value.to_string(), 40)
-        ))
-    })
-}
-
-fn required(obj: &Map<String, Value>, field: &'static str) -> Result<f64, DecodeError> {
-    match obj.get(field) {
-        Some(v) => lenient(field, v),
-        None => Err(DecodeError::Json(format!("missing field `{field}`"))),
-    }
-}
-
-fn optional(obj: &Map<String, Value>, field: &'static str) -> Result<Option<f64>, DecodeError> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => lenient(field, v).map(Some),
-    }
-}
-
 /// An epoch-seconds field as epoch ms, checked like every other timestamp.
 fn seconds(obj: &Map<String, Value>, field: &'static str, now_ms: i64) -> Result<i64, DecodeError> {
-    let s = required(obj, field)?;
+    let s = required_number(obj, field)?;
     let ms = s * 1000.0;
     if !ms.is_finite() || !(0.0..=253_402_300_799_000.0).contains(&ms) {
         return Err(DecodeError::OutOfRange {
