@@ -220,11 +220,6 @@ impl Pipeline {
         self.writer.stats()
     }
 
-    /// Records waiting for the writer.
-    pub fn writer_queue(&self) -> usize {
-        self.writer.queued()
-    }
-
     /// Stops everything and returns once the history file holds all that was received.
     pub async fn shutdown(self) {
         self.cancel.cancel();

@@ -23,13 +23,6 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 4] = [
-        Table::Positions,
-        Table::Statuses,
-        Table::Events,
-        Table::Quarantine,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             Table::Positions => "positions",

@@ -191,11 +191,6 @@ impl Writer {
         Arc::clone(&self.stats)
     }
 
-    /// Records waiting in the queue.
-    pub fn queued(&self) -> usize {
-        self.tx.len()
-    }
-
     /// Drops this handle's sender and waits until everything queued is committed (or, for a
     /// batch that keeps failing, given up on after one more attempt). Other senders must be
     /// dropped first, or this waits for them.
