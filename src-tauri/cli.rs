@@ -51,6 +51,9 @@ pub struct CommonArgs {
     /// Also run N simulated devices in this process (labelled as simulated).
     #[arg(long, global = true, env = "WATCHFLOOR_SIMULATE", value_name = "N")]
     pub simulate: Option<u32>,
+    /// The operator's name in the incident audit trail. Default: the login name.
+    #[arg(long, global = true, env = "WATCHFLOOR_OPERATOR", value_name = "NAME")]
+    pub operator: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,6 +178,7 @@ impl Cli {
                 client_id: c.client_id.clone(),
                 listen: c.listen.clone(),
                 simulate: c.simulate,
+                operator: c.operator.clone(),
             },
         )
     }

@@ -6,6 +6,7 @@
 //! - [`settings`]: config file + flags -> one validated [`Settings`].
 //! - [`broker`]: the embedded MQTT broker (rumqttd).
 //! - [`console_topics`]: the console's own topics (presence, probe).
+//! - [`incidents`]: incidents, their lifecycle and audit trail, shared between consoles.
 //! - [`link`]: the MQTT client task (rumqttc): connect, back off, subscribe, receive.
 //! - [`live`]: the latest state of every device.
 //! - [`metrics`]: counters, the health panel's snapshot, Prometheus text.
@@ -16,6 +17,7 @@
 pub mod broker;
 pub mod clock;
 pub mod console_topics;
+pub mod incidents;
 pub mod link;
 pub mod live;
 pub mod metrics;

@@ -114,12 +114,20 @@ fn backoff() -> impl Iterator<Item = Duration> {
         .build()
 }
 
+/// A retained QoS 1 message this console publishes (its incident changes).
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
 /// Runs the link until `cancel` fires; then marks the console offline and disconnects politely.
 pub async fn run(
     cfg: LinkConfig,
     inbound: mpsc::Sender<Inbound>,
     acks: AckQueue,
     state: watch::Sender<ConnectionView>,
+    outbound: mpsc::Receiver<Outbound>,
     retry_now: Arc<Notify>,
     cancel: CancellationToken,
 ) {
@@ -140,6 +148,12 @@ pub async fn run(
         client.clone(),
         probe.clone(),
         started,
+        state.subscribe(),
+        cancel.clone(),
+    ));
+    let publisher = tokio::spawn(send_outbound(
+        client.clone(),
+        outbound,
         state.subscribe(),
         cancel.clone(),
     ));
@@ -244,6 +258,7 @@ pub async fn run(
     }
     acker.abort();
     prober.abort();
+    publisher.abort();
     let was_connected = view.state == LinkState::Connected;
     disconnect(&client, &mut eventloop, was_connected.then_some(&presence)).await;
     view.state = LinkState::Stopped;
@@ -282,6 +297,40 @@ async fn send_probes(
         };
         // QoS 0 and try_: a probe that cannot go out now is simply a lost probe.
         let _ = client.try_publish(&topic, QoS::AtMostOnce, false, probe.payload());
+    }
+}
+
+/// Publishes the console's own retained messages, waiting while the link is down so that they
+/// queue here (bounded) rather than in rumqttc. A message rumqttc has sent but the broker has
+/// not acknowledged is sent again after a reconnect (the session is persistent).
+async fn send_outbound(
+    client: Client,
+    mut outbound: mpsc::Receiver<Outbound>,
+    mut state: watch::Receiver<ConnectionView>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let msg = tokio::select! {
+            _ = cancel.cancelled() => return,
+            msg = outbound.recv() => match msg {
+                Some(m) => m,
+                None => return,
+            },
+        };
+        let connected = tokio::select! {
+            _ = cancel.cancelled() => return,
+            c = state.wait_for(|v| v.state == LinkState::Connected) => c.is_ok(),
+        };
+        if !connected {
+            return;
+        }
+        if let Err(e) = client
+            .publish(&msg.topic, QoS::AtLeastOnce, true, msg.payload)
+            .await
+        {
+            tracing::warn!(error = %e, topic = msg.topic, "could not publish");
+            return;
+        }
     }
 }
 
@@ -357,11 +406,13 @@ mod tests {
         let (state_tx, mut state) = watch::channel(ConnectionView::connecting("x"));
         let retry = Arc::new(Notify::new());
         let cancel = CancellationToken::new();
+        let (_outbound, outbound_rx) = mpsc::channel(1);
         let link = tokio::spawn(run(
             cfg,
             inbound,
             acks,
             state_tx,
+            outbound_rx,
             Arc::clone(&retry),
             cancel.clone(),
         ));

@@ -71,7 +71,19 @@ impl DeviceState {
         if incoming.online && !held_online {
             self.online_since_ms = Some(incoming.ts_ms);
         }
-        self.status = Some(incoming.clone());
+        // A last will is usually just `{"online": false}`: what the device said about itself
+        // before (kind, name, simulated, last battery and signal) still describes it.
+        let mut status = incoming.clone();
+        if let Some(held) = &self.status {
+            status.kind = status.kind.or(held.kind);
+            status.simulated |= held.simulated;
+            if status.name.is_none() {
+                status.name.clone_from(&held.name);
+            }
+            status.battery = status.battery.or(held.battery);
+            status.signal = status.signal.or(held.signal);
+        }
+        self.status = Some(status);
         true
     }
 
@@ -151,14 +163,14 @@ impl LiveState {
     }
 
     /// Marks online devices silent for longer than the stale limit (receiver clock `now_ms`)
-    /// as stale; returns how many turned stale. Each one is sent in the next batch.
-    pub fn sweep_stale(&mut self, now_ms: i64) -> usize {
+    /// as stale; returns those that turned stale now. Each one is sent in the next batch.
+    pub fn sweep_stale(&mut self, now_ms: i64) -> Vec<DeviceId> {
         let limit = i64::try_from(self.settings.stale_after.as_millis()).unwrap_or(i64::MAX);
-        let mut turned = 0;
+        let mut turned = Vec::new();
         for (id, state) in &mut self.devices {
             let stale = state.online() && now_ms.saturating_sub(state.last_seen_ms) > limit;
             if stale && !state.stale {
-                turned += 1;
+                turned.push(id.clone());
                 self.changed.entry(id.clone()).or_insert(now_ms);
             }
             state.stale = stale;
@@ -382,10 +394,14 @@ mod tests {
         live.apply(&status("b", 1_000, false), 1_000);
         live.take_changes();
 
-        assert_eq!(live.sweep_stale(60_000), 0, "not yet: 59 s of silence");
+        assert_eq!(
+            live.sweep_stale(60_000).len(),
+            0,
+            "not yet: 59 s of silence"
+        );
         assert_eq!(
             live.sweep_stale(61_001),
-            1,
+            vec![id("a")],
             "only the online device turns stale"
         );
         let batch = live.take_changes();
@@ -393,7 +409,7 @@ mod tests {
         assert!(batch[0].stale && batch[0].id == "a");
         assert_eq!(live.counts().stale, 1);
         assert_eq!(
-            live.sweep_stale(70_000),
+            live.sweep_stale(70_000).len(),
             0,
             "reported once, not at every sweep"
         );

@@ -25,6 +25,8 @@ pub enum Adapter {
     Native = 0,
     OwnTracks = 1,
     Face = 2,
+    /// Other consoles' incident changes.
+    Incidents = 3,
 }
 
 /// What a message became in the history.
@@ -34,6 +36,8 @@ pub enum RecordKind {
     Status = 1,
     Event = 2,
     Quarantine = 3,
+    /// Incident states and audit rows.
+    Incident = 4,
 }
 
 /// Counters kept by the pipeline since start.
@@ -43,8 +47,8 @@ pub struct Counters {
     pub received: AtomicU64,
     /// Messages refused and kept in quarantine.
     pub quarantined: AtomicU64,
-    messages: [AtomicU64; 3],
-    records: [AtomicU64; 4],
+    messages: [AtomicU64; 4],
+    records: [AtomicU64; 5],
     /// Messages waiting between the MQTT link and the live task, at the last tick.
     pub inbound_depth: AtomicU64,
     /// Records waiting for the history writer, at the last tick.
@@ -86,6 +90,8 @@ pub struct MetricsView {
     pub messages_owntracks: u64,
     #[ts(type = "number")]
     pub messages_face: u64,
+    #[ts(type = "number")]
+    pub messages_incidents: u64,
     /// Rows handed to the history writer, by kind.
     #[ts(type = "number")]
     pub records_position: u64,
@@ -95,6 +101,8 @@ pub struct MetricsView {
     pub records_event: u64,
     #[ts(type = "number")]
     pub records_quarantine: u64,
+    #[ts(type = "number")]
+    pub records_incident: u64,
     /// QoS 0 position rows not stored because the writer was behind (see the backpressure docs).
     #[ts(type = "number")]
     pub positions_dropped: u64,
@@ -141,10 +149,12 @@ impl Metrics {
             messages_native: load(&c.messages[Adapter::Native as usize]),
             messages_owntracks: load(&c.messages[Adapter::OwnTracks as usize]),
             messages_face: load(&c.messages[Adapter::Face as usize]),
+            messages_incidents: load(&c.messages[Adapter::Incidents as usize]),
             records_position: load(&c.records[RecordKind::Position as usize]),
             records_status: load(&c.records[RecordKind::Status as usize]),
             records_event: load(&c.records[RecordKind::Event as usize]),
             records_quarantine: load(&c.records[RecordKind::Quarantine as usize]),
+            records_incident: load(&c.records[RecordKind::Incident as usize]),
             positions_dropped: load(&c.positions_dropped),
             inbound_queue: load(&c.inbound_depth),
             writer_queue: load(&c.writer_depth),
@@ -185,6 +195,7 @@ pub fn prometheus_text(m: &MetricsView) -> String {
             ("{adapter=\"native\"}", m.messages_native as f64),
             ("{adapter=\"owntracks\"}", m.messages_owntracks as f64),
             ("{adapter=\"face\"}", m.messages_face as f64),
+            ("{adapter=\"incidents\"}", m.messages_incidents as f64),
         ],
     );
     metric(
@@ -196,6 +207,7 @@ pub fn prometheus_text(m: &MetricsView) -> String {
             ("{kind=\"status\"}", m.records_status as f64),
             ("{kind=\"event\"}", m.records_event as f64),
             ("{kind=\"quarantine\"}", m.records_quarantine as f64),
+            ("{kind=\"incident\"}", m.records_incident as f64),
         ],
     );
     metric(

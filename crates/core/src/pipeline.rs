@@ -21,7 +21,12 @@ use watchfloor_protocol::{native, owntracks, DecodeError, DeviceId, NativeMessag
 
 use crate::broker::{self, EmbeddedBroker};
 use crate::clock::now_ms;
-use crate::link::{self, Inbound, LinkConfig};
+use crate::incidents::book::{BookChange, KEEP_RESOLVED_MS};
+use crate::incidents::rules::FloodWatch;
+use crate::incidents::{
+    shared, ActionError, Incident, IncidentAction, IncidentBook, IncidentRules,
+};
+use crate::link::{self, Inbound, LinkConfig, Outbound};
 use crate::live::LiveState;
 use crate::metrics::{Adapter, Counters, Metrics, RecordKind};
 use crate::settings::{BrokerTarget, FaceSettings, Settings};
@@ -36,6 +41,8 @@ const INBOUND_QUEUE: usize = 8192;
 const WRITER_QUEUE: usize = 16_384;
 /// Batches kept for a slow screen before it must resync from a snapshot.
 const BATCH_BUFFER: usize = 64;
+/// Incident changes waiting for the link to publish them.
+const OUTBOUND_QUEUE: usize = 4096;
 
 /// A running pipeline.
 pub struct Pipeline {
@@ -43,6 +50,7 @@ pub struct Pipeline {
     batches: broadcast::Sender<Arc<LiveBatch>>,
     snapshots: mpsc::Sender<oneshot::Sender<LiveBatch>>,
     trails: mpsc::Sender<TrailRequest>,
+    actions: mpsc::Sender<ActionRequest>,
     connection: watch::Receiver<ConnectionView>,
     cancel: CancellationToken,
     link_task: JoinHandle<()>,
@@ -58,16 +66,18 @@ impl Pipeline {
     /// Opens the history file, starts the embedded broker if configured, and connects.
     pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
         let db_path = settings.db_path.clone();
-        let (conn, client_id) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let conn = store::open(&db_path)?;
-            // Stable per history file, so a restarted console is the same MQTT client.
-            let client_id = meta::get_or_insert_with(&conn, "client_id", || {
-                format!("watchfloor-{:016x}", rand::random::<u64>())
-            })?;
-            Ok((conn, client_id))
-        })
-        .await
-        .context("history file task")??;
+        let (conn, client_id, incidents) =
+            tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let conn = store::open(&db_path)?;
+                // Stable per history file, so a restarted console is the same MQTT client.
+                let client_id = meta::get_or_insert_with(&conn, "client_id", || {
+                    format!("watchfloor-{:016x}", rand::random::<u64>())
+                })?;
+                let incidents = store::incidents::load_current(&conn, now_ms() - KEEP_RESOLVED_MS)?;
+                Ok((conn, client_id, incidents))
+            })
+            .await
+            .context("history file task")??;
         let client_id = settings.client_id.clone().unwrap_or(client_id);
 
         let embedded = match &settings.broker {
@@ -127,15 +137,18 @@ impl Pipeline {
                     (format!("{base}/+/+/event"), QoS::AtLeastOnce),
                 ]
             }))
+            .chain([(shared::FILTER.to_owned(), QoS::AtLeastOnce)])
             .collect(),
             clean_session: false,
         };
         let retry_now = Arc::new(Notify::new());
+        let (outbound_tx, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
         let link_task = tokio::spawn(link::run(
             link_cfg,
             inbound_tx,
             ack_queue,
             conn_tx,
+            outbound_rx,
             Arc::clone(&retry_now),
             cancel.child_token(),
         ));
@@ -143,6 +156,7 @@ impl Pipeline {
         let (batches, _) = broadcast::channel(BATCH_BUFFER);
         let (snap_tx, snap_rx) = mpsc::channel(16);
         let (trail_tx, trail_rx) = mpsc::channel(16);
+        let (action_tx, action_rx) = mpsc::channel(16);
         let counters = Arc::new(Counters::default());
         let live = LiveTask {
             prefix: settings.topic_prefix.clone(),
@@ -152,6 +166,7 @@ impl Pipeline {
             inbound: inbound_rx,
             snapshots: snap_rx,
             trails: trail_rx,
+            actions: action_rx,
             connection: conn_rx.clone(),
             batches: batches.clone(),
             store: writer.sender(),
@@ -160,6 +175,13 @@ impl Pipeline {
             seq: 0,
             reported_stall: false,
             latency: LatencyWindow::new(),
+            incidents: IncidentBook::new(incidents),
+            rules: settings.incidents.rules.clone(),
+            operator: settings.incidents.operator.clone(),
+            flood: FloodWatch::default(),
+            outbound: outbound_tx,
+            changed_incidents: Vec::new(),
+            published_at_connect: 0,
         };
         let live_task = tokio::spawn(live.run(settings.batch_interval));
 
@@ -168,6 +190,7 @@ impl Pipeline {
             batches,
             snapshots: snap_tx,
             trails: trail_tx,
+            actions: action_tx,
             connection: conn_rx,
             cancel,
             link_task,
@@ -190,6 +213,7 @@ impl Pipeline {
             batches: self.batches.clone(),
             snapshots: self.snapshots.clone(),
             trails: self.trails.clone(),
+            actions: self.actions.clone(),
         }
     }
 
@@ -240,6 +264,11 @@ impl Pipeline {
 }
 
 type TrailRequest = (DeviceId, oneshot::Sender<Vec<TrailPoint>>);
+type ActionRequest = (
+    String,
+    IncidentAction,
+    oneshot::Sender<Result<Incident, ActionError>>,
+);
 
 /// Live state as a screen consumes it: subscribe to batches, then take a snapshot, and apply
 /// the batches whose `seq` is above the snapshot's.
@@ -248,9 +277,22 @@ pub struct LiveFeed {
     batches: broadcast::Sender<Arc<LiveBatch>>,
     snapshots: mpsc::Sender<oneshot::Sender<LiveBatch>>,
     trails: mpsc::Sender<TrailRequest>,
+    actions: mpsc::Sender<ActionRequest>,
 }
 
 impl LiveFeed {
+    /// Applies an operator's action to incident `id` (as this console's operator); `None` once
+    /// the pipeline has stopped.
+    pub async fn act(
+        &self,
+        id: String,
+        action: IncidentAction,
+    ) -> Option<Result<Incident, ActionError>> {
+        let (reply, rx) = oneshot::channel();
+        self.actions.send((id, action, reply)).await.ok()?;
+        rx.await.ok()
+    }
+
     /// Batches from now on. A receiver that falls [`BATCH_BUFFER`] batches behind gets
     /// `Lagged` and must take a new snapshot.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveBatch>> {
@@ -281,6 +323,7 @@ struct LiveTask {
     inbound: mpsc::Receiver<Inbound>,
     snapshots: mpsc::Receiver<oneshot::Sender<LiveBatch>>,
     trails: mpsc::Receiver<TrailRequest>,
+    actions: mpsc::Receiver<ActionRequest>,
     connection: watch::Receiver<ConnectionView>,
     batches: broadcast::Sender<Arc<LiveBatch>>,
     store: flume::Sender<Queued>,
@@ -290,6 +333,16 @@ struct LiveTask {
     /// Whether the last batch reported a writer stall (a change forces a batch).
     reported_stall: bool,
     latency: LatencyWindow,
+    incidents: IncidentBook,
+    rules: IncidentRules,
+    /// This console's operator, named in the audit trail.
+    operator: String,
+    flood: FloodWatch,
+    outbound: mpsc::Sender<Outbound>,
+    /// Incidents changed since the last batch.
+    changed_incidents: Vec<Incident>,
+    /// The link's connect count when every incident was last published.
+    published_at_connect: u64,
 }
 
 /// Receipt-to-batch latency over rolling windows of [`LatencyWindow::SPAN_MS`]: the summary of
@@ -350,12 +403,26 @@ impl LiveTask {
                 Some((id, reply)) = self.trails.recv() => {
                     let _ = reply.send(self.live.trail(&id));
                 }
+                Some((id, action, reply)) = self.actions.recv() => {
+                    let result = self.incidents.act(&id, &action, &self.operator, now_ms());
+                    let records = self.drain_incidents();
+                    self.store_all(records, None).await;
+                    let _ = reply.send(result);
+                }
                 _ = tick.tick() => {
-                    self.live.sweep_stale(now_ms());
+                    let now = now_ms();
+                    for id in self.live.sweep_stale(now) {
+                        self.raise_stale(&id, now);
+                    }
+                    self.incidents.prune(now);
+                    self.republish_after_connect();
+                    let records = self.drain_incidents();
+                    self.store_all(records, None).await;
                     self.counters.inbound_depth.store(self.inbound.len() as u64, Ordering::Relaxed);
                     self.counters.writer_depth.store(self.store.len() as u64, Ordering::Relaxed);
                     let stalled = self.writer_stats.stall().is_some();
                     if self.live.has_changes()
+                        || !self.changed_incidents.is_empty()
                         || self.connection.has_changed().unwrap_or(false)
                         || stalled != self.reported_stall
                     {
@@ -381,6 +448,12 @@ impl LiveTask {
         if !full {
             self.seq += 1;
         }
+        let incidents = if full {
+            self.changed_incidents.clear();
+            self.incidents.snapshot()
+        } else {
+            std::mem::take(&mut self.changed_incidents)
+        };
         let history = self.history_health();
         let push_latency = self.latency.summary(emitted_at_ms);
         self.counters.set_push_latency(push_latency);
@@ -394,6 +467,8 @@ impl LiveTask {
             quarantined: self.counters.quarantined.load(Ordering::Relaxed),
             history,
             push_latency,
+            incidents,
+            unacknowledged: self.incidents.unacknowledged(),
         }
     }
 
@@ -438,14 +513,17 @@ impl LiveTask {
     }
 
     async fn ingest(&mut self, msg: Inbound) {
+        if shared::is_incident_topic(&msg.topic) {
+            return self.ingest_incident(msg).await;
+        }
         let received_ms = msg.received_ms;
         let (adapter, decoded) = self.decode(&msg);
         self.counters.count_message(adapter);
-        let records: Vec<Record> = match decoded {
+        let mut records: Vec<Record> = match decoded {
             Ok(decoded) => decoded
                 .into_iter()
                 .map(|m| {
-                    self.live.apply(&m, received_ms);
+                    self.apply_live(&m, received_ms);
                     match m {
                         NativeMessage::Location { device, fix } => Record::Position {
                             device,
@@ -467,6 +545,9 @@ impl LiveTask {
                 .collect(),
             Err(e) => {
                 tracing::debug!(topic = %msg.topic, reason = %e, "message quarantined");
+                if let Some(t) = self.flood.on_quarantined(&self.rules, received_ms) {
+                    self.incidents.raise(&t, received_ms);
+                }
                 vec![Record::Quarantine(QuarantineEntry::new(
                     received_ms,
                     &msg.topic,
@@ -476,8 +557,145 @@ impl LiveTask {
                 ))]
             }
         };
-        // One message may mean several records (an OwnTracks location is a fix and a status):
-        // its acknowledgement rides on the last, so it is released only when all are committed.
+        records.extend(self.drain_incidents());
+        self.store_all(records, msg.ack).await;
+    }
+
+    /// Applies a decoded message to live state and raises the incidents it calls for.
+    fn apply_live(&mut self, m: &NativeMessage, received_ms: i64) {
+        let device = m.device();
+        let was_online = self.live.get(device).map(|s| s.online());
+        self.live.apply(m, received_ms);
+        let Some(state) = self.live.get(device) else {
+            return;
+        };
+        let status = state.status.as_ref();
+        let name = status.and_then(|s| s.name.as_deref());
+        let trigger = match m {
+            NativeMessage::Event { event, .. } => self.rules.on_event(device, name, event),
+            NativeMessage::Status { status: st, .. }
+                if was_online == Some(true) && !state.online() =>
+            {
+                self.rules.on_offline(
+                    device,
+                    name,
+                    status.and_then(|s| s.kind).map(|k| k.as_str()),
+                    st.ts_ms,
+                    state.fix.as_ref().map(|f| (f.lat, f.lon)),
+                )
+            }
+            _ => None,
+        };
+        if let Some(t) = trigger {
+            self.incidents.raise(&t, received_ms);
+        }
+    }
+
+    fn raise_stale(&mut self, device: &DeviceId, now_ms: i64) {
+        let Some(state) = self.live.get(device) else {
+            return;
+        };
+        let status = state.status.as_ref();
+        let last_ts = state
+            .fix
+            .as_ref()
+            .map(|f| f.ts_ms)
+            .max(status.map(|s| s.ts_ms))
+            .unwrap_or(state.last_seen_ms);
+        if let Some(t) = self.rules.on_stale(
+            device,
+            status.and_then(|s| s.name.as_deref()),
+            status.and_then(|s| s.kind).map(|k| k.as_str()),
+            last_ts,
+            now_ms,
+            state.fix.as_ref().map(|f| (f.lat, f.lon)),
+        ) {
+            self.incidents.raise(&t, now_ms);
+        }
+    }
+
+    /// Another console's incident change (or our own, echoed by the broker).
+    async fn ingest_incident(&mut self, msg: Inbound) {
+        self.counters.count_message(Adapter::Incidents);
+        let mut records = match shared::decode(&msg.topic, &msg.payload) {
+            Ok(remote) => {
+                self.incidents.merge(remote.clone(), msg.received_ms);
+                let records = self.drain_incidents();
+                if records.is_empty() {
+                    // Nothing new (our own echo, an older version); the row is still written
+                    // (a no-op upsert) so that the acknowledgement follows a commit.
+                    vec![Record::Incident(Box::new(remote))]
+                } else {
+                    records
+                }
+            }
+            Err(e) => {
+                tracing::warn!(topic = %msg.topic, reason = %e, "incident message quarantined");
+                vec![Record::Quarantine(QuarantineEntry::new(
+                    msg.received_ms,
+                    &msg.topic,
+                    &msg.payload,
+                    e.code(),
+                    e.to_string(),
+                ))]
+            }
+        };
+        records.extend(self.drain_incidents());
+        self.store_all(records, msg.ack).await;
+    }
+
+    /// After each (re)connect, publishes every incident held once more, so that changes made
+    /// while the broker was unreachable, or not yet sent when the console stopped, reach it.
+    /// Other consoles ignore the versions they already have.
+    fn republish_after_connect(&mut self) {
+        let connects = self.connection.borrow().connects;
+        let connected = self.connection.borrow().state == crate::view::LinkState::Connected;
+        if !connected || connects == self.published_at_connect {
+            return;
+        }
+        self.published_at_connect = connects;
+        for i in self.incidents.snapshot() {
+            self.publish_incident(&i);
+        }
+    }
+
+    fn publish_incident(&self, i: &Incident) {
+        let msg = Outbound {
+            topic: shared::topic(&i.id),
+            payload: shared::encode(i),
+        };
+        if self.outbound.try_send(msg).is_err() {
+            // The link is far behind; the next connect publishes every incident again.
+            tracing::warn!(incident = %i.id, "incident change not published now (queue full)");
+        }
+    }
+
+    /// The book's changes as records for the writer; publishes ours and queues all for screens.
+    fn drain_incidents(&mut self) -> Vec<Record> {
+        let mut records = Vec::new();
+        for BookChange {
+            incident,
+            audit,
+            publish,
+        } in self.incidents.take_changes()
+        {
+            if publish {
+                self.publish_incident(&incident);
+            }
+            self.changed_incidents.retain(|i| i.id != incident.id);
+            self.changed_incidents.push(incident.clone());
+            records.push(Record::Incident(Box::new(incident)));
+            if let Some(a) = audit {
+                records.push(Record::IncidentAudit(a));
+            }
+        }
+        records
+    }
+
+    /// Queues records for the writer. One message may mean several records (an OwnTracks
+    /// location is a fix and a status, an event may open an incident): its acknowledgement
+    /// rides on the last, so it is released only when all are committed.
+    async fn store_all(&mut self, records: Vec<Record>, ack: Option<link::AckToken>) {
         let last = records.len().saturating_sub(1);
         for (i, record) in records.into_iter().enumerate() {
             self.counters.count_record(match record {
@@ -485,8 +703,9 @@ impl LiveTask {
                 Record::Status { .. } => RecordKind::Status,
                 Record::Event { .. } => RecordKind::Event,
                 Record::Quarantine(_) => RecordKind::Quarantine,
+                Record::Incident(_) | Record::IncidentAudit(_) => RecordKind::Incident,
             });
-            let ack = if i == last { msg.ack } else { None };
+            let ack = if i == last { ack } else { None };
             let queued = Queued { record, ack };
             if enqueue(&self.store, queued, &self.counters).await.is_err() {
                 tracing::error!("history writer is gone; a record was not stored");

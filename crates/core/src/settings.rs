@@ -12,6 +12,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use watchfloor_protocol::Severity;
+
+use crate::incidents::IncidentRules;
 use crate::store::retention::Retention;
 
 /// Port the embedded broker listens on when none is configured (the MQTT standard port).
@@ -94,6 +97,28 @@ pub struct ConfigFile {
     pub history: HistoryFile,
     #[serde(default)]
     pub simulator: SimulatorFile,
+    #[serde(default)]
+    pub incidents: IncidentsFile,
+}
+
+/// `[incidents]`: who this console's operator is, what opens an incident, what alerts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsFile {
+    /// The name written in the audit trail for this console's actions. Default: the login name.
+    pub operator: Option<String>,
+    /// Device events at or above this severity open incidents. Default "high".
+    pub min_event_severity: Option<String>,
+    /// Device kinds whose going offline opens an incident.
+    pub offline_kinds: Option<Vec<String>>,
+    /// Device kinds whose falling silent opens an incident.
+    pub stale_kinds: Option<Vec<String>>,
+    /// Quarantined messages within a minute that open a "quarantine flood" incident; 0 is off.
+    pub quarantine_flood_per_min: Option<u32>,
+    /// New incidents at or above this severity raise a desktop notification. Default "high".
+    pub notify_min_severity: Option<String>,
+    /// Also play a sound for them. Default false.
+    pub sound: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -203,6 +228,7 @@ pub struct Overrides {
     pub client_id: Option<String>,
     pub listen: Option<String>,
     pub simulate: Option<u32>,
+    pub operator: Option<String>,
 }
 
 /// A parsed `mqtt://` or `mqtts://` broker address.
@@ -296,6 +322,18 @@ pub struct Settings {
     /// Face terminals, or `None` when that adapter is off.
     pub face: Option<FaceSettings>,
     pub retention: Retention,
+    pub incidents: IncidentSettings,
+}
+
+/// How this console handles incidents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentSettings {
+    /// Written in the audit trail for this console's actions.
+    pub operator: String,
+    pub rules: IncidentRules,
+    /// Least severity that raises a desktop notification.
+    pub notify_min_severity: Severity,
+    pub sound: bool,
 }
 
 /// Where face terminals publish and what their clocks mean.
@@ -531,6 +569,8 @@ impl Settings {
             max_bytes: (size_mb > 0).then(|| size_mb * 1024 * 1024),
         };
 
+        let incidents = incident_settings(file.incidents, flags.operator)?;
+
         Ok(Settings {
             broker,
             db_path,
@@ -551,6 +591,7 @@ impl Settings {
             mqtt,
             face,
             retention,
+            incidents,
         })
     }
 
@@ -573,6 +614,82 @@ impl Settings {
             }
         }
     }
+}
+
+/// Device kinds a rule may name.
+const DEVICE_KINDS: [&str; 6] = ["vehicle", "sensor", "bodycam", "phone", "terminal", "other"];
+
+fn severity(origin: &str, raw: &str) -> Result<Severity, SettingsError> {
+    serde_json::from_value(serde_json::Value::String(raw.to_owned()))
+        .map_err(|_| invalid(origin, raw, "expected critical, high, medium, low or info"))
+}
+
+fn incident_settings(
+    file: IncidentsFile,
+    operator_flag: Option<String>,
+) -> Result<IncidentSettings, SettingsError> {
+    let (operator, origin) = match (operator_flag, file.operator) {
+        (Some(o), _) => (o, "--operator"),
+        (None, Some(o)) => (o, "incidents.operator"),
+        (None, None) => (
+            std::env::var("USER")
+                .ok()
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or_else(|| "operator".to_owned()),
+            "USER",
+        ),
+    };
+    let operator = operator.trim().to_owned();
+    if operator.is_empty()
+        || operator.chars().count() > 64
+        || operator.chars().any(char::is_control)
+    {
+        return Err(invalid(
+            origin,
+            &operator,
+            "use 1 to 64 printable characters",
+        ));
+    }
+    let defaults = IncidentRules::default();
+    let kinds = |origin: &str, list: Option<Vec<String>>, default: Vec<String>| {
+        let list = list.unwrap_or(default);
+        match list.iter().find(|k| !DEVICE_KINDS.contains(&k.as_str())) {
+            Some(k) => Err(invalid(
+                origin,
+                k,
+                format!("not a device kind ({})", DEVICE_KINDS.join(", ")),
+            )),
+            None => Ok(list),
+        }
+    };
+    let rules = IncidentRules {
+        min_event_severity: match &file.min_event_severity {
+            Some(s) => severity("incidents.min_event_severity", s)?,
+            None => defaults.min_event_severity,
+        },
+        offline_kinds: kinds(
+            "incidents.offline_kinds",
+            file.offline_kinds,
+            defaults.offline_kinds,
+        )?,
+        stale_kinds: kinds(
+            "incidents.stale_kinds",
+            file.stale_kinds,
+            defaults.stale_kinds,
+        )?,
+        quarantine_flood_per_min: file
+            .quarantine_flood_per_min
+            .unwrap_or(defaults.quarantine_flood_per_min),
+    };
+    Ok(IncidentSettings {
+        operator,
+        rules,
+        notify_min_severity: match &file.notify_min_severity {
+            Some(s) => severity("incidents.notify_min_severity", s)?,
+            None => Severity::High,
+        },
+        sound: file.sound.unwrap_or(false),
+    })
 }
 
 /// The environment variable that carries the broker password.

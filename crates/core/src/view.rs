@@ -139,6 +139,10 @@ pub struct LiveBatch {
     /// How long device updates waited between MQTT receipt and their batch, over the last 10 s
     /// window (null until a window with updates has passed).
     pub push_latency: Option<LatencyView>,
+    /// Incidents changed since the previous batch (all held ones in a full batch).
+    pub incidents: Vec<crate::incidents::Incident>,
+    /// Open incidents nobody has acknowledged yet.
+    pub unacknowledged: u32,
 }
 
 /// Latency percentiles over a window, milliseconds.

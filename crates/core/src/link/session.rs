@@ -188,6 +188,26 @@ impl Client {
         }
     }
 
+    /// Queues a publish, waiting for room in the request queue.
+    pub async fn publish(
+        &self,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        payload: Vec<u8>,
+    ) -> Result<(), String> {
+        match self {
+            Client::V4(c) => c
+                .publish(topic, qos, retain, payload)
+                .await
+                .map_err(|e| e.to_string()),
+            Client::V5(c) => c
+                .publish(topic, v5_qos(qos), retain, payload)
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    }
+
     /// Queues the PUBACK for QoS 1 packet `pkid`, waiting for room in the request queue.
     pub async fn ack(&self, pkid: u16) -> Result<(), String> {
         match self {

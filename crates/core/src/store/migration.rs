@@ -4,7 +4,7 @@
 
 use rusqlite::Connection;
 
-use super::{events, meta, positions, quarantine, statuses};
+use super::{events, incidents, meta, positions, quarantine, statuses};
 
 /// Every migration, in order. The schema version is the number of migrations applied.
 const MIGRATIONS: &[&[&str]] = &[
@@ -16,6 +16,8 @@ const MIGRATIONS: &[&[&str]] = &[
         events::DDL,
         quarantine::DDL,
     ],
+    // 2: incidents and their audit trail.
+    &[incidents::DDL],
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,7 @@
 
 pub mod events;
 pub mod export;
+pub mod incidents;
 pub mod meta;
 pub mod migration;
 pub mod positions;

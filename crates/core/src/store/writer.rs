@@ -30,8 +30,9 @@ use watchfloor_protocol::{DeviceEvent, DeviceId, Fix, Status};
 
 use super::quarantine::QuarantineEntry;
 use super::retention::{self, Retention};
-use super::{events, positions, quarantine, statuses};
+use super::{events, incidents, positions, quarantine, statuses};
 use crate::clock::now_ms;
+use crate::incidents::{AuditEntry, Incident};
 use crate::link::AckToken;
 
 /// Most records committed in one transaction. Large on purpose: the positions index is keyed by
@@ -68,6 +69,9 @@ pub enum Record {
         received_ms: i64,
     },
     Quarantine(QuarantineEntry),
+    /// An incident's new state (boxed: it is the largest record).
+    Incident(Box<Incident>),
+    IncidentAudit(AuditEntry),
 }
 
 /// A record and, for a QoS 1 message, the acknowledgement it is owed once stored.
@@ -345,6 +349,8 @@ impl BatchWriter {
             let mut sta = tx.prepare_cached(statuses::INSERT)?;
             let mut evt = tx.prepare_cached(events::INSERT)?;
             let mut qua = tx.prepare_cached(quarantine::INSERT)?;
+            let mut inc = tx.prepare_cached(incidents::UPSERT)?;
+            let mut aud = tx.prepare_cached(incidents::INSERT_AUDIT)?;
             for q in batch {
                 match &q.record {
                     Record::Position {
@@ -363,6 +369,8 @@ impl BatchWriter {
                         received_ms,
                     } => events::insert(&mut evt, device, event, *received_ms)?,
                     Record::Quarantine(entry) => quarantine::insert(&mut qua, entry)?,
+                    Record::Incident(i) => incidents::upsert(&mut inc, i)?,
+                    Record::IncidentAudit(a) => incidents::insert_audit(&mut aud, a)?,
                 }
             }
         }

@@ -3,6 +3,7 @@ import type { ConnectionView } from "./ConnectionView";
 import type { DeviceCounts } from "./DeviceCounts";
 import type { DeviceView } from "./DeviceView";
 import type { HistoryHealth } from "./HistoryHealth";
+import type { Incident } from "./Incident";
 import type { LatencyView } from "./LatencyView";
 
 /**
@@ -30,4 +31,12 @@ quarantined: number, history: HistoryHealth,
  * How long device updates waited between MQTT receipt and their batch, over the last 10 s
  * window (null until a window with updates has passed).
  */
-push_latency: LatencyView | null, };
+push_latency: LatencyView | null, 
+/**
+ * Incidents changed since the previous batch (all held ones in a full batch).
+ */
+incidents: Array<Incident>, 
+/**
+ * Open incidents nobody has acknowledged yet.
+ */
+unacknowledged: number, };

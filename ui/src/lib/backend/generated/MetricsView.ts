@@ -8,11 +8,11 @@ export type MetricsView = { uptime_s: number,
 /**
  * Messages from the broker, by adapter.
  */
-messages_native: number, messages_owntracks: number, messages_face: number, 
+messages_native: number, messages_owntracks: number, messages_face: number, messages_incidents: number, 
 /**
  * Rows handed to the history writer, by kind.
  */
-records_position: number, records_status: number, records_event: number, records_quarantine: number, 
+records_position: number, records_status: number, records_event: number, records_quarantine: number, records_incident: number, 
 /**
  * QoS 0 position rows not stored because the writer was behind (see the backpressure docs).
  */

@@ -1,0 +1,528 @@
+//! The incidents this console knows, in memory: every open one and those resolved recently.
+//!
+//! Three things change the book: a [`Trigger`] from the rules (opens an incident, or bumps the
+//! open one of the same source and kind: one open incident per cause, as ThingsBoard does),
+//! an operator's [`IncidentAction`], and another console's change received from the shared
+//! topic ([`IncidentBook::merge`]). Each change increments the incident's version and is queued
+//! as a [`BookChange`] for the history writer, the shared topic and the screens.
+//!
+//! **Conflicts.** A received incident replaces ours when its version is higher. At an equal
+//! version (two consoles changed the same incident at once) the later change wins (`updated_ms`,
+//! then operator name), so every console settles on the same state; the losing change stays in
+//! the audit trail of the console that made it. Two open incidents for one cause (two consoles
+//! opened them from different events before hearing of each other) are merged: the one opened
+//! first stays, the other is resolved as "merged" into it.
+
+use std::collections::HashMap;
+
+use super::model::{AuditEntry, Change, Incident, IncidentAction, IncidentState};
+use super::rules::Trigger;
+
+/// Longest note, resolution or assignee name accepted, in characters.
+pub const MAX_TEXT_CHARS: usize = 2000;
+/// Resolved incidents stay in the list (and in memory) this long, then only in history.
+pub const KEEP_RESOLVED_MS: i64 = 24 * 3600 * 1000;
+/// The actor of changes no operator made.
+pub const SYSTEM: &str = "system";
+
+/// Why an operator's action was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    #[error("no incident {0}")]
+    NotFound(String),
+    #[error("the incident is {state}; it cannot be {action}")]
+    Transition {
+        state: &'static str,
+        action: &'static str,
+    },
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+    #[error("{0} is longer than {MAX_TEXT_CHARS} characters")]
+    TooLong(&'static str),
+}
+
+impl ActionError {
+    /// Stable, machine-readable.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ActionError::NotFound(_) => "not_found",
+            ActionError::Transition { .. } => "invalid_transition",
+            ActionError::Empty(_) => "empty_text",
+            ActionError::TooLong(_) => "text_too_long",
+        }
+    }
+}
+
+/// One change to store, publish and show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookChange {
+    pub incident: Incident,
+    /// The audit row, when the change is one (a repeat only moves the counter).
+    pub audit: Option<AuditEntry>,
+    /// False for changes that came from the shared topic (they are already there).
+    pub publish: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct IncidentBook {
+    incidents: HashMap<String, Incident>,
+    /// (source, kind) -> the id of its open incident.
+    open_by_cause: HashMap<(String, String), String>,
+    changes: Vec<BookChange>,
+}
+
+fn cause(i: &Incident) -> (String, String) {
+    (i.source.clone(), i.kind.clone())
+}
+
+fn text(value: &str, what: &'static str) -> Result<String, ActionError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ActionError::Empty(what));
+    }
+    if value.chars().count() > MAX_TEXT_CHARS {
+        return Err(ActionError::TooLong(what));
+    }
+    Ok(value.to_owned())
+}
+
+/// Which of two versions of an incident every console keeps.
+fn wins(candidate: &Incident, held: &Incident) -> bool {
+    let key = |i: &Incident| (i.version, i.updated_ms, i.updated_by.clone(), i.count);
+    key(candidate) > key(held)
+}
+
+impl IncidentBook {
+    /// A book holding `incidents` (loaded from history at start).
+    pub fn new(incidents: impl IntoIterator<Item = Incident>) -> Self {
+        let mut book = Self::default();
+        for i in incidents {
+            book.put(i);
+        }
+        book
+    }
+
+    fn put(&mut self, incident: Incident) {
+        let key = cause(&incident);
+        if incident.state.is_open() {
+            self.open_by_cause.insert(key, incident.id.clone());
+        } else if self.open_by_cause.get(&key) == Some(&incident.id) {
+            self.open_by_cause.remove(&key);
+        }
+        self.incidents.insert(incident.id.clone(), incident);
+    }
+
+    fn record(&mut self, incident: Incident, audited: bool, publish: bool) {
+        let audit = audited.then(|| AuditEntry::of(&incident));
+        self.put(incident.clone());
+        self.changes.push(BookChange {
+            incident,
+            audit,
+            publish,
+        });
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Incident> {
+        self.incidents.get(id)
+    }
+
+    /// Every incident held, in triage order.
+    pub fn snapshot(&self) -> Vec<Incident> {
+        let mut all: Vec<Incident> = self.incidents.values().cloned().collect();
+        all.sort_by_key(Incident::triage_key);
+        all
+    }
+
+    /// Open incidents nobody has acknowledged yet.
+    pub fn unacknowledged(&self) -> u32 {
+        let n = self
+            .incidents
+            .values()
+            .filter(|i| i.state == IncidentState::New)
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// The changes since the last call, oldest first.
+    pub fn take_changes(&mut self) -> Vec<BookChange> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// Opens an incident for `t`, or counts a repeat on the open one of the same cause.
+    /// Returns the incident's id, or `None` when `t` was already handled (the incident it
+    /// would open exists: a redelivered event).
+    pub fn raise(&mut self, t: &Trigger, now_ms: i64) -> Option<String> {
+        let key = (t.source.clone(), t.kind.clone());
+        if let Some(open) = self.open_by_cause.get(&key).cloned() {
+            let mut i = self.incidents.get(&open)?.clone();
+            if i.id == t.incident_id() {
+                return None; // the event that opened it, again
+            }
+            i.count = i.count.saturating_add(1);
+            i.last_seen_ms = i.last_seen_ms.max(t.at_ms);
+            if t.severity < i.severity {
+                i.severity = t.severity; // a repeat may be worse than the first
+            }
+            if t.position.is_some() {
+                (i.lat, i.lon) = (t.position.map(|p| p.0), t.position.map(|p| p.1));
+            }
+            i.version += 1;
+            i.updated_ms = now_ms;
+            i.updated_by = SYSTEM.into();
+            i.last_change = Change {
+                action: "repeated".into(),
+                detail: None,
+            };
+            self.record(i, false, true);
+            return Some(open);
+        }
+        let id = t.incident_id();
+        if self.incidents.contains_key(&id) {
+            return None;
+        }
+        let i = Incident {
+            id: id.clone(),
+            source: t.source.clone(),
+            kind: t.kind.clone(),
+            severity: t.severity,
+            title: t.title.clone(),
+            state: IncidentState::New,
+            assignee: None,
+            resolution: None,
+            count: 1,
+            first_seen_ms: t.at_ms,
+            last_seen_ms: t.at_ms,
+            lat: t.position.map(|p| p.0),
+            lon: t.position.map(|p| p.1),
+            version: 1,
+            updated_ms: now_ms,
+            updated_by: SYSTEM.into(),
+            last_change: Change {
+                action: "opened".into(),
+                detail: None,
+            },
+        };
+        self.record(i, true, true);
+        Some(id)
+    }
+
+    /// An operator's action. On success the incident's new state is returned (and queued).
+    pub fn act(
+        &mut self,
+        id: &str,
+        action: &IncidentAction,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<Incident, ActionError> {
+        let mut i = self
+            .incidents
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ActionError::NotFound(id.to_owned()))?;
+        let from = i.state.as_str();
+        let refuse = |action: &'static str| ActionError::Transition {
+            state: from,
+            action,
+        };
+        use IncidentState as S;
+        let (verb, detail) = match action {
+            IncidentAction::Acknowledge => {
+                if i.state != S::New {
+                    return Err(refuse("acknowledged"));
+                }
+                i.state = S::Acknowledged;
+                ("acknowledged", None)
+            }
+            IncidentAction::Assign { to } => {
+                if i.state == S::Resolved {
+                    return Err(refuse("assigned"));
+                }
+                let to = text(to, "the assignee")?;
+                i.state = S::Assigned;
+                i.assignee = Some(to.clone());
+                ("assigned", Some(to))
+            }
+            IncidentAction::Resolve { note } => {
+                if i.state == S::Resolved {
+                    return Err(refuse("resolved"));
+                }
+                let note = text(note, "the resolution note")?;
+                i.state = S::Resolved;
+                i.resolution = Some(note.clone());
+                ("resolved", Some(note))
+            }
+            IncidentAction::Reopen => {
+                if i.state != S::Resolved {
+                    return Err(refuse("reopened"));
+                }
+                if self.open_by_cause.contains_key(&cause(&i)) {
+                    return Err(refuse("reopened while another is open for the same cause"));
+                }
+                i.state = S::New;
+                i.resolution = None;
+                i.assignee = None;
+                ("reopened", None)
+            }
+            IncidentAction::Note { text: note } => ("note", Some(text(note, "the note")?)),
+        };
+        i.version += 1;
+        i.updated_ms = now_ms;
+        i.updated_by = actor.to_owned();
+        i.last_change = Change {
+            action: verb.into(),
+            detail,
+        };
+        self.record(i.clone(), true, true);
+        Ok(i)
+    }
+
+    /// Another console's version of an incident. Returns true when it changed ours.
+    pub fn merge(&mut self, remote: Incident, now_ms: i64) -> bool {
+        if let Some(held) = self.incidents.get(&remote.id) {
+            if !wins(&remote, held) {
+                return false;
+            }
+        }
+        // A second open incident for one cause: keep the one opened first.
+        let duplicate = remote
+            .state
+            .is_open()
+            .then(|| self.open_by_cause.get(&cause(&remote)).cloned())
+            .flatten()
+            .filter(|other| *other != remote.id)
+            .and_then(|other| self.incidents.get(&other).cloned());
+        let audited = remote.last_change.action != "repeated";
+        self.record(remote.clone(), audited, false);
+        if let Some(other) = duplicate {
+            let (keep, drop) =
+                if (other.first_seen_ms, &other.id) <= (remote.first_seen_ms, &remote.id) {
+                    (other, remote)
+                } else {
+                    (remote, other)
+                };
+            let mut merged = drop;
+            merged.state = IncidentState::Resolved;
+            merged.resolution = Some(format!("merged into {}", keep.id));
+            merged.version += 1;
+            merged.updated_ms = now_ms;
+            merged.updated_by = SYSTEM.into();
+            merged.last_change = Change {
+                action: "merged".into(),
+                detail: Some(keep.id.clone()),
+            };
+            self.record(merged, true, true);
+            self.put(keep); // the survivor is the open one of its cause
+        }
+        true
+    }
+
+    /// Forgets resolved incidents older than [`KEEP_RESOLVED_MS`] (they stay in history).
+    pub fn prune(&mut self, now_ms: i64) {
+        self.incidents
+            .retain(|_, i| i.state.is_open() || now_ms - i.updated_ms < KEEP_RESOLVED_MS);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use watchfloor_protocol::Severity;
+
+    fn trigger(source: &str, key: &str, at_ms: i64) -> Trigger {
+        Trigger {
+            source: source.into(),
+            kind: "panic".into(),
+            key: key.into(),
+            severity: Severity::Critical,
+            title: format!("{source} panic"),
+            at_ms,
+            position: Some((51.9, 4.5)),
+        }
+    }
+
+    #[test]
+    fn repeats_bump_the_open_incident_instead_of_opening_another() {
+        let mut book = IncidentBook::default();
+        let id = book.raise(&trigger("v1", "e1", 10), 100).unwrap();
+        assert_eq!(book.raise(&trigger("v1", "e2", 20), 200), Some(id.clone()));
+        assert_eq!(book.raise(&trigger("v1", "e3", 30), 300), Some(id.clone()));
+        let i = book.get(&id).unwrap();
+        assert_eq!(
+            (i.count, i.first_seen_ms, i.last_seen_ms, i.version),
+            (3, 10, 30, 3)
+        );
+        assert_eq!(book.snapshot().len(), 1);
+        let changes = book.take_changes();
+        assert_eq!(changes.len(), 3);
+        assert_eq!(
+            changes.iter().filter(|c| c.audit.is_some()).count(),
+            1,
+            "only the opening is an audit row; repeats move the counter"
+        );
+        // The event that opened it, redelivered, changes nothing.
+        assert_eq!(book.raise(&trigger("v1", "e1", 10), 400), None);
+        assert!(book.take_changes().is_empty());
+        // Another device is another incident.
+        assert_ne!(book.raise(&trigger("v2", "e1", 10), 500), Some(id));
+    }
+
+    #[test]
+    fn the_lifecycle_is_enforced_and_every_step_audited() {
+        let mut book = IncidentBook::default();
+        let id = book.raise(&trigger("v1", "e1", 10), 100).unwrap();
+        book.take_changes();
+        let ack = IncidentAction::Acknowledge;
+        assert_eq!(
+            book.act(&id, &ack, "ana", 110).unwrap().state,
+            IncidentState::Acknowledged
+        );
+        assert_eq!(
+            book.act(&id, &ack, "ana", 111).unwrap_err().code(),
+            "invalid_transition"
+        );
+        let assign = IncidentAction::Assign { to: " Bo ".into() };
+        let i = book.act(&id, &assign, "ana", 120).unwrap();
+        assert_eq!(
+            (i.state, i.assignee.as_deref()),
+            (IncidentState::Assigned, Some("Bo"))
+        );
+        let note = IncidentAction::Note {
+            text: "on scene".into(),
+        };
+        assert_eq!(
+            book.act(&id, &note, "bo", 130).unwrap().state,
+            IncidentState::Assigned
+        );
+        let empty = IncidentAction::Resolve { note: "  ".into() };
+        assert_eq!(
+            book.act(&id, &empty, "bo", 140).unwrap_err(),
+            ActionError::Empty("the resolution note")
+        );
+        let resolve = IncidentAction::Resolve {
+            note: "false alarm".into(),
+        };
+        let i = book.act(&id, &resolve, "bo", 150).unwrap();
+        assert_eq!((i.state, i.version), (IncidentState::Resolved, 5));
+        // Resolved: a new event of the same cause opens a new incident.
+        let again = book.raise(&trigger("v1", "e9", 160), 160).unwrap();
+        assert_ne!(again, id);
+        // ...so reopening the old one is refused while that one is open.
+        assert!(book.act(&id, &IncidentAction::Reopen, "bo", 170).is_err());
+        book.act(&again, &resolve, "bo", 175).unwrap();
+        let i = book.act(&id, &IncidentAction::Reopen, "bo", 180).unwrap();
+        assert_eq!(
+            (i.state, i.assignee.clone(), i.resolution.clone()),
+            (IncidentState::New, None, None)
+        );
+        let audit: Vec<(String, String)> = book
+            .take_changes()
+            .into_iter()
+            .filter_map(|c| c.audit)
+            .filter(|a| a.incident_id == id)
+            .map(|a| (a.actor, a.action))
+            .collect();
+        let expected = [
+            ("ana", "acknowledged"),
+            ("ana", "assigned"),
+            ("bo", "note"),
+            ("bo", "resolved"),
+            ("bo", "reopened"),
+        ];
+        assert_eq!(
+            audit,
+            expected.map(|(a, b)| (a.to_owned(), b.to_owned())).to_vec()
+        );
+        assert_eq!(
+            book.act("nope", &ack, "x", 1).unwrap_err().code(),
+            "not_found"
+        );
+    }
+
+    #[test]
+    fn two_consoles_converge_on_concurrent_edits() {
+        let mut a = IncidentBook::default();
+        let mut b = IncidentBook::default();
+        // Both see the same device event: the same incident, not two.
+        let id = a.raise(&trigger("v1", "e1", 10), 100).unwrap();
+        assert_eq!(b.raise(&trigger("v1", "e1", 10), 101), Some(id.clone()));
+        // Each hears the other's version 1 and keeps one of them.
+        let a1 = a.get(&id).unwrap().clone();
+        let b1 = b.get(&id).unwrap().clone();
+        a.merge(b1, 102);
+        b.merge(a1, 102);
+        assert_eq!(a.get(&id), b.get(&id));
+        // Both edit version 1 at once: A acknowledges, B assigns a bit later.
+        let from_a = a
+            .act(&id, &IncidentAction::Acknowledge, "ana", 200)
+            .unwrap();
+        let from_b = b
+            .act(&id, &IncidentAction::Assign { to: "bo".into() }, "bo", 201)
+            .unwrap();
+        assert!(a.merge(from_b.clone(), 202), "the later change wins on A");
+        assert!(!b.merge(from_a, 202), "and B keeps its own");
+        assert_eq!(a.get(&id), Some(&from_b));
+        assert_eq!(b.get(&id), Some(&from_b));
+        // A newer version always wins, an older one never does.
+        let resolved = a
+            .act(
+                &id,
+                &IncidentAction::Resolve {
+                    note: "done".into(),
+                },
+                "ana",
+                300,
+            )
+            .unwrap();
+        assert!(b.merge(resolved.clone(), 301));
+        assert!(!b.merge(from_b, 302));
+        assert_eq!(b.get(&id), Some(&resolved));
+    }
+
+    #[test]
+    fn two_open_incidents_for_one_cause_merge_into_the_first() {
+        let mut a = IncidentBook::default();
+        let mut b = IncidentBook::default();
+        let first = a.raise(&trigger("v1", "e1", 10), 100).unwrap();
+        let second = b.raise(&trigger("v1", "e2", 20), 100).unwrap();
+        let from_b = b.get(&second).unwrap().clone();
+        let from_a = a.get(&first).unwrap().clone();
+        a.take_changes();
+        assert!(a.merge(from_b, 110));
+        let merged = a.take_changes();
+        let last = &merged.last().unwrap().incident;
+        assert_eq!(
+            (last.id.as_str(), last.state),
+            (second.as_str(), IncidentState::Resolved)
+        );
+        assert!(merged.last().unwrap().publish);
+        // B reaches the same outcome from the other side.
+        b.merge(from_a, 110);
+        for book in [&a, &b] {
+            assert!(book.get(&first).unwrap().state.is_open());
+            assert_eq!(
+                book.get(&second).unwrap().resolution.as_deref(),
+                Some(format!("merged into {first}").as_str())
+            );
+        }
+        // And a new repeat lands on the survivor.
+        assert_eq!(a.raise(&trigger("v1", "e3", 30), 120), Some(first));
+    }
+
+    #[test]
+    fn resolved_incidents_leave_memory_after_a_day_open_ones_never() {
+        let mut book = IncidentBook::default();
+        let open = book.raise(&trigger("v1", "e1", 0), 0).unwrap();
+        let done = book.raise(&trigger("v2", "e1", 0), 0).unwrap();
+        book.act(
+            &done,
+            &IncidentAction::Resolve { note: "ok".into() },
+            "a",
+            1,
+        )
+        .unwrap();
+        book.prune(KEEP_RESOLVED_MS + 10);
+        assert!(book.get(&open).is_some());
+        assert!(book.get(&done).is_none());
+        assert_eq!(book.unacknowledged(), 1);
+    }
+}

@@ -1,0 +1,155 @@
+//! The shared incident topic: `watchfloor/incidents/{id}`, retained, QoS 1, one JSON
+//! [`Incident`] per message (its newest version, with the last change). Every console publishes
+//! its changes there and subscribes to all of them; the broker's retained copy gives a console
+//! that starts later the current picture, and a persistent session delivers the versions sent
+//! while it was away. See docs/protocol.md, "Incidents".
+
+use super::model::Incident;
+
+/// The topic filter every console subscribes to.
+pub const FILTER: &str = "watchfloor/incidents/+";
+/// Largest incident message accepted (notes are at most 2,000 characters).
+pub const MAX_PAYLOAD: usize = 64 * 1024;
+
+/// Where incident `id` is published.
+pub fn topic(id: &str) -> String {
+    format!("watchfloor/incidents/{id}")
+}
+
+/// Whether `topic` is under the shared incident topic.
+pub fn is_incident_topic(topic: &str) -> bool {
+    topic.starts_with("watchfloor/incidents/")
+}
+
+/// Why a message on the incident topic was refused (it goes to quarantine with this reason).
+#[derive(Debug, thiserror::Error)]
+pub enum SharedError {
+    #[error("incident message of {0} bytes is over the {MAX_PAYLOAD}-byte limit")]
+    TooLarge(usize),
+    #[error("not an incident: {0}")]
+    Json(String),
+    #[error("incident id {found:?} does not match its topic's {topic:?}")]
+    IdMismatch { found: String, topic: String },
+    #[error("incident id {0:?} is not 16 hex digits")]
+    BadId(String),
+    #[error("incident field {0} is out of bounds")]
+    OutOfBounds(&'static str),
+}
+
+impl SharedError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SharedError::TooLarge(_) => "incident_too_large",
+            SharedError::Json(_) => "incident_malformed",
+            SharedError::IdMismatch { .. } | SharedError::BadId(_) => "incident_bad_id",
+            SharedError::OutOfBounds(_) => "incident_out_of_bounds",
+        }
+    }
+}
+
+pub fn encode(incident: &Incident) -> Vec<u8> {
+    serde_json::to_vec(incident).expect("an incident always serialises")
+}
+
+/// Decodes and checks another console's incident message.
+pub fn decode(topic: &str, payload: &[u8]) -> Result<Incident, SharedError> {
+    if payload.len() > MAX_PAYLOAD {
+        return Err(SharedError::TooLarge(payload.len()));
+    }
+    let level = topic.rsplit('/').next().unwrap_or_default();
+    if level.len() != 16 || !level.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(SharedError::BadId(level.to_owned()));
+    }
+    let i: Incident =
+        serde_json::from_slice(payload).map_err(|e| SharedError::Json(e.to_string()))?;
+    if i.id != level {
+        return Err(SharedError::IdMismatch {
+            found: i.id,
+            topic: level.to_owned(),
+        });
+    }
+    let short = |s: &str| s.chars().count() <= 4 * super::book::MAX_TEXT_CHARS;
+    let texts = [&i.source, &i.kind, &i.title, &i.updated_by];
+    if !texts.iter().all(|s| short(s))
+        || ![&i.assignee, &i.resolution, &i.last_change.detail]
+            .iter()
+            .all(|s| s.as_deref().is_none_or(short))
+    {
+        return Err(SharedError::OutOfBounds("text"));
+    }
+    if i.version == 0 || i.count == 0 {
+        return Err(SharedError::OutOfBounds("version/count"));
+    }
+    let lat_ok = i.lat.is_none_or(|v| (-90.0..=90.0).contains(&v));
+    let lon_ok = i.lon.is_none_or(|v| (-180.0..=180.0).contains(&v));
+    if !(lat_ok && lon_ok) {
+        return Err(SharedError::OutOfBounds("lat/lon"));
+    }
+    Ok(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incidents::{IncidentBook, Trigger};
+    use watchfloor_protocol::Severity;
+
+    fn sample() -> Incident {
+        let mut book = IncidentBook::default();
+        let t = Trigger {
+            source: "v1".into(),
+            kind: "panic".into(),
+            key: "e1".into(),
+            severity: Severity::High,
+            title: "Van 1: panic".into(),
+            at_ms: 1,
+            position: None,
+        };
+        let id = book.raise(&t, 2).unwrap();
+        book.get(&id).unwrap().clone()
+    }
+
+    #[test]
+    fn an_incident_round_trips_through_its_topic() {
+        let i = sample();
+        assert_eq!(decode(&topic(&i.id), &encode(&i)).unwrap(), i);
+    }
+
+    #[test]
+    fn hostile_messages_are_refused_with_a_reason() {
+        let i = sample();
+        let t = topic(&i.id);
+        assert_eq!(decode(&t, b"{").unwrap_err().code(), "incident_malformed");
+        assert_eq!(
+            decode(&t, &vec![b' '; MAX_PAYLOAD + 1]).unwrap_err().code(),
+            "incident_too_large"
+        );
+        assert_eq!(
+            decode("watchfloor/incidents/#x", &encode(&i))
+                .unwrap_err()
+                .code(),
+            "incident_bad_id"
+        );
+        assert_eq!(
+            decode(&topic("00000000000000ff"), &encode(&i))
+                .unwrap_err()
+                .code(),
+            "incident_bad_id"
+        );
+        let mut far = i.clone();
+        far.lat = Some(91.0);
+        assert_eq!(
+            decode(&t, &encode(&far)).unwrap_err().code(),
+            "incident_out_of_bounds"
+        );
+        let mut huge = i.clone();
+        huge.title = "x".repeat(20_000);
+        assert!(decode(&t, &encode(&huge)).is_err());
+        let mut zero = i;
+        zero.version = 0;
+        assert_eq!(
+            decode(&t, &encode(&zero)).unwrap_err().code(),
+            "incident_out_of_bounds"
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! Incidents across consoles on a real Mosquitto: two consoles (pipelines in this process, each
+//! with its own history file and operator) open one incident for one device event, see each
+//! other's acknowledgement and assignment, a console started later receives the current
+//! picture from the retained topic, hostile incident messages are quarantined, and each history
+//! file holds the incident and its audit trail.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use watchfloor_core::incidents::{Incident, IncidentAction, IncidentState};
+use watchfloor_core::settings::{ConfigFile, Overrides};
+use watchfloor_core::{Pipeline, Settings};
+
+async fn console(broker: &Mosquitto, db: &Path, operator: &str) -> Pipeline {
+    let settings = Settings::resolve(
+        ConfigFile::default(),
+        Overrides {
+            broker: Some(broker.url()),
+            db: Some(db.to_owned()),
+            operator: Some(operator.into()),
+            ..Overrides::default()
+        },
+    )
+    .expect("valid settings");
+    Pipeline::start(&settings).await.expect("pipeline starts")
+}
+
+/// Polls the console's snapshot until an incident satisfies `check`.
+async fn wait_for_incident(
+    p: &Pipeline,
+    what: &str,
+    check: impl Fn(&Incident) -> bool,
+) -> (Incident, Duration) {
+    let started = Instant::now();
+    loop {
+        let snap = p.feed().snapshot().await.expect("pipeline runs");
+        if let Some(i) = snap.incidents.iter().find(|i| check(i)) {
+            return (i.clone(), started.elapsed());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{what}: not seen within 15 s; incidents held: {:?}",
+            snap.incidents
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn publish_async(port: u16, topic: &'static str, payload: String, retain: bool) {
+    tokio::task::spawn_blocking(move || publish(port, topic, &payload, 1, retain))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consoles_on_one_broker_share_one_picture_of_incidents() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (db_a, db_b, db_c) = (
+        dir.path().join("a.sqlite"),
+        dir.path().join("b.sqlite"),
+        dir.path().join("c.sqlite"),
+    );
+    let a = console(&broker, &db_a, "ana").await;
+    let b = console(&broker, &db_b, "bo").await;
+    for p in [&a, &b] {
+        let ok = tokio::time::timeout(Duration::from_secs(10), async {
+            while p.connection().connects == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        ok.await.expect("console connects");
+    }
+    // Let both subscriptions settle before the event.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let port = broker.port;
+    let now = now_ms();
+    publish_async(
+        port,
+        "devices/v1/status",
+        format!(r#"{{"online":true,"ts":{now},"kind":"vehicle","name":"Van 1"}}"#),
+        true,
+    )
+    .await;
+    publish_async(
+        port,
+        "devices/v1/events",
+        format!(r#"{{"id":"e1","ts":{now},"type":"panic_button","severity":"critical","lat":51.9,"lon":4.48}}"#),
+        false,
+    )
+    .await;
+
+    let is_panic = |i: &Incident| i.source == "v1" && i.kind == "panic_button";
+    let (on_a, _) = wait_for_incident(&a, "panic on A", is_panic).await;
+    let (on_b, _) = wait_for_incident(&b, "panic on B", is_panic).await;
+    assert_eq!(on_a.id, on_b.id, "one device event, one incident id");
+    assert_eq!(on_a.title, "Van 1: panic button");
+    assert_eq!((on_a.lat, on_a.lon), (Some(51.9), Some(4.48)));
+    let id = on_a.id.clone();
+
+    // Ana acknowledges on A; B shows it.
+    let acked = a
+        .feed()
+        .act(id.clone(), IncidentAction::Acknowledge)
+        .await
+        .unwrap()
+        .expect("a new incident can be acknowledged");
+    assert_eq!(acked.version, 2);
+    let (seen, took) = wait_for_incident(&b, "ack on B", |i| {
+        i.id == id && i.state == IncidentState::Acknowledged
+    })
+    .await;
+    assert_eq!(seen.updated_by, "ana");
+    eprintln!("acknowledgement on A reached B in {took:?}");
+
+    // Bo assigns it to himself on B; A shows it.
+    b.feed()
+        .act(id.clone(), IncidentAction::Assign { to: "bo".into() })
+        .await
+        .unwrap()
+        .unwrap();
+    let (seen, _) = wait_for_incident(&a, "assign on A", |i| {
+        i.id == id && i.state == IncidentState::Assigned
+    })
+    .await;
+    assert_eq!((seen.assignee.as_deref(), seen.version), (Some("bo"), 3));
+
+    // A repeat of the cause bumps the counter on both, not a second incident.
+    publish_async(
+        port,
+        "devices/v1/events",
+        format!(
+            r#"{{"id":"e2","ts":{},"type":"panic_button","severity":"critical"}}"#,
+            now + 1
+        ),
+        false,
+    )
+    .await;
+    wait_for_incident(&a, "repeat on A", |i| i.id == id && i.count == 2).await;
+    wait_for_incident(&b, "repeat on B", |i| i.id == id && i.count == 2).await;
+
+    // The van's last will: an offline incident (vehicles are watched by default).
+    publish_async(
+        port,
+        "devices/v1/status",
+        format!(r#"{{"online":false,"ts":{}}}"#, now + 2),
+        true,
+    )
+    .await;
+    let (offline, _) = wait_for_incident(&a, "offline on A", |i| i.kind == "offline").await;
+    assert_eq!(offline.title, "Van 1 (vehicle) went offline");
+
+    // A hostile message on the incident topic is quarantined, and changes nothing.
+    publish_async(port, "watchfloor/incidents/zz", "{\"id\":1}".into(), false).await;
+    publish_async(
+        port,
+        "watchfloor/incidents/0123456789abcdef",
+        "not json".into(),
+        false,
+    )
+    .await;
+
+    // A console started later gets the current picture from the retained messages.
+    let c = console(&broker, &db_c, "cy").await;
+    let (late, _) = wait_for_incident(&c, "retained state on C", |i| i.id == id).await;
+    assert_eq!(
+        (late.state, late.assignee.as_deref(), late.count),
+        (IncidentState::Assigned, Some("bo"), 2)
+    );
+    // ...and resolving it there reaches the first two.
+    c.feed()
+        .act(
+            id.clone(),
+            IncidentAction::Resolve {
+                note: "driver pressed by mistake".into(),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    for p in [&a, &b] {
+        wait_for_incident(p, "resolution", |i| {
+            i.id == id && i.state == IncidentState::Resolved
+        })
+        .await;
+    }
+    // Invalid actions are refused with a reason.
+    let refused = a
+        .feed()
+        .act(id.clone(), IncidentAction::Acknowledge)
+        .await
+        .unwrap();
+    assert_eq!(refused.unwrap_err().code(), "invalid_transition");
+
+    for p in [a, b, c] {
+        p.shutdown().await;
+    }
+    for db in [&db_a, &db_b] {
+        assert_eq!(query_i64(db, "SELECT count(*) FROM incidents"), 2, "{db:?}");
+        let trail = audit(db, &id);
+        assert_eq!(
+            trail,
+            [
+                ("system", "opened"),
+                ("ana", "acknowledged"),
+                ("bo", "assigned"),
+                ("cy", "resolved"),
+            ]
+            .map(|(a, b)| (a.to_owned(), b.to_owned())),
+            "audit trail in {db:?}"
+        );
+        assert_eq!(
+            query_i64(
+                db,
+                "SELECT count(*) FROM quarantine WHERE topic LIKE 'watchfloor/incidents/%'"
+            ),
+            2,
+            "hostile incident messages quarantined in {db:?}"
+        );
+    }
+}
+
+fn audit(db: &Path, id: &str) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    watchfloor_core::store::incidents::audit(&conn, id)
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.actor, a.action))
+        .collect()
+}
