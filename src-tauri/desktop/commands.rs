@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use tauri::ipc::Channel;
-use tauri::State;
+use tauri::{AppHandle, Manager, State};
 use tokio::sync::broadcast::error::RecvError;
+use watchfloor_core::incidents::{AuditEntry, Incident, IncidentAction};
 use watchfloor_core::metrics::MetricsView;
 use watchfloor_core::store::{self, quarantine::QuarantineView};
-use watchfloor_core::view::{ConsoleInfo, LiveBatch};
+use watchfloor_core::view::{ConsoleInfo, EventView, LiveBatch, TrailPoint};
+use watchfloor_protocol::DeviceId;
 
 use super::ConsoleState;
 
@@ -20,6 +22,19 @@ pub struct CommandError {
     pub code: &'static str,
     /// For a person.
     pub message: String,
+}
+
+impl CommandError {
+    fn new(code: &'static str, message: impl ToString) -> Self {
+        Self {
+            code,
+            message: message.to_string(),
+        }
+    }
+
+    fn stopped() -> Self {
+        Self::new("pipeline_stopped", "the pipeline has stopped")
+    }
 }
 
 /// Facts about this console (broker, database, version).
@@ -40,25 +55,117 @@ pub fn metrics(state: State<'_, ConsoleState>) -> MetricsView {
     state.metrics.snapshot()
 }
 
-/// The newest quarantined messages (at most `limit`, capped at 1000), newest first, read from
-/// the history file on a connection of their own.
+/// Runs `query` on a read-only connection of its own to the history file, off the UI thread.
+async fn read_history<T: Send + 'static>(
+    state: &ConsoleState,
+    query: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, CommandError> {
+    let path = std::path::PathBuf::from(&state.info.db_path);
+    tauri::async_runtime::spawn_blocking(move || {
+        let conn = store::open_read_only(&path).map_err(|e| e.to_string())?;
+        query(&conn).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| CommandError::new("history", e))?
+    .map_err(|e| CommandError::new("history", e))
+}
+
+/// The newest quarantined messages (at most `limit`, capped at 1000), newest first.
 #[tauri::command]
 pub async fn recent_quarantine(
     state: State<'_, ConsoleState>,
     limit: u32,
 ) -> Result<Vec<QuarantineView>, CommandError> {
-    let path = std::path::PathBuf::from(&state.info.db_path);
-    let history_error = |message: String| CommandError {
-        code: "history",
-        message,
-    };
-    tauri::async_runtime::spawn_blocking(move || {
-        let conn = store::open_read_only(&path).map_err(|e| e.to_string())?;
-        store::quarantine::recent(&conn, limit.min(1000)).map_err(|e| e.to_string())
+    read_history(&state, move |c| {
+        store::quarantine::recent(c, limit.min(1000))
     })
     .await
-    .map_err(|e| history_error(e.to_string()))?
-    .map_err(history_error)
+}
+
+/// A device's newest stored events (at most `limit`, capped at 200), newest first.
+#[tauri::command]
+pub async fn device_events(
+    state: State<'_, ConsoleState>,
+    device: String,
+    limit: u32,
+) -> Result<Vec<EventView>, CommandError> {
+    read_history(&state, move |c| {
+        store::events::recent(c, &device, limit.min(200))
+    })
+    .await
+}
+
+/// A device's recent trail from live state, oldest first.
+#[tauri::command]
+pub async fn device_trail(
+    state: State<'_, ConsoleState>,
+    device: String,
+) -> Result<Vec<TrailPoint>, CommandError> {
+    let id = DeviceId::parse(&device).map_err(|e| CommandError::new("bad_device_id", e))?;
+    state.feed.trail(id).await.ok_or_else(CommandError::stopped)
+}
+
+/// Applies an operator's action to an incident, as this console's operator.
+#[tauri::command]
+pub async fn act_on_incident(
+    state: State<'_, ConsoleState>,
+    id: String,
+    action: IncidentAction,
+) -> Result<Incident, CommandError> {
+    state
+        .feed
+        .act(id, action)
+        .await
+        .ok_or_else(CommandError::stopped)?
+        .map_err(|e| CommandError::new(e.code(), e))
+}
+
+/// An incident's audit trail as stored in the history file, oldest first.
+#[tauri::command]
+pub async fn incident_audit(
+    state: State<'_, ConsoleState>,
+    id: String,
+) -> Result<Vec<AuditEntry>, CommandError> {
+    read_history(&state, move |c| store::incidents::audit(c, &id)).await
+}
+
+/// Shows a desktop notification. Fails with `notifications_unavailable` when no notification
+/// service answers (no D-Bus session, no daemon), so the UI can say so instead of losing alerts.
+#[tauri::command]
+pub async fn notify(title: String, body: String) -> Result<(), CommandError> {
+    tauri::async_runtime::spawn_blocking(move || {
+        notify_rust::Notification::new()
+            .appname("Watchfloor")
+            .summary(&title)
+            .body(&body)
+            .urgency(notify_rust::Urgency::Critical)
+            .show()
+            .map(|_| ())
+            .map_err(|e| CommandError::new("notifications_unavailable", e))
+    })
+    .await
+    .map_err(|e| CommandError::new("notifications_unavailable", e))?
+}
+
+/// Puts the count of unacknowledged incidents in the window title and on the tray icon.
+#[tauri::command]
+pub fn set_attention(app: AppHandle, unacknowledged: u32) -> Result<(), CommandError> {
+    let title = match unacknowledged {
+        0 => "Watchfloor".to_owned(),
+        n => format!("({n}) Watchfloor: {n} unacknowledged"),
+    };
+    if let Some(window) = app.get_webview_window("main") {
+        window
+            .set_title(&title)
+            .map_err(|e| CommandError::new("window", e))?;
+    }
+    if let Some(tray) = app.tray_by_id(super::TRAY_ID) {
+        let label = (unacknowledged > 0).then(|| unacknowledged.to_string());
+        // The label shows beside the icon where the tray host supports it (AppIndicator).
+        let _ = tray.set_title(label.as_deref());
+        let _ = tray.set_tooltip(Some(&title));
+    }
+    Ok(())
 }
 
 /// Streams live state to `on_batch`: first a full snapshot, then coalesced batches. A page that
@@ -72,17 +179,10 @@ pub async fn subscribe_live(
     // Subscribe before the snapshot so no batch falls between them; the UI drops batches whose
     // seq is not above the snapshot's.
     let mut rx = feed.subscribe();
-    let stopped = || CommandError {
-        code: "pipeline_stopped",
-        message: "the pipeline has stopped".into(),
-    };
-    let snapshot = feed.snapshot().await.ok_or_else(stopped)?;
+    let snapshot = feed.snapshot().await.ok_or_else(CommandError::stopped)?;
     on_batch
         .send(Arc::new(snapshot))
-        .map_err(|e| CommandError {
-            code: "ipc",
-            message: e.to_string(),
-        })?;
+        .map_err(|e| CommandError::new("ipc", e))?;
 
     let task = tauri::async_runtime::spawn(async move {
         loop {

@@ -13,6 +13,9 @@ use anyhow::Context;
 use tauri::RunEvent;
 use watchfloor_core::{Pipeline, Settings};
 
+/// The tray icon's id (its label carries the count of unacknowledged incidents).
+pub const TRAY_ID: &str = "watchfloor";
+
 /// What the commands can reach.
 pub struct ConsoleState {
     pub info: watchfloor_core::view::ConsoleInfo,
@@ -41,12 +44,29 @@ pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Resu
 
     let app = tauri::Builder::default()
         .manage(state)
+        .setup(|app| {
+            // A tray icon where the desktop has a tray; a console without one still runs.
+            let mut tray = tauri::tray::TrayIconBuilder::with_id(TRAY_ID).tooltip("Watchfloor");
+            if let Some(icon) = app.default_window_icon() {
+                tray = tray.icon(icon.clone());
+            }
+            if let Err(e) = tray.build(app) {
+                tracing::warn!(error = %e, "no tray icon: the unacknowledged count shows in the window title only");
+            }
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
             commands::console_info,
             commands::subscribe_live,
             commands::metrics,
             commands::recent_quarantine,
-            commands::retry_now
+            commands::retry_now,
+            commands::device_events,
+            commands::device_trail,
+            commands::act_on_incident,
+            commands::incident_audit,
+            commands::notify,
+            commands::set_attention
         ])
         .build(tauri::generate_context!())
         .context("cannot open the console window")?;

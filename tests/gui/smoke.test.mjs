@@ -21,6 +21,8 @@ test('the console shows a simulated fleet on the map with the broker status', { 
     WATCHFLOOR_DB: join(dir, 'history.sqlite'),
     WATCHFLOOR_LISTEN: `127.0.0.1:${brokerPort}`,
     WATCHFLOOR_SIMULATE: '20',
+    // The webview's storage (remembered layout) in the test's own folder.
+    XDG_DATA_HOME: join(dir, 'data'),
   };
   const driver = await startDriver(env);
   let session;

@@ -105,6 +105,9 @@ impl Pipeline {
             topic_prefix: settings.topic_prefix.clone(),
             map_style_url: settings.map_style_url.clone(),
             simulated_devices: settings.sim.devices,
+            operator: settings.incidents.operator.clone(),
+            notify_min_severity: settings.incidents.notify_min_severity,
+            sound: settings.incidents.sound,
         };
 
         let (acker, ack_queue) = link::ack_channel();

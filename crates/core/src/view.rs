@@ -193,4 +193,23 @@ pub struct ConsoleInfo {
     pub map_style_url: Option<String>,
     /// How many simulated devices this process runs (0: none).
     pub simulated_devices: u32,
+    /// This console's operator, as named in the audit trail ("assign to me").
+    pub operator: String,
+    /// New incidents at or above this severity alert (notification, optional sound).
+    #[ts(type = "\"critical\" | \"high\" | \"medium\" | \"low\" | \"info\"")]
+    pub notify_min_severity: watchfloor_protocol::Severity,
+    /// Whether alerts also play a sound.
+    pub sound: bool,
+}
+
+/// One stored device event, for the device panel.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct EventView {
+    pub event_id: String,
+    #[ts(type = "number")]
+    pub ts_ms: i64,
+    pub event_type: String,
+    pub severity: String,
+    pub message: Option<String>,
 }

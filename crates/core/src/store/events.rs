@@ -1,8 +1,10 @@
 //! `events`: device events. The device's own event id is the idempotency key: a QoS 1
 //! redelivery of the same event is absorbed, never stored twice.
 
-use rusqlite::Statement;
+use rusqlite::{Connection, Statement};
 use watchfloor_protocol::{DeviceEvent, DeviceId};
+
+use crate::view::EventView;
 
 pub const DDL: &str = "
 CREATE TABLE events (
@@ -45,6 +47,24 @@ pub fn insert(
     Ok(())
 }
 
+/// A device's newest events, newest first.
+pub fn recent(conn: &Connection, device: &str, limit: u32) -> rusqlite::Result<Vec<EventView>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT event_id, ts_ms, type, severity, message FROM events
+         WHERE device_id = ?1 ORDER BY ts_ms DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map((device, limit), |r| {
+        Ok(EventView {
+            event_id: r.get(0)?,
+            ts_ms: r.get(1)?,
+            event_type: r.get(2)?,
+            severity: r.get(3)?,
+            message: r.get(4)?,
+        })
+    })?;
+    rows.collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +91,12 @@ mod tests {
             })
             .unwrap();
         assert_eq!((n, sev.as_str()), (1, "critical"));
+        let recent = recent(&conn, "c1", 10).unwrap();
+        assert_eq!(recent.len(), 1);
+        assert_eq!(
+            (recent[0].event_id.as_str(), recent[0].severity.as_str()),
+            ("e1", "critical")
+        );
+        assert!(super::recent(&conn, "other", 10).unwrap().is_empty());
     }
 }

@@ -1,6 +1,6 @@
 // A fake backend for the browser preview (`npm run dev` without Tauri) and for tests. Its
 // devices are synthetic and marked simulated; the UI shows a banner while it is in use.
-import type { Backend, ConnectionView, ConsoleInfo, DeviceView, LiveBatch, MetricsView } from './types';
+import type { Backend, ConnectionView, ConsoleInfo, DeviceView, Incident, IncidentAction, LiveBatch, MetricsView } from './types';
 
 export interface FakeOptions {
   devices: number;
@@ -51,10 +51,12 @@ export function fakeMetrics(uptimeS: number, devices: number, intervalMs: number
     messages_native: messages,
     messages_owntracks: 0,
     messages_face: 0,
+    messages_incidents: 0,
     records_position: messages,
     records_status: 0,
     records_event: 0,
     records_quarantine: 0,
+    records_incident: 0,
     positions_dropped: 0,
     inbound_queue: 0,
     writer_queue: 0,
@@ -82,7 +84,12 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
     topic_prefix: 'devices',
     map_style_url: null,
     simulated_devices: opts.devices,
+    operator: 'preview',
+    notify_min_severity: 'high',
+    sound: false,
   };
+  const incidents = new Map<string, Incident>(fakeIncidents(Date.now()).map((i) => [i.id, i]));
+  let changed: Incident[] = [];
   return {
     kind: 'fake',
     consoleInfo: async () => info,
@@ -97,6 +104,19 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
         payload_len: 26,
       },
     ],
+    deviceEvents: async () => [],
+    deviceTrail: async () => [],
+    incidentAudit: async () => [],
+    notify: async () => {},
+    setAttention: async () => {},
+    async actOnIncident(id, action) {
+      const held = incidents.get(id);
+      if (!held) throw { code: 'not_found', message: `no incident ${id}` };
+      const next = applyFakeAction(held, action, info.operator);
+      incidents.set(id, next);
+      changed.push(next);
+      return next;
+    },
     metrics: async () => fakeMetrics((Date.now() - started) / 1000, opts.devices, opts.intervalMs),
     async subscribeLive(onBatch) {
       let seq = 0;
@@ -112,6 +132,8 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
           quarantined: 0,
           history: { queued: 0, committed: 0, stalled_since_ms: null, last_error: null },
           push_latency: null,
+          incidents: full ? [...incidents.values()] : changed.splice(0),
+          unacknowledged: [...incidents.values()].filter((i) => i.state === 'new').length,
         };
       };
       onBatch(batch(true));
@@ -121,4 +143,37 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
       }, opts.intervalMs);
     },
   };
+}
+
+/** Two labelled fake incidents for the preview. */
+function fakeIncidents(now: number): Incident[] {
+  const base = {
+    assignee: null,
+    resolution: null,
+    count: 1,
+    version: 1,
+    updated_by: 'system',
+    last_change: { action: 'opened', detail: null },
+    state: 'new' as const,
+  };
+  return [
+    { ...base, id: 'fa0000000000000a', source: 'fake-1', kind: 'panic_button', severity: 'critical', title: 'Fake 2: panic button (FAKE)', first_seen_ms: now - 90_000, last_seen_ms: now - 90_000, updated_ms: now - 90_000, lat: 51.93, lon: 4.48 },
+    { ...base, id: 'fa0000000000000b', source: 'fake-9', kind: 'offline', severity: 'high', title: 'Fake 10 (vehicle) went offline (FAKE)', first_seen_ms: now - 30_000, last_seen_ms: now - 30_000, updated_ms: now - 30_000, lat: 51.91, lon: 4.46 },
+  ];
+}
+
+function applyFakeAction(i: Incident, a: IncidentAction, actor: string): Incident {
+  const next: Incident = { ...i, version: i.version + 1, updated_ms: Date.now(), updated_by: actor };
+  switch (a.action) {
+    case 'acknowledge':
+      return { ...next, state: 'acknowledged', last_change: { action: 'acknowledged', detail: null } };
+    case 'assign':
+      return { ...next, state: 'assigned', assignee: a.to, last_change: { action: 'assigned', detail: a.to } };
+    case 'resolve':
+      return { ...next, state: 'resolved', resolution: a.note, last_change: { action: 'resolved', detail: a.note } };
+    case 'reopen':
+      return { ...next, state: 'new', resolution: null, assignee: null, last_change: { action: 'reopened', detail: null } };
+    case 'note':
+      return { ...next, last_change: { action: 'note', detail: a.text } };
+  }
 }

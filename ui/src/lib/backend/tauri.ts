@@ -1,6 +1,16 @@
 // The one module that talks to Tauri. Everything else uses the Backend interface.
 import { Channel, invoke } from '@tauri-apps/api/core';
-import type { Backend, ConsoleInfo, LiveBatch, MetricsView, QuarantineView } from './types';
+import type {
+  AuditEntry,
+  Backend,
+  ConsoleInfo,
+  EventView,
+  Incident,
+  LiveBatch,
+  MetricsView,
+  QuarantineView,
+  TrailPoint,
+} from './types';
 
 export const tauriBackend: Backend = {
   kind: 'tauri',
@@ -8,6 +18,12 @@ export const tauriBackend: Backend = {
   metrics: () => invoke<MetricsView>('metrics'),
   retryNow: () => invoke<void>('retry_now'),
   recentQuarantine: (limit) => invoke<QuarantineView[]>('recent_quarantine', { limit }),
+  deviceEvents: (device, limit) => invoke<EventView[]>('device_events', { device, limit }),
+  deviceTrail: (device) => invoke<TrailPoint[]>('device_trail', { device }),
+  actOnIncident: (id, action) => invoke<Incident>('act_on_incident', { id, action }),
+  incidentAudit: (id) => invoke<AuditEntry[]>('incident_audit', { id }),
+  notify: (title, body) => invoke<void>('notify', { title, body }),
+  setAttention: (unacknowledged) => invoke<void>('set_attention', { unacknowledged }),
   async subscribeLive(onBatch) {
     const channel = new Channel<LiveBatch>();
     channel.onmessage = onBatch;

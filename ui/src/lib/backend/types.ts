@@ -10,11 +10,22 @@ export type { LiveBatch } from './generated/LiveBatch';
 export type { LatencyView } from './generated/LatencyView';
 export type { MetricsView } from './generated/MetricsView';
 export type { QuarantineView } from './generated/QuarantineView';
+export type { Incident } from './generated/Incident';
+export type { IncidentAction } from './generated/IncidentAction';
+export type { IncidentState } from './generated/IncidentState';
+export type { AuditEntry } from './generated/AuditEntry';
+export type { EventView } from './generated/EventView';
+export type { TrailPoint } from './generated/TrailPoint';
 
 import type { ConsoleInfo } from './generated/ConsoleInfo';
 import type { LiveBatch } from './generated/LiveBatch';
 import type { MetricsView } from './generated/MetricsView';
 import type { QuarantineView } from './generated/QuarantineView';
+import type { AuditEntry } from './generated/AuditEntry';
+import type { EventView } from './generated/EventView';
+import type { Incident } from './generated/Incident';
+import type { IncidentAction } from './generated/IncidentAction';
+import type { TrailPoint } from './generated/TrailPoint';
 
 /** An error returned by a backend command: match on `code`, show `message`. */
 export interface CommandError {
@@ -34,6 +45,18 @@ export interface Backend {
   recentQuarantine(limit: number): Promise<QuarantineView[]>;
   /** Try the broker again now instead of at the end of the backoff. */
   retryNow(): Promise<void>;
+  /** A device's newest stored events, newest first. */
+  deviceEvents(device: string, limit: number): Promise<EventView[]>;
+  /** A device's recent trail from live state, oldest first. */
+  deviceTrail(device: string): Promise<TrailPoint[]>;
+  /** Applies an operator's action (as this console's operator); rejects with a CommandError. */
+  actOnIncident(id: string, action: IncidentAction): Promise<Incident>;
+  /** An incident's audit trail, oldest first. */
+  incidentAudit(id: string): Promise<AuditEntry[]>;
+  /** A desktop notification; rejects with code `notifications_unavailable` when none can show. */
+  notify(title: string, body: string): Promise<void>;
+  /** The count of unacknowledged incidents for the window title and tray. */
+  setAttention(unacknowledged: number): Promise<void>;
   /** Calls `onBatch` with a full snapshot, then with coalesced batches, until the page closes. */
   subscribeLive(onBatch: (batch: LiveBatch) => void): Promise<void>;
 }

@@ -13,7 +13,9 @@ function batch(seq: number, full: boolean, devices = fakeFleet(3, [0, 0], 1000))
     connection: { state: 'connected', broker: 'mqtt://x:1', last_error: null, next_attempt_ms: null, connects: 1, probe_rtt_ms: 2.5, probe_ok_ms: 0 },
     quarantined: 0,
     history: { queued: 0, committed: 0, stalled_since_ms: null, last_error: null },
-          push_latency: null,
+    push_latency: null,
+    incidents: [],
+    unacknowledged: 0,
   };
 }
 

@@ -1,37 +1,88 @@
-// Live devices as GeoJSON for the map's device source.
-import type { FeatureCollection, Point } from 'geojson';
-import type { DeviceView } from '../backend';
-
-export type DeviceState = 'online' | 'stale' | 'offline';
-
-export function deviceState(d: DeviceView): DeviceState {
-  if (!d.online) return 'offline';
-  return d.stale ? 'stale' : 'online';
-}
+// Live devices, incidents and a trail as GeoJSON for the map's sources.
+import type { Feature, FeatureCollection, LineString, Point } from 'geojson';
+import type { DeviceView, Incident, TrailPoint } from '../backend';
+import { deviceLabel, displayState, MOVING_MS, type DisplayState } from '../devices/filter';
 
 export interface DeviceProps {
   id: string;
   label: string;
-  online: boolean;
-  /** 'online' | 'stale' | 'offline', for colouring. */
-  state: DeviceState;
-  simulated: boolean;
+  state: DisplayState;
   kind: string;
+  simulated: boolean;
+  /** Degrees, or -1 when the device is not moving or sent none (no arrow). */
+  heading: number;
+}
+
+/** The device's feature, or null when it never reported a position. */
+export function deviceFeature(d: DeviceView, alarmed: ReadonlySet<string>): Feature<Point, DeviceProps> | null {
+  if (d.lat === null || d.lon === null) return null;
+  const state = displayState(d, alarmed);
+  return {
+    type: 'Feature',
+    geometry: { type: 'Point', coordinates: [d.lon, d.lat] },
+    properties: {
+      id: d.id,
+      label: deviceLabel(d),
+      state,
+      kind: d.kind ?? 'other',
+      simulated: d.simulated,
+      // An arrow while it moves, in alarm or not.
+      heading: d.online && !d.stale && (d.speed ?? 0) >= MOVING_MS && d.heading !== null ? d.heading : -1,
+    },
+  };
 }
 
 /** Devices with a position, as points. Devices that never reported a fix are left out. */
-export function devicesToFeatures(devices: Iterable<DeviceView>): FeatureCollection<Point, DeviceProps> {
-  const features: FeatureCollection<Point, DeviceProps>['features'] = [];
+export function devicesToFeatures(
+  devices: Iterable<DeviceView>,
+  alarmed: ReadonlySet<string> = new Set(),
+): FeatureCollection<Point, DeviceProps> {
+  const features: Array<Feature<Point, DeviceProps>> = [];
   for (const d of devices) {
-    if (d.lat === null || d.lon === null) continue;
+    const f = deviceFeature(d, alarmed);
+    if (f) features.push(f);
+  }
+  return { type: 'FeatureCollection', features };
+}
+
+export interface IncidentProps {
+  id: string;
+  severity: Incident['severity'];
+  state: Incident['state'];
+}
+
+/** Open incidents that say where they happened. */
+export function incidentsToFeatures(incidents: Iterable<Incident>): FeatureCollection<Point, IncidentProps> {
+  const features: Array<Feature<Point, IncidentProps>> = [];
+  for (const i of incidents) {
+    if (i.state === 'resolved' || i.lat === null || i.lon === null) continue;
     features.push({
       type: 'Feature',
-      id: undefined,
-      geometry: { type: 'Point', coordinates: [d.lon, d.lat] },
-      properties: { id: d.id, label: d.name ?? d.id, online: d.online, state: deviceState(d), simulated: d.simulated, kind: d.kind ?? 'other' },
+      geometry: { type: 'Point', coordinates: [i.lon, i.lat] },
+      properties: { id: i.id, severity: i.severity, state: i.state },
     });
   }
   return { type: 'FeatureCollection', features };
+}
+
+/** A trail as one line (empty with fewer than two points). */
+export function trailToFeature(points: readonly TrailPoint[]): FeatureCollection<LineString> {
+  if (points.length < 2) return { type: 'FeatureCollection', features: [] };
+  return {
+    type: 'FeatureCollection',
+    features: [{ type: 'Feature', properties: {}, geometry: { type: 'LineString', coordinates: points.map((p) => [p.lon, p.lat]) } }],
+  };
+}
+
+/** Adds a live fix to a trail in time order, keeping the last `windowMs` before the newest. */
+export function extendTrail(points: TrailPoint[], p: TrailPoint, windowMs: number): TrailPoint[] {
+  const last = points[points.length - 1];
+  if (last && p.ts_ms <= last.ts_ms) return points;
+  const out = [...points, p];
+  const from = p.ts_ms - windowMs;
+  let start = 0;
+  while (start < out.length - 1 && out[start].ts_ms < from) start++;
+  return start > 0 ? out.slice(start) : out;
 }
 
 /** "12 s ago", "4 min ago", "2 h ago". */
@@ -42,40 +93,27 @@ export function ago(thenMs: number, nowMs: number): string {
   return `${Math.floor(s / 3600)} h ago`;
 }
 
-/** The rows shown when a device is clicked, as [label, value]. */
-export function deviceFacts(d: DeviceView, nowMs: number): Array<[string, string]> {
+const STATE_WORDS: Record<DisplayState, string> = {
+  alarm: 'in alarm (open incident)',
+  offline: 'offline',
+  stale: 'online, but silent (stale)',
+  moving: 'moving',
+  stopped: 'stopped',
+};
+
+/** The rows shown for a device, as [label, value]. */
+export function deviceFacts(d: DeviceView, nowMs: number, alarmed: ReadonlySet<string> = new Set()): Array<[string, string]> {
   const rows: Array<[string, string]> = [
     ['Id', d.id],
     ['Kind', d.kind ?? 'unknown'],
-    ['State', deviceState(d) === 'stale' ? 'online, but silent (stale)' : deviceState(d)],
+    ['State', STATE_WORDS[displayState(d, alarmed)]],
     ['Last seen', ago(d.last_seen_ms, nowMs)],
   ];
+  if (d.fix_ts_ms !== null) rows.push(['Last fix', ago(d.fix_ts_ms, nowMs)]);
   if (d.speed !== null) rows.push(['Speed', `${Math.round(d.speed * 3.6)} km/h`]);
+  if (d.heading !== null) rows.push(['Heading', `${Math.round(d.heading)}°`]);
   if (d.battery !== null) rows.push(['Battery', `${Math.round(d.battery)} %`]);
   if (d.signal !== null) rows.push(['Signal', `${Math.round(d.signal)} dBm`]);
+  if (d.lat !== null && d.lon !== null) rows.push(['Position', `${d.lat.toFixed(5)}, ${d.lon.toFixed(5)}`]);
   return rows;
-}
-
-/** The popup for a device, built as DOM nodes (device-supplied text never becomes HTML). */
-export function devicePopupContent(d: DeviceView, nowMs: number): HTMLElement {
-  const root = document.createElement('div');
-  root.className = 'device-popup';
-  const title = document.createElement('h3');
-  title.textContent = d.name ?? d.id;
-  if (d.simulated) {
-    const tag = document.createElement('span');
-    tag.className = 'sim';
-    tag.textContent = 'SIMULATED';
-    title.append(tag);
-  }
-  const list = document.createElement('dl');
-  for (const [k, v] of deviceFacts(d, nowMs)) {
-    const dt = document.createElement('dt');
-    dt.textContent = k;
-    const dd = document.createElement('dd');
-    dd.textContent = v;
-    list.append(dt, dd);
-  }
-  root.append(title, list);
-  return root;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FrameScheduler } from './frame';
-import { ago, deviceFacts, devicesToFeatures } from './features';
+import { ago, deviceFacts, devicesToFeatures, extendTrail, incidentsToFeatures, trailToFeature } from './features';
 import { fakeFleet } from '../backend/fake';
 
 describe('FrameScheduler', () => {
@@ -26,15 +26,48 @@ describe('devicesToFeatures', () => {
     expect(fc.features[0].properties.simulated).toBe(true);
   });
 
-  it('colours by state: online, stale (online but silent), offline', () => {
+  it('colours by state: moving, stopped, stale, offline, and alarm over all of them', () => {
     const [a] = fakeFleet(1, [52, 4], 0);
     const states = [
-      { ...a, online: true, stale: false },
+      { ...a, online: true, stale: false, speed: 10 },
+      { ...a, online: true, stale: false, speed: 0 },
       { ...a, online: true, stale: true },
       { ...a, online: false, stale: false },
     ].map((d) => devicesToFeatures([d]).features[0].properties.state);
-    expect(states).toEqual(['online', 'stale', 'offline']);
+    expect(states).toEqual(['moving', 'stopped', 'stale', 'offline']);
+    const alarmed = devicesToFeatures([{ ...a, online: false }], new Set([a.id])).features[0].properties.state;
+    expect(alarmed).toBe('alarm');
     expect(Object.fromEntries(deviceFacts({ ...a, online: true, stale: true }, 0))['State']).toContain('stale');
+  });
+
+  it('draws a heading arrow only for moving devices that send a heading', () => {
+    const [a] = fakeFleet(1, [52, 4], 0);
+    const heading = (d: typeof a) => devicesToFeatures([{ ...d, online: true }]).features[0].properties.heading;
+    expect(heading({ ...a, speed: 10, heading: 90 })).toBe(90);
+    expect(heading({ ...a, speed: 0, heading: 90 })).toBe(-1);
+    expect(heading({ ...a, speed: 10, heading: null })).toBe(-1);
+  });
+});
+
+describe('incidents and trails on the map', () => {
+  it('rings open incidents that have a position, not resolved ones', () => {
+    const base = { assignee: null, resolution: null, count: 1, first_seen_ms: 0, last_seen_ms: 0, version: 1, updated_ms: 0, updated_by: 'system', last_change: { action: 'opened', detail: null }, source: 'v', kind: 'k', title: 't', severity: 'high' as const };
+    const fc = incidentsToFeatures([
+      { ...base, id: 'a', state: 'new', lat: 1, lon: 2 },
+      { ...base, id: 'b', state: 'resolved', lat: 1, lon: 2 },
+      { ...base, id: 'c', state: 'acknowledged', lat: null, lon: null },
+    ]);
+    expect(fc.features.map((f) => f.properties.id)).toEqual(['a']);
+  });
+
+  it('keeps the trail in time order within its window', () => {
+    let t = extendTrail([], { ts_ms: 0, lat: 0, lon: 0, speed: null }, 1000);
+    t = extendTrail(t, { ts_ms: 500, lat: 1, lon: 1, speed: null }, 1000);
+    t = extendTrail(t, { ts_ms: 400, lat: 9, lon: 9, speed: null }, 1000); // late: ignored
+    t = extendTrail(t, { ts_ms: 1600, lat: 2, lon: 2, speed: null }, 1200); // 0 falls out
+    expect(t.map((p) => p.ts_ms)).toEqual([500, 1600]);
+    expect(trailToFeature(t).features[0].geometry.coordinates).toEqual([[1, 1], [2, 2]]);
+    expect(trailToFeature([t[0]]).features).toHaveLength(0);
   });
 });
 

@@ -1,23 +1,44 @@
-// Map style specs as typed constants: the offline basemap and the device layers.
-import type { CircleLayerSpecification, StyleSpecification } from 'maplibre-gl';
+// Map style specs as typed constants: the offline basemap and the live layers.
+import type {
+  CircleLayerSpecification,
+  ExpressionSpecification,
+  GeoJSONSourceSpecification,
+  LineLayerSpecification,
+  StyleSpecification,
+  SymbolLayerSpecification,
+} from 'maplibre-gl';
 
 export const DEVICE_SOURCE = 'devices';
-export const DEVICE_LAYER = 'device-dots';
+export const INCIDENT_SOURCE = 'incidents';
+export const TRAIL_SOURCE = 'trail';
+
+export const DEVICE_LAYER = 'device-symbols';
+export const CLUSTER_LAYER = 'device-clusters';
+export const LABEL_LAYER = 'device-labels';
+export const HEADING_LAYER = 'device-heading';
+export const SELECTED_LAYER = 'device-selected';
+export const INCIDENT_LAYER = 'incident-rings';
+export const TRAIL_LAYER = 'trail-line';
+
+/** Clusters form below this zoom; from it on every device is drawn on its own. */
+export const CLUSTER_MAX_ZOOM = 11;
+/** Labels show from this zoom on (they would cover each other further out). */
+export const LABEL_MIN_ZOOM = 12;
 
 export const colors = {
   sea: '#0b1220',
   land: '#1a2436',
   border: '#3b4a63',
-  online: '#22c55e',
-  stale: '#f59e0b',
-  offline: '#6b7280',
-  simulatedRing: '#a78bfa',
-  ring: '#0b1220',
+  seaLight: '#c9d8e6',
+  landLight: '#eef1f4',
+  borderLight: '#9aa8b8',
+  trail: '#38bdf8',
 };
 
 /** The bundled basemap: land and borders from Natural Earth, served by the app itself, so the
  * map works with no network. `base` is the page's base URL. */
-export function offlineStyle(base: string): StyleSpecification {
+export function offlineStyle(base: string, theme: 'dark' | 'light' = 'dark'): StyleSpecification {
+  const light = theme === 'light';
   return {
     version: 8,
     name: 'Watchfloor offline',
@@ -26,26 +47,126 @@ export function offlineStyle(base: string): StyleSpecification {
       borders: { type: 'geojson', data: new URL('basemap/borders.json', base).href },
     },
     layers: [
-      { id: 'sea', type: 'background', paint: { 'background-color': colors.sea } },
-      { id: 'land', type: 'fill', source: 'land', paint: { 'fill-color': colors.land } },
+      { id: 'sea', type: 'background', paint: { 'background-color': light ? colors.seaLight : colors.sea } },
+      { id: 'land', type: 'fill', source: 'land', paint: { 'fill-color': light ? colors.landLight : colors.land } },
       {
         id: 'borders',
         type: 'line',
         source: 'borders',
-        paint: { 'line-color': colors.border, 'line-width': ['interpolate', ['linear'], ['zoom'], 2, 0.5, 8, 1.5] },
+        paint: {
+          'line-color': light ? colors.borderLight : colors.border,
+          'line-width': ['interpolate', ['linear'], ['zoom'], 2, 0.5, 8, 1.5],
+        },
       },
     ],
   };
 }
 
-export const deviceDots: CircleLayerSpecification = {
-  id: DEVICE_LAYER,
-  type: 'circle',
-  source: DEVICE_SOURCE,
-  paint: {
-    'circle-radius': ['interpolate', ['linear'], ['zoom'], 3, 3.5, 10, 6, 16, 9],
-    'circle-color': ['match', ['get', 'state'], 'online', colors.online, 'stale', colors.stale, colors.offline],
-    'circle-stroke-width': ['case', ['get', 'simulated'], 2.5, 1.5],
-    'circle-stroke-color': ['case', ['get', 'simulated'], colors.simulatedRing, colors.ring],
-  },
+const empty = { type: 'FeatureCollection' as const, features: [] };
+
+export const deviceSource: GeoJSONSourceSpecification = {
+  type: 'geojson',
+  data: empty,
+  cluster: true,
+  clusterRadius: 45,
+  clusterMaxZoom: CLUSTER_MAX_ZOOM,
+  // How many devices in a cluster are in alarm: such a cluster is drawn red.
+  clusterProperties: { alarm: ['+', ['case', ['==', ['get', 'state'], 'alarm'], 1, 0]] },
 };
+
+export const simpleSource: GeoJSONSourceSpecification = { type: 'geojson', data: empty };
+
+const notCluster: ExpressionSpecification = ['!', ['has', 'point_count']];
+
+/** Symbol size by zoom, times the operator's text scale. */
+export function iconSize(scale: number): ExpressionSpecification {
+  return ['interpolate', ['linear'], ['zoom'], 3, 0.7 * scale, 10, 0.9 * scale, 15, 1.1 * scale];
+}
+
+export function liveLayers(scale: number): Array<SymbolLayerSpecification | CircleLayerSpecification | LineLayerSpecification> {
+  return [
+    {
+      id: TRAIL_LAYER,
+      type: 'line',
+      source: TRAIL_SOURCE,
+      layout: { 'line-join': 'round', 'line-cap': 'round' },
+      paint: { 'line-color': colors.trail, 'line-width': 3, 'line-opacity': 0.85 },
+    },
+    {
+      id: INCIDENT_LAYER,
+      type: 'circle',
+      source: INCIDENT_SOURCE,
+      paint: {
+        'circle-radius': ['interpolate', ['linear'], ['zoom'], 3, 10, 14, 22],
+        'circle-color': 'rgba(239,68,68,0.12)',
+        'circle-stroke-width': ['match', ['get', 'state'], 'new', 3.5, 2],
+        'circle-stroke-color': ['match', ['get', 'severity'], 'critical', '#ef4444', 'high', '#f97316', 'medium', '#f59e0b', '#94a3b8'],
+      },
+    },
+    {
+      id: CLUSTER_LAYER,
+      type: 'symbol',
+      source: DEVICE_SOURCE,
+      filter: ['has', 'point_count'],
+      layout: {
+        'icon-image': ['concat', 'cluster:', ['get', 'point_count_abbreviated'], ':', ['case', ['>', ['get', 'alarm'], 0], '1', '0']],
+        'icon-allow-overlap': true,
+        'icon-size': scale,
+      },
+    },
+    {
+      id: HEADING_LAYER,
+      type: 'symbol',
+      source: DEVICE_SOURCE,
+      filter: ['all', notCluster, ['>=', ['get', 'heading'], 0]],
+      layout: {
+        'icon-image': 'arrow',
+        'icon-rotate': ['get', 'heading'],
+        'icon-rotation-alignment': 'map',
+        'icon-allow-overlap': true,
+        'icon-ignore-placement': true,
+        'icon-size': iconSize(scale),
+      },
+    },
+    {
+      id: SELECTED_LAYER,
+      type: 'circle',
+      source: DEVICE_SOURCE,
+      filter: ['all', notCluster, ['==', ['get', 'id'], '']],
+      paint: {
+        'circle-radius': 15 * scale,
+        'circle-color': 'rgba(255,255,255,0.15)',
+        'circle-stroke-width': 3,
+        'circle-stroke-color': '#ffffff',
+      },
+    },
+    {
+      id: DEVICE_LAYER,
+      type: 'symbol',
+      source: DEVICE_SOURCE,
+      filter: notCluster,
+      layout: {
+        'icon-image': ['concat', 'dev:', ['get', 'kind'], ':', ['get', 'state'], ':', ['case', ['get', 'simulated'], '1', '0']],
+        'icon-allow-overlap': true,
+        'icon-ignore-placement': true,
+        'icon-size': iconSize(scale),
+        // Higher keys are drawn last, on top: alarms over everything.
+        'symbol-sort-key': ['match', ['get', 'state'], 'alarm', 5, 'moving', 4, 'stopped', 3, 'stale', 2, 1],
+      },
+    },
+    {
+      id: LABEL_LAYER,
+      type: 'symbol',
+      source: DEVICE_SOURCE,
+      filter: notCluster,
+      minzoom: LABEL_MIN_ZOOM,
+      layout: {
+        'icon-image': ['concat', 'label:', ['get', 'label']],
+        'icon-anchor': 'top',
+        'icon-offset': [0, 15],
+        'icon-size': scale,
+        'icon-padding': 1,
+      },
+    },
+  ];
+}

@@ -19,4 +19,16 @@ map_style_url: string | null,
 /**
  * How many simulated devices this process runs (0: none).
  */
-simulated_devices: number, };
+simulated_devices: number, 
+/**
+ * This console's operator, as named in the audit trail ("assign to me").
+ */
+operator: string, 
+/**
+ * New incidents at or above this severity alert (notification, optional sound).
+ */
+notify_min_severity: "critical" | "high" | "medium" | "low" | "info", 
+/**
+ * Whether alerts also play a sound.
+ */
+sound: boolean, };

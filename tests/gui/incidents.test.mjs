@@ -1,0 +1,116 @@
+// GUI test of the dispatcher's workflow across two consoles: two real Watchfloor windows (each
+// through its own tauri-driver) on one Mosquitto. A device event published with mosquitto_pub
+// appears in console A's incident list and as a ring on its map; the operator acknowledges it
+// with the keyboard shortcut; console B shows it acknowledged. With no notification service
+// reachable (D-Bus pointed at nothing), A says that desktop alerts are unavailable instead of
+// losing them silently. Screenshots of both consoles and of the device panel are saved.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, startDriver, Session, until, waitForPort } from './webdriver.mjs';
+
+const app = process.env.WATCHFLOOR_BIN ?? 'target/debug/watchfloor';
+const artifacts = process.env.WATCHFLOOR_ARTIFACTS ?? 'test-artifacts';
+mkdirSync(artifacts, { recursive: true });
+
+function pub(port, topic, payload, retain = false) {
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-t', topic, '-q', '1', '-m', payload];
+  if (retain) args.push('-r');
+  execFileSync('mosquitto_pub', args);
+}
+
+const rows = `return [...document.querySelectorAll('[data-testid=incident-row]')]
+  .map((r) => ({ id: r.dataset.incidentId, state: r.dataset.state, text: r.textContent }));`;
+
+test('an event reaches the incident list and map; an acknowledgement in one console shows in the other', { timeout: 180_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'watchfloor-gui-incidents-'));
+  chmodSync(dir, 0o755); // Mosquitto drops root privileges and must read its config
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  const broker = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
+  const drivers = [];
+  const sessions = [];
+  try {
+    await waitForPort(port);
+    const openConsole = async (name, extra = {}) => {
+      const driver = await startDriver({
+        WATCHFLOOR_DB: join(dir, `${name}.sqlite`),
+        WATCHFLOOR_BROKER: `mqtt://127.0.0.1:${port}`,
+        WATCHFLOOR_OPERATOR: name,
+        // The webview's storage (remembered layout) in the test's own folder, per console.
+        XDG_DATA_HOME: join(dir, `${name}-data`),
+        ...extra,
+      });
+      drivers.push(driver);
+      const session = await Session.create(driver.port, app, []);
+      sessions.push(session);
+      await until(`${name} connected`, () =>
+        session.execute(`return document.querySelector('[data-testid=broker-status]')?.dataset.state === 'connected';`),
+        60_000,
+      );
+      return session;
+    };
+    // A reaches no notification service: its alerts must say so.
+    const a = await openConsole('ana', { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/watchfloor-test-bus' });
+    const b = await openConsole('bo');
+
+    const now = Date.now();
+    pub(port, 'devices/v7/status', JSON.stringify({ online: true, ts: now, kind: 'vehicle', name: 'Van 7', battery: 64 }), true);
+    pub(port, 'devices/v7/location', JSON.stringify({ ts: now, lat: 51.92, lon: 4.48, speed: 8.5, heading: 120 }));
+    pub(port, 'devices/v7/events', JSON.stringify({ id: 'gui-1', ts: now, type: 'panic_button', severity: 'critical', message: 'driver pressed panic', lat: 51.92, lon: 4.48 }));
+
+    const onA = await until('the incident in console A', async () => {
+      const list = await a.execute(rows);
+      const map = await a.execute(`const m = document.querySelector('[data-testid=map]');
+        return { rings: Number(m?.dataset.incidentRings ?? 0), drawn: Number(m?.dataset.renderedDevices ?? 0) };`);
+      const row = list.find((r) => /Van 7: panic button/.test(r.text));
+      return row && map.rings >= 1 && map.drawn >= 1 ? row : false;
+    }, 30_000);
+    assert.equal(onA.state, 'new');
+    const unackA = await a.execute(`return document.querySelector('[data-testid=unacknowledged]')?.textContent;`);
+    assert.match(unackA, /1 unacknowledged/);
+    const problem = await until('A reports that desktop alerts are unavailable', () =>
+      a.execute(`return document.querySelector('[data-testid=alert-problem]')?.textContent ?? false;`),
+    );
+    assert.match(problem, /Desktop alerts unavailable/);
+
+    // Select the row and acknowledge with the keyboard shortcut.
+    await a.execute(`document.querySelector('[data-incident-id="${onA.id}"]').click(); return true;`);
+    await until('the detail panel', () => a.execute(`return !!document.querySelector('[data-testid=incident-detail]');`));
+    await a.execute(`window.dispatchEvent(new KeyboardEvent('keydown', { key: 'a', bubbles: true })); return true;`);
+    const started = Date.now();
+    const onB = await until('the acknowledgement in console B', async () => {
+      const list = await b.execute(rows);
+      const row = list.find((r) => r.id === onA.id);
+      return row && row.state === 'acknowledged' ? row : false;
+    }, 15_000);
+    console.log(`acknowledged in A, shown in B after ${Date.now() - started} ms (includes WebDriver polling)`);
+    assert.equal(onB.id, onA.id, 'both consoles hold the same incident');
+    const trail = await until('the audit trail in A', async () => {
+      const t = await a.execute(`return document.querySelector('[data-testid=audit-trail]')?.textContent ?? '';`);
+      return /ana\s+acknowledged/.test(t) ? t : false;
+    });
+    assert.match(trail, /system\s+opened/);
+    writeFileSync(join(artifacts, 'gui-incidents-a.png'), await a.screenshot());
+    writeFileSync(join(artifacts, 'gui-incidents-b.png'), await b.screenshot());
+
+    // The device panel in B: live fields and the stored event.
+    await b.execute(`document.querySelector('[data-testid=tab-devices]').click(); return true;`);
+    await until('the device row', () => b.execute(`const r = document.querySelector('[data-device-id="v7"][data-testid=device-row]'); if (r) r.click(); return !!r;`));
+    const panel = await until('the device panel with its event', () =>
+      b.execute(`const p = document.querySelector('[data-testid=device-panel]');
+        return p && /panic button/.test(p.textContent) ? p.textContent : false;`),
+    );
+    assert.match(panel, /Van 7/);
+    assert.match(panel, /64 %/);
+    writeFileSync(join(artifacts, 'gui-device-panel.png'), await b.screenshot());
+  } finally {
+    for (const s of sessions) await s.close();
+    for (const d of drivers) await d.stop();
+    broker.kill('SIGTERM');
+  }
+});

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import type { DeviceView } from '../backend';
+import { DEFAULT_DEVICE_FILTER, deviceGroup, displayState, filterDevices } from './filter';
+
+function device(over: Partial<DeviceView>): DeviceView {
+  return {
+    id: 'v1', name: null, kind: 'vehicle', simulated: false, online: true, stale: false,
+    lat: 1, lon: 2, heading: null, speed: 0, battery: null, signal: null, fix_ts_ms: 0, last_seen_ms: 0,
+    ...over,
+  };
+}
+
+describe('device states and filters', () => {
+  it('tells alarm, offline, stale, moving and stopped apart, alarm first', () => {
+    const none = new Set<string>();
+    expect(displayState(device({ speed: 10 }), none)).toBe('moving');
+    expect(displayState(device({ speed: 0.2 }), none)).toBe('stopped');
+    expect(displayState(device({ stale: true, speed: 10 }), none)).toBe('stale');
+    expect(displayState(device({ online: false }), none)).toBe('offline');
+    expect(displayState(device({ online: false }), new Set(['v1']))).toBe('alarm');
+  });
+
+  it('groups by adapter, simulated first', () => {
+    expect(deviceGroup(device({ id: 'ot:ana.phone' }))).toBe('owntracks');
+    expect(deviceGroup(device({ id: 'face:T1' }))).toBe('face');
+    expect(deviceGroup(device({ id: 'ot:x', simulated: true }))).toBe('simulated');
+    expect(deviceGroup(device({}))).toBe('native');
+  });
+
+  it('searches id and name, filters kind and state, sorts naturally or by last seen', () => {
+    const list = [
+      device({ id: 'v10', name: 'Van 10', last_seen_ms: 5 }),
+      device({ id: 'v2', name: 'Van 2', last_seen_ms: 9 }),
+      device({ id: 'c1', name: 'Cam', kind: 'bodycam', online: false, last_seen_ms: 1 }),
+    ];
+    const none = new Set<string>();
+    expect(filterDevices(list, DEFAULT_DEVICE_FILTER, none).map((d) => d.id)).toEqual(['c1', 'v2', 'v10']);
+    expect(filterDevices(list, { ...DEFAULT_DEVICE_FILTER, sort: 'last_seen' }, none).map((d) => d.id)).toEqual(['v2', 'v10', 'c1']);
+    expect(filterDevices(list, { ...DEFAULT_DEVICE_FILTER, text: 'VAN 1' }, none).map((d) => d.id)).toEqual(['v10']);
+    expect(filterDevices(list, { ...DEFAULT_DEVICE_FILTER, kind: 'bodycam' }, none).map((d) => d.id)).toEqual(['c1']);
+    expect(filterDevices(list, { ...DEFAULT_DEVICE_FILTER, state: 'offline' }, none).map((d) => d.id)).toEqual(['c1']);
+  });
+});

@@ -1,0 +1,59 @@
+// The device list's search, filters and sort, and the state a device is drawn in.
+import type { DeviceView } from '../backend';
+
+/** What a dispatcher needs to tell apart at a glance, most alarming first. */
+export type DisplayState = 'alarm' | 'offline' | 'stale' | 'moving' | 'stopped';
+export const DISPLAY_STATES: readonly DisplayState[] = ['alarm', 'offline', 'stale', 'moving', 'stopped'];
+
+/** Slower than this (m/s, about 2 km/h) is stopped: GPS jitter of a parked unit stays below. */
+export const MOVING_MS = 0.6;
+
+export function displayState(d: DeviceView, alarmed: ReadonlySet<string>): DisplayState {
+  if (alarmed.has(d.id)) return 'alarm';
+  if (!d.online) return 'offline';
+  if (d.stale) return 'stale';
+  return (d.speed ?? 0) >= MOVING_MS ? 'moving' : 'stopped';
+}
+
+/** The group a device belongs to: where it reports from (its adapter), or simulated. */
+export type DeviceGroup = 'native' | 'owntracks' | 'face' | 'simulated';
+export const DEVICE_GROUPS: readonly DeviceGroup[] = ['native', 'owntracks', 'face', 'simulated'];
+
+export function deviceGroup(d: DeviceView): DeviceGroup {
+  if (d.simulated) return 'simulated';
+  if (d.id.startsWith('ot:')) return 'owntracks';
+  if (d.id.startsWith('face:')) return 'face';
+  return 'native';
+}
+
+export interface DeviceFilter {
+  text: string;
+  kind: string; // 'all' or a DeviceView kind
+  state: 'all' | DisplayState;
+  group: 'all' | DeviceGroup;
+  sort: 'name' | 'last_seen';
+}
+
+export const DEFAULT_DEVICE_FILTER: DeviceFilter = { text: '', kind: 'all', state: 'all', group: 'all', sort: 'name' };
+
+export function deviceLabel(d: DeviceView): string {
+  return d.name ?? d.id;
+}
+
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
+/** The devices passing `f`, sorted as it asks. */
+export function filterDevices(devices: Iterable<DeviceView>, f: DeviceFilter, alarmed: ReadonlySet<string>): DeviceView[] {
+  const text = f.text.trim().toLowerCase();
+  const out: DeviceView[] = [];
+  for (const d of devices) {
+    if (f.kind !== 'all' && (d.kind ?? 'other') !== f.kind) continue;
+    if (f.state !== 'all' && displayState(d, alarmed) !== f.state) continue;
+    if (f.group !== 'all' && deviceGroup(d) !== f.group) continue;
+    if (text && !d.id.toLowerCase().includes(text) && !(d.name ?? '').toLowerCase().includes(text)) continue;
+    out.push(d);
+  }
+  if (f.sort === 'last_seen') out.sort((a, b) => b.last_seen_ms - a.last_seen_ms || collator.compare(a.id, b.id));
+  else out.sort((a, b) => collator.compare(deviceLabel(a), deviceLabel(b)) || collator.compare(a.id, b.id));
+  return out;
+}

@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import type { Incident } from '../backend';
+import { alertText, IncidentStore, type IncidentFilter } from './store';
+
+function incident(over: Partial<Incident>): Incident {
+  return {
+    id: 'a',
+    source: 'v1',
+    kind: 'panic_button',
+    severity: 'critical',
+    title: 'Van 1: panic button',
+    state: 'new',
+    assignee: null,
+    resolution: null,
+    count: 1,
+    first_seen_ms: 1000,
+    last_seen_ms: 1000,
+    lat: null,
+    lon: null,
+    version: 1,
+    updated_ms: 1000,
+    updated_by: 'system',
+    last_change: { action: 'opened', detail: null },
+    ...over,
+  };
+}
+
+const open: IncidentFilter = { state: 'open', minSeverity: 'info', text: '' };
+
+describe('IncidentStore', () => {
+  it('lists open incidents by severity, then the oldest first, resolved last', () => {
+    const s = new IncidentStore();
+    s.apply(
+      [
+        incident({ id: 'low-old', severity: 'low', first_seen_ms: 1 }),
+        incident({ id: 'crit-new', severity: 'critical', first_seen_ms: 50 }),
+        incident({ id: 'crit-old', severity: 'critical', first_seen_ms: 10 }),
+        incident({ id: 'done', severity: 'critical', first_seen_ms: 0, state: 'resolved' }),
+      ],
+      true,
+      'high',
+    );
+    expect(s.list(open, 'me').map((i) => i.id)).toEqual(['crit-old', 'crit-new', 'low-old']);
+    expect(s.list({ ...open, state: 'all' }, 'me').map((i) => i.id)).toEqual(['crit-old', 'crit-new', 'low-old', 'done']);
+    expect(s.list({ ...open, minSeverity: 'high' }, 'me').map((i) => i.id)).toEqual(['crit-old', 'crit-new']);
+    expect(s.list({ ...open, text: 'LOW' }, 'me')).toHaveLength(0);
+    expect(s.list({ ...open, text: 'van 1' }, 'me')).toHaveLength(3);
+    expect(s.unacknowledged()).toBe(3);
+  });
+
+  it('filters what is assigned to me', () => {
+    const s = new IncidentStore();
+    s.apply([incident({ id: 'x', state: 'assigned', assignee: 'dana' }), incident({ id: 'y', state: 'assigned', assignee: 'eli' })], true, 'high');
+    expect(s.list({ ...open, state: 'mine' }, 'dana').map((i) => i.id)).toEqual(['x']);
+  });
+
+  it('alerts for new and reopened incidents at the threshold, never for a snapshot or an older version', () => {
+    const s = new IncidentStore();
+    expect(s.apply([incident({ id: 'old' })], true, 'high')).toEqual([]);
+    const fresh = incident({ id: 'b' });
+    expect(s.apply([fresh, incident({ id: 'c', severity: 'medium' })], false, 'high')).toEqual([fresh]);
+    // A repeat (still new) does not alert again; acknowledging and reopening does.
+    expect(s.apply([{ ...fresh, version: 2, count: 2 }], false, 'high')).toEqual([]);
+    s.apply([{ ...fresh, version: 3, state: 'resolved' }], false, 'high');
+    const reopened = { ...fresh, version: 4, state: 'new' as const };
+    expect(s.apply([reopened], false, 'high')).toEqual([reopened]);
+    // A late, older version is ignored.
+    s.apply([{ ...fresh, version: 2, state: 'acknowledged' }], false, 'high');
+    expect(s.byId.get('b')?.version).toBe(4);
+  });
+
+  it('marks sources with a severe open incident as alarmed', () => {
+    const s = new IncidentStore();
+    s.apply([incident({ source: 'v1' }), incident({ id: 'z', source: 'v2', severity: 'low' }), incident({ id: 'r', source: 'v3', state: 'resolved' })], true, 'high');
+    expect([...s.alarmedSources()]).toEqual(['v1']);
+  });
+
+  it('summarises one or several alerts in one notification', () => {
+    expect(alertText([incident({})]).title).toBe('CRITICAL: Van 1: panic button');
+    const many = alertText([incident({ severity: 'high', title: 'h' }), incident({ id: 'q', title: 'worst' })]);
+    expect(many).toEqual({ title: '2 new incidents', body: 'Most severe: worst' });
+  });
+});

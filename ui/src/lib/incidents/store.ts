@@ -1,0 +1,104 @@
+// Incidents in the UI: the newest version of each, kept by id, listed in triage order, and the
+// rule that decides which changes alert the dispatcher.
+import type { Incident } from '../backend';
+
+export type Severity = Incident['severity'];
+export const SEVERITIES: readonly Severity[] = ['critical', 'high', 'medium', 'low', 'info'];
+
+/** 0 is the most urgent. */
+export function severityRank(s: Severity): number {
+  return SEVERITIES.indexOf(s);
+}
+
+export function isOpen(i: Incident): boolean {
+  return i.state !== 'resolved';
+}
+
+/** Open before resolved, then most severe, then the one waiting longest. */
+export function compareTriage(a: Incident, b: Incident): number {
+  return (
+    Number(!isOpen(a)) - Number(!isOpen(b)) ||
+    severityRank(a.severity) - severityRank(b.severity) ||
+    a.first_seen_ms - b.first_seen_ms ||
+    a.id.localeCompare(b.id)
+  );
+}
+
+export type StateFilter = 'open' | 'new' | 'mine' | 'resolved' | 'all';
+
+export interface IncidentFilter {
+  state: StateFilter;
+  /** Show this severity and worse. */
+  minSeverity: Severity;
+  /** Matched against title, source and kind, case-insensitively. */
+  text: string;
+}
+
+export const DEFAULT_INCIDENT_FILTER: IncidentFilter = { state: 'open', minSeverity: 'info', text: '' };
+
+export class IncidentStore {
+  readonly byId = new Map<string, Incident>();
+
+  /**
+   * Applies the incidents of a batch (all of them when `full`) and returns those that should
+   * alert now: seen for the first time, or reopened, as new, at `alertAt` or worse. A full
+   * snapshot (start, resync) alerts nothing by itself: those incidents are not news.
+   */
+  apply(incidents: readonly Incident[], full: boolean, alertAt: Severity): Incident[] {
+    if (full) this.byId.clear();
+    const alerts: Incident[] = [];
+    for (const i of incidents) {
+      const held = this.byId.get(i.id);
+      if (held && held.version > i.version) continue;
+      this.byId.set(i.id, i);
+      const becameNew = i.state === 'new' && (!held || held.state !== 'new');
+      if (!full && becameNew && severityRank(i.severity) <= severityRank(alertAt)) alerts.push(i);
+    }
+    return alerts;
+  }
+
+  /** The incidents passing `f`, in triage order. */
+  list(f: IncidentFilter, operator: string): Incident[] {
+    const text = f.text.trim().toLowerCase();
+    const maxRank = severityRank(f.minSeverity);
+    const out: Incident[] = [];
+    for (const i of this.byId.values()) {
+      if (severityRank(i.severity) > maxRank) continue;
+      const keep =
+        f.state === 'all' ||
+        (f.state === 'open' && isOpen(i)) ||
+        (f.state === 'new' && i.state === 'new') ||
+        (f.state === 'resolved' && !isOpen(i)) ||
+        (f.state === 'mine' && isOpen(i) && i.assignee === operator);
+      if (!keep) continue;
+      if (text && !`${i.title} ${i.source} ${i.kind}`.toLowerCase().includes(text)) continue;
+      out.push(i);
+    }
+    return out.sort(compareTriage);
+  }
+
+  unacknowledged(): number {
+    let n = 0;
+    for (const i of this.byId.values()) if (i.state === 'new') n++;
+    return n;
+  }
+
+  /** Devices with an open incident at `minSeverity` or worse: drawn "in alarm" on the map. */
+  alarmedSources(minSeverity: Severity = 'high'): Set<string> {
+    const out = new Set<string>();
+    for (const i of this.byId.values()) {
+      if (isOpen(i) && severityRank(i.severity) <= severityRank(minSeverity)) out.add(i.source);
+    }
+    return out;
+  }
+}
+
+/** The one-line summary for a notification. */
+export function alertText(alerts: readonly Incident[]): { title: string; body: string } {
+  if (alerts.length === 1) {
+    const [i] = alerts;
+    return { title: `${i.severity.toUpperCase()}: ${i.title}`, body: `${i.kind.replace(/_/g, ' ')} at ${i.source}` };
+  }
+  const worst = [...alerts].sort(compareTriage)[0];
+  return { title: `${alerts.length} new incidents`, body: `Most severe: ${worst.title}` };
+}

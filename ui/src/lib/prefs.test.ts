@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_PREFS, loadPrefs, parsePrefs, savePrefs } from './prefs';
+
+describe('prefs', () => {
+  it('round-trip through storage', () => {
+    const store = new Map<string, string>();
+    const storage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v) };
+    const p = { ...DEFAULT_PREFS, theme: 'light' as const, selectedDevice: 'v7', mapView: { center: [4.4, 51.9] as [number, number], zoom: 12 } };
+    p.deviceFilter = { ...p.deviceFilter, kind: 'bodycam', sort: 'last_seen' };
+    savePrefs(p, storage);
+    expect(loadPrefs(storage)).toEqual(p);
+  });
+
+  it('fall back field by field on damaged or hostile input', () => {
+    expect(parsePrefs('not json')).toEqual(DEFAULT_PREFS);
+    const p = parsePrefs(JSON.stringify({ theme: 'neon', textScale: 40, sideWidth: 'wide', selectedDevice: 5, mapView: { center: [0, 200], zoom: 3 }, deviceFilter: { kind: 'vehicle', text: 7 } }));
+    expect(p.theme).toBe('dark');
+    expect(p.textScale).toBe(2);
+    expect(p.sideWidth).toBe(DEFAULT_PREFS.sideWidth);
+    expect(p.selectedDevice).toBeNull();
+    expect(p.mapView).toBeNull();
+    expect(p.deviceFilter).toEqual({ ...DEFAULT_PREFS.deviceFilter, kind: 'vehicle' });
+  });
+});

@@ -1,0 +1,94 @@
+// What the console remembers between runs on this workstation (localStorage): theme, text
+// size, panel widths, the selected device, filters and the map view. Anything unreadable or of
+// the wrong shape falls back to the default field by field, so a damaged entry never stops the
+// console from starting.
+import { DEFAULT_DEVICE_FILTER, type DeviceFilter } from './devices/filter';
+import { DEFAULT_INCIDENT_FILTER, type IncidentFilter } from './incidents/store';
+
+export interface MapView {
+  center: [number, number]; // [lon, lat]
+  zoom: number;
+}
+
+export interface Prefs {
+  theme: 'dark' | 'light';
+  /** Root text scale: 1 on a laptop, up to 2 on a wall screen. */
+  textScale: number;
+  /** Width of the side panel, px. */
+  sideWidth: number;
+  selectedDevice: string | null;
+  follow: boolean;
+  deviceFilter: DeviceFilter;
+  incidentFilter: IncidentFilter;
+  mapView: MapView | null;
+}
+
+export const DEFAULT_PREFS: Prefs = {
+  theme: 'dark',
+  textScale: 1,
+  sideWidth: 380,
+  selectedDevice: null,
+  follow: false,
+  deviceFilter: DEFAULT_DEVICE_FILTER,
+  incidentFilter: DEFAULT_INCIDENT_FILTER,
+  mapView: null,
+};
+
+const KEY = 'watchfloor.prefs.v1';
+
+function pick<T extends object>(defaults: T, raw: unknown): T {
+  if (typeof raw !== 'object' || raw === null) return { ...defaults };
+  const out = { ...defaults };
+  for (const k of Object.keys(defaults) as Array<keyof T>) {
+    const v = (raw as Record<string, unknown>)[k as string];
+    const d = defaults[k];
+    if (v === undefined) continue;
+    if (d !== null && typeof d === 'object' && !Array.isArray(d)) out[k] = pick(d as object, v) as T[keyof T];
+    else if (d === null || typeof v === typeof d) out[k] = v as T[keyof T];
+  }
+  return out;
+}
+
+function validMapView(v: unknown): MapView | null {
+  const m = v as MapView | null;
+  const ok =
+    m !== null &&
+    Array.isArray(m?.center) &&
+    m.center.length === 2 &&
+    m.center.every((n) => Number.isFinite(n)) &&
+    Math.abs(m.center[1]) <= 85 &&
+    Number.isFinite(m.zoom);
+  return ok ? { center: [m.center[0], m.center[1]], zoom: m.zoom } : null;
+}
+
+export function parsePrefs(text: string | null): Prefs {
+  let raw: unknown = null;
+  try {
+    raw = text ? JSON.parse(text) : null;
+  } catch {
+    raw = null;
+  }
+  const p = pick(DEFAULT_PREFS, raw);
+  p.theme = p.theme === 'light' ? 'light' : 'dark';
+  p.textScale = Math.min(2, Math.max(0.8, Number(p.textScale) || 1));
+  p.sideWidth = Math.min(900, Math.max(260, Number(p.sideWidth) || DEFAULT_PREFS.sideWidth));
+  p.selectedDevice = typeof p.selectedDevice === 'string' ? p.selectedDevice : null;
+  p.mapView = validMapView((raw as Partial<Prefs> | null)?.mapView ?? null);
+  return p;
+}
+
+export function loadPrefs(storage: Pick<Storage, 'getItem'> = localStorage): Prefs {
+  try {
+    return parsePrefs(storage.getItem(KEY));
+  } catch {
+    return parsePrefs(null);
+  }
+}
+
+export function savePrefs(p: Prefs, storage: Pick<Storage, 'setItem'> = localStorage): void {
+  try {
+    storage.setItem(KEY, JSON.stringify(p));
+  } catch {
+    // Storage full or disabled: the console works, it just forgets on restart.
+  }
+}
