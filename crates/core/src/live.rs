@@ -87,6 +87,31 @@ impl DeviceState {
         true
     }
 
+    /// The name the device gave itself, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.status.as_ref().and_then(|s| s.name.as_deref())
+    }
+
+    /// The device's kind ("vehicle", "bodycam"...), if it said.
+    pub fn kind(&self) -> Option<&'static str> {
+        self.status
+            .as_ref()
+            .and_then(|s| s.kind)
+            .map(DeviceKind::as_str)
+    }
+
+    /// The current fix as (lat, lon).
+    pub fn position(&self) -> Option<(f64, f64)> {
+        self.fix.as_ref().map(|f| (f.lat, f.lon))
+    }
+
+    /// Device time of the last thing it said (fix or status), else receipt time.
+    pub fn last_device_ts(&self) -> i64 {
+        let fix = self.fix.as_ref().map(|f| f.ts_ms);
+        fix.max(self.status.as_ref().map(|s| s.ts_ms))
+            .unwrap_or(self.last_seen_ms)
+    }
+
     /// Online per the latest status (the last will says offline). A device that has sent
     /// locations but never a status is shown online: it is evidently reporting.
     pub fn online(&self) -> bool {
@@ -241,8 +266,8 @@ fn view(id: &DeviceId, s: &DeviceState) -> DeviceView {
     let status = s.status.as_ref();
     DeviceView {
         id: id.to_string(),
-        name: status.and_then(|st| st.name.clone()),
-        kind: status.and_then(|st| st.kind).map(DeviceKind::as_str),
+        name: s.name().map(str::to_owned),
+        kind: s.kind(),
         simulated: status.is_some_and(|st| st.simulated),
         online: s.online(),
         stale: s.stale,

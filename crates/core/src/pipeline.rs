@@ -185,6 +185,7 @@ impl Pipeline {
             outbound: outbound_tx,
             changed_incidents: Vec::new(),
             published_at_connect: 0,
+            pruned_incidents_ms: 0,
         };
         let live_task = tokio::spawn(live.run(settings.batch_interval));
 
@@ -346,6 +347,8 @@ struct LiveTask {
     changed_incidents: Vec<Incident>,
     /// The link's connect count when every incident was last published.
     published_at_connect: u64,
+    /// When resolved incidents were last pruned from memory (once a minute is plenty).
+    pruned_incidents_ms: i64,
 }
 
 /// Receipt-to-batch latency over rolling windows of [`LatencyWindow::SPAN_MS`]: the summary of
@@ -417,7 +420,10 @@ impl LiveTask {
                     for id in self.live.sweep_stale(now) {
                         self.raise_stale(&id, now);
                     }
-                    self.incidents.prune(now);
+                    if now - self.pruned_incidents_ms >= 60_000 {
+                        self.pruned_incidents_ms = now;
+                        self.incidents.prune(now);
+                    }
                     self.republish_after_connect();
                     let records = self.drain_incidents();
                     self.store_all(records, None).await;
@@ -551,13 +557,7 @@ impl LiveTask {
                 if let Some(t) = self.flood.on_quarantined(&self.rules, received_ms) {
                     self.incidents.raise(&t, received_ms);
                 }
-                vec![Record::Quarantine(QuarantineEntry::new(
-                    received_ms,
-                    &msg.topic,
-                    &msg.payload,
-                    e.code(),
-                    e.to_string(),
-                ))]
+                vec![quarantined(&msg, e.code(), e.to_string())]
             }
         };
         records.extend(self.drain_incidents());
@@ -572,19 +572,15 @@ impl LiveTask {
         let Some(state) = self.live.get(device) else {
             return;
         };
-        let status = state.status.as_ref();
-        let name = status.and_then(|s| s.name.as_deref());
         let trigger = match m {
-            NativeMessage::Event { event, .. } => self.rules.on_event(device, name, event),
-            NativeMessage::Status { status: st, .. }
-                if was_online == Some(true) && !state.online() =>
-            {
+            NativeMessage::Event { event, .. } => self.rules.on_event(device, state.name(), event),
+            NativeMessage::Status { status, .. } if was_online == Some(true) && !state.online() => {
                 self.rules.on_offline(
                     device,
-                    name,
-                    status.and_then(|s| s.kind).map(|k| k.as_str()),
-                    st.ts_ms,
-                    state.fix.as_ref().map(|f| (f.lat, f.lon)),
+                    state.name(),
+                    state.kind(),
+                    status.ts_ms,
+                    state.position(),
                 )
             }
             _ => None,
@@ -595,24 +591,18 @@ impl LiveTask {
     }
 
     fn raise_stale(&mut self, device: &DeviceId, now_ms: i64) {
-        let Some(state) = self.live.get(device) else {
+        let Some(s) = self.live.get(device) else {
             return;
         };
-        let status = state.status.as_ref();
-        let last_ts = state
-            .fix
-            .as_ref()
-            .map(|f| f.ts_ms)
-            .max(status.map(|s| s.ts_ms))
-            .unwrap_or(state.last_seen_ms);
-        if let Some(t) = self.rules.on_stale(
+        let trigger = self.rules.on_stale(
             device,
-            status.and_then(|s| s.name.as_deref()),
-            status.and_then(|s| s.kind).map(|k| k.as_str()),
-            last_ts,
+            s.name(),
+            s.kind(),
+            s.last_device_ts(),
             now_ms,
-            state.fix.as_ref().map(|f| (f.lat, f.lon)),
-        ) {
+            s.position(),
+        );
+        if let Some(t) = trigger {
             self.incidents.raise(&t, now_ms);
         }
     }
@@ -620,7 +610,7 @@ impl LiveTask {
     /// Another console's incident change (or our own, echoed by the broker).
     async fn ingest_incident(&mut self, msg: Inbound) {
         self.counters.count_message(Adapter::Incidents);
-        let mut records = match shared::decode(&msg.topic, &msg.payload) {
+        let records = match shared::decode(&msg.topic, &msg.payload) {
             Ok(remote) => {
                 self.incidents.merge(remote.clone(), msg.received_ms);
                 let records = self.drain_incidents();
@@ -634,16 +624,9 @@ impl LiveTask {
             }
             Err(e) => {
                 tracing::warn!(topic = %msg.topic, reason = %e, "incident message quarantined");
-                vec![Record::Quarantine(QuarantineEntry::new(
-                    msg.received_ms,
-                    &msg.topic,
-                    &msg.payload,
-                    e.code(),
-                    e.to_string(),
-                ))]
+                vec![quarantined(&msg, e.code(), e.to_string())]
             }
         };
-        records.extend(self.drain_incidents());
         self.store_all(records, msg.ack).await;
     }
 
@@ -715,6 +698,17 @@ impl LiveTask {
             }
         }
     }
+}
+
+/// The quarantine row for a refused message.
+fn quarantined(msg: &Inbound, code: &'static str, reason: String) -> Record {
+    Record::Quarantine(QuarantineEntry::new(
+        msg.received_ms,
+        &msg.topic,
+        &msg.payload,
+        code,
+        reason,
+    ))
 }
 
 /// Asks the MQTT link to try the broker again now instead of at the end of its backoff.

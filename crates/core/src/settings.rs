@@ -620,8 +620,8 @@ impl Settings {
 const DEVICE_KINDS: [&str; 6] = ["vehicle", "sensor", "bodycam", "phone", "terminal", "other"];
 
 fn severity(origin: &str, raw: &str) -> Result<Severity, SettingsError> {
-    serde_json::from_value(serde_json::Value::String(raw.to_owned()))
-        .map_err(|_| invalid(origin, raw, "expected critical, high, medium, low or info"))
+    Severity::parse(raw)
+        .ok_or_else(|| invalid(origin, raw, "expected critical, high, medium, low or info"))
 }
 
 fn incident_settings(

@@ -94,6 +94,19 @@ impl Severity {
             Severity::Info => "info",
         }
     }
+
+    /// The inverse of [`Severity::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Severity::Critical,
+            Severity::High,
+            Severity::Medium,
+            Severity::Low,
+            Severity::Info,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
 }
 
 /// What sort of unit a device is; drives its symbol on the map.
@@ -449,6 +462,20 @@ pub fn topic(prefix: &str, device: &DeviceId, kind: TopicKind) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn severity_words_round_trip() {
+        for s in [
+            Severity::Critical,
+            Severity::High,
+            Severity::Medium,
+            Severity::Low,
+            Severity::Info,
+        ] {
+            assert_eq!(Severity::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Severity::parse("urgent"), None);
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -98,10 +98,6 @@ pub fn insert_audit(stmt: &mut Statement<'_>, a: &AuditEntry) -> rusqlite::Resul
     Ok(())
 }
 
-fn severity(s: &str) -> Severity {
-    serde_json::from_value(serde_json::Value::String(s.to_owned())).unwrap_or(Severity::Info)
-}
-
 fn state(s: &str) -> IncidentState {
     IncidentState::parse(s).unwrap_or(IncidentState::New)
 }
@@ -111,7 +107,7 @@ fn incident(r: &Row<'_>) -> rusqlite::Result<Incident> {
         id: r.get(0)?,
         source: r.get(1)?,
         kind: r.get(2)?,
-        severity: severity(&r.get::<_, String>(3)?),
+        severity: Severity::parse(&r.get::<_, String>(3)?).unwrap_or(Severity::Info),
         title: r.get(4)?,
         state: state(&r.get::<_, String>(5)?),
         assignee: r.get(6)?,
