@@ -3,7 +3,7 @@
 # Release builds; Mosquitto and mosquitto_sub from the system packages (scripts/setup.sh --tests).
 #
 #   scripts/bench.sh                 all of them
-#   scripts/bench.sh ingest|writer|memory
+#   scripts/bench.sh ingest|writer|memory|facesync
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -16,4 +16,5 @@ echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(awk '/MemTotal/ {pri
 [[ $what == all || $what == writer ]] && { $bench writer; echo; }
 [[ $what == all || $what == ingest ]] && { $bench ingest --messages 200000 --devices 1000; echo; }
 [[ $what == all || $what == memory ]] && { $bench memory --devices 10000; echo; }
+[[ $what == all || $what == facesync ]] && { $bench facesync --employees 20000 --terminals 50 --person-ms 10; echo; }
 exit 0

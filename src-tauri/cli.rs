@@ -65,6 +65,55 @@ pub enum Command {
     /// Write history rows to stdout as CSV, NDJSON or GeoJSON (streamed; the file is opened
     /// read-only and may be in use by a running console).
     Export(ExportArgs),
+    /// The employee directory synced to face terminals.
+    Employees {
+        #[command(subcommand)]
+        command: EmployeesCommand,
+    },
+    /// Face terminals: list them, define groups.
+    Terminals {
+        #[command(subcommand)]
+        command: TerminalsCommand,
+    },
+    /// Sync employees to face terminals: send what is pending and print a per-terminal summary.
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EmployeesCommand {
+    /// Import a CSV (employee_id,name,photo[,terminals,valid_from,valid_to,person_type]),
+    /// applying the difference to the directory: adds, updates, removals.
+    Import {
+        /// The CSV file; photo paths are relative to its folder.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TerminalsCommand {
+    /// List known terminals with their sync state.
+    List,
+    /// Set the members of a terminal group (no ids: delete the group).
+    Group {
+        /// The group's name, as the CSV's `terminals` column names it.
+        name: String,
+        /// Terminal ids.
+        terminals: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Only these terminals (repeatable). Default: every known terminal.
+    #[arg(long = "terminal", value_name = "ID")]
+    pub terminals: Vec<String>,
+    /// Run until every terminal is in sync (or the timeout), then print the summary. Without
+    /// it, sync keeps running (and keeps terminals in sync) until SIGINT/SIGTERM.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this many seconds (exit 1 when work is left).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +208,18 @@ pub struct SimArgs {
     /// Seed for routes and events; the same seed gives the same fleet.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
+    /// Also simulate M face terminals (ids sim-terminal-1..M) speaking the mqtt/face protocol.
+    #[arg(long, value_name = "M", default_value_t = 0)]
+    pub terminals: u32,
+    /// Simulated terminals: processing time per person in a batch.
+    #[arg(long, value_name = "MS", default_value_t = 5)]
+    pub terminal_person_ms: u64,
+    /// Simulated terminals: most persons each stores (474 beyond).
+    #[arg(long, value_name = "N", default_value_t = 50_000)]
+    pub terminal_capacity: usize,
+    /// Simulated terminals: share of photos rejected with 468 "no face" (0 to 1).
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub terminal_reject_rate: f64,
 }
 
 impl Cli {

@@ -131,7 +131,19 @@ pub async fn sim(settings: Settings, args: SimArgs) -> anyhow::Result<()> {
     let url = settings.broker_url();
     tracing::info!(broker = %url, devices = args.devices, "starting SIMULATED devices (stop with Ctrl-C or SIGTERM)");
     let simulator = Simulator::spawn(sim_config(&settings, &url, args.devices, args.seed));
+    let terminals_stop = tokio_util::sync::CancellationToken::new();
+    let terminals = crate::sync::spawn_terminals(&settings, &args, &terminals_stop);
+    if !terminals.is_empty() {
+        tracing::info!(
+            terminals = terminals.len(),
+            "starting SIMULATED face terminals"
+        );
+    }
     stop.wait().await?;
+    terminals_stop.cancel();
+    for t in terminals {
+        let _ = t.await;
+    }
     simulator.shutdown().await;
     Ok(())
 }

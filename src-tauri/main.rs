@@ -2,13 +2,14 @@
 //!
 //! This file is glue: it parses the command line ([`cli`]), builds one validated `Settings`, and
 //! hands it to the desktop shell ([`desktop`], the only module that imports Tauri) or to a
-//! headless command ([`headless`]). Exit codes: 0 success, 1 runtime failure, 2 bad usage or
+//! headless command ([`headless`], and [`sync`] for employees and face terminals). Exit codes: 0 success, 1 runtime failure, 2 bad usage or
 //! configuration.
 
 mod cli;
 #[cfg(feature = "desktop")]
 mod desktop;
 mod headless;
+mod sync;
 
 use std::process::ExitCode;
 
@@ -27,8 +28,13 @@ fn main() -> ExitCode {
         }
     };
     headless::init_logging();
-    if let Some(cli::Command::Export(args)) = &cli.command {
-        return headless::export(&settings.db_path, &args.query());
+    match &cli.command {
+        Some(cli::Command::Export(args)) => {
+            return headless::export(&settings.db_path, &args.query())
+        }
+        Some(cli::Command::Employees { command }) => return sync::employees(&settings, command),
+        Some(cli::Command::Terminals { command }) => return sync::terminals(&settings, command),
+        _ => {}
     }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -44,7 +50,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(cli::Command::Record(args)) => runtime.block_on(headless::record(settings, args)),
         Some(cli::Command::Sim(args)) => runtime.block_on(headless::sim(settings, args)),
-        Some(cli::Command::Export(_)) => unreachable!("handled above, without a runtime"),
+        Some(cli::Command::Sync(args)) => {
+            return runtime.block_on(sync::sync(settings, args));
+        }
+        Some(
+            cli::Command::Export(_)
+            | cli::Command::Employees { .. }
+            | cli::Command::Terminals { .. },
+        ) => unreachable!("handled above, without a runtime"),
         None => open_console(runtime, settings),
     };
     match result {

@@ -7,10 +7,13 @@
 //! - `writer`: the history writer alone, positions (QoS 0 path) and acknowledged events (QoS 1
 //!   path): rows/s, and for events the time from queueing to acknowledgement, p50/p99.
 //! - `memory`: resident memory of `watchfloor record` holding N live devices.
+//! - `facesync`: E employees synced to T simulated face terminals: wall time and terminal
+//!   utilisation.
 //! - `latency`: MQTT receipt to UI batch emitted, p50/p99, with D devices reporting at R Hz
 //!   (read from the recorder's own 10 s summary, which measures it for the status bar).
 
 mod broker;
+mod facesync;
 mod ingest;
 mod writer;
 
@@ -54,6 +57,16 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         devices: u32,
     },
+    /// Employees synced to simulated face terminals.
+    Facesync {
+        #[arg(long, default_value_t = 20_000)]
+        employees: usize,
+        #[arg(long, default_value_t = 50)]
+        terminals: usize,
+        /// The simulated terminals' processing time per person.
+        #[arg(long, default_value_t = 10)]
+        person_ms: u64,
+    },
     /// Receipt-to-batch latency at a steady load.
     Latency {
         #[arg(long, default_value = "target/release/watchfloor")]
@@ -80,6 +93,11 @@ fn main() -> anyhow::Result<()> {
             watchfloor,
             devices,
         } => ingest::memory(&watchfloor, devices),
+        Command::Facesync {
+            employees,
+            terminals,
+            person_ms,
+        } => facesync::facesync(employees, terminals, person_ms),
         Command::Latency {
             watchfloor,
             devices,

@@ -40,8 +40,9 @@ use session::{Client, EventLoop, SessionEvent};
 /// that still happens: MQTT 5 tells the broker our limit (it then withholds bigger messages);
 /// under 3.1.1 set the broker's own limit below it (Mosquitto: `message_size_limit`).
 pub const MAX_PACKET_BYTES: usize = 64 * 1024 * 1024;
-/// Largest packet we send (presence, probe, acks): small.
-pub const MAX_OUTGOING_PACKET_BYTES: usize = 64 * 1024;
+/// Largest packet we send: a face terminal batch of 1000 persons with photo URLs is a few
+/// hundred KiB; everything else (presence, probe, incidents) is small.
+pub const MAX_OUTGOING_PACKET_BYTES: usize = 4 * 1024 * 1024;
 
 /// How the link connects.
 #[derive(Debug, Clone)]
@@ -114,11 +115,13 @@ fn backoff() -> impl Iterator<Item = Duration> {
         .build()
 }
 
-/// A retained QoS 1 message this console publishes (its incident changes).
+/// A QoS 1 message this console publishes: its incident changes (retained) and face-terminal
+/// commands (not retained).
 #[derive(Debug, Clone)]
 pub struct Outbound {
     pub topic: String,
     pub payload: Vec<u8>,
+    pub retain: bool,
 }
 
 /// Runs the link until `cancel` fires; then marks the console offline and disconnects politely.
@@ -300,7 +303,7 @@ async fn send_probes(
     }
 }
 
-/// Publishes the console's own retained messages, waiting while the link is down so that they
+/// Publishes the console's own messages, waiting while the link is down so that they
 /// queue here (bounded) rather than in rumqttc. A message rumqttc has sent but the broker has
 /// not acknowledged is sent again after a reconnect (the session is persistent).
 async fn send_outbound(
@@ -325,7 +328,7 @@ async fn send_outbound(
             return;
         }
         if let Err(e) = client
-            .publish(&msg.topic, QoS::AtLeastOnce, true, msg.payload)
+            .publish(&msg.topic, QoS::AtLeastOnce, msg.retain, msg.payload)
             .await
         {
             tracing::warn!(error = %e, topic = msg.topic, "could not publish");

@@ -70,9 +70,7 @@ impl Pipeline {
             tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
                 let conn = store::open(&db_path)?;
                 // Stable per history file, so a restarted console is the same MQTT client.
-                let client_id = meta::get_or_insert_with(&conn, "client_id", || {
-                    format!("watchfloor-{:016x}", rand::random::<u64>())
-                })?;
+                let client_id = meta::client_id(&conn)?;
                 let incidents = store::incidents::load_current(&conn, now_ms() - KEEP_RESOLVED_MS)?;
                 Ok((conn, client_id, incidents))
             })
@@ -649,6 +647,7 @@ impl LiveTask {
         let msg = Outbound {
             topic: shared::topic(&i.id),
             payload: shared::encode(i),
+            retain: true,
         };
         if self.outbound.try_send(msg).is_err() {
             // The link is far behind; the next connect publishes every incident again.

@@ -167,6 +167,12 @@ pub struct FaceFile {
     pub base_topic: Option<String>,
     /// IANA zone of the terminals' clocks (they send local time with no offset).
     pub time_zone: Option<String>,
+    /// IP:PORT of the photo endpoint for employee sync. Default 127.0.0.1:0 (this machine only).
+    pub photo_listen: Option<String>,
+    /// URL terminals reach the photo endpoint at, e.g. http://10.0.0.2:8095.
+    pub photo_url: Option<String>,
+    /// Most persons per EditPersonsNew batch, 1..=1000. Default 1000.
+    pub sync_batch: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -341,6 +347,12 @@ pub struct IncidentSettings {
 pub struct FaceSettings {
     pub base_topic: String,
     pub zone: chrono_tz::Tz,
+    /// Where the photo endpoint listens (terminals download `picURI`s from it).
+    pub photo_listen: std::net::SocketAddr,
+    /// The base URL terminals reach the photo endpoint at; `None`: the bound address.
+    pub photo_url: Option<String>,
+    /// Most persons per `EditPersonsNew` batch.
+    pub sync_batch: usize,
 }
 
 /// Connection details for the MQTT link.
@@ -732,7 +744,37 @@ fn face_settings(
             .and_then(|n| n.parse().ok())
             .unwrap_or(chrono_tz::UTC),
     };
-    Ok(Some(FaceSettings { base_topic, zone }))
+    let photo_listen = match file.photo_listen {
+        Some(text) => text
+            .parse()
+            .map_err(|_| invalid("face.photo_listen", &text, "not an IP:PORT address"))?,
+        None => std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    };
+    if let Some(url) = &file.photo_url {
+        let ok = url::Url::parse(url).is_ok_and(|u| u.scheme() == "http" && u.host_str().is_some());
+        if !ok {
+            return Err(invalid(
+                "face.photo_url",
+                url,
+                "not an http:// URL with a host (terminals download photos over HTTP)",
+            ));
+        }
+    }
+    let sync_batch = file.sync_batch.unwrap_or(1000);
+    if !(1..=1000).contains(&sync_batch) {
+        return Err(invalid(
+            "face.sync_batch",
+            sync_batch,
+            "must be 1 to 1000 (terminals take at most 1000 persons per batch)",
+        ));
+    }
+    Ok(Some(FaceSettings {
+        base_topic,
+        zone,
+        photo_listen,
+        photo_url: file.photo_url,
+        sync_batch,
+    }))
 }
 
 fn mqtt_settings(

@@ -1,6 +1,6 @@
 //! Face-recognition terminals ("mqtt/face" family, `../shared/protocols/face-terminals-mqtt-face.md`):
-//! the presence, heartbeat and record side. (Person sync, with its commands and Acks, is its own
-//! module in a later version.)
+//! the presence, heartbeat and record side. (Person sync, with its commands and Acks, is
+//! [`crate::face_sync`].)
 //!
 //! Topics under a configurable base (default `mqtt/face`):
 //! - `{base}/basic`: `Online` (-> online status, name from `facesname`) and `Offline` (-> offline
@@ -234,7 +234,7 @@ fn event(
 }
 
 /// A string field; numbers are accepted as their text (ids often arrive as numbers).
-fn text(obj: &Map<String, Value>, field: &str) -> Option<String> {
+pub(crate) fn text(obj: &Map<String, Value>, field: &str) -> Option<String> {
     match obj.get(field)? {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

@@ -10,9 +10,11 @@
 //! - [`native`]: Watchfloor's own documented format (`docs/protocol.md`).
 //! - [`owntracks`]: OwnTracks phones (location, last will, geofence transitions).
 //! - [`face`]: face-recognition terminals: presence, heartbeat, access records, stranger snaps.
+//! - [`face_sync`]: face-terminal person sync: the commands sent and the Acks that answer them.
 
 pub mod device_id;
 pub mod face;
+pub mod face_sync;
 mod lenient;
 pub mod native;
 pub mod owntracks;

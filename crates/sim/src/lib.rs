@@ -4,10 +4,12 @@
 //!
 //! Each device is its own MQTT client, as a real one is, with its own last will, so that a
 //! killed simulator looks to the console exactly like a fleet losing power. Motion is in
-//! [`motion`] (pure, seeded); the MQTT side is in [`device`].
+//! [`motion`] (pure, seeded); the MQTT side is in [`device`]. Simulated face terminals (person
+//! sync, presence) are in [`terminal`].
 
 pub mod device;
 pub mod motion;
+pub mod terminal;
 
 use std::sync::Arc;
 use std::time::Duration;

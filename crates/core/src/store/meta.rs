@@ -31,6 +31,14 @@ pub fn get_or_insert_with(
     Ok(value)
 }
 
+/// The console's MQTT client id, stable per history file (so a restarted console resumes its
+/// broker session); made on first use.
+pub fn client_id(conn: &Connection) -> rusqlite::Result<String> {
+    get_or_insert_with(conn, "client_id", || {
+        format!("watchfloor-{:016x}", rand::random::<u64>())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -18,6 +18,8 @@ const MIGRATIONS: &[&[&str]] = &[
     ],
     // 2: incidents and their audit trail.
     &[incidents::DDL],
+    // 3: employees synced to face terminals.
+    &[crate::facesync::directory::DDL],
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,1004 @@
+//! The sync engine: one task that works off, terminal by terminal, the difference between what
+//! the directory says a terminal should hold and what was last confirmed there.
+//!
+//! Per terminal, exactly one request is in flight (terminals refuse a second batch with 410).
+//! A terminal seen for the first time in this run (or back after going offline or a silence) is
+//! first asked `QueryProgress` (a batch sent before a restart may still be running: we wait for
+//! it rather than be refused) and then `QueryPerson`, which tells what it really holds (asked
+//! again after a removal it could not confirm). Then removals go first (`DeletePersons`, at most 200, so leavers
+//! lose access soonest), then additions and changes (`EditPersonsNew`). Each request is matched
+//! to its Ack by `messageId`; a request not answered by its deadline is given up (its Ack is
+//! still applied if it comes late) and the terminal is probed again after a backoff.
+//!
+//! **Pacing.** The engine measures each terminal's processing time per person from its Acks and
+//! sizes the next batch to take about `target_batch` (never over `max_batch`): long enough that
+//! the round trip between two batches is a sliver of the terminal's time, short enough that a
+//! terminal going offline loses little and progress moves visibly. The first batch is small, to
+//! measure.
+//!
+//! Everything that must survive a restart is in SQLite (`directory`): confirmed persons,
+//! failures, the job's progress and the requests in flight (whose late Acks are applied after a
+//! restart too).
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use chrono::TimeZone;
+use chrono_tz::Tz;
+use rusqlite::Connection;
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use ts_rs::TS;
+use watchfloor_protocol::face_sync::{
+    self, error_meaning, is_transient, Ack, AckBody, Person, Presence, MAX_DELETE_BATCH,
+    MAX_EDIT_BATCH,
+};
+
+use super::directory::{self, Employee, Failure, InFlight, Job, Terminal};
+use super::photos::PhotoServer;
+use crate::clock::now_ms;
+use crate::link::{Acker, Inbound, Outbound};
+use crate::store::quarantine::{self, QuarantineEntry};
+
+/// How the engine works.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub base_topic: String,
+    /// The terminals' clock zone (validity windows are sent in local time).
+    pub zone: Tz,
+    /// Most persons per `EditPersonsNew` (1..=1000).
+    pub max_batch: usize,
+    /// The time one batch should take on a terminal.
+    pub target_batch: Duration,
+    /// Persons in a terminal's first batch, before its speed is known.
+    pub first_batch: usize,
+    /// The least time a terminal gets to answer.
+    pub min_timeout: Duration,
+    /// Times a person refused for a passing reason (photo download, busy) is sent again.
+    pub max_attempts: u32,
+    /// Work only on these terminals (all when `None`).
+    pub only: Option<HashSet<String>>,
+}
+
+impl SyncConfig {
+    pub fn new(base_topic: &str, zone: Tz) -> Self {
+        Self {
+            base_topic: base_topic.to_owned(),
+            zone,
+            max_batch: MAX_EDIT_BATCH,
+            target_batch: Duration::from_secs(10),
+            first_batch: 20,
+            min_timeout: Duration::from_secs(15),
+            max_attempts: 3,
+            only: None,
+        }
+    }
+}
+
+/// What the UI or the CLI asks of the engine.
+#[derive(Debug, Clone)]
+pub enum Control {
+    /// The directory changed (import, groups): plan again.
+    Reload,
+    /// Forget failures (of one terminal, or all) and try those persons again; resumes a
+    /// cancelled job.
+    Retry(Option<String>),
+    /// Stop sending to a terminal until the next `Retry` or `Reload`.
+    Cancel(String),
+}
+
+/// One terminal's sync, as the panels and `watchfloor sync` show it.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct TerminalProgress {
+    pub terminal_id: String,
+    pub name: Option<String>,
+    /// `None`: not heard from yet in this run.
+    pub online: Option<bool>,
+    #[ts(type = "number | null")]
+    pub person_count: Option<u32>,
+    /// Persons waiting to be sent (additions, changes and removals); `None` before planning.
+    #[ts(type = "number | null")]
+    pub pending: Option<u64>,
+    #[ts(type = "number")]
+    pub in_flight: u64,
+    /// running | paused | done | cancelled | idle
+    pub state: String,
+    #[ts(type = "number")]
+    pub total: u64,
+    #[ts(type = "number")]
+    pub done: u64,
+    #[ts(type = "number")]
+    pub failed: u64,
+    /// Persons per second over the job so far.
+    pub throughput: f64,
+    /// Share of the job's wall time the terminal spent on our requests.
+    pub utilisation: f64,
+    pub ms_per_person: Option<f64>,
+    pub last_error: Option<String>,
+}
+
+impl TerminalProgress {
+    /// Nothing left to do: everything planned was sent and answered (or the job was cancelled).
+    pub fn settled(&self) -> bool {
+        self.state == "cancelled"
+            || (self.online == Some(true) && self.in_flight == 0 && self.pending == Some(0))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Progress,
+    Query,
+    Edit,
+    Delete,
+}
+
+impl Op {
+    fn operator(self) -> &'static str {
+        match self {
+            Op::Progress => "QueryProgress",
+            Op::Query => "QueryPerson",
+            Op::Edit => "EditPersonsNew",
+            Op::Delete => "DeletePersons",
+        }
+    }
+}
+
+struct Request {
+    message_id: String,
+    op: Op,
+    items: Vec<(String, String)>,
+    tokens: Vec<String>,
+    sent: Instant,
+    deadline: Instant,
+}
+
+#[derive(Default)]
+struct Work {
+    deletes: VecDeque<String>,
+    upserts: VecDeque<String>,
+}
+
+impl Work {
+    fn len(&self) -> usize {
+        self.deletes.len() + self.upserts.len()
+    }
+}
+
+struct Term {
+    meta: Terminal,
+    online: Option<bool>,
+    /// `QueryProgress` said no batch is running (since the last silence or restart).
+    idle: bool,
+    reconciled: bool,
+    cancelled: bool,
+    work: Option<Work>,
+    /// Persons were refused for a passing reason: plan again once the work runs out.
+    replan_when_done: bool,
+    inflight: Option<Request>,
+    /// Requests given up on, whose Acks are still applied when they come.
+    late: VecDeque<Request>,
+    retry_at: Option<Instant>,
+    delays: Box<dyn Iterator<Item = Duration> + Send>,
+    job: Option<Job>,
+}
+
+fn backoff() -> Box<dyn Iterator<Item = Duration> + Send> {
+    Box::new(
+        ExponentialBuilder::default()
+            .with_min_delay(Duration::from_secs(1))
+            .with_max_delay(Duration::from_secs(60))
+            .with_jitter()
+            .without_max_times()
+            .build(),
+    )
+}
+
+impl Term {
+    fn new(meta: Terminal) -> Self {
+        Self {
+            meta,
+            online: None,
+            idle: false,
+            reconciled: false,
+            cancelled: false,
+            work: None,
+            replan_when_done: false,
+            inflight: None,
+            late: VecDeque::new(),
+            retry_at: None,
+            delays: backoff(),
+            job: None,
+        }
+    }
+
+    /// Stops waiting for the request in flight (its Ack is still applied if it comes in this
+    /// run); returns its message id, whose stored record the caller drops.
+    fn give_up_inflight(&mut self) -> Option<String> {
+        self.work = None;
+        let r = self.inflight.take()?;
+        let id = r.message_id.clone();
+        self.late.push_back(r);
+        while self.late.len() > 8 {
+            self.late.pop_front();
+        }
+        Some(id)
+    }
+
+    fn take_request(&mut self, message_id: &str) -> Option<Request> {
+        if self
+            .inflight
+            .as_ref()
+            .is_some_and(|r| r.message_id == message_id)
+        {
+            return self.inflight.take();
+        }
+        let i = self.late.iter().position(|r| r.message_id == message_id)?;
+        self.late.remove(i)
+    }
+}
+
+/// The engine's inputs and outputs.
+pub struct EngineIo {
+    pub inbound: mpsc::Receiver<Inbound>,
+    pub acker: Acker,
+    pub control: mpsc::Receiver<Control>,
+    pub progress: watch::Sender<Vec<TerminalProgress>>,
+}
+
+/// The engine's state; [`Engine::run`] drives it.
+pub struct Engine {
+    cfg: SyncConfig,
+    conn: Connection,
+    photos: PhotoServer,
+    employees: HashMap<String, Employee>,
+    groups: HashMap<String, Vec<String>>,
+    managed: HashSet<String>,
+    next_expiry_ms: Option<i64>,
+    terms: BTreeMap<String, Term>,
+    outbound: mpsc::Sender<Outbound>,
+}
+
+impl Engine {
+    /// Loads the directory and the known terminals (plus `extra` ones named on the command line).
+    pub fn new(
+        cfg: SyncConfig,
+        conn: Connection,
+        photos: PhotoServer,
+        outbound: mpsc::Sender<Outbound>,
+        extra: &[String],
+    ) -> anyhow::Result<Self> {
+        // Requests older than a day will not be answered any more.
+        directory::prune_inflight(&conn, now_ms() - 86_400_000)?;
+        let mut e = Self {
+            cfg,
+            conn,
+            photos,
+            employees: HashMap::new(),
+            groups: HashMap::new(),
+            managed: HashSet::new(),
+            next_expiry_ms: None,
+            terms: BTreeMap::new(),
+            outbound,
+        };
+        for t in directory::terminals(&e.conn)? {
+            e.add_terminal(t);
+        }
+        for id in extra {
+            if !e.terms.contains_key(id) {
+                e.add_terminal(Terminal {
+                    terminal_id: id.clone(),
+                    ..Terminal::default()
+                });
+            }
+        }
+        e.reload()?;
+        Ok(e)
+    }
+
+    fn wanted(&self, terminal: &str) -> bool {
+        self.cfg.only.as_ref().is_none_or(|o| o.contains(terminal))
+    }
+
+    fn add_terminal(&mut self, meta: Terminal) {
+        let id = meta.terminal_id.clone();
+        let mut t = Term::new(meta);
+        t.job = directory::job(&self.conn, &id).ok().flatten();
+        if let Some(j) = &t.job {
+            t.cancelled = j.state == "cancelled";
+        }
+        self.terms.insert(id, t);
+    }
+
+    fn reload(&mut self) -> rusqlite::Result<()> {
+        self.employees = directory::employees(&self.conn)?;
+        self.groups = directory::groups(&self.conn)?;
+        self.managed = directory::managed_ids(&self.conn)?;
+        self.next_expiry_ms = None;
+        let now = now_ms();
+        self.next_expiry_ms = self
+            .employees
+            .values()
+            .filter_map(|e| e.valid_to_ms)
+            .filter(|t| *t > now)
+            .min();
+        for t in self.terms.values_mut() {
+            t.work = None;
+        }
+        Ok(())
+    }
+
+    /// Runs until `cancel` fires.
+    pub async fn run(mut self, mut io: EngineIo, cancel: CancellationToken) {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let ids: Vec<String> = self.terms.keys().cloned().collect();
+        for id in &ids {
+            self.plan(id);
+        }
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                msg = io.inbound.recv() => match msg {
+                    Some(msg) => {
+                        let token = msg.ack;
+                        self.on_message(&msg).await;
+                        if let Some(t) = token {
+                            io.acker.ack(vec![t]);
+                        }
+                    }
+                    None => break,
+                },
+                ctl = io.control.recv() => if let Some(ctl) = ctl {
+                    self.on_control(ctl);
+                },
+                _ = tick.tick() => self.on_tick(),
+            }
+            self.pump_all().await;
+            io.progress.send_if_modified(|p| {
+                let next = self.progress();
+                let changed = *p != next;
+                *p = next;
+                changed
+            });
+        }
+    }
+
+    fn on_control(&mut self, ctl: Control) {
+        match ctl {
+            Control::Reload => {
+                if let Err(e) = self.reload() {
+                    tracing::error!(error = %e, "could not reload the employee directory");
+                }
+                for t in self.terms.values_mut() {
+                    t.cancelled = false;
+                }
+            }
+            Control::Retry(which) => {
+                if let Err(e) = directory::clear_failures(&self.conn, which.as_deref()) {
+                    tracing::error!(error = %e, "could not clear sync failures");
+                }
+                for (id, t) in self.terms.iter_mut() {
+                    if which.as_deref().is_none_or(|w| w == id) {
+                        t.cancelled = false;
+                        t.work = None;
+                        t.retry_at = None;
+                        if let Some(j) = t.job.as_mut().filter(|j| j.state != "running") {
+                            j.state = "done".into();
+                        }
+                    }
+                }
+            }
+            Control::Cancel(id) => {
+                if let Some(t) = self.terms.get_mut(&id) {
+                    t.cancelled = true;
+                    t.work = None;
+                    if let Some(j) = t.job.as_mut() {
+                        j.state = "cancelled".into();
+                        j.finished_ms = Some(now_ms());
+                        let _ = directory::save_job(&self.conn, j);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        for (id, t) in self.terms.iter_mut() {
+            if t.inflight.as_ref().is_some_and(|r| r.deadline <= now) {
+                let r = t.inflight.as_ref().expect("checked");
+                let waited = now.duration_since(r.sent).as_secs();
+                tracing::warn!(
+                    terminal = id,
+                    operator = r.op.operator(),
+                    waited_s = waited,
+                    "no Ack before the deadline; probing the terminal again"
+                );
+                t.meta.last_error = Some(format!(
+                    "{} not answered within {waited} s",
+                    r.op.operator()
+                ));
+                if let Some(gone) = t.give_up_inflight() {
+                    let _ = directory::take_inflight(&self.conn, &gone);
+                }
+                t.online = None;
+                t.idle = false;
+                t.reconciled = false;
+                t.retry_at = Some(now + t.delays.next().unwrap_or(Duration::from_secs(60)));
+            }
+        }
+        if self.next_expiry_ms.is_some_and(|t| t <= now_ms()) {
+            tracing::info!("an employee's validity ended: planning removals");
+            if let Err(e) = self.reload() {
+                tracing::error!(error = %e, "could not reload the employee directory");
+            }
+        }
+    }
+
+    async fn on_message(&mut self, msg: &Inbound) {
+        let base = self.cfg.base_topic.clone();
+        if face_sync::terminal_of(&base, &msg.topic, "Ack").is_some() {
+            match face_sync::decode_ack(&base, &msg.topic, &msg.payload) {
+                Ok(ack) => self.on_ack(ack),
+                Err(e) => self.quarantine(msg, "bad_ack", e.to_string()),
+            }
+            return;
+        }
+        match face_sync::decode_presence(&base, &msg.topic, &msg.payload) {
+            Ok(p) => self.on_presence(p).await,
+            // The recording pipeline quarantines presence it cannot read; here it is only noted.
+            Err(e) => {
+                tracing::debug!(topic = msg.topic, error = %e, "unreadable terminal presence")
+            }
+        }
+    }
+
+    fn quarantine(&self, msg: &Inbound, code: &'static str, reason: String) {
+        tracing::warn!(topic = msg.topic, reason, "terminal Ack quarantined");
+        let entry = QuarantineEntry::new(msg.received_ms, &msg.topic, &msg.payload, code, reason);
+        let stored = self
+            .conn
+            .prepare_cached(quarantine::INSERT)
+            .and_then(|mut s| quarantine::insert(&mut s, &entry));
+        if let Err(e) = stored {
+            tracing::error!(error = %e, "could not store a quarantined Ack");
+        }
+    }
+
+    async fn on_presence(&mut self, p: Presence) {
+        let id = p.terminal().to_owned();
+        if let Presence::Online { .. } = p {
+            // Required by the protocol whatever we sync: without it the terminal re-sends Online.
+            let out = Outbound {
+                topic: face_sync::command_topic(&self.cfg.base_topic, &id),
+                payload: face_sync::online_ack(&id),
+                retain: false,
+            };
+            if self.outbound.send(out).await.is_err() {
+                return;
+            }
+        }
+        if !self.terms.contains_key(&id) {
+            tracing::info!(terminal = id, "new face terminal");
+            self.add_terminal(Terminal {
+                terminal_id: id.clone(),
+                ..Terminal::default()
+            });
+        }
+        let t = self.terms.get_mut(&id).expect("inserted above");
+        t.meta.last_seen_ms = Some(now_ms());
+        match p {
+            Presence::Online {
+                name, ip, firmware, ..
+            } => {
+                t.meta.name = name.or(t.meta.name.take());
+                t.meta.ip = ip.or(t.meta.ip.take());
+                t.meta.firmware = firmware.or(t.meta.firmware.take());
+                // It may have restarted (what it holds is asked again), or only be repeating
+                // an Online we missed: a request in flight keeps waiting for its Ack, but no
+                // longer than `min_timeout` from now (a restarted terminal dropped it).
+                if let Some(r) = t.inflight.as_mut() {
+                    r.deadline = r.deadline.min(Instant::now() + self.cfg.min_timeout);
+                }
+                t.online = Some(true);
+                t.idle = false;
+                t.reconciled = false;
+                t.retry_at = None;
+            }
+            Presence::Offline { .. } => {
+                if let Some(gone) = t.give_up_inflight() {
+                    let _ = directory::take_inflight(&self.conn, &gone);
+                }
+                t.online = Some(false);
+                if let Some(j) = t.job.as_mut().filter(|j| j.state == "running") {
+                    j.state = "paused".into();
+                    let _ = directory::save_job(&self.conn, j);
+                }
+            }
+            Presence::HeartBeat { person_count, .. } => {
+                t.meta.person_count = person_count.or(t.meta.person_count);
+                if t.online != Some(true) {
+                    t.online = Some(true);
+                    t.idle = false;
+                    t.reconciled = false;
+                    t.retry_at = None;
+                }
+            }
+        }
+        t.meta.online = t.online == Some(true);
+        if let Err(e) = directory::save_terminal(&self.conn, &t.meta) {
+            tracing::error!(error = %e, "could not save a terminal");
+        }
+    }
+
+    fn on_ack(&mut self, ack: Ack) {
+        let Some(t) = self.terms.get_mut(&ack.terminal) else {
+            tracing::debug!(
+                terminal = ack.terminal,
+                "Ack from a terminal this engine does not know"
+            );
+            return;
+        };
+        let (op, items, elapsed) = match t.take_request(&ack.message_id) {
+            Some(r) => {
+                self.photos.revoke(&r.tokens);
+                let _ = directory::take_inflight(&self.conn, &r.message_id);
+                (r.op, r.items, Some(r.sent.elapsed()))
+            }
+            // Sent before a restart, or by another console: only our own stored requests count.
+            None => match directory::take_inflight(&self.conn, &ack.message_id) {
+                Ok(Some(r)) if r.terminal_id == ack.terminal => {
+                    let op = match r.operator.as_str() {
+                        "EditPersonsNew" => Op::Edit,
+                        "DeletePersons" => Op::Delete,
+                        _ => return,
+                    };
+                    (op, r.items, None)
+                }
+                _ => {
+                    tracing::debug!(
+                        message_id = ack.message_id,
+                        "Ack for a request this console did not send"
+                    );
+                    return;
+                }
+            },
+        };
+        t.online = Some(true);
+        if !ack.accepted() {
+            let code = ack.code.unwrap_or(0);
+            let words = format!(
+                "{} refused: {code} {}{}",
+                op.operator(),
+                error_meaning(code),
+                ack.detail.map(|d| format!(" ({d})")).unwrap_or_default()
+            );
+            tracing::warn!(terminal = ack.terminal, "{words}");
+            t.meta.last_error = Some(words);
+            t.work = None;
+            t.retry_at = Some(Instant::now() + t.delays.next().unwrap_or(Duration::from_secs(60)));
+            return;
+        }
+        t.delays = backoff();
+        let now = now_ms();
+        let result = match ack.body {
+            AckBody::Edit { ok, failed } if op == Op::Edit => {
+                let content: HashMap<&str, &str> = items
+                    .iter()
+                    .map(|(id, c)| (id.as_str(), c.as_str()))
+                    .collect();
+                let stored: Vec<(String, String)> = ok
+                    .iter()
+                    .filter_map(|id| {
+                        content
+                            .get(id.as_str())
+                            .map(|c| (id.clone(), c.to_string()))
+                    })
+                    .collect();
+                let mut permanent = 0;
+                let mut transient = false;
+                let res = (|| -> rusqlite::Result<()> {
+                    let tx = self.conn.unchecked_transaction()?;
+                    directory::confirm_stored(&tx, &ack.terminal, &stored, now)?;
+                    for f in &failed {
+                        let Some(c) = content.get(f.custom_id.as_str()) else {
+                            continue;
+                        };
+                        let attempts = directory::record_failure(
+                            &tx,
+                            &Failure {
+                                terminal_id: ack.terminal.clone(),
+                                employee_id: f.custom_id.clone(),
+                                content: c.to_string(),
+                                errcode: f.errcode,
+                                reason: error_meaning(f.errcode).to_owned(),
+                                attempts: 0,
+                                at_ms: now,
+                            },
+                        )?;
+                        if is_transient(f.errcode) && attempts < self.cfg.max_attempts {
+                            transient = true;
+                        } else {
+                            permanent += 1;
+                        }
+                        if f.errcode == 474 {
+                            t.meta.last_error = Some("terminal storage full (474)".into());
+                        }
+                    }
+                    tx.commit()
+                })();
+                if let Some(elapsed) = elapsed.filter(|_| !items.is_empty()) {
+                    let sample = elapsed.as_secs_f64() * 1000.0 / items.len() as f64;
+                    t.meta.ms_per_person = Some(match t.meta.ms_per_person {
+                        Some(old) => 0.6 * old + 0.4 * sample,
+                        None => sample,
+                    });
+                }
+                if let Some(j) = t.job.as_mut() {
+                    j.done += stored.len() as u64;
+                    j.failed += permanent;
+                    j.busy_ms += elapsed.map_or(0, |e| e.as_millis() as u64);
+                }
+                // Persons refused for a passing reason are planned again once the rest is sent.
+                t.replan_when_done |= transient;
+                res
+            }
+            AckBody::Delete { ok, failed } if op == Op::Delete => {
+                if !failed.is_empty() {
+                    // Unknown ids come back as failures: ask what the terminal really holds.
+                    t.reconciled = false;
+                }
+                if let Some(j) = t.job.as_mut() {
+                    j.done += ok.len() as u64;
+                    j.busy_ms += elapsed.map_or(0, |e| e.as_millis() as u64);
+                }
+                directory::confirm_removed(&self.conn, &ack.terminal, &ok)
+            }
+            AckBody::Progress { status } if op == Op::Progress => {
+                if status == 0 {
+                    t.idle = true;
+                } else {
+                    // A batch (perhaps ours, from before a restart) is still running: wait.
+                    t.retry_at = Some(Instant::now() + Duration::from_secs(1));
+                }
+                Ok(())
+            }
+            AckBody::Query { custom_ids } if op == Op::Query => {
+                t.meta.person_count = Some(custom_ids.len() as u32);
+                t.reconciled = true;
+                t.work = None;
+                let present: HashSet<String> = custom_ids.into_iter().collect();
+                self.conn.unchecked_transaction().and_then(|tx| {
+                    directory::reconcile(&tx, &ack.terminal, &present, &self.managed, now)?;
+                    tx.commit()
+                })
+            }
+            _ => {
+                tracing::warn!(
+                    terminal = ack.terminal,
+                    operator = ack.operator,
+                    "Ack does not match the request it names"
+                );
+                t.work = None;
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(terminal = ack.terminal, error = %e, "could not record an Ack; the persons will be sent again");
+            t.work = None;
+        }
+        t.meta.online = true;
+        t.meta.last_seen_ms = Some(now);
+        let _ = directory::save_terminal(&self.conn, &t.meta);
+        if let Some(j) = &t.job {
+            let _ = directory::save_job(&self.conn, j);
+        }
+    }
+
+    /// Computes a terminal's work from the directory and what it holds.
+    fn plan(&mut self, id: &str) {
+        let now = now_ms();
+        let Some(t) = self.terms.get(id) else { return };
+        if t.cancelled || !self.wanted(id) {
+            return;
+        }
+        let desired = directory::desired(&self.employees, &self.groups, id, now);
+        let (confirmed, failures) = match (
+            directory::confirmed(&self.conn, id),
+            directory::failures(&self.conn, Some(id)),
+        ) {
+            (Ok(c), Ok(f)) => (c, f),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(terminal = id, error = %e, "could not read what the terminal holds");
+                return;
+            }
+        };
+        let failures: HashMap<&str, &Failure> = failures
+            .iter()
+            .map(|f| (f.employee_id.as_str(), f))
+            .collect();
+        let mut upserts: Vec<String> = desired
+            .iter()
+            .filter(|(eid, e)| {
+                let content = e.content();
+                let held = confirmed.get(**eid).and_then(|c| c.as_deref());
+                let blocked = failures.get(**eid).is_some_and(|f| {
+                    f.content == content
+                        && (!is_transient(f.errcode) || f.attempts >= self.cfg.max_attempts)
+                });
+                held != Some(content.as_str()) && !blocked
+            })
+            .map(|(eid, _)| eid.to_string())
+            .collect();
+        upserts.sort();
+        let mut deletes: Vec<String> = confirmed
+            .keys()
+            .filter(|eid| !desired.contains_key(eid.as_str()))
+            .cloned()
+            .collect();
+        deletes.sort();
+        let work = Work {
+            deletes: deletes.into(),
+            upserts: upserts.into(),
+        };
+        let t = self.terms.get_mut(id).expect("checked above");
+        let pending = work.len() as u64;
+        let in_flight = t.inflight.as_ref().map_or(0, |r| r.items.len()) as u64;
+        match t.job.as_mut() {
+            Some(j) if j.state == "running" || j.state == "paused" => {
+                j.total = j.done + j.failed + pending + in_flight;
+            }
+            _ if pending > 0 => {
+                t.job = Some(Job {
+                    terminal_id: id.to_owned(),
+                    state: "running".into(),
+                    started_ms: now,
+                    finished_ms: None,
+                    total: pending,
+                    done: 0,
+                    failed: 0,
+                    busy_ms: 0,
+                    last_error: None,
+                });
+            }
+            _ => {}
+        }
+        if let Some(j) = &t.job {
+            let _ = directory::save_job(&self.conn, j);
+        }
+        t.work = Some(work);
+    }
+
+    async fn pump_all(&mut self) {
+        let ids: Vec<String> = self.terms.keys().cloned().collect();
+        for id in ids {
+            self.pump(&id).await;
+        }
+    }
+
+    /// Sends the terminal its next request, if it has none in flight and is not waiting.
+    async fn pump(&mut self, id: &str) {
+        let now = Instant::now();
+        {
+            let Some(t) = self.terms.get(id) else { return };
+            if t.inflight.is_some()
+                || t.cancelled
+                || t.online == Some(false)
+                || t.retry_at.is_some_and(|r| r > now)
+                || !self.wanted(id)
+            {
+                return;
+            }
+            if t.online.is_none() || !t.idle {
+                self.send(id, Op::Progress, Vec::new()).await;
+                return;
+            }
+            if !t.reconciled {
+                self.send(id, Op::Query, Vec::new()).await;
+                return;
+            }
+            if t.work.is_none() {
+                self.plan(id);
+            }
+        }
+        let max = self.batch_size(id);
+        let t = self.terms.get_mut(id).expect("checked above");
+        if let Some(j) = t.job.as_mut().filter(|j| j.state == "paused") {
+            j.state = "running".into();
+        }
+        let Some(work) = t.work.as_mut() else { return };
+        let (op, ids): (Op, Vec<String>) = if !work.deletes.is_empty() {
+            let n = work.deletes.len().min(MAX_DELETE_BATCH);
+            (Op::Delete, work.deletes.drain(..n).collect())
+        } else if !work.upserts.is_empty() {
+            let n = work.upserts.len().min(max);
+            (Op::Edit, work.upserts.drain(..n).collect())
+        } else if t.replan_when_done {
+            t.replan_when_done = false;
+            t.work = None;
+            return;
+        } else {
+            if let Some(j) = t.job.as_mut().filter(|j| j.state == "running") {
+                j.state = "done".into();
+                j.finished_ms = Some(now_ms());
+                let _ = directory::save_job(&self.conn, j);
+                tracing::info!(
+                    terminal = id,
+                    done = j.done,
+                    failed = j.failed,
+                    "terminal in sync"
+                );
+            }
+            return;
+        };
+        let items = ids
+            .into_iter()
+            .map(|eid| {
+                let content = match op {
+                    Op::Edit => self
+                        .employees
+                        .get(&eid)
+                        .map(Employee::content)
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                (eid, content)
+            })
+            .collect();
+        self.send(id, op, items).await;
+    }
+
+    fn batch_size(&self, id: &str) -> usize {
+        let max = self.cfg.max_batch.clamp(1, MAX_EDIT_BATCH);
+        match self.terms.get(id).and_then(|t| t.meta.ms_per_person) {
+            Some(ms) if ms > 0.0 => {
+                ((self.cfg.target_batch.as_secs_f64() * 1000.0 / ms) as usize).clamp(1, max)
+            }
+            _ => self.cfg.first_batch.clamp(1, max),
+        }
+    }
+
+    async fn send(&mut self, id: &str, op: Op, items: Vec<(String, String)>) {
+        let message_id = format!("wf-{:016x}", rand::random::<u64>());
+        let per_person_ms = self
+            .terms
+            .get(id)
+            .and_then(|t| t.meta.ms_per_person)
+            .unwrap_or(1000.0);
+        let expected = Duration::from_secs_f64(items.len() as f64 * per_person_ms / 1000.0);
+        let sent = Instant::now();
+        let deadline = sent + self.cfg.min_timeout.max(expected * 3);
+        let mut tokens = Vec::new();
+        let payload = match op {
+            Op::Progress => face_sync::query_progress(&message_id),
+            Op::Query => face_sync::query_person(&message_id),
+            Op::Delete => {
+                let ids: Vec<String> = items.iter().map(|(i, _)| i.clone()).collect();
+                face_sync::delete_persons(&message_id, &ids)
+            }
+            Op::Edit => {
+                let persons: Vec<Person> = items
+                    .iter()
+                    .filter_map(|(eid, _)| self.employees.get(eid))
+                    .map(|e| {
+                        let (token, url) = self
+                            .photos
+                            .grant(PathBuf::from(&e.photo), deadline + Duration::from_secs(30));
+                        tokens.push(token);
+                        self.person(e, url)
+                    })
+                    .collect();
+                if persons.is_empty() {
+                    return;
+                }
+                face_sync::edit_persons(&message_id, &persons)
+            }
+        };
+        if matches!(op, Op::Edit | Op::Delete) {
+            let record = InFlight {
+                message_id: message_id.clone(),
+                terminal_id: id.to_owned(),
+                operator: op.operator().to_owned(),
+                items: items.clone(),
+                sent_ms: now_ms(),
+            };
+            if let Err(e) = directory::save_inflight(&self.conn, &record) {
+                tracing::error!(error = %e, "could not record a request in flight");
+            }
+        }
+        tracing::debug!(
+            terminal = id,
+            operator = op.operator(),
+            persons = items.len(),
+            "sending"
+        );
+        let out = Outbound {
+            topic: face_sync::command_topic(&self.cfg.base_topic, id),
+            payload,
+            retain: false,
+        };
+        if let Some(t) = self.terms.get_mut(id) {
+            t.inflight = Some(Request {
+                message_id,
+                op,
+                items,
+                tokens,
+                sent,
+                deadline,
+            });
+        }
+        // Waits while the link is down: the deadline then fires and the terminal is probed again.
+        let _ = self.outbound.send(out).await;
+    }
+
+    fn person(&self, e: &Employee, pic_uri: String) -> Person {
+        let local = |ms: i64| {
+            self.cfg
+                .zone
+                .timestamp_millis_opt(ms)
+                .single()
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        };
+        let valid = match (e.valid_from_ms, e.valid_to_ms) {
+            (None, None) => None,
+            (from, to) => Some((
+                from.and_then(local)
+                    .unwrap_or_else(|| "2000-01-01 00:00:00".into()),
+                to.map(|t| t - 1000)
+                    .and_then(local)
+                    .unwrap_or_else(|| "2099-12-31 23:59:59".into()),
+            )),
+        };
+        Person {
+            custom_id: e.employee_id.clone(),
+            name: e.name.clone(),
+            person_type: e.person_type.wire(),
+            valid,
+            pic_uri,
+        }
+    }
+
+    fn progress(&self) -> Vec<TerminalProgress> {
+        let now = now_ms();
+        self.terms
+            .iter()
+            .filter(|(id, _)| self.wanted(id))
+            .map(|(id, t)| {
+                let job = t.job.as_ref();
+                let wall_ms = job
+                    .map(|j| (j.finished_ms.unwrap_or(now) - j.started_ms).max(1) as f64)
+                    .unwrap_or(1.0);
+                let state = if t.cancelled {
+                    "cancelled".to_owned()
+                } else {
+                    job.map_or_else(|| "idle".to_owned(), |j| j.state.clone())
+                };
+                TerminalProgress {
+                    terminal_id: id.clone(),
+                    name: t.meta.name.clone(),
+                    online: t.online,
+                    person_count: t.meta.person_count,
+                    pending: if t.reconciled {
+                        t.work.as_ref().map(|w| w.len() as u64)
+                    } else {
+                        None
+                    },
+                    in_flight: t.inflight.as_ref().map_or(0, |r| r.items.len() as u64),
+                    state,
+                    total: job.map_or(0, |j| j.total),
+                    done: job.map_or(0, |j| j.done),
+                    failed: job.map_or(0, |j| j.failed),
+                    throughput: job.map_or(0.0, |j| j.done as f64 * 1000.0 / wall_ms),
+                    utilisation: job.map_or(0.0, |j| (j.busy_ms as f64 / wall_ms).min(1.0)),
+                    ms_per_person: t.meta.ms_per_person,
+                    last_error: t.meta.last_error.clone(),
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,354 @@
+//! Reading an employee CSV: columns `employee_id,name,photo` and optional `terminals`
+//! (`;`-separated terminal ids or group names; empty: all), `valid_from`, `valid_to` (ISO dates,
+//! or local date-times `YYYY-MM-DDTHH:MM[:SS]` in the terminals' zone) and `person_type`
+//! (`allow` | `block`). Each row is checked on its own, photo included (a JPEG, at most 1 MB,
+//! face-sized: 100 px to 1080p), and a bad row is reported with its line and reason while the
+//! others are imported.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use chrono::{NaiveDate, NaiveDateTime, TimeZone};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use watchfloor_protocol::face_sync::{MAX_CUSTOM_ID_CHARS, MAX_PERSON_NAME_CHARS};
+
+use super::directory::{Employee, PersonType};
+
+/// The terminals' limit on a photo's size.
+pub const MAX_PHOTO_BYTES: u64 = 1024 * 1024;
+/// Smallest side that still shows a face a terminal can enrol.
+pub const MIN_PHOTO_SIDE: usize = 100;
+
+#[derive(Debug, Deserialize)]
+struct Row {
+    employee_id: String,
+    name: String,
+    photo: String,
+    #[serde(default)]
+    terminals: String,
+    #[serde(default)]
+    valid_from: String,
+    #[serde(default)]
+    valid_to: String,
+    #[serde(default)]
+    person_type: String,
+}
+
+/// A row that was not imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    /// 1-based line in the file.
+    pub line: u64,
+    pub employee_id: Option<String>,
+    pub reason: String,
+}
+
+/// A file read row by row.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub employees: Vec<Employee>,
+    pub errors: Vec<RowError>,
+    /// A row's id could not be read at all: removals must wait for a clean file.
+    pub unreadable_ids: bool,
+}
+
+impl Parsed {
+    /// Ids of rows that failed their checks (kept as they were, not removed).
+    pub fn failed_ids(&self) -> HashSet<String> {
+        self.errors
+            .iter()
+            .filter_map(|e| e.employee_id.clone())
+            .collect()
+    }
+}
+
+/// Reads `path`; photo paths are relative to the file's folder. Fails only when the file
+/// cannot be read or has no header with the required columns.
+pub fn read_csv(path: &Path, zone: Tz) -> anyhow::Result<Parsed> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_path(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| anyhow::anyhow!("cannot read the header of {}: {e}", path.display()))?
+        .clone();
+    for col in ["employee_id", "name", "photo"] {
+        if !headers.iter().any(|h| h == col) {
+            anyhow::bail!(
+                "{}: the header lacks the column {col:?} (required: employee_id,name,photo)",
+                path.display()
+            );
+        }
+    }
+    let mut out = Parsed::default();
+    let mut seen = HashSet::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                out.unreadable_ids = true;
+                out.errors.push(RowError {
+                    line: e.position().map_or(0, |p| p.line()),
+                    employee_id: None,
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line());
+        let row: Row = match record.deserialize(Some(&headers)) {
+            Ok(r) => r,
+            Err(e) => {
+                out.unreadable_ids = true;
+                out.errors.push(RowError {
+                    line,
+                    employee_id: None,
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let id = row.employee_id.clone();
+        if !seen.insert(id.clone()) {
+            out.errors.push(RowError {
+                line,
+                employee_id: None,
+                reason: format!("employee_id {id:?} appears twice; the first row was kept"),
+            });
+            continue;
+        }
+        match check_row(row, base, zone) {
+            Ok(e) => out.employees.push(e),
+            Err(reason) => out.errors.push(RowError {
+                line,
+                employee_id: valid_id(&id).is_ok().then_some(id),
+                reason,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+fn valid_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("employee_id is empty".into());
+    }
+    if id.chars().count() > MAX_CUSTOM_ID_CHARS {
+        return Err(format!(
+            "employee_id is longer than the terminals' {MAX_CUSTOM_ID_CHARS} characters"
+        ));
+    }
+    // Terminals list ids comma-separated, and ids travel inside topics' neighbours: keep them plain.
+    if let Some(c) = id
+        .chars()
+        .find(|c| c.is_control() || matches!(c, ',' | '/' | '+' | '#' | '"' | '\\'))
+    {
+        return Err(format!(
+            "employee_id contains {c:?}, which terminals cannot store"
+        ));
+    }
+    Ok(())
+}
+
+fn check_row(row: Row, base: &Path, zone: Tz) -> Result<Employee, String> {
+    valid_id(&row.employee_id)?;
+    if row.name.is_empty() {
+        return Err("name is empty".into());
+    }
+    if row.name.chars().count() > MAX_PERSON_NAME_CHARS {
+        return Err(format!(
+            "name is longer than the terminals' {MAX_PERSON_NAME_CHARS} characters"
+        ));
+    }
+    if row.name.chars().any(char::is_control) {
+        return Err("name contains control characters".into());
+    }
+    let person_type = match row.person_type.to_ascii_lowercase().as_str() {
+        "" | "allow" => PersonType::Allow,
+        "block" => PersonType::Block,
+        other => return Err(format!("person_type {other:?} is not allow or block")),
+    };
+    let valid_from_ms =
+        parse_when(&row.valid_from, zone, false).map_err(|e| format!("valid_from: {e}"))?;
+    let valid_to_ms =
+        parse_when(&row.valid_to, zone, true).map_err(|e| format!("valid_to: {e}"))?;
+    if let (Some(f), Some(t)) = (valid_from_ms, valid_to_ms) {
+        if t <= f {
+            return Err("valid_to is not after valid_from".into());
+        }
+    }
+    let photo = if Path::new(&row.photo).is_absolute() {
+        PathBuf::from(&row.photo)
+    } else {
+        base.join(&row.photo)
+    };
+    let photo_sha256 = check_photo(&photo)?;
+    let terminals = row
+        .terminals
+        .split(';')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Ok(Employee {
+        employee_id: row.employee_id,
+        name: row.name,
+        photo: photo.display().to_string(),
+        photo_sha256,
+        terminals,
+        valid_from_ms,
+        valid_to_ms,
+        person_type,
+    })
+}
+
+/// An ISO date (a `valid_to` date means "through that day") or a local date-time.
+fn parse_when(s: &str, zone: Tz, end_of_day: bool) -> Result<Option<i64>, String> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let naive = if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let d = if end_of_day {
+            d.succ_opt().unwrap_or(d)
+        } else {
+            d
+        };
+        d.and_hms_opt(0, 0, 0).expect("midnight exists")
+    } else {
+        ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+            .ok_or_else(|| {
+                format!("{s:?} is not a date (YYYY-MM-DD) or local time (YYYY-MM-DDTHH:MM)")
+            })?
+    };
+    zone.from_local_datetime(&naive)
+        .earliest()
+        .map(|t| Some(t.timestamp_millis()))
+        .ok_or_else(|| format!("{s:?} does not exist in {zone} (a clock change)"))
+}
+
+/// Checks a photo the way terminals will; returns its SHA-256 (hex) when it passes.
+pub fn check_photo(path: &Path) -> Result<String, String> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("photo {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("photo {shown} is not a file"));
+    }
+    if meta.len() > MAX_PHOTO_BYTES {
+        return Err(format!(
+            "photo {shown} is {} KiB, over the terminals' 1 MiB limit",
+            meta.len() / 1024
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("photo {shown}: {e}"))?;
+    if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Err(format!("photo {shown} is not a JPEG"));
+    }
+    let size = imagesize::blob_size(&bytes)
+        .map_err(|e| format!("photo {shown}: unreadable JPEG ({e})"))?;
+    let (long, short) = (size.width.max(size.height), size.width.min(size.height));
+    if short < MIN_PHOTO_SIDE {
+        return Err(format!(
+            "photo {shown} is {}x{} px, too small for a face (at least {MIN_PHOTO_SIDE} px a side)",
+            size.width, size.height
+        ));
+    }
+    if long > 1920 || short > 1080 {
+        return Err(format!(
+            "photo {shown} is {}x{} px, over the terminals' 1080p limit",
+            size.width, size.height
+        ));
+    }
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A minimal JPEG header (SOI + SOF0 with the given size), enough for size checks.
+    pub(crate) fn jpeg(width: u16, height: u16) -> Vec<u8> {
+        let mut b = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08];
+        b.extend(height.to_be_bytes());
+        b.extend(width.to_be_bytes());
+        b.extend([0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01]);
+        b.extend([0xFF, 0xD9]);
+        b
+    }
+
+    #[test]
+    fn rows_are_checked_one_by_one_with_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ok.jpg"), jpeg(480, 640)).unwrap();
+        std::fs::write(dir.path().join("tiny.jpg"), jpeg(40, 40)).unwrap();
+        std::fs::write(dir.path().join("big.jpg"), jpeg(4000, 3000)).unwrap();
+        std::fs::write(dir.path().join("png.jpg"), b"\x89PNG\r\n").unwrap();
+        let csv = "employee_id,name,photo,terminals,valid_from,valid_to,person_type\n\
+            E1,Ann,ok.jpg,,,,\n\
+            E2,Bob,ok.jpg,T1;gate,2026-01-01,2026-12-31,block\n\
+            E3,Cy,missing.jpg,,,,\n\
+            E4,Di,tiny.jpg,,,,\n\
+            E5,Ed,big.jpg,,,,\n\
+            E6,Fa,png.jpg,,,,\n\
+            E1,Dup,ok.jpg,,,,\n\
+            E/7,Gi,ok.jpg,,,,\n\
+            E8,Hu,ok.jpg,,2026-02-01,2026-01-01,\n\
+            E9,Io,ok.jpg,,,,guest\n\
+            E10,Ja,ok.jpg,,,2026-03-01T17:30,\n";
+        let path = dir.path().join("staff.csv");
+        std::fs::write(&path, csv).unwrap();
+        let parsed = read_csv(&path, chrono_tz::Europe::Amsterdam).unwrap();
+        let ids: Vec<&str> = parsed
+            .employees
+            .iter()
+            .map(|e| e.employee_id.as_str())
+            .collect();
+        assert_eq!(ids, ["E1", "E2", "E10"]);
+        let e2 = &parsed.employees[1];
+        assert_eq!(e2.terminals, ["T1", "gate"]);
+        assert_eq!(e2.person_type, PersonType::Block);
+        // Through 31 December, Amsterdam: ends at 2027-01-01T00:00+01:00.
+        assert_eq!(e2.valid_to_ms, Some(1_798_758_000_000));
+        assert_eq!(parsed.employees[2].valid_to_ms, Some(1_772_382_600_000));
+        let reasons: Vec<(u64, &str)> = parsed
+            .errors
+            .iter()
+            .map(|e| (e.line, e.reason.as_str()))
+            .collect();
+        let has = |line: u64, words: &str| {
+            assert!(
+                reasons.iter().any(|(l, r)| *l == line && r.contains(words)),
+                "line {line} should say {words:?}: {reasons:?}"
+            )
+        };
+        has(4, "No such file");
+        has(5, "too small");
+        has(6, "1080p");
+        has(7, "not a JPEG");
+        has(8, "appears twice");
+        has(9, "contains '/'");
+        has(10, "not after");
+        has(11, "guest");
+        assert!(!parsed.unreadable_ids);
+        assert!(parsed.failed_ids().contains("E3"));
+        assert!(!parsed.failed_ids().contains("E/7"));
+    }
+
+    #[test]
+    fn a_file_without_the_required_columns_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        std::fs::write(&path, "id,name\n1,a\n").unwrap();
+        let err = read_csv(&path, chrono_tz::UTC).unwrap_err().to_string();
+        assert!(err.contains("employee_id"), "{err}");
+    }
+}

@@ -1,0 +1,152 @@
+//! Employee device-sync for face-recognition terminals ("mqtt/face" family): the employee
+//! directory, its CSV import, the photo endpoint terminals download from, and the engine that
+//! keeps every terminal holding exactly the employees assigned to it.
+//!
+//! - [`directory`]: the tables (employees, terminals, groups, confirmed persons, failures,
+//!   jobs, requests in flight) and their queries.
+//! - [`import`]: reading and checking an employee CSV (photos included).
+//! - [`photos`]: `GET /photo/{token}`, expiring unguessable URLs for persons in pending work.
+//! - [`engine`]: the per-terminal work loop (one request in flight, Acks by messageId,
+//!   timeouts, retries, pacing by measured Ack time, pause while offline, scheduled removals).
+//!
+//! [`start`] runs the engine on its own MQTT connection (client id `{console}-sync`), so the
+//! recording pipeline and the sync never wait on each other.
+
+pub mod directory;
+pub mod engine;
+pub mod import;
+pub mod photos;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rumqttc::QoS;
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use engine::{Control, SyncConfig, TerminalProgress};
+
+use crate::link::{self, LinkConfig};
+use crate::settings::{BrokerUrl, FaceSettings, MqttSettings};
+use crate::store;
+use crate::view::ConnectionView;
+
+/// What [`import_file`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImportReport {
+    pub counts: directory::ImportCounts,
+    pub errors: Vec<import::RowError>,
+    /// Removals not applied because some rows could not be read at all.
+    pub removals_held: bool,
+}
+
+/// Imports an employee CSV into the history file at `db`, applying the difference.
+pub fn import_file(db: &Path, csv: &Path, zone: chrono_tz::Tz) -> anyhow::Result<ImportReport> {
+    let parsed = import::read_csv(csv, zone)?;
+    let mut conn = store::open(db)?;
+    let counts = directory::apply_import(
+        &mut conn,
+        &parsed.employees,
+        &parsed.failed_ids(),
+        parsed.unreadable_ids,
+        crate::clock::now_ms(),
+    )?;
+    Ok(ImportReport {
+        counts,
+        errors: parsed.errors,
+        removals_held: parsed.unreadable_ids,
+    })
+}
+
+/// Where the sync connects and what it works on.
+pub struct SyncTarget<'a> {
+    pub broker: BrokerUrl,
+    pub mqtt: MqttSettings,
+    /// The console's client id; the sync connects as `{client_id}-sync`.
+    pub client_id: &'a str,
+    pub db: &'a Path,
+    pub face: &'a FaceSettings,
+    /// Terminals to work on (all known ones when empty); named ones are added if unknown.
+    pub terminals: &'a [String],
+}
+
+/// A running sync: its progress, its controls and its connection.
+pub struct SyncHandle {
+    pub progress: watch::Receiver<Vec<TerminalProgress>>,
+    pub control: mpsc::Sender<Control>,
+    pub connection: watch::Receiver<ConnectionView>,
+    pub photo_addr: std::net::SocketAddr,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl SyncHandle {
+    /// Stops the engine and disconnects.
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Starts the photo endpoint, the engine and its MQTT link.
+pub fn start(target: SyncTarget<'_>) -> anyhow::Result<SyncHandle> {
+    let face = target.face;
+    let photos = photos::PhotoServer::start(face.photo_listen, face.photo_url.clone())?;
+    let photo_addr = photos.local_addr();
+    let conn = store::open(target.db).context("opening the history file for the sync")?;
+    let mut cfg = SyncConfig::new(&face.base_topic, face.zone);
+    cfg.max_batch = face.sync_batch;
+    if !target.terminals.is_empty() {
+        cfg.only = Some(target.terminals.iter().cloned().collect::<HashSet<_>>());
+    }
+    let (out_tx, out_rx) = mpsc::channel(64);
+    let engine = engine::Engine::new(cfg, conn, photos, out_tx, target.terminals)?;
+    let base = &face.base_topic;
+    let link_cfg = LinkConfig {
+        broker: target.broker,
+        client_id: format!("{}-sync", target.client_id),
+        mqtt: target.mqtt,
+        subscriptions: vec![
+            (format!("{base}/+/Ack"), QoS::AtLeastOnce),
+            (format!("{base}/basic"), QoS::AtLeastOnce),
+            (format!("{base}/heartbeat"), QoS::AtMostOnce),
+        ],
+        clean_session: false,
+    };
+    let cancel = CancellationToken::new();
+    let (in_tx, in_rx) = mpsc::channel(1024);
+    let (acker, ack_queue) = link::ack_channel();
+    let (conn_tx, conn_rx) =
+        watch::channel(ConnectionView::connecting(&link_cfg.broker.to_string()));
+    let (ctl_tx, ctl_rx) = mpsc::channel(16);
+    let (progress_tx, progress_rx) = watch::channel(Vec::new());
+    let link_task = tokio::spawn(link::run(
+        link_cfg,
+        in_tx,
+        ack_queue,
+        conn_tx,
+        out_rx,
+        Arc::new(Notify::new()),
+        cancel.child_token(),
+    ));
+    let io = engine::EngineIo {
+        inbound: in_rx,
+        acker,
+        control: ctl_rx,
+        progress: progress_tx,
+    };
+    let engine_task = tokio::spawn(engine.run(io, cancel.child_token()));
+    Ok(SyncHandle {
+        progress: progress_rx,
+        control: ctl_tx,
+        connection: conn_rx,
+        photo_addr,
+        cancel,
+        tasks: vec![engine_task, link_task],
+    })
+}

@@ -1,0 +1,188 @@
+//! The photo endpoint terminals download `picURI`s from: `GET /photo/{token}`, nothing else.
+//!
+//! A token is 128 random bits (the thread-local CSPRNG), minted per person per request, valid
+//! until that request's deadline and revoked as soon as its Ack arrives, so only persons in a
+//! pending job are reachable and only for as long as a terminal needs. tiny_http (already used
+//! for the metrics endpoint) serves it on its own thread: a download never waits on the engine.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Largest photo served (the terminals' own limit).
+const MAX_SERVED_BYTES: u64 = super::import::MAX_PHOTO_BYTES;
+
+#[derive(Default)]
+struct Grants {
+    by_token: HashMap<String, (PathBuf, Instant)>,
+}
+
+/// The running endpoint; dropping it stops the server.
+pub struct PhotoServer {
+    grants: Arc<Mutex<Grants>>,
+    server: Arc<tiny_http::Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    url_base: String,
+    addr: SocketAddr,
+}
+
+impl PhotoServer {
+    /// Listens on `listen`; terminals reach it at `url_base` (for example `http://10.0.0.2:8095`),
+    /// or at the bound address when `url_base` is `None`.
+    pub fn start(listen: SocketAddr, url_base: Option<String>) -> anyhow::Result<Self> {
+        let server = Arc::new(
+            tiny_http::Server::http(listen)
+                .map_err(|e| anyhow::anyhow!("photo endpoint cannot listen on {listen}: {e}"))?,
+        );
+        let addr = server
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| anyhow::anyhow!("photo endpoint is not on an IP address"))?;
+        let url_base = url_base
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let grants = Arc::new(Mutex::new(Grants::default()));
+        let thread = {
+            let server = Arc::clone(&server);
+            let grants = Arc::clone(&grants);
+            std::thread::Builder::new()
+                .name("photo-endpoint".into())
+                .spawn(move || serve(&server, &grants))?
+        };
+        tracing::info!(%addr, url = url_base, "photo endpoint for face terminals listening");
+        Ok(Self {
+            grants,
+            server,
+            thread: Some(thread),
+            url_base,
+            addr,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A URL for `photo` valid until `expires`.
+    pub fn grant(&self, photo: PathBuf, expires: Instant) -> (String, String) {
+        let token = format!("{:032x}", rand::random::<u128>());
+        let mut g = self.grants.lock().expect("grant table lock");
+        let now = Instant::now();
+        g.by_token.retain(|_, (_, exp)| *exp > now);
+        g.by_token.insert(token.clone(), (photo, expires));
+        let url = format!("{}/photo/{token}", self.url_base);
+        (token, url)
+    }
+
+    /// Revokes tokens whose request was answered.
+    pub fn revoke(&self, tokens: &[String]) {
+        let mut g = self.grants.lock().expect("grant table lock");
+        for t in tokens {
+            g.by_token.remove(t);
+        }
+    }
+
+    /// How many URLs are valid now.
+    pub fn live_grants(&self) -> usize {
+        let now = Instant::now();
+        let g = self.grants.lock().expect("grant table lock");
+        g.by_token.values().filter(|(_, e)| *e > now).count()
+    }
+}
+
+impl Drop for PhotoServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(server: &tiny_http::Server, grants: &Mutex<Grants>) {
+    for request in server.incoming_requests() {
+        let found = (*request.method() == tiny_http::Method::Get)
+            .then(|| request.url().strip_prefix("/photo/"))
+            .flatten()
+            .and_then(|token| {
+                let g = grants.lock().expect("grant table lock");
+                g.by_token
+                    .get(token)
+                    .filter(|(_, exp)| *exp > Instant::now())
+                    .map(|(p, _)| p.clone())
+            });
+        let response = match found.map(|p| std::fs::File::open(&p).map(|f| (p, f))) {
+            Some(Ok((path, file))) => {
+                let len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+                if len > MAX_SERVED_BYTES {
+                    tracing::warn!(path = %path.display(), len, "photo grew over 1 MiB since import; not served");
+                    request.respond(tiny_http::Response::empty(413))
+                } else {
+                    let header = tiny_http::Header::from_bytes("Content-Type", "image/jpeg")
+                        .expect("a static header is valid");
+                    request.respond(tiny_http::Response::from_file(file).with_header(header))
+                }
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "a granted photo could not be opened");
+                request.respond(tiny_http::Response::empty(404))
+            }
+            None => request.respond(tiny_http::Response::empty(404)),
+        };
+        if let Err(e) = response {
+            tracing::debug!(error = %e, "photo response not delivered");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    fn get(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).unwrap();
+        let text = String::from_utf8_lossy(&buf);
+        let status = text[9..12].parse().unwrap();
+        let body = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|i| buf[i + 4..].to_vec())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    #[test]
+    fn only_granted_unexpired_unrevoked_tokens_serve_their_photo() {
+        let dir = tempfile::tempdir().unwrap();
+        let photo = dir.path().join("a.jpg");
+        std::fs::write(&photo, b"\xFF\xD8\xFFjpeg").unwrap();
+        let server = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let addr = server.local_addr();
+        let (token, url) = server.grant(photo.clone(), Instant::now() + Duration::from_secs(60));
+        assert!(url.ends_with(&format!("/photo/{token}")));
+        assert_eq!(token.len(), 32);
+        assert_eq!(
+            get(addr, &format!("/photo/{token}")),
+            (200, b"\xFF\xD8\xFFjpeg".to_vec())
+        );
+        assert_eq!(get(addr, "/photo/0123").0, 404);
+        assert_eq!(get(addr, &format!("/photo/{token}/../a.jpg")).0, 404);
+        assert_eq!(get(addr, "/").0, 404);
+        server.revoke(std::slice::from_ref(&token));
+        assert_eq!(get(addr, &format!("/photo/{token}")).0, 404);
+        let (expired, _) = server.grant(photo, Instant::now() - Duration::from_secs(1));
+        assert_eq!(get(addr, &format!("/photo/{expired}")).0, 404);
+        assert_eq!(server.live_grants(), 0);
+    }
+}

@@ -1,0 +1,239 @@
+//! The employee-sync commands: `employees import`, `terminals list|group`, `sync`, and the
+//! simulated terminals of `sim --terminals`. Each is a thin caller of
+//! `watchfloor_core::facesync`.
+
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use watchfloor_core::facesync::{self, directory, SyncTarget, TerminalProgress};
+use watchfloor_core::settings::FaceSettings;
+use watchfloor_core::store::{self, meta};
+use watchfloor_core::Settings;
+use watchfloor_sim::terminal::{self as simterm, TerminalConfig, TerminalStore};
+
+use crate::cli::{EmployeesCommand, SimArgs, SyncArgs, TerminalsCommand};
+
+fn face(settings: &Settings) -> Result<&FaceSettings, ExitCode> {
+    settings.face.as_ref().ok_or_else(|| {
+        eprintln!("watchfloor: face terminals are turned off ([face] enabled = false)");
+        ExitCode::from(2)
+    })
+}
+
+/// `watchfloor employees import FILE`.
+pub fn employees(settings: &Settings, command: &EmployeesCommand) -> ExitCode {
+    let face = match face(settings) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let EmployeesCommand::Import { file } = command;
+    match facesync::import_file(&settings.db_path, file, face.zone) {
+        Ok(report) => {
+            let c = &report.counts;
+            println!(
+                "{} added, {} updated, {} unchanged, {} removed, {} rows refused",
+                c.added,
+                c.updated,
+                c.unchanged,
+                c.removed,
+                report.errors.len()
+            );
+            for e in &report.errors {
+                let who = e.employee_id.as_deref().unwrap_or("?");
+                println!("line {}: {who}: {}", e.line, e.reason);
+            }
+            if report.removals_held {
+                println!("removals were not applied: some rows could not be read at all; fix them and import again");
+            }
+            if report.errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("watchfloor: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `watchfloor terminals list|group`.
+pub fn terminals(settings: &Settings, command: &TerminalsCommand) -> ExitCode {
+    let result = (|| -> anyhow::Result<()> {
+        let mut conn = store::open(&settings.db_path)?;
+        match command {
+            TerminalsCommand::List => {
+                let groups = directory::groups(&conn)?;
+                println!(
+                    "{:<24} {:<7} {:>8} {:<16} {:<10} last error",
+                    "terminal", "online", "persons", "ip", "job"
+                );
+                for t in directory::terminals(&conn)? {
+                    let job = directory::job(&conn, &t.terminal_id)?;
+                    let job = job.map_or("-".to_owned(), |j| {
+                        format!("{} {}/{}", j.state, j.done, j.total)
+                    });
+                    println!(
+                        "{:<24} {:<7} {:>8} {:<16} {:<10} {}",
+                        t.terminal_id,
+                        if t.online { "yes" } else { "no" },
+                        t.person_count.map_or("-".into(), |n| n.to_string()),
+                        t.ip.as_deref().unwrap_or("-"),
+                        job,
+                        t.last_error.as_deref().unwrap_or("")
+                    );
+                }
+                let mut names: Vec<_> = groups.into_iter().collect();
+                names.sort();
+                for (g, members) in names {
+                    println!("group {g}: {}", members.join(", "));
+                }
+            }
+            TerminalsCommand::Group { name, terminals } => {
+                directory::set_group(&mut conn, name, terminals)?;
+                println!("group {name}: {} terminals", terminals.len());
+            }
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("watchfloor: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `watchfloor sync`: exit 0 when every terminal is in sync with no person failed, 1 otherwise.
+pub async fn sync(settings: Settings, args: SyncArgs) -> ExitCode {
+    let face = match face(&settings) {
+        Ok(f) => f.clone(),
+        Err(code) => return code,
+    };
+    let client_id = match store::open(&settings.db_path).and_then(|c| {
+        Ok(match settings.client_id.clone() {
+            Some(id) => id,
+            None => meta::client_id(&c)?,
+        })
+    }) {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("watchfloor: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let handle = match facesync::start(SyncTarget {
+        broker: settings.broker_url(),
+        mqtt: settings.mqtt.clone(),
+        client_id: &client_id,
+        db: &settings.db_path,
+        face: &face,
+        terminals: &args.terminals,
+    }) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("watchfloor: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut progress = handle.progress.clone();
+    let settled =
+        |p: &Vec<TerminalProgress>| !p.is_empty() && p.iter().all(TerminalProgress::settled);
+    if args.wait {
+        let waited = tokio::time::timeout(
+            Duration::from_secs(args.timeout),
+            progress.wait_for(settled),
+        )
+        .await;
+        if waited.is_err() {
+            eprintln!("watchfloor: sync did not finish within {} s", args.timeout);
+        }
+    } else {
+        tracing::info!("syncing until SIGINT/SIGTERM");
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    let last = progress.borrow().clone();
+    handle.stop().await;
+    print_summary(&settings, &last)
+}
+
+fn print_summary(settings: &Settings, progress: &[TerminalProgress]) -> ExitCode {
+    if progress.is_empty() {
+        println!("no face terminals known: they appear once they come online (or name them with --terminal)");
+        return ExitCode::from(1);
+    }
+    println!(
+        "{:<24} {:<7} {:<10} {:>7} {:>7} {:>7} {:>9} {:>6}  last error",
+        "terminal", "online", "state", "done", "failed", "pending", "persons/s", "util"
+    );
+    let mut clean = true;
+    for p in progress {
+        clean &= p.settled() && p.failed == 0;
+        println!(
+            "{:<24} {:<7} {:<10} {:>7} {:>7} {:>7} {:>9.1} {:>6.2}  {}",
+            p.terminal_id,
+            match p.online {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "?",
+            },
+            p.state,
+            p.done,
+            p.failed,
+            p.pending
+                .map_or("?".into(), |n| (n + p.in_flight).to_string()),
+            p.throughput,
+            p.utilisation,
+            p.last_error.as_deref().unwrap_or("")
+        );
+    }
+    if let Ok(conn) = store::open_read_only(&settings.db_path) {
+        if let Ok(failures) = directory::failures(&conn, None) {
+            let blocking: Vec<_> = failures
+                .iter()
+                .filter(|f| progress.iter().any(|p| p.terminal_id == f.terminal_id))
+                .collect();
+            clean &= blocking.is_empty();
+            for f in blocking {
+                println!(
+                    "failed: {} on {}: {} {} ({} attempts)",
+                    f.employee_id, f.terminal_id, f.errcode, f.reason, f.attempts
+                );
+            }
+        }
+    }
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The SIMULATED terminals of `sim --terminals M`, stopped with `cancel`.
+pub fn spawn_terminals(
+    settings: &Settings,
+    args: &SimArgs,
+    cancel: &CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let url = settings.broker_url();
+    let base = settings
+        .face
+        .as_ref()
+        .map_or("mqtt/face".to_owned(), |f| f.base_topic.clone());
+    (1..=args.terminals)
+        .map(|i| {
+            let mut cfg = TerminalConfig::new(&format!("sim-terminal-{i}"), &url.host, url.port);
+            cfg.base_topic = base.clone();
+            cfg.per_person = Duration::from_millis(args.terminal_person_ms);
+            cfg.capacity = args.terminal_capacity;
+            cfg.reject_rate = args.terminal_reject_rate.clamp(0.0, 1.0);
+            cfg.seed = args.seed.wrapping_add(u64::from(i));
+            let store = Arc::new(Mutex::new(TerminalStore::default()));
+            tokio::spawn(simterm::run(cfg, store, cancel.child_token()))
+        })
+        .collect()
+}
