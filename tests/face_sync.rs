@@ -164,6 +164,18 @@ async fn wait_settled(h: &SyncHandle, n: usize, within: Duration) -> Vec<Termina
     last
 }
 
+/// Runs `watchfloor ARGS` to completion off the async runtime (the simulated terminals keep
+/// running meanwhile): (exit code, stdout, stderr).
+async fn cli(args: &[&str]) -> (i32, String, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_with_output(&args)
+    })
+    .await
+    .unwrap()
+}
+
 fn ids(range: std::ops::Range<usize>) -> BTreeSet<String> {
     range.map(|i| format!("E{i:05}")).collect()
 }
@@ -398,22 +410,19 @@ async fn capacity_and_photo_failures_are_reported_per_person() {
     // The command line says the same, and exits 1 because persons failed.
     let db = site.db.display().to_string();
     let broker = site.broker.url();
-    let out = tokio::task::spawn_blocking(move || {
-        run_with_output(&[
-            "sync",
-            "--db",
-            &db,
-            "--broker",
-            &broker,
-            "--terminal",
-            "T1",
-            "--wait",
-            "--timeout",
-            "60",
-        ])
-    })
-    .await
-    .unwrap();
+    let out = cli(&[
+        "sync",
+        "--db",
+        &db,
+        "--broker",
+        &broker,
+        "--terminal",
+        "T1",
+        "--wait",
+        "--timeout",
+        "60",
+    ])
+    .await;
     assert_eq!(out.0, 1, "stdout: {}\nstderr: {}", out.1, out.2);
     assert!(
         out.1
@@ -448,24 +457,21 @@ async fn the_command_line_imports_and_syncs_to_completion() {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let broker = site.broker.url();
-    let out = tokio::task::spawn_blocking(move || {
-        run_with_output(&[
-            "sync",
-            "--db",
-            &db,
-            "--broker",
-            &broker,
-            "--terminal",
-            "T1",
-            "--terminal",
-            "T2",
-            "--wait",
-            "--timeout",
-            "60",
-        ])
-    })
-    .await
-    .unwrap();
+    let out = cli(&[
+        "sync",
+        "--db",
+        &db,
+        "--broker",
+        &broker,
+        "--terminal",
+        "T1",
+        "--terminal",
+        "T2",
+        "--wait",
+        "--timeout",
+        "60",
+    ])
+    .await;
     assert_eq!(out.0, 0, "stdout: {}\nstderr: {}", out.1, out.2);
     for t in ["T1", "T2"] {
         assert!(

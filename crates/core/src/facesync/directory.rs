@@ -533,15 +533,6 @@ pub fn job(conn: &Connection, terminal: &str) -> rusqlite::Result<Option<Job>> {
     .optional()
 }
 
-pub fn jobs(conn: &Connection) -> rusqlite::Result<Vec<Job>> {
-    let mut stmt = conn.prepare(
-        "SELECT terminal_id, state, started_ms, finished_ms, total, done, failed, busy_ms, last_error
-         FROM sync_jobs ORDER BY terminal_id",
-    )?;
-    let rows = stmt.query_map([], job_row)?;
-    rows.collect()
-}
-
 fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     Ok(Job {
         terminal_id: r.get(0)?,
@@ -641,18 +632,6 @@ pub fn take_inflight(conn: &Connection, message_id: &str) -> rusqlite::Result<Op
 /// Drops requests older than `before_ms` (their Acks will not come any more).
 pub fn prune_inflight(conn: &Connection, before_ms: i64) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM sync_inflight WHERE sent_ms < ?1", [before_ms])
-}
-
-/// Per employee, the terminals that hold them (for the employees panel).
-pub fn placements(conn: &Connection) -> rusqlite::Result<HashMap<String, Vec<String>>> {
-    let mut stmt =
-        conn.prepare("SELECT employee_id, terminal_id FROM terminal_persons ORDER BY 1, 2")?;
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-        let (e, t) = row?;
-        out.entry(e).or_default().push(t);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

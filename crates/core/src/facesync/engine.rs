@@ -318,7 +318,6 @@ impl Engine {
         self.employees = directory::employees(&self.conn)?;
         self.groups = directory::groups(&self.conn)?;
         self.managed = directory::managed_ids(&self.conn)?;
-        self.next_expiry_ms = None;
         let now = now_ms();
         self.next_expiry_ms = self
             .employees
