@@ -220,6 +220,14 @@ pub struct SimArgs {
     /// Simulated terminals: share of photos rejected with 468 "no face" (0 to 1).
     #[arg(long, value_name = "RATE", default_value_t = 0.0)]
     pub terminal_reject_rate: f64,
+    /// Simulated terminals: seconds between access records (a stored person recognised, now
+    /// and then refused, or a stranger captured); 0: none. Records are re-pushed until PushAck.
+    #[arg(long, value_name = "S", default_value_t = 0.0)]
+    pub terminal_records: f64,
+    /// Simulated terminals: share of batches during which the terminal drops off the network
+    /// for 3 s (0 to 1).
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub terminal_offline_rate: f64,
 }
 
 impl Cli {

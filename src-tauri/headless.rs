@@ -61,10 +61,9 @@ pub fn start_simulator(
     if settings.sim.devices == 0 {
         return Ok(None);
     }
-    let url = watchfloor_core::settings::BrokerUrl::parse(&pipeline.info().broker_url, "broker")?;
     Ok(Some(Simulator::spawn(sim_config(
         settings,
-        &url,
+        pipeline.broker(),
         settings.sim.devices,
         1,
     ))))
@@ -86,6 +85,18 @@ pub async fn stop_simulator(sim: Simulator, feed: &LiveFeed) {
     tracing::warn!("some simulated devices' offline statuses did not arrive before shutdown");
 }
 
+/// Starts employee sync beside the console when `[face]` asks for it, and says so.
+pub fn start_sync(
+    settings: &Settings,
+    pipeline: &Pipeline,
+) -> anyhow::Result<Option<watchfloor_core::facesync::SyncHandle>> {
+    let sync = watchfloor_core::facesync::start_for_console(settings, pipeline)?;
+    if let Some(s) = &sync {
+        tracing::info!(photos = %s.photo_addr, "employee sync to face terminals running");
+    }
+    Ok(sync)
+}
+
 /// `watchfloor record`.
 pub async fn record(settings: Settings, args: RecordArgs) -> anyhow::Result<()> {
     let stop = StopSignal::install()?;
@@ -103,10 +114,14 @@ pub async fn record(settings: Settings, args: RecordArgs) -> anyhow::Result<()> 
         None => None,
     };
     let simulator = start_simulator(&settings, &pipeline)?;
+    let sync = start_sync(&settings, &pipeline)?;
     let logger = tokio::spawn(log_live_state(pipeline.feed()));
 
     stop.wait().await?;
     tracing::info!("stopping: flushing history");
+    if let Some(sync) = sync {
+        sync.stop().await;
+    }
     if let Some(sim) = simulator {
         stop_simulator(sim, &pipeline.feed()).await;
     }

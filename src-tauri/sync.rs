@@ -231,6 +231,9 @@ pub fn spawn_terminals(
             cfg.per_person = Duration::from_millis(args.terminal_person_ms);
             cfg.capacity = args.terminal_capacity;
             cfg.reject_rate = args.terminal_reject_rate.clamp(0.0, 1.0);
+            cfg.offline_rate = args.terminal_offline_rate.clamp(0.0, 1.0);
+            cfg.records = (args.terminal_records > 0.0)
+                .then(|| Duration::from_secs_f64(args.terminal_records.min(86_400.0)));
             cfg.seed = args.seed.wrapping_add(u64::from(i));
             let store = Arc::new(Mutex::new(TerminalStore::default()));
             tokio::spawn(simterm::run(cfg, store, cancel.child_token()))

@@ -1,6 +1,7 @@
 //! Employee sync against SIMULATED face terminals on a real Mosquitto: a full sync lands every
 //! person exactly where assigned; removals (re-import, end of validity) happen on time; a
-//! console restart and a terminal killed mid-batch both resume without gaps; capacity and photo
+//! console restart, a terminal killed mid-batch and one that keeps dropping off the network
+//! mid-batch all finish without gaps; capacity and photo
 //! failures are reported per person; and the simulator counts any second batch sent while one
 //! runs (every test asserts there was none). `watchfloor employees import` and
 //! `watchfloor sync --wait` are run as a user would.
@@ -63,6 +64,9 @@ impl Site {
                 photo_listen: "127.0.0.1:0".parse().unwrap(),
                 photo_url: None,
                 sync_batch: 1000,
+                terminal_zones: Default::default(),
+                push_ack: true,
+                sync: true,
             },
             terminals: HashMap::new(),
         }
@@ -351,6 +355,38 @@ async fn a_console_restart_and_a_terminal_killed_mid_batch_both_resume_without_g
     let inflight = query_i64(&site.db, "SELECT count(*) FROM sync_inflight");
     assert_eq!(inflight, 0, "every request was answered and forgotten");
     b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_that_keeps_dropping_off_the_network_mid_batch_still_gets_everyone() {
+    let mut site = Site::new();
+    let mut cfg = TerminalConfig::new("T1", "127.0.0.1", site.broker.port);
+    cfg.per_person = Duration::from_millis(2);
+    cfg.heartbeat = Duration::from_secs(2);
+    cfg.offline_rate = 0.5;
+    cfg.offline_for = Duration::from_millis(1500);
+    cfg.seed = 7;
+    site.start_terminal(cfg, Arc::new(Mutex::new(TerminalStore::default())));
+    // Batches of 50: a dozen chances to drop (none at all: 1 in 4,096).
+    site.face.sync_batch = 50;
+    let n = 600;
+    let rows: Vec<String> = (0..n)
+        .map(|i| format!("E{i:05},Person {i},face.jpg,,,,"))
+        .collect();
+    site.import(&site.write_csv("staff.csv", &rows));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let h = site.start_sync(&["T1".to_owned()]);
+    let progress = wait_settled(&h, 1, Duration::from_secs(120)).await;
+    assert_eq!(site.persons("T1"), ids(0..n), "every person, no gap");
+    let drops = site.store("T1").drops;
+    assert!(
+        drops >= 1,
+        "the terminal dropped off mid-batch at least once"
+    );
+    assert_eq!(progress[0].failed, 0);
+    site.assert_no_second_batch();
+    eprintln!("drop test: {drops} drops");
+    h.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,11 @@ fuzz_target!(|data: &[u8]| {
             (topics[data.first().map_or(0, |b| *b as usize % topics.len())].to_owned(), data)
         }
     };
-    let ctx = FaceContext { zone: chrono_tz::Europe::Amsterdam, now_ms: 1_795_421_700_000 };
+    let zones = std::collections::BTreeMap::new();
+    let ctx = FaceContext {
+        zone: chrono_tz::Europe::Amsterdam,
+        terminal_zones: &zones,
+        now_ms: 1_795_421_700_000,
+    };
     let _ = face::decode("mqtt/face", &topic, payload, ctx);
 });

@@ -25,7 +25,7 @@ pub struct CommandError {
 }
 
 impl CommandError {
-    fn new(code: &'static str, message: impl ToString) -> Self {
+    pub(super) fn new(code: &'static str, message: impl ToString) -> Self {
         Self {
             code,
             message: message.to_string(),
@@ -56,7 +56,7 @@ pub fn metrics(state: State<'_, ConsoleState>) -> MetricsView {
 }
 
 /// Runs `query` on a read-only connection of its own to the history file, off the UI thread.
-async fn read_history<T: Send + 'static>(
+pub(super) async fn read_history<T: Send + 'static>(
     state: &ConsoleState,
     query: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
 ) -> Result<T, CommandError> {

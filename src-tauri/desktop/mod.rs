@@ -6,6 +6,7 @@
 //! order, so the history file is complete.
 
 mod commands;
+mod employees;
 
 use std::sync::Mutex;
 
@@ -24,6 +25,15 @@ pub struct ConsoleState {
     pub retry: watchfloor_core::pipeline::RetryNow,
     /// The task forwarding batches to the current page; replaced when the page reloads.
     pub forwarder: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
+    /// The employee sync's progress and controls, when this console runs it.
+    pub sync: Option<SyncControls>,
+    /// The face terminals' zone (imports read local validity times in it); `None`: face off.
+    pub face_zone: Option<chrono_tz::Tz>,
+}
+
+pub struct SyncControls {
+    pub progress: tokio::sync::watch::Receiver<Vec<watchfloor_core::facesync::TerminalProgress>>,
+    pub control: tokio::sync::mpsc::Sender<watchfloor_core::facesync::Control>,
 }
 
 /// Runs the console until its window closes.
@@ -33,12 +43,18 @@ pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Resu
     // Inside the runtime: the simulator spawns its tasks on it.
     let simulator =
         runtime.block_on(async { crate::headless::start_simulator(&settings, &pipeline) })?;
+    let sync = runtime.block_on(async { crate::headless::start_sync(&settings, &pipeline) })?;
     let state = ConsoleState {
         info: pipeline.info().clone(),
         feed: pipeline.feed(),
         metrics: pipeline.metrics(),
         retry: pipeline.retry_handle(),
         forwarder: Mutex::new(None),
+        sync: sync.as_ref().map(|s| SyncControls {
+            progress: s.progress.clone(),
+            control: s.control.clone(),
+        }),
+        face_zone: settings.face.as_ref().map(|f| f.zone),
     };
     tracing::info!(broker = %state.info.broker_url, embedded = state.info.embedded_broker, db = %state.info.db_path, "console starting");
 
@@ -66,16 +82,29 @@ pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Resu
             commands::act_on_incident,
             commands::incident_audit,
             commands::notify,
-            commands::set_attention
+            commands::set_attention,
+            employees::sync_overview,
+            employees::sync_employees,
+            employees::sync_placements,
+            employees::sync_failures,
+            employees::sync_control,
+            employees::import_employees,
+            employees::attendance_log,
+            employees::attendance_daily,
+            employees::export_attendance,
+            employees::event_images
         ])
         .build(tauri::generate_context!())
         .context("cannot open the console window")?;
 
-    let mut running = Some((pipeline, simulator));
+    let mut running = Some((pipeline, simulator, sync));
     app.run(move |_app, event| {
         if let RunEvent::Exit = event {
-            if let Some((pipeline, simulator)) = running.take() {
+            if let Some((pipeline, simulator, sync)) = running.take() {
                 runtime.block_on(async {
+                    if let Some(sync) = sync {
+                        sync.stop().await;
+                    }
                     if let Some(sim) = simulator {
                         crate::headless::stop_simulator(sim, &pipeline.feed()).await;
                     }

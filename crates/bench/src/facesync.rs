@@ -68,6 +68,9 @@ async fn run(employees: usize, terminals: usize, person_ms: u64) -> anyhow::Resu
         photo_listen: "127.0.0.1:0".parse()?,
         photo_url: None,
         sync_batch: 1000,
+        terminal_zones: Default::default(),
+        push_ack: true,
+        sync: true,
     };
     let started = Instant::now();
     let handle = facesync::start(SyncTarget {

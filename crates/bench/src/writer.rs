@@ -8,7 +8,7 @@ use watchfloor_core::link::AckToken;
 use watchfloor_core::store::{
     self,
     retention::Retention,
-    writer::{Queued, Record, Writer, MAX_BATCH},
+    writer::{Committed, Queued, Record, Writer, MAX_BATCH},
 };
 use watchfloor_protocol::{DeviceEvent, DeviceId, Fix, Severity};
 
@@ -44,7 +44,7 @@ pub fn writer(rows: u64, events: u64) -> anyhow::Result<()> {
             fix,
             received_ms: 0,
         };
-        tx.send(Queued { record, ack: None })?;
+        tx.send(Queued::new(record, None))?;
     }
     drop(tx);
     writer.finish();
@@ -58,7 +58,8 @@ pub fn writer(rows: u64, events: u64) -> anyhow::Result<()> {
     let (acked_tx, acked_rx) = std::sync::mpsc::channel::<usize>();
     let on_commit = {
         let (sent_at, latency) = (Arc::clone(&sent_at), Arc::clone(&latency));
-        Box::new(move |acks: Vec<AckToken>| {
+        Box::new(move |committed: Committed| {
+            let acks = committed.acks;
             let now = Instant::now();
             let sent = sent_at.lock().expect("bench lock");
             let mut h = latency.lock().expect("bench lock");
@@ -100,7 +101,7 @@ pub fn writer(rows: u64, events: u64) -> anyhow::Result<()> {
             epoch: seq,
             pkid: 1,
         });
-        tx.send(Queued { record, ack })?;
+        tx.send(Queued::new(record, ack))?;
         in_flight += 1;
     }
     drop(tx);

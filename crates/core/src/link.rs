@@ -117,7 +117,7 @@ fn backoff() -> impl Iterator<Item = Duration> {
 
 /// A QoS 1 message this console publishes: its incident changes (retained) and face-terminal
 /// commands (not retained).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outbound {
     pub topic: String,
     pub payload: Vec<u8>,

@@ -16,7 +16,7 @@ use rumqttc::QoS;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use watchfloor_protocol::face::{self, FaceContext};
+use watchfloor_protocol::face::{self, FaceContext, FaceMessage};
 use watchfloor_protocol::{native, owntracks, DecodeError, DeviceId, NativeMessage};
 
 use crate::broker::{self, EmbeddedBroker};
@@ -29,9 +29,9 @@ use crate::incidents::{
 use crate::link::{self, Inbound, LinkConfig, Outbound};
 use crate::live::LiveState;
 use crate::metrics::{Adapter, Counters, Metrics, RecordKind};
-use crate::settings::{BrokerTarget, FaceSettings, Settings};
+use crate::settings::{BrokerTarget, BrokerUrl, FaceSettings, Settings};
 use crate::store::quarantine::QuarantineEntry;
-use crate::store::writer::{Queued, Record, Writer, WriterStats};
+use crate::store::writer::{Committed, Queued, Record, Writer, WriterStats};
 use crate::store::{self, meta};
 use crate::view::{ConnectionView, ConsoleInfo, HistoryHealth, LatencyView, LiveBatch, TrailPoint};
 
@@ -59,6 +59,8 @@ pub struct Pipeline {
     counters: Arc<Counters>,
     started: std::time::Instant,
     retry_now: Arc<Notify>,
+    /// The broker as connected to (an embedded broker's real port filled in).
+    broker: BrokerUrl,
     _embedded: Option<EmbeddedBroker>,
 }
 
@@ -109,7 +111,17 @@ impl Pipeline {
         };
 
         let (acker, ack_queue) = link::ack_channel();
-        let on_commit = Box::new(move |acks| acker.ack(acks));
+        let (outbound_tx, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let replies = outbound_tx.clone();
+        let on_commit = Box::new(move |committed: Committed| {
+            acker.ack(committed.acks);
+            for reply in committed.replies {
+                if replies.try_send(reply).is_err() {
+                    // The terminal keeps the record and pushes it again; it is stored once.
+                    tracing::warn!("a PushAck was not sent now (link queue full or closed)");
+                }
+            }
+        });
         let writer = Writer::spawn(conn, WRITER_QUEUE, on_commit, settings.retention)
             .context("starting the history writer")?;
         let cancel = CancellationToken::new();
@@ -117,7 +129,7 @@ impl Pipeline {
         let (conn_tx, conn_rx) = watch::channel(ConnectionView::connecting(&info.broker_url));
         let prefix = &settings.topic_prefix;
         let link_cfg = LinkConfig {
-            broker: broker_url,
+            broker: broker_url.clone(),
             client_id,
             mqtt: settings.mqtt.clone(),
             subscriptions: vec![
@@ -143,7 +155,6 @@ impl Pipeline {
             clean_session: false,
         };
         let retry_now = Arc::new(Notify::new());
-        let (outbound_tx, outbound_rx) = mpsc::channel(OUTBOUND_QUEUE);
         let link_task = tokio::spawn(link::run(
             link_cfg,
             inbound_tx,
@@ -184,6 +195,7 @@ impl Pipeline {
             changed_incidents: Vec::new(),
             published_at_connect: 0,
             pruned_incidents_ms: 0,
+            push_acks: 0,
         };
         let live_task = tokio::spawn(live.run(settings.batch_interval));
 
@@ -201,12 +213,18 @@ impl Pipeline {
             counters,
             started: std::time::Instant::now(),
             retry_now,
+            broker: broker_url,
             _embedded: embedded,
         })
     }
 
     pub fn info(&self) -> &ConsoleInfo {
         &self.info
+    }
+
+    /// The broker this console connects to.
+    pub fn broker(&self) -> &BrokerUrl {
+        &self.broker
     }
 
     /// A cloneable handle for screens and loggers: batches and snapshots of live state.
@@ -347,6 +365,8 @@ struct LiveTask {
     published_at_connect: u64,
     /// When resolved incidents were last pruned from memory (once a minute is plenty).
     pruned_incidents_ms: i64,
+    /// PushAcks sent (numbers their messageIds).
+    push_acks: u64,
 }
 
 /// Receipt-to-batch latency over rolling windows of [`LatencyWindow::SPAN_MS`]: the summary of
@@ -410,7 +430,7 @@ impl LiveTask {
                 Some((id, action, reply)) = self.actions.recv() => {
                     let result = self.incidents.act(&id, &action, &self.operator, now_ms());
                     let records = self.drain_incidents();
-                    self.store_all(records, None).await;
+                    self.store_all(records, None, None).await;
                     let _ = reply.send(result);
                 }
                 _ = tick.tick() => {
@@ -424,7 +444,7 @@ impl LiveTask {
                     }
                     self.republish_after_connect();
                     let records = self.drain_incidents();
-                    self.store_all(records, None).await;
+                    self.store_all(records, None, None).await;
                     self.counters.inbound_depth.store(self.inbound.len() as u64, Ordering::Relaxed);
                     self.counters.writer_depth.store(self.store.len() as u64, Ordering::Relaxed);
                     let stalled = self.writer_stats.stall().is_some();
@@ -490,7 +510,7 @@ impl LiveTask {
     }
 
     /// Decodes with the adapter the topic belongs to.
-    fn decode(&self, msg: &Inbound) -> (Adapter, Result<Vec<NativeMessage>, DecodeError>) {
+    fn decode(&self, msg: &Inbound) -> (Adapter, Result<FaceMessage, DecodeError>) {
         let under = |base: &str| {
             msg.topic
                 .strip_prefix(base)
@@ -499,6 +519,7 @@ impl LiveTask {
         if let Some(face) = self.face.as_ref().filter(|f| under(&f.base_topic)) {
             let ctx = FaceContext {
                 zone: face.zone,
+                terminal_zones: &face.terminal_zones,
                 now_ms: msg.received_ms,
             };
             return (
@@ -509,13 +530,13 @@ impl LiveTask {
         if let Some(base) = self.owntracks_base.as_deref().filter(|b| under(b)) {
             return (
                 Adapter::OwnTracks,
-                owntracks::decode(base, &msg.topic, &msg.payload, msg.received_ms),
+                owntracks::decode(base, &msg.topic, &msg.payload, msg.received_ms).map(generic),
             );
         }
         (
             Adapter::Native,
             native::decode(&self.prefix, &msg.topic, &msg.payload, msg.received_ms)
-                .map(|m| vec![m]),
+                .map(|m| generic(vec![m])),
         )
     }
 
@@ -526,30 +547,42 @@ impl LiveTask {
         let received_ms = msg.received_ms;
         let (adapter, decoded) = self.decode(&msg);
         self.counters.count_message(adapter);
+        let mut reply = None;
         let mut records: Vec<Record> = match decoded {
-            Ok(decoded) => decoded
-                .into_iter()
-                .map(|m| {
-                    self.apply_live(&m, received_ms);
-                    match m {
-                        NativeMessage::Location { device, fix } => Record::Position {
-                            device,
-                            fix,
-                            received_ms,
-                        },
-                        NativeMessage::Status { device, status } => Record::Status {
-                            device,
-                            status,
-                            received_ms,
-                        },
-                        NativeMessage::Event { device, event } => Record::Event {
-                            device,
-                            event,
-                            received_ms,
-                        },
+            Ok(FaceMessage {
+                messages,
+                access,
+                image,
+                push_ack,
+            }) => {
+                let mut records = self.records_of(messages, received_ms);
+                // A face terminal's record: its attendance row, its image beside its event.
+                records.extend(access.map(|record| Record::Access {
+                    record,
+                    received_ms,
+                }));
+                if let (Some(jpeg), Some(Record::Event { device, event, .. })) =
+                    (image, records.first())
+                {
+                    records.push(Record::FaceImage {
+                        device: device.clone(),
+                        event_id: event.event_id.clone(),
+                        jpeg,
+                        received_ms,
+                    });
+                }
+                if let (Some(ack), Some(face)) = (push_ack, &self.face) {
+                    if face.push_ack {
+                        self.push_acks += 1;
+                        reply = Some(Outbound {
+                            topic: ack.topic(&face.base_topic),
+                            payload: ack.encode(&format!("pushack-{}", self.push_acks)),
+                            retain: false,
+                        });
                     }
-                })
-                .collect(),
+                }
+                records
+            }
             Err(e) => {
                 tracing::debug!(topic = %msg.topic, reason = %e, "message quarantined");
                 if let Some(t) = self.flood.on_quarantined(&self.rules, received_ms) {
@@ -559,7 +592,34 @@ impl LiveTask {
             }
         };
         records.extend(self.drain_incidents());
-        self.store_all(records, msg.ack).await;
+        self.store_all(records, msg.ack, reply).await;
+    }
+
+    /// Applies decoded messages to live state (raising what they call for); their history rows.
+    fn records_of(&mut self, messages: Vec<NativeMessage>, received_ms: i64) -> Vec<Record> {
+        messages
+            .into_iter()
+            .map(|m| {
+                self.apply_live(&m, received_ms);
+                match m {
+                    NativeMessage::Location { device, fix } => Record::Position {
+                        device,
+                        fix,
+                        received_ms,
+                    },
+                    NativeMessage::Status { device, status } => Record::Status {
+                        device,
+                        status,
+                        received_ms,
+                    },
+                    NativeMessage::Event { device, event } => Record::Event {
+                        device,
+                        event,
+                        received_ms,
+                    },
+                }
+            })
+            .collect()
     }
 
     /// Applies a decoded message to live state and raises the incidents it calls for.
@@ -625,7 +685,7 @@ impl LiveTask {
                 vec![quarantined(&msg, e.code(), e.to_string())]
             }
         };
-        self.store_all(records, msg.ack).await;
+        self.store_all(records, msg.ack, None).await;
     }
 
     /// After each (re)connect, publishes every incident held once more, so that changes made
@@ -680,7 +740,12 @@ impl LiveTask {
     /// Queues records for the writer. One message may mean several records (an OwnTracks
     /// location is a fix and a status, an event may open an incident): its acknowledgement
     /// rides on the last, so it is released only when all are committed.
-    async fn store_all(&mut self, records: Vec<Record>, ack: Option<link::AckToken>) {
+    async fn store_all(
+        &mut self,
+        records: Vec<Record>,
+        ack: Option<link::AckToken>,
+        mut reply: Option<Outbound>,
+    ) {
         let last = records.len().saturating_sub(1);
         for (i, record) in records.into_iter().enumerate() {
             self.counters.count_record(match record {
@@ -688,14 +753,25 @@ impl LiveTask {
                 Record::Status { .. } => RecordKind::Status,
                 Record::Event { .. } => RecordKind::Event,
                 Record::Quarantine(_) => RecordKind::Quarantine,
+                Record::Access { .. } | Record::FaceImage { .. } => RecordKind::Event,
                 Record::Incident(_) | Record::IncidentAudit(_) => RecordKind::Incident,
             });
-            let ack = if i == last { ack } else { None };
-            let queued = Queued { record, ack };
+            let mut queued = Queued::new(record, if i == last { ack } else { None });
+            if i == last {
+                queued.reply = reply.take();
+            }
             if enqueue(&self.store, queued, &self.counters).await.is_err() {
                 tracing::error!("history writer is gone; a record was not stored");
             }
         }
+    }
+}
+
+/// What an adapter with nothing face-specific decoded.
+fn generic(messages: Vec<NativeMessage>) -> FaceMessage {
+    FaceMessage {
+        messages,
+        ..FaceMessage::default()
     }
 }
 
@@ -788,7 +864,7 @@ mod tests {
     {
         let (tx, rx) = flume::bounded(1);
         let counters = Counters::default();
-        let q = |record, ack| Queued { record, ack };
+        let q = Queued::new;
         enqueue(&tx, q(position(), None), &counters).await.unwrap();
         assert_eq!(rx.len(), 1);
 

@@ -173,6 +173,12 @@ pub struct FaceFile {
     pub photo_url: Option<String>,
     /// Most persons per EditPersonsNew batch, 1..=1000. Default 1000.
     pub sync_batch: Option<usize>,
+    /// Terminals whose clocks are set to another zone than `time_zone`: `{ T100 = "Asia/Dubai" }`.
+    pub terminal_zones: Option<std::collections::BTreeMap<String, String>>,
+    /// Answer RecPush / StrSnapPush with PushAck once stored. Default true.
+    pub push_ack: Option<bool>,
+    /// The console runs employee sync while it runs. Default true.
+    pub sync: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -353,6 +359,12 @@ pub struct FaceSettings {
     pub photo_url: Option<String>,
     /// Most persons per `EditPersonsNew` batch.
     pub sync_batch: usize,
+    /// Terminals (by facesluiceId) whose clocks are in another zone than `zone`.
+    pub terminal_zones: std::collections::BTreeMap<String, chrono_tz::Tz>,
+    /// Answer records with PushAck once they are stored.
+    pub push_ack: bool,
+    /// The console (not only `watchfloor sync`) runs employee sync.
+    pub sync: bool,
 }
 
 /// Connection details for the MQTT link.
@@ -730,14 +742,26 @@ fn face_settings(
             "must differ from topic_prefix and owntracks.base_topic (their topics would overlap)",
         ));
     }
-    let zone = match file.time_zone {
-        Some(name) => name.parse::<chrono_tz::Tz>().map_err(|_| {
+    let parse_zone = |field: &str, name: &str| {
+        name.parse::<chrono_tz::Tz>().map_err(|_| {
             invalid(
-                "face.time_zone",
-                &name,
+                field,
+                name,
                 "not an IANA time zone (for example Europe/Amsterdam)",
             )
-        })?,
+        })
+    };
+    let terminal_zones = file
+        .terminal_zones
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(terminal, name)| {
+            let zone = parse_zone(&format!("face.terminal_zones.{terminal}"), &name)?;
+            Ok((terminal, zone))
+        })
+        .collect::<Result<_, SettingsError>>()?;
+    let zone = match file.time_zone {
+        Some(name) => parse_zone("face.time_zone", &name)?,
         // The workstation's zone; UTC when the system does not say.
         None => iana_time_zone::get_timezone()
             .ok()
@@ -774,6 +798,9 @@ fn face_settings(
         photo_listen,
         photo_url: file.photo_url,
         sync_batch,
+        terminal_zones,
+        push_ack: file.push_ack.unwrap_or(true),
+        sync: file.sync.unwrap_or(true),
     }))
 }
 

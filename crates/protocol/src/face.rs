@@ -11,14 +11,20 @@
 //! - `{base}/{id}/Snap`: `StrSnapPush` (-> a stranger-capture event, id `snap-{SnapID}`);
 //! - `{base}/{id}/Alarm`: door / tamper alarms (-> an event).
 //!
+//! Besides the generic messages, a `RecPush` gives an [`AccessRecord`] for the attendance log;
+//! stranger captures, block-list matches and refused verifications keep their JPEG (`pic`,
+//! base64) for the incident; `RecPush` and `StrSnapPush` are owed a [`PushAck`] once stored.
+//!
 //! Terminals stamp `time` as `YYYY-MM-DD HH:mm:ss` in their local time with no offset: the caller
-//! passes the zone the terminals are set to. Numbers often arrive as strings; one firmware spells
-//! `personName` as `persionName`. Device ids are `face:{facesluiceId}`. Face crops and snapshots
-//! (`pic`, base64) are not kept by this decoder.
+//! passes the zone each terminal is set to. Numbers often arrive as strings; one firmware spells
+//! `personName` as `persionName`. Device ids are `face:{facesluiceId}`.
 
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
 use chrono::{NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::device_id::DeviceId;
 use crate::lenient::optional_number;
@@ -44,11 +50,101 @@ enum Topic {
 
 /// What a terminal's clock means.
 #[derive(Debug, Clone, Copy)]
-pub struct FaceContext {
-    /// The zone the terminals' clocks are set to.
+pub struct FaceContext<'a> {
+    /// The zone terminals' clocks are set to, unless `terminal_zones` names theirs.
     pub zone: Tz,
+    /// Terminals (by facesluiceId) set to another zone.
+    pub terminal_zones: &'a BTreeMap<String, Tz>,
     /// The receiver's clock (epoch ms): refuses times from the future, stamps an Offline will.
     pub now_ms: i64,
+}
+
+impl FaceContext<'_> {
+    fn zone_of(&self, terminal: &str) -> Tz {
+        self.terminal_zones
+            .get(terminal)
+            .copied()
+            .unwrap_or(self.zone)
+    }
+}
+
+/// A decoded terminal message.
+#[derive(Debug, Default)]
+pub struct FaceMessage {
+    /// Statuses and events, as any device's.
+    pub messages: Vec<NativeMessage>,
+    /// A `RecPush`'s row for the attendance log.
+    pub access: Option<AccessRecord>,
+    /// The JPEG kept with the event (stranger capture, block-list match, refused verification).
+    pub image: Option<Vec<u8>>,
+    /// The answer this message is owed once it is stored.
+    pub push_ack: Option<PushAck>,
+}
+
+/// One recognition (or refusal) at a terminal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessRecord {
+    pub terminal: String,
+    pub record_id: String,
+    pub ts_ms: i64,
+    /// The terminal's own clock text, as stamped.
+    pub local_time: String,
+    /// `customId` (our employee id), else the terminal's `personId`.
+    pub person_id: Option<String>,
+    pub person_name: Option<String>,
+    /// 0 none, 1 allowed, 2 refused, 3 not registered.
+    pub verify_status: i64,
+    /// 0 allow-list, 1 block-list.
+    pub person_type: i64,
+    pub similarity: Option<f64>,
+    /// Sent from the terminal's backlog (`Sendintime` 0), not live.
+    pub backlog: bool,
+}
+
+/// Which push a [`PushAck`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushKind {
+    Record,
+    Snapshot,
+}
+
+/// The answer a terminal with reliable re-push waits for before it forgets a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushAck {
+    pub terminal: String,
+    pub kind: PushKind,
+    /// The RecordID or SnapID answered.
+    pub id: String,
+}
+
+impl PushAck {
+    /// `PushAckType` as sent. The protocol notes name the field but not its values: 1 for
+    /// records and 2 for snapshots is our reading, kept here in one place.
+    pub fn ack_type(&self) -> &'static str {
+        match self.kind {
+            PushKind::Record => "1",
+            PushKind::Snapshot => "2",
+        }
+    }
+
+    /// `{base}/{terminal}`, where every command to the terminal goes.
+    pub fn topic(&self, base: &str) -> String {
+        format!("{base}/{}", self.terminal)
+    }
+
+    pub fn encode(&self, message_id: &str) -> Vec<u8> {
+        json!({
+            "messageId": message_id,
+            "operator": "PushAck",
+            "info": {
+                "facesluiceId": self.terminal,
+                "PushAckType": self.ack_type(),
+                "SnapOrRecordID": self.id,
+            }
+        })
+        .to_string()
+        .into_bytes()
+    }
 }
 
 fn parse_topic<'t>(base: &str, topic: &'t str) -> Result<(Option<&'t str>, Topic), DecodeError> {
@@ -75,7 +171,7 @@ pub fn decode(
     topic: &str,
     payload: &[u8],
     ctx: FaceContext,
-) -> Result<Vec<NativeMessage>, DecodeError> {
+) -> Result<FaceMessage, DecodeError> {
     let (topic_id, kind) = parse_topic(base, topic)?;
     let msg = parse_object(payload, MAX_FACE_PAYLOAD_BYTES)?;
     let operator = text(&msg, "operator")
@@ -100,6 +196,13 @@ pub fn decode(
         }
     }
     let device = DeviceId::namespaced(NAMESPACE, &id_text)?;
+    let zone = ctx.zone_of(&id_text);
+    let required_time = |info| required_time(info, zone, ctx.now_ms);
+    let optional_time = |info| optional_time(info, zone, ctx.now_ms);
+    let only = |m: NativeMessage| FaceMessage {
+        messages: vec![m],
+        ..FaceMessage::default()
+    };
     let status = |online: bool, ts_ms: i64, name: Option<String>| NativeMessage::Status {
         device: device.clone(),
         status: Status {
@@ -118,43 +221,57 @@ pub fn decode(
                 .filter(|n| !n.is_empty())
                 .map(|n| bounded_text("facesname", n, MAX_NAME_CHARS))
                 .transpose()?;
-            Ok(vec![status(true, required_time(info, ctx)?, name)])
+            Ok(only(status(true, required_time(info)?, name)))
         }
         // The will has no time: it is stamped on arrival.
-        (Topic::Basic, "Offline") => Ok(vec![status(
+        (Topic::Basic, "Offline") => Ok(only(status(
             false,
-            optional_time(info, ctx)?.unwrap_or(ctx.now_ms),
+            optional_time(info)?.unwrap_or(ctx.now_ms),
             None,
-        )]),
-        (Topic::Heartbeat, "HeartBeat") => Ok(vec![status(true, required_time(info, ctx)?, None)]),
-        (Topic::Rec, "RecPush") => Ok(vec![record(device.clone(), info, ctx)?]),
+        ))),
+        (Topic::Heartbeat, "HeartBeat") => Ok(only(status(true, required_time(info)?, None))),
+        (Topic::Rec, "RecPush") => record(device.clone(), &id_text, info, zone, ctx.now_ms),
         (Topic::Snap, "StrSnapPush") => {
             let snap = text(info, "SnapID")
                 .ok_or_else(|| DecodeError::Json("missing field `info.SnapID`".into()))?;
-            Ok(vec![event(
-                device.clone(),
-                format!("snap-{snap}"),
-                required_time(info, ctx)?,
-                "stranger_capture",
-                Severity::High,
-                Some("Unknown face captured".to_owned()),
-            )?])
+            let image = jpeg(info.get("pic").or_else(|| msg.get("pic")));
+            let message = match image {
+                Ok(_) => "Unknown face captured",
+                Err(why) => &format!("Unknown face captured ({why})"),
+            };
+            Ok(FaceMessage {
+                messages: vec![event(
+                    device.clone(),
+                    format!("snap-{snap}"),
+                    required_time(info)?,
+                    "stranger_capture",
+                    Severity::High,
+                    Some(message.to_owned()),
+                )?],
+                access: None,
+                image: image.ok(),
+                push_ack: Some(PushAck {
+                    terminal: id_text,
+                    kind: PushKind::Snapshot,
+                    id: snap,
+                }),
+            })
         }
         (Topic::Alarm, op) => {
             let id = text(&msg, "messageId")
                 .ok_or_else(|| DecodeError::Json("missing field `messageId`".into()))?;
             let detail = text(info, "detail").or_else(|| text(info, "alarmType"));
-            Ok(vec![event(
+            Ok(only(event(
                 device.clone(),
                 format!("alarm-{id}"),
-                optional_time(info, ctx)?.unwrap_or(ctx.now_ms),
+                optional_time(info)?.unwrap_or(ctx.now_ms),
                 "terminal_alarm",
                 Severity::High,
                 Some(format!(
                     "{op}{}",
                     detail.map(|d| format!(": {d}")).unwrap_or_default()
                 )),
-            )?])
+            )?))
         }
         (_, op) => Err(DecodeError::Unsupported(format!(
             "operator {:?} is not expected on this topic",
@@ -166,9 +283,11 @@ pub fn decode(
 /// A `RecPush`: who was recognised (or refused) at the terminal.
 fn record(
     device: DeviceId,
+    terminal: &str,
     info: &Map<String, Value>,
-    ctx: FaceContext,
-) -> Result<NativeMessage, DecodeError> {
+    zone: Tz,
+    now_ms: i64,
+) -> Result<FaceMessage, DecodeError> {
     let record_id = text(info, "RecordID")
         .ok_or_else(|| DecodeError::Json("missing field `info.RecordID`".into()))?;
     let verify = optional_number(info, "VerifyStatus")?.unwrap_or(0.0) as i64;
@@ -176,11 +295,16 @@ fn record(
     // Persons enrolled on the terminal itself have an empty customId: fall back to personId.
     let person = text(info, "customId")
         .filter(|c| !c.is_empty())
-        .or_else(|| text(info, "personId").filter(|p| !p.is_empty()));
+        .or_else(|| text(info, "personId").filter(|p| !p.is_empty()))
+        .map(|p| bounded_text("customId", p, MAX_EVENT_FIELD_CHARS))
+        .transpose()?;
     let name = text(info, "personName")
         .or_else(|| text(info, "persionName"))
-        .filter(|n| !n.is_empty());
+        .filter(|n| !n.is_empty())
+        .map(|n| bounded_text("personName", n, MAX_NAME_CHARS))
+        .transpose()?;
     let similarity = optional_number(info, "similarity1")?;
+    let backlog = optional_number(info, "Sendintime")? == Some(0.0);
     let (event_type, severity) = match (person_type, verify) {
         (1, _) => ("blocklist_match", Severity::Critical),
         (_, 2) => ("access_refused", Severity::Medium),
@@ -197,17 +321,68 @@ fn record(
     if let Some(s) = similarity {
         message += &format!(", similarity {s}");
     }
-    if optional_number(info, "Sendintime")? == Some(0.0) {
+    if backlog {
         message += ", from backlog";
     }
-    event(
-        device,
-        format!("rec-{record_id}"),
-        required_time(info, ctx)?,
-        event_type,
-        severity,
-        Some(message),
-    )
+    // The face crop is kept where someone will look at it: alarms and refusals.
+    let keep_image = person_type == 1 || verify == 2;
+    let image = if keep_image {
+        match jpeg(info.get("pic")) {
+            Ok(jpeg) => Some(jpeg),
+            Err(why) => {
+                message += &format!(" ({why})");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let ts_ms = required_time(info, zone, now_ms)?;
+    let local_time = text(info, "time").unwrap_or_default().trim().to_owned();
+    Ok(FaceMessage {
+        messages: vec![event(
+            device,
+            format!("rec-{record_id}"),
+            ts_ms,
+            event_type,
+            severity,
+            Some(message),
+        )?],
+        access: Some(AccessRecord {
+            terminal: terminal.to_owned(),
+            record_id: bounded_text("RecordID", record_id.clone(), MAX_EVENT_FIELD_CHARS)?,
+            ts_ms,
+            local_time,
+            person_id: person,
+            person_name: name,
+            verify_status: verify,
+            person_type,
+            similarity,
+            backlog,
+        }),
+        image,
+        push_ack: Some(PushAck {
+            terminal: terminal.to_owned(),
+            kind: PushKind::Record,
+            id: record_id,
+        }),
+    })
+}
+
+/// The JPEG in a `pic` field (base64, with or without a `data:` prefix), or why there is none.
+fn jpeg(pic: Option<&Value>) -> Result<Vec<u8>, &'static str> {
+    let Some(Value::String(pic)) = pic else {
+        return Err("no image sent");
+    };
+    let b64 = pic.split_once(";base64,").map_or(pic.as_str(), |(_, b)| b);
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| "image is not base64")?;
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Ok(bytes)
+    } else {
+        Err("image is not a JPEG")
+    }
 }
 
 fn event(
@@ -242,7 +417,11 @@ pub(crate) fn text(obj: &Map<String, Value>, field: &str) -> Option<String> {
     }
 }
 
-fn optional_time(info: &Map<String, Value>, ctx: FaceContext) -> Result<Option<i64>, DecodeError> {
+fn optional_time(
+    info: &Map<String, Value>,
+    zone: Tz,
+    now_ms: i64,
+) -> Result<Option<i64>, DecodeError> {
     let Some(raw) = text(info, "time").filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
@@ -253,19 +432,19 @@ fn optional_time(info: &Map<String, Value>, ctx: FaceContext) -> Result<Option<i
         ))
     })?;
     // In a DST fold the earlier instant is taken; a time inside a DST gap does not exist.
-    let local = ctx
-        .zone
+    let local = zone
         .from_local_datetime(&naive)
         .earliest()
-        .ok_or_else(|| DecodeError::Json(format!("time {raw:?} does not exist in {}", ctx.zone)))?;
+        .ok_or_else(|| DecodeError::Json(format!("time {raw:?} does not exist in {zone}")))?;
     Ok(Some(parse_timestamp(
         &Value::from(local.timestamp_millis()),
-        ctx.now_ms,
+        now_ms,
     )?))
 }
 
-fn required_time(info: &Map<String, Value>, ctx: FaceContext) -> Result<i64, DecodeError> {
-    optional_time(info, ctx)?.ok_or_else(|| DecodeError::Json("missing field `info.time`".into()))
+fn required_time(info: &Map<String, Value>, zone: Tz, now_ms: i64) -> Result<i64, DecodeError> {
+    optional_time(info, zone, now_ms)?
+        .ok_or_else(|| DecodeError::Json("missing field `info.time`".into()))
 }
 
 #[cfg(test)]
@@ -276,17 +455,99 @@ mod tests {
     // 2026-11-23 08:00:00 UTC
     const NOW: i64 = 1_795_420_800_000;
 
-    fn ctx() -> FaceContext {
+    static NO_ZONES: BTreeMap<String, Tz> = BTreeMap::new();
+
+    fn ctx() -> FaceContext<'static> {
         FaceContext {
             zone: "Europe/Amsterdam".parse().unwrap(),
+            terminal_zones: &NO_ZONES,
             now_ms: NOW,
         }
     }
 
     fn one(topic: &str, payload: &str) -> NativeMessage {
-        let mut v = decode(BASE, topic, payload.as_bytes(), ctx()).unwrap();
+        let mut v = decode(BASE, topic, payload.as_bytes(), ctx())
+            .unwrap()
+            .messages;
         assert_eq!(v.len(), 1);
         v.remove(0)
+    }
+
+    /// A minimal JPEG (SOI, APP0 marker start, EOI), base64.
+    const JPEG_B64: &str = "/9j/4AAQ/9k=";
+
+    #[test]
+    fn a_record_gives_an_access_row_in_its_terminals_zone_and_is_owed_a_push_ack() {
+        let zones = BTreeMap::from([("T9".to_owned(), "Asia/Dubai".parse().unwrap())]);
+        let ctx = FaceContext {
+            terminal_zones: &zones,
+            ..ctx()
+        };
+        let payload = format!(
+            r#"{{"operator":"RecPush","info":{{"customId":"E7","personId":"3","RecordID":"41",
+            "VerifyStatus":"2","PersonType":"0","similarity1":"61","Sendintime":"0","personName":"Ann",
+            "facesluiceId":"T9","time":"2026-11-23 11:00:00","pic":"data:image/jpeg;base64,{JPEG_B64}"}}}}"#
+        );
+        let m = decode(BASE, "mqtt/face/T9/Rec", payload.as_bytes(), ctx).unwrap();
+        let access = m.access.unwrap();
+        assert_eq!(
+            access,
+            AccessRecord {
+                terminal: "T9".into(),
+                record_id: "41".into(),
+                ts_ms: NOW - 3_600_000,
+                local_time: "2026-11-23 11:00:00".into(),
+                person_id: Some("E7".into()),
+                person_name: Some("Ann".into()),
+                verify_status: 2,
+                person_type: 0,
+                similarity: Some(61.0),
+                backlog: true,
+            },
+            "11:00 in Dubai (UTC+4) is 07:00 UTC"
+        );
+        assert_eq!(
+            m.image.as_deref().map(|j| &j[..3]),
+            Some(&[0xFF, 0xD8, 0xFF][..])
+        );
+        let ack = m.push_ack.unwrap();
+        assert_eq!(ack.topic(BASE), "mqtt/face/T9");
+        let sent: Value = serde_json::from_slice(&ack.encode("m1")).unwrap();
+        assert_eq!(sent["operator"], "PushAck");
+        assert_eq!(sent["messageId"], "m1");
+        assert_eq!(sent["info"]["facesluiceId"], "T9");
+        assert_eq!(sent["info"]["SnapOrRecordID"], "41");
+    }
+
+    #[test]
+    fn granted_records_keep_no_image_and_a_bad_snapshot_image_is_said_not_dropped() {
+        let granted = format!(
+            r#"{{"operator":"RecPush","info":{{"customId":"E7","RecordID":"1","VerifyStatus":"1",
+            "facesluiceId":"T1","time":"2026-11-23 08:00:00","pic":"{JPEG_B64}"}}}}"#
+        );
+        let m = decode(BASE, "mqtt/face/T1/Rec", granted.as_bytes(), ctx()).unwrap();
+        assert!(m.image.is_none());
+        assert_eq!(m.access.unwrap().verify_status, 1);
+
+        let snap = r#"{"operator":"StrSnapPush","info":{"facesluiceId":"T1","SnapID":"5",
+            "time":"2026-11-23 08:00:00","pic":"not base64!"}}"#;
+        let m = decode(BASE, "mqtt/face/T1/Snap", snap.as_bytes(), ctx()).unwrap();
+        assert!(m.image.is_none() && m.access.is_none());
+        let NativeMessage::Event { event, .. } = &m.messages[0] else {
+            panic!()
+        };
+        assert_eq!(
+            event.message.as_deref(),
+            Some("Unknown face captured (image is not base64)")
+        );
+        assert_eq!(
+            m.push_ack,
+            Some(PushAck {
+                terminal: "T1".into(),
+                kind: PushKind::Snapshot,
+                id: "5".into()
+            })
+        );
     }
 
     #[test]
@@ -437,7 +698,8 @@ mod proptests {
         /// Whatever arrives, the decoder answers; it never panics.
         #[test]
         fn never_panics(topic in "mqtt/face(/[A-Za-z0-9+#]{0,8}){0,3}", payload in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let ctx = FaceContext { zone: chrono_tz::UTC, now_ms: 1_795_420_800_000 };
+            let zones = BTreeMap::new();
+            let ctx = FaceContext { zone: chrono_tz::UTC, terminal_zones: &zones, now_ms: 1_795_420_800_000 };
             let _ = decode("mqtt/face", &topic, &payload, ctx);
         }
     }

@@ -4,7 +4,8 @@
 //! fail on it), 417 when `PersonNum` does not match the list, a capacity (474 when full), a
 //! per-person processing time, photos downloaded from `picURI` over HTTP (465 when the download
 //! fails, 466 when it is not a JPEG), random photo rejections (468), `Online` re-sent until
-//! `Online-Ack`, `Offline` as the MQTT will.
+//! `Online-Ack`, `Offline` as the MQTT will, going offline mid-batch (`offline_rate`), and
+//! access records (`RecPush`, `StrSnapPush`) re-pushed until the platform's `PushAck`.
 //!
 //! A terminal's stored persons live in a [`TerminalStore`] shared with the caller, which
 //! survives [`run`] being stopped and started again: a killed terminal keeps what it had
@@ -34,6 +35,17 @@ pub struct TerminalConfig {
     pub reject_rate: f64,
     pub heartbeat: Duration,
     pub seed: u64,
+    /// A recognition record every so often (a stored person; now and then a refusal or a
+    /// stranger capture); `None`: only the records queued with [`TerminalStore::queue_record`].
+    pub records: Option<Duration>,
+    /// How long an unanswered record waits before it is pushed again.
+    pub repush: Duration,
+    /// Share of batches during which the terminal drops off the network (its will fires), to
+    /// come back after `offline_for` with the batch lost and what it had stored kept.
+    pub offline_rate: f64,
+    pub offline_for: Duration,
+    /// The terminal's clock, seconds east of UTC; `None`: this machine's zone.
+    pub utc_offset_s: Option<i32>,
 }
 
 impl TerminalConfig {
@@ -48,6 +60,11 @@ impl TerminalConfig {
             reject_rate: 0.0,
             heartbeat: Duration::from_secs(30),
             seed: 1,
+            records: None,
+            repush: Duration::from_secs(5),
+            offline_rate: 0.0,
+            offline_for: Duration::from_secs(3),
+            utc_offset_s: None,
         }
     }
 }
@@ -72,18 +89,96 @@ pub struct TerminalStore {
     /// Time spent processing batches.
     pub busy: Duration,
     pub online_acks: u64,
+    /// Records waiting for their PushAck, by `Rec/{RecordID}` or `Snap/{SnapID}`.
+    pub unacked: BTreeMap<String, PendingRecord>,
+    /// Records published, first pushes and re-pushes.
+    pub record_pushes: u64,
+    pub push_acks: u64,
+    /// Times the terminal dropped off the network mid-batch.
+    pub drops: u64,
     busy_now: bool,
+    outbox: Vec<SimRecord>,
+    next_record_id: u64,
 }
+
+/// A record to push: who was seen, and what the terminal decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimRecord {
+    /// `None`: a stranger capture (`StrSnapPush`).
+    pub custom_id: Option<String>,
+    pub name: String,
+    /// 1 allowed, 2 refused, 3 not registered.
+    pub verify: u8,
+    /// 0 allow-list, 1 block-list.
+    pub person_type: u8,
+}
+
+/// A pushed record not yet answered.
+#[derive(Debug, Clone)]
+pub struct PendingRecord {
+    pub topic: String,
+    pub payload: String,
+    last_sent: std::time::Instant,
+}
+
+impl TerminalStore {
+    /// Queues a record; the terminal pushes it within a quarter second, and again until acked.
+    pub fn queue_record(&mut self, record: SimRecord) {
+        self.outbox.push(record);
+    }
+}
+
+/// A small valid JPEG (a 1x1 grey pixel would do; markers are what the console checks).
+const TINY_JPEG_B64: &str = "/9j/4AAQ/9k=";
 
 pub type SharedStore = Arc<Mutex<TerminalStore>>;
 
-fn now_text() -> String {
-    chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()
+/// The terminal's local time, as terminals stamp it: no zone, no offset.
+fn now_text(cfg: &TerminalConfig) -> String {
+    const FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+    match cfg.utc_offset_s.and_then(chrono::FixedOffset::east_opt) {
+        Some(offset) => chrono::Utc::now()
+            .with_timezone(&offset)
+            .format(FORMAT)
+            .to_string(),
+        None => chrono::Local::now().format(FORMAT).to_string(),
+    }
 }
 
 /// Runs one terminal until `cancel` fires. Dropping out without a clean disconnect (as here)
 /// makes the broker publish the terminal's will, as a power cut would.
 pub async fn run(cfg: TerminalConfig, store: SharedStore, cancel: CancellationToken) {
+    loop {
+        let drop_now = Arc::new(tokio::sync::Notify::new());
+        let dropped = session(
+            cfg.clone(),
+            Arc::clone(&store),
+            cancel.child_token(),
+            Arc::clone(&drop_now),
+        )
+        .await;
+        if !dropped || cancel.is_cancelled() {
+            return;
+        }
+        store.lock().expect("store").drops += 1;
+        tracing::info!(
+            terminal = cfg.id,
+            "SIMULATED terminal dropped off the network mid-batch"
+        );
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(cfg.offline_for) => {}
+        }
+    }
+}
+
+/// One connection's life; `true` when it ended by dropping off the network mid-batch.
+async fn session(
+    cfg: TerminalConfig,
+    store: SharedStore,
+    cancel: CancellationToken,
+    drop_now: Arc<tokio::sync::Notify>,
+) -> bool {
     let id = cfg.id.clone();
     let basic = format!("{}/basic", cfg.base_topic);
     let mut o = MqttOptions::new(format!("simterm-{id}"), &cfg.broker_host, cfg.broker_port);
@@ -105,6 +200,7 @@ pub async fn run(cfg: TerminalConfig, store: SharedStore, cancel: CancellationTo
         let store = Arc::clone(&store);
         let acked = Arc::clone(&online_acked);
         let cancel = cancel.clone();
+        let drop_now = Arc::clone(&drop_now);
         tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
             let http = reqwest::Client::builder()
@@ -113,34 +209,50 @@ pub async fn run(cfg: TerminalConfig, store: SharedStore, cancel: CancellationTo
                 .expect("an HTTP client builds");
             let mut beat = tokio::time::interval(cfg.heartbeat);
             let mut hello = tokio::time::interval(Duration::from_secs(3));
+            let mut pushes = tokio::time::interval(Duration::from_millis(250));
+            let mut generate =
+                tokio::time::interval(cfg.records.unwrap_or(Duration::from_secs(3600)));
+            generate.tick().await;
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => return,
+                    _ = pushes.tick() => push_records(&cfg, &client, &store).await,
+                    _ = generate.tick(), if cfg.records.is_some() => {
+                        let mut s = store.lock().expect("store");
+                        let record = invent_record(&s, &mut rng);
+                        s.outbox.push(record);
+                    }
                     _ = hello.tick() => {
                         if !acked.load(std::sync::atomic::Ordering::SeqCst) {
                             let online = json!({"messageId": format!("on-{}", rng.random::<u32>()), "operator": "Online", "info": {
-                                "facesluiceId": cfg.id, "username": "admin", "time": now_text(), "ip": "127.0.0.1",
+                                "facesluiceId": cfg.id, "username": "admin", "time": now_text(&cfg), "ip": "127.0.0.1",
                                 "facesname": format!("Simulated terminal {}", cfg.id), "version": "SIMULATED-1.0"}});
                             let _ = client.publish(format!("{}/basic", cfg.base_topic), QoS::AtLeastOnce, false, online.to_string()).await;
                         }
                     }
                     _ = beat.tick() => {
                         let n = store.lock().expect("store").persons.len();
-                        let hb = json!({"operator": "HeartBeat", "info": {"facesluiceId": cfg.id, "time": now_text(), "PersonNum": n.to_string()}});
+                        let hb = json!({"operator": "HeartBeat", "info": {"facesluiceId": cfg.id, "time": now_text(&cfg), "PersonNum": n.to_string()}});
                         let _ = client.publish(format!("{}/heartbeat", cfg.base_topic), QoS::AtMostOnce, false, hb.to_string()).await;
                     }
                     cmd = cmd_rx.recv() => {
                         let Some(cmd) = cmd else { return };
-                        handle(&cfg, &client, &store, &acked, &http, &mut rng, &cancel, cmd).await;
+                        let ctx = Ctx { cfg: &cfg, client: &client, store: &store, acked: &acked, http: &http, cancel: &cancel, drop_now: &drop_now };
+                        handle(&ctx, &mut rng, cmd).await;
                     }
                 }
             }
         })
     };
     let cmd_topic = format!("{}/{}", cfg.base_topic, id);
+    let mut dropped = false;
     loop {
         let ev = tokio::select! {
             _ = cancel.cancelled() => break,
+            _ = drop_now.notified() => {
+                dropped = true;
+                break;
+            }
             ev = events.poll() => ev,
         };
         match ev {
@@ -163,8 +275,22 @@ pub async fn run(cfg: TerminalConfig, store: SharedStore, cancel: CancellationTo
         }
     }
     worker.abort();
+    // Ends a batch still running (a drop off the network loses it like a kill does).
+    cancel.cancel();
     // A killed terminal: whatever batch was running is lost and its busy flag with it.
     store.lock().expect("store").busy_now = false;
+    dropped
+}
+
+/// What a command's handler reaches.
+struct Ctx<'a> {
+    cfg: &'a TerminalConfig,
+    client: &'a AsyncClient,
+    store: &'a SharedStore,
+    acked: &'a std::sync::atomic::AtomicBool,
+    http: &'a reqwest::Client,
+    cancel: &'a CancellationToken,
+    drop_now: &'a Arc<tokio::sync::Notify>,
 }
 
 fn num(v: &Value) -> Option<u64> {
@@ -175,17 +301,16 @@ fn num(v: &Value) -> Option<u64> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn handle(
-    cfg: &TerminalConfig,
-    client: &AsyncClient,
-    store: &SharedStore,
-    acked: &std::sync::atomic::AtomicBool,
-    http: &reqwest::Client,
-    rng: &mut rand::rngs::StdRng,
-    cancel: &CancellationToken,
-    cmd: Value,
-) {
+async fn handle(ctx: &Ctx<'_>, rng: &mut rand::rngs::StdRng, cmd: Value) {
+    let Ctx {
+        cfg,
+        client,
+        store,
+        acked,
+        http,
+        cancel,
+        drop_now,
+    } = *ctx;
     let op = cmd["operator"].as_str().unwrap_or_default().to_owned();
     let message_id = cmd["messageId"].as_str().unwrap_or_default().to_owned();
     let ack_topic = format!("{}/{}/Ack", cfg.base_topic, cfg.id);
@@ -198,6 +323,22 @@ async fn handle(
         "Online-Ack" => {
             acked.store(true, std::sync::atomic::Ordering::SeqCst);
             store.lock().expect("store").online_acks += 1;
+        }
+        "PushAck" => {
+            let info = &cmd["info"];
+            let kind = if num(&info["PushAckType"]) == Some(2) {
+                "Snap"
+            } else {
+                "Rec"
+            };
+            let id = match &info["SnapOrRecordID"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let mut s = store.lock().expect("store");
+            if s.unacked.remove(&format!("{kind}/{id}")).is_some() {
+                s.push_acks += 1;
+            }
         }
         "EditPersonsNew" | "DeletePersons" => {
             let busy = {
@@ -239,6 +380,7 @@ async fn handle(
                 message_id,
                 list,
                 cancel: cancel.clone(),
+                drop_now: Arc::clone(drop_now),
             };
             tokio::spawn(job.process());
         }
@@ -268,6 +410,89 @@ async fn handle(
             );
             let _ = client.publish(&ack_topic, QoS::AtMostOnce, false, r).await;
         }
+    }
+}
+
+/// A record for a stored person (mostly allowed, now and then refused), or a stranger.
+fn invent_record(s: &TerminalStore, rng: &mut rand::rngs::StdRng) -> SimRecord {
+    let roll: f64 = rng.random();
+    let person = (!s.persons.is_empty())
+        .then(|| s.persons.iter().nth(rng.random_range(0..s.persons.len())))
+        .flatten();
+    match person {
+        Some((id, p)) if roll < 0.95 => SimRecord {
+            custom_id: Some(id.clone()),
+            name: p.name.clone(),
+            verify: if roll < 0.9 { 1 } else { 2 },
+            person_type: p.person_type,
+        },
+        _ => SimRecord {
+            custom_id: None,
+            name: String::new(),
+            verify: 3,
+            person_type: 0,
+        },
+    }
+}
+
+/// Publishes queued records and re-pushes those whose PushAck is overdue.
+async fn push_records(cfg: &TerminalConfig, client: &AsyncClient, store: &SharedStore) {
+    let due: Vec<(String, String)> = {
+        let mut s = store.lock().expect("store");
+        for r in std::mem::take(&mut s.outbox) {
+            s.next_record_id += 1;
+            let n = s.next_record_id;
+            let (key, topic, payload) = record_payload(cfg, n, &r);
+            s.unacked.insert(
+                key,
+                PendingRecord {
+                    topic,
+                    payload,
+                    // Due at once.
+                    last_sent: std::time::Instant::now() - cfg.repush,
+                },
+            );
+        }
+        let now = std::time::Instant::now();
+        let mut due = Vec::new();
+        for p in s.unacked.values_mut() {
+            if now.duration_since(p.last_sent) >= cfg.repush {
+                p.last_sent = now;
+                due.push((p.topic.clone(), p.payload.clone()));
+            }
+        }
+        s.record_pushes += due.len() as u64;
+        due
+    };
+    for (topic, payload) in due {
+        // Real terminals often publish records at QoS 0: PushAck is what makes them reliable.
+        let _ = client.publish(topic, QoS::AtMostOnce, false, payload).await;
+    }
+}
+
+fn record_payload(cfg: &TerminalConfig, n: u64, r: &SimRecord) -> (String, String, String) {
+    let base = &cfg.base_topic;
+    let id = &cfg.id;
+    match &r.custom_id {
+        None => (
+            format!("Snap/{n}"),
+            format!("{base}/{id}/Snap"),
+            json!({"messageId": format!("snap-{n}"), "operator": "StrSnapPush", "info": {
+                "facesluiceId": id, "SnapID": n.to_string(), "time": now_text(cfg),
+                "targetPosInScene": [10, 10, 90, 90], "pic": TINY_JPEG_B64}})
+            .to_string(),
+        ),
+        Some(custom) => (
+            format!("Rec/{n}"),
+            format!("{base}/{id}/Rec"),
+            json!({"messageId": format!("rec-{n}"), "operator": "RecPush", "info": {
+                "customId": custom, "personId": n.to_string(), "RecordID": n.to_string(),
+                "VerifyStatus": r.verify.to_string(), "PersonType": r.person_type.to_string(),
+                "similarity1": "91.5", "Sendintime": "1", "personName": r.name,
+                "facesluiceId": id, "time": now_text(cfg), "PushType": "0",
+                "targetPosInScene": [10, 10, 90, 90], "pic": TINY_JPEG_B64}})
+            .to_string(),
+        ),
     }
 }
 
@@ -321,6 +546,7 @@ struct Batch {
     message_id: String,
     list: Vec<Value>,
     cancel: CancellationToken,
+    drop_now: Arc<tokio::sync::Notify>,
 }
 
 impl Batch {
@@ -335,11 +561,19 @@ impl Batch {
             message_id,
             list,
             cancel,
+            drop_now,
         } = self;
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let started = std::time::Instant::now();
         let (mut ok, mut failed) = (Vec::new(), Vec::new());
-        for item in list {
+        // Dropping off the network half-way: the first half is stored, no Ack is sent.
+        let drop_at = (cfg.offline_rate > 0.0 && rng.random_bool(cfg.offline_rate.min(1.0)))
+            .then_some(list.len() / 2);
+        for (n, item) in list.into_iter().enumerate() {
+            if Some(n) == drop_at {
+                drop_now.notify_one();
+                return;
+            }
             let pause = if op == "EditPersonsNew" {
                 cfg.per_person
             } else {

@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use ts_rs::TS;
 
 pub const DDL: &str = "
 CREATE TABLE employees (
@@ -181,7 +182,8 @@ fn split_list(s: &str) -> Vec<String> {
 }
 
 /// What an import changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
 pub struct ImportCounts {
     pub added: usize,
     pub updated: usize,
@@ -443,7 +445,8 @@ pub fn managed_ids(conn: &Connection) -> rusqlite::Result<HashSet<String>> {
 }
 
 /// A person a terminal refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
 pub struct Failure {
     pub terminal_id: String,
     pub employee_id: String,
@@ -452,6 +455,7 @@ pub struct Failure {
     pub errcode: u32,
     pub reason: String,
     pub attempts: u32,
+    #[ts(type = "number")]
     pub at_ms: i64,
 }
 

@@ -37,9 +37,11 @@ struct Row {
 }
 
 /// A row that was not imported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct RowError {
     /// 1-based line in the file.
+    #[ts(type = "number")]
     pub line: u64,
     pub employee_id: Option<String>,
     pub reason: String,

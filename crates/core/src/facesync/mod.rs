@@ -6,6 +6,7 @@
 //!   jobs, requests in flight) and their queries.
 //! - [`import`]: reading and checking an employee CSV (photos included).
 //! - [`photos`]: `GET /photo/{token}`, expiring unguessable URLs for persons in pending work.
+//! - [`report`]: what the panels show (terminals with their job, employees, placements).
 //! - [`engine`]: the per-terminal work loop (one request in flight, Acks by messageId,
 //!   timeouts, retries, pacing by measured Ack time, pause while offline, scheduled removals).
 //!
@@ -16,6 +17,7 @@ pub mod directory;
 pub mod engine;
 pub mod import;
 pub mod photos;
+pub mod report;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -35,7 +37,8 @@ use crate::store;
 use crate::view::ConnectionView;
 
 /// What [`import_file`] did.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
 pub struct ImportReport {
     pub counts: directory::ImportCounts,
     pub errors: Vec<import::RowError>,
@@ -91,6 +94,26 @@ impl SyncHandle {
             let _ = t.await;
         }
     }
+}
+
+/// Starts the sync beside a running console when `[face]` is on and `sync` is not turned off:
+/// all terminals, the console's broker and history file.
+pub fn start_for_console(
+    settings: &crate::Settings,
+    pipeline: &crate::Pipeline,
+) -> anyhow::Result<Option<SyncHandle>> {
+    let Some(face) = settings.face.as_ref().filter(|f| f.sync) else {
+        return Ok(None);
+    };
+    start(SyncTarget {
+        broker: pipeline.broker().clone(),
+        mqtt: settings.mqtt.clone(),
+        client_id: &pipeline.info().client_id,
+        db: &settings.db_path,
+        face,
+        terminals: &[],
+    })
+    .map(Some)
 }
 
 /// Starts the photo endpoint, the engine and its MQTT link.

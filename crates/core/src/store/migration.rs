@@ -4,7 +4,7 @@
 
 use rusqlite::Connection;
 
-use super::{events, incidents, meta, positions, quarantine, statuses};
+use super::{attendance, events, incidents, meta, positions, quarantine, statuses};
 
 /// Every migration, in order. The schema version is the number of migrations applied.
 const MIGRATIONS: &[&[&str]] = &[
@@ -20,6 +20,8 @@ const MIGRATIONS: &[&[&str]] = &[
     &[incidents::DDL],
     // 3: employees synced to face terminals.
     &[crate::facesync::directory::DDL],
+    // 4: face terminals' attendance records and kept images.
+    &[attendance::DDL],
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 //! holds its DDL, row type and statements; [`migration`] applies the DDL in order. Reads (tests,
 //! export, review) open their own connections; only the [`writer`] thread writes live data.
 
+pub mod attendance;
 pub mod events;
 pub mod export;
 pub mod incidents;

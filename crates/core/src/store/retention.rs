@@ -27,7 +27,14 @@ impl Retention {
     }
 }
 
-const TABLES: [&str; 4] = ["positions", "statuses", "events", "quarantine"];
+const TABLES: [&str; 6] = [
+    "positions",
+    "statuses",
+    "events",
+    "quarantine",
+    "attendance",
+    "face_images",
+];
 
 /// Deletes at most one chunk per table; returns how many rows went. A full chunk means there is
 /// probably more to do: the writer calls again after its next batch.

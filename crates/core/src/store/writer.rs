@@ -26,14 +26,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+use watchfloor_protocol::face::AccessRecord;
 use watchfloor_protocol::{DeviceEvent, DeviceId, Fix, Status};
 
 use super::quarantine::QuarantineEntry;
 use super::retention::{self, Retention};
-use super::{events, incidents, positions, quarantine, statuses};
+use super::{attendance, events, incidents, positions, quarantine, statuses};
 use crate::clock::now_ms;
 use crate::incidents::{AuditEntry, Incident};
-use crate::link::AckToken;
+use crate::link::{AckToken, Outbound};
 
 /// Most records committed in one transaction. Large on purpose: the positions index is keyed by
 /// device, so a batch from a busy fleet touches one index page per device, and each commit
@@ -69,20 +70,55 @@ pub enum Record {
         received_ms: i64,
     },
     Quarantine(QuarantineEntry),
+    /// A face terminal's access record, for the attendance log.
+    Access {
+        record: AccessRecord,
+        received_ms: i64,
+    },
+    /// The JPEG kept with a device event (a stranger capture, a block-list match).
+    FaceImage {
+        device: DeviceId,
+        event_id: String,
+        jpeg: Vec<u8>,
+        received_ms: i64,
+    },
     /// An incident's new state (boxed: it is the largest record).
     Incident(Box<Incident>),
     IncidentAudit(AuditEntry),
 }
 
-/// A record and, for a QoS 1 message, the acknowledgement it is owed once stored.
+/// A record and what it is owed once stored: for a QoS 1 message its acknowledgement, for a
+/// face terminal's record the PushAck that lets the terminal forget it.
 #[derive(Debug, Clone)]
 pub struct Queued {
     pub record: Record,
     pub ack: Option<AckToken>,
+    pub reply: Option<Outbound>,
 }
 
-/// Called with the acknowledgements of each committed batch, in arrival order.
-pub type OnCommit = Box<dyn FnMut(Vec<AckToken>) + Send>;
+impl Queued {
+    pub fn new(record: Record, ack: Option<AckToken>) -> Self {
+        Self {
+            record,
+            ack,
+            reply: None,
+        }
+    }
+
+    fn owed(&self) -> bool {
+        self.ack.is_some() || self.reply.is_some()
+    }
+}
+
+/// What one committed batch owes, in arrival order.
+#[derive(Debug, Default)]
+pub struct Committed {
+    pub acks: Vec<AckToken>,
+    pub replies: Vec<Outbound>,
+}
+
+/// Called with what each committed batch owes.
+pub type OnCommit = Box<dyn FnMut(Committed) + Send>;
 
 /// Counters the writer keeps, readable from any thread.
 #[derive(Debug, Default)]
@@ -237,16 +273,16 @@ impl BatchWriter {
                 }
                 Err(flume::RecvTimeoutError::Disconnected) => break,
             };
-            let mut acks = usize::from(first.ack.is_some());
+            let mut owed = usize::from(first.owed());
             batch.push(first);
             let deadline = Instant::now() + LINGER;
             while batch.len() < MAX_BATCH {
-                if acks > 0 && rx.is_empty() {
+                if owed > 0 && rx.is_empty() {
                     break; // acks are waiting and nothing else is: commit now
                 }
                 match rx.recv_deadline(deadline) {
                     Ok(q) => {
-                        acks += usize::from(q.ack.is_some());
+                        owed += usize::from(q.owed());
                         batch.push(q);
                     }
                     Err(_) => break,
@@ -307,9 +343,12 @@ impl BatchWriter {
                     if s.clear_stall() {
                         tracing::warn!(attempts = attempt, "history writing resumed");
                     }
-                    let acks: Vec<AckToken> = batch.iter().filter_map(|q| q.ack).collect();
-                    if !acks.is_empty() {
-                        (self.on_commit)(acks);
+                    let committed = Committed {
+                        acks: batch.iter().filter_map(|q| q.ack).collect(),
+                        replies: batch.iter().filter_map(|q| q.reply.clone()).collect(),
+                    };
+                    if !committed.acks.is_empty() || !committed.replies.is_empty() {
+                        (self.on_commit)(committed);
                     }
                     return;
                 }
@@ -351,6 +390,8 @@ impl BatchWriter {
             let mut qua = tx.prepare_cached(quarantine::INSERT)?;
             let mut inc = tx.prepare_cached(incidents::UPSERT)?;
             let mut aud = tx.prepare_cached(incidents::INSERT_AUDIT)?;
+            let mut acc = tx.prepare_cached(attendance::INSERT)?;
+            let mut img = tx.prepare_cached(attendance::INSERT_IMAGE)?;
             for q in batch {
                 match &q.record {
                     Record::Position {
@@ -369,6 +410,16 @@ impl BatchWriter {
                         received_ms,
                     } => events::insert(&mut evt, device, event, *received_ms)?,
                     Record::Quarantine(entry) => quarantine::insert(&mut qua, entry)?,
+                    Record::Access {
+                        record,
+                        received_ms,
+                    } => attendance::insert(&mut acc, record, *received_ms)?,
+                    Record::FaceImage {
+                        device,
+                        event_id,
+                        jpeg,
+                        received_ms,
+                    } => attendance::insert_image(&mut img, device, event_id, jpeg, *received_ms)?,
                     Record::Incident(i) => incidents::upsert(&mut inc, i)?,
                     Record::IncidentAudit(a) => incidents::insert_audit(&mut aud, a)?,
                 }
@@ -414,11 +465,11 @@ mod tests {
         }
     }
 
-    fn collecting_acks() -> (OnCommit, mpsc::Receiver<Vec<AckToken>>) {
+    fn collecting_acks() -> (OnCommit, mpsc::Receiver<Committed>) {
         let (tx, rx) = mpsc::channel();
         (
-            Box::new(move |acks| {
-                let _ = tx.send(acks);
+            Box::new(move |committed| {
+                let _ = tx.send(committed);
             }),
             rx,
         )
@@ -447,7 +498,7 @@ mod tests {
         let rows = 2 * MAX_BATCH as i64 + 500;
         for ts in 0..rows {
             let record = position(ts);
-            tx.send(Queued { record, ack: None }).unwrap();
+            tx.send(Queued::new(record, None)).unwrap();
         }
         drop(tx);
         let stats = writer.stats();
@@ -479,22 +530,68 @@ mod tests {
         let tx = writer.sender();
         for n in 1..=100u16 {
             let ack = Some(AckToken { epoch: 1, pkid: n });
-            tx.send(Queued {
-                record: event(n),
-                ack,
-            })
-            .unwrap();
-            tx.send(Queued {
-                record: position(i64::from(n)),
-                ack: None,
-            })
-            .unwrap();
+            tx.send(Queued::new(event(n), ack)).unwrap();
+            tx.send(Queued::new(position(i64::from(n)), None)).unwrap();
         }
         drop(tx);
         writer.finish();
-        let got: Vec<u16> = acks.try_iter().flatten().map(|a| a.pkid).collect();
+        let got: Vec<u16> = acks
+            .try_iter()
+            .flat_map(|c| c.acks)
+            .map(|a| a.pkid)
+            .collect();
         assert_eq!(got, (1..=100).collect::<Vec<_>>());
         assert_eq!(count(&path, "events"), 100);
+    }
+
+    #[test]
+    fn a_terminal_records_push_ack_is_released_only_after_its_row_is_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let (on_commit, committed) = collecting_acks();
+        let conn = crate::store::open(&path).unwrap();
+        let writer = Writer::spawn(conn, 64, on_commit, Retention::default()).unwrap();
+        let record = AccessRecord {
+            terminal: "T1".into(),
+            record_id: "7".into(),
+            ts_ms: 1,
+            local_time: "2026-11-23 08:00:00".into(),
+            person_id: Some("E1".into()),
+            person_name: None,
+            verify_status: 1,
+            person_type: 0,
+            similarity: None,
+            backlog: false,
+        };
+        let reply = Outbound {
+            topic: "mqtt/face/T1".into(),
+            payload: b"PushAck 7".to_vec(),
+            retain: false,
+        };
+        // Twice, as a terminal re-pushes: one row, both answered.
+        for _ in 0..2 {
+            let access = Record::Access {
+                record: record.clone(),
+                received_ms: 1,
+            };
+            let mut q = Queued::new(access, None);
+            q.reply = Some(reply.clone());
+            writer.sender().send(q).unwrap();
+        }
+        let first = committed
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the reply follows the commit");
+        assert_eq!(
+            count(&path, "attendance"),
+            1,
+            "the row is there when its reply is"
+        );
+        writer.finish();
+        let replies: Vec<Outbound> = std::iter::once(first)
+            .chain(committed.try_iter())
+            .flat_map(|c| c.replies)
+            .collect();
+        assert_eq!(replies, vec![reply.clone(), reply]);
     }
 
     #[test]
@@ -513,11 +610,7 @@ mod tests {
         let tx = writer.sender();
         for n in 1..=5u16 {
             let ack = Some(AckToken { epoch: 1, pkid: n });
-            tx.send(Queued {
-                record: event(n),
-                ack,
-            })
-            .unwrap();
+            tx.send(Queued::new(event(n), ack)).unwrap();
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         while stats.stall().is_none() {
@@ -537,10 +630,10 @@ mod tests {
         let first = acks
             .recv_timeout(Duration::from_secs(10))
             .expect("acks flow once the lock is gone");
-        let mut got: Vec<u16> = first.iter().map(|a| a.pkid).collect();
+        let mut got: Vec<u16> = first.acks.iter().map(|a| a.pkid).collect();
         drop(tx);
         writer.finish();
-        got.extend(acks.try_iter().flatten().map(|a| a.pkid));
+        got.extend(acks.try_iter().flat_map(|c| c.acks).map(|a| a.pkid));
         assert_eq!(got, vec![1, 2, 3, 4, 5]);
         assert_eq!(count(&path, "events"), 5);
         assert!(stats.stall().is_none(), "the alarm clears after a commit");
@@ -572,7 +665,7 @@ mod tests {
         if let Record::Position { received_ms, .. } = &mut record {
             *received_ms = now_ms();
         }
-        writer.sender().send(Queued { record, ack: None }).unwrap();
+        writer.sender().send(Queued::new(record, None)).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while stats.pruned.load(Ordering::Relaxed) < 100 {
             assert!(Instant::now() < deadline, "expired rows were not pruned");

@@ -1,0 +1,329 @@
+//! What the employee-sync panels show, read from the directory (and, while this console runs
+//! the sync, the engine's live progress): terminals with their job, the employee list, and one
+//! employee's state on each terminal.
+
+use std::collections::HashMap;
+
+use rusqlite::Connection;
+use serde::Serialize;
+use ts_rs::TS;
+
+use super::directory::{self, PersonType};
+use super::TerminalProgress;
+
+/// A terminal and its sync job, for the terminals panel and the job view.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct TerminalRow {
+    pub terminal_id: String,
+    pub name: Option<String>,
+    pub ip: Option<String>,
+    pub firmware: Option<String>,
+    pub online: bool,
+    #[ts(type = "number | null")]
+    pub person_count: Option<u32>,
+    #[ts(type = "number | null")]
+    pub last_seen_ms: Option<i64>,
+    pub groups: Vec<String>,
+    /// running | paused | done | cancelled | idle; `None`: never synced.
+    pub state: Option<String>,
+    #[ts(type = "number")]
+    pub total: u64,
+    #[ts(type = "number")]
+    pub done: u64,
+    #[ts(type = "number")]
+    pub failed: u64,
+    /// Persons waiting (only known while this console runs the sync).
+    #[ts(type = "number | null")]
+    pub pending: Option<u64>,
+    /// Persons per second over the job.
+    pub throughput: Option<f64>,
+    pub utilisation: Option<f64>,
+    pub ms_per_person: Option<f64>,
+    pub last_error: Option<String>,
+}
+
+/// Every terminal the directory knows, with the live progress where there is some (else the
+/// job as last stored).
+pub fn terminal_rows(
+    conn: &Connection,
+    progress: &[TerminalProgress],
+) -> rusqlite::Result<Vec<TerminalRow>> {
+    let live: HashMap<&str, &TerminalProgress> = progress
+        .iter()
+        .map(|p| (p.terminal_id.as_str(), p))
+        .collect();
+    let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
+    for (group, members) in directory::groups(conn)? {
+        for m in members {
+            groups_of.entry(m).or_default().push(group.clone());
+        }
+    }
+    let mut rows = Vec::new();
+    for t in directory::terminals(conn)? {
+        let mut groups = groups_of.remove(&t.terminal_id).unwrap_or_default();
+        groups.sort();
+        let mut row = TerminalRow {
+            terminal_id: t.terminal_id.clone(),
+            name: t.name,
+            ip: t.ip,
+            firmware: t.firmware,
+            online: t.online,
+            person_count: t.person_count,
+            last_seen_ms: t.last_seen_ms,
+            groups,
+            state: None,
+            total: 0,
+            done: 0,
+            failed: 0,
+            pending: None,
+            throughput: None,
+            utilisation: None,
+            ms_per_person: t.ms_per_person,
+            last_error: t.last_error,
+        };
+        if let Some(p) = live.get(t.terminal_id.as_str()) {
+            row.online = p.online.unwrap_or(row.online);
+            row.person_count = p.person_count.or(row.person_count);
+            row.state = Some(p.state.clone());
+            (row.total, row.done, row.failed) = (p.total, p.done, p.failed);
+            row.pending = p.pending.map(|n| n + p.in_flight);
+            row.throughput = Some(p.throughput);
+            row.utilisation = Some(p.utilisation);
+            row.ms_per_person = p.ms_per_person.or(row.ms_per_person);
+            row.last_error = p.last_error.clone().or(row.last_error);
+        } else if let Some(j) = directory::job(conn, &t.terminal_id)? {
+            row.state = Some(j.state);
+            (row.total, row.done, row.failed) = (j.total, j.done, j.failed);
+            let wall_ms = j.finished_ms.unwrap_or(crate::clock::now_ms()) - j.started_ms;
+            if wall_ms > 0 {
+                let processed = (j.done + j.failed) as f64;
+                row.throughput = Some(processed * 1000.0 / wall_ms as f64);
+                row.utilisation = Some((j.busy_ms as f64 / wall_ms as f64).min(1.0));
+            }
+            row.last_error = j.last_error.or(row.last_error);
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// One employee in the list.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct EmployeeRow {
+    pub employee_id: String,
+    pub name: String,
+    /// allow | block
+    pub person_type: String,
+    #[ts(type = "number | null")]
+    pub valid_from_ms: Option<i64>,
+    #[ts(type = "number | null")]
+    pub valid_to_ms: Option<i64>,
+    /// Terminal ids or group names; empty: every terminal.
+    pub terminals: Vec<String>,
+    /// Gone from the last import (kept until every terminal confirmed the removal).
+    pub removed: bool,
+    /// Terminals that confirmed holding the person.
+    pub on_terminals: u32,
+    /// Terminals that refused the person.
+    pub failures: u32,
+}
+
+/// Every employee (leavers still being removed included), by id.
+pub fn employee_rows(conn: &Connection) -> rusqlite::Result<Vec<EmployeeRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT e.employee_id, e.name, e.person_type, e.valid_from_ms, e.valid_to_ms, e.terminals,
+                e.removed_ms IS NOT NULL,
+                (SELECT count(*) FROM terminal_persons p WHERE p.employee_id = e.employee_id),
+                (SELECT count(*) FROM sync_failures f WHERE f.employee_id = e.employee_id)
+         FROM employees e ORDER BY e.employee_id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let terminals: String = r.get(5)?;
+        Ok(EmployeeRow {
+            employee_id: r.get(0)?,
+            name: r.get(1)?,
+            person_type: if r.get::<_, i64>(2)? == 1 {
+                "block"
+            } else {
+                "allow"
+            }
+            .to_owned(),
+            valid_from_ms: r.get(3)?,
+            valid_to_ms: r.get(4)?,
+            terminals: terminals
+                .split(';')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            removed: r.get(6)?,
+            on_terminals: r.get(7)?,
+            failures: r.get(8)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Where one employee stands on one terminal.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct Placement {
+    pub terminal_id: String,
+    pub terminal_name: Option<String>,
+    /// The employee should be on this terminal now.
+    pub assigned: bool,
+    /// synced | pending | failed | removing | absent
+    pub state: String,
+    pub errcode: Option<u32>,
+    pub reason: Option<String>,
+    pub attempts: Option<u32>,
+    /// When the terminal last confirmed the person.
+    #[ts(type = "number | null")]
+    pub confirmed_ms: Option<i64>,
+}
+
+/// The employee's state on every known terminal.
+pub fn placements(
+    conn: &Connection,
+    employee_id: &str,
+    now_ms: i64,
+) -> rusqlite::Result<Vec<Placement>> {
+    let employee = directory::employees(conn)?.remove(employee_id);
+    let groups = directory::groups(conn)?;
+    let mut confirmed: HashMap<String, (Option<String>, i64)> = HashMap::new();
+    let mut stmt = conn.prepare(
+        "SELECT terminal_id, content, confirmed_ms FROM terminal_persons WHERE employee_id = ?1",
+    )?;
+    for row in stmt.query_map([employee_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))? {
+        let (t, content, at): (String, Option<String>, i64) = row?;
+        confirmed.insert(t, (content, at));
+    }
+    let failures: HashMap<String, directory::Failure> = directory::failures(conn, None)?
+        .into_iter()
+        .filter(|f| f.employee_id == employee_id)
+        .map(|f| (f.terminal_id.clone(), f))
+        .collect();
+    let content = employee.as_ref().map(directory::Employee::content);
+    let mut out = Vec::new();
+    for t in directory::terminals(conn)? {
+        let assigned = employee.as_ref().is_some_and(|e| {
+            let one = HashMap::from([(e.employee_id.clone(), e.clone())]);
+            !directory::desired(&one, &groups, &t.terminal_id, now_ms).is_empty()
+        });
+        let here = confirmed.get(&t.terminal_id);
+        let failure = failures
+            .get(&t.terminal_id)
+            .filter(|f| Some(&f.content) == content.as_ref());
+        let state = match (assigned, here, failure) {
+            (true, Some((c, _)), _) if c.as_ref() == content.as_ref() => "synced",
+            (true, _, Some(_)) => "failed",
+            (true, _, None) => "pending",
+            (false, Some(_), _) => "removing",
+            (false, None, _) => "absent",
+        };
+        out.push(Placement {
+            terminal_id: t.terminal_id.clone(),
+            terminal_name: t.name,
+            assigned,
+            state: state.to_owned(),
+            errcode: failure.map(|f| f.errcode),
+            reason: failure.map(|f| f.reason.clone()),
+            attempts: failure.map(|f| f.attempts),
+            confirmed_ms: here.map(|(_, at)| *at),
+        });
+    }
+    Ok(out)
+}
+
+impl PersonType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PersonType::Allow => "allow",
+            PersonType::Block => "block",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facesync::directory::{apply_import, Employee, Terminal};
+    use crate::store::migration::migrate;
+
+    fn employee(id: &str, terminals: &[&str]) -> Employee {
+        Employee {
+            employee_id: id.into(),
+            name: format!("Name {id}"),
+            photo: "/p.jpg".into(),
+            photo_sha256: "00".into(),
+            terminals: terminals.iter().map(|t| (*t).to_owned()).collect(),
+            valid_from_ms: None,
+            valid_to_ms: None,
+            person_type: PersonType::Allow,
+        }
+    }
+
+    #[test]
+    fn placements_say_synced_pending_failed_removing_and_absent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        for id in ["T1", "T2", "T3", "T4"] {
+            directory::save_terminal(
+                &conn,
+                &Terminal {
+                    terminal_id: id.into(),
+                    ..Terminal::default()
+                },
+            )
+            .unwrap();
+        }
+        let e = employee("E1", &["T1", "T2", "T3"]);
+        apply_import(
+            &mut conn,
+            std::slice::from_ref(&e),
+            &Default::default(),
+            false,
+            0,
+        )
+        .unwrap();
+        directory::confirm_stored(&conn, "T1", &[("E1".into(), e.content())], 1).unwrap();
+        // On T4 from before the assignment changed (another content): to be removed.
+        directory::confirm_stored(&conn, "T4", &[("E1".into(), "old".into())], 1).unwrap();
+        directory::record_failure(
+            &conn,
+            &directory::Failure {
+                terminal_id: "T3".into(),
+                employee_id: "E1".into(),
+                content: e.content(),
+                errcode: 468,
+                reason: "no face found".into(),
+                attempts: 1,
+                at_ms: 5,
+            },
+        )
+        .unwrap();
+        let got: Vec<(String, String)> = placements(&conn, "E1", 10)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.terminal_id, p.state))
+            .collect();
+        let want = [
+            ("T1", "synced"),
+            ("T2", "pending"),
+            ("T3", "failed"),
+            ("T4", "removing"),
+        ];
+        assert_eq!(
+            got,
+            want.map(|(t, s)| (t.to_owned(), s.to_owned())).to_vec()
+        );
+
+        let rows = employee_rows(&conn).unwrap();
+        assert_eq!((rows[0].on_terminals, rows[0].failures), (2, 1));
+        let terminals = terminal_rows(&conn, &[]).unwrap();
+        assert_eq!(terminals.len(), 4);
+        assert!(terminals.iter().all(|t| t.state.is_none()), "never synced");
+    }
+}

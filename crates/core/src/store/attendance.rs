@@ -1,0 +1,459 @@
+//! `attendance` and `face_images`: what face terminals recorded. One row per `RecPush`, keyed by
+//! terminal and RecordID, so a terminal's re-push (it sends a record again until it gets its
+//! PushAck) is stored once. The JPEG of a stranger capture, a block-list match or a refused
+//! verification is kept beside the event it belongs to, for the incident view.
+//!
+//! Reads join the log to the employee directory (`facesync::directory`): the name shown is the
+//! directory's when the person is ours, else what the terminal said. The daily report groups by
+//! the terminal's own calendar day (`local_day`), which is the day the employee lived at that
+//! site whatever zone the console is in.
+
+use rusqlite::{Connection, Statement};
+use serde::Serialize;
+use ts_rs::TS;
+use watchfloor_protocol::face::AccessRecord;
+use watchfloor_protocol::DeviceId;
+
+pub const DDL: &str = "
+CREATE TABLE attendance (
+    id            INTEGER PRIMARY KEY,
+    terminal_id   TEXT NOT NULL,
+    record_id     TEXT NOT NULL,
+    ts_ms         INTEGER NOT NULL,
+    local_time    TEXT NOT NULL,
+    local_day     TEXT NOT NULL,
+    person_id     TEXT,
+    person_name   TEXT,
+    verify_status INTEGER NOT NULL,
+    person_type   INTEGER NOT NULL,
+    similarity    REAL,
+    backlog       INTEGER NOT NULL,
+    received_ms   INTEGER NOT NULL,
+    UNIQUE (terminal_id, record_id)
+) STRICT;
+CREATE INDEX attendance_by_time ON attendance (ts_ms);
+CREATE INDEX attendance_by_day ON attendance (local_day, person_id);
+CREATE TABLE face_images (
+    id          INTEGER PRIMARY KEY,
+    device_id   TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    jpeg        BLOB NOT NULL,
+    received_ms INTEGER NOT NULL,
+    UNIQUE (device_id, event_id)
+) STRICT;
+";
+
+pub const INSERT: &str = "INSERT OR IGNORE INTO attendance
+    (terminal_id, record_id, ts_ms, local_time, local_day, person_id, person_name,
+     verify_status, person_type, similarity, backlog, received_ms)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+pub const INSERT_IMAGE: &str = "INSERT OR IGNORE INTO face_images
+    (device_id, event_id, jpeg, received_ms) VALUES (?1, ?2, ?3, ?4)";
+
+pub fn insert(
+    stmt: &mut Statement<'_>,
+    r: &AccessRecord,
+    received_ms: i64,
+) -> rusqlite::Result<()> {
+    // `YYYY-MM-DD HH:mm:ss`: the decoder parsed it, so the first ten characters are the date.
+    let day = r.local_time.get(..10).unwrap_or(&r.local_time);
+    stmt.execute((
+        &r.terminal,
+        &r.record_id,
+        r.ts_ms,
+        &r.local_time,
+        day,
+        r.person_id.as_deref(),
+        r.person_name.as_deref(),
+        r.verify_status,
+        r.person_type,
+        r.similarity,
+        r.backlog,
+        received_ms,
+    ))?;
+    Ok(())
+}
+
+pub fn insert_image(
+    stmt: &mut Statement<'_>,
+    device: &DeviceId,
+    event_id: &str,
+    jpeg: &[u8],
+    received_ms: i64,
+) -> rusqlite::Result<()> {
+    stmt.execute((device.as_str(), event_id, jpeg, received_ms))?;
+    Ok(())
+}
+
+/// A kept image, ready for an `<img src>`.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct EventImage {
+    pub event_id: String,
+    #[ts(type = "number")]
+    pub ts_ms: i64,
+    /// `data:image/jpeg;base64,...`
+    pub data_url: String,
+}
+
+/// The images kept with a device's events of one type over a span (an incident's first to last
+/// occurrence), newest first.
+pub fn event_images(
+    conn: &Connection,
+    device: &str,
+    event_type: &str,
+    from_ms: i64,
+    to_ms: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<EventImage>> {
+    use base64::Engine as _;
+    let mut stmt = conn.prepare_cached(
+        "SELECT f.event_id, e.ts_ms, f.jpeg FROM face_images f
+         JOIN events e ON e.device_id = f.device_id AND e.event_id = f.event_id
+         WHERE f.device_id = ?1 AND e.type = ?2 AND e.ts_ms BETWEEN ?3 AND ?4
+         ORDER BY e.ts_ms DESC LIMIT ?5",
+    )?;
+    let rows = stmt.query_map((device, event_type, from_ms, to_ms, limit), |r| {
+        let jpeg: Vec<u8> = r.get(2)?;
+        Ok(EventImage {
+            event_id: r.get(0)?,
+            ts_ms: r.get(1)?,
+            data_url: format!(
+                "data:image/jpeg;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(jpeg)
+            ),
+        })
+    })?;
+    rows.collect()
+}
+
+/// What a record says happened.
+pub fn outcome(verify_status: i64, person_type: i64) -> &'static str {
+    match (person_type, verify_status) {
+        (1, _) => "blocklist",
+        (_, 2) => "refused",
+        (_, 3) => "not_registered",
+        (_, 1) => "granted",
+        _ => "unknown",
+    }
+}
+
+/// One line of the attendance log.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct AttendanceRow {
+    pub terminal_id: String,
+    pub terminal_name: Option<String>,
+    pub record_id: String,
+    #[ts(type = "number")]
+    pub ts_ms: i64,
+    /// The terminal's clock, as it stamped the record.
+    pub local_time: String,
+    pub person_id: Option<String>,
+    /// The directory's name for our employees, else the terminal's.
+    pub person_name: Option<String>,
+    /// The person is in the employee directory.
+    pub employee: bool,
+    /// granted | refused | not_registered | blocklist | unknown
+    pub outcome: String,
+    pub similarity: Option<f64>,
+    pub backlog: bool,
+}
+
+/// Which lines of the log to show.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, TS)]
+#[ts(export)]
+#[serde(default)]
+pub struct AttendanceFilter {
+    /// Local days (`YYYY-MM-DD`, the terminal's calendar), inclusive.
+    pub from_day: Option<String>,
+    pub to_day: Option<String>,
+    pub terminal_id: Option<String>,
+    /// Part of the person's id or name.
+    pub person: Option<String>,
+    /// Only these outcomes; empty: all.
+    pub outcomes: Vec<String>,
+    /// Most rows, newest first; `None`: all (exports).
+    pub limit: Option<u32>,
+}
+
+/// The log, newest first.
+pub fn log(conn: &Connection, f: &AttendanceFilter) -> rusqlite::Result<Vec<AttendanceRow>> {
+    let person = f
+        .person
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            format!(
+                "%{}%",
+                p.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        });
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.terminal_id, t.name, a.record_id, a.ts_ms, a.local_time, a.person_id,
+                coalesce(e.name, a.person_name), e.employee_id IS NOT NULL,
+                a.verify_status, a.person_type, a.similarity, a.backlog
+         FROM attendance a
+         LEFT JOIN employees e ON e.employee_id = a.person_id
+         LEFT JOIN terminals t ON t.terminal_id = a.terminal_id
+         WHERE (?1 IS NULL OR a.local_day >= ?1) AND (?2 IS NULL OR a.local_day <= ?2)
+           AND (?3 IS NULL OR a.terminal_id = ?3)
+           AND (?4 IS NULL OR a.person_id LIKE ?4 ESCAPE '\\'
+                OR coalesce(e.name, a.person_name) LIKE ?4 ESCAPE '\\')
+         ORDER BY a.ts_ms DESC, a.id DESC",
+    )?;
+    let rows = stmt.query_map(
+        (
+            f.from_day.as_deref(),
+            f.to_day.as_deref(),
+            f.terminal_id.as_deref(),
+            person.as_deref(),
+        ),
+        |r| {
+            Ok(AttendanceRow {
+                terminal_id: r.get(0)?,
+                terminal_name: r.get(1)?,
+                record_id: r.get(2)?,
+                ts_ms: r.get(3)?,
+                local_time: r.get(4)?,
+                person_id: r.get(5)?,
+                person_name: r.get(6)?,
+                employee: r.get(7)?,
+                outcome: outcome(r.get(8)?, r.get(9)?).to_owned(),
+                similarity: r.get(10)?,
+                backlog: r.get(11)?,
+            })
+        },
+    )?;
+    // The outcome filter is applied here: it is a function of two columns, and the row count
+    // stays bounded by `limit` either way.
+    let limit = f.limit.map_or(usize::MAX, |l| l as usize);
+    let mut out = Vec::new();
+    for row in rows {
+        let row = row?;
+        if f.outcomes.is_empty() || f.outcomes.contains(&row.outcome) {
+            out.push(row);
+            if out.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes rows (log lines or report days) as CSV with a header, to `path`.
+pub fn write_csv<T: Serialize>(rows: &[T], path: &std::path::Path) -> Result<(), csv::Error> {
+    let mut w = csv::Writer::from_path(path)?;
+    for row in rows {
+        w.serialize(row)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// One employee's day: when they were first and last recognised (allowed) at any terminal.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct DailyRow {
+    pub day: String,
+    pub person_id: String,
+    pub person_name: Option<String>,
+    pub employee: bool,
+    /// The terminal's clock text of the first and last allowed recognition.
+    pub first_in: String,
+    pub last_out: String,
+    pub first_terminal: String,
+    pub last_terminal: String,
+    #[ts(type = "number")]
+    pub records: i64,
+}
+
+/// First in and last out per person for each local day in the range, by day then person.
+pub fn daily(conn: &Connection, from_day: &str, to_day: &str) -> rusqlite::Result<Vec<DailyRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.local_day, a.person_id, coalesce(e.name, max(a.person_name)),
+                e.employee_id IS NOT NULL,
+                min(a.local_time), max(a.local_time), count(*)
+         FROM attendance a LEFT JOIN employees e ON e.employee_id = a.person_id
+         WHERE a.local_day BETWEEN ?1 AND ?2 AND a.person_id IS NOT NULL
+           AND a.verify_status = 1 AND a.person_type = 0
+         GROUP BY a.local_day, a.person_id
+         ORDER BY a.local_day, a.person_id",
+    )?;
+    let mut rows = stmt
+        .query_map((from_day, to_day), |r| {
+            Ok(DailyRow {
+                day: r.get(0)?,
+                person_id: r.get(1)?,
+                person_name: r.get(2)?,
+                employee: r.get(3)?,
+                first_in: r.get(4)?,
+                last_out: r.get(5)?,
+                first_terminal: String::new(),
+                last_terminal: String::new(),
+                records: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut at = conn.prepare_cached(
+        "SELECT terminal_id FROM attendance
+         WHERE local_day = ?1 AND person_id = ?2 AND local_time = ?3
+           AND verify_status = 1 AND person_type = 0 LIMIT 1",
+    )?;
+    for row in &mut rows {
+        let mut terminal = |time: &str| -> rusqlite::Result<String> {
+            at.query_row((&row.day, &row.person_id, time), |r| r.get(0))
+        };
+        let (first, last) = (terminal(&row.first_in)?, terminal(&row.last_out)?);
+        row.first_terminal = first;
+        row.last_terminal = last;
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::migration::migrate;
+
+    fn record(terminal: &str, id: &str, time: &str, person: &str, verify: i64) -> AccessRecord {
+        AccessRecord {
+            terminal: terminal.into(),
+            record_id: id.into(),
+            ts_ms: 0,
+            local_time: time.into(),
+            person_id: Some(person.into()),
+            person_name: Some(format!("terminal's name for {person}")),
+            verify_status: verify,
+            person_type: 0,
+            similarity: None,
+            backlog: false,
+        }
+    }
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO employees (employee_id, name, photo, photo_sha256, updated_ms)
+             VALUES ('E1', 'Ann Lee', 'a.jpg', 'x', 0);
+             INSERT INTO terminals (terminal_id, name) VALUES ('T1', 'Gate North');",
+        )
+        .unwrap();
+        let mut stmt = conn.prepare(INSERT).unwrap();
+        for r in [
+            record("T1", "1", "2026-11-23 08:01:00", "E1", 1),
+            record("T2", "1", "2026-11-23 17:30:00", "E1", 1),
+            record("T1", "2", "2026-11-23 12:00:00", "E1", 2),
+            record("T1", "3", "2026-11-23 07:00:00", "X9", 1),
+            record("T1", "4", "2026-11-24 09:00:00", "E1", 1),
+            // The terminal's re-push of record 1: absorbed.
+            record("T1", "1", "2026-11-23 08:01:00", "E1", 1),
+        ] {
+            insert(&mut stmt, &r, 0).unwrap();
+        }
+        drop(stmt);
+        conn
+    }
+
+    #[test]
+    fn the_log_is_deduplicated_joined_to_employees_and_filtered() {
+        let conn = db();
+        let all = log(&conn, &AttendanceFilter::default()).unwrap();
+        assert_eq!(all.len(), 5, "the re-pushed record is stored once");
+        let first = &all[all.len() - 1];
+        assert_eq!(first.person_name.as_deref(), Some("Ann Lee"));
+        assert!(first.employee);
+        assert_eq!(first.terminal_name.as_deref(), Some("Gate North"));
+
+        let stranger = all
+            .iter()
+            .find(|r| r.person_id.as_deref() == Some("X9"))
+            .unwrap();
+        assert_eq!(
+            stranger.person_name.as_deref(),
+            Some("terminal's name for X9")
+        );
+        assert!(!stranger.employee);
+
+        let f = |f: AttendanceFilter| log(&conn, &f).unwrap().len();
+        assert_eq!(
+            f(AttendanceFilter {
+                person: Some("ann".into()),
+                ..Default::default()
+            }),
+            4
+        );
+        assert_eq!(
+            f(AttendanceFilter {
+                outcomes: vec!["refused".into()],
+                ..Default::default()
+            }),
+            1
+        );
+        assert_eq!(
+            f(AttendanceFilter {
+                from_day: Some("2026-11-24".into()),
+                ..Default::default()
+            }),
+            1
+        );
+        assert_eq!(
+            f(AttendanceFilter {
+                terminal_id: Some("T2".into()),
+                limit: Some(10),
+                ..Default::default()
+            }),
+            1
+        );
+        assert_eq!(
+            f(AttendanceFilter {
+                person: Some("%".into()),
+                ..Default::default()
+            }),
+            0,
+            "a wildcard in the search is a literal"
+        );
+    }
+
+    #[test]
+    fn exports_are_csv_with_a_header_and_quoted_names() {
+        let conn = db();
+        conn.execute("UPDATE employees SET name = 'Lee, \"Ann\"'", [])
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.csv");
+        write_csv(&log(&conn, &AttendanceFilter::default()).unwrap(), &path).unwrap();
+        let mut r = csv::Reader::from_path(&path).unwrap();
+        assert_eq!(&r.headers().unwrap()[0], "terminal_id");
+        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 5);
+        assert!(rows.iter().any(|row| &row[6] == "Lee, \"Ann\""));
+    }
+
+    #[test]
+    fn the_daily_report_takes_first_in_and_last_out_over_allowed_recognitions() {
+        let conn = db();
+        let days = daily(&conn, "2026-11-23", "2026-11-23").unwrap();
+        assert_eq!(days.len(), 2);
+        let ann = &days[0];
+        assert_eq!(ann.person_id, "E1");
+        assert_eq!(ann.person_name.as_deref(), Some("Ann Lee"));
+        assert_eq!(
+            (ann.first_in.as_str(), ann.last_out.as_str()),
+            ("2026-11-23 08:01:00", "2026-11-23 17:30:00"),
+            "the refusal at 12:00 is not attendance"
+        );
+        assert_eq!(
+            (ann.first_terminal.as_str(), ann.last_terminal.as_str()),
+            ("T1", "T2")
+        );
+        assert_eq!(ann.records, 2);
+        assert_eq!(days[1].person_id, "X9");
+        assert!(!days[1].employee);
+    }
+}

@@ -1,0 +1,210 @@
+//! Commands of the employee-sync and attendance panels: terminals with their jobs, employees and
+//! their state on each terminal, import, retry and cancel, the attendance log and its daily
+//! report (with CSV export), and the images kept with face-terminal incidents.
+
+use std::path::PathBuf;
+
+use tauri::{AppHandle, Manager, State};
+use watchfloor_core::facesync::{self, directory, report, Control};
+use watchfloor_core::store::attendance::{
+    self, AttendanceFilter, AttendanceRow, DailyRow, EventImage,
+};
+
+use super::commands::{read_history, CommandError};
+use super::ConsoleState;
+
+/// The terminals panel: whether this console runs the sync, and every terminal with its job.
+#[derive(Debug, serde::Serialize)]
+pub struct SyncOverview {
+    /// This console runs employee sync (`[face]` on, `sync` not turned off).
+    pub running: bool,
+    pub terminals: Vec<report::TerminalRow>,
+}
+
+#[tauri::command]
+pub async fn sync_overview(state: State<'_, ConsoleState>) -> Result<SyncOverview, CommandError> {
+    let progress = state
+        .sync
+        .as_ref()
+        .map(|s| s.progress.borrow().clone())
+        .unwrap_or_default();
+    let terminals = read_history(&state, move |c| report::terminal_rows(c, &progress)).await?;
+    Ok(SyncOverview {
+        running: state.sync.is_some(),
+        terminals,
+    })
+}
+
+#[tauri::command]
+pub async fn sync_employees(
+    state: State<'_, ConsoleState>,
+) -> Result<Vec<report::EmployeeRow>, CommandError> {
+    read_history(&state, report::employee_rows).await
+}
+
+/// One employee's state on every terminal.
+#[tauri::command]
+pub async fn sync_placements(
+    state: State<'_, ConsoleState>,
+    employee_id: String,
+) -> Result<Vec<report::Placement>, CommandError> {
+    let now = watchfloor_core::clock::now_ms();
+    read_history(&state, move |c| report::placements(c, &employee_id, now)).await
+}
+
+/// Persons terminals refused (one terminal's, or all).
+#[tauri::command]
+pub async fn sync_failures(
+    state: State<'_, ConsoleState>,
+    terminal: Option<String>,
+) -> Result<Vec<directory::Failure>, CommandError> {
+    read_history(&state, move |c| directory::failures(c, terminal.as_deref())).await
+}
+
+/// `retry` (forget failures and try again, resuming a cancelled job), `cancel` (stop sending to
+/// a terminal) or `reload` (plan again from the directory).
+#[tauri::command]
+pub async fn sync_control(
+    state: State<'_, ConsoleState>,
+    action: String,
+    terminal: Option<String>,
+) -> Result<(), CommandError> {
+    let control = match (action.as_str(), terminal) {
+        ("retry", t) => Control::Retry(t),
+        ("cancel", Some(t)) => Control::Cancel(t),
+        ("reload", _) => Control::Reload,
+        _ => {
+            return Err(CommandError::new(
+                "bad_action",
+                format!("{action:?} is not retry, cancel TERMINAL or reload"),
+            ))
+        }
+    };
+    send_control(&state, control).await
+}
+
+async fn send_control(state: &ConsoleState, control: Control) -> Result<(), CommandError> {
+    let Some(sync) = &state.sync else {
+        return Err(CommandError::new(
+            "sync_off",
+            "this console does not run employee sync ([face] enabled = false or sync = false)",
+        ));
+    };
+    sync.control
+        .send(control)
+        .await
+        .map_err(|_| CommandError::new("sync_stopped", "the employee sync has stopped"))
+}
+
+/// Imports an employee CSV (a path on this machine) and has the sync plan again.
+#[tauri::command]
+pub async fn import_employees(
+    state: State<'_, ConsoleState>,
+    path: String,
+) -> Result<facesync::ImportReport, CommandError> {
+    let Some(zone) = state.face_zone else {
+        return Err(CommandError::new(
+            "face_off",
+            "face terminals are turned off ([face] enabled = false)",
+        ));
+    };
+    let db = PathBuf::from(&state.info.db_path);
+    let csv = PathBuf::from(path.trim());
+    let report =
+        tauri::async_runtime::spawn_blocking(move || facesync::import_file(&db, &csv, zone))
+            .await
+            .map_err(|e| CommandError::new("import", e))?
+            .map_err(|e| CommandError::new("import", format!("{e:#}")))?;
+    if state.sync.is_some() {
+        send_control(&state, Control::Reload).await?;
+    }
+    Ok(report)
+}
+
+/// The attendance log, newest first (at most 5,000 lines on screen).
+#[tauri::command]
+pub async fn attendance_log(
+    state: State<'_, ConsoleState>,
+    mut filter: AttendanceFilter,
+) -> Result<Vec<AttendanceRow>, CommandError> {
+    filter.limit = Some(filter.limit.unwrap_or(1000).min(5000));
+    read_history(&state, move |c| attendance::log(c, &filter)).await
+}
+
+/// First in and last out per employee and day.
+#[tauri::command]
+pub async fn attendance_daily(
+    state: State<'_, ConsoleState>,
+    from_day: String,
+    to_day: String,
+) -> Result<Vec<DailyRow>, CommandError> {
+    read_history(&state, move |c| attendance::daily(c, &from_day, &to_day)).await
+}
+
+/// Writes the log (every matching line, no limit) or the daily report as CSV; returns the path
+/// written. Without a path the file goes to the Downloads folder.
+#[tauri::command]
+pub async fn export_attendance(
+    app: AppHandle,
+    state: State<'_, ConsoleState>,
+    report: String,
+    mut filter: AttendanceFilter,
+    path: Option<String>,
+) -> Result<String, CommandError> {
+    let from = filter.from_day.clone().unwrap_or_default();
+    let to = filter.to_day.clone().unwrap_or_default();
+    let path = match path.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let dir = app
+                .path()
+                .download_dir()
+                .or_else(|_| app.path().home_dir())
+                .map_err(|e| CommandError::new("export", e))?;
+            let span = if from.is_empty() && to.is_empty() {
+                "all".to_owned()
+            } else {
+                format!("{from}_{to}")
+            };
+            dir.join(format!("watchfloor-{report}-{span}.csv"))
+        }
+    };
+    let written = path.display().to_string();
+    let write_to = path.clone();
+    let wrote = match report.as_str() {
+        "log" => {
+            filter.limit = None;
+            read_history(&state, move |c| attendance::log(c, &filter))
+                .await
+                .map(|rows| attendance::write_csv(&rows, &write_to))?
+        }
+        "daily" if !from.is_empty() && !to.is_empty() => {
+            read_history(&state, move |c| attendance::daily(c, &from, &to))
+                .await
+                .map(|rows| attendance::write_csv(&rows, &write_to))?
+        }
+        _ => {
+            return Err(CommandError::new(
+                "bad_report",
+                "export `log`, or `daily` with a from and a to day",
+            ))
+        }
+    };
+    wrote.map_err(|e| CommandError::new("export", format!("cannot write {written}: {e}")))?;
+    Ok(written)
+}
+
+/// The images kept with an incident's events (stranger captures, block-list matches).
+#[tauri::command]
+pub async fn event_images(
+    state: State<'_, ConsoleState>,
+    device: String,
+    event_type: String,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<EventImage>, CommandError> {
+    read_history(&state, move |c| {
+        attendance::event_images(c, &device, &event_type, from_ms, to_ms, 6)
+    })
+    .await
+}
