@@ -117,6 +117,7 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
       changed.push(next);
       return next;
     },
+    ...fakeSites(),
     metrics: async () => fakeMetrics((Date.now() - started) / 1000, opts.devices, opts.intervalMs),
     async subscribeLive(onBatch) {
       let seq = 0;
@@ -176,4 +177,86 @@ function applyFakeAction(i: Incident, a: IncidentAction, actor: string): Inciden
     case 'note':
       return { ...next, last_change: { action: 'note', detail: a.text } };
   }
+}
+
+/** Labelled fake terminals, employees and attendance for the preview (no sync runs). */
+function fakeSites(): Pick<
+  Backend,
+  | 'syncOverview'
+  | 'syncEmployees'
+  | 'syncPlacements'
+  | 'syncFailures'
+  | 'syncControl'
+  | 'importEmployees'
+  | 'attendanceLog'
+  | 'attendanceDaily'
+  | 'exportAttendance'
+  | 'eventImages'
+> {
+  const now = Date.now();
+  const off = { code: 'sync_off', message: 'the browser preview runs no sync (FAKE data)' };
+  return {
+    syncOverview: async () => ({
+      running: false,
+      terminals: [
+        { terminal_id: 'fake-gate-1', name: 'Fake gate 1 (FAKE)', ip: '10.0.0.7', firmware: 'FAKE', online: true, person_count: 120, last_seen_ms: now - 20_000, groups: ['gates'], state: 'running', total: 200, done: 120, failed: 2, pending: 78, throughput: 95.2, utilisation: 0.93, ms_per_person: 10, last_error: null },
+        { terminal_id: 'fake-gate-2', name: 'Fake gate 2 (FAKE)', ip: '10.0.0.8', firmware: 'FAKE', online: false, person_count: 0, last_seen_ms: now - 600_000, groups: [], state: 'paused', total: 200, done: 0, failed: 0, pending: 200, throughput: 0, utilisation: 0, ms_per_person: null, last_error: 'terminal offline' },
+      ],
+    }),
+    syncEmployees: async () =>
+      Array.from({ length: 200 }, (_, i) => ({
+        employee_id: `FAKE${String(i).padStart(4, '0')}`,
+        name: `Fake Person ${i}`,
+        person_type: i % 50 === 0 ? 'block' : 'allow',
+        valid_from_ms: null,
+        valid_to_ms: null,
+        terminals: [],
+        removed: false,
+        on_terminals: i < 120 ? 1 : 0,
+        failures: i === 7 || i === 9 ? 1 : 0,
+      })),
+    syncPlacements: async () => [
+      { terminal_id: 'fake-gate-1', terminal_name: 'Fake gate 1 (FAKE)', assigned: true, state: 'synced', errcode: null, reason: null, attempts: null, confirmed_ms: now - 60_000 },
+      { terminal_id: 'fake-gate-2', terminal_name: 'Fake gate 2 (FAKE)', assigned: true, state: 'pending', errcode: null, reason: null, attempts: null, confirmed_ms: null },
+    ],
+    syncFailures: async () => [
+      { terminal_id: 'fake-gate-1', employee_id: 'FAKE0007', content: '', errcode: 468, reason: 'no face found in the photo', attempts: 1, at_ms: now - 30_000 },
+    ],
+    syncControl: async () => {
+      throw off;
+    },
+    importEmployees: async () => {
+      throw off;
+    },
+    attendanceLog: async () =>
+      Array.from({ length: 30 }, (_, i) => ({
+        terminal_id: 'fake-gate-1',
+        terminal_name: 'Fake gate 1 (FAKE)',
+        record_id: String(1000 - i),
+        ts_ms: now - i * 60_000,
+        local_time: new Date(now - i * 60_000).toISOString().slice(0, 19).replace('T', ' '),
+        person_id: `FAKE${String(i % 12).padStart(4, '0')}`,
+        person_name: `Fake Person ${i % 12}`,
+        employee: true,
+        outcome: i % 10 === 3 ? 'refused' : 'granted',
+        similarity: 90,
+        backlog: false,
+      })),
+    attendanceDaily: async (fromDay) =>
+      Array.from({ length: 12 }, (_, i) => ({
+        day: fromDay,
+        person_id: `FAKE${String(i).padStart(4, '0')}`,
+        person_name: `Fake Person ${i}`,
+        employee: true,
+        first_in: `${fromDay} 08:0${i % 10}:00`,
+        last_out: `${fromDay} 17:3${i % 10}:00`,
+        first_terminal: 'fake-gate-1',
+        last_terminal: 'fake-gate-1',
+        records: 4,
+      })),
+    exportAttendance: async () => {
+      throw { code: 'fake', message: 'the browser preview cannot write files (FAKE data)' };
+    },
+    eventImages: async () => [],
+  };
 }

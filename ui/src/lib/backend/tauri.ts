@@ -10,6 +10,14 @@ import type {
   MetricsView,
   QuarantineView,
   TrailPoint,
+  SyncOverview,
+  EmployeeRow,
+  Placement,
+  Failure,
+  ImportReport,
+  AttendanceRow,
+  DailyRow,
+  EventImage,
 } from './types';
 
 export const tauriBackend: Backend = {
@@ -24,6 +32,16 @@ export const tauriBackend: Backend = {
   incidentAudit: (id) => invoke<AuditEntry[]>('incident_audit', { id }),
   notify: (title, body) => invoke<void>('notify', { title, body }),
   setAttention: (unacknowledged) => invoke<void>('set_attention', { unacknowledged }),
+  syncOverview: () => invoke<SyncOverview>('sync_overview'),
+  syncEmployees: () => invoke<EmployeeRow[]>('sync_employees'),
+  syncPlacements: (employeeId) => invoke<Placement[]>('sync_placements', { employeeId }),
+  syncFailures: (terminal) => invoke<Failure[]>('sync_failures', { terminal }),
+  syncControl: (action, terminal) => invoke<void>('sync_control', { action, terminal }),
+  importEmployees: (path) => invoke<ImportReport>('import_employees', { path }),
+  attendanceLog: (filter) => invoke<AttendanceRow[]>('attendance_log', { filter }),
+  attendanceDaily: (fromDay, toDay) => invoke<DailyRow[]>('attendance_daily', { fromDay, toDay }),
+  exportAttendance: (report, filter, path) => invoke<string>('export_attendance', { report, filter, path }),
+  eventImages: (device, eventType, fromMs, toMs) => invoke<EventImage[]>('event_images', { device, eventType, fromMs, toMs }),
   async subscribeLive(onBatch) {
     const channel = new Channel<LiveBatch>();
     channel.onmessage = onBatch;

@@ -16,6 +16,15 @@ export type { IncidentState } from './generated/IncidentState';
 export type { AuditEntry } from './generated/AuditEntry';
 export type { EventView } from './generated/EventView';
 export type { TrailPoint } from './generated/TrailPoint';
+export type { TerminalRow } from './generated/TerminalRow';
+export type { EmployeeRow } from './generated/EmployeeRow';
+export type { Placement } from './generated/Placement';
+export type { Failure } from './generated/Failure';
+export type { ImportReport } from './generated/ImportReport';
+export type { AttendanceRow } from './generated/AttendanceRow';
+export type { AttendanceFilter } from './generated/AttendanceFilter';
+export type { DailyRow } from './generated/DailyRow';
+export type { EventImage } from './generated/EventImage';
 
 import type { ConsoleInfo } from './generated/ConsoleInfo';
 import type { LiveBatch } from './generated/LiveBatch';
@@ -26,6 +35,24 @@ import type { EventView } from './generated/EventView';
 import type { Incident } from './generated/Incident';
 import type { IncidentAction } from './generated/IncidentAction';
 import type { TrailPoint } from './generated/TrailPoint';
+import type { TerminalRow } from './generated/TerminalRow';
+import type { EmployeeRow } from './generated/EmployeeRow';
+import type { Placement } from './generated/Placement';
+import type { Failure } from './generated/Failure';
+import type { ImportReport } from './generated/ImportReport';
+import type { AttendanceRow } from './generated/AttendanceRow';
+import type { AttendanceFilter } from './generated/AttendanceFilter';
+import type { DailyRow } from './generated/DailyRow';
+import type { EventImage } from './generated/EventImage';
+
+/** The terminals panel: whether this console runs the sync, and every terminal with its job. */
+export interface SyncOverview {
+  running: boolean;
+  terminals: TerminalRow[];
+}
+
+/** What the sync can be asked to do. */
+export type SyncAction = 'retry' | 'cancel' | 'reload';
 
 /** An error returned by a backend command: match on `code`, show `message`. */
 export interface CommandError {
@@ -57,6 +84,27 @@ export interface Backend {
   notify(title: string, body: string): Promise<void>;
   /** The count of unacknowledged incidents for the window title and tray. */
   setAttention(unacknowledged: number): Promise<void>;
+  /** Terminals with their sync job. */
+  syncOverview(): Promise<SyncOverview>;
+  /** Every employee in the directory (leavers being removed included). */
+  syncEmployees(): Promise<EmployeeRow[]>;
+  /** One employee's state on every terminal. */
+  syncPlacements(employeeId: string): Promise<Placement[]>;
+  /** Persons terminals refused, for one terminal or all. */
+  syncFailures(terminal: string | null): Promise<Failure[]>;
+  /** Retry failed persons / cancel a terminal's job / plan again; rejects with `sync_off` when
+   * this console does not run the sync. */
+  syncControl(action: SyncAction, terminal: string | null): Promise<void>;
+  /** Imports an employee CSV at `path` (on this machine). */
+  importEmployees(path: string): Promise<ImportReport>;
+  /** The attendance log, newest first. */
+  attendanceLog(filter: AttendanceFilter): Promise<AttendanceRow[]>;
+  /** First in and last out per employee and day (terminal-local days, inclusive). */
+  attendanceDaily(fromDay: string, toDay: string): Promise<DailyRow[]>;
+  /** Writes the log or the daily report as CSV; resolves to the path written. */
+  exportAttendance(report: 'log' | 'daily', filter: AttendanceFilter, path: string | null): Promise<string>;
+  /** Images kept with a device's events of one type over a span (newest first). */
+  eventImages(device: string, eventType: string, fromMs: number, toMs: number): Promise<EventImage[]>;
   /** Calls `onBatch` with a full snapshot, then with coalesced batches, until the page closes. */
   subscribeLive(onBatch: (batch: LiveBatch) => void): Promise<void>;
 }

@@ -1,0 +1,123 @@
+// GUI test of the supervisor's workspace: a real Watchfloor window on Mosquitto with two
+// SIMULATED face terminals (`watchfloor sim --terminals 2`, pushing access records). The
+// supervisor imports an employee CSV from the Employees panel (a refused row is listed with its
+// reason), watches both terminals' jobs finish in the Terminals panel, opens one employee's
+// state on each terminal, sees live attendance joined to the directory, the daily report, and
+// exports the log as CSV. Screenshots of each panel are saved.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, startDriver, Session, until, waitForPort } from './webdriver.mjs';
+
+const app = process.env.WATCHFLOOR_BIN ?? 'target/debug/watchfloor';
+const artifacts = process.env.WATCHFLOOR_ARTIFACTS ?? 'test-artifacts';
+mkdirSync(artifacts, { recursive: true });
+
+// The smallest JPEG header the import's size check reads (SOI + SOF0, 240x320).
+const FACE_JPEG = Buffer.from([
+  0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08, 0x01, 0x40, 0x00, 0xf0, 0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11,
+  0x01, 0xff, 0xd9,
+]);
+
+const click = (testid) => `const e = document.querySelector('[data-testid=${testid}]'); if (e) e.click(); return !!e;`;
+const text = (testid) => `return document.querySelector('[data-testid=${testid}]')?.textContent ?? '';`;
+const count = (testid) => `return document.querySelectorAll('[data-testid=${testid}]').length;`;
+/** Sets an input's value the way typing does (Svelte listens to `input`). */
+const type = (testid, value) => `const e = document.querySelector('[data-testid=${testid}]');
+  e.value = ${JSON.stringify(value)}; e.dispatchEvent(new Event('input', { bubbles: true })); return true;`;
+
+test('a supervisor imports employees, watches the sync finish, and reads and exports attendance', { timeout: 240_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'watchfloor-gui-sites-'));
+  chmodSync(dir, 0o755); // Mosquitto drops root privileges and must read its config
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  const broker = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
+  writeFileSync(join(dir, 'face.jpg'), FACE_JPEG);
+  const rows = ['employee_id,name,photo,terminals'];
+  for (let i = 1; i <= 40; i++) rows.push(`E${String(i).padStart(3, '0')},Person ${i},face.jpg,`);
+  rows.push('E999,Nobody,missing.jpg,');
+  const csv = join(dir, 'staff.csv');
+  writeFileSync(csv, rows.join('\n') + '\n');
+  let sim;
+  let driver;
+  let session;
+  try {
+    await waitForPort(port);
+    sim = spawn(app, ['sim', '--broker', `mqtt://127.0.0.1:${port}`, '--devices', '1', '--terminals', '2', '--terminal-records', '0.5'], {
+      stdio: 'ignore',
+    });
+    driver = await startDriver({
+      WATCHFLOOR_DB: join(dir, 'console.sqlite'),
+      WATCHFLOOR_BROKER: `mqtt://127.0.0.1:${port}`,
+      XDG_DATA_HOME: join(dir, 'data'),
+    });
+    session = await Session.create(driver.port, app, []);
+    const s = session;
+    await until('connected', () => s.execute(`return document.querySelector('[data-testid=broker-status]')?.dataset.state === 'connected';`), 60_000);
+
+    // Import from the Employees panel.
+    await until('the workspace switch', () => s.execute(click('workspace-sites')));
+    await until('the employees tab', () => s.execute(click('sites-employees')));
+    await until('the import field', () => s.execute(type('import-path', csv)));
+    await s.execute(click('import-run'));
+    const report = await until('the import report', async () => {
+      const t = await s.execute(text('import-report'));
+      return /40 added/.test(t) ? t : false;
+    }, 20_000);
+    assert.match(report, /1 rows refused/);
+    assert.match(report, /line 42 \(E999\)/);
+    assert.equal(await until('40 employees listed', async () => ((await s.execute(count('employee-row'))) > 0 ? true : false)), true);
+
+    // Both terminals finish their job.
+    await s.execute(click('sites-terminals'));
+    const jobs = await until('both jobs done', async () => {
+      const texts = await s.execute(`return [...document.querySelectorAll('[data-testid=job-text]')].map((e) => e.textContent);`);
+      return texts.length === 2 && texts.every((t) => /done · 40\/40/.test(t)) ? texts : false;
+    }, 90_000);
+    assert.equal(jobs.length, 2);
+    await s.execute(`document.querySelector('[data-testid=terminal-row]').click(); return true;`);
+    await until('the job view', () => s.execute(`return !!document.querySelector('[data-testid=job-view]');`));
+    writeFileSync(join(artifacts, 'gui-sites-terminals.png'), await s.screenshot());
+
+    // One employee on each terminal.
+    await s.execute(click('sites-employees'));
+    await until('an employee row', () => s.execute(`const r = document.querySelector('[data-testid=employee-row]'); if (r) r.click(); return !!r;`));
+    const placed = await until('the employee synced on both terminals', async () => {
+      const states = await s.execute(`return [...document.querySelectorAll('[data-testid=placement-row] .state')].map((e) => e.textContent);`);
+      return states.length === 2 && states.every((t) => t === 'synced') ? states : false;
+    }, 20_000);
+    assert.deepEqual(placed, ['synced', 'synced']);
+    writeFileSync(join(artifacts, 'gui-sites-employees.png'), await s.screenshot());
+
+    // Live attendance, names from the directory.
+    await s.execute(click('sites-attendance'));
+    const line = await until('attendance lines', async () => {
+      const lines = await s.execute(`return [...document.querySelectorAll('[data-testid=attendance-row]')].map((e) => e.textContent);`);
+      return lines.find((l) => /Person \d+/.test(l)) ?? false;
+    }, 30_000);
+    assert.match(line, /E0\d\d/);
+    writeFileSync(join(artifacts, 'gui-sites-attendance.png'), await s.screenshot());
+
+    const out = join(dir, 'attendance.csv');
+    await s.execute(type('export-path', out));
+    await s.execute(click('export-run'));
+    await until('the export', async () => /attendance\.csv/.test(await s.execute(text('export-done'))));
+    const exported = readFileSync(out, 'utf8').split('\n');
+    assert.match(exported[0], /^terminal_id,terminal_name,record_id/);
+    assert.ok(exported.length > 2, 'the export holds the records');
+
+    await s.execute(click('attendance-daily-tab'));
+    await until('the daily report', async () => (await s.execute(count('daily-row'))) > 0, 15_000);
+    writeFileSync(join(artifacts, 'gui-sites-daily.png'), await s.screenshot());
+    assert.ok(existsSync(out));
+  } finally {
+    if (session) await session.close();
+    if (driver) await driver.stop();
+    sim?.kill('SIGTERM');
+    broker.kill('SIGTERM');
+  }
+});

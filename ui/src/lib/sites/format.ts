@@ -1,0 +1,31 @@
+// Small formatting helpers shared by the employee-sync and attendance panels.
+
+/** A share 0..1 as a whole percentage, or a dash. */
+export function pct(share: number | null): string {
+  return share === null ? '–' : `${Math.round(share * 100)} %`;
+}
+
+/** Persons per second, or a dash. */
+export function perSecond(rate: number | null): string {
+  if (rate === null || rate === 0) return '–';
+  return rate >= 10 ? `${Math.round(rate)}/s` : `${rate.toFixed(1)}/s`;
+}
+
+/** How far a job got, 0..1 (failed persons count as processed). */
+export function jobShare(done: number, failed: number, total: number): number {
+  return total <= 0 ? 0 : Math.min(1, (done + failed) / total);
+}
+
+/** Today (local calendar day) as YYYY-MM-DD, optionally `days` away. */
+export function isoDay(days = 0, now = Date.now()): string {
+  const d = new Date(now + days * 86_400_000);
+  const m = String(d.getMonth() + 1).padStart(2, '0');
+  const day = String(d.getDate()).padStart(2, '0');
+  return `${d.getFullYear()}-${m}-${day}`;
+}
+
+/** An error from the backend, as a sentence. */
+export function errorText(e: unknown): string {
+  const err = e as { message?: string };
+  return err?.message ?? String(e);
+}
