@@ -56,6 +56,9 @@ pub struct LinkConfig {
     /// Start a fresh session at each connect instead of resuming the broker-held one. Off by
     /// default: a resumed session is what delivers the QoS 1 messages sent while we were away.
     pub clean_session: bool,
+    /// This session is the console's: it keeps the retained presence (online at connect,
+    /// offline at a clean stop, the will for a crash). A helper session (employee sync) does not.
+    pub presence: bool,
 }
 
 /// The acknowledgement a QoS 1 publish is owed once it is stored.
@@ -135,7 +138,9 @@ pub async fn run(
     cancel: CancellationToken,
 ) {
     let (client, mut eventloop) = session::open(&cfg, 256);
-    let presence = console_topics::presence_topic(&cfg.client_id);
+    let presence = cfg
+        .presence
+        .then(|| console_topics::presence_topic(&cfg.client_id));
     let probe = console_topics::probe_topic(&cfg.client_id);
     let started = Instant::now();
     let mut delays = backoff();
@@ -183,9 +188,11 @@ pub async fn run(
                         tracing::error!(error = %e, filter, "could not queue subscription");
                     }
                 }
-                let online = Presence::payload(true, Some(now_ms()));
-                if let Err(e) = client.try_publish(&presence, QoS::AtLeastOnce, true, online) {
-                    tracing::warn!(error = %e, "could not queue the console's presence");
+                if let Some(presence) = &presence {
+                    let online = Presence::payload(true, Some(now_ms()));
+                    if let Err(e) = client.try_publish(presence, QoS::AtLeastOnce, true, online) {
+                        tracing::warn!(error = %e, "could not queue the console's presence");
+                    }
                 }
                 view.connects += 1;
                 connected_at_ms = now_ms();
@@ -263,7 +270,12 @@ pub async fn run(
     prober.abort();
     publisher.abort();
     let was_connected = view.state == LinkState::Connected;
-    disconnect(&client, &mut eventloop, was_connected.then_some(&presence)).await;
+    disconnect(
+        &client,
+        &mut eventloop,
+        presence.as_ref().filter(|_| was_connected),
+    )
+    .await;
     view.state = LinkState::Stopped;
     state.send_replace(view);
 }
@@ -403,6 +415,7 @@ mod tests {
             },
             subscriptions: vec![],
             clean_session: true,
+            presence: true,
         };
         let (inbound, _rx) = mpsc::channel(1);
         let (_acker, acks) = ack_channel();

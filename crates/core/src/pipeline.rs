@@ -153,6 +153,7 @@ impl Pipeline {
             .chain([(shared::FILTER.to_owned(), QoS::AtLeastOnce)])
             .collect(),
             clean_session: false,
+            presence: true,
         };
         let retry_now = Arc::new(Notify::new());
         let link_task = tokio::spawn(link::run(

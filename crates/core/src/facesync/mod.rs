@@ -140,6 +140,7 @@ pub fn start(target: SyncTarget<'_>) -> anyhow::Result<SyncHandle> {
             (format!("{base}/heartbeat"), QoS::AtMostOnce),
         ],
         clean_session: false,
+        presence: false,
     };
     let cancel = CancellationToken::new();
     let (in_tx, in_rx) = mpsc::channel(1024);

@@ -54,7 +54,8 @@ fn transport(cfg: &LinkConfig) -> Option<Transport> {
     })
 }
 
-/// A client and its event loop for `cfg`, with our last will (presence offline, retained).
+/// A client and its event loop for `cfg`, with our last will (presence offline, retained) when
+/// the session keeps the console's presence.
 pub fn open(cfg: &LinkConfig, capacity: usize) -> (Client, EventLoop) {
     let will_topic = console_topics::presence_topic(&cfg.client_id);
     let will = Presence::payload(false, None);
@@ -69,12 +70,14 @@ pub fn open(cfg: &LinkConfig, capacity: usize) -> (Client, EventLoop) {
             o.set_max_packet_size(MAX_PACKET_BYTES, MAX_OUTGOING_PACKET_BYTES);
             o.set_clean_session(cfg.clean_session);
             o.set_manual_acks(true);
-            o.set_last_will(rumqttc::LastWill::new(
-                will_topic,
-                will,
-                QoS::AtLeastOnce,
-                true,
-            ));
+            if cfg.presence {
+                o.set_last_will(rumqttc::LastWill::new(
+                    will_topic,
+                    will,
+                    QoS::AtLeastOnce,
+                    true,
+                ));
+            }
             if let Some(t) = transport(cfg) {
                 o.set_transport(t);
             }
@@ -94,13 +97,15 @@ pub fn open(cfg: &LinkConfig, capacity: usize) -> (Client, EventLoop) {
                 o.set_session_expiry_interval(Some(SESSION_EXPIRY_S));
             }
             o.set_manual_acks(true);
-            o.set_last_will(v5::mqttbytes::v5::LastWill::new(
-                will_topic,
-                will,
-                V5QoS::AtLeastOnce,
-                true,
-                None,
-            ));
+            if cfg.presence {
+                o.set_last_will(v5::mqttbytes::v5::LastWill::new(
+                    will_topic,
+                    will,
+                    V5QoS::AtLeastOnce,
+                    true,
+                    None,
+                ));
+            }
             if let Some(t) = transport(cfg) {
                 o.set_transport(t);
             }
