@@ -34,7 +34,7 @@ fn config(dir: &Path, name: &str, push_ack: bool) -> String {
     std::fs::write(
         &path,
         format!(
-            "[face]\ntime_zone = \"UTC\"\npush_ack = {push_ack}\n\
+            "[face]\nsync = true\ntime_zone = \"UTC\"\npush_ack = {push_ack}\n\
              terminal_zones = {{ GATE = \"Asia/Dubai\" }}\n"
         ),
     )

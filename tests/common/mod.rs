@@ -383,9 +383,13 @@ impl Watchfloor {
         }
     }
 
-    /// How many times the log says the client connected.
+    /// How many times the log says the console's own session connected (the employee sync's
+    /// session, `{client id}-sync`, is not counted).
     pub fn connects(&self) -> usize {
-        self.log().matches("connected to broker").count()
+        self.log()
+            .lines()
+            .filter(|l| l.contains("connected to broker") && !l.contains("-sync "))
+            .count()
     }
 
     /// `watchfloor record` against `broker` into `db`, once it has connected.

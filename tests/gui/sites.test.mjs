@@ -55,7 +55,9 @@ test('a supervisor imports employees, watches the sync finish, and reads and exp
       WATCHFLOOR_BROKER: `mqtt://127.0.0.1:${port}`,
       XDG_DATA_HOME: join(dir, 'data'),
     });
-    session = await Session.create(driver.port, app, []);
+    const config = join(dir, 'console.toml');
+    writeFileSync(config, '[face]\nsync = true\n');
+    session = await Session.create(driver.port, app, ['--config', config]);
     const s = session;
     await until('connected', () => s.execute(`return document.querySelector('[data-testid=broker-status]')?.dataset.state === 'connected';`), 60_000);
 

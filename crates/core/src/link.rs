@@ -196,7 +196,7 @@ pub async fn run(
                 }
                 view.connects += 1;
                 connected_at_ms = now_ms();
-                tracing::info!(broker = %view.broker, connects = view.connects, session_present, "connected to broker");
+                tracing::info!(broker = %view.broker, client_id = %cfg.client_id, connects = view.connects, session_present, "connected to broker");
                 view.state = LinkState::Connected;
                 view.last_error = None;
                 view.next_attempt_ms = None;
