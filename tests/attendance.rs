@@ -18,17 +18,6 @@ use tokio_util::sync::CancellationToken;
 use watchfloor_core::store::{self, attendance};
 use watchfloor_sim::terminal::{self, SimRecord, TerminalConfig, TerminalStore};
 
-/// A JPEG header the import's size check accepts (SOI + SOF0, 240x320).
-fn face_jpeg() -> Vec<u8> {
-    let mut b = vec![
-        0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x01, 0x40, 0x00, 0xF0,
-    ];
-    b.extend([
-        0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01, 0xFF, 0xD9,
-    ]);
-    b
-}
-
 fn config(dir: &Path, name: &str, push_ack: bool) -> String {
     let path = dir.join(name);
     std::fs::write(

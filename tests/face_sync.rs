@@ -23,17 +23,6 @@ use watchfloor_core::settings::{BrokerUrl, FaceSettings, MqttSettings};
 use watchfloor_core::store;
 use watchfloor_sim::terminal::{self, SharedStore, TerminalConfig, TerminalStore};
 
-/// The smallest JPEG header the import's size check reads (SOI + SOF0, 240x320).
-fn face_jpeg() -> Vec<u8> {
-    let mut b = vec![
-        0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x01, 0x40, 0x00, 0xF0,
-    ];
-    b.extend([
-        0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01, 0xFF, 0xD9,
-    ]);
-    b
-}
-
 struct Site {
     broker: Mosquitto,
     dir: tempfile::TempDir,
@@ -180,6 +169,18 @@ async fn cli(args: &[&str]) -> (i32, String, String) {
     .unwrap()
 }
 
+/// `watchfloor sync --wait --timeout 60` on the site's file and broker, for these terminals.
+async fn sync_cli(site: &Site, terminals: &[&str]) -> (i32, String, String) {
+    let db = site.db.display().to_string();
+    let broker = site.broker.url();
+    let mut args = vec!["sync", "--db", &db, "--broker", &broker];
+    for t in terminals {
+        args.extend(["--terminal", t]);
+    }
+    args.extend(["--wait", "--timeout", "60"]);
+    cli(&args).await
+}
+
 fn ids(range: std::ops::Range<usize>) -> BTreeSet<String> {
     range.map(|i| format!("E{i:05}")).collect()
 }
@@ -267,7 +268,14 @@ async fn a_full_sync_lands_everyone_where_assigned_and_removals_happen_on_time()
         report.counts
     );
     h.control.send(Control::Reload).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The progress reads settled until the engine has taken the Reload (later on a loaded
+    // machine): wait for the removal itself, then for the rest of the work.
+    let left = eventually(Duration::from_secs(30), || {
+        ["T1", "T2", "T3"]
+            .iter()
+            .all(|t| !site.store(t).persons.contains_key("E00003"))
+    });
+    assert!(left, "the leaver is gone from every terminal");
     wait_settled(&h, 3, Duration::from_secs(30)).await;
     for t in ["T1", "T2", "T3"] {
         let s = site.store(t);
@@ -444,21 +452,7 @@ async fn capacity_and_photo_failures_are_reported_per_person() {
     h.stop().await;
 
     // The command line says the same, and exits 1 because persons failed.
-    let db = site.db.display().to_string();
-    let broker = site.broker.url();
-    let out = cli(&[
-        "sync",
-        "--db",
-        &db,
-        "--broker",
-        &broker,
-        "--terminal",
-        "T1",
-        "--wait",
-        "--timeout",
-        "60",
-    ])
-    .await;
+    let out = sync_cli(&site, &["T1"]).await;
     assert_eq!(out.0, 1, "stdout: {}\nstderr: {}", out.1, out.2);
     assert!(
         out.1
@@ -492,22 +486,7 @@ async fn the_command_line_imports_and_syncs_to_completion() {
         "{stdout}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let broker = site.broker.url();
-    let out = cli(&[
-        "sync",
-        "--db",
-        &db,
-        "--broker",
-        &broker,
-        "--terminal",
-        "T1",
-        "--terminal",
-        "T2",
-        "--wait",
-        "--timeout",
-        "60",
-    ])
-    .await;
+    let out = sync_cli(&site, &["T1", "T2"]).await;
     assert_eq!(out.0, 0, "stdout: {}\nstderr: {}", out.1, out.2);
     for t in ["T1", "T2"] {
         assert!(

@@ -169,28 +169,33 @@ pub async fn export_attendance(
             dir.join(format!("watchfloor-{report}-{span}.csv"))
         }
     };
-    let written = path.display().to_string();
-    let write_to = path.clone();
-    let wrote = match report.as_str() {
+    match report.as_str() {
         "log" => {
             filter.limit = None;
-            read_history(&state, move |c| attendance::log(c, &filter))
-                .await
-                .map(|rows| attendance::write_csv(&rows, &write_to))?
+            let rows = read_history(&state, move |c| attendance::log(c, &filter)).await?;
+            write_csv_off_thread(rows, path).await
         }
         "daily" if !from.is_empty() && !to.is_empty() => {
-            read_history(&state, move |c| attendance::daily(c, &from, &to))
-                .await
-                .map(|rows| attendance::write_csv(&rows, &write_to))?
+            let rows = read_history(&state, move |c| attendance::daily(c, &from, &to)).await?;
+            write_csv_off_thread(rows, path).await
         }
-        _ => {
-            return Err(CommandError::new(
-                "bad_report",
-                "export `log`, or `daily` with a from and a to day",
-            ))
-        }
-    };
-    wrote.map_err(|e| CommandError::new("export", format!("cannot write {written}: {e}")))?;
+        _ => Err(CommandError::new(
+            "bad_report",
+            "export `log`, or `daily` with a from and a to day",
+        )),
+    }
+}
+
+/// Writes `rows` as CSV to `path` on a blocking thread; the path written.
+async fn write_csv_off_thread<T: serde::Serialize + Send + 'static>(
+    rows: Vec<T>,
+    path: PathBuf,
+) -> Result<String, CommandError> {
+    let written = path.display().to_string();
+    tauri::async_runtime::spawn_blocking(move || attendance::write_csv(&rows, &path))
+        .await
+        .map_err(|e| CommandError::new("export", e))?
+        .map_err(|e| CommandError::new("export", format!("cannot write {written}: {e}")))?;
     Ok(written)
 }
 

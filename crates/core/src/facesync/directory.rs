@@ -80,6 +80,11 @@ CREATE TABLE sync_inflight (
 );
 ";
 
+/// Added with the attendance tables (migration 4): one employee's row on every terminal, for
+/// the employee panel.
+pub const DDL_BY_EMPLOYEE: &str =
+    "CREATE INDEX terminal_persons_by_employee ON terminal_persons (employee_id);";
+
 /// Allow-list or block-list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -133,16 +138,20 @@ impl Employee {
             .collect()
     }
 
-    fn is_current(&self, now_ms: i64) -> bool {
-        self.valid_to_ms.is_none_or(|t| now_ms < t)
-    }
-
-    fn assigned_to(&self, terminal: &str, groups_of_terminal: &HashSet<&str>) -> bool {
-        self.terminals.is_empty()
+    /// Whether the person should be on `terminal` (in `groups_of_terminal`) at `now_ms`.
+    pub fn should_be_on(
+        &self,
+        terminal: &str,
+        groups_of_terminal: &HashSet<&str>,
+        now_ms: i64,
+    ) -> bool {
+        let current = self.valid_to_ms.is_none_or(|t| now_ms < t);
+        let assigned = self.terminals.is_empty()
             || self
                 .terminals
                 .iter()
-                .any(|t| t == terminal || groups_of_terminal.contains(t.as_str()))
+                .any(|t| t == terminal || groups_of_terminal.contains(t.as_str()));
+        current && assigned
     }
 }
 
@@ -173,7 +182,8 @@ pub fn employees(conn: &Connection) -> rusqlite::Result<HashMap<String, Employee
         .collect()
 }
 
-fn split_list(s: &str) -> Vec<String> {
+/// A `;`-separated list (the `terminals` column), without empty entries.
+pub(crate) fn split_list(s: &str) -> Vec<String> {
     s.split(';')
         .map(str::trim)
         .filter(|t| !t.is_empty())
@@ -337,6 +347,15 @@ pub fn groups(conn: &Connection) -> rusqlite::Result<HashMap<String, Vec<String>
     Ok(out)
 }
 
+/// The groups `terminal` belongs to.
+pub fn groups_of<'g>(groups: &'g HashMap<String, Vec<String>>, terminal: &str) -> HashSet<&'g str> {
+    groups
+        .iter()
+        .filter(|(_, members)| members.iter().any(|m| m == terminal))
+        .map(|(g, _)| g.as_str())
+        .collect()
+}
+
 /// The employees that should be on `terminal` at `now_ms`.
 pub fn desired<'e>(
     employees: &'e HashMap<String, Employee>,
@@ -344,14 +363,10 @@ pub fn desired<'e>(
     terminal: &str,
     now_ms: i64,
 ) -> HashMap<&'e str, &'e Employee> {
-    let mine: HashSet<&str> = groups
-        .iter()
-        .filter(|(_, members)| members.iter().any(|m| m == terminal))
-        .map(|(g, _)| g.as_str())
-        .collect();
+    let mine = groups_of(groups, terminal);
     employees
         .values()
-        .filter(|e| e.is_current(now_ms) && e.assigned_to(terminal, &mine))
+        .filter(|e| e.should_be_on(terminal, &mine, now_ms))
         .map(|e| (e.employee_id.as_str(), e))
         .collect()
 }
@@ -485,11 +500,25 @@ pub fn record_failure(tx: &Connection, f: &Failure) -> rusqlite::Result<u32> {
 
 /// Refusals, for one terminal or all.
 pub fn failures(conn: &Connection, terminal: Option<&str>) -> rusqlite::Result<Vec<Failure>> {
-    let mut stmt = conn.prepare(
+    failures_where(conn, "?1 IS NULL OR terminal_id = ?1", terminal)
+}
+
+/// One employee's refusals, on every terminal.
+pub fn employee_failures(conn: &Connection, employee_id: &str) -> rusqlite::Result<Vec<Failure>> {
+    failures_where(conn, "employee_id = ?1", Some(employee_id))
+}
+
+fn failures_where(
+    conn: &Connection,
+    condition: &str,
+    value: Option<&str>,
+) -> rusqlite::Result<Vec<Failure>> {
+    // `condition` is one of the two fixed texts above; the value is bound.
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT terminal_id, employee_id, content, errcode, reason, attempts, at_ms FROM sync_failures
-         WHERE ?1 IS NULL OR terminal_id = ?1 ORDER BY terminal_id, employee_id",
-    )?;
-    let rows = stmt.query_map([terminal], |r| {
+         WHERE {condition} ORDER BY terminal_id, employee_id"
+    ))?;
+    let rows = stmt.query_map([value], |r| {
         Ok(Failure {
             terminal_id: r.get(0)?,
             employee_id: r.get(1)?,

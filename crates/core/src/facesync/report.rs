@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 use ts_rs::TS;
 
-use super::directory::{self, PersonType};
+use super::directory;
 use super::TerminalProgress;
 
 /// A terminal and its sync job, for the terminals panel and the job view.
@@ -132,12 +132,16 @@ pub struct EmployeeRow {
 
 /// Every employee (leavers still being removed included), by id.
 pub fn employee_rows(conn: &Connection) -> rusqlite::Result<Vec<EmployeeRow>> {
+    // One grouped pass over each table, not a count per employee.
     let mut stmt = conn.prepare(
         "SELECT e.employee_id, e.name, e.person_type, e.valid_from_ms, e.valid_to_ms, e.terminals,
-                e.removed_ms IS NOT NULL,
-                (SELECT count(*) FROM terminal_persons p WHERE p.employee_id = e.employee_id),
-                (SELECT count(*) FROM sync_failures f WHERE f.employee_id = e.employee_id)
-         FROM employees e ORDER BY e.employee_id",
+                e.removed_ms IS NOT NULL, coalesce(p.n, 0), coalesce(f.n, 0)
+         FROM employees e
+         LEFT JOIN (SELECT employee_id, count(*) AS n FROM terminal_persons GROUP BY employee_id) p
+                ON p.employee_id = e.employee_id
+         LEFT JOIN (SELECT employee_id, count(*) AS n FROM sync_failures GROUP BY employee_id) f
+                ON f.employee_id = e.employee_id
+         ORDER BY e.employee_id",
     )?;
     let rows = stmt.query_map([], |r| {
         let terminals: String = r.get(5)?;
@@ -152,12 +156,7 @@ pub fn employee_rows(conn: &Connection) -> rusqlite::Result<Vec<EmployeeRow>> {
             .to_owned(),
             valid_from_ms: r.get(3)?,
             valid_to_ms: r.get(4)?,
-            terminals: terminals
-                .split(';')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            terminals: directory::split_list(&terminals),
             removed: r.get(6)?,
             on_terminals: r.get(7)?,
             failures: r.get(8)?,
@@ -200,18 +199,18 @@ pub fn placements(
         let (t, content, at): (String, Option<String>, i64) = row?;
         confirmed.insert(t, (content, at));
     }
-    let failures: HashMap<String, directory::Failure> = directory::failures(conn, None)?
-        .into_iter()
-        .filter(|f| f.employee_id == employee_id)
-        .map(|f| (f.terminal_id.clone(), f))
-        .collect();
+    let failures: HashMap<String, directory::Failure> =
+        directory::employee_failures(conn, employee_id)?
+            .into_iter()
+            .map(|f| (f.terminal_id.clone(), f))
+            .collect();
     let content = employee.as_ref().map(directory::Employee::content);
     let mut out = Vec::new();
     for t in directory::terminals(conn)? {
-        let assigned = employee.as_ref().is_some_and(|e| {
-            let one = HashMap::from([(e.employee_id.clone(), e.clone())]);
-            !directory::desired(&one, &groups, &t.terminal_id, now_ms).is_empty()
-        });
+        let mine = directory::groups_of(&groups, &t.terminal_id);
+        let assigned = employee
+            .as_ref()
+            .is_some_and(|e| e.should_be_on(&t.terminal_id, &mine, now_ms));
         let here = confirmed.get(&t.terminal_id);
         let failure = failures
             .get(&t.terminal_id)
@@ -237,19 +236,10 @@ pub fn placements(
     Ok(out)
 }
 
-impl PersonType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PersonType::Allow => "allow",
-            PersonType::Block => "block",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facesync::directory::{apply_import, Employee, Terminal};
+    use crate::facesync::directory::{apply_import, Employee, PersonType, Terminal};
     use crate::store::migration::migrate;
 
     fn employee(id: &str, terminals: &[&str]) -> Employee {

@@ -20,8 +20,8 @@ const MIGRATIONS: &[&[&str]] = &[
     &[incidents::DDL],
     // 3: employees synced to face terminals.
     &[crate::facesync::directory::DDL],
-    // 4: face terminals' attendance records and kept images.
-    &[attendance::DDL],
+    // 4: face terminals' attendance records and kept images; persons by employee.
+    &[attendance::DDL, crate::facesync::directory::DDL_BY_EMPLOYEE],
 ];
 
 #[derive(Debug, thiserror::Error)]
