@@ -123,10 +123,11 @@ async fn records_are_stored_once_in_the_terminals_zone_answered_after_commit_and
         let s = store.lock().unwrap();
         s.unacked.is_empty() && s.push_acks == 5
     });
+    let unanswered: Vec<String> = store.lock().unwrap().unacked.keys().cloned().collect();
     assert!(
         answered,
-        "unanswered: {:?}",
-        store.lock().unwrap().unacked.keys().collect::<Vec<_>>()
+        "unanswered: {unanswered:?}\n{}",
+        console.log()
     );
     assert_eq!(console.stop_with(Signal::SIGTERM).code(), Some(0));
     cancel.cancel();

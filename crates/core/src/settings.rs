@@ -177,7 +177,7 @@ pub struct FaceFile {
     pub terminal_zones: Option<std::collections::BTreeMap<String, String>>,
     /// Answer RecPush / StrSnapPush with PushAck once stored. Default true.
     pub push_ack: Option<bool>,
-    /// The console runs employee sync while it runs. Default false.
+    /// The console runs employee sync while it runs. Default true.
     pub sync: Option<bool>,
 }
 
@@ -800,7 +800,7 @@ fn face_settings(
         sync_batch,
         terminal_zones,
         push_ack: file.push_ack.unwrap_or(true),
-        sync: file.sync.unwrap_or(false),
+        sync: file.sync.unwrap_or(true),
     }))
 }
 

@@ -164,7 +164,7 @@ pub fn start(target: SyncTarget<'_>) -> anyhow::Result<SyncHandle> {
         control: ctl_rx,
         progress: progress_tx,
     };
-    let engine_task = tokio::spawn(engine.run(io, cancel.child_token()));
+    let engine_task = spawn_engine(engine, io, cancel.child_token())?;
     Ok(SyncHandle {
         progress: progress_rx,
         control: ctl_tx,
@@ -173,4 +173,30 @@ pub fn start(target: SyncTarget<'_>) -> anyhow::Result<SyncHandle> {
         cancel,
         tasks: vec![engine_task, link_task],
     })
+}
+
+/// Runs the engine on a thread of its own with a single-threaded runtime: its directory reads and
+/// writes are blocking SQLite calls, and a history file held locked by another process (or a slow
+/// disk) must stall only the sync, never the console's pipeline on the shared runtime. The
+/// returned task ends when the engine does.
+fn spawn_engine(
+    engine: engine::Engine,
+    io: engine::EngineIo,
+    cancel: CancellationToken,
+) -> anyhow::Result<JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the sync engine's runtime")?;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("watchfloor-sync".into())
+        .spawn(move || {
+            runtime.block_on(engine.run(io, cancel));
+            let _ = done_tx.send(());
+        })
+        .context("starting the sync engine's thread")?;
+    Ok(tokio::spawn(async move {
+        let _ = done_rx.await;
+    }))
 }
