@@ -124,11 +124,7 @@ async fn records_are_stored_once_in_the_terminals_zone_answered_after_commit_and
         s.unacked.is_empty() && s.push_acks == 5
     });
     let unanswered: Vec<String> = store.lock().unwrap().unacked.keys().cloned().collect();
-    assert!(
-        answered,
-        "unanswered: {unanswered:?}\n{}",
-        console.log()
-    );
+    assert!(answered, "unanswered: {unanswered:?}\n{}", console.log());
     assert_eq!(console.stop_with(Signal::SIGTERM).code(), Some(0));
     cancel.cancel();
     term.await.unwrap();

@@ -24,6 +24,7 @@ pub mod link;
 pub mod live;
 pub mod metrics;
 pub mod pipeline;
+pub mod review;
 pub mod settings;
 pub mod store;
 pub mod view;

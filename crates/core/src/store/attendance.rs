@@ -176,6 +176,9 @@ pub struct AttendanceFilter {
     pub outcomes: Vec<String>,
     /// Most rows, newest first; `None`: all (exports).
     pub limit: Option<u32>,
+    /// Only records stamped at or before this instant (epoch ms): the log as it stood then.
+    #[ts(type = "number | null")]
+    pub until_ms: Option<i64>,
 }
 
 /// The log, newest first.
@@ -204,6 +207,7 @@ pub fn log(conn: &Connection, f: &AttendanceFilter) -> rusqlite::Result<Vec<Atte
            AND (?3 IS NULL OR a.terminal_id = ?3)
            AND (?4 IS NULL OR a.person_id LIKE ?4 ESCAPE '\\'
                 OR coalesce(e.name, a.person_name) LIKE ?4 ESCAPE '\\')
+           AND (?5 IS NULL OR a.ts_ms <= ?5)
          ORDER BY a.ts_ms DESC, a.id DESC",
     )?;
     let rows = stmt.query_map(
@@ -212,6 +216,7 @@ pub fn log(conn: &Connection, f: &AttendanceFilter) -> rusqlite::Result<Vec<Atte
             f.to_day.as_deref(),
             f.terminal_id.as_deref(),
             person.as_deref(),
+            f.until_ms,
         ),
         |r| {
             Ok(AttendanceRow {

@@ -145,18 +145,29 @@ pub fn audit(conn: &Connection, incident_id: &str) -> rusqlite::Result<Vec<Audit
         "SELECT incident_id, version, at_ms, actor, action, detail, state FROM incident_audit
          WHERE incident_id = ?1 ORDER BY version, at_ms, id",
     )?;
-    let rows = stmt.query_map([incident_id], |r| {
-        Ok(AuditEntry {
-            incident_id: r.get(0)?,
-            version: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-            at_ms: r.get(2)?,
-            actor: r.get(3)?,
-            action: r.get(4)?,
-            detail: r.get(5)?,
-            state: state(&r.get::<_, String>(6)?),
-        })
-    })?;
+    let rows = stmt.query_map([incident_id], audit_row)?;
     rows.collect()
+}
+
+/// An audit row from `incident_id, version, at_ms, actor, action, detail, state`.
+pub fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        incident_id: r.get(0)?,
+        version: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+        at_ms: r.get(2)?,
+        actor: r.get(3)?,
+        action: r.get(4)?,
+        detail: r.get(5)?,
+        state: state(&r.get::<_, String>(6)?),
+    })
+}
+
+/// One incident as last stored.
+pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Incident>> {
+    use rusqlite::OptionalExtension;
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM incidents WHERE id = ?1"))?
+        .query_row([id], incident)
+        .optional()
 }
 
 #[cfg(test)]

@@ -19,4 +19,8 @@ outcomes: Array<string>,
 /**
  * Most rows, newest first; `None`: all (exports).
  */
-limit: number | null, };
+limit: number | null, 
+/**
+ * Only records stamped at or before this instant (epoch ms): the log as it stood then.
+ */
+until_ms: number | null, };

@@ -1,0 +1,336 @@
+//! Offline review of a history file: open it without ever writing to it, and answer "what was
+//! the picture at instant T" for one timeline shared by the map, the incidents and attendance.
+//!
+//! - [`ReviewFile::open`]: read-only opening (live files, copies with or without their WAL,
+//!   older schemas migrated on a private copy, newer ones refused).
+//! - [`frame`]: every device where it was at an instant (interpolated, stale marked).
+//! - [`timeline`]: the file's time span, stepping from event to event, the next incident.
+//! - [`incidents`]: incidents as they stood at an instant, with their audit trail up to it.
+//! - [`trips`]: a device's track with speeds, stops and trip totals.
+//! - [`report`]: incidents by type and severity with response times, device availability.
+//!
+//! Nothing here needs a broker, the network or a window.
+
+pub mod frame;
+pub mod incidents;
+pub mod report;
+pub mod timeline;
+pub mod trips;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::store::{self, migration, StoreError};
+
+/// A history file opened for review.
+pub struct ReviewFile {
+    conn: Connection,
+    path: PathBuf,
+    how: Opened,
+    devices: Vec<frame::DeviceMeta>,
+    /// Holds the private copy (older schema, or a WAL that cannot be read in place) alive.
+    _copy: Option<tempfile::TempDir>,
+}
+
+/// How the file was opened, for the title bar and the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum Opened {
+    /// No write-ahead log beside it: opened immutable (no lock, no side file, no write).
+    Immutable,
+    /// A write-ahead log beside it (a running console, or a copy taken with its log): opened
+    /// read-only, so its last commits are seen; SQLite may use the `-shm` index beside it.
+    ReadOnly,
+    /// Read from a private copy: an older schema migrated there, or a log that could not be
+    /// read in place. The original is untouched.
+    Copy,
+}
+
+impl ReviewFile {
+    /// Opens `path` for review. The database and its log are never written; a file from a
+    /// newer Watchfloor is refused, one from an older Watchfloor is migrated on a private copy.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let shown = || path.display().to_string();
+        if !path.is_file() {
+            return Err(StoreError::Missing { path: shown() });
+        }
+        let wal = wal_path(path);
+        let has_wal = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+        let direct = if has_wal {
+            open_flags(path, false).map(|c| (c, Opened::ReadOnly))
+        } else {
+            open_flags(path, true).map(|c| (c, Opened::Immutable))
+        };
+        let (conn, how, copy) = match direct.and_then(|(c, how)| version(&c).map(|v| (c, how, v))) {
+            Ok((conn, how, found)) => {
+                check_version(path, found)?;
+                if found == migration::SCHEMA_VERSION {
+                    (conn, how, None)
+                } else {
+                    drop(conn);
+                    let (conn, dir) = migrated_copy(path, has_wal)?;
+                    (conn, Opened::Copy, Some(dir))
+                }
+            }
+            // The log is there but cannot be read in place (no -shm and a read-only folder):
+            // read a copy.
+            Err(e) if has_wal => {
+                tracing::info!(error = %e, "reading a copy of {}", shown());
+                let (conn, dir) = migrated_copy(path, true)?;
+                (conn, Opened::Copy, Some(dir))
+            }
+            Err(source) => {
+                return Err(StoreError::Open {
+                    path: shown(),
+                    source,
+                })
+            }
+        };
+        let devices = frame::device_meta(&conn)?;
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+            how,
+            devices,
+            _copy: copy,
+        })
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn opened(&self) -> Opened {
+        self.how
+    }
+
+    /// Every device with a stored fix, with its last known name and kind.
+    pub fn devices(&self) -> &[frame::DeviceMeta] {
+        &self.devices
+    }
+}
+
+fn wal_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push("-wal");
+    PathBuf::from(s)
+}
+
+/// A read-only connection; `immutable` tells SQLite the file cannot change (no locks, no
+/// `-shm`), which is only true without a log beside it.
+fn open_flags(path: &Path, immutable: bool) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let uri = url::Url::from_file_path(std::path::absolute(path).unwrap_or(path.to_owned()))
+        .map(|u| u.to_string())
+        .unwrap_or_else(|()| format!("file:{}", path.display()));
+    let uri = if immutable {
+        format!("{uri}?immutable=1")
+    } else {
+        format!("{uri}?mode=ro")
+    };
+    let conn = Connection::open_with_flags(uri, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Large reads (a month of fixes) need more than SQLite's 2 MiB default cache.
+    conn.pragma_update(None, "cache_size", -65_536)?;
+    Ok(conn)
+}
+
+fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+}
+
+fn check_version(path: &Path, found: i64) -> Result<(), StoreError> {
+    if found > migration::SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: path.display().to_string(),
+            found,
+            supported: migration::SCHEMA_VERSION,
+        });
+    }
+    if found == 0 {
+        return Err(StoreError::NotHistory {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Copies the file (and its log) into a private folder, brings the copy's schema up to date
+/// and opens it read-only.
+fn migrated_copy(
+    path: &Path,
+    with_wal: bool,
+) -> Result<(Connection, tempfile::TempDir), StoreError> {
+    let copy_err = |e: std::io::Error| StoreError::CreateDir {
+        path: path.display().to_string(),
+        source: e,
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("watchfloor-review-")
+        .tempdir()
+        .map_err(copy_err)?;
+    let copy = dir.path().join("history.sqlite");
+    std::fs::copy(path, &copy).map_err(copy_err)?;
+    if with_wal {
+        std::fs::copy(wal_path(path), wal_path(&copy)).map_err(copy_err)?;
+    }
+    let found = version(&Connection::open(&copy)?)?;
+    check_version(path, found)?;
+    drop(store::open(&copy)?);
+    let conn = open_flags(&copy, false).map_err(|source| StoreError::Open {
+        path: copy.display().to_string(),
+        source,
+    })?;
+    Ok((conn, dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    fn digest(path: &Path) -> Vec<u8> {
+        Sha256::digest(std::fs::read(path).unwrap()).to_vec()
+    }
+
+    #[test]
+    fn a_closed_file_is_opened_immutable_and_left_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.sqlite");
+        drop(store::open(&db).unwrap());
+        assert!(!wal_path(&db).exists(), "a clean close removes the log");
+        let before = digest(&db);
+        let review = ReviewFile::open(&db).unwrap();
+        assert_eq!(review.opened(), Opened::Immutable);
+        drop(review);
+        assert_eq!(digest(&db), before);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no side file was created");
+    }
+
+    #[test]
+    fn a_live_file_is_read_with_its_log_and_neither_is_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.sqlite");
+        let writer = store::open(&db).unwrap();
+        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        writer
+            .execute(
+                "INSERT INTO positions (device_id, ts_ms, lat, lon, received_ms) VALUES ('v1', 5, 1, 2, 5)",
+                [],
+            )
+            .unwrap();
+        let (db_before, wal_before) = (digest(&db), digest(&wal_path(&db)));
+        let review = ReviewFile::open(&db).unwrap();
+        assert_eq!(review.opened(), Opened::ReadOnly);
+        assert_eq!(
+            review.devices().len(),
+            1,
+            "the commit still in the log is seen"
+        );
+        drop(review);
+        assert_eq!(digest(&db), db_before);
+        assert_eq!(digest(&wal_path(&db)), wal_before);
+        drop(writer);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_copy_with_its_log_but_no_shm_in_a_read_only_folder_is_read_from_a_private_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.sqlite");
+        let writer = store::open(&db).unwrap();
+        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        writer
+            .execute(
+                "INSERT INTO positions (device_id, ts_ms, lat, lon, received_ms) VALUES ('v1', 5, 1, 2, 5)",
+                [],
+            )
+            .unwrap();
+        // What a reviewer gets from a USB stick: the file and its log, no -shm, no write access.
+        let stick = tempfile::tempdir().unwrap();
+        let copy = stick.path().join("h.sqlite");
+        std::fs::copy(&db, &copy).unwrap();
+        std::fs::copy(wal_path(&db), wal_path(&copy)).unwrap();
+        drop(writer);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |m| std::fs::Permissions::from_mode(m);
+        std::fs::set_permissions(stick.path(), mode(0o555)).unwrap();
+        let review = ReviewFile::open(&copy);
+        std::fs::set_permissions(stick.path(), mode(0o755)).unwrap();
+        let review = review.unwrap();
+        // Root ignores folder permissions and may read in place; either way the fix is seen.
+        assert!(matches!(review.opened(), Opened::Copy | Opened::ReadOnly));
+        assert_eq!(review.devices().len(), 1);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_and_an_older_one_is_migrated_on_a_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let newer = dir.path().join("newer.sqlite");
+        drop(store::open(&newer).unwrap());
+        Connection::open(&newer)
+            .unwrap()
+            .pragma_update(None, "user_version", migration::SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = ReviewFile::open(&newer).err().expect("refused");
+        assert!(
+            err.to_string().contains("newer than this Watchfloor"),
+            "{err}"
+        );
+
+        // An older file: schema version 1 (positions, no incidents table).
+        let older = dir.path().join("older.sqlite");
+        {
+            let c = Connection::open(&older).unwrap();
+            c.execute_batch(crate::store::meta::DDL).unwrap();
+            c.execute_batch(crate::store::positions::DDL).unwrap();
+            c.execute_batch(crate::store::statuses::DDL).unwrap();
+            c.execute_batch(crate::store::events::DDL).unwrap();
+            c.execute_batch(crate::store::quarantine::DDL).unwrap();
+            c.execute(
+                "INSERT INTO positions (device_id, ts_ms, lat, lon, received_ms) VALUES ('v1', 5, 1, 2, 5)",
+                [],
+            )
+            .unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let before = digest(&older);
+        let review = ReviewFile::open(&older).unwrap();
+        assert_eq!(review.opened(), Opened::Copy);
+        let incidents: i64 = review
+            .conn()
+            .query_row("SELECT count(*) FROM incidents", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(incidents, 0, "the copy has the current schema");
+        drop(review);
+        assert_eq!(digest(&older), before, "the original is not migrated");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_history_is_refused_in_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("other.sqlite");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        let err = ReviewFile::open(&other).err().expect("refused");
+        assert!(
+            err.to_string().contains("not a Watchfloor history"),
+            "{err}"
+        );
+        let missing = ReviewFile::open(&dir.path().join("nope.sqlite"))
+            .err()
+            .expect("refused");
+        assert!(missing.to_string().contains("does not exist"), "{missing}");
+    }
+}

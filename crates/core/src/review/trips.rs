@@ -1,0 +1,245 @@
+//! A device's track over a range, with its stops and trip totals, and the battery series the
+//! chart beside the map draws.
+//!
+//! A stop is a stretch of at least `min_stop_ms` during which every fix stays within
+//! `stop_radius_m` of where the stretch began (GPS jitter of a parked vehicle does not count as
+//! driving). A gap between fixes longer than `max_gap_ms` is neither moving nor stopped: the
+//! device was silent, and its time is reported apart.
+
+use rusqlite::Connection;
+use serde::Serialize;
+use ts_rs::TS;
+
+/// One fix of the track; `speed` in m/s, as reported or, when the device sent none, derived
+/// from the distance to the previous fix.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct TrackPoint {
+    #[ts(type = "number")]
+    pub ts_ms: i64,
+    pub lat: f64,
+    pub lon: f64,
+    pub speed: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct Stop {
+    #[ts(type = "number")]
+    pub from_ms: i64,
+    #[ts(type = "number")]
+    pub to_ms: i64,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// Trip totals over the range.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, TS)]
+#[ts(export)]
+pub struct TripSummary {
+    pub distance_m: f64,
+    #[ts(type = "number")]
+    pub moving_ms: i64,
+    #[ts(type = "number")]
+    pub stopped_ms: i64,
+    /// Time in gaps longer than `max_gap_ms` (no fixes).
+    #[ts(type = "number")]
+    pub silent_ms: i64,
+    /// m/s.
+    pub max_speed: f64,
+    /// Distance over moving time, m/s.
+    pub avg_speed: f64,
+    pub stops: Vec<Stop>,
+}
+
+#[derive(Debug, Clone, Copy, serde::Deserialize, TS)]
+#[ts(export)]
+pub struct TripParams {
+    #[ts(type = "number")]
+    pub min_stop_ms: i64,
+    pub stop_radius_m: f64,
+    #[ts(type = "number")]
+    pub max_gap_ms: i64,
+}
+
+impl Default for TripParams {
+    fn default() -> Self {
+        Self {
+            min_stop_ms: 180_000,
+            stop_radius_m: 50.0,
+            max_gap_ms: 300_000,
+        }
+    }
+}
+
+/// A device's track with its analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct Track {
+    pub device_id: String,
+    pub points: Vec<TrackPoint>,
+    pub summary: TripSummary,
+    /// `[ts_ms, battery %]` from the device's statuses over the range.
+    pub battery: Vec<(i64, f64)>,
+}
+
+/// Loads `device`'s fixes with `from_ms <= ts < to_ms` and analyses them.
+pub fn track(
+    conn: &Connection,
+    device: &str,
+    from_ms: i64,
+    to_ms: i64,
+    p: TripParams,
+) -> rusqlite::Result<Track> {
+    let rows = crate::store::positions::track(conn, device, from_ms, to_ms)?;
+    let mut points: Vec<TrackPoint> = Vec::with_capacity(rows.len());
+    for r in rows {
+        let derived = points.last().and_then(|prev| {
+            let dt = (r.ts_ms - prev.ts_ms) as f64 / 1000.0;
+            (dt > 0.0).then(|| haversine_m(prev.lat, prev.lon, r.lat, r.lon) / dt)
+        });
+        points.push(TrackPoint {
+            ts_ms: r.ts_ms,
+            lat: r.lat,
+            lon: r.lon,
+            speed: r.speed.or(derived),
+        });
+    }
+    let mut battery = conn.prepare_cached(
+        "SELECT ts_ms, battery FROM statuses
+         WHERE device_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND battery IS NOT NULL
+         ORDER BY ts_ms",
+    )?;
+    let battery = battery
+        .query_map((device, from_ms, to_ms), |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Track {
+        device_id: device.to_owned(),
+        summary: analyse(&points, p),
+        points,
+        battery,
+    })
+}
+
+/// Distance, moving and stopped time, speeds and stops of a time-ordered track.
+pub fn analyse(points: &[TrackPoint], p: TripParams) -> TripSummary {
+    let mut s = TripSummary::default();
+    let mut i = 0;
+    while i + 1 < points.len() {
+        // Does a stop start here? Extend while every fix stays near points[i].
+        let anchor = points[i];
+        let mut j = i;
+        while j + 1 < points.len()
+            && points[j + 1].ts_ms - points[j].ts_ms <= p.max_gap_ms
+            && haversine_m(anchor.lat, anchor.lon, points[j + 1].lat, points[j + 1].lon)
+                <= p.stop_radius_m
+        {
+            j += 1;
+        }
+        if j > i && points[j].ts_ms - anchor.ts_ms >= p.min_stop_ms {
+            s.stopped_ms += points[j].ts_ms - anchor.ts_ms;
+            s.stops.push(Stop {
+                from_ms: anchor.ts_ms,
+                to_ms: points[j].ts_ms,
+                lat: anchor.lat,
+                lon: anchor.lon,
+            });
+            i = j;
+            continue;
+        }
+        let (a, b) = (points[i], points[i + 1]);
+        let dt = b.ts_ms - a.ts_ms;
+        if dt > p.max_gap_ms {
+            s.silent_ms += dt;
+        } else {
+            s.moving_ms += dt;
+            s.distance_m += haversine_m(a.lat, a.lon, b.lat, b.lon);
+        }
+        i += 1;
+    }
+    s.max_speed = points
+        .iter()
+        .filter_map(|p| p.speed)
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    s.avg_speed = if s.moving_ms > 0 {
+        s.distance_m / (s.moving_ms as f64 / 1000.0)
+    } else {
+        0.0
+    };
+    s
+}
+
+/// Great-circle distance in metres.
+pub fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    const R: f64 = 6_371_008.8;
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = p2 - p1;
+    let dl = (lon2 - lon1).to_radians();
+    let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * R * h.sqrt().min(1.0).asin()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pt(ts_s: i64, lat: f64, lon: f64) -> TrackPoint {
+        TrackPoint {
+            ts_ms: ts_s * 1000,
+            lat,
+            lon,
+            speed: None,
+        }
+    }
+
+    #[test]
+    fn a_degree_of_latitude_is_about_111_km() {
+        let d = haversine_m(51.0, 4.0, 52.0, 4.0);
+        assert!((d - 111_195.0).abs() < 100.0, "{d}");
+        assert_eq!(haversine_m(51.0, 4.0, 51.0, 4.0), 0.0);
+    }
+
+    #[test]
+    fn drive_park_drive_gives_one_stop_and_the_totals() {
+        // 0.001 deg of latitude is ~111 m. Drive 10 fixes 10 s apart (1 km at ~11 m/s), park
+        // for 5 minutes with 5 m of jitter, drive again, then go silent for 10 minutes.
+        let mut pts = Vec::new();
+        for k in 0..=9 {
+            pts.push(pt(k * 10, 51.0 + 0.001 * k as f64, 4.0));
+        }
+        let park = 51.009;
+        for k in 1..=30 {
+            let jitter = if k % 2 == 0 { 0.00004 } else { 0.0 };
+            pts.push(pt(90 + k * 10, park + jitter, 4.0));
+        }
+        for k in 1..=5 {
+            pts.push(pt(390 + k * 10, park + 0.001 * k as f64, 4.0));
+        }
+        pts.push(pt(440 + 600, park + 0.005, 4.0));
+        let s = analyse(&pts, TripParams::default());
+        assert_eq!(s.stops.len(), 1, "{:?}", s.stops);
+        assert_eq!((s.stops[0].from_ms, s.stops[0].to_ms), (90_000, 390_000));
+        assert_eq!(s.stopped_ms, 300_000);
+        assert_eq!(s.moving_ms, 90_000 + 50_000);
+        assert_eq!(s.silent_ms, 600_000);
+        // 9 + 5 legs of ~111 m.
+        assert!(
+            (s.distance_m - 14.0 * 111.2).abs() < 5.0,
+            "{}",
+            s.distance_m
+        );
+        assert!((s.avg_speed - s.distance_m / 140.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_short_halt_is_not_a_stop_and_reported_speed_wins_for_the_maximum() {
+        let mut pts = vec![pt(0, 51.0, 4.0), pt(60, 51.0, 4.0), pt(70, 51.001, 4.0)];
+        pts[2].speed = Some(30.0);
+        let s = analyse(&pts, TripParams::default());
+        assert!(s.stops.is_empty());
+        assert_eq!(s.moving_ms, 70_000);
+        assert_eq!(s.max_speed, 30.0);
+        assert_eq!(analyse(&[], TripParams::default()), TripSummary::default());
+    }
+}
