@@ -11,10 +11,13 @@
 //!   utilisation.
 //! - `latency`: MQTT receipt to UI batch emitted, p50/p99, with D devices reporting at R Hz
 //!   (read from the recorder's own 10 s summary, which measures it for the status bar).
+//! - `gen-history` / `review`: a month of a fleet written to a history file, and what a
+//!   reviewer waits for on it (open and first frame, scrubbing, a 24-hour track, reports).
 
 mod broker;
 mod facesync;
 mod ingest;
+mod review;
 mod writer;
 
 use std::path::PathBuf;
@@ -78,6 +81,26 @@ enum Command {
         #[arg(long, default_value_t = 35)]
         seconds: u64,
     },
+    /// Writes a generated history file (default: 250 devices x 30 days x 1/min = 10.8M fixes).
+    GenHistory {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 250)]
+        devices: u32,
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        #[arg(long, default_value_t = 60)]
+        interval_s: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Review timings on a history file.
+    Review {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long, default_value_t = 200)]
+        scrubs: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -104,5 +127,13 @@ fn main() -> anyhow::Result<()> {
             hz,
             seconds,
         } => ingest::latency(&watchfloor, devices, hz, seconds),
+        Command::GenHistory {
+            out,
+            devices,
+            days,
+            interval_s,
+            seed,
+        } => review::generate(&out, devices, days, interval_s, seed),
+        Command::Review { db, scrubs } => review::measure(&db, scrubs),
     }
 }
