@@ -62,9 +62,15 @@ pub enum Command {
     Record(RecordArgs),
     /// Run simulated devices against a broker until SIGINT/SIGTERM.
     Sim(SimArgs),
-    /// Write history rows to stdout as CSV, NDJSON or GeoJSON (streamed; the file is opened
-    /// read-only and may be in use by a running console).
+    /// Write history rows to stdout as CSV, NDJSON or GeoJSON, or tracks as GeoJSON or KML
+    /// (streamed; the file is opened read-only and may be in use by a running console).
     Export(ExportArgs),
+    /// Reports over a time range (incidents and response times, device availability,
+    /// attendance) as CSV or a printable HTML page, to stdout; the file is only read.
+    Report(ReportArgs),
+    /// Review a history file offline: with --at, print where every device was and how every
+    /// incident stood at that instant (JSON); the file is never written.
+    Review(ReviewArgs),
     /// The employee directory synced to face terminals.
     Employees {
         #[command(subcommand)]
@@ -149,6 +155,8 @@ pub enum ExportWhat {
     Events,
     Statuses,
     Quarantine,
+    /// Positions as one line per device (geojson or kml).
+    Tracks,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -156,6 +164,7 @@ pub enum ExportFormat {
     Csv,
     Ndjson,
     Geojson,
+    Kml,
 }
 
 impl ExportArgs {
@@ -166,17 +175,62 @@ impl ExportArgs {
                 ExportWhat::Events => Table::Events,
                 ExportWhat::Statuses => Table::Statuses,
                 ExportWhat::Quarantine => Table::Quarantine,
+                ExportWhat::Tracks => Table::Tracks,
             },
             format: match self.format {
                 ExportFormat::Csv => Format::Csv,
                 ExportFormat::Ndjson => Format::Ndjson,
                 ExportFormat::Geojson => Format::Geojson,
+                ExportFormat::Kml => Format::Kml,
             },
             device: self.device.clone(),
             since_ms: self.since,
             until_ms: self.until,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Which report.
+    #[arg(long, value_enum)]
+    pub what: ReportWhat,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Csv)]
+    pub format: ReportFormat,
+    /// From this time, inclusive (same forms as export); default: the file's first record.
+    #[arg(long, value_name = "TIME", value_parser = parse_time_ms)]
+    pub since: Option<i64>,
+    /// Up to this time, exclusive; default: just after the file's last record.
+    #[arg(long, value_name = "TIME", value_parser = parse_time_ms)]
+    pub until: Option<i64>,
+    /// Availability: silences between fixes longer than this count as gaps (seconds).
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub max_gap: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportWhat {
+    /// Incidents by type and severity with response times (one line per incident in CSV).
+    Incidents,
+    /// Online time, fixes and silences per device.
+    Availability,
+    /// First in and last out per employee and day (the terminals' calendar days).
+    Attendance,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Csv,
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The history file (a copy from another workstation is fine, with or without its -wal).
+    pub file: std::path::PathBuf,
+    /// The instant to show: RFC 3339, a UTC date or epoch ms.
+    #[arg(long, value_name = "TIME", value_parser = parse_time_ms)]
+    pub at: Option<i64>,
 }
 
 fn parse_device_id(raw: &str) -> Result<DeviceId, String> {

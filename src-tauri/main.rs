@@ -2,13 +2,15 @@
 //!
 //! This file is glue: it parses the command line ([`cli`]), builds one validated `Settings`, and
 //! hands it to the desktop shell ([`desktop`], the only module that imports Tauri) or to a
-//! headless command ([`headless`], and [`sync`] for employees and face terminals). Exit codes: 0 success, 1 runtime failure, 2 bad usage or
+//! headless command ([`headless`]; [`sync`] for employees and face terminals; [`review`] for
+//! offline review and reports). Exit codes: 0 success, 1 runtime failure, 2 bad usage or
 //! configuration.
 
 mod cli;
 #[cfg(feature = "desktop")]
 mod desktop;
 mod headless;
+mod review;
 mod sync;
 
 use std::process::ExitCode;
@@ -31,6 +33,11 @@ fn main() -> ExitCode {
     match &cli.command {
         Some(cli::Command::Export(args)) => {
             return headless::export(&settings.db_path, &args.query())
+        }
+        Some(cli::Command::Report(args)) => return review::report(&settings.db_path, args),
+        Some(cli::Command::Review(args)) => {
+            let stale_ms = i64::try_from(settings.live.stale_after.as_millis()).unwrap_or(i64::MAX);
+            return review::review(args, stale_ms);
         }
         Some(cli::Command::Employees { command }) => return sync::employees(&settings, command),
         Some(cli::Command::Terminals { command }) => return sync::terminals(&settings, command),
@@ -55,6 +62,8 @@ fn main() -> ExitCode {
         }
         Some(
             cli::Command::Export(_)
+            | cli::Command::Report(_)
+            | cli::Command::Review(_)
             | cli::Command::Employees { .. }
             | cli::Command::Terminals { .. },
         ) => unreachable!("handled above, without a runtime"),

@@ -82,9 +82,12 @@ pub fn generate(
                     let d = s.3 * f64::from(interval_s);
                     s.0 += d * s.2.to_radians().cos() / 111_200.0;
                     s.1 += d * s.2.to_radians().sin() / (111_200.0 * s.0.to_radians().cos());
-                    // Stay in the region.
+                    // Stay in the region: outside it, head back to its centre.
                     if (s.0 - 51.92).abs() > 0.15 || (s.1 - 4.47).abs() > 0.25 {
-                        s.2 = (s.2 + 180.0).rem_euclid(360.0);
+                        s.2 = (4.47 - s.1)
+                            .atan2(51.92 - s.0)
+                            .to_degrees()
+                            .rem_euclid(360.0);
                     }
                     pos.execute(rusqlite::params![
                         id,

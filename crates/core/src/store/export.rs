@@ -1,5 +1,6 @@
-//! Export of history tables as CSV, NDJSON or GeoJSON, streamed: rows go from SQLite's cursor to
-//! the writer one at a time, so memory stays flat however large the file is.
+//! Export of history tables as CSV, NDJSON or GeoJSON, and of device tracks as GeoJSON lines or
+//! KML, streamed: rows go from SQLite's cursor to the writer one at a time, so memory stays flat
+//! however large the file is.
 //!
 //! Every export adds `time_utc` (RFC 3339, milliseconds) beside the epoch-ms column it is derived
 //! from. Rows come in arrival order, or in device-time order when one device is asked for (its
@@ -20,12 +21,14 @@ pub enum Table {
     Statuses,
     Events,
     Quarantine,
+    /// Positions drawn as one line per device (geojson or kml).
+    Tracks,
 }
 
 impl Table {
     pub fn name(self) -> &'static str {
         match self {
-            Table::Positions => "positions",
+            Table::Positions | Table::Tracks => "positions",
             Table::Statuses => "statuses",
             Table::Events => "events",
             Table::Quarantine => "quarantine",
@@ -35,7 +38,7 @@ impl Table {
     /// The columns exported, in order (`time_utc` is computed from `time_column`).
     fn select_list(self) -> &'static str {
         match self {
-            Table::Positions => {
+            Table::Positions | Table::Tracks => {
                 "device_id, ts_ms, {time} AS time_utc, lat, lon, alt, heading, speed, accuracy, received_ms"
             }
             Table::Statuses => {
@@ -62,7 +65,7 @@ impl Table {
     }
 
     fn has_location(self) -> bool {
-        matches!(self, Table::Positions | Table::Events)
+        matches!(self, Table::Positions | Table::Events | Table::Tracks)
     }
 }
 
@@ -74,8 +77,10 @@ pub enum Format {
     /// One JSON object per line.
     Ndjson,
     /// One GeoJSON FeatureCollection; each row a Point feature (events without a position have
-    /// a null geometry, which GeoJSON allows).
+    /// a null geometry, which GeoJSON allows); for tracks, a LineString per device.
     Geojson,
+    /// KML 2.2 (Google Earth, QGIS): tracks only, a Placemark with a LineString per device.
+    Kml,
 }
 
 /// What to export.
@@ -131,6 +136,14 @@ pub fn export(conn: &Connection, q: &ExportQuery, out: impl Write) -> Result<u64
             q.table.name()
         )));
     }
+    if q.table == Table::Tracks {
+        return tracks(conn, q, out);
+    }
+    if q.format == Format::Kml {
+        return Err(ExportError::Unsupported(
+            "kml is for tracks: use --what tracks (or csv, ndjson, geojson for rows)".into(),
+        ));
+    }
     let time = q.table.time_column();
     let mut sql = format!(
         "SELECT {} FROM {} WHERE 1",
@@ -175,6 +188,110 @@ pub fn export(conn: &Connection, q: &ExportQuery, out: impl Write) -> Result<u64
     Ok(n)
 }
 
+/// One line per device (ordered by device id), its points in device-time order. Each device's
+/// first and last time come from two index seeks before its points are streamed, so the
+/// header of its feature or Placemark can carry them.
+fn tracks(conn: &Connection, q: &ExportQuery, out: impl Write) -> Result<u64, ExportError> {
+    let kml = match q.format {
+        Format::Geojson => false,
+        Format::Kml => true,
+        _ => {
+            return Err(ExportError::Unsupported(
+                "tracks are lines: use geojson or kml (or --what positions for rows)".into(),
+            ))
+        }
+    };
+    let (since, until) = (
+        q.since_ms.unwrap_or(i64::MIN),
+        q.until_ms.unwrap_or(i64::MAX),
+    );
+    let devices: Vec<String> = match &q.device {
+        Some(d) => vec![d.as_str().to_owned()],
+        None => crate::review::frame::device_meta(conn)?
+            .into_iter()
+            .map(|d| d.id)
+            .collect(),
+    };
+    let mut bounds = conn.prepare_cached(
+        "SELECT min(ts_ms), max(ts_ms), count(*) FROM positions
+         WHERE device_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3",
+    )?;
+    let mut points = conn.prepare_cached(
+        "SELECT lon, lat FROM positions WHERE device_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3
+         ORDER BY ts_ms, id",
+    )?;
+    let mut out = std::io::BufWriter::new(out);
+    if kml {
+        out.write_all(
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<kml xmlns=\"http://www.opengis.net/kml/2.2\"><Document><name>Watchfloor tracks</name>\n",
+        )?;
+    } else {
+        out.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[")?;
+    }
+    let mut written = 0u64;
+    for device in devices {
+        let (from, to, n): (Option<i64>, Option<i64>, i64) = bounds
+            .query_row((&device, since, until), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+        let (Some(from), Some(to)) = (from, to) else {
+            continue;
+        };
+        let (from_utc, to_utc) = (rfc3339(from), rfc3339(to));
+        if kml {
+            write!(
+                out,
+                "<Placemark><name>{}</name><TimeSpan><begin>{from_utc}</begin><end>{to_utc}</end></TimeSpan><LineString><tessellate>1</tessellate><coordinates>",
+                xml_escape(&device)
+            )?;
+        } else {
+            if written > 0 {
+                out.write_all(b",")?;
+            }
+            let props = serde_json::json!({
+                "device_id": device, "from_utc": from_utc, "to_utc": to_utc, "fixes": n,
+            });
+            write!(
+                out,
+                "{{\"type\":\"Feature\",\"properties\":{props},\"geometry\":{{\"type\":\"LineString\",\"coordinates\":["
+            )?;
+        }
+        let mut rows = points.query((&device, since, until))?;
+        let mut first = true;
+        while let Some(r) = rows.next()? {
+            let (lon, lat): (f64, f64) = (r.get(0)?, r.get(1)?);
+            match (kml, first) {
+                (true, _) => write!(out, "{}{lon},{lat}", if first { "" } else { " " })?,
+                (false, true) => write!(out, "[{lon},{lat}]")?,
+                (false, false) => write!(out, ",[{lon},{lat}]")?,
+            }
+            first = false;
+        }
+        out.write_all(if kml {
+            b"</coordinates></LineString></Placemark>\n"
+        } else {
+            b"]}}"
+        })?;
+        written += 1;
+    }
+    out.write_all(if kml { b"</Document></kml>\n" } else { b"]}\n" })?;
+    out.flush()?;
+    Ok(written)
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 /// Writes rows in one format.
 enum Sink<'c, W: Write> {
     Csv(Box<csv::Writer<W>>),
@@ -217,6 +334,9 @@ impl<'c, W: Write> Sink<'c, W> {
                     lon,
                     first: true,
                 }
+            }
+            Format::Kml => {
+                return Err(ExportError::Unsupported("kml is for tracks".into()));
             }
         })
     }
@@ -438,6 +558,39 @@ mod tests {
         let (n, text) = run(&conn, query(Table::Positions, Format::Geojson));
         let doc: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(doc["features"].as_array().unwrap().len() as u64, n);
+    }
+
+    #[test]
+    fn tracks_are_one_line_per_device_in_geojson_and_kml() {
+        let conn = fixture();
+        let (n, text) = run(&conn, query(Table::Tracks, Format::Geojson));
+        assert_eq!(n, 2);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let f = &v["features"][0];
+        assert_eq!(f["properties"]["device_id"], "van-1");
+        assert_eq!(f["properties"]["fixes"], 2);
+        assert_eq!(f["properties"]["from_utc"], "1970-01-01T00:00:01.000Z");
+        assert_eq!(f["geometry"]["type"], "LineString");
+        let coords: Vec<Vec<f64>> =
+            serde_json::from_value(f["geometry"]["coordinates"].clone()).unwrap();
+        assert_eq!(
+            coords,
+            [[4.5, 50.0], [4.5, 51.0]],
+            "device-time order, lon before lat"
+        );
+        let mut q = query(Table::Tracks, Format::Kml);
+        q.device = Some(DeviceId::parse("van-2").unwrap());
+        let (n, kml) = run(&conn, q);
+        assert_eq!(n, 1);
+        assert!(kml.starts_with("<?xml"));
+        assert!(kml.contains("<name>van-2</name>"));
+        assert!(kml.contains("<coordinates>4.5,52</coordinates>"));
+        assert!(kml.trim_end().ends_with("</kml>"));
+        let mut out = Vec::new();
+        let err = export(&conn, &query(Table::Tracks, Format::Csv), &mut out).unwrap_err();
+        assert!(err.to_string().contains("tracks are lines"));
+        let err = export(&conn, &query(Table::Events, Format::Kml), &mut out).unwrap_err();
+        assert!(err.to_string().contains("kml is for tracks"));
     }
 
     #[test]
