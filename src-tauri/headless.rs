@@ -85,16 +85,26 @@ pub async fn stop_simulator(sim: Simulator, feed: &LiveFeed) {
     tracing::warn!("some simulated devices' offline statuses did not arrive before shutdown");
 }
 
-/// Starts employee sync beside the console when `[face]` asks for it, and says so.
+/// Starts employee sync beside the console when `[face]` asks for it, and says so; a sync that
+/// cannot start is logged as an error and the console runs without it.
 pub fn start_sync(
     settings: &Settings,
     pipeline: &Pipeline,
-) -> anyhow::Result<Option<watchfloor_core::facesync::SyncHandle>> {
-    let sync = watchfloor_core::facesync::start_for_console(settings, pipeline)?;
-    if let Some(s) = &sync {
-        tracing::info!(photos = %s.photo_addr, "employee sync to face terminals running");
+) -> Option<watchfloor_core::facesync::SyncHandle> {
+    match watchfloor_core::facesync::start_for_console(settings, pipeline) {
+        Ok(sync) => {
+            if let Some(s) = &sync {
+                tracing::info!(photos = %s.photo_addr, "employee sync to face terminals running");
+            }
+            sync
+        }
+        // Recording matters more than the sync: the console goes on without it, says so in
+        // the log, and the terminals panel shows that this console does not run the sync.
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "employee sync not started; recording goes on without it");
+            None
+        }
     }
-    Ok(sync)
 }
 
 /// `watchfloor record`.
@@ -114,7 +124,7 @@ pub async fn record(settings: Settings, args: RecordArgs) -> anyhow::Result<()> 
         None => None,
     };
     let simulator = start_simulator(&settings, &pipeline)?;
-    let sync = start_sync(&settings, &pipeline)?;
+    let sync = start_sync(&settings, &pipeline);
     let logger = tokio::spawn(log_live_state(pipeline.feed()));
 
     stop.wait().await?;

@@ -51,6 +51,14 @@ fn broker_restarted_ten_times_mid_stream_loses_and_doubles_nothing() {
         sent.len()
     );
 
+    let all_in = eventually(SETTLE, || event_ids(&db).len() >= sent.len());
+    assert!(
+        all_in,
+        "stored {} of {} events; the recorder's log:\n{}",
+        event_ids(&db).len(),
+        sent.len(),
+        rec.log()
+    );
     assert_events_stored(&db, &sent, SETTLE);
     assert!(rec.stop_with(Signal::SIGTERM).success());
 }
@@ -131,6 +139,14 @@ fn events_published_while_the_console_is_away_arrive_when_it_returns() {
     assert!(
         rec.log().contains("session_present=true"),
         "the broker should have resumed the recorder's session; log:\n{}",
+        rec.log()
+    );
+    let all_in = eventually(SETTLE, || event_ids(&db).len() >= sent.len());
+    assert!(
+        all_in,
+        "stored {} of {} events; the recorder's log:\n{}",
+        event_ids(&db).len(),
+        sent.len(),
         rec.log()
     );
     assert_events_stored(&db, &sent, SETTLE);

@@ -43,7 +43,7 @@ pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Resu
     // Inside the runtime: the simulator spawns its tasks on it.
     let simulator =
         runtime.block_on(async { crate::headless::start_simulator(&settings, &pipeline) })?;
-    let sync = runtime.block_on(async { crate::headless::start_sync(&settings, &pipeline) })?;
+    let sync = runtime.block_on(async { crate::headless::start_sync(&settings, &pipeline) });
     let state = ConsoleState {
         info: pipeline.info().clone(),
         feed: pipeline.feed(),

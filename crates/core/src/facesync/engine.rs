@@ -273,7 +273,10 @@ impl Engine {
         extra: &[String],
     ) -> anyhow::Result<Self> {
         // Requests older than a day will not be answered any more.
-        directory::prune_inflight(&conn, now_ms() - 86_400_000)?;
+        // Housekeeping: if the file is busy now, the next start prunes.
+        if let Err(e) = directory::prune_inflight(&conn, now_ms() - 86_400_000) {
+            tracing::warn!(error = %e, "could not prune day-old sync requests");
+        }
         let mut e = Self {
             cfg,
             conn,

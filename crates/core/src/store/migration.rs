@@ -37,8 +37,17 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Applies the migrations this database lacks, all in one transaction: a crash mid-way leaves
 /// the file at its old version, never half-migrated.
+///
+/// A file already at this version is not written at all, and a migration takes the write lock
+/// up front (`BEGIN IMMEDIATE`, waiting out the busy timeout): a second connection opened while
+/// the writer is committing (the employee sync's, beside a recording console) must wait for
+/// the lock, not fail as a deferred transaction upgrading from read to write does in WAL mode.
 pub fn migrate(conn: &mut Connection) -> Result<(), MigrationError> {
-    let tx = conn.transaction()?;
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let found: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if found > SCHEMA_VERSION {
         return Err(MigrationError::Newer {

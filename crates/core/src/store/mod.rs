@@ -138,3 +138,28 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "cache_size", -65_536)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_connection_opens_while_the_writer_holds_its_lock() {
+        // The employee sync opens the console's file while the writer is mid-transaction; an
+        // up-to-date file must open without needing the write lock at all.
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.sqlite");
+        let mut writer = open(&db).unwrap();
+        let tx = writer
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        tx.execute(
+            "INSERT INTO positions (device_id, ts_ms, lat, lon, received_ms) VALUES ('v', 1, 0, 0, 1)",
+            [],
+        )
+        .unwrap();
+        let second = open(&db);
+        assert!(second.is_ok(), "{:?}", second.err());
+        tx.commit().unwrap();
+    }
+}
