@@ -68,8 +68,9 @@ pub enum Command {
     /// Reports over a time range (incidents and response times, device availability,
     /// attendance) as CSV or a printable HTML page, to stdout; the file is only read.
     Report(ReportArgs),
-    /// Review a history file offline: with --at, print where every device was and how every
-    /// incident stood at that instant (JSON); the file is never written.
+    /// Review a history file offline in the review window (no broker; the file is never
+    /// written); with --at, print where every device was and how every incident stood at that
+    /// instant as JSON instead.
     Review(ReviewArgs),
     /// The employee directory synced to face terminals.
     Employees {
@@ -228,7 +229,8 @@ pub enum ReportFormat {
 pub struct ReviewArgs {
     /// The history file (a copy from another workstation is fine, with or without its -wal).
     pub file: std::path::PathBuf,
-    /// The instant to show: RFC 3339, a UTC date or epoch ms.
+    /// Print the picture at this instant instead of opening the window: RFC 3339, a UTC date
+    /// or epoch ms.
     #[arg(long, value_name = "TIME", value_parser = parse_time_ms)]
     pub at: Option<i64>,
 }

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
             return headless::export(&settings.db_path, &args.query())
         }
         Some(cli::Command::Report(args)) => return review::report(&settings.db_path, args),
-        Some(cli::Command::Review(args)) => {
+        Some(cli::Command::Review(args)) if args.at.is_some() => {
             let stale_ms = i64::try_from(settings.live.stale_after.as_millis()).unwrap_or(i64::MAX);
             return review::review(args, stale_ms);
         }
@@ -63,10 +63,10 @@ fn main() -> ExitCode {
         Some(
             cli::Command::Export(_)
             | cli::Command::Report(_)
-            | cli::Command::Review(_)
             | cli::Command::Employees { .. }
             | cli::Command::Terminals { .. },
         ) => unreachable!("handled above, without a runtime"),
+        Some(cli::Command::Review(args)) => open_review(runtime, &settings, &args.file),
         None => open_console(runtime, settings),
     };
     match result {
@@ -84,6 +84,24 @@ fn open_console(
     settings: watchfloor_core::Settings,
 ) -> anyhow::Result<()> {
     desktop::run(runtime, settings)
+}
+
+#[cfg(feature = "desktop")]
+fn open_review(
+    runtime: tokio::runtime::Runtime,
+    settings: &watchfloor_core::Settings,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    desktop::review::run(runtime, settings, file)
+}
+
+#[cfg(not(feature = "desktop"))]
+fn open_review(
+    _runtime: tokio::runtime::Runtime,
+    _settings: &watchfloor_core::Settings,
+    _file: &std::path::Path,
+) -> anyhow::Result<()> {
+    anyhow::bail!("this build has no window (built without the desktop feature): give --at TIME")
 }
 
 #[cfg(not(feature = "desktop"))]

@@ -1,4 +1,5 @@
-//! `watchfloor review FILE --at TIME` and `watchfloor report`: reading a history file offline,
+//! `watchfloor review FILE --at TIME` and `watchfloor report`: reading a history file offline
+//! from the command line (the review window is `desktop::review`),
 //! with no broker and no network. Both open the file through `review::ReviewFile`, which never
 //! writes to it.
 
@@ -32,9 +33,7 @@ fn failed(e: impl std::fmt::Display) -> ExitCode {
 /// they stood with their audit trail up to then, and the last 100 attendance records.
 pub fn review(args: &ReviewArgs, stale_after_ms: i64) -> ExitCode {
     let Some(at) = args.at else {
-        eprintln!(
-            "watchfloor: give --at TIME (the review window is not built yet; see the README)"
-        );
+        eprintln!("watchfloor: give --at TIME");
         return ExitCode::from(2);
     };
     let file = match open(&args.file) {

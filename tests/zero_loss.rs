@@ -51,15 +51,7 @@ fn broker_restarted_ten_times_mid_stream_loses_and_doubles_nothing() {
         sent.len()
     );
 
-    let all_in = eventually(SETTLE, || event_ids(&db).len() >= sent.len());
-    assert!(
-        all_in,
-        "stored {} of {} events; the recorder's log:\n{}",
-        event_ids(&db).len(),
-        sent.len(),
-        rec.log()
-    );
-    assert_events_stored(&db, &sent, SETTLE);
+    assert_all_arrive(&db, &sent, &rec);
     assert!(rec.stop_with(Signal::SIGTERM).success());
 }
 
@@ -141,15 +133,7 @@ fn events_published_while_the_console_is_away_arrive_when_it_returns() {
         "the broker should have resumed the recorder's session; log:\n{}",
         rec.log()
     );
-    let all_in = eventually(SETTLE, || event_ids(&db).len() >= sent.len());
-    assert!(
-        all_in,
-        "stored {} of {} events; the recorder's log:\n{}",
-        event_ids(&db).len(),
-        sent.len(),
-        rec.log()
-    );
-    assert_events_stored(&db, &sent, SETTLE);
+    assert_all_arrive(&db, &sent, &rec);
     assert!(rec.stop_with(Signal::SIGTERM).success());
 }
 
@@ -298,4 +282,18 @@ fn an_unwritable_history_file_pauses_acks_raises_the_alarm_and_resumes_with_noth
     assert_events_stored(&db, &sent, SETTLE);
     rec.wait_for_log("history writing resumed", Duration::from_secs(10));
     assert!(rec.stop_with(Signal::SIGTERM).success());
+}
+
+/// Waits for every sent event (failing with the recorder's log if they do not all arrive), then
+/// checks they are stored exactly once.
+fn assert_all_arrive(db: &std::path::Path, sent: &[String], rec: &Watchfloor) {
+    let all_in = eventually(SETTLE, || event_ids(db).len() >= sent.len());
+    assert!(
+        all_in,
+        "stored {} of {} events; the recorder's log:\n{}",
+        event_ids(db).len(),
+        sent.len(),
+        rec.log()
+    );
+    assert_events_stored(db, sent, SETTLE);
 }

@@ -3,10 +3,12 @@
 //! It starts the same [`Pipeline`] as `record`, opens the window, and adapts core types to Tauri
 //! in one place ([`commands`]). Live batches reach the webview over an IPC channel, a few times a
 //! second, never one message per MQTT message. Closing the window shuts the pipeline down in
-//! order, so the history file is complete.
+//! order, so the history file is complete. [`review`] is the other window: a history file
+//! opened offline, with no pipeline at all.
 
 mod commands;
 mod employees;
+pub mod review;
 
 use std::sync::Mutex;
 
@@ -72,6 +74,7 @@ pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Resu
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
+            review::app_mode,
             commands::console_info,
             commands::subscribe_live,
             commands::metrics,

@@ -65,7 +65,7 @@ impl ReviewFile {
         };
         let (conn, how, copy) = match direct.and_then(|(c, how)| version(&c).map(|v| (c, how, v))) {
             Ok((conn, how, found)) => {
-                check_version(path, found)?;
+                store::check_readable(path, found)?;
                 if found == migration::SCHEMA_VERSION {
                     (conn, how, None)
                 } else {
@@ -116,6 +116,62 @@ impl ReviewFile {
     }
 }
 
+/// What the review window shows about the file it opened.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct ReviewInfo {
+    pub path: String,
+    pub opened: Opened,
+    /// `None` for a file that holds nothing yet.
+    pub span: Option<timeline::Span>,
+    pub devices: Vec<frame::DeviceMeta>,
+}
+
+/// The picture at one instant: devices where they were, incidents as they stood, the newest
+/// attendance records up to then.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct ReviewFrame {
+    #[ts(type = "number")]
+    pub at_ms: i64,
+    pub devices: Vec<crate::view::DeviceView>,
+    pub incidents: Vec<crate::incidents::Incident>,
+    pub attendance: Vec<crate::store::attendance::AttendanceRow>,
+}
+
+impl ReviewFile {
+    pub fn info(&self) -> rusqlite::Result<ReviewInfo> {
+        Ok(ReviewInfo {
+            path: self.path.display().to_string(),
+            opened: self.how,
+            span: timeline::span(&self.conn, &self.devices)?,
+            devices: self.devices.clone(),
+        })
+    }
+
+    /// The picture at `at_ms`, with the `attendance` newest records up to then.
+    pub fn frame(
+        &self,
+        at_ms: i64,
+        params: frame::FrameParams,
+        attendance: u32,
+    ) -> rusqlite::Result<ReviewFrame> {
+        Ok(ReviewFrame {
+            at_ms,
+            devices: frame::frame_at(&self.conn, &self.devices, at_ms, params)?,
+            incidents: incidents::incidents_at(&self.conn, at_ms)?,
+            attendance: crate::store::attendance::log(
+                &self.conn,
+                &crate::store::attendance::AttendanceFilter {
+                    until_ms: Some(at_ms),
+                    limit: Some(attendance),
+                    ..Default::default()
+                },
+            )?,
+        })
+    }
+}
+
 fn wal_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push("-wal");
@@ -147,22 +203,6 @@ fn version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.pragma_query_value(None, "user_version", |r| r.get(0))
 }
 
-fn check_version(path: &Path, found: i64) -> Result<(), StoreError> {
-    if found > migration::SCHEMA_VERSION {
-        return Err(StoreError::NewerSchema {
-            path: path.display().to_string(),
-            found,
-            supported: migration::SCHEMA_VERSION,
-        });
-    }
-    if found == 0 {
-        return Err(StoreError::NotHistory {
-            path: path.display().to_string(),
-        });
-    }
-    Ok(())
-}
-
 /// Copies the file (and its log) into a private folder, brings the copy's schema up to date
 /// and opens it read-only.
 fn migrated_copy(
@@ -183,7 +223,7 @@ fn migrated_copy(
         std::fs::copy(wal_path(path), wal_path(&copy)).map_err(copy_err)?;
     }
     let found = version(&Connection::open(&copy)?)?;
-    check_version(path, found)?;
+    store::check_readable(path, found)?;
     drop(store::open(&copy)?);
     let conn = open_flags(&copy, false).map_err(|source| StoreError::Open {
         path: copy.display().to_string(),
@@ -196,6 +236,19 @@ fn migrated_copy(
 mod tests {
     use super::*;
     use sha2::{Digest, Sha256};
+
+    /// A writing connection (as a running console holds) whose one fix is still in the log.
+    fn writer_with_a_fix_in_its_log(db: &Path) -> Connection {
+        let writer = store::open(db).unwrap();
+        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        writer
+            .execute(
+                "INSERT INTO positions (device_id, ts_ms, lat, lon, received_ms) VALUES ('v1', 5, 1, 2, 5)",
+                [],
+            )
+            .unwrap();
+        writer
+    }
 
     fn digest(path: &Path) -> Vec<u8> {
         Sha256::digest(std::fs::read(path).unwrap()).to_vec()
@@ -220,14 +273,7 @@ mod tests {
     fn a_live_file_is_read_with_its_log_and_neither_is_changed() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("h.sqlite");
-        let writer = store::open(&db).unwrap();
-        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
-        writer
-            .execute(
-                "INSERT INTO positions (device_id, ts_ms, lat, lon, received_ms) VALUES ('v1', 5, 1, 2, 5)",
-                [],
-            )
-            .unwrap();
+        let writer = writer_with_a_fix_in_its_log(&db);
         let (db_before, wal_before) = (digest(&db), digest(&wal_path(&db)));
         let review = ReviewFile::open(&db).unwrap();
         assert_eq!(review.opened(), Opened::ReadOnly);
@@ -247,14 +293,7 @@ mod tests {
     fn a_copy_with_its_log_but_no_shm_in_a_read_only_folder_is_read_from_a_private_copy() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("h.sqlite");
-        let writer = store::open(&db).unwrap();
-        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
-        writer
-            .execute(
-                "INSERT INTO positions (device_id, ts_ms, lat, lon, received_ms) VALUES ('v1', 5, 1, 2, 5)",
-                [],
-            )
-            .unwrap();
+        let writer = writer_with_a_fix_in_its_log(&db);
         // What a reviewer gets from a USB stick: the file and its log, no -shm, no write access.
         let stick = tempfile::tempdir().unwrap();
         let copy = stick.path().join("h.sqlite");

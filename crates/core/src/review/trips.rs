@@ -80,6 +80,7 @@ pub struct Track {
     pub points: Vec<TrackPoint>,
     pub summary: TripSummary,
     /// `[ts_ms, battery %]` from the device's statuses over the range.
+    #[ts(type = "Array<[number, number]>")]
     pub battery: Vec<(i64, f64)>,
 }
 

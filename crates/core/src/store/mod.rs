@@ -91,6 +91,13 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     .map_err(open_err)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    check_readable(path, found)?;
+    Ok(conn)
+}
+
+/// A file at schema version `found` can be read by this build: refuses a newer schema, and a
+/// file that is no history at all (version 0).
+pub(crate) fn check_readable(path: &Path, found: i64) -> Result<(), StoreError> {
     if found > migration::SCHEMA_VERSION {
         return Err(StoreError::NewerSchema {
             path: path.display().to_string(),
@@ -103,7 +110,7 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
             path: path.display().to_string(),
         });
     }
-    Ok(conn)
+    Ok(())
 }
 
 /// An in-memory database with the full schema, for tests.

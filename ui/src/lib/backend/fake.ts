@@ -1,6 +1,6 @@
 // A fake backend for the browser preview (`npm run dev` without Tauri) and for tests. Its
 // devices are synthetic and marked simulated; the UI shows a banner while it is in use.
-import type { Backend, ConnectionView, ConsoleInfo, DeviceView, Incident, IncidentAction, LiveBatch, MetricsView } from './types';
+import type { Backend, ConnectionView, ConsoleInfo, DeviceView, Incident, IncidentAction, LiveBatch, MetricsView, ReviewInfo, TrackPoint } from './types';
 
 export interface FakeOptions {
   devices: number;
@@ -118,6 +118,7 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
       return next;
     },
     ...fakeSites(),
+    ...fakeReview(opts.devices, opts.center),
     metrics: async () => fakeMetrics((Date.now() - started) / 1000, opts.devices, opts.intervalMs),
     async subscribeLive(onBatch) {
       let seq = 0;
@@ -258,5 +259,43 @@ function fakeSites(): Pick<
       throw { code: 'fake', message: 'the browser preview cannot write files (FAKE data)' };
     },
     eventImages: async () => [],
+  };
+}
+
+/** The review window in the browser preview (open it with `?review`): the fake fleet's
+ * positions over the last hour, labelled FAKE. Steps and incidents are not simulated. */
+function fakeReview(
+  devices: number,
+  center: [number, number],
+): Pick<Backend, 'appMode' | 'reviewFrame' | 'reviewAudit' | 'reviewStep' | 'reviewNextIncident' | 'reviewTrack'> {
+  const to = Date.now();
+  const from = to - 3_600_000;
+  const review = typeof location !== 'undefined' && new URLSearchParams(location.search).has('review');
+  const info: ReviewInfo = {
+    path: 'FAKE history (browser preview)',
+    opened: 'immutable',
+    span: { from_ms: from, to_ms: to },
+    devices: fakeFleet(devices, center, from).map((d) => ({ id: d.id, name: d.name, kind: d.kind, simulated: true })),
+  };
+  return {
+    appMode: async () => (review ? { mode: 'review', info } : { mode: 'live' }),
+    reviewFrame: async (atMs) => ({ at_ms: atMs, devices: fakeFleet(devices, center, atMs), incidents: [], attendance: [] }),
+    reviewAudit: async () => [],
+    reviewStep: async (atMs, direction) => (direction === 'forward' ? Math.min(to, atMs + 60_000) : Math.max(from, atMs - 60_000)),
+    reviewNextIncident: async () => null,
+    async reviewTrack(device, fromMs, toMs) {
+      const i = Number(device.replace('fake-', ''));
+      const points: TrackPoint[] = [];
+      for (let t = fromMs; t < toMs; t += 30_000) {
+        const d = fakeFleet(i + 1, center, t)[i];
+        points.push({ ts_ms: t, lat: d.lat!, lon: d.lon!, speed: d.speed });
+      }
+      return {
+        device_id: device,
+        points,
+        battery: [],
+        summary: { distance_m: 0, moving_ms: 0, stopped_ms: 0, silent_ms: 0, max_speed: 10, avg_speed: 0, stops: [] },
+      };
+    },
   };
 }

@@ -18,6 +18,9 @@ import type {
   AttendanceRow,
   DailyRow,
   EventImage,
+  AppMode,
+  ReviewFrame,
+  Track,
 } from './types';
 
 export const tauriBackend: Backend = {
@@ -42,6 +45,12 @@ export const tauriBackend: Backend = {
   attendanceDaily: (fromDay, toDay) => invoke<DailyRow[]>('attendance_daily', { fromDay, toDay }),
   exportAttendance: (report, filter, path) => invoke<string>('export_attendance', { report, filter, path }),
   eventImages: (device, eventType, fromMs, toMs) => invoke<EventImage[]>('event_images', { device, eventType, fromMs, toMs }),
+  appMode: () => invoke<AppMode>('app_mode'),
+  reviewFrame: (atMs) => invoke<ReviewFrame>('review_frame', { atMs }),
+  reviewAudit: (id, atMs) => invoke<AuditEntry[]>('review_audit', { id, atMs }),
+  reviewStep: (atMs, direction) => invoke<number | null>('review_step', { atMs, direction }),
+  reviewNextIncident: (atMs) => invoke<number | null>('review_next_incident', { atMs }),
+  reviewTrack: (device, fromMs, toMs, minStopS) => invoke<Track>('review_track', { device, fromMs, toMs, minStopS }),
   async subscribeLive(onBatch) {
     const channel = new Channel<LiveBatch>();
     channel.onmessage = onBatch;

@@ -25,6 +25,14 @@ export type { AttendanceRow } from './generated/AttendanceRow';
 export type { AttendanceFilter } from './generated/AttendanceFilter';
 export type { DailyRow } from './generated/DailyRow';
 export type { EventImage } from './generated/EventImage';
+export type { ReviewInfo } from './generated/ReviewInfo';
+export type { ReviewFrame } from './generated/ReviewFrame';
+export type { Track } from './generated/Track';
+export type { TrackPoint } from './generated/TrackPoint';
+export type { TripSummary } from './generated/TripSummary';
+export type { Stop } from './generated/Stop';
+export type { Direction } from './generated/Direction';
+export type { DeviceMeta } from './generated/DeviceMeta';
 
 import type { ConsoleInfo } from './generated/ConsoleInfo';
 import type { LiveBatch } from './generated/LiveBatch';
@@ -44,12 +52,19 @@ import type { AttendanceRow } from './generated/AttendanceRow';
 import type { AttendanceFilter } from './generated/AttendanceFilter';
 import type { DailyRow } from './generated/DailyRow';
 import type { EventImage } from './generated/EventImage';
+import type { ReviewInfo } from './generated/ReviewInfo';
+import type { ReviewFrame } from './generated/ReviewFrame';
+import type { Track } from './generated/Track';
+import type { Direction } from './generated/Direction';
 
 /** The terminals panel: whether this console runs the sync, and every terminal with its job. */
 export interface SyncOverview {
   running: boolean;
   terminals: TerminalRow[];
 }
+
+/** Which window this is: the live console, or the review of a history file. */
+export type AppMode = { mode: 'live' } | { mode: 'review'; info: ReviewInfo };
 
 /** What the sync can be asked to do. */
 export type SyncAction = 'retry' | 'cancel' | 'reload';
@@ -105,6 +120,18 @@ export interface Backend {
   exportAttendance(report: 'log' | 'daily', filter: AttendanceFilter, path: string | null): Promise<string>;
   /** Images kept with a device's events of one type over a span (newest first). */
   eventImages(device: string, eventType: string, fromMs: number, toMs: number): Promise<EventImage[]>;
+  /** The live console, or a review window with its file's facts. */
+  appMode(): Promise<AppMode>;
+  /** Review: the picture at an instant. */
+  reviewFrame(atMs: number): Promise<ReviewFrame>;
+  /** Review: one incident's audit trail up to an instant. */
+  reviewAudit(id: string, atMs: number): Promise<AuditEntry[]>;
+  /** Review: the next (or previous) moment something happened, or null. */
+  reviewStep(atMs: number, direction: Direction): Promise<number | null>;
+  /** Review: when the next incident opened, or null. */
+  reviewNextIncident(atMs: number): Promise<number | null>;
+  /** Review: a device's track over a range with stops, totals and battery. */
+  reviewTrack(device: string, fromMs: number, toMs: number, minStopS: number | null): Promise<Track>;
   /** Calls `onBatch` with a full snapshot, then with coalesced batches, until the page closes. */
   subscribeLive(onBatch: (batch: LiveBatch) => void): Promise<void>;
 }

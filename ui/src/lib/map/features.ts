@@ -67,11 +67,19 @@ export function incidentsToFeatures(incidents: Iterable<Incident>): FeatureColle
 
 /** A trail as one line (empty with fewer than two points). */
 export function trailToFeature(points: readonly TrailPoint[]): FeatureCollection<LineString> {
-  if (points.length < 2) return { type: 'FeatureCollection', features: [] };
-  return {
-    type: 'FeatureCollection',
-    features: [{ type: 'Feature', properties: {}, geometry: { type: 'LineString', coordinates: points.map((p) => [p.lon, p.lat]) } }],
-  };
+  // One segment per pair of fixes, carrying the speed at its end (km/h, null when the device
+  // sent none), so the line is coloured by speed.
+  const features: FeatureCollection<LineString>['features'] = [];
+  for (let k = 1; k < points.length; k++) {
+    const a = points[k - 1];
+    const b = points[k];
+    features.push({
+      type: 'Feature',
+      properties: { kmh: b.speed === null ? null : b.speed * 3.6 },
+      geometry: { type: 'LineString', coordinates: [[a.lon, a.lat], [b.lon, b.lat]] },
+    });
+  }
+  return { type: 'FeatureCollection', features };
 }
 
 /** Adds a live fix to a trail in time order, keeping the last `windowMs` before the newest. */

@@ -69,6 +69,18 @@ describe('incidents and trails on the map', () => {
     expect(trailToFeature(t).features[0].geometry.coordinates).toEqual([[1, 1], [2, 2]]);
     expect(trailToFeature([t[0]]).features).toHaveLength(0);
   });
+
+  it('cuts a track into segments carrying the speed at their end in km/h', () => {
+    const fc = trailToFeature([
+      { ts_ms: 0, lat: 0, lon: 0, speed: null },
+      { ts_ms: 1, lat: 0, lon: 1, speed: 10 },
+      { ts_ms: 2, lat: 0, lon: 2, speed: null },
+    ]);
+    expect(fc.features).toHaveLength(2);
+    expect(fc.features[0].properties).toEqual({ kmh: 36 });
+    expect(fc.features[1].properties).toEqual({ kmh: null });
+    expect(fc.features[1].geometry.coordinates).toEqual([[1, 0], [2, 0]]);
+  });
 });
 
 describe('device facts', () => {

@@ -90,7 +90,17 @@ export function liveLayers(scale: number): Array<SymbolLayerSpecification | Circ
       type: 'line',
       source: TRAIL_SOURCE,
       layout: { 'line-join': 'round', 'line-cap': 'round' },
-      paint: { 'line-color': colors.trail, 'line-width': 3, 'line-opacity': 0.85 },
+      paint: {
+        // Coloured by speed where the fix has one: blue standing, green, amber, red from 90 km/h.
+        'line-color': [
+          'case',
+          ['==', ['typeof', ['get', 'kmh']], 'number'],
+          ['interpolate', ['linear'], ['get', 'kmh'], 0, '#60a5fa', 20, '#22c55e', 50, '#eab308', 90, '#ef4444'],
+          colors.trail,
+        ],
+        'line-width': 3,
+        'line-opacity': 0.85,
+      },
     },
     {
       id: INCIDENT_LAYER,

@@ -9,4 +9,4 @@ export type Track = { device_id: string, points: Array<TrackPoint>, summary: Tri
 /**
  * `[ts_ms, battery %]` from the device's statuses over the range.
  */
-battery: Array<[bigint, number]>, };
+battery: Array<[number, number]>, };

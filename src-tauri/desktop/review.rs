@@ -1,0 +1,165 @@
+//! The review window: a history file opened offline (`watchfloor review FILE`), with no
+//! pipeline, no broker and no network. Its commands read the file through
+//! `review::ReviewFile`, which never writes to it, each on a blocking thread.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use tauri::{AppHandle, Manager, State};
+use watchfloor_core::incidents::AuditEntry;
+use watchfloor_core::review::frame::FrameParams;
+use watchfloor_core::review::timeline::Direction;
+use watchfloor_core::review::trips::{Track, TripParams};
+use watchfloor_core::review::{self, ReviewFile, ReviewFrame, ReviewInfo};
+
+use super::commands::CommandError;
+
+/// The file under review.
+pub struct ReviewState {
+    file: Arc<Mutex<ReviewFile>>,
+    params: FrameParams,
+}
+
+/// Which window this is: the live console, or a review of a file.
+#[derive(Debug, serde::Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum AppMode {
+    Live,
+    Review { info: ReviewInfo },
+}
+
+/// The live console answers `live`; the review window `review` with the file's facts.
+#[tauri::command]
+pub async fn app_mode(app: AppHandle) -> Result<AppMode, CommandError> {
+    match app.try_state::<ReviewState>() {
+        None => Ok(AppMode::Live),
+        Some(state) => {
+            let info = read(&state, |f| f.info()).await?;
+            Ok(AppMode::Review { info })
+        }
+    }
+}
+
+/// Runs `query` on the file, off the UI thread.
+async fn read<T: Send + 'static>(
+    state: &ReviewState,
+    query: impl FnOnce(&ReviewFile) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, CommandError> {
+    let file = Arc::clone(&state.file);
+    tauri::async_runtime::spawn_blocking(move || {
+        let file = file.lock().unwrap_or_else(|p| p.into_inner());
+        query(&file)
+    })
+    .await
+    .map_err(|e| CommandError::new("review", e))?
+    .map_err(|e| CommandError::new("review", e))
+}
+
+/// The picture at `at_ms`.
+#[tauri::command]
+pub async fn review_frame(
+    state: State<'_, ReviewState>,
+    at_ms: i64,
+) -> Result<ReviewFrame, CommandError> {
+    let params = state.params;
+    read(&state, move |f| f.frame(at_ms, params, 50)).await
+}
+
+/// One incident's audit trail up to `at_ms`.
+#[tauri::command]
+pub async fn review_audit(
+    state: State<'_, ReviewState>,
+    id: String,
+    at_ms: i64,
+) -> Result<Vec<AuditEntry>, CommandError> {
+    read(&state, move |f| {
+        review::incidents::audit_until(f.conn(), Some(&id), at_ms)
+    })
+    .await
+}
+
+/// The next (or previous) moment something happened.
+#[tauri::command]
+pub async fn review_step(
+    state: State<'_, ReviewState>,
+    at_ms: i64,
+    direction: Direction,
+) -> Result<Option<i64>, CommandError> {
+    read(&state, move |f| {
+        review::timeline::step(f.conn(), at_ms, direction)
+    })
+    .await
+}
+
+/// When the next incident after `at_ms` opened.
+#[tauri::command]
+pub async fn review_next_incident(
+    state: State<'_, ReviewState>,
+    at_ms: i64,
+) -> Result<Option<i64>, CommandError> {
+    read(&state, move |f| {
+        Ok(review::timeline::next_incident(f.conn(), at_ms)?.map(|(t, _)| t))
+    })
+    .await
+}
+
+/// A device's track over a range, with stops, trip totals and battery.
+#[tauri::command]
+pub async fn review_track(
+    state: State<'_, ReviewState>,
+    device: String,
+    from_ms: i64,
+    to_ms: i64,
+    min_stop_s: Option<u32>,
+) -> Result<Track, CommandError> {
+    let mut params = TripParams::default();
+    if let Some(s) = min_stop_s {
+        params.min_stop_ms = i64::from(s) * 1000;
+    }
+    read(&state, move |f| {
+        review::trips::track(f.conn(), &device, from_ms, to_ms, params)
+    })
+    .await
+}
+
+/// Opens `file` for review in a window of its own; returns when the window closes.
+pub fn run(
+    runtime: tokio::runtime::Runtime,
+    settings: &watchfloor_core::Settings,
+    file: &Path,
+) -> anyhow::Result<()> {
+    tauri::async_runtime::set(runtime.handle().clone());
+    let opened = ReviewFile::open(file)?;
+    tracing::info!(file = %file.display(), opened = ?opened.opened(), devices = opened.devices().len(), "review opened");
+    let state = ReviewState {
+        file: Arc::new(Mutex::new(opened)),
+        params: FrameParams {
+            stale_after_ms: i64::try_from(settings.live.stale_after.as_millis())
+                .unwrap_or(i64::MAX),
+            ..FrameParams::default()
+        },
+    };
+    let app = tauri::Builder::default()
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![
+            app_mode,
+            review_frame,
+            review_audit,
+            review_step,
+            review_next_incident,
+            review_track
+        ])
+        .build(tauri::generate_context!())
+        .context("cannot open the review window")?;
+    if let Some(w) = app.get_webview_window("main") {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let _ = w.set_title(&format!("Watchfloor review: {name} (read-only)"));
+    }
+    app.run(|_, _| {});
+    drop(runtime);
+    Ok(())
+}

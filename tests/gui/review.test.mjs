@@ -1,0 +1,98 @@
+// GUI test of the review window: `watchfloor record` with 6 SIMULATED devices writes a history
+// file for about 10 s and stops; then `watchfloor review FILE` opens it in the real window with
+// no broker running. The map draws the devices, scrubbing back to the first second shows where
+// they were then (fewer fixes, different positions), picking a device draws its track with trip
+// totals and the speed chart, playback moves the instant, and the file's bytes are unchanged.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, startDriver, Session, until } from './webdriver.mjs';
+
+const app = process.env.WATCHFLOOR_BIN ?? 'target/debug/watchfloor';
+const artifacts = process.env.WATCHFLOOR_ARTIFACTS ?? 'test-artifacts';
+mkdirSync(artifacts, { recursive: true });
+
+const sha = (path) => createHash('sha256').update(readFileSync(path)).digest('hex');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function record(db, dir) {
+  const port = await freePort();
+  const rec = spawn(app, ['record', '--listen', `127.0.0.1:${port}`, '--simulate', '6', '--db', db], {
+    stdio: 'ignore',
+    env: { ...process.env, XDG_DATA_HOME: join(dir, 'data') },
+  });
+  await sleep(10_000);
+  const exited = new Promise((r) => rec.on('exit', r));
+  rec.kill('SIGTERM');
+  assert.equal(await exited, 0, 'record flushes and exits 0');
+}
+
+test('a reviewer opens a recorded file offline, scrubs, follows a track and the file is untouched', { timeout: 180_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'watchfloor-gui-review-'));
+  const db = join(dir, 'shift.sqlite');
+  await record(db, dir);
+  const before = sha(db);
+  let driver;
+  let session;
+  try {
+    driver = await startDriver({ XDG_DATA_HOME: join(dir, 'data') });
+    session = await Session.create(driver.port, app, ['review', db]);
+    const s = session;
+    await until('the review window', () => s.execute(`return !!document.querySelector('[data-testid=review]');`), 60_000);
+    // The first frame is the file's first instant; jump to its end to see everyone.
+    await s.execute(`const r = document.querySelector('[data-testid=scrubber]'); r.value = r.max;
+      r.dispatchEvent(new Event('input', { bubbles: true })); return true;`);
+    const drawn = await until('devices drawn on the map', async () => {
+      const n = Number(await s.execute(`return document.querySelector('[data-testid=map]')?.dataset.sourceDevices ?? 0;`));
+      return n >= 6 ? n : false;
+    }, 30_000);
+    assert.equal(drawn, 6);
+    const atEnd = await s.execute(`return document.querySelector('[data-testid=review-at]').textContent;`);
+
+    // Scrub back to the first instant: the clock and the positions change.
+    const positions = () => s.execute(`return document.querySelector('[data-testid=map]')?.dataset.sourceDevices;`);
+    await s.execute(`const r = document.querySelector('[data-testid=scrubber]'); r.value = r.min;
+      r.dispatchEvent(new Event('input', { bubbles: true })); return true;`);
+    const atStart = await until('the clock moved back', async () => {
+      const t = await s.execute(`return document.querySelector('[data-testid=review-at]').textContent;`);
+      return t !== atEnd ? t : false;
+    });
+    assert.ok(atStart < atEnd, `${atStart} is before ${atEnd}`);
+    assert.ok(Number(await positions()) <= 6);
+
+    // A device's track: trip totals and the chart.
+    await s.execute(`const sel = document.querySelector('[data-testid=review-device]');
+      sel.selectedIndex = 1; sel.dispatchEvent(new Event('change', { bubbles: true })); return true;`);
+    const trip = await until('trip totals', async () => {
+      const t = await s.execute(`return document.querySelector('[data-testid=review-trip]')?.textContent ?? '';`);
+      return /Fixes\s*\d+/.test(t) ? t : false;
+    });
+    const fixes = Number(/Fixes\s*(\d+)/.exec(trip)[1]);
+    assert.ok(fixes >= 5, `a 10 s recording at 1 Hz holds several fixes, got ${fixes}`);
+    assert.equal(await s.execute(`return !!document.querySelector('[data-testid=speed-chart] polyline');`), true);
+
+    // Playback (1x) moves the drawn instant forward; pause holds it.
+    await s.execute(`const sp = document.querySelector('[data-testid=speed]'); sp.value = '1';
+      sp.dispatchEvent(new Event('change', { bubbles: true })); document.querySelector('[data-testid=play]').click(); return true;`);
+    await until('playback advances', async () => {
+      const t = await s.execute(`return document.querySelector('[data-testid=review-at]').textContent;`);
+      return t > atStart;
+    });
+    await s.execute(`const b = document.querySelector('[data-testid=play]'); if (b.dataset.playing === 'true') b.click(); return true;`);
+    // Back at the end, everyone drawn, for the screenshot.
+    await s.execute(`const r = document.querySelector('[data-testid=scrubber]'); r.value = r.max;
+      r.dispatchEvent(new Event('input', { bubbles: true })); return true;`);
+    await until('the last frame', async () => (await s.execute(`return document.querySelector('[data-testid=review-at]').textContent;`)) === atEnd);
+    await s.execute(`[...document.querySelectorAll('button')].find((b) => b.textContent === 'Fit all')?.click(); return true;`);
+    await sleep(1000);
+    writeFileSync(join(artifacts, 'gui-review.png'), await s.screenshot());
+  } finally {
+    if (session) await session.close();
+    if (driver) await driver.stop();
+  }
+  assert.equal(sha(db), before, 'the history file is byte for byte what it was');
+});

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { advance, duration, fromLocalInput, toLocalInput } from './timeline';
+
+describe('review timeline', () => {
+  it('plays at the chosen speed and stops at the end', () => {
+    expect(advance(1000, 16, 60, 1_000_000)).toBe(1000 + 960);
+    expect(advance(999_000, 1000, 1000, 1_000_000)).toBe(1_000_000);
+    expect(advance(5, -3, 10, 100)).toBe(5);
+  });
+
+  it('round-trips local input values to the second', () => {
+    const t = new Date(2026, 10, 23, 2, 14, 5).getTime();
+    expect(toLocalInput(t)).toBe('2026-11-23T02:14:05');
+    expect(fromLocalInput(toLocalInput(t))).toBe(t);
+    expect(fromLocalInput('')).toBeNull();
+    expect(fromLocalInput('not a time')).toBeNull();
+  });
+
+  it('says durations in words a dispatcher reads at a glance', () => {
+    expect(duration(12_400)).toBe('12 s');
+    expect(duration(250_000)).toBe('4 min 10 s');
+    expect(duration(7_500_000)).toBe('2 h 05 min');
+  });
+});
