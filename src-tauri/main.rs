@@ -67,7 +67,7 @@ fn main() -> ExitCode {
             | cli::Command::Terminals { .. },
         ) => unreachable!("handled above, without a runtime"),
         Some(cli::Command::Review(args)) => open_review(runtime, &settings, &args.file),
-        None => open_console(runtime, settings),
+        None => open_console(runtime, settings, cli.common.config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -82,8 +82,9 @@ fn main() -> ExitCode {
 fn open_console(
     runtime: tokio::runtime::Runtime,
     settings: watchfloor_core::Settings,
+    config_path: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
-    desktop::run(runtime, settings)
+    desktop::run(runtime, settings, config_path)
 }
 
 #[cfg(feature = "desktop")]
@@ -108,6 +109,7 @@ fn open_review(
 fn open_console(
     _runtime: tokio::runtime::Runtime,
     _settings: watchfloor_core::Settings,
+    _config_path: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     anyhow::bail!("this build has no desktop console (built without the `desktop` feature); use `record` or `sim`")
 }

@@ -6,7 +6,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use watchfloor_core::review::{self, frame::FrameParams, report, ReviewFile};
+use watchfloor_core::review::document::{self, DocumentFormat, ReportKind, ReportRequest};
+use watchfloor_core::review::{self, frame::FrameParams, ReviewFile};
 use watchfloor_core::store::attendance::{self, AttendanceFilter};
 
 use crate::cli::{ReportArgs, ReportFormat, ReportWhat, ReviewArgs};
@@ -105,217 +106,23 @@ pub fn report(db: &std::path::Path, args: &ReportArgs) -> ExitCode {
         eprintln!("watchfloor: --until must be after --since");
         return ExitCode::from(2);
     }
-    let subtitle = format!(
-        "{} from {} to {} (UTC)",
-        args.what_name(),
-        utc(from),
-        utc(to)
-    );
-    let written = match args.what {
-        ReportWhat::Incidents => incidents(&file, from, to, args.format, &subtitle),
-        ReportWhat::Availability => availability(&file, from, to, args, &subtitle),
-        ReportWhat::Attendance => attendance_days(&file, from, to, args.format, &subtitle),
+    let req = ReportRequest {
+        kind: match args.what {
+            ReportWhat::Incidents => ReportKind::Incidents,
+            ReportWhat::Availability => ReportKind::Availability,
+            ReportWhat::Attendance => ReportKind::Attendance,
+        },
+        format: match args.format {
+            ReportFormat::Csv => DocumentFormat::Csv,
+            ReportFormat::Html => DocumentFormat::Html,
+        },
+        from_ms: from,
+        to_ms: to,
+        max_gap_ms: i64::from(args.max_gap) * 1000,
     };
-    match written {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) => failed(format!("{e:#}")),
+    match document::write_report(&file, &req, std::io::stdout().lock()) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => failed(e),
     }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
-}
-
-impl ReportArgs {
-    fn what_name(&self) -> &'static str {
-        match self.what {
-            ReportWhat::Incidents => "Incidents",
-            ReportWhat::Availability => "Device availability",
-            ReportWhat::Attendance => "Attendance",
-        }
-    }
-}
-
-fn csv_out<T: serde::Serialize>(rows: &[T]) -> anyhow::Result<()> {
-    let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-    for r in rows {
-        w.serialize(r)?;
-    }
-    w.flush()?;
-    Ok(())
-}
-
-fn html_out(page: &report::Page<'_>) -> anyhow::Result<()> {
-    std::io::stdout()
-        .lock()
-        .write_all(report::html(page).as_bytes())?;
-    Ok(())
-}
-
-fn secs(v: Option<f64>) -> String {
-    v.map(|s| format!("{s:.0}")).unwrap_or_default()
-}
-
-fn incidents(
-    file: &ReviewFile,
-    from: i64,
-    to: i64,
-    format: ReportFormat,
-    subtitle: &str,
-) -> anyhow::Result<()> {
-    let timings = report::incident_timings(file.conn(), from, to)?;
-    if format == ReportFormat::Csv {
-        return csv_out(&timings);
-    }
-    let groups = report::incident_groups(&timings);
-    let label = |g: &report::IncidentGroup| format!("{} ({})", g.kind, g.severity);
-    html_out(&report::Page {
-        title: "Incidents",
-        subtitle: format!("{subtitle}: {} incidents", timings.len()),
-        charts: vec![
-            report::Chart {
-                title: "Incidents by type and severity".into(),
-                bars: groups
-                    .iter()
-                    .map(|g| (label(g), f64::from(g.count)))
-                    .collect(),
-                unit: "",
-            },
-            report::Chart {
-                title: "Median time to acknowledge".into(),
-                bars: groups
-                    .iter()
-                    .filter_map(|g| g.ack_median_s.map(|s| (label(g), s)))
-                    .collect(),
-                unit: "s",
-            },
-        ],
-        header: vec![
-            "type",
-            "severity",
-            "count",
-            "acknowledged",
-            "resolved",
-            "ack median s",
-            "ack mean s",
-            "ack max s",
-            "resolve median s",
-            "resolve mean s",
-        ],
-        rows: groups
-            .iter()
-            .map(|g| {
-                vec![
-                    g.kind.clone(),
-                    g.severity.clone(),
-                    g.count.to_string(),
-                    g.acknowledged.to_string(),
-                    g.resolved.to_string(),
-                    secs(g.ack_median_s),
-                    secs(g.ack_mean_s),
-                    secs(g.ack_max_s),
-                    secs(g.resolve_median_s),
-                    secs(g.resolve_mean_s),
-                ]
-            })
-            .collect(),
-    })
-}
-
-fn availability(
-    file: &ReviewFile,
-    from: i64,
-    to: i64,
-    args: &ReportArgs,
-    subtitle: &str,
-) -> anyhow::Result<()> {
-    let rows = report::availability(
-        file.conn(),
-        file.devices(),
-        from,
-        to,
-        i64::from(args.max_gap) * 1000,
-    )?;
-    if args.format == ReportFormat::Csv {
-        return csv_out(&rows);
-    }
-    let name = |a: &report::Availability| a.name.clone().unwrap_or_else(|| a.device_id.clone());
-    html_out(&report::Page {
-        title: "Device availability",
-        subtitle: format!("{subtitle}: {} devices", rows.len()),
-        charts: vec![report::Chart {
-            title: "Online share".into(),
-            bars: rows
-                .iter()
-                .map(|a| (name(a), (a.online_share * 1000.0).round() / 10.0))
-                .collect(),
-            unit: "%",
-        }],
-        header: vec![
-            "device",
-            "name",
-            "online h",
-            "online %",
-            "fixes",
-            "gaps",
-            "longest gap min",
-        ],
-        rows: rows
-            .iter()
-            .map(|a| {
-                vec![
-                    a.device_id.clone(),
-                    a.name.clone().unwrap_or_default(),
-                    format!("{:.1}", a.online_ms as f64 / 3_600_000.0),
-                    format!("{:.1}", a.online_share * 100.0),
-                    a.fixes.to_string(),
-                    a.gaps.to_string(),
-                    format!("{:.1}", a.longest_gap_ms as f64 / 60_000.0),
-                ]
-            })
-            .collect(),
-    })
-}
-
-fn attendance_days(
-    file: &ReviewFile,
-    from: i64,
-    to: i64,
-    format: ReportFormat,
-    subtitle: &str,
-) -> anyhow::Result<()> {
-    // Terminal-local calendar days; the UTC range's days bound them closely enough for a
-    // report (a terminal's day never starts more than 14 h from UTC's).
-    let day = |ms: i64| utc(ms).get(..10).unwrap_or_default().to_owned();
-    let rows = attendance::daily(file.conn(), &day(from), &day(to - 1))?;
-    if format == ReportFormat::Csv {
-        return csv_out(&rows);
-    }
-    html_out(&report::Page {
-        title: "Attendance",
-        subtitle: format!("{subtitle}: {} person-days", rows.len()),
-        charts: Vec::new(),
-        header: vec![
-            "day", "employee", "name", "first in", "at", "last out", "at", "records",
-        ],
-        rows: rows
-            .iter()
-            .map(|r| {
-                vec![
-                    r.day.clone(),
-                    r.person_id.clone(),
-                    r.person_name.clone().unwrap_or_default(),
-                    r.first_in.clone(),
-                    r.first_terminal.clone(),
-                    r.last_out.clone(),
-                    r.last_terminal.clone(),
-                    r.records.to_string(),
-                ]
-            })
-            .collect(),
-    })
 }

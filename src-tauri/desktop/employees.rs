@@ -4,13 +4,13 @@
 
 use std::path::PathBuf;
 
-use tauri::{AppHandle, Manager, State};
+use tauri::{AppHandle, State};
 use watchfloor_core::facesync::{self, directory, report, Control};
 use watchfloor_core::store::attendance::{
     self, AttendanceFilter, AttendanceRow, DailyRow, EventImage,
 };
 
-use super::commands::{read_history, CommandError};
+use super::commands::{export_path, read_history, CommandError};
 use super::ConsoleState;
 
 /// The terminals panel: whether this console runs the sync, and every terminal with its job.
@@ -153,22 +153,12 @@ pub async fn export_attendance(
 ) -> Result<String, CommandError> {
     let from = filter.from_day.clone().unwrap_or_default();
     let to = filter.to_day.clone().unwrap_or_default();
-    let path = match path.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()) {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let dir = app
-                .path()
-                .download_dir()
-                .or_else(|_| app.path().home_dir())
-                .map_err(|e| CommandError::new("export", e))?;
-            let span = if from.is_empty() && to.is_empty() {
-                "all".to_owned()
-            } else {
-                format!("{from}_{to}")
-            };
-            dir.join(format!("watchfloor-{report}-{span}.csv"))
-        }
+    let span = if from.is_empty() && to.is_empty() {
+        "all".to_owned()
+    } else {
+        format!("{from}_{to}")
     };
+    let path = export_path(&app, path, &format!("watchfloor-{report}-{span}.csv"))?;
     match report.as_str() {
         "log" => {
             filter.limit = None;

@@ -31,6 +31,8 @@ pub struct ConsoleState {
     pub sync: Option<SyncControls>,
     /// The face terminals' zone (imports read local validity times in it); `None`: face off.
     pub face_zone: Option<chrono_tz::Tz>,
+    /// The `--config` file this console was started with, passed on to review windows.
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 pub struct SyncControls {
@@ -39,7 +41,11 @@ pub struct SyncControls {
 }
 
 /// Runs the console until its window closes.
-pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Result<()> {
+pub fn run(
+    runtime: tokio::runtime::Runtime,
+    settings: Settings,
+    config_path: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
     tauri::async_runtime::set(runtime.handle().clone());
     let pipeline = runtime.block_on(Pipeline::start(&settings))?;
     // Inside the runtime: the simulator spawns its tasks on it.
@@ -57,6 +63,7 @@ pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Resu
             control: s.control.clone(),
         }),
         face_zone: settings.face.as_ref().map(|f| f.zone),
+        config_path,
     };
     tracing::info!(broker = %state.info.broker_url, embedded = state.info.embedded_broker, db = %state.info.db_path, "console starting");
 
@@ -75,6 +82,7 @@ pub fn run(runtime: tokio::runtime::Runtime, settings: Settings) -> anyhow::Resu
         })
         .invoke_handler(tauri::generate_handler![
             review::app_mode,
+            review::open_review,
             commands::console_info,
             commands::subscribe_live,
             commands::metrics,

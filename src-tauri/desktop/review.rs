@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use tauri::{AppHandle, Manager, State};
 use watchfloor_core::incidents::AuditEntry;
+use watchfloor_core::review::document::{self, DocumentError, ViewExport};
 use watchfloor_core::review::frame::FrameParams;
 use watchfloor_core::review::timeline::Direction;
 use watchfloor_core::review::trips::{Track, TripParams};
 use watchfloor_core::review::{self, ReviewFile, ReviewFrame, ReviewInfo};
 
-use super::commands::CommandError;
+use super::commands::{export_path, CommandError};
 
 /// The file under review.
 pub struct ReviewState {
@@ -123,6 +124,88 @@ pub async fn review_track(
     .await
 }
 
+/// Writes part of the view (devices at the instant, incidents then, a track) or a report over
+/// the range to `path`, or to the Downloads folder under a name that says what it holds;
+/// resolves to the path written.
+#[tauri::command]
+pub async fn review_export(
+    app: AppHandle,
+    state: State<'_, ReviewState>,
+    request: ViewExport,
+    path: Option<String>,
+) -> Result<String, CommandError> {
+    let path = export_path(&app, path, &request.file_name())?;
+    let params = state.params;
+    let file = Arc::clone(&state.file);
+    let written = path.display().to_string();
+    tauri::async_runtime::spawn_blocking(move || {
+        let file = file.lock().unwrap_or_else(|p| p.into_inner());
+        write_file(&path, |out| {
+            document::write_view(&file, &request, params, out)
+        })
+    })
+    .await
+    .map_err(|e| CommandError::new("export", e))??;
+    Ok(written)
+}
+
+/// Writes `path` through `write`, removing what was written if it fails (no half file stays
+/// behind under a name that looks complete).
+fn write_file(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<usize, DocumentError>,
+) -> Result<usize, CommandError> {
+    let shown = path.display();
+    let f = std::fs::File::create(path)
+        .map_err(|e| CommandError::new("export", format!("cannot write {shown}: {e}")))?;
+    let mut out = std::io::BufWriter::new(f);
+    let result = write(&mut out).and_then(|n| {
+        use std::io::Write;
+        out.flush()?;
+        Ok(n)
+    });
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(path);
+        let code = if matches!(e, DocumentError::Unsupported(_)) {
+            "bad_export"
+        } else {
+            "export"
+        };
+        CommandError::new(code, format!("cannot write {shown}: {e}"))
+    })
+}
+
+/// The live console's "Review a file…": checks that `path` opens for review (here, so a wrong
+/// path or a newer schema is refused in the console, in words), then opens it in a review
+/// window of its own, a second `watchfloor review` process, while this console runs on.
+#[tauri::command]
+pub async fn open_review(
+    state: State<'_, super::ConsoleState>,
+    path: String,
+) -> Result<(), CommandError> {
+    let file = std::path::PathBuf::from(path.trim());
+    let checked = file.clone();
+    tauri::async_runtime::spawn_blocking(move || ReviewFile::open(&checked).map(drop))
+        .await
+        .map_err(|e| CommandError::new("review", e))?
+        .map_err(|e| CommandError::new("review_refused", e))?;
+    let exe = std::env::current_exe().map_err(|e| CommandError::new("review", e))?;
+    let mut command = std::process::Command::new(exe);
+    command.arg("review").arg(&file);
+    if let Some(config) = &state.config_path {
+        command.arg("--config").arg(config);
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| CommandError::new("review", format!("cannot start the review window: {e}")))?;
+    tracing::info!(file = %file.display(), pid = child.id(), "review window opened");
+    // Reaped when it closes, so no zombie outlives it; it may outlive this console.
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    Ok(())
+}
+
 /// Opens `file` for review in a window of its own; returns when the window closes.
 pub fn run(
     runtime: tokio::runtime::Runtime,
@@ -148,7 +231,8 @@ pub fn run(
             review_audit,
             review_step,
             review_next_incident,
-            review_track
+            review_track,
+            review_export
         ])
         .build(tauri::generate_context!())
         .context("cannot open the review window")?;

@@ -2,7 +2,8 @@
 // file for about 10 s and stops; then `watchfloor review FILE` opens it in the real window with
 // no broker running. The map draws the devices, scrubbing back to the first second shows where
 // they were then (fewer fixes, different positions), picking a device draws its track with trip
-// totals and the speed chart, playback moves the instant, and the file's bytes are unchanged.
+// totals and the speed chart, the view and a report export to files, playback moves the
+// instant, and the file's bytes are unchanged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -74,6 +75,37 @@ test('a reviewer opens a recorded file offline, scrubs, follows a track and the 
     const fixes = Number(/Fixes\s*(\d+)/.exec(trip)[1]);
     assert.ok(fixes >= 5, `a 10 s recording at 1 Hz holds several fixes, got ${fixes}`);
     assert.equal(await s.execute(`return !!document.querySelector('[data-testid=speed-chart] polyline');`), true);
+
+    // Export the view: every device at the instant (CSV), the picked device's track (KML), and
+    // the availability report (the printable page), each read back from disk.
+    const exported = async (what, format, name) => {
+      const path = join(dir, name);
+      await s.execute(`
+        if (!document.querySelector('[data-testid=review-export-what]')) document.querySelector('[data-testid=review-export]').click();
+        const set = (id, v, ev) => { const el = document.querySelector('[data-testid=' + id + ']'); el.value = v; el.dispatchEvent(new Event(ev, { bubbles: true })); };
+        set('review-export-what', arguments[0], 'change');
+        return true;`, [what]);
+      await s.execute(`
+        const set = (id, v, ev) => { const el = document.querySelector('[data-testid=' + id + ']'); el.value = v; el.dispatchEvent(new Event(ev, { bubbles: true })); };
+        set('review-export-format', arguments[0], 'change');
+        set('review-export-path', arguments[1], 'input');
+        document.querySelector('[data-testid=review-export-run]').click(); return true;`, [format, path]);
+      const result = await until(`the ${what} export`, () =>
+        s.execute(`const r = document.querySelector('[data-testid=review-export-result]'); return r && r.textContent.includes(arguments[0]) ? r.textContent : false;`, [name]), 15_000);
+      assert.match(result, /^written to /, result);
+      return readFileSync(path, 'utf8');
+    };
+    // At the file's last instant every device has reported (at its first, only one had).
+    await s.execute(`const r = document.querySelector('[data-testid=scrubber]'); r.value = r.max;
+      r.dispatchEvent(new Event('input', { bubbles: true })); return true;`);
+    await until('the last instant drawn', async () => (await s.execute(`return document.querySelector('[data-testid=review-at]').textContent;`)) === atEnd);
+    const devicesCsv = await exported('devices', 'csv', 'devices.csv');
+    assert.equal(devicesCsv.trim().split('\n').length, 1 + 6, `a header and one row per device:\n${devicesCsv}`);
+    const kml = await exported('track', 'kml', 'track.kml');
+    assert.match(kml, /<LineString>/);
+    const page = await exported('report_availability', 'html', 'availability.html');
+    assert.match(page, /Device availability/);
+    assert.equal((page.match(/<tr>/g) ?? []).length, 1 + 6, 'a header row and one row per device');
 
     // Playback (1x) moves the drawn instant forward; pause holds it.
     await s.execute(`const sp = document.querySelector('[data-testid=speed]'); sp.value = '1';

@@ -8,9 +8,11 @@
 //! - [`incidents`]: incidents as they stood at an instant, with their audit trail up to it.
 //! - [`trips`]: a device's track with speeds, stops and trip totals.
 //! - [`report`]: incidents by type and severity with response times, device availability.
+//! - [`document`]: reports and the review window's view written out (CSV, HTML, GeoJSON, KML).
 //!
 //! Nothing here needs a broker, the network or a window.
 
+pub mod document;
 pub mod frame;
 pub mod incidents;
 pub mod report;

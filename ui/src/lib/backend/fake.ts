@@ -267,7 +267,7 @@ function fakeSites(): Pick<
 function fakeReview(
   devices: number,
   center: [number, number],
-): Pick<Backend, 'appMode' | 'reviewFrame' | 'reviewAudit' | 'reviewStep' | 'reviewNextIncident' | 'reviewTrack'> {
+): Pick<Backend, 'appMode' | 'reviewFrame' | 'reviewAudit' | 'reviewStep' | 'reviewNextIncident' | 'reviewTrack' | 'reviewExport' | 'openReview'> {
   const to = Date.now();
   const from = to - 3_600_000;
   const review = typeof location !== 'undefined' && new URLSearchParams(location.search).has('review');
@@ -283,6 +283,12 @@ function fakeReview(
     reviewAudit: async () => [],
     reviewStep: async (atMs, direction) => (direction === 'forward' ? Math.min(to, atMs + 60_000) : Math.max(from, atMs - 60_000)),
     reviewNextIncident: async () => null,
+    reviewExport: async () => {
+      throw { code: 'fake', message: 'the browser preview cannot write files (FAKE data)' };
+    },
+    openReview: async () => {
+      throw { code: 'fake', message: 'the browser preview cannot open files (FAKE data)' };
+    },
     async reviewTrack(device, fromMs, toMs) {
       const i = Number(device.replace('fake-', ''));
       const points: TrackPoint[] = [];

@@ -21,6 +21,7 @@ import type {
   AppMode,
   ReviewFrame,
   Track,
+  ViewExport,
 } from './types';
 
 export const tauriBackend: Backend = {
@@ -51,6 +52,8 @@ export const tauriBackend: Backend = {
   reviewStep: (atMs, direction) => invoke<number | null>('review_step', { atMs, direction }),
   reviewNextIncident: (atMs) => invoke<number | null>('review_next_incident', { atMs }),
   reviewTrack: (device, fromMs, toMs, minStopS) => invoke<Track>('review_track', { device, fromMs, toMs, minStopS }),
+  reviewExport: (request: ViewExport, path) => invoke<string>('review_export', { request, path }),
+  openReview: (path) => invoke<void>('open_review', { path }),
   async subscribeLive(onBatch) {
     const channel = new Channel<LiveBatch>();
     channel.onmessage = onBatch;

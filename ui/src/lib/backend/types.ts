@@ -33,6 +33,9 @@ export type { TripSummary } from './generated/TripSummary';
 export type { Stop } from './generated/Stop';
 export type { Direction } from './generated/Direction';
 export type { DeviceMeta } from './generated/DeviceMeta';
+export type { ViewExport } from './generated/ViewExport';
+export type { DocumentFormat } from './generated/DocumentFormat';
+export type { ReportKind } from './generated/ReportKind';
 
 import type { ConsoleInfo } from './generated/ConsoleInfo';
 import type { LiveBatch } from './generated/LiveBatch';
@@ -56,6 +59,7 @@ import type { ReviewInfo } from './generated/ReviewInfo';
 import type { ReviewFrame } from './generated/ReviewFrame';
 import type { Track } from './generated/Track';
 import type { Direction } from './generated/Direction';
+import type { ViewExport } from './generated/ViewExport';
 
 /** The terminals panel: whether this console runs the sync, and every terminal with its job. */
 export interface SyncOverview {
@@ -132,6 +136,12 @@ export interface Backend {
   reviewNextIncident(atMs: number): Promise<number | null>;
   /** Review: a device's track over a range with stops, totals and battery. */
   reviewTrack(device: string, fromMs: number, toMs: number, minStopS: number | null): Promise<Track>;
+  /** Review: writes part of the view or a report to `path` (null: the Downloads folder);
+   * resolves to the path written. */
+  reviewExport(request: ViewExport, path: string | null): Promise<string>;
+  /** The live console: opens a history file read-only in a review window of its own; rejects
+   * with `review_refused` (and the reason) when the file cannot be reviewed. */
+  openReview(path: string): Promise<void>;
   /** Calls `onBatch` with a full snapshot, then with coalesced batches, until the page closes. */
   subscribeLive(onBatch: (batch: LiveBatch) => void): Promise<void>;
 }
