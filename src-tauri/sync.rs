@@ -93,6 +93,9 @@ pub fn terminals(settings: &Settings, command: &TerminalsCommand) -> ExitCode {
                 }
             }
             TerminalsCommand::Group { name, terminals } => {
+                if let Some(problem) = directory::group_name_problem(name) {
+                    anyhow::bail!(problem);
+                }
                 directory::set_group(&mut conn, name, terminals)?;
                 println!("group {name}: {} terminals", terminals.len());
             }

@@ -83,6 +83,18 @@ test('a supervisor imports employees, watches the sync finish, and reads and exp
     assert.equal(jobs.length, 2);
     await s.execute(`document.querySelector('[data-testid=terminal-row]').click(); return true;`);
     await until('the job view', () => s.execute(`return !!document.querySelector('[data-testid=job-view]');`));
+    // Put the selected terminal in a group from the job view; the terminal's row shows it.
+    await s.execute(type('terminal-groups', 'entrance, yard'));
+    await s.execute(click('terminal-groups-save'));
+    const grouped = await until('the groups on the terminal row', async () => {
+      const rows = await s.execute(`return [...document.querySelectorAll('[data-testid=terminal-row]')].map((e) => e.textContent);`);
+      return rows.find((r) => /entrance, yard/.test(r)) ?? false;
+    });
+    assert.match(grouped, /sim-terminal-\d/);
+    await s.execute(type('terminal-groups', 'bad;name'));
+    await s.execute(click('terminal-groups-save'));
+    const refusedGroup = await until('the refused group name', () => s.execute(`return document.querySelector('.sites-pane [role=alert]')?.textContent ?? false;`));
+    assert.match(refusedGroup, /separates names/);
     writeFileSync(join(artifacts, 'gui-sites-terminals.png'), await s.screenshot());
 
     // One employee on each terminal.

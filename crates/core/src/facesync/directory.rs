@@ -335,6 +335,44 @@ pub fn set_group(conn: &mut Connection, group: &str, members: &[String]) -> rusq
     tx.commit()
 }
 
+/// Why `name` cannot be a terminal group's name, or `None` when it can. Names are written in
+/// the CSV's `terminals` column, `;`-separated, beside terminal ids.
+pub fn group_name_problem(name: &str) -> Option<String> {
+    if name.trim().is_empty() {
+        return Some("a group needs a name".into());
+    }
+    if name.trim() != name {
+        return Some(format!("group name {name:?} starts or ends with a space"));
+    }
+    if name.chars().count() > 48 {
+        return Some(format!("group name {name:?} is longer than 48 characters"));
+    }
+    name.chars()
+        .find(|c| matches!(c, ';' | ',') || c.is_control())
+        .map(|c| format!("group name {name:?} contains {c:?}, which separates names in the CSV"))
+}
+
+/// Puts `terminal` in exactly the groups `member_of` (groups that did not exist are created,
+/// the other members of every group stay as they were).
+pub fn set_terminal_groups(
+    conn: &mut Connection,
+    terminal: &str,
+    member_of: &[String],
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "DELETE FROM terminal_groups WHERE terminal_id = ?1",
+        [terminal],
+    )?;
+    for g in member_of {
+        tx.execute(
+            "INSERT OR IGNORE INTO terminal_groups (group_name, terminal_id) VALUES (?1, ?2)",
+            params![g, terminal],
+        )?;
+    }
+    tx.commit()
+}
+
 /// Group name -> member terminals.
 pub fn groups(conn: &Connection) -> rusqlite::Result<HashMap<String, Vec<String>>> {
     let mut stmt =
@@ -721,6 +759,22 @@ mod tests {
             managed_ids(&conn).unwrap().contains("d"),
             "leavers stay known"
         );
+    }
+
+    #[test]
+    fn a_terminal_is_put_in_exactly_its_groups_and_others_stay() {
+        let mut conn = store::open_in_memory().unwrap();
+        set_group(&mut conn, "gate", &["T1".into(), "T2".into()]).unwrap();
+        set_group(&mut conn, "lobby", &["T1".into()]).unwrap();
+        set_terminal_groups(&mut conn, "T1", &["gate".into(), "yard".into()]).unwrap();
+        let g = groups(&conn).unwrap();
+        assert_eq!(g["gate"], ["T1", "T2"]);
+        assert_eq!(g["yard"], ["T1"]);
+        assert!(!g.contains_key("lobby"), "T1 was its only member");
+        assert_eq!(group_name_problem("gate"), None);
+        assert!(group_name_problem("a;b").unwrap().contains("';'"));
+        assert!(group_name_problem(" gate").is_some());
+        assert!(group_name_problem("").is_some());
     }
 
     #[test]

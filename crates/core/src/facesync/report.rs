@@ -11,6 +11,29 @@ use ts_rs::TS;
 use super::directory;
 use super::TerminalProgress;
 
+/// The terminals panel: whether this console runs the sync, and every terminal with its job.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export)]
+pub struct SyncOverview {
+    /// This console runs employee sync (`[face]` on, `sync` not turned off).
+    pub running: bool,
+    pub terminals: Vec<TerminalRow>,
+}
+
+/// What the supervisor can ask of the sync from the panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum SyncAction {
+    /// Forget the failures (of one terminal, or all) and send those persons again; resumes a
+    /// cancelled job.
+    Retry,
+    /// Stop one terminal's job.
+    Cancel,
+    /// Plan every terminal's work again (after an import).
+    Reload,
+}
+
 /// A terminal and its sync job, for the terminals panel and the job view.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[ts(export)]
@@ -20,8 +43,12 @@ pub struct TerminalRow {
     pub ip: Option<String>,
     pub firmware: Option<String>,
     pub online: bool,
+    /// Persons the terminal's own last HeartBeat counted (lags a sync until the next one).
     #[ts(type = "number | null")]
     pub person_count: Option<u32>,
+    /// Persons Watchfloor has confirmed on the terminal (from its Acks or QueryPerson).
+    #[ts(type = "number")]
+    pub confirmed: u64,
     #[ts(type = "number | null")]
     pub last_seen_ms: Option<i64>,
     pub groups: Vec<String>,
@@ -59,6 +86,14 @@ pub fn terminal_rows(
             groups_of.entry(m).or_default().push(group.clone());
         }
     }
+    // One pass over the table (its key starts with the terminal), not a count per terminal.
+    let mut confirmed: HashMap<String, u64> = HashMap::new();
+    let mut stmt =
+        conn.prepare_cached("SELECT terminal_id, COUNT(*) FROM terminal_persons GROUP BY 1")?;
+    for r in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (t, n) = r?;
+        confirmed.insert(t, u64::try_from(n).unwrap_or(0));
+    }
     let mut rows = Vec::new();
     for t in directory::terminals(conn)? {
         let mut groups = groups_of.remove(&t.terminal_id).unwrap_or_default();
@@ -70,6 +105,7 @@ pub fn terminal_rows(
             firmware: t.firmware,
             online: t.online,
             person_count: t.person_count,
+            confirmed: confirmed.get(&t.terminal_id).copied().unwrap_or(0),
             last_seen_ms: t.last_seen_ms,
             groups,
             state: None,
@@ -315,5 +351,11 @@ mod tests {
         let terminals = terminal_rows(&conn, &[]).unwrap();
         assert_eq!(terminals.len(), 4);
         assert!(terminals.iter().all(|t| t.state.is_none()), "never synced");
+        let confirmed: Vec<u64> = terminals.iter().map(|t| t.confirmed).collect();
+        assert_eq!(
+            confirmed,
+            [1, 0, 0, 1],
+            "E1 is confirmed on T1 and (still) on T4"
+        );
     }
 }

@@ -3,7 +3,15 @@
 /**
  * A terminal and its sync job, for the terminals panel and the job view.
  */
-export type TerminalRow = { terminal_id: string, name: string | null, ip: string | null, firmware: string | null, online: boolean, person_count: number | null, last_seen_ms: number | null, groups: Array<string>, 
+export type TerminalRow = { terminal_id: string, name: string | null, ip: string | null, firmware: string | null, online: boolean, 
+/**
+ * Persons the terminal's own last HeartBeat counted (lags a sync until the next one).
+ */
+person_count: number | null, 
+/**
+ * Persons Watchfloor has confirmed on the terminal (from its Acks or QueryPerson).
+ */
+confirmed: number, last_seen_ms: number | null, groups: Array<string>, 
 /**
  * running | paused | done | cancelled | idle; `None`: never synced.
  */
