@@ -1,56 +1,86 @@
 // Benchmark of the console's screen side, in the real app under Xvfb (through tauri-driver):
 // device-to-screen latency (device timestamp -> the frame that painted it, p50/p99) and the
 // webview main-thread time per live batch (applying it to the stores, and the map's paint:
-// features + setData), as measured by the app itself (window.__watchfloorPerf, 10 s windows).
+// features + updateData), as measured by the app itself (window.__watchfloorPerf, 10 s windows).
 //
-//   xvfb-run -a -s "-screen 0 1600x1000x24" node scripts/bench-ui.mjs DEVICES INTERVAL_MS [SECONDS]
+// `to the webview` is the part before the map: device timestamp -> the batch reached the page;
+// `batch IPC` the last hop of it, from the backend emitting the batch to the page receiving it.
 //
-// The fleet is the built-in simulator on the embedded broker, in the same process: it competes
-// with the console for the same two cores, so the figures are conservative.
+//   xvfb-run -a -s "-screen 0 1600x1000x24" node scripts/bench-ui.mjs DEVICES HZ [SECONDS] [--load fleet|sim] [--batch-ms N]
+//
+// The load, by default `fleet`, is `watchfloor-bench fleet` in a process of its own: one MQTT
+// connection publishing every device's fix HZ times a second, stamped with the wall clock,
+// into the console's embedded broker. `sim` is the console's built-in simulator instead (one
+// MQTT client per device, in the console's process). Either way it shares the machine's cores
+// with the console, so the figures are conservative. WATCHFLOOR_BIN picks the app
+// (default target/release/watchfloor), WATCHFLOOR_BENCH_BIN the publisher.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startDriver, Session, until } from '../tests/gui/webdriver.mjs';
 
-const [devices = '1000', intervalMs = '500', seconds = '30'] = process.argv.slice(2);
-const app = process.env.WATCHFLOOR_BIN ?? 'target/debug/watchfloor';
+const positional = [];
+const flags = { load: 'fleet', 'batch-ms': null };
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i];
+  if (a.startsWith('--')) flags[a.slice(2)] = process.argv[++i];
+  else positional.push(a);
+}
+const [devices = '1000', hz = '2', seconds = '30'] = positional;
+const app = process.env.WATCHFLOOR_BIN ?? 'target/release/watchfloor';
+const publisher = process.env.WATCHFLOOR_BENCH_BIN ?? 'target/release/watchfloor-bench';
 const dir = mkdtempSync(join(tmpdir(), 'watchfloor-bench-ui-'));
-writeFileSync(join(dir, 'config.toml'), `[simulator]\ninterval_ms = ${intervalMs}\n`);
+const intervalMs = Math.round(1000 / Number(hz));
+let config = `[simulator]\ninterval_ms = ${intervalMs}\n`;
+if (flags['batch-ms']) config = `[ui]\nbatch_interval_ms = ${flags['batch-ms']}\n\n` + config;
+writeFileSync(join(dir, 'config.toml'), config);
+const brokerPort = await freePort();
 const driver = await startDriver({
   WATCHFLOOR_DB: join(dir, 'history.sqlite'),
-  WATCHFLOOR_LISTEN: `127.0.0.1:${await freePort()}`,
-  WATCHFLOOR_SIMULATE: devices,
+  WATCHFLOOR_LISTEN: `127.0.0.1:${brokerPort}`,
+  WATCHFLOOR_SIMULATE: flags.load === 'sim' ? devices : '0',
   WATCHFLOOR_CONFIG: join(dir, 'config.toml'),
   XDG_DATA_HOME: join(dir, 'data'),
 });
 let session;
+let fleet;
 try {
   session = await Session.create(driver.port, app, []);
+  await until('the map', () => session.execute(`return document.querySelector('[data-testid=map]')?.dataset.mapLoaded === 'true';`), 120_000);
+  if (flags.load === 'fleet') {
+    fleet = spawn(publisher, ['fleet', '--port', String(brokerPort), '--devices', devices, '--hz', hz, '--seconds', '3600'], { stdio: 'ignore' });
+  }
   await until(
     `${devices} devices on screen`,
     async () => {
-      const t = await session.execute(`return document.querySelector('[data-testid=device-count]')?.textContent ?? ''`);
+      const t = await session.execute(`return document.querySelector('[data-testid=device-count]')?.textContent ?? '';`);
       return new RegExp(`/\\s*${devices}\\s*devices`).test(t);
     },
     300_000,
   );
+  await session.execute(`window.__watchfloorPerf.frames?.(); return true;`); // start frame gaps
   const rounds = [];
-  const end = Date.now() + Number(seconds) * 1000;
+  const end = Date.now() + 10_000 + Number(seconds) * 1000;
   await new Promise((r) => setTimeout(r, 10_000)); // warm-up: one full window
   while (Date.now() < end) {
-    rounds.push(
-      await session.execute(`const p = window.__watchfloorPerf; return { latency: p.latency(), apply: p.apply(), paint: p.paint() };`),
-    );
     await new Promise((r) => setTimeout(r, 10_000));
+    rounds.push(
+      await session.execute(`const p = window.__watchfloorPerf; return { latency: p.latency(), arrival: p.arrival?.() ?? null, ipc: p.ipc?.() ?? null, apply: p.apply(), paint: p.paint(), frames: p.frames?.() ?? null };`),
+    );
   }
   const fmt = (s) => (s ? `p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms (n=${s.n})` : 'no samples');
-  console.log(`devices=${devices} interval_ms=${intervalMs}`);
+  console.log(`devices=${devices} hz=${hz} load=${flags.load} batch_ms=${flags['batch-ms'] ?? 'default'} app=${app}`);
   rounds.forEach((r, i) => {
     console.log(`window ${i + 1}: device-to-screen ${fmt(r.latency)}`);
+    console.log(`          to the webview ${fmt(r.arrival)}`);
+    console.log(`          batch IPC     ${fmt(r.ipc)}`);
     console.log(`          batch apply   ${fmt(r.apply)}`);
     console.log(`          map paint     ${fmt(r.paint)}`);
+    console.log(`          frame gaps    ${fmt(r.frames)}`);
   });
 } finally {
+  fleet?.kill('SIGTERM');
   await session?.close();
   await driver.stop();
 }

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use tauri::{AppHandle, State};
+use watchfloor_core::facesync::report::{SyncAction, SyncOverview};
 use watchfloor_core::facesync::{self, directory, report, Control};
 use watchfloor_core::store::attendance::{
     self, AttendanceFilter, AttendanceRow, DailyRow, EventImage,
@@ -12,14 +13,6 @@ use watchfloor_core::store::attendance::{
 
 use super::commands::{export_path, read_history, CommandError};
 use super::ConsoleState;
-
-/// The terminals panel: whether this console runs the sync, and every terminal with its job.
-#[derive(Debug, serde::Serialize)]
-pub struct SyncOverview {
-    /// This console runs employee sync (`[face]` on, `sync` not turned off).
-    pub running: bool,
-    pub terminals: Vec<report::TerminalRow>,
-}
 
 #[tauri::command]
 pub async fn sync_overview(state: State<'_, ConsoleState>) -> Result<SyncOverview, CommandError> {
@@ -66,17 +59,17 @@ pub async fn sync_failures(
 #[tauri::command]
 pub async fn sync_control(
     state: State<'_, ConsoleState>,
-    action: String,
+    action: SyncAction,
     terminal: Option<String>,
 ) -> Result<(), CommandError> {
-    let control = match (action.as_str(), terminal) {
-        ("retry", t) => Control::Retry(t),
-        ("cancel", Some(t)) => Control::Cancel(t),
-        ("reload", _) => Control::Reload,
-        _ => {
+    let control = match (action, terminal) {
+        (SyncAction::Retry, t) => Control::Retry(t),
+        (SyncAction::Cancel, Some(t)) => Control::Cancel(t),
+        (SyncAction::Reload, _) => Control::Reload,
+        (SyncAction::Cancel, None) => {
             return Err(CommandError::new(
                 "bad_action",
-                format!("{action:?} is not retry, cancel TERMINAL or reload"),
+                "cancel names the terminal whose job stops",
             ))
         }
     };
@@ -119,6 +112,36 @@ pub async fn import_employees(
         send_control(&state, Control::Reload).await?;
     }
     Ok(report)
+}
+
+/// Puts a terminal in exactly the groups named (the panel's "Groups" field), then has the sync
+/// plan again, since group membership decides who belongs on it.
+#[tauri::command]
+pub async fn set_terminal_groups(
+    state: State<'_, ConsoleState>,
+    terminal: String,
+    groups: Vec<String>,
+) -> Result<(), CommandError> {
+    let groups: Vec<String> = groups
+        .iter()
+        .map(|g| g.trim().to_owned())
+        .filter(|g| !g.is_empty())
+        .collect();
+    if let Some(problem) = groups.iter().find_map(|g| directory::group_name_problem(g)) {
+        return Err(CommandError::new("bad_group", problem));
+    }
+    let db = PathBuf::from(&state.info.db_path);
+    tauri::async_runtime::spawn_blocking(move || {
+        let mut conn = watchfloor_core::store::open(&db).map_err(|e| e.to_string())?;
+        directory::set_terminal_groups(&mut conn, &terminal, &groups).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| CommandError::new("groups", e))?
+    .map_err(|e| CommandError::new("groups", e))?;
+    if state.sync.is_some() {
+        send_control(&state, Control::Reload).await?;
+    }
+    Ok(())
 }
 
 /// The attendance log, newest first (at most 5,000 lines on screen).

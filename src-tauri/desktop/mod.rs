@@ -100,6 +100,7 @@ pub fn run(
             employees::sync_failures,
             employees::sync_control,
             employees::import_employees,
+            employees::set_terminal_groups,
             employees::attendance_log,
             employees::attendance_daily,
             employees::export_attendance,

@@ -12,7 +12,7 @@ use watchfloor_core::review::document::{self, DocumentError, ViewExport};
 use watchfloor_core::review::frame::FrameParams;
 use watchfloor_core::review::timeline::Direction;
 use watchfloor_core::review::trips::{Track, TripParams};
-use watchfloor_core::review::{self, ReviewFile, ReviewFrame, ReviewInfo};
+use watchfloor_core::review::{self, AppMode, ReviewFile, ReviewFrame};
 
 use super::commands::{export_path, CommandError};
 
@@ -20,14 +20,6 @@ use super::commands::{export_path, CommandError};
 pub struct ReviewState {
     file: Arc<Mutex<ReviewFile>>,
     params: FrameParams,
-}
-
-/// Which window this is: the live console, or a review of a file.
-#[derive(Debug, serde::Serialize)]
-#[serde(tag = "mode", rename_all = "snake_case")]
-pub enum AppMode {
-    Live,
-    Review { info: ReviewInfo },
 }
 
 /// The live console answers `live`; the review window `review` with the file's facts.

@@ -3,7 +3,9 @@
 // appears in console A's incident list and as a ring on its map; the operator acknowledges it
 // with the keyboard shortcut; console B shows it acknowledged. With no notification service
 // reachable (D-Bus pointed at nothing), A says that desktop alerts are unavailable instead of
-// losing them silently. Screenshots of both consoles and of the device panel are saved.
+// losing them silently. Both windows' titles (read from the X server) carry the count of
+// unacknowledged incidents until it is acknowledged. Screenshots of both consoles and of the
+// device panel are saved.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -20,6 +22,16 @@ function pub(port, topic, payload, retain = false) {
   const args = ['-h', '127.0.0.1', '-p', String(port), '-t', topic, '-q', '1', '-m', payload];
   if (retain) args.push('-r');
   execFileSync('mosquitto_pub', args);
+}
+
+/** X window titles matching `pattern` (a regular expression), read from the X server itself. */
+function windowTitles(pattern) {
+  try {
+    const ids = execFileSync('xdotool', ['search', '--name', pattern], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    return ids.map((id) => execFileSync('xdotool', ['getwindowname', id], { encoding: 'utf8' }).trim());
+  } catch {
+    return []; // xdotool exits 1 when nothing matches
+  }
 }
 
 const rows = `return [...document.querySelectorAll('[data-testid=incident-row]')]
@@ -66,7 +78,7 @@ test('an event reaches the incident list and map; an acknowledgement in one cons
     const onA = await until('the incident in console A', async () => {
       const list = await a.execute(rows);
       const map = await a.execute(`const m = document.querySelector('[data-testid=map]');
-        return { rings: Number(m?.dataset.incidentRings ?? 0), drawn: Number(m?.dataset.renderedDevices ?? 0) };`);
+        return { rings: Number(m?.dataset.incidentRings ?? 0), drawn: window.__watchfloorRendered?.() ?? 0 };`);
       const row = list.find((r) => /Van 7: panic button/.test(r.text));
       return row && map.rings >= 1 && map.drawn >= 1 ? row : false;
     }, 30_000);
@@ -77,6 +89,12 @@ test('an event reaches the incident list and map; an acknowledgement in one cons
       a.execute(`return document.querySelector('[data-testid=alert-problem]')?.textContent ?? false;`),
     );
     assert.match(problem, /Desktop alerts unavailable/);
+    // The window title carries the count (where a tray host runs, the tray label does too).
+    const titled = await until('both windows titled with the count', () => {
+      const t = windowTitles('^\\(1\\) Watchfloor');
+      return t.length >= 2 ? t : false;
+    }, 10_000);
+    assert.equal(titled[0], '(1) Watchfloor: 1 unacknowledged');
 
     // Select the row and acknowledge with the keyboard shortcut.
     await a.execute(`document.querySelector('[data-incident-id="${onA.id}"]').click(); return true;`);
@@ -90,6 +108,7 @@ test('an event reaches the incident list and map; an acknowledgement in one cons
     }, 15_000);
     console.log(`acknowledged in A, shown in B after ${Date.now() - started} ms (includes WebDriver polling)`);
     assert.equal(onB.id, onA.id, 'both consoles hold the same incident');
+    await until('the count gone from both titles', () => windowTitles('unacknowledged').length === 0 && windowTitles('^Watchfloor$').length >= 2, 10_000);
     const trail = await until('the audit trail in A', async () => {
       const t = await a.execute(`return document.querySelector('[data-testid=audit-trail]')?.textContent ?? '';`);
       return /ana\s+acknowledged/.test(t) ? t : false;

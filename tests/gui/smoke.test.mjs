@@ -47,7 +47,7 @@ test('the console shows a simulated fleet on the map with the broker status', { 
           const map = document.querySelector('[data-testid=map]');
           return {
             mapLoaded: map?.dataset.mapLoaded === 'true',
-            rendered: Number(map?.dataset.renderedDevices ?? 0),
+            rendered: window.__watchfloorRendered?.() ?? 0,
             inSource: Number(map?.dataset.sourceDevices ?? 0),
             count: document.querySelector('[data-testid=device-count]')?.textContent ?? '',
             broker: document.querySelector('[data-testid=broker-status]')?.textContent ?? '',

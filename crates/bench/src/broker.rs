@@ -104,10 +104,54 @@ pub async fn publish_locations(port: u16, messages: u64, devices: u32) -> anyhow
     Ok(started.elapsed())
 }
 
+/// A fix for device `n` of a fleet spread over about 20 x 20 km, stamped with the wall clock
+/// (so the console's device-to-screen latency is measured from when it was sent); each device
+/// drives a slow circle of its own, so every fix moves its symbol.
+pub fn live_location(n: u32, now_ms: i64) -> (String, Vec<u8>) {
+    let topic = format!("devices/fleet-{n:05}/location");
+    let side = 100.0;
+    let (row, col) = (f64::from(n / 100), f64::from(n % 100));
+    let phase = now_ms as f64 / 60_000.0 + f64::from(n);
+    let lat = 51.82 + row / side * 0.18 + 0.0008 * phase.sin();
+    let lon = 4.33 + col / side * 0.29 + 0.0012 * phase.cos();
+    let heading = (phase.to_degrees() + 90.0).rem_euclid(360.0);
+    let payload = format!(
+        r#"{{"ts":{now_ms},"lat":{lat:.6},"lon":{lon:.6},"speed":11.0,"heading":{heading:.0}}}"#
+    );
+    (topic, payload.into_bytes())
+}
+
 /// Publishes one fix per device `hz` times a second, spread evenly, for `seconds`; returns how
 /// many messages went out.
 pub async fn publish_paced(port: u16, devices: u32, hz: u32, seconds: u64) -> anyhow::Result<u64> {
-    let mut opts = MqttOptions::new("bench-paced", "127.0.0.1", port);
+    publish_fleet(port, devices, hz, seconds, |n, seq, _| location(n, seq)).await
+}
+
+/// Like [`publish_paced`], but the fixes carry the wall clock and move ([`live_location`]).
+pub async fn publish_live_fleet(
+    port: u16,
+    devices: u32,
+    hz: u32,
+    seconds: u64,
+) -> anyhow::Result<u64> {
+    publish_fleet(port, devices, hz, seconds, |n, _, now| {
+        live_location(n, now)
+    })
+    .await
+}
+
+async fn publish_fleet(
+    port: u16,
+    devices: u32,
+    hz: u32,
+    seconds: u64,
+    fix: impl Fn(u32, u64, i64) -> (String, Vec<u8>),
+) -> anyhow::Result<u64> {
+    let mut opts = MqttOptions::new(
+        format!("bench-paced-{}", std::process::id()),
+        "127.0.0.1",
+        port,
+    );
     opts.set_keep_alive(Duration::from_secs(30));
     let (client, mut eventloop) = AsyncClient::new(opts, 10_000);
     let driver = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
@@ -120,7 +164,8 @@ pub async fn publish_paced(port: u16, devices: u32, hz: u32, seconds: u64) -> an
         let due = per_second * (t + 1) / 100;
         while seq < due {
             let n = u32::try_from(seq % u64::from(devices)).unwrap_or(0);
-            let (topic, payload) = location(n, seq);
+            let now = chrono::Utc::now().timestamp_millis();
+            let (topic, payload) = fix(n, seq, now);
             client
                 .publish(topic, QoS::AtMostOnce, false, payload)
                 .await?;

@@ -96,7 +96,7 @@ fn presence_seen(port: u16) -> bool {
         .unwrap_or(false)
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -227,7 +227,8 @@ pub fn latency(watchfloor: &Path, devices: u32, hz: u32, seconds: u64) -> anyhow
     println!("| latency: {devices} devices x {hz} Hz for {seconds} s ({sent} messages) | |");
     println!("|---|---|");
     println!(
-        "| MQTT receipt -> UI batch emitted (batch interval 200 ms) | p50 {} ms, p99 {} ms |",
+        "| MQTT receipt -> UI batch emitted (batch interval {} ms) | p50 {} ms, p99 {} ms |",
+        watchfloor_core::settings::DEFAULT_BATCH_INTERVAL_MS,
         field("push_p50_ms"),
         field("push_p99_ms")
     );

@@ -11,6 +11,9 @@
 //!   utilisation.
 //! - `latency`: MQTT receipt to UI batch emitted, p50/p99, with D devices reporting at R Hz
 //!   (read from the recorder's own 10 s summary, which measures it for the status bar).
+//! - `fleet`: a paced fleet of D devices at R Hz, stamped with the wall clock, published to a
+//!   broker on 127.0.0.1 until it is stopped (or for S seconds): the load for the screen
+//!   benchmark (`scripts/bench-ui.mjs`), from a process of its own.
 //! - `gen-history` / `review`: a month of a fleet written to a history file, and what a
 //!   reviewer waits for on it (open and first frame, scrubbing, a 24-hour track, reports).
 
@@ -81,6 +84,18 @@ enum Command {
         #[arg(long, default_value_t = 35)]
         seconds: u64,
     },
+    /// Publishes a moving fleet at a steady rate (the screen benchmark's load).
+    Fleet {
+        /// The broker's port on 127.0.0.1.
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 1_000)]
+        devices: u32,
+        #[arg(long, default_value_t = 2)]
+        hz: u32,
+        #[arg(long, default_value_t = 3_600)]
+        seconds: u64,
+    },
     /// Writes a generated history file (default: 250 devices x 30 days x 1/min = 10.8M fixes).
     GenHistory {
         #[arg(long)]
@@ -127,6 +142,17 @@ fn main() -> anyhow::Result<()> {
             hz,
             seconds,
         } => ingest::latency(&watchfloor, devices, hz, seconds),
+        Command::Fleet {
+            port,
+            devices,
+            hz,
+            seconds,
+        } => {
+            let sent = ingest::runtime()?
+                .block_on(broker::publish_live_fleet(port, devices, hz, seconds))?;
+            println!("fleet: {sent} fixes sent ({devices} devices x {hz} Hz for {seconds} s)");
+            Ok(())
+        }
         Command::GenHistory {
             out,
             devices,

@@ -27,9 +27,11 @@ pub const DEFAULT_KEEP_ALIVE_S: u64 = 15;
 pub const DEFAULT_FACE_BASE: &str = "mqtt/face";
 /// The OwnTracks app's default `pubTopicBase`.
 pub const DEFAULT_OWNTRACKS_BASE: &str = "owntracks";
-/// Default interval between UI batches. Five a second is fast enough that nobody sees a lag and
-/// slow enough that a 10,000-device fleet costs the webview five renders a second, not 10,000.
-pub const DEFAULT_BATCH_INTERVAL_MS: u64 = 200;
+/// Default interval between UI batches. Ten a second: an update waits 50 ms on average for its
+/// batch, and a 10,000-device fleet costs the webview ten batches a second, not 10,000 messages.
+/// Measured in the real app (docs/BENCHMARKS.md, "Screen"): 50 ms batches were slower to reach
+/// the screen than 100 ms ones on two cores, since the map's worker cannot redraw faster.
+pub const DEFAULT_BATCH_INTERVAL_MS: u64 = 100;
 /// Default simulator reporting interval.
 pub const DEFAULT_SIM_INTERVAL_MS: u64 = 1000;
 /// An online device silent this long (seconds) is shown stale.
@@ -942,7 +944,7 @@ mod tests {
             }
         );
         assert_eq!(s.topic_prefix, "devices");
-        assert_eq!(s.batch_interval, Duration::from_millis(200));
+        assert_eq!(s.batch_interval, Duration::from_millis(100));
         assert_eq!(s.broker_url().to_string(), "mqtt://127.0.0.1:1883");
     }
 

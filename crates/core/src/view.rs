@@ -213,3 +213,21 @@ pub struct EventView {
     pub severity: String,
     pub message: Option<String>,
 }
+
+/// Why a command from the UI failed: `code` is stable and machine-readable (the UI matches on
+/// it, never on the words), `message` is for a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct CommandError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl CommandError {
+    pub fn new(code: &'static str, message: impl ToString) -> Self {
+        Self {
+            code,
+            message: message.to_string(),
+        }
+    }
+}

@@ -129,6 +129,15 @@ pub struct ReviewInfo {
     pub devices: Vec<frame::DeviceMeta>,
 }
 
+/// Which window the page is in: the live console, or a review of a file.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+#[ts(export)]
+pub enum AppMode {
+    Live,
+    Review { info: ReviewInfo },
+}
+
 /// The picture at one instant: devices where they were, incidents as they stood, the newest
 /// attendance records up to then.
 #[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]

@@ -1,5 +1,6 @@
 // The one module that talks to Tauri. Everything else uses the Backend interface.
-import { Channel, invoke } from '@tauri-apps/api/core';
+import { invoke } from '@tauri-apps/api/core';
+import { listen } from '@tauri-apps/api/event';
 import type {
   AuditEntry,
   Backend,
@@ -41,6 +42,7 @@ export const tauriBackend: Backend = {
   syncPlacements: (employeeId) => invoke<Placement[]>('sync_placements', { employeeId }),
   syncFailures: (terminal) => invoke<Failure[]>('sync_failures', { terminal }),
   syncControl: (action, terminal) => invoke<void>('sync_control', { action, terminal }),
+  setTerminalGroups: (terminal, groups) => invoke<void>('set_terminal_groups', { terminal, groups }),
   importEmployees: (path) => invoke<ImportReport>('import_employees', { path }),
   attendanceLog: (filter) => invoke<AttendanceRow[]>('attendance_log', { filter }),
   attendanceDaily: (fromDay, toDay) => invoke<DailyRow[]>('attendance_daily', { fromDay, toDay }),
@@ -55,8 +57,8 @@ export const tauriBackend: Backend = {
   reviewExport: (request: ViewExport, path) => invoke<string>('review_export', { request, path }),
   openReview: (path) => invoke<void>('open_review', { path }),
   async subscribeLive(onBatch) {
-    const channel = new Channel<LiveBatch>();
-    channel.onmessage = onBatch;
-    await invoke('subscribe_live', { onBatch: channel });
+    // Listen first: the backend's snapshot is the first event after subscribe_live.
+    await listen<LiveBatch>('watchfloor://live', (e) => onBatch(e.payload));
+    await invoke('subscribe_live');
   },
 };

@@ -36,6 +36,10 @@ export type { DeviceMeta } from './generated/DeviceMeta';
 export type { ViewExport } from './generated/ViewExport';
 export type { DocumentFormat } from './generated/DocumentFormat';
 export type { ReportKind } from './generated/ReportKind';
+export type { SyncOverview } from './generated/SyncOverview';
+export type { SyncAction } from './generated/SyncAction';
+export type { AppMode } from './generated/AppMode';
+export type { CommandError } from './generated/CommandError';
 
 import type { ConsoleInfo } from './generated/ConsoleInfo';
 import type { LiveBatch } from './generated/LiveBatch';
@@ -46,7 +50,6 @@ import type { EventView } from './generated/EventView';
 import type { Incident } from './generated/Incident';
 import type { IncidentAction } from './generated/IncidentAction';
 import type { TrailPoint } from './generated/TrailPoint';
-import type { TerminalRow } from './generated/TerminalRow';
 import type { EmployeeRow } from './generated/EmployeeRow';
 import type { Placement } from './generated/Placement';
 import type { Failure } from './generated/Failure';
@@ -55,29 +58,14 @@ import type { AttendanceRow } from './generated/AttendanceRow';
 import type { AttendanceFilter } from './generated/AttendanceFilter';
 import type { DailyRow } from './generated/DailyRow';
 import type { EventImage } from './generated/EventImage';
-import type { ReviewInfo } from './generated/ReviewInfo';
 import type { ReviewFrame } from './generated/ReviewFrame';
 import type { Track } from './generated/Track';
 import type { Direction } from './generated/Direction';
 import type { ViewExport } from './generated/ViewExport';
+import type { SyncOverview } from './generated/SyncOverview';
+import type { SyncAction } from './generated/SyncAction';
+import type { AppMode } from './generated/AppMode';
 
-/** The terminals panel: whether this console runs the sync, and every terminal with its job. */
-export interface SyncOverview {
-  running: boolean;
-  terminals: TerminalRow[];
-}
-
-/** Which window this is: the live console, or the review of a history file. */
-export type AppMode = { mode: 'live' } | { mode: 'review'; info: ReviewInfo };
-
-/** What the sync can be asked to do. */
-export type SyncAction = 'retry' | 'cancel' | 'reload';
-
-/** An error returned by a backend command: match on `code`, show `message`. */
-export interface CommandError {
-  code: string;
-  message: string;
-}
 
 /** Everything the UI may ask of the backend. The only implementation that talks to Tauri is
  * ./tauri.ts; ./fake.ts serves the browser preview and tests. */
@@ -114,6 +102,9 @@ export interface Backend {
   /** Retry failed persons / cancel a terminal's job / plan again; rejects with `sync_off` when
    * this console does not run the sync. */
   syncControl(action: SyncAction, terminal: string | null): Promise<void>;
+  /** Puts a terminal in exactly these groups (the sync plans again); rejects with `bad_group`
+   * and the reason for a name that cannot be one. */
+  setTerminalGroups(terminal: string, groups: string[]): Promise<void>;
   /** Imports an employee CSV at `path` (on this machine). */
   importEmployees(path: string): Promise<ImportReport>;
   /** The attendance log, newest first. */

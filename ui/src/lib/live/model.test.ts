@@ -44,4 +44,15 @@ describe('LiveModel', () => {
     expect(m.devices.size).toBe(2);
     expect(m.simulated).toBe(2);
   });
+
+  it('keeps the simulated count as partial batches change it', () => {
+    const m = new LiveModel();
+    const fleet = fakeFleet(3, [0, 0], 0);
+    m.apply(batch(0, true, fleet));
+    expect(m.simulated).toBe(3);
+    m.apply(batch(1, false, [{ ...fleet[0], simulated: false }]));
+    expect(m.simulated).toBe(2);
+    m.apply(batch(2, false, [{ ...fleet[0], id: 'real-1', simulated: false }, { ...fleet[1] }]));
+    expect(m.simulated).toBe(2);
+  });
 });

@@ -19,20 +19,21 @@ export class LiveModel {
   apply(batch: LiveBatch): boolean {
     if (batch.full) {
       this.devices.clear();
+      this.simulated = 0;
     } else if (batch.seq <= this.lastSeq) {
       return false;
     }
     this.lastSeq = batch.seq;
+    // The simulated count follows the changes (a batch costs its own size, not the fleet's).
     for (const d of batch.devices) {
+      const before = this.devices.get(d.id);
+      this.simulated += Number(d.simulated) - Number(before?.simulated ?? false);
       this.devices.set(d.id, d);
     }
     this.counts = batch.counts;
     this.connection = batch.connection;
     this.quarantined = batch.quarantined;
     this.history = batch.history;
-    let simulated = 0;
-    for (const d of this.devices.values()) if (d.simulated) simulated++;
-    this.simulated = simulated;
     return true;
   }
 }

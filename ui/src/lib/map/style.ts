@@ -67,6 +67,8 @@ const empty = { type: 'FeatureCollection' as const, features: [] };
 export const deviceSource: GeoJSONSourceSpecification = {
   type: 'geojson',
   data: empty,
+  // Features are keyed by device id, so updateData can move one device without resending all.
+  promoteId: 'id',
   cluster: true,
   clusterRadius: 45,
   clusterMaxZoom: CLUSTER_MAX_ZOOM,

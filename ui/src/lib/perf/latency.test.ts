@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PaintLatency, RollingPercentiles } from './latency';
+import { FrameGaps, PaintLatency, RollingPercentiles } from './latency';
 
 describe('latency measurement', () => {
   it('reports percentiles over the recent window only', () => {
@@ -22,5 +22,19 @@ describe('latency measurement', () => {
     expect(p.window.summary(1100)).toEqual({ p50: 100, p99: 100, max: 100, n: 2 });
     p.painted(1200); // nothing new handed: no samples
     expect(p.window.summary(1200)?.n).toBe(2);
+  });
+});
+
+describe('frame gaps', () => {
+  it('records the time between frames once started, and starts only once', () => {
+    const frames: Array<(t: number) => void> = [];
+    const g = new FrameGaps((cb) => frames.push(cb));
+    g.start();
+    g.start();
+    expect(frames).toHaveLength(1);
+    for (const t of [0, 16, 33, 83]) frames.shift()!(t);
+    const s = g.window.summary(Date.now())!;
+    expect(s.n).toBe(3);
+    expect(s.max).toBe(50);
   });
 });

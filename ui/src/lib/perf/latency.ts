@@ -58,3 +58,27 @@ export class PaintLatency {
     return this.inFlight.length > 0;
   }
 }
+
+/**
+ * The time between animation frames, sampled once started: a frame that comes late means the
+ * main thread was busy (a long batch, a long paint) and the map could not respond. Started only
+ * when asked (the benchmark does), so the console does not wake 60 times a second for it.
+ */
+export class FrameGaps {
+  readonly window = new RollingPercentiles();
+  private last: number | null = null;
+  private running = false;
+
+  constructor(private readonly requestFrame: (cb: (t: number) => void) => unknown = (cb) => requestAnimationFrame(cb)) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const tick = (t: number) => {
+      if (this.last !== null) this.window.add(Date.now(), t - this.last);
+      this.last = t;
+      this.requestFrame(tick);
+    };
+    this.requestFrame(tick);
+  }
+}

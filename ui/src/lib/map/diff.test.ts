@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { alarmChanges, DeviceFeatures } from './diff';
+import { fakeFleet } from '../backend/fake';
+import type { DeviceView } from '../backend';
+
+const none = new Set<string>();
+
+describe('DeviceFeatures', () => {
+  it('sends only what moved or changed, and nothing for an unchanged device', () => {
+    const fleet = fakeFleet(3, [52, 4], 0);
+    const byId = new Map(fleet.map((d) => [d.id, d]));
+    const f = new DeviceFeatures();
+    expect(f.reset(fleet, none)).toHaveLength(3);
+
+    const [a, b] = fleet;
+    byId.set(a.id, { ...a, lat: a.lat! + 0.01 });
+    byId.set(b.id, { ...b, online: false });
+    const diff = f.diff([a.id, b.id, fleet[2].id], (id) => byId.get(id), none)!;
+    expect(diff.add).toEqual([]);
+    expect(diff.remove).toEqual([]);
+    expect(diff.update).toHaveLength(2);
+    const ua = diff.update!.find((u) => u.id === a.id)!;
+    expect(ua.newGeometry).toEqual({ type: 'Point', coordinates: [a.lon, a.lat! + 0.01] });
+    expect(ua.addOrUpdateProperties).toBeUndefined();
+    const ub = diff.update!.find((u) => u.id === b.id)!;
+    expect(ub.newGeometry).toBeUndefined();
+    expect(ub.addOrUpdateProperties).toContainEqual({ key: 'state', value: 'offline' });
+
+    expect(f.diff([a.id, b.id], (id) => byId.get(id), none)).toBeNull();
+  });
+
+  it('adds a device at its first fix and removes one that lost its position', () => {
+    const [a, b] = fakeFleet(2, [52, 4], 0);
+    const f = new DeviceFeatures();
+    f.reset([{ ...a, lat: null, lon: null }], none);
+    expect(f.size).toBe(0);
+    const added = f.diff([a.id], () => a, none)!;
+    expect(added.add!.map((x) => x.properties!.id)).toEqual([a.id]);
+    expect(f.diff([a.id], () => undefined, none)!.remove).toEqual([a.id]);
+    expect(f.diff([b.id], () => ({ ...b, lat: null, lon: null }) as DeviceView, none)).toBeNull();
+  });
+
+  it('recolours a device when its alarm starts or ends', () => {
+    const [a] = fakeFleet(1, [52, 4], 0);
+    const f = new DeviceFeatures();
+    f.reset([a], none);
+    const alarmed = new Set([a.id]);
+    const ids = alarmChanges(none, alarmed);
+    expect(ids).toEqual([a.id]);
+    const diff = f.diff(ids, () => a, alarmed)!;
+    expect(diff.update![0].addOrUpdateProperties).toContainEqual({ key: 'state', value: 'alarm' });
+    expect(alarmChanges(alarmed, alarmed)).toEqual([]);
+  });
+});
