@@ -19,8 +19,9 @@ packages=(build-essential pkg-config curl file libwebkit2gtk-4.1-dev libgtk-3-de
   libayatana-appindicator3-dev librsvg2-dev libssl-dev libxdo-dev)
 if [[ $want_tests == 1 ]]; then
   # Tests: a real broker and its clients, a virtual display, the WebKit WebDriver, screenshots,
-  # Mesa's software OpenGL for MapLibre's WebGL under Xvfb, and xdotool to read window titles.
-  packages+=(mosquitto mosquitto-clients openssl xvfb xauth webkit2gtk-driver imagemagick libgl1-mesa-dri git xdotool)
+  # Mesa's software OpenGL for MapLibre's WebGL under Xvfb, xdotool to read window titles, and a
+  # private session bus with GNOME Keyring for the OS-keyring tests.
+  packages+=(mosquitto mosquitto-clients openssl xvfb xauth webkit2gtk-driver imagemagick libgl1-mesa-dri git xdotool dbus-daemon gnome-keyring)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -84,6 +84,38 @@ pub enum Command {
     },
     /// Sync employees to face terminals: send what is pending and print a per-terminal summary.
     Sync(SyncArgs),
+    /// The broker's secrets in the OS keyring (the password of mqtt.username, the client key),
+    /// for the broker given by --broker or the config file.
+    Credentials {
+        #[command(subcommand)]
+        command: CredentialsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Store the password of USERNAME (default: mqtt.username) at the broker. It is asked for
+    /// without echo on a terminal, or read as one line from standard input.
+    SetPassword {
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Store a client certificate's PEM private key for the broker; afterwards mqtt.client_key
+    /// can go (and the file with it).
+    ImportKey {
+        /// The PEM private key file.
+        file: PathBuf,
+    },
+    /// Remove the broker's stored password (of USERNAME, default mqtt.username) and client key.
+    Delete {
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Say which secrets the keyring holds for the broker (never their values).
+    Status {
+        #[arg(long)]
+        username: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,10 +3,11 @@
 //! This file is glue: it parses the command line ([`cli`]), builds one validated `Settings`, and
 //! hands it to the desktop shell ([`desktop`], the only module that imports Tauri) or to a
 //! headless command ([`headless`]; [`sync`] for employees and face terminals; [`review`] for
-//! offline review and reports). Exit codes: 0 success, 1 runtime failure, 2 bad usage or
+//! offline review and reports; [`credentials`] for the broker secrets in the OS keyring). Exit codes: 0 success, 1 runtime failure, 2 bad usage or
 //! configuration.
 
 mod cli;
+mod credentials;
 #[cfg(feature = "desktop")]
 mod desktop;
 mod headless;
@@ -30,7 +31,27 @@ fn main() -> ExitCode {
         }
     };
     headless::init_logging();
+    // Commands that connect to the broker take its secrets from the OS keyring; the others
+    // (export, report, review, employees, terminals, credentials) never touch it.
+    let connects = matches!(
+        cli.command,
+        None | Some(cli::Command::Record(_) | cli::Command::Sim(_) | cli::Command::Sync(_))
+    );
+    let settings = if connects {
+        match settings.with_secrets(&watchfloor_core::credentials::OsKeyring) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("watchfloor: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        settings
+    };
     match &cli.command {
+        Some(cli::Command::Credentials { command }) => {
+            return credentials::run(&settings, command, &watchfloor_core::credentials::OsKeyring)
+        }
         Some(cli::Command::Export(args)) => {
             return headless::export(&settings.db_path, &args.query())
         }
@@ -62,6 +83,7 @@ fn main() -> ExitCode {
         }
         Some(
             cli::Command::Export(_)
+            | cli::Command::Credentials { .. }
             | cli::Command::Report(_)
             | cli::Command::Employees { .. }
             | cli::Command::Terminals { .. },

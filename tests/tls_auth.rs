@@ -1,7 +1,9 @@
 //! TLS and authentication against a real Mosquitto that requires both a client certificate and a
 //! username/password: the recorder connects with the configured CA, client certificate and
-//! password (from the environment, never the config file), and refuses a broker whose
-//! certificate it cannot verify.
+//! password (from the environment, or from a real OS keyring: GNOME Keyring on a private session
+//! bus), refuses a broker whose certificate it cannot verify unless the config names that very
+//! broker as unverified, and refuses a plaintext password in the config file and a key file
+//! others can read.
 
 mod common;
 
@@ -18,7 +20,7 @@ fn config(dir: &std::path::Path, tls: &TlsFiles, with_ca: bool) -> std::path::Pa
             "ca_file = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\n",
             tls.path("ca.pem"),
             tls.path("client.pem"),
-            tls.path("client.key")
+            tls.private_client_key()
         );
     }
     let path = dir.join(if with_ca { "good.toml" } else { "no-ca.toml" });
@@ -145,4 +147,186 @@ fn tls_settings_that_cannot_work_are_refused_at_start() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn the_password_and_client_key_come_from_the_os_keyring_and_nowhere_else() {
+    let tls = TlsFiles::generate();
+    let broker = Mosquitto::start_tls(&tls, "console", "kr-s3cret");
+    let keyring = SessionKeyring::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let url = format!("mqtts://127.0.0.1:{}", broker.port);
+    // No password and no client_key in the file: both come from the keyring.
+    let cfg = write(
+        dir.path(),
+        "keyring.toml",
+        &format!(
+            "[mqtt]\nusername = \"console\"\nca_file = \"{}\"\nclient_cert = \"{}\"\n",
+            tls.path("ca.pem"),
+            tls.path("client.pem")
+        ),
+    );
+    let creds = |sub: &[&str], input: &str| {
+        let mut args = vec!["credentials"];
+        args.extend_from_slice(sub);
+        args.extend_from_slice(&["--broker", &url, "--config", &cfg]);
+        run_with_input(&args, &keyring.env(), input)
+    };
+    let (code, out, err) = creds(&["set-password"], "kr-s3cret\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("stored the password of console at 127.0.0.1"),
+        "{out}"
+    );
+    let key = tls.private_client_key();
+    let (code, _, err) = creds(&["import-key", &key], "");
+    assert_eq!(code, 0, "{err}");
+    let (_, status, _) = creds(&["status"], "");
+    assert_eq!(status.matches(": stored").count(), 2, "{status}");
+    assert!(
+        !status.contains("kr-s3cret"),
+        "status never shows a secret: {status}"
+    );
+
+    let env: Vec<(&str, String)> = keyring.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut rec = Watchfloor::start_with_env(
+        &[
+            "record",
+            "--broker",
+            &url,
+            "--db",
+            db.to_str().unwrap(),
+            "--config",
+            &cfg,
+        ],
+        &env,
+    );
+    rec.wait_for_log("connected to broker", Duration::from_secs(10));
+    assert!(
+        rec.log().contains("broker password from the OS keyring"),
+        "{}",
+        rec.log()
+    );
+    assert!(
+        !rec.log().contains("kr-s3cret"),
+        "the password never reaches the log"
+    );
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+
+    // Without the keyring (no session bus), the client key cannot be had: refused at start,
+    // in one line that says where it should have come from.
+    let (code, err) = run_to_end(&[
+        "record",
+        "--broker",
+        &url,
+        "--db",
+        db.to_str().unwrap(),
+        "--config",
+        &cfg,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("OS keyring"), "{err}");
+
+    let (code, out, _) = creds(&["delete"], "");
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("removed the password of console") && out.contains("the client key"),
+        "{out}"
+    );
+    let (_, status, _) = creds(&["status"], "");
+    assert_eq!(status.matches("not stored").count(), 2, "{status}");
+}
+
+#[test]
+fn an_unverified_broker_is_reached_only_where_named_and_said_loudly() {
+    let tls = TlsFiles::generate();
+    let broker = Mosquitto::start_tls(&tls, "console", "s3cret");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let url = format!("mqtts://127.0.0.1:{}", broker.port);
+    // No ca_file: the system roots do not know the test CA; verification is off for this broker.
+    let cfg = write(
+        dir.path(),
+        "unverified.toml",
+        &format!(
+            "[mqtt]\nusername = \"console\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\ninsecure_skip_verify = \"127.0.0.1:{}\"\n",
+            tls.path("client.pem"),
+            tls.private_client_key(),
+            broker.port
+        ),
+    );
+    let mut rec = record_tls(&broker, &db, std::path::Path::new(&cfg), "s3cret");
+    rec.wait_for_log("connected to broker", Duration::from_secs(10));
+    assert!(rec.log().contains("NOT VERIFIED"), "{}", rec.log());
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+
+    // Named for another port: refused at start.
+    let other = write(
+        dir.path(),
+        "other.toml",
+        &format!(
+            "[mqtt]\ninsecure_skip_verify = \"127.0.0.1:{}\"\n",
+            broker.port + 1
+        ),
+    );
+    let (code, err) = run_to_end(&[
+        "record",
+        "--broker",
+        &url,
+        "--db",
+        db.to_str().unwrap(),
+        "--config",
+        &other,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("names another broker"), "{err}");
+}
+
+#[test]
+fn plaintext_secrets_are_refused_at_start() {
+    let tls = TlsFiles::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let plain = write(
+        dir.path(),
+        "plain.toml",
+        "[mqtt]\nusername = \"u\"\npassword = \"hunter2\"\n",
+    );
+    let (code, err) = run_to_end(&[
+        "record",
+        "--broker",
+        "mqtt://127.0.0.1:1",
+        "--config",
+        &plain,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("credentials set-password"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+
+    let open_key = write(
+        dir.path(),
+        "open-key.toml",
+        &format!(
+            "[mqtt]\nca_file = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\n",
+            tls.path("ca.pem"),
+            tls.path("client.pem"),
+            tls.path("client.key") // world-readable
+        ),
+    );
+    let (code, err) = run_to_end(&[
+        "record",
+        "--broker",
+        "mqtts://127.0.0.1:1",
+        "--config",
+        &open_key,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("readable by other users"), "{err}");
 }

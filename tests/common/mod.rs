@@ -3,7 +3,7 @@
 //! here is stopped by its guard's `Drop`, pass or fail.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -260,6 +260,107 @@ impl TlsFiles {
     pub fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
+
+    /// The client key as the console's own file: a copy only its owner can read (the console
+    /// refuses a key file others can read; the originals are world-readable for Mosquitto).
+    pub fn private_client_key(&self) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let copy = self.dir.path().join("console-client.key");
+        std::fs::copy(self.dir.path().join("client.key"), &copy).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600)).unwrap();
+        copy.display().to_string()
+    }
+}
+
+/// A private D-Bus session bus with GNOME Keyring's Secret Service on it, unlocked, in a home
+/// of its own: a real OS keyring for the tests, gone when dropped.
+pub struct SessionKeyring {
+    bus: Child,
+    pub address: String,
+    home: tempfile::TempDir,
+}
+
+impl SessionKeyring {
+    pub fn start() -> Self {
+        let home = tempfile::tempdir().expect("temp dir");
+        let mut bus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon is installed (scripts/setup.sh installs it)");
+        let mut address = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(bus.stdout.take().expect("piped")),
+            &mut address,
+        )
+        .expect("dbus-daemon prints its address");
+        let address = address.trim().to_owned();
+        assert!(address.starts_with("unix:"), "bus address: {address:?}");
+        // gnome-keyring creates and unlocks the login keyring with the password on stdin, then
+        // serves the Secret Service on the bus until the bus goes away.
+        let mut daemon = Command::new("gnome-keyring-daemon")
+            .args(["--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("HOME", home.path())
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gnome-keyring is installed (scripts/setup.sh installs it)");
+        daemon
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(b"watchfloor-test-keyring")
+            .unwrap();
+        assert!(
+            daemon.wait().unwrap().success(),
+            "gnome-keyring-daemon --unlock"
+        );
+        Self { bus, address, home }
+    }
+
+    /// The environment a program needs to use this keyring.
+    pub fn env(&self) -> Vec<(&str, String)> {
+        vec![
+            ("DBUS_SESSION_BUS_ADDRESS", self.address.clone()),
+            ("HOME", self.home.path().display().to_string()),
+        ]
+    }
+}
+
+impl Drop for SessionKeyring {
+    fn drop(&mut self) {
+        // The keyring daemon leaves with its bus.
+        let _ = self.bus.kill();
+        let _ = self.bus.wait();
+    }
+}
+
+/// Runs `watchfloor` to completion with `env` and `input` on stdin: (exit code, stdout, stderr).
+pub fn run_with_input(args: &[&str], env: &[(&str, String)], input: &str) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_watchfloor"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Publishes one message with `mosquitto_pub` (a real, independent MQTT client).

@@ -6,6 +6,7 @@
 //! - [`settings`]: config file + flags -> one validated [`Settings`].
 //! - [`broker`]: the embedded MQTT broker (rumqttd).
 //! - [`console_topics`]: the console's own topics (presence, probe).
+//! - [`credentials`]: broker passwords and client keys in the OS keyring.
 //! - [`facesync`]: employees synced to face terminals: directory, CSV import, photo endpoint, engine.
 //! - [`incidents`]: incidents, their lifecycle and audit trail, shared between consoles.
 //! - [`link`]: the MQTT client task (rumqttc): connect, back off, subscribe, receive.
@@ -18,6 +19,7 @@
 pub mod broker;
 pub mod clock;
 pub mod console_topics;
+pub mod credentials;
 pub mod facesync;
 pub mod incidents;
 pub mod link;

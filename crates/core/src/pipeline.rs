@@ -29,7 +29,7 @@ use crate::incidents::{
 use crate::link::{self, Inbound, LinkConfig, Outbound};
 use crate::live::LiveState;
 use crate::metrics::{Adapter, Counters, Metrics, RecordKind};
-use crate::settings::{BrokerTarget, BrokerUrl, FaceSettings, Settings};
+use crate::settings::{BrokerTarget, BrokerUrl, FaceSettings, PasswordSource, Settings};
 use crate::store::quarantine::QuarantineEntry;
 use crate::store::writer::{Committed, Queued, Record, Writer, WriterStats};
 use crate::store::{self, meta};
@@ -96,8 +96,31 @@ impl Pipeline {
             broker_url.port = b.listen.port(); // a configured port 0 became a real one
         }
 
+        let credential_problem = match &settings.mqtt.password_source {
+            PasswordSource::KeyringUnavailable(why) => Some(format!(
+                "no broker password: {why} (the username goes without one)"
+            )),
+            _ => None,
+        };
+        match &settings.mqtt.password_source {
+            PasswordSource::None | PasswordSource::Pending => {}
+            PasswordSource::Environment => tracing::info!("broker password from {}", crate::settings::PASSWORD_ENV),
+            PasswordSource::Keyring => tracing::info!("broker password from the OS keyring"),
+            PasswordSource::ConfigFile => tracing::warn!(
+                "broker password from the config file in plain text (mqtt.allow_plaintext_password): move it to the OS keyring with `watchfloor credentials set-password`"
+            ),
+            PasswordSource::KeyringUnavailable(why) => {
+                tracing::warn!(reason = %why, "the OS keyring cannot be read: connecting without a password")
+            }
+        }
+        if settings.mqtt.skip_verify {
+            tracing::warn!(broker = %broker_url, "TLS certificate of the broker NOT VERIFIED (mqtt.insecure_skip_verify): anyone on the path can pose as it");
+        }
+
         let info = ConsoleInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            tls_unverified: settings.mqtt.skip_verify,
+            credential_problem,
             broker_url: broker_url.to_string(),
             embedded_broker: embedded.is_some(),
             db_path: settings.db_path.display().to_string(),

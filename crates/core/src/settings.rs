@@ -136,16 +136,37 @@ pub struct UiFile {
     pub map_style_url: Option<String>,
 }
 
-/// How to authenticate to an external broker. The password is never read from this file: it
-/// comes from the `WATCHFLOOR_MQTT_PASSWORD` environment variable.
+/// A secret read from the config file: deserialised like a string, never printed.
+#[derive(Default, Deserialize, Clone, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Plaintext(pub String);
+
+impl std::fmt::Debug for Plaintext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<hidden>")
+    }
+}
+
+/// How to authenticate to an external broker. The password belongs in the OS keyring
+/// (`watchfloor credentials set-password`) or, for services without one, the
+/// `WATCHFLOOR_MQTT_PASSWORD` environment variable; this file takes one only when
+/// `allow_plaintext_password` says so.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttFile {
     pub username: Option<String>,
+    /// Refused unless `allow_plaintext_password = true`.
+    pub password: Option<Plaintext>,
+    pub allow_plaintext_password: Option<bool>,
+    /// `host:port` of the one broker whose certificate is not verified (a test bench, a broker
+    /// with a self-signed certificate nobody can hand over). Must name the broker in use.
+    pub insecure_skip_verify: Option<String>,
     /// PEM file of the CA(s) that signed the broker's certificate (mqtts:// only). Absent: the
     /// system's trusted roots.
     pub ca_file: Option<PathBuf>,
-    /// PEM client certificate and key, for brokers that require client certificates.
+    /// PEM client certificate and key, for brokers that require client certificates. The key
+    /// may instead be imported into the OS keyring (`watchfloor credentials import-key`); a key
+    /// file must be readable by its owner only.
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
     pub keep_alive_s: Option<u64>,
@@ -369,11 +390,34 @@ pub struct FaceSettings {
     pub sync: bool,
 }
 
+/// Where the broker password came from (shown at start and in the console, never the value).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PasswordSource {
+    /// No username, or a username without a password.
+    #[default]
+    None,
+    /// `WATCHFLOOR_MQTT_PASSWORD`.
+    Environment,
+    /// The OS keyring.
+    Keyring,
+    /// The config file (`allow_plaintext_password = true`).
+    ConfigFile,
+    /// Not looked up yet: [`Settings::with_secrets`] does.
+    Pending,
+    /// The keyring could not be read; the username goes without a password.
+    KeyringUnavailable(String),
+}
+
 /// Connection details for the MQTT link.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct MqttSettings {
     /// Username and password.
     pub credentials: Option<(String, String)>,
+    pub password_source: PasswordSource,
+    /// The client key is in the OS keyring: [`Settings::with_secrets`] reads it.
+    pub client_key_in_keyring: bool,
+    /// The broker's certificate is not verified (`insecure_skip_verify`).
+    pub skip_verify: bool,
     /// PEM bytes of the CA to trust instead of the system roots (mqtts:// only).
     pub ca_pem: Option<Vec<u8>>,
     /// PEM bytes of the client certificate and key.
@@ -396,6 +440,8 @@ impl std::fmt::Debug for MqttSettings {
         f.debug_struct("MqttSettings")
             .field("username", &self.credentials.as_ref().map(|c| &c.0))
             .field("password", &self.credentials.as_ref().map(|_| "<hidden>"))
+            .field("password_source", &self.password_source)
+            .field("skip_verify", &self.skip_verify)
             .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
             .field("client_auth", &self.client_auth.is_some())
             .field("keep_alive", &self.keep_alive)
@@ -621,6 +667,68 @@ impl Settings {
         })
     }
 
+    /// Reads the broker secrets the config left to the OS keyring: the password of
+    /// `mqtt.username` (when neither the environment nor the file gave one) and the client key
+    /// (when `mqtt.client_cert` has no `client_key` file). Only commands that connect call this,
+    /// so an export or a review never touches the keyring. A keyring that cannot be reached
+    /// leaves the username without a password (said in `password_source`); a client key that is
+    /// not there is an error, since the broker would refuse the connection.
+    pub fn with_secrets(
+        mut self,
+        store: &dyn crate::credentials::SecretStore,
+    ) -> Result<Self, SettingsError> {
+        use crate::credentials::{SecretError, SecretKey};
+        let BrokerTarget::External(url) = &self.broker else {
+            return Ok(self);
+        };
+        let broker = format!("{}:{}", url.host, url.port);
+        if self.mqtt.password_source == PasswordSource::Pending {
+            if let Some((user, pass)) = &mut self.mqtt.credentials {
+                self.mqtt.password_source = match store.get(&SecretKey::password(&broker, user)) {
+                    Ok(Some(secret)) => match String::from_utf8(secret) {
+                        Ok(p) => {
+                            *pass = p;
+                            PasswordSource::Keyring
+                        }
+                        Err(_) => PasswordSource::KeyringUnavailable(
+                            "the stored password is not text".into(),
+                        ),
+                    },
+                    Ok(None) => PasswordSource::None,
+                    Err(e) => PasswordSource::KeyringUnavailable(e.to_string()),
+                };
+            }
+        }
+        if self.mqtt.client_key_in_keyring {
+            let key = SecretKey::client_key(&broker);
+            let pem = match store.get(&key) {
+                Ok(Some(pem)) => pem,
+                Ok(None) => {
+                    return Err(invalid(
+                        "mqtt.client_cert",
+                        &broker,
+                        format!(
+                            "has no client_key file and the OS keyring does not hold {key}: import it \
+                             with `watchfloor credentials import-key --broker mqtts://{broker} FILE`"
+                        ),
+                    ))
+                }
+                Err(e @ (SecretError::Unavailable(_) | SecretError::Failed(_))) => {
+                    return Err(invalid(
+                        "mqtt.client_cert",
+                        &broker,
+                        format!("needs {key} from the OS keyring: {e}"),
+                    ))
+                }
+            };
+            if let Some((_, k)) = &mut self.mqtt.client_auth {
+                *k = pem;
+            }
+            self.mqtt.client_key_in_keyring = false;
+        }
+        Ok(self)
+    }
+
     /// The URL clients use to reach the broker (the embedded one included).
     pub fn broker_url(&self) -> BrokerUrl {
         match &self.broker {
@@ -809,20 +917,70 @@ fn face_settings(
 fn mqtt_settings(
     file: MqttFile,
     broker: &BrokerTarget,
-    password: Option<String>,
+    env_password: Option<String>,
 ) -> Result<MqttSettings, SettingsError> {
-    let tls = matches!(broker, BrokerTarget::External(url) if url.tls);
-    let credentials = match (file.username, password) {
-        (Some(user), Some(pass)) => Some((user, pass)),
-        (Some(user), None) => Some((user, String::new())),
-        (None, Some(_)) => {
+    let external = match broker {
+        BrokerTarget::External(url) => Some(url),
+        BrokerTarget::Embedded { .. } => None,
+    };
+    let tls = external.is_some_and(|u| u.tls);
+    let file_password = match (file.password, file.allow_plaintext_password.unwrap_or(false)) {
+        (Some(_), false) => {
+            return Err(invalid(
+                "mqtt.password",
+                "(hidden)",
+                "a password in the config file is refused: store it in the OS keyring with \
+                 `watchfloor credentials set-password`, or set mqtt.allow_plaintext_password = true",
+            ))
+        }
+        (p, _) => p.map(|p| p.0),
+    };
+    let (credentials, password_source) = match (file.username, env_password, file_password) {
+        (Some(user), Some(pass), _) => (Some((user, pass)), PasswordSource::Environment),
+        (Some(user), None, Some(pass)) => (Some((user, pass)), PasswordSource::ConfigFile),
+        (Some(user), None, None) if external.is_some() => {
+            (Some((user, String::new())), PasswordSource::Pending)
+        }
+        (Some(user), None, None) => (Some((user, String::new())), PasswordSource::None),
+        (None, Some(_), _) => {
             return Err(invalid(
                 PASSWORD_ENV,
                 "(hidden)",
                 "a password is set but mqtt.username is not",
             ))
         }
-        (None, None) => None,
+        (None, None, Some(_)) => {
+            return Err(invalid(
+                "mqtt.password",
+                "(hidden)",
+                "a password is set but mqtt.username is not",
+            ))
+        }
+        (None, None, None) => (None, PasswordSource::None),
+    };
+    let skip_verify = match (&file.insecure_skip_verify, external) {
+        (None, _) => false,
+        (Some(named), Some(url)) if url.tls && *named == format!("{}:{}", url.host, url.port) => {
+            true
+        }
+        (Some(named), Some(url)) if url.tls => {
+            return Err(invalid(
+                "mqtt.insecure_skip_verify",
+                named,
+                format!(
+                    "names another broker than the one in use ({}:{}): verification is turned off \
+                     only for the broker it names",
+                    url.host, url.port
+                ),
+            ))
+        }
+        (Some(named), _) => {
+            return Err(invalid(
+                "mqtt.insecure_skip_verify",
+                named,
+                "only applies to an mqtts:// broker",
+            ))
+        }
     };
     let read_pem = |field: &str, path: &PathBuf, marker: &str| -> Result<Vec<u8>, SettingsError> {
         if !tls {
@@ -848,21 +1006,36 @@ fn mqtt_settings(
         .as_ref()
         .map(|p| read_pem("mqtt.ca_file", p, "CERTIFICATE-----"))
         .transpose()?;
-    let client_auth = match (&file.client_cert, &file.client_key) {
-        (Some(cert), Some(key)) => Some((
-            read_pem("mqtt.client_cert", cert, "CERTIFICATE-----")?,
-            read_pem("mqtt.client_key", key, "PRIVATE KEY-----")?,
-        )),
-        (None, None) => None,
-        (Some(p), None) | (None, Some(p)) => {
+    // Without a key file, the client key comes from the OS keyring (`with_secrets`); the
+    // certificate (public) is read here, the key then.
+    let (client_auth, client_key_in_keyring) = match (&file.client_cert, &file.client_key) {
+        (Some(cert), Some(key)) => {
+            check_private(key)?;
+            (
+                Some((
+                    read_pem("mqtt.client_cert", cert, "CERTIFICATE-----")?,
+                    read_pem("mqtt.client_key", key, "PRIVATE KEY-----")?,
+                )),
+                false,
+            )
+        }
+        (Some(cert), None) => (
+            Some((
+                read_pem("mqtt.client_cert", cert, "CERTIFICATE-----")?,
+                Vec::new(),
+            )),
+            true,
+        ),
+        (None, None) => (None, false),
+        (None, Some(p)) => {
             return Err(invalid(
-                "mqtt.client_cert",
+                "mqtt.client_key",
                 p.display(),
-                "client_cert and client_key go together",
+                "a client key needs its mqtt.client_cert",
             ))
         }
     };
-    if client_auth.is_some() && ca_pem.is_none() {
+    if client_auth.is_some() && ca_pem.is_none() && !skip_verify {
         // rumqttc takes a client certificate only together with an explicit CA.
         return Err(invalid(
             "mqtt.client_cert",
@@ -885,11 +1058,44 @@ fn mqtt_settings(
     };
     Ok(MqttSettings {
         credentials,
+        password_source,
+        client_key_in_keyring,
+        skip_verify,
         ca_pem,
         client_auth,
         keep_alive: Duration::from_secs(keep_alive_s),
         version,
     })
+}
+
+/// A private key file must be readable by its owner only (as OpenSSH insists): a key others
+/// can read is a key others can use.
+fn check_private(path: &Path) -> Result<(), SettingsError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| {
+            invalid(
+                "mqtt.client_key",
+                path.display(),
+                format!("cannot read it: {e}"),
+            )
+        })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(invalid(
+                "mqtt.client_key",
+                path.display(),
+                format!(
+                    "is readable by other users (mode {mode:o}): `chmod 600` it, or import it into \
+                     the OS keyring with `watchfloor credentials import-key` and drop mqtt.client_key"
+                ),
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn validate_topic_prefix(field: &'static str, prefix: &str) -> Result<(), SettingsError> {
@@ -1035,5 +1241,183 @@ mod tests {
                 shown
             );
         }
+    }
+
+    fn external(url: &str) -> BrokerTarget {
+        BrokerTarget::External(BrokerUrl::parse(url, "test").unwrap())
+    }
+
+    fn mqtt_file(toml: &str) -> MqttFile {
+        ConfigFile::parse(&format!("[mqtt]\n{toml}"), Path::new("t.toml"))
+            .unwrap()
+            .mqtt
+    }
+
+    #[test]
+    fn a_password_in_the_config_file_is_refused_unless_allowed() {
+        let broker = external("mqtt://b.example:1883");
+        let e = mqtt_settings(
+            mqtt_file("username = \"u\"\npassword = \"p\""),
+            &broker,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("mqtt.password") && e.contains("credentials set-password"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("\"p\""),
+            "the refusal never shows the password: {e}"
+        );
+
+        let allowed = "username = \"u\"\npassword = \"p\"\nallow_plaintext_password = true";
+        let m = mqtt_settings(mqtt_file(allowed), &broker, None).unwrap();
+        assert_eq!(m.credentials, Some(("u".into(), "p".into())));
+        assert_eq!(m.password_source, PasswordSource::ConfigFile);
+        let shown = format!("{m:?} {:?}", mqtt_file(allowed));
+        assert!(!shown.contains("\"p\""), "Debug hides it: {shown}");
+
+        // The environment wins over the file; the keyring is left for later.
+        let m = mqtt_settings(mqtt_file(allowed), &broker, Some("env".into())).unwrap();
+        assert_eq!(
+            (m.credentials.unwrap().1, m.password_source),
+            ("env".into(), PasswordSource::Environment)
+        );
+        let m = mqtt_settings(mqtt_file("username = \"u\""), &broker, None).unwrap();
+        assert_eq!(m.password_source, PasswordSource::Pending);
+    }
+
+    #[test]
+    fn the_keyring_supplies_the_password_of_this_broker_only() {
+        use crate::credentials::{MemoryStore, SecretKey};
+        let flags = Overrides {
+            broker: Some("mqtt://b.example:1883".into()),
+            ..with_db()
+        };
+        let store = MemoryStore::with([
+            (
+                SecretKey::password("b.example:1883", "u"),
+                b"from-keyring".to_vec(),
+            ),
+            (
+                SecretKey::password("other.example:1883", "u"),
+                b"other".to_vec(),
+            ),
+        ]);
+        let s = resolve("[mqtt]\nusername = \"u\"", flags.clone())
+            .unwrap()
+            .with_secrets(&store)
+            .unwrap();
+        assert_eq!(
+            s.mqtt.credentials,
+            Some(("u".into(), "from-keyring".into()))
+        );
+        assert_eq!(s.mqtt.password_source, PasswordSource::Keyring);
+
+        let s = resolve("[mqtt]\nusername = \"nobody\"", flags.clone())
+            .unwrap()
+            .with_secrets(&store)
+            .unwrap();
+        assert_eq!(s.mqtt.credentials, Some(("nobody".into(), String::new())));
+        assert_eq!(s.mqtt.password_source, PasswordSource::None);
+
+        let down = MemoryStore::unreachable("no Secret Service on the bus");
+        let s = resolve("[mqtt]\nusername = \"u\"", flags)
+            .unwrap()
+            .with_secrets(&down)
+            .unwrap();
+        assert!(
+            matches!(&s.mqtt.password_source, PasswordSource::KeyringUnavailable(w) if w.contains("no Secret Service")),
+            "{:?}",
+            s.mqtt.password_source
+        );
+    }
+
+    #[test]
+    fn a_client_key_comes_from_the_keyring_or_a_file_only_its_owner_reads() {
+        use crate::credentials::{MemoryStore, SecretKey};
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pem = |name: &str, block: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(
+                &p,
+                format!("-----BEGIN {block}-----\nAAAA\n-----END {block}-----\n"),
+            )
+            .unwrap();
+            p
+        };
+        let ca = pem("ca.pem", "CERTIFICATE");
+        let cert = pem("c.pem", "CERTIFICATE");
+        let key = pem("k.pem", "PRIVATE KEY");
+        let broker = external("mqtts://b.example:8883");
+        let with_key = format!("ca_file = {ca:?}\nclient_cert = {cert:?}\nclient_key = {key:?}");
+
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = mqtt_settings(mqtt_file(&with_key), &broker, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("readable by other users (mode 644)"), "{e}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(mqtt_settings(mqtt_file(&with_key), &broker, None)
+            .unwrap()
+            .client_auth
+            .is_some());
+
+        // No key file: the keyring's, for this broker.
+        let without = format!("ca_file = {ca:?}\nclient_cert = {cert:?}");
+        let flags = Overrides {
+            broker: Some("mqtts://b.example:8883".into()),
+            ..with_db()
+        };
+        let missing = resolve(&format!("[mqtt]\n{without}"), flags.clone())
+            .unwrap()
+            .with_secrets(&MemoryStore::default())
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("credentials import-key"), "{missing}");
+        let store =
+            MemoryStore::with([(SecretKey::client_key("b.example:8883"), b"KEYPEM".to_vec())]);
+        let s = resolve(&format!("[mqtt]\n{without}"), flags)
+            .unwrap()
+            .with_secrets(&store)
+            .unwrap();
+        assert_eq!(s.mqtt.client_auth.unwrap().1, b"KEYPEM");
+    }
+
+    #[test]
+    fn tls_verification_is_turned_off_only_for_the_broker_named() {
+        let broker = external("mqtts://b.example:8883");
+        let m = mqtt_settings(
+            mqtt_file("insecure_skip_verify = \"b.example:8883\""),
+            &broker,
+            None,
+        )
+        .unwrap();
+        assert!(m.skip_verify);
+        let e = mqtt_settings(
+            mqtt_file("insecure_skip_verify = \"x.example:8883\""),
+            &broker,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("names another broker"), "{e}");
+        let plain = external("mqtt://b.example:1883");
+        let e = mqtt_settings(
+            mqtt_file("insecure_skip_verify = \"b.example:1883\""),
+            &plain,
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("only applies to an mqtts://"), "{e}");
+        assert!(
+            !mqtt_settings(MqttFile::default(), &broker, None)
+                .unwrap()
+                .skip_verify
+        );
     }
 }

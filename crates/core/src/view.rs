@@ -200,6 +200,11 @@ pub struct ConsoleInfo {
     pub notify_min_severity: watchfloor_protocol::Severity,
     /// Whether alerts also play a sound.
     pub sound: bool,
+    /// The broker's TLS certificate is not verified (`mqtt.insecure_skip_verify`): the console
+    /// shows a warning for as long as it runs.
+    pub tls_unverified: bool,
+    /// Why the broker secrets could not be read (the OS keyring unreachable), or null.
+    pub credential_problem: Option<String>,
 }
 
 /// One stored device event, for the device panel.

@@ -87,6 +87,8 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
     operator: 'preview',
     notify_min_severity: 'high',
     sound: false,
+    tls_unverified: false,
+    credential_problem: null,
   };
   const incidents = new Map<string, Incident>(fakeIncidents(Date.now()).map((i) => [i.id, i]));
   let changed: Incident[] = [];

@@ -31,4 +31,13 @@ notify_min_severity: "critical" | "high" | "medium" | "low" | "info",
 /**
  * Whether alerts also play a sound.
  */
-sound: boolean, };
+sound: boolean, 
+/**
+ * The broker's TLS certificate is not verified (`mqtt.insecure_skip_verify`): the console
+ * shows a warning for as long as it runs.
+ */
+tls_unverified: boolean, 
+/**
+ * Why the broker secrets could not be read (the OS keyring unreachable), or null.
+ */
+credential_problem: string | null, };
