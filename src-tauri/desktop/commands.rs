@@ -19,24 +19,6 @@ fn stopped() -> CommandError {
     CommandError::new("pipeline_stopped", "the pipeline has stopped")
 }
 
-/// Where an export goes: the path the operator gave, or `default_name` in their Downloads
-/// folder (home when there is none).
-pub(super) fn export_path(
-    app: &AppHandle,
-    given: Option<String>,
-    default_name: &str,
-) -> Result<std::path::PathBuf, CommandError> {
-    if let Some(p) = given.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()) {
-        return Ok(std::path::PathBuf::from(p));
-    }
-    let dir = app
-        .path()
-        .download_dir()
-        .or_else(|_| app.path().home_dir())
-        .map_err(|e| CommandError::new("export", e))?;
-    Ok(dir.join(default_name))
-}
-
 /// Facts about this console (broker, database, version).
 #[tauri::command]
 pub fn console_info(state: State<'_, ConsoleState>) -> ConsoleInfo {

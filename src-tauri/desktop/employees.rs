@@ -11,7 +11,8 @@ use watchfloor_core::store::attendance::{
     self, AttendanceFilter, AttendanceRow, DailyRow, EventImage,
 };
 
-use super::commands::{export_path, read_history, CommandError};
+use super::commands::{read_history, CommandError};
+use super::dialogs;
 use super::ConsoleState;
 
 #[tauri::command]
@@ -89,20 +90,23 @@ async fn send_control(state: &ConsoleState, control: Control) -> Result<(), Comm
         .map_err(|_| CommandError::new("sync_stopped", "the employee sync has stopped"))
 }
 
-/// Imports an employee CSV (a path on this machine) and has the sync plan again.
+/// Imports the employee CSV the operator picks in a dialog and has the sync plan again;
+/// `None` when the dialog was cancelled.
 #[tauri::command]
 pub async fn import_employees(
+    app: AppHandle,
     state: State<'_, ConsoleState>,
-    path: String,
-) -> Result<facesync::ImportReport, CommandError> {
+) -> Result<Option<facesync::ImportReport>, CommandError> {
     let Some(zone) = state.face_zone else {
         return Err(CommandError::new(
             "face_off",
             "face terminals are turned off ([face] enabled = false)",
         ));
     };
+    let Some(csv) = dialogs::open(&app, dialogs::IMPORT_EMPLOYEES, ("CSV", &["csv"])).await? else {
+        return Ok(None);
+    };
     let db = PathBuf::from(&state.info.db_path);
-    let csv = PathBuf::from(path.trim());
     let report =
         tauri::async_runtime::spawn_blocking(move || facesync::import_file(&db, &csv, zone))
             .await
@@ -111,7 +115,7 @@ pub async fn import_employees(
     if state.sync.is_some() {
         send_control(&state, Control::Reload).await?;
     }
-    Ok(report)
+    Ok(Some(report))
 }
 
 /// Puts a terminal in exactly the groups named (the panel's "Groups" field), then has the sync
@@ -164,16 +168,15 @@ pub async fn attendance_daily(
     read_history(&state, move |c| attendance::daily(c, &from_day, &to_day)).await
 }
 
-/// Writes the log (every matching line, no limit) or the daily report as CSV; returns the path
-/// written. Without a path the file goes to the Downloads folder.
+/// Writes the log (every matching line, no limit) or the daily report as CSV where the operator
+/// says in a save dialog; returns the path written, `None` when the dialog was cancelled.
 #[tauri::command]
 pub async fn export_attendance(
     app: AppHandle,
     state: State<'_, ConsoleState>,
     report: String,
     mut filter: AttendanceFilter,
-    path: Option<String>,
-) -> Result<String, CommandError> {
+) -> Result<Option<String>, CommandError> {
     let from = filter.from_day.clone().unwrap_or_default();
     let to = filter.to_day.clone().unwrap_or_default();
     let span = if from.is_empty() && to.is_empty() {
@@ -181,22 +184,29 @@ pub async fn export_attendance(
     } else {
         format!("{from}_{to}")
     };
-    let path = export_path(&app, path, &format!("watchfloor-{report}-{span}.csv"))?;
-    match report.as_str() {
-        "log" => {
-            filter.limit = None;
-            let rows = read_history(&state, move |c| attendance::log(c, &filter)).await?;
-            write_csv_off_thread(rows, path).await
+    let daily = match report.as_str() {
+        "log" => false,
+        "daily" if !from.is_empty() && !to.is_empty() => true,
+        _ => {
+            return Err(CommandError::new(
+                "bad_report",
+                "export `log`, or `daily` with a from and a to day",
+            ))
         }
-        "daily" if !from.is_empty() && !to.is_empty() => {
-            let rows = read_history(&state, move |c| attendance::daily(c, &from, &to)).await?;
-            write_csv_off_thread(rows, path).await
-        }
-        _ => Err(CommandError::new(
-            "bad_report",
-            "export `log`, or `daily` with a from and a to day",
-        )),
-    }
+    };
+    let name = format!("watchfloor-{report}-{span}.csv");
+    let Some(path) = dialogs::save(&app, dialogs::EXPORT, &name).await? else {
+        return Ok(None);
+    };
+    let written = if daily {
+        let rows = read_history(&state, move |c| attendance::daily(c, &from, &to)).await?;
+        write_csv_off_thread(rows, path).await?
+    } else {
+        filter.limit = None;
+        let rows = read_history(&state, move |c| attendance::log(c, &filter)).await?;
+        write_csv_off_thread(rows, path).await?
+    };
+    Ok(Some(written))
 }
 
 /// Writes `rows` as CSV to `path` on a blocking thread; the path written.

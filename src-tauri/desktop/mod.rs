@@ -7,6 +7,7 @@
 //! opened offline, with no pipeline at all.
 
 mod commands;
+mod dialogs;
 mod employees;
 pub mod review;
 
@@ -68,6 +69,7 @@ pub fn run(
     tracing::info!(broker = %state.info.broker_url, embedded = state.info.embedded_broker, db = %state.info.db_path, "console starting");
 
     let app = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
         .manage(state)
         .setup(|app| {
             // A tray icon where the desktop has a tray; a console without one still runs.

@@ -14,7 +14,8 @@ use watchfloor_core::review::timeline::Direction;
 use watchfloor_core::review::trips::{Track, TripParams};
 use watchfloor_core::review::{self, AppMode, ReviewFile, ReviewFrame};
 
-use super::commands::{export_path, CommandError};
+use super::commands::CommandError;
+use super::dialogs;
 
 /// The file under review.
 pub struct ReviewState {
@@ -117,16 +118,17 @@ pub async fn review_track(
 }
 
 /// Writes part of the view (devices at the instant, incidents then, a track) or a report over
-/// the range to `path`, or to the Downloads folder under a name that says what it holds;
-/// resolves to the path written.
+/// the range where the reviewer says in a save dialog (offered: a name that says what it
+/// holds, in Downloads); resolves to the path written, `None` when the dialog was cancelled.
 #[tauri::command]
 pub async fn review_export(
     app: AppHandle,
     state: State<'_, ReviewState>,
     request: ViewExport,
-    path: Option<String>,
-) -> Result<String, CommandError> {
-    let path = export_path(&app, path, &request.file_name())?;
+) -> Result<Option<String>, CommandError> {
+    let Some(path) = dialogs::save(&app, dialogs::EXPORT, &request.file_name()).await? else {
+        return Ok(None);
+    };
     let params = state.params;
     let file = Arc::clone(&state.file);
     let written = path.display().to_string();
@@ -138,7 +140,7 @@ pub async fn review_export(
     })
     .await
     .map_err(|e| CommandError::new("export", e))??;
-    Ok(written)
+    Ok(Some(written))
 }
 
 /// Writes `path` through `write`, removing what was written if it fails (no half file stays
@@ -167,15 +169,20 @@ fn write_file(
     })
 }
 
-/// The live console's "Review a file…": checks that `path` opens for review (here, so a wrong
-/// path or a newer schema is refused in the console, in words), then opens it in a review
-/// window of its own, a second `watchfloor review` process, while this console runs on.
+/// The live console's "Review a file…": the operator picks a history file in a dialog; it is
+/// checked here (so a file that is no history, or one from a newer Watchfloor, is refused in
+/// the console, in words), then opened in a review window of its own, a second
+/// `watchfloor review` process, while this console runs on. Resolves to the file opened, `None`
+/// when the dialog was cancelled.
 #[tauri::command]
 pub async fn open_review(
+    app: AppHandle,
     state: State<'_, super::ConsoleState>,
-    path: String,
-) -> Result<(), CommandError> {
-    let file = std::path::PathBuf::from(path.trim());
+) -> Result<Option<String>, CommandError> {
+    let filter = ("History files", &["sqlite", "db"][..]);
+    let Some(file) = dialogs::open(&app, dialogs::OPEN_REVIEW, filter).await? else {
+        return Ok(None);
+    };
     let checked = file.clone();
     tauri::async_runtime::spawn_blocking(move || ReviewFile::open(&checked).map(drop))
         .await
@@ -195,7 +202,7 @@ pub async fn open_review(
     std::thread::spawn(move || {
         let _ = child.wait();
     });
-    Ok(())
+    Ok(Some(file.display().to_string()))
 }
 
 /// Opens `file` for review in a window of its own; returns when the window closes.
@@ -216,6 +223,7 @@ pub fn run(
         },
     };
     let app = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             app_mode,

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startDriver, Session, until } from './webdriver.mjs';
+import { answerFileDialog, freePort, startDriver, Session, until } from './webdriver.mjs';
 
 const app = process.env.WATCHFLOOR_BIN ?? 'target/debug/watchfloor';
 const artifacts = process.env.WATCHFLOOR_ARTIFACTS ?? 'test-artifacts';
@@ -76,8 +76,9 @@ test('a reviewer opens a recorded file offline, scrubs, follows a track and the 
     assert.ok(fixes >= 5, `a 10 s recording at 1 Hz holds several fixes, got ${fixes}`);
     assert.equal(await s.execute(`return !!document.querySelector('[data-testid=speed-chart] polyline');`), true);
 
-    // Export the view: every device at the instant (CSV), the picked device's track (KML), and
-    // the availability report (the printable page), each read back from disk.
+    // Export the view through the native save dialog: every device at the instant (CSV), the
+    // picked device's track (KML), and the availability report (the printable page), each read
+    // back from disk.
     const exported = async (what, format, name) => {
       const path = join(dir, name);
       await s.execute(`
@@ -88,8 +89,8 @@ test('a reviewer opens a recorded file offline, scrubs, follows a track and the 
       await s.execute(`
         const set = (id, v, ev) => { const el = document.querySelector('[data-testid=' + id + ']'); el.value = v; el.dispatchEvent(new Event(ev, { bubbles: true })); };
         set('review-export-format', arguments[0], 'change');
-        set('review-export-path', arguments[1], 'input');
-        document.querySelector('[data-testid=review-export-run]').click(); return true;`, [format, path]);
+        document.querySelector('[data-testid=review-export-run]').click(); return true;`, [format]);
+      await answerFileDialog('Export to a file', path, { save: true });
       const result = await until(`the ${what} export`, () =>
         s.execute(`const r = document.querySelector('[data-testid=review-export-result]'); return r && r.textContent.includes(arguments[0]) ? r.textContent : false;`, [name]), 15_000);
       assert.match(result, /^written to /, result);

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startDriver, Session, until, waitForPort } from './webdriver.mjs';
+import { answerFileDialog, freePort, startDriver, Session, until, waitForPort } from './webdriver.mjs';
 
 const app = process.env.WATCHFLOOR_BIN ?? 'target/debug/watchfloor';
 const artifacts = process.env.WATCHFLOOR_ARTIFACTS ?? 'test-artifacts';
@@ -64,8 +64,8 @@ test('a supervisor imports employees, watches the sync finish, and reads and exp
     // Import from the Employees panel.
     await until('the workspace switch', () => s.execute(click('workspace-sites')));
     await until('the employees tab', () => s.execute(click('sites-employees')));
-    await until('the import field', () => s.execute(type('import-path', csv)));
-    await s.execute(click('import-run'));
+    await until('the import button', () => s.execute(click('import-run')));
+    await answerFileDialog('Import employees (CSV)', csv);
     const report = await until('the import report', async () => {
       const t = await s.execute(text('import-report'));
       return /40 added/.test(t) ? t : false;
@@ -117,8 +117,8 @@ test('a supervisor imports employees, watches the sync finish, and reads and exp
     writeFileSync(join(artifacts, 'gui-sites-attendance.png'), await s.screenshot());
 
     const out = join(dir, 'attendance.csv');
-    await s.execute(type('export-path', out));
     await s.execute(click('export-run'));
+    await answerFileDialog('Export to a file', out, { save: true });
     await until('the export', async () => /attendance\.csv/.test(await s.execute(text('export-done'))));
     const exported = readFileSync(out, 'utf8').split('\n');
     assert.match(exported[0], /^terminal_id,terminal_name,record_id/);

@@ -2,15 +2,15 @@
 // devices. Through the DOM of the real webview it checks that the map loaded, that MapLibre drew
 // device dots (counted from the rendered frame), that the status bar names the embedded broker
 // and counts the devices; then it saves a screenshot as a test artifact. It opens the health
-// panel and the quarantine list, and "Review a file…" (refused for a wrong path, a second
-// window for the console's own history file).
+// panel and the quarantine list, and "Review a file…" through the native file dialog (refused
+// for a file that is no history, a second window for the console's own history file).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startDriver, Session, until } from './webdriver.mjs';
+import { answerFileDialog, freePort, startDriver, Session, until } from './webdriver.mjs';
 
 const app = process.env.WATCHFLOOR_BIN ?? 'target/debug/watchfloor';
 
@@ -110,26 +110,19 @@ test('the console shows a simulated fleet on the map with the broker status', { 
     assert.match(listed, /lat = 200 is outside/, 'the reason is shown in words');
     writeFileSync(join(artifacts, 'gui-quarantine.png'), await session.screenshot());
 
-    // "Review a file…": a path that is no history file is refused in words, in the console; the
-    // console's own (live) history file opens in a review window of its own, a second process.
+    // "Review a file…": the operator picks the file in the native dialog. A file that is no
+    // history file is refused in words, in the console; the console's own (live) history file
+    // opens in a review window of its own, a second process.
     const openReview = async (path) => {
-      await session.execute(`
-        if (!document.querySelector('[data-testid=open-review-path]')) document.querySelector('[data-testid=open-review]').click();
-        return true;`);
-      await until('the review path field', () => session.execute(`return !!document.querySelector('[data-testid=open-review-path]');`), 5_000);
-      await session.execute(`
-        const input = document.querySelector('[data-testid=open-review-path]');
-        input.value = arguments[0]; input.dispatchEvent(new Event('input', { bubbles: true }));
-        document.querySelector('[data-testid=open-review-run]').click(); return true;`, [path]);
-      return until(
-        'the review result',
-        () => session.execute(`const r = document.querySelector('[data-testid=open-review-result]'); return r && !r.previousElementSibling?.disabled ? r.textContent : false;`),
-        20_000,
-      );
+      await session.execute(`document.querySelector('[data-testid=open-review]').click(); return true;`);
+      await answerFileDialog('Open a history file for review', path);
+      return until('the review result', () => session.execute(`return document.querySelector('[data-testid=open-review-result]')?.textContent ?? false;`), 20_000);
     };
-    const refused = await openReview(join(dir, 'no-such.sqlite'));
-    assert.match(refused, /no-such\.sqlite/, `the refusal names the file: ${refused}`);
-    assert.equal(pgrep(`review ${join(dir, 'no-such.sqlite')}`), '', 'no review window for a refused file');
+    const notHistory = join(dir, 'notes.sqlite');
+    writeFileSync(notHistory, 'not a database');
+    const refused = await openReview(notHistory);
+    assert.match(refused, /notes\.sqlite/, `the refusal names the file: ${refused}`);
+    assert.equal(pgrep(`review ${notHistory}`), '', 'no review window for a refused file');
     const opened = await openReview(env.WATCHFLOOR_DB);
     assert.match(opened, /opened in a review window/);
     const pid = await until('the review window process', () => pgrep(`review ${env.WATCHFLOOR_DB}`), 10_000);

@@ -1,7 +1,7 @@
 // A minimal W3C WebDriver client over fetch, enough to drive the real Watchfloor window through
 // tauri-driver (which starts WebKitWebDriver, which starts the app). No browser download, no
 // framework: the protocol is a handful of JSON requests.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -122,4 +122,32 @@ export class Session {
       // the app may already be gone
     }
   }
+}
+
+/** The X window id of the visible window titled exactly `title`, or null. */
+function windowId(title) {
+  try {
+    const escaped = title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const out = execFileSync('xdotool', ['search', '--onlyvisible', '--name', `^${escaped}$`], { encoding: 'utf8' });
+    return out.trim().split('\n')[0] || null;
+  } catch {
+    return null; // xdotool exits 1 when nothing matches
+  }
+}
+
+/**
+ * Answers the app's native file dialog titled `title` with `path`, as an operator would type
+ * it: the dialog is found on the X server, focused, and given the path through the keyboard
+ * (GTK's file chooser takes a typed path: Ctrl+L opens its location field in an open dialog;
+ * a save dialog's name field takes a whole path). Needs xdotool and a display (Xvfb).
+ */
+export async function answerFileDialog(title, path, { save = false, timeoutMs = 20_000 } = {}) {
+  const id = await until(`the "${title}" dialog`, async () => windowId(title), timeoutMs);
+  execFileSync('xdotool', ['windowfocus', '--sync', id]);
+  await sleep(300); // GTK maps the dialog's widgets after the window
+  execFileSync('xdotool', ['key', '--clearmodifiers', save ? 'ctrl+a' : 'ctrl+l']);
+  execFileSync('xdotool', ['type', '--delay', '2', path]);
+  await sleep(200);
+  execFileSync('xdotool', ['key', 'Return']);
+  await until(`the "${title}" dialog to close`, async () => windowId(title) === null, 10_000);
 }

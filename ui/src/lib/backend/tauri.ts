@@ -43,10 +43,10 @@ export const tauriBackend: Backend = {
   syncFailures: (terminal) => invoke<Failure[]>('sync_failures', { terminal }),
   syncControl: (action, terminal) => invoke<void>('sync_control', { action, terminal }),
   setTerminalGroups: (terminal, groups) => invoke<void>('set_terminal_groups', { terminal, groups }),
-  importEmployees: (path) => invoke<ImportReport>('import_employees', { path }),
+  importEmployees: () => invoke<ImportReport | null>('import_employees'),
   attendanceLog: (filter) => invoke<AttendanceRow[]>('attendance_log', { filter }),
   attendanceDaily: (fromDay, toDay) => invoke<DailyRow[]>('attendance_daily', { fromDay, toDay }),
-  exportAttendance: (report, filter, path) => invoke<string>('export_attendance', { report, filter, path }),
+  exportAttendance: (report, filter) => invoke<string | null>('export_attendance', { report, filter }),
   eventImages: (device, eventType, fromMs, toMs) => invoke<EventImage[]>('event_images', { device, eventType, fromMs, toMs }),
   appMode: () => invoke<AppMode>('app_mode'),
   reviewFrame: (atMs) => invoke<ReviewFrame>('review_frame', { atMs }),
@@ -54,8 +54,8 @@ export const tauriBackend: Backend = {
   reviewStep: (atMs, direction) => invoke<number | null>('review_step', { atMs, direction }),
   reviewNextIncident: (atMs) => invoke<number | null>('review_next_incident', { atMs }),
   reviewTrack: (device, fromMs, toMs, minStopS) => invoke<Track>('review_track', { device, fromMs, toMs, minStopS }),
-  reviewExport: (request: ViewExport, path) => invoke<string>('review_export', { request, path }),
-  openReview: (path) => invoke<void>('open_review', { path }),
+  reviewExport: (request: ViewExport) => invoke<string | null>('review_export', { request }),
+  openReview: () => invoke<string | null>('open_review'),
   async subscribeLive(onBatch) {
     // Listen first: the backend's snapshot is the first event after subscribe_live.
     await listen<LiveBatch>('watchfloor://live', (e) => onBatch(e.payload));

@@ -105,14 +105,16 @@ export interface Backend {
   /** Puts a terminal in exactly these groups (the sync plans again); rejects with `bad_group`
    * and the reason for a name that cannot be one. */
   setTerminalGroups(terminal: string, groups: string[]): Promise<void>;
-  /** Imports an employee CSV at `path` (on this machine). */
-  importEmployees(path: string): Promise<ImportReport>;
+  /** Imports the employee CSV the operator picks in the backend's file dialog; null when the
+   * dialog was cancelled. */
+  importEmployees(): Promise<ImportReport | null>;
   /** The attendance log, newest first. */
   attendanceLog(filter: AttendanceFilter): Promise<AttendanceRow[]>;
   /** First in and last out per employee and day (terminal-local days, inclusive). */
   attendanceDaily(fromDay: string, toDay: string): Promise<DailyRow[]>;
-  /** Writes the log or the daily report as CSV; resolves to the path written. */
-  exportAttendance(report: 'log' | 'daily', filter: AttendanceFilter, path: string | null): Promise<string>;
+  /** Writes the log or the daily report as CSV where the operator says in a save dialog;
+   * resolves to the path written, null when cancelled. */
+  exportAttendance(report: 'log' | 'daily', filter: AttendanceFilter): Promise<string | null>;
   /** Images kept with a device's events of one type over a span (newest first). */
   eventImages(device: string, eventType: string, fromMs: number, toMs: number): Promise<EventImage[]>;
   /** The live console, or a review window with its file's facts. */
@@ -127,12 +129,13 @@ export interface Backend {
   reviewNextIncident(atMs: number): Promise<number | null>;
   /** Review: a device's track over a range with stops, totals and battery. */
   reviewTrack(device: string, fromMs: number, toMs: number, minStopS: number | null): Promise<Track>;
-  /** Review: writes part of the view or a report to `path` (null: the Downloads folder);
-   * resolves to the path written. */
-  reviewExport(request: ViewExport, path: string | null): Promise<string>;
-  /** The live console: opens a history file read-only in a review window of its own; rejects
-   * with `review_refused` (and the reason) when the file cannot be reviewed. */
-  openReview(path: string): Promise<void>;
+  /** Review: writes part of the view or a report where the reviewer says in a save dialog;
+   * resolves to the path written, null when cancelled. */
+  reviewExport(request: ViewExport): Promise<string | null>;
+  /** The live console: the operator picks a history file in a dialog and it opens read-only in
+   * a review window of its own; resolves to the file, null when cancelled; rejects with
+   * `review_refused` (and the reason) when the file cannot be reviewed. */
+  openReview(): Promise<string | null>;
   /** Calls `onBatch` with a full snapshot, then with coalesced batches, until the page closes. */
   subscribeLive(onBatch: (batch: LiveBatch) => void): Promise<void>;
 }
