@@ -136,7 +136,7 @@ pub fn set_attention(app: AppHandle, unacknowledged: u32) -> Result<(), CommandE
         0 => "Watchfloor".to_owned(),
         n => format!("({n}) Watchfloor: {n} unacknowledged"),
     };
-    if let Some(window) = app.get_webview_window("main") {
+    if let Some(window) = app.get_webview_window(super::CONSOLE_WINDOW) {
         window
             .set_title(&title)
             .map_err(|e| CommandError::new("window", e))?;

@@ -20,6 +20,49 @@ use watchfloor_core::{Pipeline, Settings};
 /// The tray icon's id (its label carries the count of unacknowledged incidents).
 pub const TRAY_ID: &str = "watchfloor";
 
+/// The live console's window label; capabilities/console.json grants it its commands.
+pub const CONSOLE_WINDOW: &str = "main";
+/// The review window's label; capabilities/review.json grants it its commands.
+pub const REVIEW_WINDOW: &str = "review";
+
+/// Opens the window `label` from tauri.conf.json (where none is created by itself, so each
+/// process opens only its own, under the capability meant for it).
+pub(super) fn open_window<R: tauri::Runtime>(
+    app: &tauri::App<R>,
+    label: &str,
+) -> tauri::Result<tauri::WebviewWindow<R>> {
+    let config = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == label)
+        .cloned()
+        .ok_or_else(|| tauri::Error::WindowNotFound)?;
+    tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?.build()
+}
+
+/// The app's context, with the Content Security Policy of tauri.conf.json (no remote script, no
+/// inline script, no connection but the app's own IPC) widened for one thing only: the origin of
+/// an online map style the operator configured (its style, tiles, glyphs and sprites).
+pub fn context(map_style_url: Option<&str>) -> tauri::Context<tauri::Wry> {
+    let mut context = tauri::generate_context!();
+    let origin = map_style_url
+        .and_then(|u| url::Url::parse(u).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null");
+    if let (Some(origin), Some(tauri::utils::config::Csp::DirectiveMap(csp))) =
+        (origin, context.config_mut().app.security.csp.as_mut())
+    {
+        for directive in ["connect-src", "img-src"] {
+            if let Some(sources) = csp.get_mut(directive) {
+                sources.push(&origin);
+            }
+        }
+    }
+    context
+}
+
 /// What the commands can reach.
 pub struct ConsoleState {
     pub info: watchfloor_core::view::ConsoleInfo,
@@ -80,6 +123,7 @@ pub fn run(
             if let Err(e) = tray.build(app) {
                 tracing::warn!(error = %e, "no tray icon: the unacknowledged count shows in the window title only");
             }
+            open_window(app, CONSOLE_WINDOW)?;
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -108,7 +152,7 @@ pub fn run(
             employees::export_attendance,
             employees::event_images
         ])
-        .build(tauri::generate_context!())
+        .build(context(settings.map_style_url.as_deref()))
         .context("cannot open the console window")?;
 
     let mut running = Some((pipeline, simulator, sync));

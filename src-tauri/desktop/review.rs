@@ -222,9 +222,18 @@ pub fn run(
             ..FrameParams::default()
         },
     };
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .manage(state)
+        .setup(move |app| {
+            let window = super::open_window(app, super::REVIEW_WINDOW)?;
+            window.set_title(&format!("Watchfloor review: {name} (read-only)"))?;
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
             app_mode,
             review_frame,
@@ -234,15 +243,8 @@ pub fn run(
             review_track,
             review_export
         ])
-        .build(tauri::generate_context!())
+        .build(super::context(None))
         .context("cannot open the review window")?;
-    if let Some(w) = app.get_webview_window("main") {
-        let name = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let _ = w.set_title(&format!("Watchfloor review: {name} (read-only)"));
-    }
     app.run(|_, _| {});
     drop(runtime);
     Ok(())

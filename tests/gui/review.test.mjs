@@ -65,6 +65,11 @@ test('a reviewer opens a recorded file offline, scrubs, follows a track and the 
     assert.ok(atStart < atEnd, `${atStart} is before ${atEnd}`);
     assert.ok(Number(await positions()) <= 6);
 
+    // The review window may call only the review's commands: the live console's are refused.
+    const refused = await s.executeAsync(`const done = arguments[arguments.length - 1];
+      window.__TAURI_INTERNALS__.invoke('console_info').then(() => done('allowed'), (e) => done(String(e?.message ?? e)));`);
+    assert.match(refused, /not allowed|not found|denied/i, refused);
+
     // A device's track: trip totals and the chart.
     await s.execute(`const sel = document.querySelector('[data-testid=review-device]');
       sel.selectedIndex = 1; sel.dispatchEvent(new Event('change', { bubbles: true })); return true;`);

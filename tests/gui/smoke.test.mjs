@@ -110,6 +110,43 @@ test('the console shows a simulated fleet on the map with the broker status', { 
     assert.match(listed, /lat = 200 is outside/, 'the reason is shown in words');
     writeFileSync(join(artifacts, 'gui-quarantine.png'), await session.screenshot());
 
+    // The page is locked down: an injected inline script does not run (CSP), nothing but the
+    // app itself can be fetched, and commands outside the console's capability are refused:
+    // the review window's, and the dialog plugin's own (files are picked only in the dialogs
+    // the backend opens), and the file system plugin's.
+    const locked = await session.executeAsync(`
+      const done = arguments[arguments.length - 1];
+      const violations = [];
+      document.addEventListener('securitypolicyviolation', (e) => violations.push(e.violatedDirective));
+      const s = document.createElement('script');
+      s.textContent = 'window.__inlineRan = true';
+      document.head.appendChild(s);
+      const refused = async (cmd, args) => {
+        try { await window.__TAURI_INTERNALS__.invoke(cmd, args); return 'allowed'; }
+        catch (e) { return String(e?.message ?? e); }
+      };
+      (async () => {
+        let fetched;
+        try { await fetch('http://127.0.0.1:9/'); fetched = 'fetched'; } catch (e) { fetched = String(e); }
+        await new Promise((r) => setTimeout(r, 200)); // violation events are dispatched async
+        done({
+          violations,
+          inline: window.__inlineRan === true,
+          fetched,
+          review: await refused('review_frame', { atMs: 0 }),
+          dialog: await refused('plugin:dialog|open', { options: {} }),
+          fs: await refused('plugin:fs|read_file', { path: '/etc/passwd' }),
+        });
+      })();`);
+    console.log('lockdown:', JSON.stringify(locked));
+    assert.equal(locked.inline, false, 'an injected inline script is blocked by the CSP');
+    assert.notEqual(locked.fetched, 'fetched', 'no fetch leaves the app');
+    assert.ok(locked.violations.some((d) => d.startsWith('script-src')), `the CSP refused the script: ${locked.violations}`);
+    assert.ok(locked.violations.includes('connect-src'), `the CSP refused the fetch: ${locked.violations}`);
+    for (const cmd of ['review', 'dialog', 'fs']) {
+      assert.match(locked[cmd], /not allowed|not found|denied/i, `${cmd}: ${locked[cmd]}`);
+    }
+
     // "Review a file…": the operator picks the file in the native dialog. A file that is no
     // history file is refused in words, in the console; the console's own (live) history file
     // opens in a review window of its own, a second process.

@@ -107,7 +107,7 @@ fn serve(server: &tiny_http::Server, grants: &Mutex<Grants>) {
             .then(|| request.url().strip_prefix("/photo/"))
             .flatten()
             .and_then(|token| {
-                let g = grants.lock().expect("grant table lock");
+                let g = grants.lock().unwrap_or_else(|p| p.into_inner());
                 g.by_token
                     .get(token)
                     .filter(|(_, exp)| *exp > Instant::now())
@@ -144,10 +144,14 @@ mod tests {
     use std::time::Duration;
 
     fn get(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
+        request(addr, "GET", path)
+    }
+
+    fn request(addr: SocketAddr, method: &str, path: &str) -> (u16, Vec<u8>) {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut buf = Vec::new();
@@ -179,6 +183,24 @@ mod tests {
         assert_eq!(get(addr, "/photo/0123").0, 404);
         assert_eq!(get(addr, &format!("/photo/{token}/../a.jpg")).0, 404);
         assert_eq!(get(addr, "/").0, 404);
+        // Nothing but a plain GET of the exact token is served.
+        for (method, path) in [
+            ("POST", format!("/photo/{token}")),
+            ("PUT", format!("/photo/{token}")),
+            ("HEAD", format!("/photo/{token}x")),
+            ("GET", format!("/photo/{token}?download=1")),
+            ("GET", format!("/photo/{}", token.to_uppercase())),
+            ("GET", format!("//photo/{token}")),
+            ("GET", format!("/photo/%2e%2e/{token}")),
+            ("GET", photo.display().to_string()),
+        ] {
+            assert_eq!(request(addr, method, &path).0, 404, "{method} {path}");
+        }
+        assert_eq!(
+            get(addr, &format!("/photo/{token}")).0,
+            200,
+            "the grant still stands"
+        );
         server.revoke(std::slice::from_ref(&token));
         assert_eq!(get(addr, &format!("/photo/{token}")).0, 404);
         let (expired, _) = server.grant(photo, Instant::now() - Duration::from_secs(1));
