@@ -47,13 +47,10 @@ pub(super) fn open_window<R: tauri::Runtime>(
 /// an online map style the operator configured (its style, tiles, glyphs and sprites).
 pub fn context(map_style_url: Option<&str>) -> tauri::Context<tauri::Wry> {
     let mut context = tauri::generate_context!();
-    let origin = map_style_url
-        .and_then(|u| url::Url::parse(u).ok())
-        .map(|u| u.origin().ascii_serialization())
-        .filter(|o| o != "null");
-    if let (Some(origin), Some(tauri::utils::config::Csp::DirectiveMap(csp))) =
-        (origin, context.config_mut().app.security.csp.as_mut())
-    {
+    if let (Some(origin), Some(tauri::utils::config::Csp::DirectiveMap(csp))) = (
+        map_style_url.and_then(web_origin),
+        context.config_mut().app.security.csp.as_mut(),
+    ) {
         for directive in ["connect-src", "img-src"] {
             if let Some(sources) = csp.get_mut(directive) {
                 sources.push(&origin);
@@ -82,6 +79,14 @@ pub struct ConsoleState {
 pub struct SyncControls {
     pub progress: tokio::sync::watch::Receiver<Vec<watchfloor_core::facesync::TerminalProgress>>,
     pub control: tokio::sync::mpsc::Sender<watchfloor_core::facesync::Control>,
+}
+
+/// `https://tiles.example:8443` for a URL there; `None` for what has no web origin.
+fn web_origin(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    matches!(url.scheme(), "https" | "http")
+        .then(|| url.origin().ascii_serialization())
+        .filter(|o| o != "null")
 }
 
 /// Runs the console until its window closes.
@@ -173,4 +178,28 @@ pub fn run(
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_online_style_widens_the_csp_for_its_origin_only() {
+        assert_eq!(
+            super::web_origin("https://tiles.example:8443/styles/dark.json?key=k"),
+            Some("https://tiles.example:8443".to_owned())
+        );
+        assert_eq!(super::web_origin("file:///etc/passwd"), None);
+        assert_eq!(super::web_origin("javascript:alert(1)"), None);
+        assert_eq!(super::web_origin("not a url"), None);
+        let ctx = super::context(Some("https://tiles.example/style.json"));
+        let csp = ctx.config().app.security.csp.as_ref().unwrap().to_string();
+        assert!(
+            csp.contains("connect-src 'self' ipc: http://ipc.localhost https://tiles.example"),
+            "{csp}"
+        );
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("blob:"),
+            "{csp}"
+        );
+    }
 }
