@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every decoder's fuzz target (cargo-fuzz, libFuzzer) for SECONDS each, starting from the
-# committed seeds (fuzz/seeds/) and the growing local corpus (fuzz/corpus/, not committed).
+# Runs every fuzz target (cargo-fuzz, libFuzzer) for SECONDS each, starting from the committed
+# seeds (fuzz/seeds/) and the growing local corpus (fuzz/corpus/, not committed): the device
+# decoders (native, OwnTracks, face terminals), the face terminals' sync answers, other
+# consoles' incident messages, and the employee CSV import.
 #
 #   scripts/fuzz.sh            30 s per target (what the test suite runs)
 #   scripts/fuzz.sh 3600       an hour per target, offline
@@ -17,7 +19,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz" >&2
   cargo install cargo-fuzz --locked --quiet
 fi
-for target in native owntracks face; do
+for target in native owntracks face face_sync incident csv_import; do
   mkdir -p "fuzz/corpus/$target"
   # -rss_limit_mb: a decoder that balloons on one input is a finding too.
   cargo fuzz run -s none "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \

@@ -29,8 +29,8 @@ use serde_json::{json, Map, Value};
 use crate::device_id::DeviceId;
 use crate::lenient::optional_number;
 use crate::native::{
-    bounded_text, parse_object, DecodeError, DeviceEvent, DeviceKind, NativeMessage, Severity,
-    Status, MAX_EVENT_FIELD_CHARS, MAX_MESSAGE_CHARS, MAX_NAME_CHARS,
+    bounded_message, bounded_text, parse_object, DecodeError, DeviceEvent, DeviceKind,
+    NativeMessage, Severity, Status, MAX_EVENT_FIELD_CHARS, MAX_MESSAGE_CHARS, MAX_NAME_CHARS,
 };
 use crate::time::{parse_timestamp, truncate};
 
@@ -401,7 +401,7 @@ fn event(
             event_type: event_type.to_owned(),
             severity,
             message: message
-                .map(|m| bounded_text("message", m, MAX_MESSAGE_CHARS))
+                .map(|m| bounded_message("message", m, MAX_MESSAGE_CHARS))
                 .transpose()?,
             position: None,
         },

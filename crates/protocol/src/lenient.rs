@@ -7,7 +7,8 @@ use crate::native::DecodeError;
 use crate::time::truncate;
 
 /// `field` as a number: absent, `null` and `""` are `None`; `12`, `"12"` and `" 12.5 "` are
-/// numbers; anything else is refused with the field named.
+/// numbers; anything else is refused with the field named, `"NaN"`, `"inf"` and `"1e999"`
+/// (which Rust's float parser would take) included: no field holds a number that is not finite.
 pub(crate) fn optional_number(
     obj: &Map<String, Value>,
     field: &str,
@@ -22,7 +23,10 @@ pub(crate) fn optional_number(
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => Ok(n.as_f64()),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(v @ Value::String(s)) => s.trim().parse().map(Some).map_err(|_| not_a_number(v)),
+        Some(v @ Value::String(s)) => match s.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(Some(n)),
+            _ => Err(not_a_number(v)),
+        },
         Some(other) => Err(not_a_number(other)),
     }
 }
@@ -52,6 +56,14 @@ mod tests {
             .to_string()
             .contains("e is not a number"));
         assert!(optional_number(&obj, "f").is_err());
+        let odd: Map<String, Value> =
+            serde_json::from_str(r#"{"n":"NaN","i":"inf","m":"-Infinity","h":"1e999"}"#).unwrap();
+        for field in ["n", "i", "m", "h"] {
+            assert!(
+                optional_number(&odd, field).is_err(),
+                "{field} is not a finite number"
+            );
+        }
         assert!(required_number(&obj, "c")
             .unwrap_err()
             .to_string()

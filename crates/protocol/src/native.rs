@@ -271,6 +271,9 @@ pub enum DecodeError {
         len: usize,
         limit: usize,
     },
+    /// A name or id holds a control character (a message may hold line breaks and tabs).
+    #[error("{field} contains the control character U+{code:04X}")]
+    ControlCharacter { field: &'static str, code: u32 },
 }
 
 impl DecodeError {
@@ -284,6 +287,7 @@ impl DecodeError {
             Self::Timestamp(_) => "bad_timestamp",
             Self::OutOfRange { .. } => "out_of_range",
             Self::TooLong { .. } => "too_long",
+            Self::ControlCharacter { .. } => "control_character",
             Self::Unsupported(_) => "unsupported",
         }
     }
@@ -340,6 +344,11 @@ pub fn decode(
 }
 
 fn parse_json<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, DecodeError> {
+    // serde's derive would also take a JSON array as the struct's fields in order
+    // (`[ts, lat, lon]`), a form nobody documented: only an object is a message.
+    if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(DecodeError::Json("the payload is not a JSON object".into()));
+    }
     serde_json::from_slice(payload).map_err(|e| DecodeError::Json(e.to_string()))
 }
 
@@ -386,14 +395,41 @@ pub(crate) fn optional_in_range(
     value.map(|v| in_range(field, v, lo, hi, range)).transpose()
 }
 
+/// A name or id: at most `limit` characters and no control character at all (a newline or an
+/// escape sequence in a device's name would forge lines in a log and colour an operator's
+/// terminal).
 pub(crate) fn bounded_text(
     field: &'static str,
     text: String,
     limit: usize,
 ) -> Result<String, DecodeError> {
+    checked_text(field, text, limit, |_| false)
+}
+
+/// A free-text message: like [`bounded_text`], but line breaks and tabs are allowed.
+pub(crate) fn bounded_message(
+    field: &'static str,
+    text: String,
+    limit: usize,
+) -> Result<String, DecodeError> {
+    checked_text(field, text, limit, |c| matches!(c, '\n' | '\t'))
+}
+
+fn checked_text(
+    field: &'static str,
+    text: String,
+    limit: usize,
+    allowed: impl Fn(char) -> bool,
+) -> Result<String, DecodeError> {
     let len = text.chars().count();
     if len > limit {
         return Err(DecodeError::TooLong { field, len, limit });
+    }
+    if let Some(c) = text.chars().find(|&c| c.is_control() && !allowed(c)) {
+        return Err(DecodeError::ControlCharacter {
+            field,
+            code: u32::from(c),
+        });
     }
     Ok(text)
 }
@@ -449,7 +485,7 @@ fn validate_event(p: EventPayload, now_ms: i64) -> Result<DeviceEvent, DecodeErr
         severity: p.severity,
         message: p
             .message
-            .map(|m| bounded_text("message", m, MAX_MESSAGE_CHARS))
+            .map(|m| bounded_message("message", m, MAX_MESSAGE_CHARS))
             .transpose()?,
         position,
     })

@@ -17,8 +17,9 @@ use serde_json::{Map, Value};
 use crate::device_id::DeviceId;
 use crate::lenient::{optional_number, required_number};
 use crate::native::{
-    bounded_text, in_range, optional_in_range, parse_object, DecodeError, DeviceEvent, DeviceKind,
-    Fix, NativeMessage, Severity, Status, MAX_EVENT_FIELD_CHARS, MAX_MESSAGE_CHARS,
+    bounded_message, bounded_text, in_range, optional_in_range, parse_object, DecodeError,
+    DeviceEvent, DeviceKind, Fix, NativeMessage, Severity, Status, MAX_EVENT_FIELD_CHARS,
+    MAX_MESSAGE_CHARS,
 };
 use crate::time::{parse_timestamp, truncate};
 use crate::MAX_PAYLOAD_BYTES;
@@ -214,7 +215,7 @@ fn transition(
         MAX_EVENT_FIELD_CHARS + 1,
     )?;
     let message = region
-        .map(|r| bounded_text("desc", format!("{event} {r}"), MAX_MESSAGE_CHARS))
+        .map(|r| bounded_message("desc", format!("{event} {r}"), MAX_MESSAGE_CHARS))
         .transpose()?;
     Ok(vec![NativeMessage::Event {
         device,

@@ -70,20 +70,32 @@ impl Parsed {
 /// cannot be read or has no header with the required columns.
 pub fn read_csv(path: &Path, zone: Tz) -> anyhow::Result<Parsed> {
     let base = path.parent().unwrap_or(Path::new("."));
+    let file = std::fs::File::open(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    read_csv_from(file, base, &path.display().to_string(), zone)
+}
+
+/// Reads a CSV from `input` (`name` says which in messages); photo paths are relative to
+/// `base`. Every row is checked on its own: a bad one becomes a [`RowError`], never a failure
+/// of the whole file (the fuzz target `csv_import` feeds it arbitrary bytes).
+pub fn read_csv_from(
+    input: impl std::io::Read,
+    base: &Path,
+    name: &str,
+    zone: Tz,
+) -> anyhow::Result<Parsed> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(false)
-        .from_path(path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        .from_reader(input);
     let headers = reader
         .headers()
-        .map_err(|e| anyhow::anyhow!("cannot read the header of {}: {e}", path.display()))?
+        .map_err(|e| anyhow::anyhow!("cannot read the header of {name}: {e}"))?
         .clone();
     for col in ["employee_id", "name", "photo"] {
         if !headers.iter().any(|h| h == col) {
             anyhow::bail!(
-                "{}: the header lacks the column {col:?} (required: employee_id,name,photo)",
-                path.display()
+                "{name}: the header lacks the column {col:?} (required: employee_id,name,photo)"
             );
         }
     }
@@ -285,6 +297,51 @@ pub(crate) mod tests {
         b.extend([0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01]);
         b.extend([0xFF, 0xD9]);
         b
+    }
+
+    #[test]
+    fn hostile_csv_rows_are_refused_one_by_one_and_never_abort_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ok.jpg"), jpeg(480, 640)).unwrap();
+        let mut csv = b"employee_id,name,photo\n".to_vec();
+        csv.extend_from_slice(b"E1,Ann,ok.jpg\n");
+        csv.extend_from_slice(b"\"E2\",\"Multi\nline\",ok.jpg\n"); // a quoted newline in a name
+        csv.extend_from_slice(b"E3,\"Bad\xff\xfeUTF8\",ok.jpg\n"); // not UTF-8
+        csv.extend_from_slice(b"E4,Ragged\n"); // too few fields
+        csv.extend_from_slice(format!("E5,{},ok.jpg\n", "n".repeat(100_000)).as_bytes());
+        csv.extend_from_slice(b"E6,Esc\x1b[2J,ok.jpg\n");
+        csv.extend_from_slice(b"E7+#,Wild,ok.jpg\n");
+        csv.extend_from_slice(b"E8,Root,/etc/passwd\n"); // a file that is not a JPEG
+        csv.extend_from_slice(b"E9,Up,../../../../etc/shadow\n");
+        csv.extend_from_slice(b"E10,=HYPERLINK(\"x\"),ok.jpg\n"); // odd but a name
+        let parsed = read_csv_from(&csv[..], dir.path(), "hostile.csv", chrono_tz::UTC).unwrap();
+        let ids: Vec<&str> = parsed
+            .employees
+            .iter()
+            .map(|e| e.employee_id.as_str())
+            .collect();
+        assert_eq!(ids, ["E1", "E10"], "{:#?}", parsed.errors);
+        assert_eq!(
+            parsed.errors.len(),
+            8,
+            "every other row, with its reason: {:#?}",
+            parsed.errors
+        );
+        assert!(parsed.unreadable_ids, "unreadable rows hold removals back");
+        let reason = |line: u64| {
+            parsed
+                .errors
+                .iter()
+                .find(|e| e.line == line)
+                .map(|e| e.reason.clone())
+                .unwrap_or_default()
+        };
+        assert!(reason(3).contains("control"), "{}", reason(3));
+        assert!(reason(9).contains("'+'"), "{}", reason(9));
+        // A header that is not ours, or no text at all: refused as a whole, with the reason.
+        let e = read_csv_from(&b"\xff\xfe\x00"[..], dir.path(), "junk.csv", chrono_tz::UTC)
+            .unwrap_err();
+        assert!(e.to_string().contains("junk.csv"), "{e}");
     }
 
     #[test]

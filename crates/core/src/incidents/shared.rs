@@ -77,6 +77,21 @@ pub fn decode(topic: &str, payload: &[u8]) -> Result<Incident, SharedError> {
     {
         return Err(SharedError::OutOfBounds("text"));
     }
+    // Names and one-line texts carry no control character (a forged log line, a terminal
+    // escape); notes and resolutions may hold line breaks and tabs.
+    let one_line = |s: &str| !s.chars().any(char::is_control);
+    let note = |s: &str| {
+        !s.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    };
+    if !texts.iter().all(|s| one_line(s))
+        || !i.assignee.as_deref().is_none_or(one_line)
+        || ![&i.resolution, &i.last_change.detail]
+            .iter()
+            .all(|s| s.as_deref().is_none_or(note))
+    {
+        return Err(SharedError::OutOfBounds("control character"));
+    }
     if i.version == 0 || i.count == 0 {
         return Err(SharedError::OutOfBounds("version/count"));
     }
@@ -145,6 +160,24 @@ mod tests {
         let mut huge = i.clone();
         huge.title = "x".repeat(20_000);
         assert!(decode(&t, &encode(&huge)).is_err());
+        let mut forged = i.clone();
+        forged.updated_by = "ana\nINFO forged".into();
+        assert_eq!(
+            decode(&t, &encode(&forged)).unwrap_err().code(),
+            "incident_out_of_bounds"
+        );
+        let mut escape = i.clone();
+        escape.title = "\u{1b}[2Jcleared".into();
+        assert_eq!(
+            decode(&t, &encode(&escape)).unwrap_err().code(),
+            "incident_out_of_bounds"
+        );
+        let mut note = i.clone();
+        note.resolution = Some("line 1\nline 2".into());
+        assert!(
+            decode(&t, &encode(&note)).is_ok(),
+            "a resolution may hold line breaks"
+        );
         let mut zero = i;
         zero.version = 0;
         assert_eq!(
