@@ -12,6 +12,7 @@ use tracing_subscriber::EnvFilter;
 use watchfloor_core::metrics::{prometheus_text, Metrics};
 use watchfloor_core::pipeline::LiveFeed;
 use watchfloor_core::store::{self, export::ExportError, export::ExportQuery};
+use watchfloor_core::view::DeviceView;
 use watchfloor_core::{Pipeline, Settings};
 use watchfloor_sim::{SimConfig, Simulator};
 
@@ -237,8 +238,14 @@ pub fn export(db: &std::path::Path, query: &ExportQuery) -> ExitCode {
 
 /// Logs devices as they appear and change online state, and a summary every 10 seconds.
 async fn log_live_state(feed: LiveFeed) {
+    // Subscribed before the snapshot, so a device that arrived before this task started (a
+    // retained status delivered at connect) is in the snapshot, and one that arrives after is
+    // in a batch: none falls between the two.
     let mut rx = feed.subscribe();
     let mut online: HashMap<String, bool> = HashMap::new();
+    if let Some(snapshot) = feed.snapshot().await {
+        log_devices(&snapshot.devices, &mut online);
+    }
     let mut last_summary = Instant::now();
     loop {
         let batch = match rx.recv().await {
@@ -249,23 +256,7 @@ async fn log_live_state(feed: LiveFeed) {
             }
             Err(RecvError::Closed) => return,
         };
-        for d in &batch.devices {
-            match online.insert(d.id.clone(), d.online) {
-                None => tracing::info!(
-                    device = %d.id,
-                    kind = d.kind.unwrap_or("unknown"),
-                    online = d.online,
-                    simulated = d.simulated,
-                    lat = ?d.lat,
-                    lon = ?d.lon,
-                    "device seen"
-                ),
-                Some(was) if was != d.online => {
-                    tracing::info!(device = %d.id, online = d.online, "device went {}", if d.online { "online" } else { "offline" })
-                }
-                Some(_) => {}
-            }
-        }
+        log_devices(&batch.devices, &mut online);
         if last_summary.elapsed() >= Duration::from_secs(10) {
             last_summary = Instant::now();
             tracing::info!(
@@ -280,6 +271,27 @@ async fn log_live_state(feed: LiveFeed) {
                 committed = batch.history.committed,
                 "live state"
             );
+        }
+    }
+}
+
+/// Logs each device the first time it is seen, and each change of its online state.
+fn log_devices(devices: &[DeviceView], online: &mut HashMap<String, bool>) {
+    for d in devices {
+        match online.insert(d.id.clone(), d.online) {
+            None => tracing::info!(
+                device = %d.id,
+                kind = d.kind.unwrap_or("unknown"),
+                online = d.online,
+                simulated = d.simulated,
+                lat = ?d.lat,
+                lon = ?d.lon,
+                "device seen"
+            ),
+            Some(was) if was != d.online => {
+                tracing::info!(device = %d.id, online = d.online, "device went {}", if d.online { "online" } else { "offline" })
+            }
+            Some(_) => {}
         }
     }
 }
