@@ -65,8 +65,10 @@ impl Recorder {
             .map_or(0, |n| u64::try_from(n).unwrap_or(0))
     }
 
-    /// (VmRSS, VmHWM) in KiB, from /proc.
-    fn memory_kib(&self) -> anyhow::Result<(u64, u64)> {
+    /// (VmRSS, VmHWM, RssAnon) in KiB, from /proc. RssAnon is the process's own memory; the
+    /// rest of RSS is mapped library pages (a desktop build maps WebKit and GTK even headless),
+    /// shared with every other process that maps them.
+    fn memory_kib(&self) -> anyhow::Result<(u64, u64, u64)> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
         let field = |name: &str| {
             status
@@ -76,7 +78,7 @@ impl Recorder {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
         };
-        Ok((field("VmRSS:"), field("VmHWM:")))
+        Ok((field("VmRSS:"), field("VmHWM:"), field("RssAnon:")))
     }
 }
 
@@ -170,7 +172,7 @@ pub fn ingest(watchfloor: &Path, messages: u64, devices: u32) -> anyhow::Result<
 pub fn memory(watchfloor: &Path, devices: u32) -> anyhow::Result<()> {
     let broker = Mosquitto::start()?;
     let rec = Recorder::start(watchfloor, &broker)?;
-    let (idle_rss, _) = rec.memory_kib()?;
+    let (idle_rss, _, idle_anon) = rec.memory_kib()?;
     let rt = runtime()?;
     // Three rounds of one fix per device, so every device holds a position and a short trail.
     let messages = u64::from(devices) * 3;
@@ -183,18 +185,23 @@ pub fn memory(watchfloor: &Path, devices: u32) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_secs(1));
-    let (rss, hwm) = rec.memory_kib()?;
-    println!("| memory: watchfloor record, {devices} live devices | |");
-    println!("|---|---|");
+    let (rss, hwm, anon) = rec.memory_kib()?;
+    let mib = |k: u64| k as f64 / 1024.0;
     println!(
-        "| RSS idle, connected | {:.1} MiB |",
-        idle_rss as f64 / 1024.0
+        "| memory: watchfloor record, {devices} live devices | RSS | of which private (RssAnon) |"
+    );
+    println!("|---|---|---|");
+    println!(
+        "| idle, connected | {:.1} MiB | {:.1} MiB |",
+        mib(idle_rss),
+        mib(idle_anon)
     );
     println!(
-        "| RSS with {devices} devices | {:.1} MiB |",
-        rss as f64 / 1024.0
+        "| with {devices} devices | {:.1} MiB | {:.1} MiB |",
+        mib(rss),
+        mib(anon)
     );
-    println!("| peak RSS (VmHWM) | {:.1} MiB |", hwm as f64 / 1024.0);
+    println!("| peak RSS (VmHWM) | {:.1} MiB | |", mib(hwm));
     Ok(())
 }
 

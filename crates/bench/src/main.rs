@@ -14,10 +14,13 @@
 //! - `fleet`: a paced fleet of D devices at R Hz, stamped with the wall clock, published to a
 //!   broker on 127.0.0.1 until it is stopped (or for S seconds): the load for the screen
 //!   benchmark (`scripts/bench-ui.mjs`), from a process of its own.
+//! - `chaos`: the fault campaign of docs/RELIABILITY.md (broker restarts, a network cut, kill -9
+//!   mid-ingest and mid-sync, a full disk, a reconnect storm): sent, stored, lost, memory.
 //! - `gen-history` / `review`: a month of a fleet written to a history file, and what a
 //!   reviewer waits for on it (open and first frame, scrubbing, a 24-hour track, reports).
 
 mod broker;
+mod chaos;
 mod facesync;
 mod ingest;
 mod review;
@@ -84,6 +87,13 @@ enum Command {
         #[arg(long, default_value_t = 35)]
         seconds: u64,
     },
+    /// The fault campaign (docs/RELIABILITY.md): every scenario, or those named.
+    Chaos {
+        #[arg(long, default_value = "target/release/watchfloor")]
+        watchfloor: PathBuf,
+        /// restarts, cut, kill, disk, storm, sync (default: all).
+        scenarios: Vec<String>,
+    },
     /// Publishes a moving fleet at a steady rate (the screen benchmark's load).
     Fleet {
         /// The broker's port on 127.0.0.1.
@@ -142,6 +152,10 @@ fn main() -> anyhow::Result<()> {
             hz,
             seconds,
         } => ingest::latency(&watchfloor, devices, hz, seconds),
+        Command::Chaos {
+            watchfloor,
+            scenarios,
+        } => chaos::run(&watchfloor, &scenarios),
         Command::Fleet {
             port,
             devices,
