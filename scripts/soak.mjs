@@ -1,16 +1,17 @@
 // The soak of docs/RELIABILITY.md: the real desktop app (release build) under Xvfb for MINUTES
-// (default 60) with a fleet of DEVICES x HZ (default 1,000 x 2) from `watchfloor-bench fleet`,
+// (default 60), connected to a Mosquitto of its own on a free port, with a fleet of DEVICES x HZ (default 1,000 x 2) from `watchfloor-bench fleet`,
 // plus one QoS 1 event a second from `mosquitto_pub`. Every minute it samples the private
 // memory (RssAnon, from /proc) of the backend and of the webview's web process, the webview's
 // own figures (device-to-screen latency), and at the end counts the events stored against
 // those the broker acknowledged. Prints one Markdown table row per sample and a summary.
 //
 //   xvfb-run -a -s "-screen 0 1600x1000x24" node scripts/soak.mjs [MINUTES] [DEVICES] [HZ]
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startDriver, Session, until } from '../tests/gui/webdriver.mjs';
+import { freePort, startDriver, Session, until, waitForPort } from '../tests/gui/webdriver.mjs';
 
 const [minutes = '60', devices = '1000', hz = '2'] = process.argv.slice(2);
 const app = process.env.WATCHFLOOR_BIN ?? 'target/release/watchfloor';
@@ -18,6 +19,7 @@ const publisher = process.env.WATCHFLOOR_BENCH_BIN ?? 'target/release/watchfloor
 const dir = mkdtempSync(join(tmpdir(), 'watchfloor-soak-'));
 const db = join(dir, 'history.sqlite');
 const brokerPort = await freePort();
+const run = promisify(execFile);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Private memory of a process in MiB (RssAnon), or null when it is gone. */
@@ -47,9 +49,14 @@ function children(ppid, name) {
     .map(Number);
 }
 
+chmodSync(dir, 0o755); // Mosquitto drops root privileges and must read its config
+const conf = join(dir, 'mosquitto.conf');
+writeFileSync(conf, `listener ${brokerPort} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+const broker = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
+await waitForPort(brokerPort);
 const driver = await startDriver({
   WATCHFLOOR_DB: db,
-  WATCHFLOOR_LISTEN: `127.0.0.1:${brokerPort}`,
+  WATCHFLOOR_BROKER: `mqtt://127.0.0.1:${brokerPort}`,
   XDG_DATA_HOME: join(dir, 'data'),
 });
 let session;
@@ -70,9 +77,16 @@ try {
     for (let n = 0; running; n++) {
       const id = `soak-${String(n).padStart(6, '0')}`;
       const payload = JSON.stringify({ id, ts: Date.now(), type: 'soak', severity: 'info' });
-      const r = spawnSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(brokerPort), '-q', '1', '-t', 'devices/soak-cam/events', '-m', payload]);
-      if (r.status === 0) acked.push(id);
-      await sleep(1000);
+      // mosquitto_pub exits 0 once the broker sent PUBACK; run asynchronously (execFile), so
+      // the minute samples are not held up while it connects.
+      const started = Date.now();
+      try {
+        await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(brokerPort), '-q', '1', '-t', 'devices/soak-cam/events', '-m', payload]);
+        acked.push(id);
+      } catch {
+        // not acknowledged: not counted as sent
+      }
+      await sleep(Math.max(0, 1000 - (Date.now() - started)));
     }
   })();
   await until(`${devices} devices on screen`, async () => {
@@ -120,4 +134,5 @@ try {
   fleet?.kill('SIGTERM');
   await session?.close();
   await driver.stop();
+  broker.kill('SIGTERM');
 }
