@@ -50,6 +50,8 @@ pub struct Mosquitto {
     pub port: u16,
     conf: PathBuf,
     child: Option<Child>,
+    /// Where a persistent broker saves its state (`mosquitto.db`); `None` for one that forgets.
+    saved_state: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
@@ -92,6 +94,18 @@ impl Mosquitto {
 
     fn with_config(extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        // Started as root (as in CI), Mosquitto drops to the `mosquitto` user before it saves its
+        // state: without write access here its persistence fails (logged only), every restart
+        // forgets the sessions and their queued messages, and a restart test only passes while
+        // nothing is in flight.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .expect("temp dir permissions");
+        let saved_state = extra
+            .contains("persistence true")
+            .then(|| dir.path().join("mosquitto.db"));
         let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
         let extra = extra.replace("{dir}", dir.path().to_str().expect("UTF-8 temp path"));
@@ -104,6 +118,7 @@ impl Mosquitto {
             port,
             conf,
             child: None,
+            saved_state,
             _dir: dir,
         };
         broker.spawn();
@@ -130,9 +145,18 @@ impl Mosquitto {
         }
     }
 
-    /// Stops and starts the broker again on the same port with the same configuration.
+    /// Stops and starts the broker again on the same port with the same configuration. A
+    /// persistent broker must have saved its state on the way down, or the restart would test
+    /// nothing.
     pub fn restart(&mut self) {
         self.stop();
+        if let Some(saved) = &self.saved_state {
+            assert!(
+                saved.exists(),
+                "the persistent broker saved no state at {} when stopped",
+                saved.display()
+            );
+        }
         self.spawn();
     }
 
