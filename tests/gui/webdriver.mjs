@@ -4,6 +4,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { join } from 'node:path';
 
 /** A TCP port nobody listens on right now. */
 export function freePort() {
@@ -146,14 +147,46 @@ function windowId(title) {
  * it: the dialog is found on the X server, focused, and given the path through the keyboard
  * (GTK's file chooser takes a typed path: Ctrl+L opens its location field in an open dialog;
  * a save dialog's name field takes a whole path). Needs xdotool and a display (Xvfb).
+ *
+ * A dialog opened for the first time in a process can take a while to build its widgets, and
+ * its location field's completion pop-up can take the Return meant for the dialog; keys sent too
+ * early are lost (GTK logs "gtk_widget_event: assertion 'WIDGET_REALIZED_FOR_EVENT'"). So the
+ * answer is typed again, up to four times, while the dialog stays open. A retry does not press
+ * Ctrl+L again (that would hide a focused location field): Ctrl+A selects what the field holds,
+ * or, with the file list focused, typing the leading "/" opens the field with the path.
+ * When it still stays open, a screenshot of the display is saved for the test's artifacts.
  */
 export async function answerFileDialog(title, path, { save = false, timeoutMs = 20_000 } = {}) {
   const id = await until(`the "${title}" dialog`, async () => windowId(title), timeoutMs);
-  execFileSync('xdotool', ['windowfocus', '--sync', id]);
-  await sleep(300); // GTK maps the dialog's widgets after the window
-  execFileSync('xdotool', ['key', '--clearmodifiers', save ? 'ctrl+a' : 'ctrl+l']);
-  execFileSync('xdotool', ['type', '--delay', '2', path]);
-  await sleep(200);
-  execFileSync('xdotool', ['key', 'Return']);
-  await until(`the "${title}" dialog to close`, async () => windowId(title) === null, 10_000);
+  const closed = async (ms) => {
+    try {
+      await until(`the "${title}" dialog to close`, async () => windowId(title) === null, ms);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (let attempt = 1; attempt <= 4; attempt++) {
+    if (windowId(title) === null) return; // the previous answer took, slowly
+    try {
+      execFileSync('xdotool', ['windowfocus', '--sync', id]);
+      await sleep(400 * attempt); // GTK maps the dialog's widgets after the window
+      const select = save || attempt > 1 ? 'ctrl+a' : 'ctrl+l';
+      execFileSync('xdotool', ['key', '--clearmodifiers', select]);
+      execFileSync('xdotool', ['type', '--delay', '5', path]);
+      await sleep(300);
+      execFileSync('xdotool', ['key', 'Return']);
+    } catch (e) {
+      if (windowId(title) === null) return; // closed under our keys: xdotool lost its window
+      throw e;
+    }
+    if (await closed(3_000 * attempt)) return;
+  }
+  const shot = join(process.env.WATCHFLOOR_ARTIFACTS ?? 'test-artifacts', `dialog-stuck-${Date.now()}.png`);
+  try {
+    execFileSync('import', ['-window', 'root', shot]);
+  } catch {
+    // the screenshot is only a diagnosis
+  }
+  throw new Error(`the "${title}" dialog stayed open after typing ${path} four times (display: ${shot})`);
 }
