@@ -601,8 +601,13 @@ fn disk(bin: &Path) -> anyhow::Result<Outcome> {
     }
     flooding.store(false, Ordering::Relaxed);
     // Stay full for 10 s (acks held, QoS 1 waits at the broker), then grow the disk.
+    let stored_when_full = console.stored("disk-cam").0.len();
     std::thread::sleep(Duration::from_secs(10));
-    let stuck = console.stored("disk-cam").0.len();
+    let stored_while_full = console
+        .stored("disk-cam")
+        .0
+        .len()
+        .saturating_sub(stored_when_full);
     let grown = Command::new("mount")
         .args(["-o", "remount,size=512m"])
         .arg(&mount)
@@ -629,7 +634,7 @@ fn disk(bin: &Path) -> anyhow::Result<Outcome> {
         rss_before: before,
         rss_after: after,
         note: format!(
-            "writing paused after {}; {stuck} events stored while full; {} QoS 0 positions flooded, {dropped:.0} dropped and counted",
+            "writing paused after {}: {stored_when_full} events stored by then, {stored_while_full} more in the 10 s full, the rest after the disk grew; {} QoS 0 positions flooded, {dropped:.0} dropped and counted",
             stalled_after.map_or("(never)".into(), |d| format!("{:.0} s", d.as_secs_f64())),
             flooded.load(Ordering::Relaxed)
         ),
