@@ -112,7 +112,7 @@ pub async fn review_track(
         params.min_stop_ms = i64::from(s) * 1000;
     }
     read(&state, move |f| {
-        review::trips::track(f.conn(), &device, from_ms, to_ms, params)
+        review::trips::track(f, &device, from_ms, to_ms, params)
     })
     .await
 }

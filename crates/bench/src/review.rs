@@ -191,14 +191,14 @@ pub fn measure(db: &Path, scrubs: usize) -> anyhow::Result<()> {
     let device = &file.devices()[file.devices().len() / 2].id;
     let day_from = span.to_ms - 86_400_000;
     let t = Instant::now();
-    let track = review::trips::track(
-        file.conn(),
-        device,
-        day_from,
-        span.to_ms,
-        TripParams::default(),
-    )?;
+    let track = review::trips::track(&file, device, day_from, span.to_ms, TripParams::default())?;
     let track_time = t.elapsed();
+    // Another device's day: the slice readers opened by the first track are kept.
+    let other = &file.devices()[file.devices().len() / 3].id;
+    let t = Instant::now();
+    let other_track =
+        review::trips::track(&file, other, day_from, span.to_ms, TripParams::default())?;
+    let other_track_time = t.elapsed();
 
     let t = Instant::now();
     let incidents = review::incidents::incidents_at(file.conn(), span.to_ms)?;
@@ -239,6 +239,11 @@ pub fn measure(db: &Path, scrubs: usize) -> anyhow::Result<()> {
         track.points.len(),
         track.summary.stops.len(),
         ms(track_time)
+    );
+    println!(
+        "| another device's 24-hour track ({} fixes), readers kept | {} |",
+        other_track.points.len(),
+        ms(other_track_time)
     );
     println!(
         "| incident list at the last instant ({} incidents) | {} |",

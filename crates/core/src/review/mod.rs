@@ -20,16 +20,27 @@ pub mod timeline;
 pub mod trips;
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::store::{self, migration, StoreError};
+use crate::store::{self, migration, positions::PositionRow, StoreError};
+
+/// Most time slices a long track is read in at once (see [`ReviewFile::track_rows`]).
+const TRACK_SLICES: i64 = 8;
+/// A range shorter than this is read in one go: slicing it would only add threads.
+const TRACK_SLICE_MIN_MS: i64 = 30 * 60_000;
 
 /// A history file opened for review.
 pub struct ReviewFile {
     conn: Connection,
     path: PathBuf,
     how: Opened,
+    /// The file `conn` reads (the private copy, when there is one) and whether it is immutable,
+    /// so that [`ReviewFile::track_rows`] can open more connections on the same.
+    source: (PathBuf, bool),
+    /// Read-only connections beside `conn` for reads done in slices at once, kept between calls.
+    slice_readers: Mutex<Vec<Connection>>,
     devices: Vec<frame::DeviceMeta>,
     /// Holds the private copy (older schema, or a WAL that cannot be read in place) alive.
     _copy: Option<tempfile::TempDir>,
@@ -65,6 +76,7 @@ impl ReviewFile {
         } else {
             open_flags(path, true).map(|c| (c, Opened::Immutable))
         };
+        let mut source = (path.to_owned(), !has_wal);
         let (conn, how, copy) = match direct.and_then(|(c, how)| version(&c).map(|v| (c, how, v))) {
             Ok((conn, how, found)) => {
                 store::check_readable(path, found)?;
@@ -73,6 +85,7 @@ impl ReviewFile {
                 } else {
                     drop(conn);
                     let (conn, dir) = migrated_copy(path, has_wal)?;
+                    source = (copy_in(&dir), false);
                     (conn, Opened::Copy, Some(dir))
                 }
             }
@@ -81,6 +94,7 @@ impl ReviewFile {
             Err(e) if has_wal => {
                 tracing::info!(error = %e, "reading a copy of {}", shown());
                 let (conn, dir) = migrated_copy(path, true)?;
+                source = (copy_in(&dir), false);
                 (conn, Opened::Copy, Some(dir))
             }
             Err(source) => {
@@ -95,9 +109,83 @@ impl ReviewFile {
             conn,
             path: path.to_owned(),
             how,
+            source,
+            slice_readers: Mutex::new(Vec::new()),
             devices,
             _copy: copy,
         })
+    }
+
+    /// `device`'s fixes with `from_ms <= ts < to_ms`, oldest first. A long range is read in up
+    /// to [`TRACK_SLICES`] time slices at once, each on a connection of its own: fixes are
+    /// stored in arrival order (every device interleaved), so from a file not yet in the OS's
+    /// cache each fix is one random page read, and one connection has one read in flight at a
+    /// time. Slices keep several in flight (docs/BENCHMARKS.md, "Review": a cold 24-hour
+    /// track). Each slice reads a snapshot of its own; a live file only grows, so together
+    /// they hold every fix committed before the read began.
+    pub fn track_rows(
+        &self,
+        device: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> rusqlite::Result<Vec<PositionRow>> {
+        let span = to_ms.saturating_sub(from_ms);
+        if span < TRACK_SLICE_MIN_MS {
+            return store::positions::track(&self.conn, device, from_ms, to_ms);
+        }
+        let step = span / TRACK_SLICES;
+        let bounds: Vec<(i64, i64)> = (0..TRACK_SLICES)
+            .map(|i| {
+                let a = from_ms + i * step;
+                let b = if i == TRACK_SLICES - 1 {
+                    to_ms
+                } else {
+                    a + step
+                };
+                (a, b)
+            })
+            .collect();
+        let mut readers = self.take_slice_readers(bounds.len())?;
+        let slices: Vec<rusqlite::Result<Vec<PositionRow>>> = std::thread::scope(|scope| {
+            let reads: Vec<_> = readers
+                .iter_mut()
+                .zip(&bounds)
+                .map(|(conn, &(a, b))| {
+                    scope.spawn(move || store::positions::track(conn, device, a, b))
+                })
+                .collect();
+            reads
+                .into_iter()
+                .map(|r| {
+                    r.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        self.slice_readers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .append(&mut readers);
+        let mut rows = Vec::new();
+        for slice in slices {
+            rows.extend(slice?);
+        }
+        Ok(rows)
+    }
+
+    /// `n` connections for slice reads: those kept from earlier reads, and new ones.
+    fn take_slice_readers(&self, n: usize) -> rusqlite::Result<Vec<Connection>> {
+        let mut kept = self
+            .slice_readers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let reuse = n.min(kept.len());
+        let mut out: Vec<Connection> = kept.drain(..reuse).collect();
+        drop(kept);
+        while out.len() < n {
+            out.push(open_flags(&self.source.0, self.source.1)?);
+        }
+        Ok(out)
     }
 
     pub fn conn(&self) -> &Connection {
@@ -214,6 +302,11 @@ fn version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.pragma_query_value(None, "user_version", |r| r.get(0))
 }
 
+/// The private copy's path in the folder [`migrated_copy`] made.
+fn copy_in(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("history.sqlite")
+}
+
 /// Copies the file (and its log) into a private folder, brings the copy's schema up to date
 /// and opens it read-only.
 fn migrated_copy(
@@ -228,7 +321,7 @@ fn migrated_copy(
         .prefix("watchfloor-review-")
         .tempdir()
         .map_err(copy_err)?;
-    let copy = dir.path().join("history.sqlite");
+    let copy = copy_in(&dir);
     std::fs::copy(path, &copy).map_err(copy_err)?;
     if with_wal {
         std::fs::copy(wal_path(path), wal_path(&copy)).map_err(copy_err)?;
@@ -361,8 +454,48 @@ mod tests {
             .query_row("SELECT count(*) FROM incidents", [], |r| r.get(0))
             .unwrap();
         assert_eq!(incidents, 0, "the copy has the current schema");
+        let sliced = review.track_rows("v1", i64::MIN, i64::MAX).unwrap();
+        assert_eq!(
+            sliced.len(),
+            1,
+            "slice readers open the copy, not the original"
+        );
         drop(review);
         assert_eq!(digest(&older), before, "the original is not migrated");
+    }
+
+    #[test]
+    fn a_long_track_read_in_slices_is_the_track_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.sqlite");
+        {
+            let c = store::open(&db).unwrap();
+            let mut insert = c
+                .prepare("INSERT INTO positions (device_id, ts_ms, lat, lon, received_ms) VALUES (?1, ?2, ?3, 4, ?2)")
+                .unwrap();
+            // Three hours of two interleaved devices, a fix every 7 s; slice bounds fall
+            // between and on fixes.
+            for n in 0..1_600i64 {
+                for dev in ["v1", "v2"] {
+                    insert.execute((dev, n * 7_000, n as f64)).unwrap();
+                }
+            }
+        }
+        let review = ReviewFile::open(&db).unwrap();
+        assert_eq!(review.opened(), Opened::Immutable);
+        let (from, to) = (3_500, 10_700_000);
+        let whole = store::positions::track(review.conn(), "v1", from, to).unwrap();
+        assert!(
+            whole.len() > 1_000 && to - from >= TRACK_SLICE_MIN_MS,
+            "long enough to be sliced"
+        );
+        for _ in 0..2 {
+            // The second read takes the kept readers.
+            let sliced = review.track_rows("v1", from, to).unwrap();
+            assert_eq!(sliced, whole, "every fix once, in time order");
+        }
+        let short = review.track_rows("v1", 0, 60_000).unwrap();
+        assert_eq!(short.len(), 9, "fixes at 0, 7 ... 56 s");
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! driving). A gap between fixes longer than `max_gap_ms` is neither moving nor stopped: the
 //! device was silent, and its time is reported apart.
 
-use rusqlite::Connection;
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -86,13 +85,13 @@ pub struct Track {
 
 /// Loads `device`'s fixes with `from_ms <= ts < to_ms` and analyses them.
 pub fn track(
-    conn: &Connection,
+    file: &super::ReviewFile,
     device: &str,
     from_ms: i64,
     to_ms: i64,
     p: TripParams,
 ) -> rusqlite::Result<Track> {
-    let rows = crate::store::positions::track(conn, device, from_ms, to_ms)?;
+    let rows = file.track_rows(device, from_ms, to_ms)?;
     let mut points: Vec<TrackPoint> = Vec::with_capacity(rows.len());
     for r in rows {
         let derived = points.last().and_then(|prev| {
@@ -106,7 +105,7 @@ pub fn track(
             speed: r.speed.or(derived),
         });
     }
-    let mut battery = conn.prepare_cached(
+    let mut battery = file.conn().prepare_cached(
         "SELECT ts_ms, battery FROM statuses
          WHERE device_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 AND battery IS NOT NULL
          ORDER BY ts_ms",
