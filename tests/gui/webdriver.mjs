@@ -56,7 +56,10 @@ export async function startDriver(env) {
     stdio: ['ignore', 'inherit', 'inherit'],
     detached: true,
   });
+  // tauri-driver starts WebKitWebDriver on the native port as it starts; a session asked for
+  // before that one listens fails with "connection refused" (seen on a loaded machine).
   await waitForPort(port);
+  await waitForPort(nativePort);
   const signalGroup = (signal) => {
     try {
       process.kill(-proc.pid, signal);
