@@ -57,8 +57,7 @@ fn main() -> ExitCode {
         }
         Some(cli::Command::Report(args)) => return review::report(&settings.db_path, args),
         Some(cli::Command::Review(args)) if args.at.is_some() => {
-            let stale_ms = i64::try_from(settings.live.stale_after.as_millis()).unwrap_or(i64::MAX);
-            return review::review(args, stale_ms);
+            return review::review(args, &settings);
         }
         Some(cli::Command::Employees { command }) => return sync::employees(&settings, command),
         Some(cli::Command::Terminals { command }) => return sync::terminals(&settings, command),

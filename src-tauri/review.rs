@@ -32,17 +32,18 @@ fn failed(e: impl std::fmt::Display) -> ExitCode {
 
 /// Prints the picture at `--at` as one JSON document: every device where it was, incidents as
 /// they stood with their audit trail up to then, and the last 100 attendance records.
-pub fn review(args: &ReviewArgs, stale_after_ms: i64) -> ExitCode {
+pub fn review(args: &ReviewArgs, settings: &watchfloor_core::Settings) -> ExitCode {
     let Some(at) = args.at else {
         eprintln!("watchfloor: give --at TIME");
         return ExitCode::from(2);
     };
-    let file = match open(&args.file) {
+    let mut file = match open(&args.file) {
         Ok(f) => f,
         Err(code) => return code,
     };
+    file.place_in_groups(&settings.device_groups);
     let params = FrameParams {
-        stale_after_ms,
+        stale_after_ms: i64::try_from(settings.live.stale_after.as_millis()).unwrap_or(i64::MAX),
         ..FrameParams::default()
     };
     let picture = (|| -> rusqlite::Result<serde_json::Value> {

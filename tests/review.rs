@@ -158,10 +158,40 @@ async fn a_recorded_run_reviews_to_what_happened_and_the_file_is_untouched() {
     assert_eq!(v1["lat"].as_f64(), Some(51.903));
     assert_eq!(v1["name"], "Van 1");
     assert_eq!(v1["battery"].as_f64(), Some(90.0));
+    assert_eq!(
+        v1["groups"],
+        serde_json::json!([]),
+        "no [groups] configured"
+    );
     let p = review_at(&db, t0 + 35_000);
     let lat = device(&p, "van-1")["lat"].as_f64().unwrap();
     assert!((lat - 51.9035).abs() < 1e-9, "interpolated: {lat}");
     assert_eq!(device(&p, "van-2")["lat"].as_f64(), Some(51.8));
+    // The reviewer's own [groups] place the recorded devices.
+    let config = db.with_file_name("reviewer.toml");
+    std::fs::write(
+        &config,
+        "[groups]\nVans = [\"van-*\"]\nFirst = [\"van-1\"]\n",
+    )
+    .unwrap();
+    let (code, out, err) = run_with_output(&[
+        "review",
+        db.to_str().unwrap(),
+        "--at",
+        &(t0 + 35_000).to_string(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let grouped: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        device(&grouped, "van-1")["groups"],
+        serde_json::json!(["First", "Vans"])
+    );
+    assert_eq!(
+        device(&grouped, "van-2")["groups"],
+        serde_json::json!(["Vans"])
+    );
     // Before anything was published: nobody.
     let p = review_at(&db, t0 - 1);
     assert_eq!(p["devices"].as_array().unwrap().len(), 0);

@@ -212,7 +212,8 @@ pub fn run(
     file: &Path,
 ) -> anyhow::Result<()> {
     tauri::async_runtime::set(runtime.handle().clone());
-    let opened = ReviewFile::open(file)?;
+    let mut opened = ReviewFile::open(file)?;
+    opened.place_in_groups(&settings.device_groups);
     tracing::info!(file = %file.display(), opened = ?opened.opened(), devices = opened.devices().len(), "review opened");
     let state = ReviewState {
         file: Arc::new(Mutex::new(opened)),

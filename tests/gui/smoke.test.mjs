@@ -2,7 +2,8 @@
 // devices. Through the DOM of the real webview it checks that the map loaded, that MapLibre drew
 // device dots (counted from the rendered frame), that the status bar names the embedded broker
 // and counts the devices; then it saves a screenshot as a test artifact. It opens the health
-// panel and the quarantine list, and "Review a file…" through the native file dialog (refused
+// panel, the quarantine list and the device list filtered by an operator's group (from the
+// config's [groups]), and "Review a file…" through the native file dialog (refused
 // for a file that is no history, a second window for the console's own history file).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,10 +36,13 @@ test('the console shows a simulated fleet on the map with the broker status', { 
     // The webview's storage (remembered layout) in the test's own folder.
     XDG_DATA_HOME: join(dir, 'data'),
   };
+  // The operator's groups: the simulator's vehicles are sim-veh-NNNN, its cameras sim-cam-NNNN.
+  const config = join(dir, 'console.toml');
+  writeFileSync(config, '[groups]\n"Patrol units" = ["sim-veh-*"]\nCameras = ["sim-cam-*", "none-such"]\n');
   const driver = await startDriver(env);
   let session;
   try {
-    session = await Session.create(driver.port, app, []);
+    session = await Session.create(driver.port, app, ['--config', config]);
 
     const state = await until(
       'device dots drawn on the map',
@@ -146,6 +150,38 @@ test('the console shows a simulated fleet on the map with the broker status', { 
     for (const cmd of ['review', 'dialog', 'fs']) {
       assert.match(locked[cmd], /not allowed|not found|denied/i, `${cmd}: ${locked[cmd]}`);
     }
+
+    // The device list filtered by an operator's group: only the vehicles, and the panel of one
+    // names its group.
+    await session.execute(`document.querySelector('[data-testid=tab-devices]').click(); return true;`);
+    const options = await until('the group filter', () =>
+      session.execute(`
+        const sel = document.querySelector('[data-testid=device-group-filter]');
+        return sel ? [...sel.options].map((o) => o.value) : false;`),
+    );
+    assert.deepEqual(options, ['all', 'Cameras', 'Patrol units'], 'the configured groups, in order');
+    await session.execute(`
+      const sel = document.querySelector('[data-testid=device-group-filter]');
+      sel.value = 'Patrol units';
+      sel.dispatchEvent(new Event('change', { bubbles: true }));
+      return true;`);
+    const patrol = await until('the list narrowed to the group', async () => {
+      const r = await session.execute(`return {
+        ids: [...document.querySelectorAll('[data-testid=device-row]')].map((r) => r.dataset.deviceId),
+        count: document.querySelector('[data-testid=device-list-count]')?.textContent ?? '',
+      };`);
+      return r.count.startsWith('12 of') ? r : false;
+    });
+    // The simulator makes 6 of every 10 devices vehicles: 12 of its 20.
+    assert.match(patrol.count, /^12 of 20/);
+    assert.ok(patrol.ids.length > 0, 'rows are drawn');
+    assert.ok(patrol.ids.every((id) => id.startsWith('sim-veh-')), `only vehicles: ${patrol.ids}`);
+    await session.execute(`document.querySelector('[data-testid=device-row]').click(); return true;`);
+    const groupsFact = await until('the device panel', () =>
+      session.execute(`return document.querySelector('[data-testid=device-panel] [data-fact=Groups]')?.textContent ?? false;`),
+    );
+    assert.equal(groupsFact, 'Patrol units');
+    writeFileSync(join(artifacts, 'gui-device-group.png'), await session.screenshot());
 
     // "Review a file…": the operator picks the file in the native dialog. A file that is no
     // history file is refused in words, in the console; the console's own (live) history file

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use watchfloor_protocol::{DeviceId, DeviceKind, Fix, NativeMessage, Status};
 
+use crate::groups::DeviceGroups;
 use crate::settings::LiveSettings;
 use crate::view::{DeviceCounts, DeviceView, TrailPoint};
 
@@ -51,6 +52,8 @@ pub struct DeviceState {
     pub stale: bool,
     /// Recent fixes, oldest first.
     pub trail: VecDeque<TrailPoint>,
+    /// The operator's groups this device is in (placed when it is first seen).
+    pub groups: Vec<String>,
 }
 
 impl DeviceState {
@@ -127,6 +130,7 @@ pub struct LiveState {
     /// yet shown (how long the device's update has waited for a batch).
     changed: HashMap<DeviceId, i64>,
     settings: LiveSettings,
+    groups: DeviceGroups,
 }
 
 impl LiveState {
@@ -137,11 +141,23 @@ impl LiveState {
         }
     }
 
+    /// Places every device in the operator's groups it matches, from now on.
+    pub fn with_groups(mut self, groups: DeviceGroups) -> Self {
+        self.groups = groups;
+        self
+    }
+
     /// Applies one decoded message received at `received_ms`.
     pub fn apply(&mut self, msg: &NativeMessage, received_ms: i64) -> Applied {
         let id = msg.device();
         let is_new = !self.devices.contains_key(id);
-        let state = self.devices.entry(id.clone()).or_default();
+        let state = self
+            .devices
+            .entry(id.clone())
+            .or_insert_with(|| DeviceState {
+                groups: self.groups.groups_of(id.as_str()),
+                ..DeviceState::default()
+            });
         state.last_seen_ms = state.last_seen_ms.max(received_ms);
         state.stale = false;
         let moved = match msg {
@@ -279,6 +295,7 @@ fn view(id: &DeviceId, s: &DeviceState) -> DeviceView {
         signal: status.and_then(|st| st.signal),
         fix_ts_ms: s.fix.as_ref().map(|f| f.ts_ms),
         last_seen_ms: s.last_seen_ms,
+        groups: s.groups.clone(),
     }
 }
 
@@ -402,6 +419,36 @@ mod tests {
             live.snapshot().len(),
             2,
             "the snapshot still holds every device"
+        );
+    }
+
+    #[test]
+    fn a_device_is_placed_in_its_groups_when_first_seen_and_its_view_says_so() {
+        let table = [
+            ("North".to_string(), vec!["van-1*".to_string()]),
+            ("Vans".to_string(), vec!["van-*".to_string()]),
+        ]
+        .into_iter()
+        .collect();
+        let groups = DeviceGroups::from_config(&table).unwrap();
+        let mut live = LiveState::new(LiveSettings::default()).with_groups(groups);
+        live.apply(&loc("van-12", 1, 1.0), 1);
+        live.apply(&loc("van-2", 1, 1.0), 1);
+        live.apply(&loc("car-1", 1, 1.0), 1);
+        live.apply(&loc("van-12", 2, 2.0), 2);
+        let mut batch = live.take_changes();
+        batch.sort_by(|x, y| x.id.cmp(&y.id));
+        let placed: Vec<(&str, Vec<String>)> = batch
+            .iter()
+            .map(|d| (d.id.as_str(), d.groups.clone()))
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                ("car-1", vec![]),
+                ("van-12", vec!["North".to_string(), "Vans".to_string()]),
+                ("van-2", vec!["Vans".to_string()]),
+            ]
         );
     }
 

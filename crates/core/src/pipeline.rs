@@ -131,6 +131,7 @@ impl Pipeline {
             operator: settings.incidents.operator.clone(),
             notify_min_severity: settings.incidents.notify_min_severity,
             sound: settings.incidents.sound,
+            device_groups: settings.device_groups.names().to_vec(),
         };
 
         let (acker, ack_queue) = link::ack_channel();
@@ -198,7 +199,7 @@ impl Pipeline {
             prefix: settings.topic_prefix.clone(),
             owntracks_base: settings.owntracks_base.clone(),
             face: settings.face.clone(),
-            live: LiveState::new(settings.live),
+            live: LiveState::new(settings.live).with_groups(settings.device_groups.clone()),
             inbound: inbound_rx,
             snapshots: snap_rx,
             trails: trail_rx,

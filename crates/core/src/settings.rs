@@ -14,6 +14,7 @@ use url::Url;
 
 use watchfloor_protocol::Severity;
 
+use crate::groups::DeviceGroups;
 use crate::incidents::IncidentRules;
 use crate::store::retention::Retention;
 
@@ -101,6 +102,9 @@ pub struct ConfigFile {
     pub simulator: SimulatorFile,
     #[serde(default)]
     pub incidents: IncidentsFile,
+    /// `[groups]`: group name -> device-id patterns (see [`crate::groups`]).
+    #[serde(default)]
+    pub groups: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// `[incidents]`: who this console's operator is, what opens an incident, what alerts.
@@ -358,6 +362,8 @@ pub struct Settings {
     pub face: Option<FaceSettings>,
     pub retention: Retention,
     pub incidents: IncidentSettings,
+    /// Operator-named device groups (`[groups]`).
+    pub device_groups: DeviceGroups,
 }
 
 /// How this console handles incidents.
@@ -642,6 +648,8 @@ impl Settings {
         };
 
         let incidents = incident_settings(file.incidents, flags.operator)?;
+        let device_groups = DeviceGroups::from_config(&file.groups)
+            .map_err(|e| invalid("groups", e.group, e.reason))?;
 
         Ok(Settings {
             broker,
@@ -664,6 +672,7 @@ impl Settings {
             face,
             retention,
             incidents,
+            device_groups,
         })
     }
 
@@ -1152,6 +1161,37 @@ mod tests {
         assert_eq!(s.topic_prefix, "devices");
         assert_eq!(s.batch_interval, Duration::from_millis(100));
         assert_eq!(s.broker_url().to_string(), "mqtt://127.0.0.1:1883");
+    }
+
+    #[test]
+    fn device_groups_come_from_the_groups_table_and_a_bad_pattern_is_named() {
+        let s = resolve(
+            "[groups]\n\"North patrol\" = [\"van-1*\", \"car-12\"]\nPhones = [\"ot:*\"]",
+            with_db(),
+        )
+        .unwrap();
+        assert_eq!(s.device_groups.names(), ["North patrol", "Phones"]);
+        assert_eq!(s.device_groups.groups_of("van-14"), ["North patrol"]);
+        assert!(resolve("", with_db())
+            .unwrap()
+            .device_groups
+            .names()
+            .is_empty());
+
+        let e = resolve("[groups]\nNorth = [\"van-[1\"]", with_db())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("groups \"North\": pattern \"van-[1\"") && e.contains("unclosed"),
+            "{e}"
+        );
+        let e = resolve("[groups]\nNorth = \"van-*\"", with_db())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2") && e.contains("expected a sequence"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -91,6 +91,8 @@ pub struct DeviceView {
     /// When Watchfloor last received anything from the device (epoch ms, receiver clock).
     #[ts(type = "number")]
     pub last_seen_ms: i64,
+    /// The operator's groups (`[groups]` in the config) the device is in; may be empty.
+    pub groups: Vec<String>,
 }
 
 /// One point of a device's recent trail.
@@ -205,6 +207,8 @@ pub struct ConsoleInfo {
     pub tls_unverified: bool,
     /// Why the broker secrets could not be read (the OS keyring unreachable), or null.
     pub credential_problem: Option<String>,
+    /// The operator's device groups (`[groups]` in the config), in display order.
+    pub device_groups: Vec<String>,
 }
 
 /// One stored device event, for the device panel.

@@ -204,6 +204,13 @@ impl ReviewFile {
     pub fn devices(&self) -> &[frame::DeviceMeta] {
         &self.devices
     }
+
+    /// Places every device in the reviewing console's groups (frames carry them).
+    pub fn place_in_groups(&mut self, groups: &crate::groups::DeviceGroups) {
+        for d in &mut self.devices {
+            d.groups = groups.groups_of(&d.id);
+        }
+    }
 }
 
 /// What the review window shows about the file it opened.

@@ -39,9 +39,13 @@ export function fakeFleet(count: number, center: [number, number], tMs: number):
       signal: -70,
       fix_ts_ms: tMs,
       last_seen_ms: tMs,
+      groups: FAKE_GROUPS.filter((_, g) => i % (g + 2) === 0),
     };
   });
 }
+
+/** The preview's operator groups (a console has them from `[groups]` in its config). */
+export const FAKE_GROUPS = ['Fake north', 'Fake south'];
 
 /** Synthetic metrics for the preview: counters that grow with `uptimeS`. */
 export function fakeMetrics(uptimeS: number, devices: number, intervalMs: number): MetricsView {
@@ -89,6 +93,7 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
     sound: false,
     tls_unverified: false,
     credential_problem: null,
+    device_groups: FAKE_GROUPS,
   };
   const incidents = new Map<string, Incident>(fakeIncidents(Date.now()).map((i) => [i.id, i]));
   let changed: Incident[] = [];
@@ -281,7 +286,7 @@ function fakeReview(
     path: 'FAKE history (browser preview)',
     opened: 'immutable',
     span: { from_ms: from, to_ms: to },
-    devices: fakeFleet(devices, center, from).map((d) => ({ id: d.id, name: d.name, kind: d.kind, simulated: true })),
+    devices: fakeFleet(devices, center, from).map((d) => ({ id: d.id, name: d.name, kind: d.kind, simulated: true, groups: d.groups })),
   };
   return {
     appMode: async () => (review ? { mode: 'review', info } : { mode: 'live' }),

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { DeviceView } from '../backend';
-import { DEFAULT_DEVICE_FILTER, deviceGroup, displayState, filterDevices } from './filter';
+import { DEFAULT_DEVICE_FILTER, deviceSource, displayState, filterDevices, validDeviceFilter } from './filter';
 
 function device(over: Partial<DeviceView>): DeviceView {
   return {
     id: 'v1', name: null, kind: 'vehicle', simulated: false, online: true, stale: false,
-    lat: 1, lon: 2, heading: null, speed: 0, battery: null, signal: null, fix_ts_ms: 0, last_seen_ms: 0,
+    lat: 1, lon: 2, heading: null, speed: 0, battery: null, signal: null, fix_ts_ms: 0, last_seen_ms: 0, groups: [],
     ...over,
   };
 }
@@ -20,11 +20,36 @@ describe('device states and filters', () => {
     expect(displayState(device({ online: false }), new Set(['v1']))).toBe('alarm');
   });
 
-  it('groups by adapter, simulated first', () => {
-    expect(deviceGroup(device({ id: 'ot:ana.phone' }))).toBe('owntracks');
-    expect(deviceGroup(device({ id: 'face:T1' }))).toBe('face');
-    expect(deviceGroup(device({ id: 'ot:x', simulated: true }))).toBe('simulated');
-    expect(deviceGroup(device({}))).toBe('native');
+  it('tells sources apart by adapter, simulated first', () => {
+    expect(deviceSource(device({ id: 'ot:ana.phone' }))).toBe('owntracks');
+    expect(deviceSource(device({ id: 'face:T1' }))).toBe('face');
+    expect(deviceSource(device({ id: 'ot:x', simulated: true }))).toBe('simulated');
+    expect(deviceSource(device({}))).toBe('native');
+  });
+
+  it("filters by the operator's groups, a device in several groups in each", () => {
+    const list = [
+      device({ id: 'van-12', groups: ['North', 'Vans'] }),
+      device({ id: 'van-2', groups: ['Vans'] }),
+      device({ id: 'ot:ana/phone', groups: [] }),
+    ];
+    const none = new Set<string>();
+    const ids = (group: string, source: typeof DEFAULT_DEVICE_FILTER.source = 'all') =>
+      filterDevices(list, { ...DEFAULT_DEVICE_FILTER, group, source }, none).map((d) => d.id);
+    expect(ids('Vans')).toEqual(['van-2', 'van-12']);
+    expect(ids('North')).toEqual(['van-12']);
+    expect(ids('all', 'owntracks')).toEqual(['ot:ana/phone']);
+    expect(ids('Vans', 'owntracks')).toEqual([]);
+  });
+
+  it('puts a restored group or source that no longer exists back to all', () => {
+    const saved = { ...DEFAULT_DEVICE_FILTER, group: 'Gone', source: 'native' as const };
+    expect(validDeviceFilter(saved, ['North'])).toEqual({ ...saved, group: 'all' });
+    const kept = { ...DEFAULT_DEVICE_FILTER, group: 'North' };
+    expect(validDeviceFilter(kept, ['North'])).toBe(kept);
+    // A console from before sources were apart saved an adapter name as the group.
+    const old = { ...DEFAULT_DEVICE_FILTER, group: 'owntracks', source: 'bogus' as never };
+    expect(validDeviceFilter(old, [])).toEqual(DEFAULT_DEVICE_FILTER);
   });
 
   it('searches id and name, filters kind and state, sorts naturally or by last seen', () => {

@@ -15,11 +15,11 @@ export function displayState(d: DeviceView, alarmed: ReadonlySet<string>): Displ
   return (d.speed ?? 0) >= MOVING_MS ? 'moving' : 'stopped';
 }
 
-/** The group a device belongs to: where it reports from (its adapter), or simulated. */
-export type DeviceGroup = 'native' | 'owntracks' | 'face' | 'simulated';
-export const DEVICE_GROUPS: readonly DeviceGroup[] = ['native', 'owntracks', 'face', 'simulated'];
+/** Where a device reports from (its adapter), or simulated. */
+export type DeviceSource = 'native' | 'owntracks' | 'face' | 'simulated';
+export const DEVICE_SOURCES: readonly DeviceSource[] = ['native', 'owntracks', 'face', 'simulated'];
 
-export function deviceGroup(d: DeviceView): DeviceGroup {
+export function deviceSource(d: DeviceView): DeviceSource {
   if (d.simulated) return 'simulated';
   if (d.id.startsWith('ot:')) return 'owntracks';
   if (d.id.startsWith('face:')) return 'face';
@@ -30,11 +30,31 @@ export interface DeviceFilter {
   text: string;
   kind: string; // 'all' or a DeviceView kind
   state: 'all' | DisplayState;
-  group: 'all' | DeviceGroup;
+  /** 'all' or one of the operator's groups (`[groups]` in the config). */
+  group: string;
+  source: 'all' | DeviceSource;
   sort: 'name' | 'last_seen';
 }
 
-export const DEFAULT_DEVICE_FILTER: DeviceFilter = { text: '', kind: 'all', state: 'all', group: 'all', sort: 'name' };
+export const DEFAULT_DEVICE_FILTER: DeviceFilter = {
+  text: '',
+  kind: 'all',
+  state: 'all',
+  group: 'all',
+  source: 'all',
+  sort: 'name',
+};
+
+/**
+ * The filter with what no longer exists put back to "all": a group taken out of the config, or
+ * a source saved by a console version that offered other ones. Without this a restored filter
+ * could hide every device behind a choice the drop-downs no longer show.
+ */
+export function validDeviceFilter(f: DeviceFilter, groups: readonly string[]): DeviceFilter {
+  const group = f.group === 'all' || groups.includes(f.group) ? f.group : 'all';
+  const source = f.source === 'all' || DEVICE_SOURCES.includes(f.source) ? f.source : 'all';
+  return group === f.group && source === f.source ? f : { ...f, group, source };
+}
 
 export function deviceLabel(d: DeviceView): string {
   return d.name ?? d.id;
@@ -49,7 +69,8 @@ export function filterDevices(devices: Iterable<DeviceView>, f: DeviceFilter, al
   for (const d of devices) {
     if (f.kind !== 'all' && (d.kind ?? 'other') !== f.kind) continue;
     if (f.state !== 'all' && displayState(d, alarmed) !== f.state) continue;
-    if (f.group !== 'all' && deviceGroup(d) !== f.group) continue;
+    if (f.group !== 'all' && !d.groups.includes(f.group)) continue;
+    if (f.source !== 'all' && deviceSource(d) !== f.source) continue;
     if (text && !d.id.toLowerCase().includes(text) && !(d.name ?? '').toLowerCase().includes(text)) continue;
     out.push(d);
   }

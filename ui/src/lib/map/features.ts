@@ -114,6 +114,7 @@ export function deviceFacts(d: DeviceView, nowMs: number, alarmed: ReadonlySet<s
   const rows: Array<[string, string]> = [
     ['Id', d.id],
     ['Kind', d.kind ?? 'unknown'],
+    ...(d.groups.length > 0 ? [['Groups', d.groups.join(', ')] as [string, string]] : []),
     ['State', STATE_WORDS[displayState(d, alarmed)]],
     ['Last seen', ago(d.last_seen_ms, nowMs)],
   ];

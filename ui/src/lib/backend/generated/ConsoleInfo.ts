@@ -40,4 +40,8 @@ tls_unverified: boolean,
 /**
  * Why the broker secrets could not be read (the OS keyring unreachable), or null.
  */
-credential_problem: string | null, };
+credential_problem: string | null, 
+/**
+ * The operator's device groups (`[groups]` in the config), in display order.
+ */
+device_groups: Array<string>, };

@@ -3,4 +3,8 @@
 /**
  * A device known to the file: its id and its last declared name and kind.
  */
-export type DeviceMeta = { id: string, name: string | null, kind: "vehicle" | "sensor" | "bodycam" | "phone" | "terminal" | "other" | null, simulated: boolean, };
+export type DeviceMeta = { id: string, name: string | null, kind: "vehicle" | "sensor" | "bodycam" | "phone" | "terminal" | "other" | null, simulated: boolean, 
+/**
+ * The operator's groups the device is in (the reviewing console's `[groups]`).
+ */
+groups: Array<string>, };

@@ -31,4 +31,8 @@ fix_ts_ms: number | null,
 /**
  * When Watchfloor last received anything from the device (epoch ms, receiver clock).
  */
-last_seen_ms: number, };
+last_seen_ms: number, 
+/**
+ * The operator's groups (`[groups]` in the config) the device is in; may be empty.
+ */
+groups: Array<string>, };
