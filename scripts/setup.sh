@@ -20,8 +20,9 @@ packages=(build-essential pkg-config curl file libwebkit2gtk-4.1-dev libgtk-3-de
 if [[ $want_tests == 1 ]]; then
   # Tests: a real broker and its clients, a virtual display, the WebKit WebDriver, screenshots,
   # Mesa's software OpenGL for MapLibre's WebGL under Xvfb, xdotool to read window titles, and a
-  # private session bus with GNOME Keyring for the OS-keyring tests.
-  packages+=(mosquitto mosquitto-clients openssl xvfb xauth webkit2gtk-driver imagemagick libgl1-mesa-dri git xdotool dbus-daemon gnome-keyring)
+  # private session bus with GNOME Keyring for the OS-keyring tests, and Python D-Bus bindings
+  # for the stand-in tray host and notification daemon of the GUI tests (desktop_host.py).
+  packages+=(mosquitto mosquitto-clients openssl xvfb xauth webkit2gtk-driver imagemagick libgl1-mesa-dri git xdotool dbus-daemon gnome-keyring python3-dbus python3-gi)
 fi
 missing=()
 for p in "${packages[@]}"; do

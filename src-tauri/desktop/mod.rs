@@ -14,7 +14,7 @@ pub mod review;
 use std::sync::Mutex;
 
 use anyhow::Context;
-use tauri::RunEvent;
+use tauri::{Manager, RunEvent};
 use watchfloor_core::{Pipeline, Settings};
 
 /// The tray icon's id (its label carries the count of unacknowledged incidents).
@@ -40,6 +40,35 @@ pub(super) fn open_window<R: tauri::Runtime>(
         .cloned()
         .ok_or_else(|| tauri::Error::WindowNotFound)?;
     tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?.build()
+}
+
+/// The tray icon, whose label carries the count of unacknowledged incidents
+/// (`commands::set_attention`), with a menu that brings the console to the front.
+///
+/// The menu is not optional on Linux: an AppIndicator without one (libayatana-appindicator
+/// 0.5.92) never registers with the desktop's tray host, so the icon and its count would not
+/// show anywhere. Found by the GUI test that reads the tray through a stand-in host.
+fn build_tray(app: &tauri::App) -> tauri::Result<()> {
+    const SHOW: &str = "show-console";
+    let show = tauri::menu::MenuItem::with_id(app, SHOW, "Show Watchfloor", true, None::<&str>)?;
+    let menu = tauri::menu::Menu::with_items(app, &[&show])?;
+    let mut tray = tauri::tray::TrayIconBuilder::with_id(TRAY_ID)
+        .tooltip("Watchfloor")
+        .menu(&menu)
+        .on_menu_event(|app, event| {
+            if event.id() == SHOW {
+                if let Some(window) = app.get_webview_window(CONSOLE_WINDOW) {
+                    let _ = window.unminimize();
+                    let _ = window.show();
+                    let _ = window.set_focus();
+                }
+            }
+        });
+    if let Some(icon) = app.default_window_icon() {
+        tray = tray.icon(icon.clone());
+    }
+    tray.build(app)?;
+    Ok(())
 }
 
 /// The app's context, with the Content Security Policy of tauri.conf.json (no remote script, no
@@ -121,11 +150,7 @@ pub fn run(
         .manage(state)
         .setup(|app| {
             // A tray icon where the desktop has a tray; a console without one still runs.
-            let mut tray = tauri::tray::TrayIconBuilder::with_id(TRAY_ID).tooltip("Watchfloor");
-            if let Some(icon) = app.default_window_icon() {
-                tray = tray.icon(icon.clone());
-            }
-            if let Err(e) = tray.build(app) {
+            if let Err(e) = build_tray(app) {
                 tracing::warn!(error = %e, "no tray icon: the unacknowledged count shows in the window title only");
             }
             open_window(app, CONSOLE_WINDOW)?;

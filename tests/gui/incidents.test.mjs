@@ -3,8 +3,10 @@
 // appears in console A's incident list and as a ring on its map; the operator acknowledges it
 // with the keyboard shortcut; console B shows it acknowledged. With no notification service
 // reachable (D-Bus pointed at nothing), A says that desktop alerts are unavailable instead of
-// losing them silently. Both windows' titles (read from the X server) carry the count of
-// unacknowledged incidents until it is acknowledged. Screenshots of both consoles and of the
+// losing them silently. Console B runs in a stand-in desktop session (desktop_host.py: a tray
+// host and a notification daemon on a private bus): it raises one critical notification, and
+// its tray icon's label carries the count. Both windows' titles (read from the X server) carry
+// the count of unacknowledged incidents until it is acknowledged. Screenshots of both consoles and of the
 // device panel are saved.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +14,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startDriver, Session, until, waitForPort } from './webdriver.mjs';
+import { freePort, startDesktopHost, startDriver, Session, until, waitForPort } from './webdriver.mjs';
 
 const app = process.env.WATCHFLOOR_BIN ?? 'target/debug/watchfloor';
 const artifacts = process.env.WATCHFLOOR_ARTIFACTS ?? 'test-artifacts';
@@ -46,6 +48,7 @@ test('an event reaches the incident list and map; an acknowledgement in one cons
   const broker = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
   const drivers = [];
   const sessions = [];
+  let desktop;
   try {
     await waitForPort(port);
     const openConsole = async (name, extra = {}) => {
@@ -68,7 +71,12 @@ test('an event reaches the incident list and map; an acknowledgement in one cons
     };
     // A reaches no notification service: its alerts must say so.
     const a = await openConsole('ana', { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/watchfloor-test-bus' });
-    const b = await openConsole('bo');
+    // B runs in a (stand-in) desktop session: a tray host and a notification daemon.
+    desktop = await startDesktopHost();
+    const b = await openConsole('bo', { DBUS_SESSION_BUS_ADDRESS: desktop.address });
+    const trayLabel = () => desktop.seen.filter((r) => r.tray).at(-1)?.tray.label;
+    await until("B's tray icon registered with the tray host", () => trayLabel() !== undefined, 20_000);
+    assert.equal(trayLabel(), '', 'nothing unacknowledged yet');
 
     const now = Date.now();
     pub(port, 'devices/v7/status', JSON.stringify({ online: true, ts: now, kind: 'vehicle', name: 'Van 7', battery: 64 }), true);
@@ -95,6 +103,12 @@ test('an event reaches the incident list and map; an acknowledgement in one cons
       return t.length >= 2 ? t : false;
     }, 10_000);
     assert.equal(titled[0], '(1) Watchfloor: 1 unacknowledged');
+    // B's tray label carries the count, and B raised a desktop notification for it.
+    await until("the count on B's tray icon", () => trayLabel() === '1', 10_000);
+    const notified = await until("B's desktop notification", () => desktop.seen.find((r) => r.notification)?.notification, 10_000);
+    assert.equal(notified.app, 'Watchfloor');
+    assert.match(notified.summary, /CRITICAL: Van 7: panic button/);
+    assert.equal(notified.urgency, 2, 'critical urgency');
 
     // Select the row and acknowledge with the keyboard shortcut.
     await a.execute(`document.querySelector('[data-incident-id="${onA.id}"]').click(); return true;`);
@@ -109,6 +123,8 @@ test('an event reaches the incident list and map; an acknowledgement in one cons
     console.log(`acknowledged in A, shown in B after ${Date.now() - started} ms (includes WebDriver polling)`);
     assert.equal(onB.id, onA.id, 'both consoles hold the same incident');
     await until('the count gone from both titles', () => windowTitles('unacknowledged').length === 0 && windowTitles('^Watchfloor$').length >= 2, 10_000);
+    await until("the count gone from B's tray icon", () => trayLabel() === '', 10_000);
+    assert.equal(desktop.seen.filter((r) => r.notification).length, 1, 'one notification for one incident');
     const trail = await until('the audit trail in A', async () => {
       const t = await a.execute(`return document.querySelector('[data-testid=audit-trail]')?.textContent ?? '';`);
       return /ana\s+acknowledged/.test(t) ? t : false;
@@ -131,5 +147,6 @@ test('an event reaches the incident list and map; an acknowledgement in one cons
     for (const s of sessions) await s.close();
     for (const d of drivers) await d.stop();
     broker.kill('SIGTERM');
+    desktop?.stop();
   }
 });

@@ -5,6 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** A TCP port nobody listens on right now. */
 export function freePort() {
@@ -192,4 +193,46 @@ export async function answerFileDialog(title, path, { save = false, timeoutMs = 
     // the screenshot is only a diagnosis
   }
   throw new Error(`the "${title}" dialog stayed open after typing ${path} four times (display: ${shot})`);
+}
+
+/**
+ * A stand-in desktop session for one console: a private D-Bus session bus with a tray host and a
+ * notification daemon (desktop_host.py), which report what the console showed there. Pass
+ * `address` to the console as DBUS_SESSION_BUS_ADDRESS; `seen` holds every report so far
+ * ({tray: {label}} or {notification: {summary, body, urgency}}).
+ */
+export async function startDesktopHost() {
+  const proc = spawn('dbus-run-session', ['--', '/usr/bin/python3', fileURLToPath(new URL('./desktop_host.py', import.meta.url))], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
+  });
+  const seen = [];
+  let address = null;
+  let buffered = '';
+  proc.stdout.setEncoding('utf8');
+  proc.stdout.on('data', (chunk) => {
+    buffered += chunk;
+    let nl;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      let report;
+      try {
+        report = JSON.parse(line);
+      } catch {
+        continue; // the bus's own chatter
+      }
+      if (report.bus) address = report.bus;
+      else seen.push(report);
+    }
+  });
+  await until('the stand-in desktop session bus', () => address, 10_000);
+  const stop = () => {
+    try {
+      process.kill(-proc.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  };
+  return { address, seen, stop };
 }
