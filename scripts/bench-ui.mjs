@@ -66,7 +66,7 @@ try {
   while (Date.now() < end) {
     await new Promise((r) => setTimeout(r, 10_000));
     rounds.push(
-      await session.execute(`const p = window.__watchfloorPerf; return { latency: p.latency(), arrival: p.arrival?.() ?? null, ipc: p.ipc?.() ?? null, apply: p.apply(), paint: p.paint(), frames: p.frames?.() ?? null };`),
+      await session.execute(`const p = window.__watchfloorPerf; return { latency: p.latency(), arrival: p.arrival?.() ?? null, ipc: p.ipc?.() ?? null, apply: p.apply(), paint: p.paint(), diff: p.diff?.() ?? null, send: p.send?.() ?? null, frames: p.frames?.() ?? null };`),
     );
   }
   const fmt = (s) => (s ? `p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms (n=${s.n})` : 'no samples');
@@ -77,6 +77,8 @@ try {
     console.log(`          batch IPC     ${fmt(r.ipc)}`);
     console.log(`          batch apply   ${fmt(r.apply)}`);
     console.log(`          map paint     ${fmt(r.paint)}`);
+    console.log(`            of updates: diff ${fmt(r.diff)}`);
+    console.log(`                        send ${fmt(r.send)}`);
     console.log(`          frame gaps    ${fmt(r.frames)}`);
   });
 } finally {

@@ -2,13 +2,33 @@ import { describe, expect, it } from 'vitest';
 import { FrameGaps, PaintLatency, RollingPercentiles } from './latency';
 
 describe('latency measurement', () => {
-  it('reports percentiles over the recent window only', () => {
+  it('reports nearest-rank percentiles over the recent window only', () => {
     const r = new RollingPercentiles(1000);
     for (let i = 1; i <= 100; i++) r.add(0, i);
-    expect(r.summary(500)).toEqual({ p50: 51, p99: 100, max: 100, n: 100 });
-    r.add(1500, 7);
-    expect(r.summary(1600)).toEqual({ p50: 7, p99: 7, max: 7, n: 1 });
+    expect(r.summary(500)).toEqual({ p50: 50, p99: 99, max: 100, n: 100 });
+    r.add(2500, 7);
+    expect(r.summary(2600)).toEqual({ p50: 7, p99: 7, max: 7, n: 1 });
     expect(r.summary(5000)).toBeNull();
+  });
+
+  it('keeps whole 1 s slots: a window of 10 s holds 10 to 11 s of samples', () => {
+    const r = new RollingPercentiles(10_000);
+    for (let t = 0; t < 20_000; t += 100) r.add(t, t < 10_000 ? 200 : 10);
+    // At 20 s: the slots from 10 s on (100 samples of 10 ms), and the one from 9 s to 10 s,
+    // which ended inside the window.
+    expect(r.summary(19_999)).toEqual({ p50: 10, p99: 200, max: 200, n: 110 });
+    expect(r.summary(20_500)?.n).toBe(100);
+  });
+
+  it('takes a second of 10,000 devices many times over without keeping the samples', () => {
+    const r = new RollingPercentiles(10_000);
+    // 30 s at 10,000 samples a second (the old array hit its cap of 100,000 here).
+    for (let s = 0; s < 30; s++) for (let i = 0; i < 10_000; i++) r.add(s * 1000 + i / 10, i % 500);
+    const sum = r.summary(29_999)!;
+    expect(sum.n).toBe(100_000 + 10_000); // slots 19..29
+    expect(sum.max).toBe(499);
+    expect(Math.abs(sum.p50 - 249) / 249).toBeLessThan(0.01);
+    expect(Math.abs(sum.p99 - 494) / 494).toBeLessThan(0.01);
   });
 
   it('measures from the device timestamp to the paint that showed it', () => {
@@ -19,7 +39,7 @@ describe('latency measurement', () => {
     p.sent();
     p.handed([1090]); // arrives after the setData: waits for the next one
     p.painted(1100);
-    expect(p.window.summary(1100)).toEqual({ p50: 100, p99: 100, max: 100, n: 2 });
+    expect(p.window.summary(1100)).toEqual({ p50: 60, p99: 100, max: 100, n: 2 });
     p.painted(1200); // nothing new handed: no samples
     expect(p.window.summary(1200)?.n).toBe(2);
   });
