@@ -111,10 +111,15 @@ try {
   fleet.kill('SIGTERM');
   // Everything acknowledged must be stored (the writer commits within a second).
   await sleep(5_000);
+  // Read as a user would, with `watchfloor export` (read-only, while nothing else writes).
   const stored = new Set(
-    execFileSync('sqlite3', [db, "SELECT event_id FROM events WHERE device_id = 'soak-cam'"], { encoding: 'utf8' })
+    execFileSync(app, ['export', '--what', 'events', '--format', 'ndjson', '--device', 'soak-cam', '--db', db], {
+      encoding: 'utf8',
+      maxBuffer: 256 * 1024 * 1024,
+    })
       .split('\n')
-      .filter(Boolean),
+      .filter(Boolean)
+      .map((line) => JSON.parse(line).event_id),
   );
   const lost = acked.filter((id) => !stored.has(id)).length;
   // Growth: the last 30 minutes' slope, so the warm-up (caches filling) does not count.
