@@ -53,7 +53,7 @@ pub struct DeviceState {
     /// Recent fixes, oldest first.
     pub trail: VecDeque<TrailPoint>,
     /// The operator's groups this device is in (placed when it is first seen).
-    pub groups: Vec<String>,
+    pub groups: std::sync::Arc<[String]>,
 }
 
 impl DeviceState {
@@ -155,7 +155,7 @@ impl LiveState {
             .devices
             .entry(id.clone())
             .or_insert_with(|| DeviceState {
-                groups: self.groups.groups_of(id.as_str()),
+                groups: self.groups.groups_of(id.as_str()).into(),
                 ..DeviceState::default()
             });
         state.last_seen_ms = state.last_seen_ms.max(received_ms);
@@ -295,7 +295,7 @@ fn view(id: &DeviceId, s: &DeviceState) -> DeviceView {
         signal: status.and_then(|st| st.signal),
         fix_ts_ms: s.fix.as_ref().map(|f| f.ts_ms),
         last_seen_ms: s.last_seen_ms,
-        groups: s.groups.clone(),
+        groups: std::sync::Arc::clone(&s.groups),
     }
 }
 
@@ -440,7 +440,7 @@ mod tests {
         batch.sort_by(|x, y| x.id.cmp(&y.id));
         let placed: Vec<(&str, Vec<String>)> = batch
             .iter()
-            .map(|d| (d.id.as_str(), d.groups.clone()))
+            .map(|d| (d.id.as_str(), d.groups.to_vec()))
             .collect();
         assert_eq!(
             placed,

@@ -91,8 +91,9 @@ pub struct DeviceView {
     /// When Watchfloor last received anything from the device (epoch ms, receiver clock).
     #[ts(type = "number")]
     pub last_seen_ms: i64,
-    /// The operator's groups (`[groups]` in the config) the device is in; may be empty.
-    pub groups: Vec<String>,
+    /// The operator's groups (`[groups]` in the config) the device is in; may be empty. Shared
+    /// with live state, so a batch clones a pointer, not the names.
+    pub groups: std::sync::Arc<[String]>,
 }
 
 /// One point of a device's recent trail.

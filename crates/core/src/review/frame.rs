@@ -21,7 +21,7 @@ pub struct DeviceMeta {
     pub kind: Option<&'static str>,
     pub simulated: bool,
     /// The operator's groups the device is in (the reviewing console's `[groups]`).
-    pub groups: Vec<String>,
+    pub groups: std::sync::Arc<[String]>,
 }
 
 /// How a frame is drawn.
@@ -77,7 +77,7 @@ pub fn device_meta(conn: &Connection) -> rusqlite::Result<Vec<DeviceMeta>> {
                 name,
                 kind: kind.map(|k| DeviceKind::from_wire(&k).as_str()),
                 simulated,
-                groups: Vec::new(),
+                groups: std::sync::Arc::new([]),
             })
         })
         .collect()
@@ -158,7 +158,7 @@ pub fn frame_at(
             signal,
             fix_ts_ms: Some(prev.ts_ms),
             last_seen_ms: prev.ts_ms,
-            groups: d.groups.clone(),
+            groups: std::sync::Arc::clone(&d.groups),
         });
     }
     Ok(out)

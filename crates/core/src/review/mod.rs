@@ -208,7 +208,7 @@ impl ReviewFile {
     /// Places every device in the reviewing console's groups (frames carry them).
     pub fn place_in_groups(&mut self, groups: &crate::groups::DeviceGroups) {
         for d in &mut self.devices {
-            d.groups = groups.groups_of(&d.id);
+            d.groups = groups.groups_of(&d.id).into();
         }
     }
 }

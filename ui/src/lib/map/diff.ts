@@ -37,7 +37,8 @@ export class DeviceFeatures {
       const f = deviceFeature(d, alarmed);
       if (!f) continue;
       out.push(f);
-      this.shown.set(d.id, { lon: d.lon!, lat: d.lat!, props: { ...f.properties } });
+      // Shared with the feature handed to MapLibre: `diff` replaces props, never edits them.
+      this.shown.set(d.id, { lon: d.lon!, lat: d.lat!, props: f.properties });
     }
     return out;
   }
@@ -62,7 +63,7 @@ export class DeviceFeatures {
       if (!prev) {
         const props = deviceProps(d, alarmed);
         this.shown.set(id, { lon: d.lon, lat: d.lat, props });
-        add.push({ type: 'Feature', geometry: { type: 'Point', coordinates: [d.lon, d.lat] }, properties: { ...props } });
+        add.push({ type: 'Feature', geometry: { type: 'Point', coordinates: [d.lon, d.lat] }, properties: props });
         continue;
       }
       const moved = prev.lon !== d.lon || prev.lat !== d.lat;

@@ -33,6 +33,7 @@ fix_ts_ms: number | null,
  */
 last_seen_ms: number, 
 /**
- * The operator's groups (`[groups]` in the config) the device is in; may be empty.
+ * The operator's groups (`[groups]` in the config) the device is in; may be empty. Shared
+ * with live state, so a batch clones a pointer, not the names.
  */
 groups: Array<string>, };
