@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { FrameScheduler } from './frame';
 import { ago, deviceFacts, devicesToFeatures, extendTrail, incidentsToFeatures, trailToFeature } from './features';
 import { fakeFleet } from '../backend/fake';
+import { DISPLAY_STATES } from '../devices/filter';
+import { preloadedImageIds } from './icons';
 
 describe('FrameScheduler', () => {
   it('runs once per frame however many requests arrive', () => {
@@ -96,5 +98,20 @@ describe('device facts', () => {
     const facts = Object.fromEntries(deviceFacts(d, 0));
     expect(facts['Speed']).toBe('36 km/h');
     expect(facts).not.toHaveProperty('Battery');
+  });
+});
+
+describe('preloaded map images', () => {
+  it('cover every device symbol a layer can ask for, and the arrow', () => {
+    const ids = preloadedImageIds();
+    expect(ids).toContain('arrow');
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const kind of ['vehicle', 'sensor', 'bodycam', 'phone', 'terminal', 'other']) {
+      for (const state of DISPLAY_STATES) {
+        expect(ids).toContain(`dev:${kind}:${state}:0`);
+        expect(ids).toContain(`dev:${kind}:${state}:1`);
+      }
+    }
+    expect(ids).toHaveLength(1 + 6 * 5 * 2);
   });
 });
