@@ -83,13 +83,20 @@ test('an event reaches the incident list and map; an acknowledgement in one cons
     pub(port, 'devices/v7/location', JSON.stringify({ ts: now, lat: 51.92, lon: 4.48, speed: 8.5, heading: 120 }));
     pub(port, 'devices/v7/events', JSON.stringify({ id: 'gui-1', ts: now, type: 'panic_button', severity: 'critical', message: 'driver pressed panic', lat: 51.92, lon: 4.48 }));
 
+    let seenOnA = null; // what A showed at the last look, for the message if it never arrives
     const onA = await until('the incident in console A', async () => {
       const list = await a.execute(rows);
       const map = await a.execute(`const m = document.querySelector('[data-testid=map]');
-        return { rings: Number(m?.dataset.incidentRings ?? 0), drawn: window.__watchfloorRendered?.() ?? 0 };`);
+        return { rings: Number(m?.dataset.incidentRings ?? 0), drawn: window.__watchfloorRendered?.() ?? 0,
+          inSource: Number(m?.dataset.sourceDevices ?? 0), loaded: m?.dataset.mapLoaded };`);
       const row = list.find((r) => /Van 7: panic button/.test(r.text));
+      seenOnA = { list, map };
       return row && map.rings >= 1 && map.drawn >= 1 ? row : false;
-    }, 30_000);
+    }, 30_000).catch(async (e) => {
+      writeFileSync(join(artifacts, 'gui-incidents-a-missing.png'), await a.screenshot());
+      const view = await a.execute(`return window.__watchfloorMapView?.() ?? null;`);
+      throw new Error(`${e.message}; A showed ${JSON.stringify({ ...seenOnA, view })}`);
+    });
     assert.equal(onA.state, 'new');
     const unackA = await a.execute(`return document.querySelector('[data-testid=unacknowledged]')?.textContent;`);
     assert.match(unackA, /1 unacknowledged/);
