@@ -20,21 +20,30 @@ pub const MAX_GROUP_NAME: usize = 48;
 pub const MAX_GROUPS: usize = 200;
 
 /// The configured groups and their compiled patterns.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DeviceGroups {
-    /// Group names in display order (sorted, as the config's table is read).
-    names: Arc<[String]>,
+    /// The table as configured, in display order (sorted by name, as the config is read); what
+    /// two settings are compared by.
+    table: Arc<[(String, Vec<String>)]>,
     /// Every pattern of every group, compiled as one set.
-    set: Option<Arc<GlobSet>>,
-    /// For each pattern in `set`, the index of its group in `names`.
+    set: Arc<GlobSet>,
+    /// For each pattern in `set`, the index of its group in `table`.
     group_of_pattern: Arc<[usize]>,
-    /// The table as configured (what two settings are compared by).
-    config: Arc<BTreeMap<String, Vec<String>>>,
+}
+
+impl Default for DeviceGroups {
+    fn default() -> Self {
+        Self {
+            table: Arc::new([]),
+            set: Arc::new(GlobSet::empty()),
+            group_of_pattern: Arc::new([]),
+        }
+    }
 }
 
 impl PartialEq for DeviceGroups {
     fn eq(&self, other: &Self) -> bool {
-        self.config == other.config
+        self.table == other.table
     }
 }
 
@@ -76,41 +85,36 @@ impl DeviceGroups {
                 group_of_pattern.push(index);
             }
         }
-        let set = if group_of_pattern.is_empty() {
-            None
-        } else {
-            let set = builder.build().map_err(|e| GroupError {
-                group: "[groups]".into(),
-                reason: e.to_string(),
-            })?;
-            Some(Arc::new(set))
-        };
+        let set = builder.build().map_err(|e| GroupError {
+            group: "[groups]".into(),
+            reason: e.to_string(),
+        })?;
         Ok(Self {
-            names: table.keys().cloned().collect(),
-            set,
+            table: table.clone().into_iter().collect(),
+            set: Arc::new(set),
             group_of_pattern: group_of_pattern.into(),
-            config: Arc::new(table.clone()),
         })
     }
 
     /// The group names, in display order.
-    pub fn names(&self) -> &[String] {
-        &self.names
+    pub fn names(&self) -> Vec<String> {
+        self.table.iter().map(|(name, _)| name.clone()).collect()
     }
 
     /// The groups `device_id` is in, in display order, each once.
     pub fn groups_of(&self, device_id: &str) -> Vec<String> {
-        let Some(set) = &self.set else {
-            return Vec::new();
-        };
-        let mut groups: Vec<usize> = set
+        let mut groups: Vec<usize> = self
+            .set
             .matches(device_id)
             .into_iter()
             .map(|pattern| self.group_of_pattern[pattern])
             .collect();
         groups.sort_unstable();
         groups.dedup();
-        groups.into_iter().map(|g| self.names[g].clone()).collect()
+        groups
+            .into_iter()
+            .map(|g| self.table[g].0.clone())
+            .collect()
     }
 }
 

@@ -131,7 +131,7 @@ impl Pipeline {
             operator: settings.incidents.operator.clone(),
             notify_min_severity: settings.incidents.notify_min_severity,
             sound: settings.incidents.sound,
-            device_groups: settings.device_groups.names().to_vec(),
+            device_groups: settings.device_groups.names(),
         };
 
         let (acker, ack_queue) = link::ack_channel();
