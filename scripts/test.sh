@@ -10,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --tests
 export PATH="$HOME/.cargo/bin:$PATH"
+# A one-shot CI build gains nothing from incremental compilation's cache (over a GB on disk).
+if [[ "${CI:-}" == true ]]; then export CARGO_INCREMENTAL=0; fi
 
 artifacts=test-artifacts
 rm -rf "$artifacts" && mkdir -p "$artifacts"
@@ -52,6 +54,7 @@ step "Fuzz: every decoder, 30 s each"
 scripts/fuzz.sh 30 2>&1 | tee "$artifacts/fuzz.log"
 
 step "Summary"
+du -sh target fuzz/target 2>/dev/null | sed 's/^/disk used by /' || true
 grep -E '^test result:' "$artifacts/cargo-test.log" || true
 sed 's/\x1b\[[0-9;]*m//g' "$artifacts/vitest.log" | grep -E '^\s*(Test Files|Tests)\s' || true
 grep -E '^\S+ (tests|pass|fail|skipped) [0-9]+$' "$artifacts/gui-test.log" || true
