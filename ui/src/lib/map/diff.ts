@@ -5,15 +5,24 @@
 import type { Feature, Point } from 'geojson';
 import type { GeoJSONSourceDiff } from 'maplibre-gl';
 import type { DeviceView } from '../backend';
-import { deviceFeature, type DeviceProps } from './features';
+import { deviceLabel, displayState } from '../devices/filter';
+import { deviceFeature, deviceProps, headingOf, type DeviceProps } from './features';
 
 type DeviceFeature = Feature<Point, DeviceProps>;
+
+/** What the source holds of one device: its position and drawn properties, kept flat and
+ * updated in place, so a diff allocates only what it sends. */
+interface Shown {
+  lon: number;
+  lat: number;
+  props: DeviceProps;
+}
 
 const PROPS: ReadonlyArray<keyof DeviceProps> = ['label', 'state', 'kind', 'simulated', 'heading'];
 
 /** The device features the map's source holds, and the diff that brings it up to date. */
 export class DeviceFeatures {
-  private readonly shown = new Map<string, DeviceFeature>();
+  private readonly shown = new Map<string, Shown>();
 
   /** How many devices the source holds. */
   get size(): number {
@@ -23,11 +32,15 @@ export class DeviceFeatures {
   /** Every feature, for a `setData` that replaces the source (the first paint, a full batch). */
   reset(devices: Iterable<DeviceView>, alarmed: ReadonlySet<string>): DeviceFeature[] {
     this.shown.clear();
+    const out: DeviceFeature[] = [];
     for (const d of devices) {
       const f = deviceFeature(d, alarmed);
-      if (f) this.shown.set(d.id, f);
+      if (!f) continue;
+      out.push(f);
+      // Shared with the feature handed to MapLibre: `diff` replaces props, never edits them.
+      this.shown.set(d.id, { lon: d.lon!, lat: d.lat!, props: f.properties });
     }
-    return [...this.shown.values()];
+    return out;
   }
 
   /** The diff for the devices in `ids` (as `lookup` now holds them; absent means gone), or null
@@ -39,34 +52,53 @@ export class DeviceFeatures {
     const remove: string[] = [];
     for (const id of ids) {
       const d = lookup(id);
-      const next = d ? deviceFeature(d, alarmed) : null;
       const prev = this.shown.get(id);
-      if (!next) {
+      if (!d || d.lat === null || d.lon === null) {
         if (prev) {
           this.shown.delete(id);
           remove.push(id);
         }
         continue;
       }
-      this.shown.set(id, next);
       if (!prev) {
-        add.push(next);
+        const props = deviceProps(d, alarmed);
+        this.shown.set(id, { lon: d.lon, lat: d.lat, props });
+        add.push({ type: 'Feature', geometry: { type: 'Point', coordinates: [d.lon, d.lat] }, properties: props });
         continue;
       }
-      const [x0, y0] = prev.geometry.coordinates;
-      const [x1, y1] = next.geometry.coordinates;
-      const moved = x0 !== x1 || y0 !== y1;
+      const moved = prev.lon !== d.lon || prev.lat !== d.lat;
+      // Most updates only move: the drawn properties are compared without building them.
       let changed: Array<{ key: string; value: unknown }> | null = null;
-      for (const key of PROPS) {
-        if (prev.properties[key] !== next.properties[key]) (changed ??= []).push({ key, value: next.properties[key] });
+      if (!sameProps(prev.props, d, alarmed)) {
+        const props = deviceProps(d, alarmed);
+        for (const key of PROPS) {
+          if (prev.props[key] !== props[key]) (changed ??= []).push({ key, value: props[key] });
+        }
+        prev.props = props;
       }
-      if (moved && changed) update.push({ id, newGeometry: next.geometry, addOrUpdateProperties: changed });
-      else if (moved) update.push({ id, newGeometry: next.geometry });
-      else if (changed) update.push({ id, addOrUpdateProperties: changed });
+      if (!moved) {
+        if (changed) update.push({ id, addOrUpdateProperties: changed });
+        continue;
+      }
+      prev.lon = d.lon;
+      prev.lat = d.lat;
+      const newGeometry: Point = { type: 'Point', coordinates: [d.lon, d.lat] };
+      update.push(changed ? { id, newGeometry, addOrUpdateProperties: changed } : { id, newGeometry });
     }
     if (add.length === 0 && update.length === 0 && remove.length === 0) return null;
     return { add, update, remove };
   }
+}
+
+/** Whether `d` draws with the properties `shown` (what `deviceProps` would say, unbuilt). */
+function sameProps(shown: DeviceProps, d: DeviceView, alarmed: ReadonlySet<string>): boolean {
+  return (
+    shown.label === deviceLabel(d) &&
+    shown.state === displayState(d, alarmed) &&
+    shown.kind === (d.kind ?? 'other') &&
+    shown.simulated === d.simulated &&
+    shown.heading === headingOf(d)
+  );
 }
 
 /** Devices whose alarm state differs between two alarmed sets. */

@@ -16,20 +16,28 @@ export interface DeviceProps {
 /** The device's feature, or null when it never reported a position. */
 export function deviceFeature(d: DeviceView, alarmed: ReadonlySet<string>): Feature<Point, DeviceProps> | null {
   if (d.lat === null || d.lon === null) return null;
-  const state = displayState(d, alarmed);
   return {
     type: 'Feature',
     geometry: { type: 'Point', coordinates: [d.lon, d.lat] },
-    properties: {
-      id: d.id,
-      label: deviceLabel(d),
-      state,
-      kind: d.kind ?? 'other',
-      simulated: d.simulated,
-      // An arrow while it moves, in alarm or not.
-      heading: d.online && !d.stale && (d.speed ?? 0) >= MOVING_MS && d.heading !== null ? d.heading : -1,
-    },
+    properties: deviceProps(d, alarmed),
   };
+}
+
+/** What the map draws of a device, besides where. */
+export function deviceProps(d: DeviceView, alarmed: ReadonlySet<string>): DeviceProps {
+  return {
+    id: d.id,
+    label: deviceLabel(d),
+    state: displayState(d, alarmed),
+    kind: d.kind ?? 'other',
+    simulated: d.simulated,
+    heading: headingOf(d),
+  };
+}
+
+/** The heading arrow's direction while the device moves (in alarm or not), else -1: none. */
+export function headingOf(d: DeviceView): number {
+  return d.online && !d.stale && (d.speed ?? 0) >= MOVING_MS && d.heading !== null ? d.heading : -1;
 }
 
 /** Devices with a position, as points. Devices that never reported a fix are left out. */
