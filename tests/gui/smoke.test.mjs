@@ -2,8 +2,8 @@
 // devices. Through the DOM of the real webview it checks that the map loaded, that MapLibre drew
 // device dots (counted from the rendered frame), that the status bar names the embedded broker
 // and counts the devices; then it saves a screenshot as a test artifact. It opens the health
-// panel, the quarantine list and the device list filtered by an operator's group (from the
-// config's [groups]), and "Review a file…" through the native file dialog (refused
+// panel, the quarantine list and the device list and map filtered by an operator's group (from
+// the config's [groups]), and "Review a file…" through the native file dialog (refused
 // for a file that is no history, a second window for the console's own history file).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -152,7 +152,11 @@ test('the console shows a simulated fleet on the map with the broker status', { 
     }
 
     // The device list filtered by an operator's group: only the vehicles, and the panel of one
-    // names its group.
+    // names its group. (The health and quarantine panels close first: they cover the map.)
+    await session.execute(`
+      document.querySelector('[data-testid=health-toggle]').click();
+      document.querySelector('[data-testid=quarantine-toggle]').click();
+      return true;`);
     await session.execute(`document.querySelector('[data-testid=tab-devices]').click(); return true;`);
     const options = await until('the group filter', () =>
       session.execute(`
@@ -181,7 +185,30 @@ test('the console shows a simulated fleet on the map with the broker status', { 
       session.execute(`return document.querySelector('[data-testid=device-panel] [data-fact=Groups]')?.textContent ?? false;`),
     );
     assert.equal(groupsFact, 'Patrol units');
+    // The map follows the list's filter, and says so: the 12 vehicles in its source, no more
+    // drawn (those in view, alone or in clusters), "Show all" clears it.
+    const mapFiltered = await until('the map narrowed to the group', async () => {
+      const r = await session.execute(`return {
+        held: document.querySelector('[data-testid=map]').dataset.sourceDevices,
+        drawn: window.__watchfloorRendered(),
+        notice: document.querySelector('[data-testid=map-filter-notice]')?.textContent ?? '',
+      };`);
+      return r.held === '12' && r.drawn > 0 && r.drawn <= 12 ? r : false;
+    });
+    assert.match(mapFiltered.notice, /12 devices match the list's filter/);
     writeFileSync(join(artifacts, 'gui-device-group.png'), await session.screenshot());
+    await session.execute(`document.querySelector('[data-testid=map-show-all]').click(); return true;`);
+    const everyone = await until('the filter cleared', async () => {
+      const r = await session.execute(`return {
+        held: document.querySelector('[data-testid=map]').dataset.sourceDevices,
+        notice: !!document.querySelector('[data-testid=map-filter-notice]'),
+        group: document.querySelector('[data-testid=device-group-filter]').value,
+        count: document.querySelector('[data-testid=device-list-count]')?.textContent ?? '',
+      };`);
+      return r.held === '20' && !r.notice ? r : false;
+    });
+    assert.equal(everyone.group, 'all');
+    assert.match(everyone.count, /^20/);
 
     // "Review a file…": the operator picks the file in the native dialog. A file that is no
     // history file is refused in words, in the console; the console's own (live) history file

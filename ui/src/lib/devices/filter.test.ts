@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DeviceView } from '../backend';
-import { DEFAULT_DEVICE_FILTER, deviceSource, displayState, filterDevices, validDeviceFilter } from './filter';
+import { DEFAULT_DEVICE_FILTER, deviceMatcher, deviceSource, displayState, filterDevices, isFiltering, validDeviceFilter } from './filter';
 
 function device(over: Partial<DeviceView>): DeviceView {
   return {
@@ -64,5 +64,22 @@ describe('device states and filters', () => {
     expect(filterDevices(list, { ...DEFAULT_DEVICE_FILTER, text: 'VAN 1' }, none).map((d) => d.id)).toEqual(['v10']);
     expect(filterDevices(list, { ...DEFAULT_DEVICE_FILTER, kind: 'bodycam' }, none).map((d) => d.id)).toEqual(['c1']);
     expect(filterDevices(list, { ...DEFAULT_DEVICE_FILTER, state: 'offline' }, none).map((d) => d.id)).toEqual(['c1']);
+  });
+
+  it('says whether a filter narrows anything, the sort order aside, and matches on every field', () => {
+    expect(isFiltering(DEFAULT_DEVICE_FILTER)).toBe(false);
+    expect(isFiltering({ ...DEFAULT_DEVICE_FILTER, sort: 'last_seen', text: '  ' })).toBe(false);
+    expect(isFiltering({ ...DEFAULT_DEVICE_FILTER, text: 'van' })).toBe(true);
+    expect(isFiltering({ ...DEFAULT_DEVICE_FILTER, state: 'alarm' })).toBe(true);
+
+    const alarmed = new Set(['van-1']);
+    const vans = deviceMatcher({ ...DEFAULT_DEVICE_FILTER, text: ' VAN ', kind: 'vehicle' }, alarmed);
+    expect(vans(device({ id: 'van-1' }))).toBe(true);
+    expect(vans(device({ id: 'x', name: 'Caravan 3' }))).toBe(true);
+    expect(vans(device({ id: 'van-2', kind: 'sensor' }))).toBe(false);
+    const inAlarm = deviceMatcher({ ...DEFAULT_DEVICE_FILTER, state: 'alarm', group: 'North' }, alarmed);
+    expect(inAlarm(device({ id: 'van-1', groups: ['North'] }))).toBe(true);
+    expect(inAlarm(device({ id: 'van-1', groups: [] }))).toBe(false);
+    expect(inAlarm(device({ id: 'van-2', groups: ['North'] }))).toBe(false);
   });
 });

@@ -62,18 +62,28 @@ export function deviceLabel(d: DeviceView): string {
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
 
+/** Whether the filter narrows anything down (the sort order does not). */
+export function isFiltering(f: DeviceFilter): boolean {
+  return f.text.trim() !== '' || f.kind !== 'all' || f.state !== 'all' || f.group !== 'all' || f.source !== 'all';
+}
+
+/** The test `f` puts a device to (everything but the sort), for the list and the map alike. */
+export function deviceMatcher(f: DeviceFilter, alarmed: ReadonlySet<string>): (d: DeviceView) => boolean {
+  if (!isFiltering(f)) return () => true;
+  const text = f.text.trim().toLowerCase();
+  return (d) =>
+    (f.kind === 'all' || (d.kind ?? 'other') === f.kind) &&
+    (f.state === 'all' || displayState(d, alarmed) === f.state) &&
+    (f.group === 'all' || d.groups.includes(f.group)) &&
+    (f.source === 'all' || deviceSource(d) === f.source) &&
+    (!text || d.id.toLowerCase().includes(text) || (d.name ?? '').toLowerCase().includes(text));
+}
+
 /** The devices passing `f`, sorted as it asks. */
 export function filterDevices(devices: Iterable<DeviceView>, f: DeviceFilter, alarmed: ReadonlySet<string>): DeviceView[] {
-  const text = f.text.trim().toLowerCase();
+  const matches = deviceMatcher(f, alarmed);
   const out: DeviceView[] = [];
-  for (const d of devices) {
-    if (f.kind !== 'all' && (d.kind ?? 'other') !== f.kind) continue;
-    if (f.state !== 'all' && displayState(d, alarmed) !== f.state) continue;
-    if (f.group !== 'all' && !d.groups.includes(f.group)) continue;
-    if (f.source !== 'all' && deviceSource(d) !== f.source) continue;
-    if (text && !d.id.toLowerCase().includes(text) && !(d.name ?? '').toLowerCase().includes(text)) continue;
-    out.push(d);
-  }
+  for (const d of devices) if (matches(d)) out.push(d);
   if (f.sort === 'last_seen') out.sort((a, b) => b.last_seen_ms - a.last_seen_ms || collator.compare(a.id, b.id));
   else out.sort((a, b) => collator.compare(deviceLabel(a), deviceLabel(b)) || collator.compare(a.id, b.id));
   return out;

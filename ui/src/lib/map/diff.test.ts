@@ -51,4 +51,26 @@ describe('DeviceFeatures', () => {
     expect(diff.update![0].addOrUpdateProperties).toContainEqual({ key: 'state', value: 'alarm' });
     expect(alarmChanges(alarmed, alarmed)).toEqual([]);
   });
+
+  it('holds only the devices the filter lets through, and takes one out and back as it changes', () => {
+    const fleet = fakeFleet(4, [52, 4], 0);
+    const byId = new Map(fleet.map((d) => [d.id, d]));
+    const online = (d: DeviceView) => d.online;
+    const f = new DeviceFeatures();
+    // fakeFleet puts device 0 offline (every ninth is).
+    expect(f.reset(fleet, none, online).map((x) => x.properties.id)).toEqual(['fake-1', 'fake-2', 'fake-3']);
+    expect(f.bounds()).not.toBeNull();
+
+    byId.set('fake-1', { ...fleet[1], online: false });
+    byId.set('fake-0', { ...fleet[0], online: true });
+    const diff = f.diff(['fake-0', 'fake-1'], (id) => byId.get(id), none, online)!;
+    expect(diff.remove).toEqual(['fake-1']);
+    expect(diff.add!.map((x) => x.properties!.id)).toEqual(['fake-0']);
+    expect(f.size).toBe(3);
+
+    const nothing = new DeviceFeatures();
+    nothing.reset(fleet, none, () => false);
+    expect(nothing.size).toBe(0);
+    expect(nothing.bounds()).toBeNull();
+  });
 });

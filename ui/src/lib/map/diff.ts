@@ -20,7 +20,12 @@ interface Shown {
 
 const PROPS: ReadonlyArray<keyof DeviceProps> = ['label', 'state', 'kind', 'simulated', 'heading'];
 
-/** The device features the map's source holds, and the diff that brings it up to date. */
+/** Which devices the map draws (those the device list's filter lets through); all by default. */
+export type Shows = (d: DeviceView) => boolean;
+const everyDevice: Shows = () => true;
+
+/** The device features the map's source holds, and the diff that brings it up to date. A device
+ * is held while it has a position and `shows` lets it through. */
 export class DeviceFeatures {
   private readonly shown = new Map<string, Shown>();
 
@@ -30,11 +35,11 @@ export class DeviceFeatures {
   }
 
   /** Every feature, for a `setData` that replaces the source (the first paint, a full batch). */
-  reset(devices: Iterable<DeviceView>, alarmed: ReadonlySet<string>): DeviceFeature[] {
+  reset(devices: Iterable<DeviceView>, alarmed: ReadonlySet<string>, shows: Shows = everyDevice): DeviceFeature[] {
     this.shown.clear();
     const out: DeviceFeature[] = [];
     for (const d of devices) {
-      const f = deviceFeature(d, alarmed);
+      const f = shows(d) ? deviceFeature(d, alarmed) : null;
       if (!f) continue;
       out.push(f);
       // Shared with the feature handed to MapLibre: `diff` replaces props, never edits them.
@@ -45,15 +50,21 @@ export class DeviceFeatures {
 
   /** The diff for the devices in `ids` (as `lookup` now holds them; absent means gone), or null
    * when nothing the map draws changed. Only what changed is sent: a new geometry for a device
-   * that moved, the properties that differ for one that changed state. */
-  diff(ids: Iterable<string>, lookup: (id: string) => DeviceView | undefined, alarmed: ReadonlySet<string>): GeoJSONSourceDiff | null {
+   * that moved, the properties that differ for one that changed state; a device `shows` stops
+   * letting through (it changed state under a state filter, say) is removed, and added back. */
+  diff(
+    ids: Iterable<string>,
+    lookup: (id: string) => DeviceView | undefined,
+    alarmed: ReadonlySet<string>,
+    shows: Shows = everyDevice,
+  ): GeoJSONSourceDiff | null {
     const add: DeviceFeature[] = [];
     const update: NonNullable<GeoJSONSourceDiff['update']> = [];
     const remove: string[] = [];
     for (const id of ids) {
       const d = lookup(id);
       const prev = this.shown.get(id);
-      if (!d || d.lat === null || d.lon === null) {
+      if (!d || d.lat === null || d.lon === null || !shows(d)) {
         if (prev) {
           this.shown.delete(id);
           remove.push(id);
@@ -87,6 +98,19 @@ export class DeviceFeatures {
     }
     if (add.length === 0 && update.length === 0 && remove.length === 0) return null;
     return { add, update, remove };
+  }
+
+  /** West, south, east, north around every device held, or null when there is none. */
+  bounds(): [number, number, number, number] | null {
+    if (this.shown.size === 0) return null;
+    let [w, s, e, n] = [180, 90, -180, -90];
+    for (const { lon, lat } of this.shown.values()) {
+      w = Math.min(w, lon);
+      e = Math.max(e, lon);
+      s = Math.min(s, lat);
+      n = Math.max(n, lat);
+    }
+    return [w, s, e, n];
   }
 }
 
