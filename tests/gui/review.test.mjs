@@ -44,7 +44,15 @@ test('a reviewer opens a recorded file offline, scrubs, follows a track and the 
     session = await Session.create(driver.port, app, ['review', db]);
     const s = session;
     await until('the review window', () => s.execute(`return !!document.querySelector('[data-testid=review]');`), 60_000);
-    // The first frame is the file's first instant; jump to its end to see everyone.
+    // The first frame (the file's first instant, paused) is fitted at street zoom, where devices
+    // carry labels. Label images are drawn when MapLibre first asks for them and must reach the
+    // layout that asked: nothing lays a still map's tiles out again.
+    const labelled = await until('device labels on the still first frame', async () => {
+      const n = await s.execute(`return window.__watchfloorLabels();`);
+      return n > 0 ? n : false;
+    }, 10_000);
+    assert.ok(labelled <= 6, `${labelled} labels for 6 devices`);
+    // Jump to the file's last instant to see everyone.
     await s.execute(`const r = document.querySelector('[data-testid=scrubber]'); r.value = r.max;
       r.dispatchEvent(new Event('input', { bubbles: true })); return true;`);
     const drawn = await until('devices drawn on the map', async () => {

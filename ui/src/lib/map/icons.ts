@@ -1,6 +1,6 @@
 // Map symbols drawn on a canvas: the device symbol per kind and state and the heading arrow
 // (all added when the map loads), cluster badges and text labels (drawn when MapLibre first
-// asks for them, 'styleimagemissing'). The app ships no glyph fonts (the offline basemap has no
+// asks for them, through its missing-image resolver). The app ships no glyph fonts (the offline basemap has no
 // text), so labels are images too: only those on screen are ever drawn, and each once.
 import { DISPLAY_STATES, type DisplayState } from '../devices/filter';
 
