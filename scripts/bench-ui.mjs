@@ -6,7 +6,7 @@
 // `to the webview` is the part before the map: device timestamp -> the batch reached the page;
 // `batch IPC` the last hop of it, from the backend emitting the batch to the page receiving it.
 //
-//   xvfb-run -a -s "-screen 0 1600x1000x24" node scripts/bench-ui.mjs DEVICES HZ [SECONDS] [--load fleet|sim] [--batch-ms N] [--window WxH]
+//   xvfb-run -a -s "-screen 0 1600x1000x24" node scripts/bench-ui.mjs DEVICES HZ [SECONDS] [--load fleet|sim] [--batch-ms N] [--window WxH] [--view LON,LAT,ZOOM]
 //
 // The load, by default `fleet`, is `watchfloor-bench fleet` in a process of its own: one MQTT
 // connection publishing every device's fix HZ times a second, stamped with the wall clock,
@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { freePort, startDriver, Session, until } from '../tests/gui/webdriver.mjs';
 
 const positional = [];
-const flags = { load: 'fleet', 'batch-ms': null, window: null };
+const flags = { load: 'fleet', 'batch-ms': null, window: null, view: null };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a.startsWith('--')) flags[a.slice(2)] = process.argv[++i];
@@ -52,6 +52,17 @@ try {
     const [width, height] = flags.window.split('x').map(Number);
     await session.cmd('POST', '/window/rect', { width, height });
   }
+  // A fixed view instead of fitting the fleet: the console restores the view it remembers.
+  if (flags.view) {
+    const [lon, lat, zoom] = flags.view.split(',').map(Number);
+    await until('the page', () => session.execute(`return document.readyState === 'complete';`), 60_000);
+    await session.execute(
+      `localStorage.setItem('watchfloor.prefs.v1', JSON.stringify({ mapView: { center: [arguments[0], arguments[1]], zoom: arguments[2] } }));
+       location.reload(); return true;`,
+      [lon, lat, zoom],
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+  }
   await until('the map', () => session.execute(`return document.querySelector('[data-testid=map]')?.dataset.mapLoaded === 'true';`), 120_000);
   if (flags.load === 'fleet') {
     fleet = spawn(publisher, ['fleet', '--port', String(brokerPort), '--devices', devices, '--hz', hz, '--seconds', '3600'], { stdio: 'ignore' });
@@ -76,7 +87,7 @@ try {
   }
   const fmt = (s) => (s ? `p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms (n=${s.n})` : 'no samples');
   const viewport = await session.execute('return `${window.innerWidth}x${window.innerHeight}`;');
-  console.log(`devices=${devices} hz=${hz} load=${flags.load} batch_ms=${flags['batch-ms'] ?? 'default'} viewport=${viewport} app=${app}`);
+  console.log(`devices=${devices} hz=${hz} load=${flags.load} batch_ms=${flags['batch-ms'] ?? 'default'} viewport=${viewport} view=${flags.view ?? 'fit'} app=${app}`);
   rounds.forEach((r, i) => {
     console.log(`window ${i + 1}: device-to-screen ${fmt(r.latency)}`);
     console.log(`          to the webview ${fmt(r.arrival)}`);

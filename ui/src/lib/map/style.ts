@@ -20,7 +20,8 @@ export const SELECTED_LAYER = 'device-selected';
 export const INCIDENT_LAYER = 'incident-rings';
 export const TRAIL_LAYER = 'trail-line';
 
-/** Clusters form below this zoom; from it on every device is drawn on its own. */
+/** The last zoom whose tiles are clustered (MapLibre's clusterMaxZoom): clusters show below
+ * CLUSTER_MAX_ZOOM + 1, and from there on every device is drawn on its own. */
 export const CLUSTER_MAX_ZOOM = 11;
 /** Labels show from this zoom on (they would cover each other further out). */
 export const LABEL_MIN_ZOOM = 12;
