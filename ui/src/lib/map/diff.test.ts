@@ -73,4 +73,17 @@ describe('DeviceFeatures', () => {
     expect(nothing.size).toBe(0);
     expect(nothing.bounds()).toBeNull();
   });
+
+  it('counts the devices in a view, across the antimeridian too', () => {
+    const at = (id: string, lon: number, lat: number) => ({ ...fakeFleet(1, [0, 0], 0)[0], id, lon, lat });
+    const f = new DeviceFeatures();
+    f.reset([at('a', 4, 52), at('b', 5, 52), at('c', 179.5, 10), at('d', -179.5, 10), at('e', 4, -40)], none);
+    expect(f.countWithin(3, 51, 6, 53)).toBe(2);
+    expect(f.countWithin(3, 51, 4.5, 53)).toBe(1);
+    // A view over the antimeridian: MapLibre gives east past 180.
+    expect(f.countWithin(179, 9, 181, 11)).toBe(2);
+    expect(f.countWithin(-181, 9, -179, 11)).toBe(2);
+    // Zoomed out past the whole world.
+    expect(f.countWithin(-300, -90, 300, 90)).toBe(5);
+  });
 });

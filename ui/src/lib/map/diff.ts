@@ -100,6 +100,19 @@ export class DeviceFeatures {
     return { add, update, remove };
   }
 
+  /** How many devices held lie within `west`..`east`, `south`..`north` (longitudes as MapLibre
+   * gives a view's bounds: east may pass 180 and west -180 where the view crosses the
+   * antimeridian, or span more than the world). */
+  countWithin(west: number, south: number, east: number, north: number): number {
+    const world = east - west >= 360;
+    let n = 0;
+    for (const { lon, lat } of this.shown.values()) {
+      if (lat < south || lat > north) continue;
+      if (world || (lon >= west && lon <= east) || (lon + 360 >= west && lon + 360 <= east) || (lon - 360 >= west && lon - 360 <= east)) n++;
+    }
+    return n;
+  }
+
   /** West, south, east, north around every device held, or null when there is none. */
   bounds(): [number, number, number, number] | null {
     if (this.shown.size === 0) return null;

@@ -25,6 +25,9 @@ export const TRAIL_LAYER = 'trail-line';
 export const CLUSTER_MAX_ZOOM = 11;
 /** Labels show from this zoom on (they would cover each other further out). */
 export const LABEL_MIN_ZOOM = 12;
+/** More devices than this in view and labels hide, whatever the zoom: nobody reads hundreds of
+ * names at once, and laying them out halved the map's frame rate with 2,300 devices in view. */
+export const MAX_LABELLED = 400;
 
 export const colors = {
   sea: '#0b1220',
