@@ -62,9 +62,17 @@ export function deviceLabel(d: DeviceView): string {
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
 
+/** What of the filter decides which devices pass (everything but the sort order), as a string:
+ * two filters with the same key let the same devices through. */
+export function filterKey(f: DeviceFilter): string {
+  return JSON.stringify([f.text.trim().toLowerCase(), f.kind, f.state, f.group, f.source]);
+}
+
+const NO_FILTER = filterKey(DEFAULT_DEVICE_FILTER);
+
 /** Whether the filter narrows anything down (the sort order does not). */
 export function isFiltering(f: DeviceFilter): boolean {
-  return f.text.trim() !== '' || f.kind !== 'all' || f.state !== 'all' || f.group !== 'all' || f.source !== 'all';
+  return filterKey(f) !== NO_FILTER;
 }
 
 /** The test `f` puts a device to (everything but the sort), for the list and the map alike. */

@@ -72,9 +72,9 @@ export class DeviceFeatures {
         continue;
       }
       if (!prev) {
-        const props = deviceProps(d, alarmed);
-        this.shown.set(id, { lon: d.lon, lat: d.lat, props });
-        add.push({ type: 'Feature', geometry: { type: 'Point', coordinates: [d.lon, d.lat] }, properties: props });
+        const f = deviceFeature(d, alarmed)!; // it has a position (checked above)
+        this.shown.set(id, { lon: d.lon, lat: d.lat, props: f.properties });
+        add.push(f);
         continue;
       }
       const moved = prev.lon !== d.lon || prev.lat !== d.lat;
