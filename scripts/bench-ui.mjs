@@ -18,7 +18,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startDriver, Session, until } from '../tests/gui/webdriver.mjs';
+import { freePort, openAtView, startDriver, Session, until } from '../tests/gui/webdriver.mjs';
 
 const positional = [];
 const flags = { load: 'fleet', 'batch-ms': null, window: null, view: null };
@@ -55,13 +55,7 @@ try {
   // A fixed view instead of fitting the fleet: the console restores the view it remembers.
   if (flags.view) {
     const [lon, lat, zoom] = flags.view.split(',').map(Number);
-    await until('the page', () => session.execute(`return document.readyState === 'complete';`), 60_000);
-    await session.execute(
-      `localStorage.setItem('watchfloor.prefs.v1', JSON.stringify({ mapView: { center: [arguments[0], arguments[1]], zoom: arguments[2] } }));
-       location.reload(); return true;`,
-      [lon, lat, zoom],
-    );
-    await new Promise((r) => setTimeout(r, 1000));
+    await openAtView(session, lon, lat, zoom);
   }
   await until('the map', () => session.execute(`return document.querySelector('[data-testid=map]')?.dataset.mapLoaded === 'true';`), 120_000);
   if (flags.load === 'fleet') {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startDriver, Session, until } from './webdriver.mjs';
+import { freePort, openAtView, startDriver, Session, until } from './webdriver.mjs';
 
 const app = process.env.WATCHFLOOR_BIN ?? 'target/debug/watchfloor';
 const artifacts = process.env.WATCHFLOOR_ARTIFACTS ?? 'test-artifacts';
@@ -26,9 +26,8 @@ test('the map hides device names while too many are in view, and shows them zoom
     const s = session;
     // Start at street zoom over the simulated fleet (about 13 x 13 km around Rotterdam): the
     // console opens at the view it remembers.
-    await until('the page', () => s.execute(`return document.readyState === 'complete';`), 60_000);
-    await s.execute(`localStorage.setItem('watchfloor.prefs.v1', JSON.stringify({ mapView: { center: [4.48, 51.92], zoom: 12.1 } }));
-      location.reload(); return true;`);
+    const restored = await openAtView(s, 4.48, 51.92, 12.1);
+    assert.equal(restored.zoom, 12.1);
     const map = () =>
       s.execute(`const m = document.querySelector('[data-testid=map]');
         return { held: Number(m?.dataset.sourceDevices ?? 0), hidden: m?.dataset.labelsHidden, labels: window.__watchfloorLabels?.() ?? 0,

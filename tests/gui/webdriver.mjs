@@ -236,3 +236,24 @@ export async function startDesktopHost() {
   };
   return { address, seen, stop };
 }
+
+/**
+ * Reloads the console at a map view of our choosing (the view it remembers in localStorage),
+ * instead of fitting its fleet. The first page may save the view it fitted just before the
+ * reload, over ours: then ours is set again and the page reloaded once more.
+ */
+export async function openAtView(session, lon, lat, zoom) {
+  const mapLoaded = () => session.execute(`return document.querySelector('[data-testid=map]')?.dataset.mapLoaded === 'true';`);
+  return until('the console at the view set for it', async () => {
+    await until('the map', mapLoaded, 120_000);
+    const view = await session.execute(`return JSON.parse(localStorage.getItem('watchfloor.prefs.v1') ?? '{}').mapView ?? null;`);
+    if (view && view.zoom === zoom && view.center[0] === lon && view.center[1] === lat) return view;
+    await session.execute(
+      `localStorage.setItem('watchfloor.prefs.v1', JSON.stringify({ mapView: { center: [arguments[0], arguments[1]], zoom: arguments[2] } }));
+       location.reload(); return true;`,
+      [lon, lat, zoom],
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    return false;
+  }, 240_000);
+}
