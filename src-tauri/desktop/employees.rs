@@ -29,11 +29,15 @@ pub async fn sync_overview(state: State<'_, ConsoleState>) -> Result<SyncOvervie
     })
 }
 
+/// The employee list, or only the directory's version while it is still `known_version` (the
+/// panel refreshes every few seconds; re-reading 20,000 employees on 50 terminals each time
+/// would scan a million placements for nothing).
 #[tauri::command]
 pub async fn sync_employees(
     state: State<'_, ConsoleState>,
-) -> Result<Vec<report::EmployeeRow>, CommandError> {
-    read_history(&state, report::employee_rows).await
+    known_version: Option<i64>,
+) -> Result<report::EmployeeList, CommandError> {
+    read_history(&state, move |c| report::employee_list(c, known_version)).await
 }
 
 /// One employee's state on every terminal.

@@ -9,6 +9,8 @@
 //! - `memory`: resident memory of `watchfloor record` holding N live devices.
 //! - `facesync`: E employees synced to T simulated face terminals: wall time and terminal
 //!   utilisation.
+//! - `panel`: the Employees panel's refresh with E employees on T terminals: the whole list
+//!   against the unchanged-version check, and what the version's triggers cost the sync.
 //! - `latency`: MQTT receipt to UI batch emitted, p50/p99, with D devices reporting at R Hz
 //!   (read from the recorder's own 10 s summary, which measures it for the status bar).
 //! - `fleet`: a paced fleet of D devices at R Hz, stamped with the wall clock, published to a
@@ -23,6 +25,7 @@ mod broker;
 mod chaos;
 mod facesync;
 mod ingest;
+mod panel;
 mod review;
 mod writer;
 
@@ -75,6 +78,16 @@ enum Command {
         /// The simulated terminals' processing time per person.
         #[arg(long, default_value_t = 10)]
         person_ms: u64,
+    },
+    /// The Employees panel's refresh: whole list vs unchanged check.
+    Panel {
+        #[arg(long, default_value_t = 20_000)]
+        employees: usize,
+        #[arg(long, default_value_t = 50)]
+        terminals: usize,
+        /// Whole-list reads to time (the unchanged check is timed at least 20 times).
+        #[arg(long, default_value_t = 10)]
+        reads: usize,
     },
     /// Receipt-to-batch latency at a steady load.
     Latency {
@@ -146,6 +159,11 @@ fn main() -> anyhow::Result<()> {
             terminals,
             person_ms,
         } => facesync::facesync(employees, terminals, person_ms),
+        Command::Panel {
+            employees,
+            terminals,
+            reads,
+        } => panel::panel(employees, terminals, reads),
         Command::Latency {
             watchfloor,
             devices,

@@ -166,6 +166,32 @@ pub struct EmployeeRow {
     pub failures: u32,
 }
 
+/// The employee list as the panel asks for it: the directory's version, and the rows unless
+/// the panel already holds that version.
+#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct EmployeeList {
+    #[ts(type = "number")]
+    pub version: i64,
+    /// `None`: unchanged since the version the panel named.
+    pub rows: Option<Vec<EmployeeRow>>,
+}
+
+/// The employee list, or only its version when it is still `known` (a read of a few
+/// microseconds instead of a scan of every placement). Version and rows come from one read
+/// transaction, so they match.
+pub fn employee_list(conn: &Connection, known: Option<i64>) -> rusqlite::Result<EmployeeList> {
+    let tx = conn.unchecked_transaction()?;
+    let version = directory::version(&tx)?;
+    let rows = if known == Some(version) {
+        None
+    } else {
+        Some(employee_rows(&tx)?)
+    };
+    tx.finish()?;
+    Ok(EmployeeList { version, rows })
+}
+
 /// Every employee (leavers still being removed included), by id.
 pub fn employee_rows(conn: &Connection) -> rusqlite::Result<Vec<EmployeeRow>> {
     // One grouped pass over each table, not a count per employee.
@@ -289,6 +315,92 @@ mod tests {
             valid_to_ms: None,
             person_type: PersonType::Allow,
         }
+    }
+
+    #[test]
+    fn the_employee_list_is_sent_again_only_when_what_it_shows_changed() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let first = employee_list(&conn, None).unwrap();
+        assert_eq!(
+            first.rows.as_deref(),
+            Some(&[][..]),
+            "an empty directory is a list"
+        );
+        let e = employee("E1", &[]);
+        let import = |conn: &mut Connection, rows: &[Employee]| {
+            apply_import(conn, rows, &Default::default(), false, 0).unwrap();
+        };
+        import(&mut conn, std::slice::from_ref(&e));
+        let imported = employee_list(&conn, Some(first.version)).unwrap();
+        assert_ne!(imported.version, first.version);
+        assert_eq!(
+            imported.rows.unwrap().len(),
+            1,
+            "an import changes the list"
+        );
+
+        // Reading, and writes the list does not show (a terminal seen, a confirmation of a
+        // person already there), leave it be.
+        let v = imported.version;
+        let same = employee_list(&conn, Some(v)).unwrap();
+        assert_eq!((same.version, same.rows), (v, None));
+        directory::save_terminal(
+            &conn,
+            &Terminal {
+                terminal_id: "T1".into(),
+                online: true,
+                ..Terminal::default()
+            },
+        )
+        .unwrap();
+        import(&mut conn, std::slice::from_ref(&e)); // unchanged: nothing written
+        assert_eq!(employee_list(&conn, Some(v)).unwrap().rows, None);
+
+        // Everything that changes a row moves the version: stored on a terminal (on_terminals),
+        // refused (failures), the refusal cleared, removed from a terminal, renamed, leaving.
+        let mut last = v;
+        fn changed(conn: &Connection, last: &mut i64, what: &str) -> Vec<EmployeeRow> {
+            let l = employee_list(conn, Some(*last)).unwrap();
+            *last = l.version;
+            l.rows
+                .unwrap_or_else(|| panic!("{what}: the list must be read again"))
+        }
+        directory::confirm_stored(&conn, "T1", &[("E1".into(), e.content())], 1).unwrap();
+        assert_eq!(changed(&conn, &mut last, "stored")[0].on_terminals, 1);
+        assert_eq!(
+            employee_list(&conn, Some(last)).unwrap().rows,
+            None,
+            "confirming again, the same count"
+        );
+        directory::confirm_stored(&conn, "T1", &[("E1".into(), e.content())], 2).unwrap();
+        assert_eq!(employee_list(&conn, Some(last)).unwrap().rows, None);
+        let refusal = directory::Failure {
+            terminal_id: "T2".into(),
+            employee_id: "E1".into(),
+            content: e.content(),
+            errcode: 468,
+            reason: "no face found".into(),
+            attempts: 1,
+            at_ms: 5,
+        };
+        directory::record_failure(&conn, &refusal).unwrap();
+        assert_eq!(changed(&conn, &mut last, "refused")[0].failures, 1);
+        directory::clear_failures(&conn, None).unwrap();
+        assert_eq!(changed(&conn, &mut last, "refusal cleared")[0].failures, 0);
+        directory::confirm_removed(&conn, "T1", &["E1".into()]).unwrap();
+        assert_eq!(
+            changed(&conn, &mut last, "removed from T1")[0].on_terminals,
+            0
+        );
+        let renamed = Employee {
+            name: "Other".into(),
+            ..e.clone()
+        };
+        import(&mut conn, std::slice::from_ref(&renamed));
+        assert_eq!(changed(&conn, &mut last, "renamed")[0].name, "Other");
+        import(&mut conn, &[]);
+        assert!(changed(&conn, &mut last, "left")[0].removed);
     }
 
     #[test]

@@ -80,7 +80,7 @@ impl ReviewFile {
         let (conn, how, copy) = match direct.and_then(|(c, how)| version(&c).map(|v| (c, how, v))) {
             Ok((conn, how, found)) => {
                 store::check_readable(path, found)?;
-                if found == migration::SCHEMA_VERSION {
+                if found >= migration::REVIEW_READS_IN_PLACE_FROM {
                     (conn, how, None)
                 } else {
                     drop(conn);
@@ -469,6 +469,23 @@ mod tests {
         );
         drop(review);
         assert_eq!(digest(&older), before, "the original is not migrated");
+
+        // A file from the Watchfloor just before a migration review does not need (one that
+        // adds only live-console tables) is read in place, not copied whole.
+        let recent = dir.path().join("recent.sqlite");
+        drop(store::open(&recent).unwrap());
+        Connection::open(&recent)
+            .unwrap()
+            .execute_batch(&format!(
+                "DROP TABLE directory_version; PRAGMA user_version = {};",
+                migration::REVIEW_READS_IN_PLACE_FROM
+            ))
+            .unwrap();
+        let before = digest(&recent);
+        let review = ReviewFile::open(&recent).unwrap();
+        assert_eq!(review.opened(), Opened::Immutable);
+        drop(review);
+        assert_eq!(digest(&recent), before, "read in place, and never written");
     }
 
     #[test]

@@ -22,6 +22,8 @@ const MIGRATIONS: &[&[&str]] = &[
     &[crate::facesync::directory::DDL],
     // 4: face terminals' attendance records and kept images; persons by employee.
     &[attendance::DDL, crate::facesync::directory::DDL_BY_EMPLOYEE],
+    // 5: the employee directory's version, kept by triggers (the panel skips unchanged reads).
+    &[crate::facesync::directory::DDL_VERSION],
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,12 @@ pub enum MigrationError {
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The oldest schema offline review reads in place: the migrations after it add only what review
+/// never reads (5: the employee directory's version), so a file recorded by the Watchfloor before
+/// is not copied whole to be migrated. Raise it to the new version when a migration adds
+/// anything review reads.
+pub const REVIEW_READS_IN_PLACE_FROM: i64 = 4;
 
 /// Applies the migrations this database lacks, all in one transaction: a crash mid-way leaves
 /// the file at its old version, never half-migrated.

@@ -1,6 +1,6 @@
 // A fake backend for the browser preview (`npm run dev` without Tauri) and for tests. Its
 // devices are synthetic and marked simulated; the UI shows a banner while it is in use.
-import type { Backend, ConnectionView, ConsoleInfo, DeviceView, Incident, IncidentAction, LiveBatch, MetricsView, ReviewInfo, TrackPoint } from './types';
+import type { Backend, ConnectionView, ConsoleInfo, DeviceView, EmployeeRow, Incident, IncidentAction, LiveBatch, MetricsView, ReviewInfo, TrackPoint } from './types';
 
 export interface FakeOptions {
   devices: number;
@@ -212,18 +212,11 @@ function fakeSites(): Pick<
         { terminal_id: 'fake-gate-2', name: 'Fake gate 2 (FAKE)', ip: '10.0.0.8', firmware: 'FAKE', online: false, person_count: 0, confirmed: 0, last_seen_ms: now - 600_000, groups: [], state: 'paused', total: 200, done: 0, failed: 0, pending: 200, throughput: 0, utilisation: 0, ms_per_person: null, last_error: 'terminal offline' },
       ],
     }),
-    syncEmployees: async () =>
-      Array.from({ length: 200 }, (_, i) => ({
-        employee_id: `FAKE${String(i).padStart(4, '0')}`,
-        name: `Fake Person ${i}`,
-        person_type: i % 50 === 0 ? 'block' : 'allow',
-        valid_from_ms: null,
-        valid_to_ms: null,
-        terminals: [],
-        removed: false,
-        on_terminals: i < 120 ? 1 : 0,
-        failures: i === 7 || i === 9 ? 1 : 0,
-      })),
+    // The preview's directory never changes: version 1, rows only for a panel without them.
+    syncEmployees: async (knownVersion) => ({
+      version: 1,
+      rows: knownVersion === 1 ? null : fakeEmployees(),
+    }),
     syncPlacements: async () => [
       { terminal_id: 'fake-gate-1', terminal_name: 'Fake gate 1 (FAKE)', assigned: true, state: 'synced', errcode: null, reason: null, attempts: null, confirmed_ms: now - 60_000 },
       { terminal_id: 'fake-gate-2', terminal_name: 'Fake gate 2 (FAKE)', assigned: true, state: 'pending', errcode: null, reason: null, attempts: null, confirmed_ms: null },
@@ -315,4 +308,19 @@ function fakeReview(
       };
     },
   };
+}
+
+/** Two hundred labelled fake employees for the preview's Employees panel. */
+function fakeEmployees(): EmployeeRow[] {
+  return Array.from({ length: 200 }, (_, i) => ({
+    employee_id: `FAKE${String(i).padStart(4, '0')}`,
+    name: `Fake Person ${i}`,
+    person_type: i % 50 === 0 ? 'block' : 'allow',
+    valid_from_ms: null,
+    valid_to_ms: null,
+    terminals: [],
+    removed: false,
+    on_terminals: i < 120 ? 1 : 0,
+    failures: i === 7 || i === 9 ? 1 : 0,
+  }));
 }

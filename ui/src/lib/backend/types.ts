@@ -18,6 +18,7 @@ export type { EventView } from './generated/EventView';
 export type { TrailPoint } from './generated/TrailPoint';
 export type { TerminalRow } from './generated/TerminalRow';
 export type { EmployeeRow } from './generated/EmployeeRow';
+export type { EmployeeList } from './generated/EmployeeList';
 export type { Placement } from './generated/Placement';
 export type { Failure } from './generated/Failure';
 export type { ImportReport } from './generated/ImportReport';
@@ -50,7 +51,7 @@ import type { EventView } from './generated/EventView';
 import type { Incident } from './generated/Incident';
 import type { IncidentAction } from './generated/IncidentAction';
 import type { TrailPoint } from './generated/TrailPoint';
-import type { EmployeeRow } from './generated/EmployeeRow';
+import type { EmployeeList } from './generated/EmployeeList';
 import type { Placement } from './generated/Placement';
 import type { Failure } from './generated/Failure';
 import type { ImportReport } from './generated/ImportReport';
@@ -93,8 +94,9 @@ export interface Backend {
   setAttention(unacknowledged: number): Promise<void>;
   /** Terminals with their sync job. */
   syncOverview(): Promise<SyncOverview>;
-  /** Every employee in the directory (leavers being removed included). */
-  syncEmployees(): Promise<EmployeeRow[]>;
+  /** Every employee in the directory (leavers being removed included), with the directory's
+   * version; `rows` is null when the directory is still at `knownVersion`. */
+  syncEmployees(knownVersion: number | null): Promise<EmployeeList>;
   /** One employee's state on every terminal. */
   syncPlacements(employeeId: string): Promise<Placement[]>;
   /** Persons terminals refused, for one terminal or all. */
