@@ -210,6 +210,25 @@ test('the console shows a simulated fleet on the map with the broker status', { 
     assert.equal(everyone.group, 'all');
     assert.match(everyone.count, /^20/);
 
+    // A wider window (a wall screen, in small): the text grows with it, and so do the side panel
+    // and the map's symbols (at 1280 px both are at their laptop size).
+    const sizes = () => session.execute(`return {
+      scale: Number(document.querySelector('[data-testid=map]').dataset.symbolScale),
+      side: document.querySelector('aside.side').getBoundingClientRect().width,
+      rem: parseFloat(getComputedStyle(document.documentElement).fontSize),
+    };`);
+    const laptop = await sizes();
+    assert.equal(laptop.scale, 1);
+    await session.cmd('POST', '/window/rect', { width: 1600, height: 1000, x: 0, y: 0 });
+    const wide = await until('the map and panel grown with the text', async () => {
+      const r = await sizes();
+      return r.scale > laptop.scale ? r : false;
+    });
+    assert.equal(wide.scale, 1.1, 'symbols 1.1 times a laptop\'s at 1600 px');
+    assert.ok(wide.rem > laptop.rem, `text grows with the window: ${laptop.rem} -> ${wide.rem} px`);
+    const ratio = wide.side / laptop.side;
+    assert.ok(Math.abs(ratio - wide.rem / laptop.rem) < 0.02, `the side panel grows with the text: ${laptop.side} -> ${wide.side} px`);
+
     // "Review a file…": the operator picks the file in the native dialog. A file that is no
     // history file is refused in words, in the console; the console's own (live) history file
     // opens in a review window of its own, a second process.

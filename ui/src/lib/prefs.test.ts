@@ -11,12 +11,19 @@ describe('prefs', () => {
     expect(loadPrefs(storage)).toEqual(p);
   });
 
+  it('keep the side panel in em, converting a width saved in px by an earlier version', () => {
+    expect(parsePrefs(JSON.stringify({ sideWidth: 420 }), 14).sideWidthEm).toBe(30);
+    expect(parsePrefs(JSON.stringify({ sideWidth: 420, sideWidthEm: 20 }), 14).sideWidthEm).toBe(20);
+    expect(parsePrefs(JSON.stringify({ sideWidthEm: 500 })).sideWidthEm).toBe(64);
+    expect(parsePrefs(JSON.stringify({ sideWidth: -3 })).sideWidthEm).toBe(DEFAULT_PREFS.sideWidthEm);
+  });
+
   it('fall back field by field on damaged or hostile input', () => {
     expect(parsePrefs('not json')).toEqual(DEFAULT_PREFS);
-    const p = parsePrefs(JSON.stringify({ theme: 'neon', textScale: 40, sideWidth: 'wide', selectedDevice: 5, mapView: { center: [0, 200], zoom: 3 }, deviceFilter: { kind: 'vehicle', text: 7 } }));
+    const p = parsePrefs(JSON.stringify({ theme: 'neon', textScale: 40, sideWidthEm: 'wide', selectedDevice: 5, mapView: { center: [0, 200], zoom: 3 }, deviceFilter: { kind: 'vehicle', text: 7 } }));
     expect(p.theme).toBe('dark');
     expect(p.textScale).toBe(2);
-    expect(p.sideWidth).toBe(DEFAULT_PREFS.sideWidth);
+    expect(p.sideWidthEm).toBe(DEFAULT_PREFS.sideWidthEm);
     expect(p.selectedDevice).toBeNull();
     expect(p.mapView).toBeNull();
     expect(p.deviceFilter).toEqual({ ...DEFAULT_PREFS.deviceFilter, kind: 'vehicle' });

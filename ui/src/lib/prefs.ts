@@ -14,8 +14,9 @@ export interface Prefs {
   theme: 'dark' | 'light';
   /** Root text scale: 1 on a laptop, up to 2 on a wall screen. */
   textScale: number;
-  /** Width of the side panel, px. */
-  sideWidth: number;
+  /** Width of the side panel in em of the root text, so that it grows with the text: on a
+   * wall screen (text up to 22 px, and the text scale) as on a laptop (13 px). */
+  sideWidthEm: number;
   selectedDevice: string | null;
   follow: boolean;
   deviceFilter: DeviceFilter;
@@ -23,10 +24,17 @@ export interface Prefs {
   mapView: MapView | null;
 }
 
+/** The side panel's narrowest and widest, em (the window caps it at 60% of its width too). */
+export const SIDE_WIDTH_EM = { min: 18, max: 64 } as const;
+
+export function clampSideWidth(em: number): number {
+  return Math.min(SIDE_WIDTH_EM.max, Math.max(SIDE_WIDTH_EM.min, em));
+}
+
 export const DEFAULT_PREFS: Prefs = {
   theme: 'dark',
   textScale: 1,
-  sideWidth: 380,
+  sideWidthEm: 28,
   selectedDevice: null,
   follow: false,
   deviceFilter: DEFAULT_DEVICE_FILTER,
@@ -61,7 +69,9 @@ function validMapView(v: unknown): MapView | null {
   return ok ? { center: [m.center[0], m.center[1]], zoom: m.zoom } : null;
 }
 
-export function parsePrefs(text: string | null): Prefs {
+/** `pxPerEm`: the root text size now, to convert a side panel width saved in px by an earlier
+ * version into em (the same width on the same screen). */
+export function parsePrefs(text: string | null, pxPerEm = 14): Prefs {
   let raw: unknown = null;
   try {
     raw = text ? JSON.parse(text) : null;
@@ -71,15 +81,17 @@ export function parsePrefs(text: string | null): Prefs {
   const p = pick(DEFAULT_PREFS, raw);
   p.theme = p.theme === 'light' ? 'light' : 'dark';
   p.textScale = Math.min(2, Math.max(0.8, Number(p.textScale) || 1));
-  p.sideWidth = Math.min(900, Math.max(260, Number(p.sideWidth) || DEFAULT_PREFS.sideWidth));
+  const legacyPx = Number((raw as { sideWidth?: unknown } | null)?.sideWidth);
+  if ((raw as Partial<Prefs> | null)?.sideWidthEm === undefined && legacyPx > 0 && pxPerEm > 0) p.sideWidthEm = legacyPx / pxPerEm;
+  p.sideWidthEm = clampSideWidth(Number(p.sideWidthEm) || DEFAULT_PREFS.sideWidthEm);
   p.selectedDevice = typeof p.selectedDevice === 'string' ? p.selectedDevice : null;
   p.mapView = validMapView((raw as Partial<Prefs> | null)?.mapView ?? null);
   return p;
 }
 
-export function loadPrefs(storage: Pick<Storage, 'getItem'> = localStorage): Prefs {
+export function loadPrefs(storage: Pick<Storage, 'getItem'> = localStorage, pxPerEm = 14): Prefs {
   try {
-    return parsePrefs(storage.getItem(KEY));
+    return parsePrefs(storage.getItem(KEY), pxPerEm);
   } catch {
     return parsePrefs(null);
   }

@@ -4,6 +4,7 @@ import { ago, deviceFacts, devicesToFeatures, extendTrail, incidentsToFeatures, 
 import { fakeFleet } from '../backend/fake';
 import { DISPLAY_STATES } from '../devices/filter';
 import { preloadedImageIds } from './icons';
+import { baseTextPx, mapSymbolScale } from './style';
 
 describe('FrameScheduler', () => {
   it('runs once per frame however many requests arrive', () => {
@@ -113,5 +114,19 @@ describe('preloaded map images', () => {
       }
     }
     expect(ids).toHaveLength(1 + 6 * 5 * 2);
+  });
+});
+
+describe('map symbols grow with the page text', () => {
+  it('follow the window as app.css does, and the operator scale', () => {
+    expect(baseTextPx(1280)).toBeCloseTo(13.12);
+    expect(baseTextPx(800)).toBe(13);
+    expect(baseTextPx(3840)).toBe(22);
+    expect(mapSymbolScale(1, 1280)).toBe(1);
+    expect(mapSymbolScale(1, 1920)).toBe(1.2);
+    expect(mapSymbolScale(1, 3840)).toBe(1.7);
+    expect(mapSymbolScale(1.5, 3840)).toBe(2.55);
+    // Steps of 0.05: a window dragged a few pixels wider keeps its scale.
+    expect(mapSymbolScale(1, 1500)).toBe(mapSymbolScale(1, 1510));
   });
 });

@@ -84,7 +84,21 @@ export const simpleSource: GeoJSONSourceSpecification = { type: 'geojson', data:
 
 const notCluster: ExpressionSpecification = ['!', ['has', 'point_count']];
 
-/** Symbol size by zoom, times the operator's text scale. */
+/** The page's root text size in px in a window `width` px wide, before the operator's text
+ * scale: app.css's `clamp(13px, 0.4vw + 8px, 22px)`. */
+export function baseTextPx(width: number): number {
+  return Math.min(22, Math.max(13, 0.004 * width + 8));
+}
+
+/** How much larger than on a laptop the map's symbols, badges and names are drawn: they grow with
+ * the page's text, by the operator's text scale and by the window (1 up to 1,250 px wide, 1.2 at
+ * 1,920, 1.7 on a 4K wall screen). In steps of 0.05, so resizing a window does not lay the map
+ * out again for every pixel. */
+export function mapSymbolScale(textScale: number, windowWidth: number): number {
+  return Math.round(((textScale * baseTextPx(windowWidth)) / 13) * 20) / 20;
+}
+
+/** Symbol size by zoom, times the map's symbol scale (mapSymbolScale). */
 export function iconSize(scale: number): ExpressionSpecification {
   return ['interpolate', ['linear'], ['zoom'], 3, 0.7 * scale, 10, 0.9 * scale, 15, 1.1 * scale];
 }
