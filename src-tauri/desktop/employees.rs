@@ -29,9 +29,9 @@ pub async fn sync_overview(state: State<'_, ConsoleState>) -> Result<SyncOvervie
     })
 }
 
-/// The employee list, or only the directory's version while it is still `known_version` (the
-/// panel refreshes every few seconds; re-reading 20,000 employees on 50 terminals each time
-/// would scan a million placements for nothing).
+/// The employee list: every row, or (given the `known_version` the panel holds) only the rows
+/// changed since. The panel refreshes every few seconds; re-reading 20,000 employees on 50
+/// terminals each time would scan a million placements, mostly for nothing.
 #[tauri::command]
 pub async fn sync_employees(
     state: State<'_, ConsoleState>,

@@ -1,7 +1,8 @@
 // GUI test of the supervisor's workspace: a real Watchfloor window on Mosquitto with two
 // SIMULATED face terminals (`watchfloor sim --terminals 2`, pushing access records). The
 // supervisor imports an employee CSV from the Employees panel (a refused row is listed with its
-// reason), watches both terminals' jobs finish in the Terminals panel, opens one employee's
+// reason), sees the open list follow the sync (changed rows only), watches both terminals' jobs
+// finish in the Terminals panel, opens one employee's
 // state on each terminal, sees live attendance joined to the directory, the daily report, and
 // exports the log as CSV. Screenshots of each panel are saved.
 import { test } from 'node:test';
@@ -73,6 +74,14 @@ test('a supervisor imports employees, watches the sync finish, and reads and exp
     assert.match(report, /1 rows refused/);
     assert.match(report, /line 42 \(E999\)/);
     assert.equal(await until('40 employees listed', async () => ((await s.execute(count('employee-row'))) > 0 ? true : false)), true);
+    // The open list follows the sync: every refresh merges the rows that changed since the
+    // last, and the whole list is read once, when the panel opened.
+    const following = await until('every listed employee on both terminals', async () => {
+      const rows = await s.execute(`return [...document.querySelectorAll('[data-testid=employee-row]')].map((e) => e.textContent);`);
+      return rows.length > 0 && rows.every((t) => /on 2/.test(t)) ? rows.length : false;
+    }, 90_000);
+    assert.ok(following > 10, `${following} rows shown`);
+    assert.equal(await s.execute(`return document.querySelector('[data-testid=employees-panel]').dataset.wholeReads;`), '1');
 
     // Both terminals finish their job.
     await s.execute(click('sites-terminals'));

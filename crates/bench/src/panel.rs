@@ -1,7 +1,8 @@
 //! `panel`: what the Employees panel's refresh costs with E employees each stored on T
 //! terminals, read as the console's command reads it (its own read-only connection to the
 //! history file): the whole list, against the version check that answers "unchanged" while the
-//! directory is still at the version the panel holds. Also what the triggers that keep the
+//! directory is still at the version the panel holds, and the rows changed since that version
+//! during a sync (500, and the most sent that way). Also what the triggers that keep the
 //! version cost the sync's writes: the same confirmations timed on a file with the triggers and
 //! on one without.
 
@@ -51,10 +52,31 @@ pub fn panel(employees: usize, terminals: usize, reads: usize) -> anyhow::Result
     let version = full.1.version;
     let json = serde_json::to_vec(&full.1)?.len();
     let unchanged = timed(reads.max(20), || read(&db, Some(version)))?;
-    anyhow::ensure!(
-        unchanged.1.rows.is_none(),
-        "the version check read the rows"
-    );
+    anyhow::ensure!(unchanged.1.rows.is_empty(), "the version check read rows");
+
+    // A sync under way: persons confirmed on one more terminal since the panel's last read.
+    let mut conn = store::open(&db)?;
+    let mut deltas = Vec::new();
+    let mut done = 0;
+    for changed in [500, report::MOST_CHANGED_ROWS] {
+        let tx = conn.transaction()?;
+        let persons: Vec<(String, String)> = staff[done..changed]
+            .iter()
+            .map(|e| (e.employee_id.clone(), e.content()))
+            .collect();
+        directory::confirm_stored(&tx, "T-NEW", &persons, 2)?;
+        tx.commit()?;
+        done = changed;
+        let d = timed(reads.max(20), || read(&db, Some(version)))?;
+        anyhow::ensure!(
+            !d.1.complete && d.1.rows.len() == changed,
+            "expected {changed} changed rows, got {} (complete: {})",
+            d.1.rows.len(),
+            d.1.complete
+        );
+        deltas.push((changed, d.0, serde_json::to_vec(&d.1)?.len()));
+    }
+
     let placements = employees * terminals;
     println!("| employees x terminals (placements) | whole list: p50 / max | unchanged: p50 / max | list as JSON | storing every placement: with the version triggers / without |");
     println!("|---|---|---|---|---|");
@@ -69,6 +91,17 @@ pub fn panel(employees: usize, terminals: usize, reads: usize) -> anyhow::Result
         store_s[0],
         store_s[1],
     );
+    println!();
+    println!("| rows changed since the panel's version | read: p50 / max | as JSON |");
+    println!("|---|---|---|");
+    for (changed, ms, bytes) in deltas {
+        println!(
+            "| {changed} | {:.1} / {:.1} ms | {:.0} kB |",
+            ms[0],
+            ms[1],
+            bytes as f64 / 1e3
+        );
+    }
     Ok(())
 }
 

@@ -166,64 +166,107 @@ pub struct EmployeeRow {
     pub failures: u32,
 }
 
-/// The employee list as the panel asks for it: the directory's version, and the rows unless
-/// the panel already holds that version.
+/// The employee list as the panel asks for it: the directory's version and either every row, or
+/// only the rows that changed since the version the panel holds (none on most refreshes).
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[ts(export)]
 pub struct EmployeeList {
     #[ts(type = "number")]
     pub version: i64,
-    /// `None`: unchanged since the version the panel named.
-    pub rows: Option<Vec<EmployeeRow>>,
+    /// Every employee when `complete`; otherwise those whose row changed since the version asked
+    /// about, to be merged by id into the list held (employees are never deleted, only marked
+    /// as leaving).
+    pub rows: Vec<EmployeeRow>,
+    pub complete: bool,
 }
 
-/// The employee list, or only its version when it is still `known` (a read of a few
-/// microseconds instead of a scan of every placement). Version and rows come from one read
-/// transaction, so they match.
+/// More changed employees than this and the whole list is read instead: one grouped scan of the
+/// placements beats thousands of per-employee counts (see `watchfloor-bench panel`).
+pub const MOST_CHANGED_ROWS: usize = 5000;
+
+/// The employee list: every row when `known` is `None` (or a version this directory never had),
+/// else only the rows changed since `known`. Version and rows come from one read transaction, so
+/// they match.
 pub fn employee_list(conn: &Connection, known: Option<i64>) -> rusqlite::Result<EmployeeList> {
     let tx = conn.unchecked_transaction()?;
     let version = directory::version(&tx)?;
-    let rows = if known == Some(version) {
-        None
-    } else {
-        Some(employee_rows(&tx)?)
+    let delta = match known {
+        Some(k) if k <= version && directory::changed_since(&tx, k)? <= MOST_CHANGED_ROWS => {
+            Some(k)
+        }
+        _ => None,
+    };
+    let list = match delta {
+        Some(k) => EmployeeList {
+            version,
+            rows: employee_rows_changed_since(&tx, k)?,
+            complete: false,
+        },
+        None => EmployeeList {
+            version,
+            rows: employee_rows(&tx)?,
+            complete: true,
+        },
     };
     tx.finish()?;
-    Ok(EmployeeList { version, rows })
+    Ok(list)
+}
+
+/// The columns of an [`EmployeeRow`] before its two counts, as [`employee_row`] reads them.
+const EMPLOYEE_COLUMNS: &str = "e.employee_id, e.name, e.person_type, e.valid_from_ms, \
+                                e.valid_to_ms, e.terminals, e.removed_ms IS NOT NULL";
+
+fn employee_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EmployeeRow> {
+    let terminals: String = r.get(5)?;
+    Ok(EmployeeRow {
+        employee_id: r.get(0)?,
+        name: r.get(1)?,
+        person_type: if r.get::<_, i64>(2)? == 1 {
+            "block"
+        } else {
+            "allow"
+        }
+        .to_owned(),
+        valid_from_ms: r.get(3)?,
+        valid_to_ms: r.get(4)?,
+        terminals: directory::split_list(&terminals),
+        removed: r.get(6)?,
+        on_terminals: r.get(7)?,
+        failures: r.get(8)?,
+    })
+}
+
+/// The rows of the employees that changed after directory version `since`, by id, each counted
+/// through the by-employee indexes.
+fn employee_rows_changed_since(
+    conn: &Connection,
+    since: i64,
+) -> rusqlite::Result<Vec<EmployeeRow>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {EMPLOYEE_COLUMNS},
+                (SELECT count(*) FROM terminal_persons p WHERE p.employee_id = e.employee_id),
+                (SELECT count(*) FROM sync_failures f WHERE f.employee_id = e.employee_id)
+         FROM employee_versions v JOIN employees e ON e.employee_id = v.employee_id
+         WHERE v.version > ?1
+         ORDER BY e.employee_id"
+    ))?;
+    let rows = stmt.query_map([since], employee_row)?;
+    rows.collect()
 }
 
 /// Every employee (leavers still being removed included), by id.
 pub fn employee_rows(conn: &Connection) -> rusqlite::Result<Vec<EmployeeRow>> {
     // One grouped pass over each table, not a count per employee.
-    let mut stmt = conn.prepare(
-        "SELECT e.employee_id, e.name, e.person_type, e.valid_from_ms, e.valid_to_ms, e.terminals,
-                e.removed_ms IS NOT NULL, coalesce(p.n, 0), coalesce(f.n, 0)
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {EMPLOYEE_COLUMNS}, coalesce(p.n, 0), coalesce(f.n, 0)
          FROM employees e
          LEFT JOIN (SELECT employee_id, count(*) AS n FROM terminal_persons GROUP BY employee_id) p
                 ON p.employee_id = e.employee_id
          LEFT JOIN (SELECT employee_id, count(*) AS n FROM sync_failures GROUP BY employee_id) f
                 ON f.employee_id = e.employee_id
-         ORDER BY e.employee_id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        let terminals: String = r.get(5)?;
-        Ok(EmployeeRow {
-            employee_id: r.get(0)?,
-            name: r.get(1)?,
-            person_type: if r.get::<_, i64>(2)? == 1 {
-                "block"
-            } else {
-                "allow"
-            }
-            .to_owned(),
-            valid_from_ms: r.get(3)?,
-            valid_to_ms: r.get(4)?,
-            terminals: directory::split_list(&terminals),
-            removed: r.get(6)?,
-            on_terminals: r.get(7)?,
-            failures: r.get(8)?,
-        })
-    })?;
+         ORDER BY e.employee_id"
+    ))?;
+    let rows = stmt.query_map([], employee_row)?;
     rows.collect()
 }
 
@@ -318,33 +361,31 @@ mod tests {
     }
 
     #[test]
-    fn the_employee_list_is_sent_again_only_when_what_it_shows_changed() {
+    fn the_employee_list_sends_only_the_rows_that_changed_since_the_version_held() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         let first = employee_list(&conn, None).unwrap();
-        assert_eq!(
-            first.rows.as_deref(),
-            Some(&[][..]),
-            "an empty directory is a list"
+        assert!(
+            first.complete && first.rows.is_empty(),
+            "an empty directory"
         );
-        let e = employee("E1", &[]);
+        let (e1, e2) = (employee("E1", &[]), employee("E2", &[]));
         let import = |conn: &mut Connection, rows: &[Employee]| {
             apply_import(conn, rows, &Default::default(), false, 0).unwrap();
         };
-        import(&mut conn, std::slice::from_ref(&e));
+        import(&mut conn, &[e1.clone(), e2.clone()]);
         let imported = employee_list(&conn, Some(first.version)).unwrap();
-        assert_ne!(imported.version, first.version);
-        assert_eq!(
-            imported.rows.unwrap().len(),
-            1,
-            "an import changes the list"
-        );
+        assert!(!imported.complete);
+        assert_eq!(ids(&imported.rows), ["E1", "E2"], "both imported since");
 
-        // Reading, and writes the list does not show (a terminal seen, a confirmation of a
-        // person already there), leave it be.
+        // Reading, and writes the list does not show (a terminal seen, an import that changes
+        // nothing, a person confirmed again), send nothing.
         let v = imported.version;
         let same = employee_list(&conn, Some(v)).unwrap();
-        assert_eq!((same.version, same.rows), (v, None));
+        assert_eq!(
+            (same.version, same.rows.len(), same.complete),
+            (v, 0, false)
+        );
         directory::save_terminal(
             &conn,
             &Terminal {
@@ -354,53 +395,76 @@ mod tests {
             },
         )
         .unwrap();
-        import(&mut conn, std::slice::from_ref(&e)); // unchanged: nothing written
-        assert_eq!(employee_list(&conn, Some(v)).unwrap().rows, None);
+        import(&mut conn, &[e1.clone(), e2.clone()]);
+        assert!(employee_list(&conn, Some(v)).unwrap().rows.is_empty());
 
-        // Everything that changes a row moves the version: stored on a terminal (on_terminals),
-        // refused (failures), the refusal cleared, removed from a terminal, renamed, leaving.
+        // Everything that changes a row sends that row, and only it: stored on a terminal
+        // (on_terminals), refused (failures), the refusal cleared, removed from a terminal,
+        // renamed, leaving.
         let mut last = v;
-        fn changed(conn: &Connection, last: &mut i64, what: &str) -> Vec<EmployeeRow> {
+        fn changed(conn: &Connection, last: &mut i64, what: &str) -> EmployeeRow {
             let l = employee_list(conn, Some(*last)).unwrap();
+            assert!(!l.complete, "{what}: a delta");
+            assert_eq!(ids(&l.rows), ["E1"], "{what}: E1's row, and E1's only");
             *last = l.version;
-            l.rows
-                .unwrap_or_else(|| panic!("{what}: the list must be read again"))
+            l.rows.into_iter().next().unwrap()
         }
-        directory::confirm_stored(&conn, "T1", &[("E1".into(), e.content())], 1).unwrap();
-        assert_eq!(changed(&conn, &mut last, "stored")[0].on_terminals, 1);
-        assert_eq!(
-            employee_list(&conn, Some(last)).unwrap().rows,
-            None,
-            "confirming again, the same count"
+        directory::confirm_stored(&conn, "T1", &[("E1".into(), e1.content())], 1).unwrap();
+        assert_eq!(changed(&conn, &mut last, "stored").on_terminals, 1);
+        directory::confirm_stored(&conn, "T1", &[("E1".into(), e1.content())], 2).unwrap();
+        assert!(
+            employee_list(&conn, Some(last)).unwrap().rows.is_empty(),
+            "confirmed again: the same count"
         );
-        directory::confirm_stored(&conn, "T1", &[("E1".into(), e.content())], 2).unwrap();
-        assert_eq!(employee_list(&conn, Some(last)).unwrap().rows, None);
         let refusal = directory::Failure {
             terminal_id: "T2".into(),
             employee_id: "E1".into(),
-            content: e.content(),
+            content: e1.content(),
             errcode: 468,
             reason: "no face found".into(),
             attempts: 1,
             at_ms: 5,
         };
         directory::record_failure(&conn, &refusal).unwrap();
-        assert_eq!(changed(&conn, &mut last, "refused")[0].failures, 1);
+        assert_eq!(changed(&conn, &mut last, "refused").failures, 1);
         directory::clear_failures(&conn, None).unwrap();
-        assert_eq!(changed(&conn, &mut last, "refusal cleared")[0].failures, 0);
+        assert_eq!(changed(&conn, &mut last, "refusal cleared").failures, 0);
         directory::confirm_removed(&conn, "T1", &["E1".into()]).unwrap();
-        assert_eq!(
-            changed(&conn, &mut last, "removed from T1")[0].on_terminals,
-            0
-        );
+        assert_eq!(changed(&conn, &mut last, "removed from T1").on_terminals, 0);
         let renamed = Employee {
             name: "Other".into(),
-            ..e.clone()
+            ..e1.clone()
         };
-        import(&mut conn, std::slice::from_ref(&renamed));
-        assert_eq!(changed(&conn, &mut last, "renamed")[0].name, "Other");
-        import(&mut conn, &[]);
-        assert!(changed(&conn, &mut last, "left")[0].removed);
+        import(&mut conn, &[renamed, e2.clone()]);
+        assert_eq!(changed(&conn, &mut last, "renamed").name, "Other");
+        import(&mut conn, std::slice::from_ref(&e2));
+        assert!(changed(&conn, &mut last, "left").removed);
+
+        // A version the directory never had (a panel from before the file was replaced), or
+        // none: the whole list.
+        for known in [None, Some(last + 1000)] {
+            let all = employee_list(&conn, known).unwrap();
+            assert!(all.complete);
+            assert_eq!(ids(&all.rows), ["E1", "E2"]);
+        }
+    }
+
+    #[test]
+    fn more_changes_than_are_worth_counting_one_by_one_send_the_whole_list() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let v = employee_list(&conn, None).unwrap().version;
+        let staff: Vec<Employee> = (0..=MOST_CHANGED_ROWS)
+            .map(|i| employee(&format!("E{i:05}"), &[]))
+            .collect();
+        apply_import(&mut conn, &staff, &Default::default(), false, 0).unwrap();
+        let l = employee_list(&conn, Some(v)).unwrap();
+        assert!(l.complete, "{} changed rows: read whole", staff.len());
+        assert_eq!(l.rows.len(), staff.len());
+    }
+
+    fn ids(rows: &[EmployeeRow]) -> Vec<&str> {
+        rows.iter().map(|r| r.employee_id.as_str()).collect()
     }
 
     #[test]

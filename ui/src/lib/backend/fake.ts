@@ -212,10 +212,11 @@ function fakeSites(): Pick<
         { terminal_id: 'fake-gate-2', name: 'Fake gate 2 (FAKE)', ip: '10.0.0.8', firmware: 'FAKE', online: false, person_count: 0, confirmed: 0, last_seen_ms: now - 600_000, groups: [], state: 'paused', total: 200, done: 0, failed: 0, pending: 200, throughput: 0, utilisation: 0, ms_per_person: null, last_error: 'terminal offline' },
       ],
     }),
-    // The preview's directory never changes: version 1, rows only for a panel without them.
+    // The preview's directory never changes: version 1, every row for a panel without them.
     syncEmployees: async (knownVersion) => ({
       version: 1,
-      rows: knownVersion === 1 ? null : fakeEmployees(),
+      complete: knownVersion !== 1,
+      rows: knownVersion === 1 ? [] : fakeEmployees(),
     }),
     syncPlacements: async () => [
       { terminal_id: 'fake-gate-1', terminal_name: 'Fake gate 1 (FAKE)', assigned: true, state: 'synced', errcode: null, reason: null, attempts: null, confirmed_ms: now - 60_000 },

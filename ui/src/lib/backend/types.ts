@@ -94,8 +94,8 @@ export interface Backend {
   setAttention(unacknowledged: number): Promise<void>;
   /** Terminals with their sync job. */
   syncOverview(): Promise<SyncOverview>;
-  /** Every employee in the directory (leavers being removed included), with the directory's
-   * version; `rows` is null when the directory is still at `knownVersion`. */
+  /** The employee directory (leavers being removed included) and its version: every row when
+   * `knownVersion` is null, else only the rows changed since that version (merge them by id). */
   syncEmployees(knownVersion: number | null): Promise<EmployeeList>;
   /** One employee's state on every terminal. */
   syncPlacements(employeeId: string): Promise<Placement[]>;

@@ -2,11 +2,13 @@
 import type { EmployeeRow } from "./EmployeeRow";
 
 /**
- * The employee list as the panel asks for it: the directory's version, and the rows unless
- * the panel already holds that version.
+ * The employee list as the panel asks for it: the directory's version and either every row, or
+ * only the rows that changed since the version the panel holds (none on most refreshes).
  */
 export type EmployeeList = { version: number, 
 /**
- * `None`: unchanged since the version the panel named.
+ * Every employee when `complete`; otherwise those whose row changed since the version asked
+ * about, to be merged by id into the list held (employees are never deleted, only marked
+ * as leaving).
  */
-rows: Array<EmployeeRow> | null, };
+rows: Array<EmployeeRow>, complete: boolean, };
