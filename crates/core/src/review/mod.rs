@@ -477,7 +477,8 @@ mod tests {
         Connection::open(&recent)
             .unwrap()
             .execute_batch(&format!(
-                "DROP TABLE directory_version; PRAGMA user_version = {};",
+                "DROP TABLE directory_version; DROP TABLE employee_versions;
+                 DROP INDEX sync_failures_by_employee; PRAGMA user_version = {};",
                 migration::REVIEW_READS_IN_PLACE_FROM
             ))
             .unwrap();
