@@ -101,9 +101,11 @@ test('an event reaches the incident list and map; an acknowledgement in one cons
     const unackA = await a.execute(`return document.querySelector('[data-testid=unacknowledged]')?.textContent;`);
     assert.match(unackA, /1 unacknowledged/);
     const problem = await until('A reports that desktop alerts are unavailable', () =>
-      a.execute(`return document.querySelector('[data-testid=alert-problem]')?.textContent ?? false;`),
+      a.execute(`const el = document.querySelector('[data-testid=alert-problem]'); return el ? { text: el.textContent, title: el.title } : false;`),
     );
-    assert.match(problem, /Desktop alerts unavailable/);
+    assert.equal(problem.text.trim(), 'Desktop alerts unavailable');
+    // The reason is kept, in the tooltip.
+    assert.match(problem.title, /^Desktop alerts unavailable: \S.*\. New incidents still show here/);
     // The window title carries the count (where a tray host runs, the tray label does too).
     const titled = await until('both windows titled with the count', () => {
       const t = windowTitles('^\\(1\\) Watchfloor');
