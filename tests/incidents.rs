@@ -231,3 +231,118 @@ fn audit(db: &Path, id: &str) -> Vec<(String, String)> {
         .map(|a| (a.actor, a.action))
         .collect()
 }
+
+/// The retained message on `topic`, if the broker holds one (a fresh `mosquitto_sub`).
+fn retained(port: u16, topic: &str) -> Option<String> {
+    let out = std::process::Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic])
+        .args(["--retained-only", "-C", "1", "-W", "2"])
+        .output()
+        .expect("mosquitto_sub is installed");
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgotten_incidents_leave_the_broker_and_a_losing_edit_never_reaches_the_file() {
+    let broker = Mosquitto::start();
+    let port = broker.port;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.sqlite");
+    // An incident resolved two days ago, still retained by the broker (every console has
+    // forgotten it: it would be replayed at every reconnect, for ever).
+    let now = now_ms();
+    let old_id = "00000000000000aa";
+    let old = format!(
+        r#"{{"id":"{old_id}","source":"v9","kind":"panic_button","severity":"critical",
+        "title":"Van 9: panic button","state":"resolved","assignee":null,"resolution":"ok",
+        "count":1,"first_seen_ms":{t},"last_seen_ms":{t},"lat":null,"lon":null,"version":2,
+        "updated_ms":{t},"updated_by":"ana","last_change":{{"action":"resolved","detail":"ok"}}}}"#,
+        t = now - 2 * 24 * 3600 * 1000
+    );
+    let old_topic = "watchfloor/incidents/00000000000000aa";
+    tokio::task::spawn_blocking(move || publish(port, old_topic, &old, 1, true))
+        .await
+        .unwrap();
+    assert!(retained(port, old_topic).is_some());
+
+    let a = console(&broker, &db, "ana").await;
+    // A does not take it back, and clears it from the broker.
+    let cleared = tokio::task::spawn_blocking(move || {
+        eventually(Duration::from_secs(10), || {
+            retained(port, old_topic).is_none()
+        })
+    });
+    assert!(
+        cleared.await.unwrap(),
+        "the expired incident is still retained"
+    );
+    let snap = a.feed().snapshot().await.unwrap();
+    assert!(snap.incidents.iter().all(|i| i.id != old_id));
+
+    // An incident A opened (version 1), then a forged edit of the same version that loses the
+    // tie-break (earlier updated_ms): A keeps its own, in memory and in the file.
+    publish_async(
+        port,
+        "devices/v1/events",
+        format!(r#"{{"id":"e1","ts":{now},"type":"panic_button","severity":"critical"}}"#),
+        false,
+    )
+    .await;
+    let (held, _) = wait_for_incident(&a, "panic on A", |i| i.source == "v1").await;
+    let mut loser = held.clone();
+    loser.state = IncidentState::Resolved;
+    loser.resolution = Some("forged".into());
+    loser.updated_ms = held.updated_ms - 1;
+    loser.updated_by = "zed".into();
+    let loser_topic: &'static str =
+        Box::leak(format!("watchfloor/incidents/{}", held.id).into_boxed_str());
+    let before = a.metrics().snapshot().messages_incidents;
+    publish_async(
+        port,
+        loser_topic,
+        serde_json::to_string(&loser).unwrap(),
+        false,
+    )
+    .await;
+    // A cleared retained message from another console (an empty message) is no error.
+    let cleared = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("mosquitto_pub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-q",
+                "1",
+                "-r",
+                "-n",
+            ])
+            .args(["-t", "watchfloor/incidents/00000000000000bb"])
+            .status()
+            .expect("mosquitto_pub is installed")
+    });
+    assert!(cleared.await.unwrap().success());
+    let metrics = a.metrics();
+    let taken = tokio::task::spawn_blocking(move || {
+        eventually(Duration::from_secs(10), || {
+            metrics.snapshot().messages_incidents >= before + 2
+        })
+    });
+    assert!(taken.await.unwrap(), "both messages reach the console");
+    let snap = a.feed().snapshot().await.unwrap();
+    let kept = snap.incidents.iter().find(|i| i.id == held.id).unwrap();
+    assert_eq!((kept.state, kept.version), (IncidentState::New, 1));
+    a.shutdown().await; // the writer commits what it was given
+    let stored = |sql: &str| query_i64(&db, &sql.replace("ID", &held.id));
+    assert_eq!(
+        stored("SELECT count(*) FROM incidents WHERE id = 'ID' AND state = 'new' AND resolution IS NULL"),
+        1,
+        "the file holds A's version, not the losing edit"
+    );
+    assert_eq!(
+        stored("SELECT count(*) FROM incidents WHERE id = '00000000000000aa'"),
+        0
+    );
+    assert_eq!(stored("SELECT count(*) FROM quarantine"), 0);
+}

@@ -21,7 +21,7 @@ use watchfloor_protocol::{native, owntracks, DecodeError, DeviceId, NativeMessag
 
 use crate::broker::{self, EmbeddedBroker};
 use crate::clock::now_ms;
-use crate::incidents::book::{BookChange, KEEP_RESOLVED_MS};
+use crate::incidents::book::{self, BookChange, KEEP_RESOLVED_MS};
 use crate::incidents::rules::FloodWatch;
 use crate::incidents::{
     shared, ActionError, Incident, IncidentAction, IncidentBook, IncidentRules,
@@ -465,7 +465,9 @@ impl LiveTask {
                     }
                     if now - self.pruned_incidents_ms >= 60_000 {
                         self.pruned_incidents_ms = now;
-                        self.incidents.prune(now);
+                        for id in self.incidents.prune(now) {
+                            self.clear_retained(&id);
+                        }
                     }
                     self.republish_after_connect();
                     let records = self.drain_incidents();
@@ -693,14 +695,31 @@ impl LiveTask {
     /// Another console's incident change (or our own, echoed by the broker).
     async fn ingest_incident(&mut self, msg: Inbound) {
         self.counters.count_message(Adapter::Incidents);
-        let records = match shared::decode(&msg.topic, &msg.payload) {
-            Ok(remote) => {
-                self.incidents.merge(remote.clone(), msg.received_ms);
+        // An empty message clears a retained incident (a console forgot it, see `prune`).
+        let decoded = if msg.payload.is_empty() {
+            Ok(None)
+        } else {
+            shared::decode(&msg.topic, &msg.payload).map(Some)
+        };
+        let records = match decoded {
+            Ok(None) => vec![Record::Nothing],
+            Ok(Some(remote)) => {
+                let id = remote.id.clone();
+                let forgotten =
+                    self.incidents.get(&id).is_none() && book::expired(&remote, msg.received_ms);
+                self.incidents.merge(remote, msg.received_ms);
                 let records = self.drain_incidents();
+                if forgotten {
+                    // Still retained from before (or republished by a console whose clock is
+                    // behind): cleared, so that the broker does not replay it for ever.
+                    self.clear_retained(&id);
+                }
                 if records.is_empty() {
-                    // Nothing new (our own echo, an older version); the row is still written
-                    // (a no-op upsert) so that the acknowledgement follows a commit.
-                    vec![Record::Incident(Box::new(remote))]
+                    // Nothing new (our own echo, an older or a losing version): nothing to
+                    // write, but the acknowledgement still follows the writer's commit. (The
+                    // received row must not be written: at an equal version it would replace
+                    // the winner in the history file.)
+                    vec![Record::Nothing]
                 } else {
                     records
                 }
@@ -740,6 +759,20 @@ impl LiveTask {
         }
     }
 
+    /// Clears the broker's retained copy of incident `id` (an empty retained message), once
+    /// every console has forgotten it: else each (re)connect would replay every incident ever
+    /// published.
+    fn clear_retained(&self, id: &str) {
+        let msg = Outbound {
+            topic: shared::topic(id),
+            payload: Vec::new(),
+            retain: true,
+        };
+        if self.outbound.try_send(msg).is_err() {
+            tracing::warn!(incident = %id, "retained incident not cleared now (queue full)");
+        }
+    }
+
     /// The book's changes as records for the writer; publishes ours and queues all for screens.
     fn drain_incidents(&mut self) -> Vec<Record> {
         let mut records = Vec::new();
@@ -773,14 +806,18 @@ impl LiveTask {
     ) {
         let last = records.len().saturating_sub(1);
         for (i, record) in records.into_iter().enumerate() {
-            self.counters.count_record(match record {
-                Record::Position { .. } => RecordKind::Position,
-                Record::Status { .. } => RecordKind::Status,
-                Record::Event { .. } => RecordKind::Event,
-                Record::Quarantine(_) => RecordKind::Quarantine,
-                Record::Access { .. } | Record::FaceImage { .. } => RecordKind::Event,
-                Record::Incident(_) | Record::IncidentAudit(_) => RecordKind::Incident,
-            });
+            let kind = match record {
+                Record::Position { .. } => Some(RecordKind::Position),
+                Record::Status { .. } => Some(RecordKind::Status),
+                Record::Event { .. } => Some(RecordKind::Event),
+                Record::Quarantine(_) => Some(RecordKind::Quarantine),
+                Record::Access { .. } | Record::FaceImage { .. } => Some(RecordKind::Event),
+                Record::Incident(_) | Record::IncidentAudit(_) => Some(RecordKind::Incident),
+                Record::Nothing => None,
+            };
+            if let Some(kind) = kind {
+                self.counters.count_record(kind);
+            }
             let mut queued = Queued::new(record, if i == last { ack } else { None });
             if i == last {
                 queued.reply = reply.take();

@@ -160,20 +160,31 @@ impl IncidentBook {
             }
             i.count = i.count.saturating_add(1);
             i.last_seen_ms = i.last_seen_ms.max(t.at_ms);
-            if t.severity < i.severity {
-                i.severity = t.severity; // a repeat may be worse than the first
-            }
+            // A repeat worse than the incident so far escalates it: a change of its own, in
+            // the audit trail, which alerts the consoles again (the state is kept: whoever
+            // acknowledged or was assigned it still has it).
+            let escalated = t.severity < i.severity;
+            let change = if escalated {
+                let detail = format!("{} -> {}", i.severity.as_str(), t.severity.as_str());
+                i.severity = t.severity;
+                Change {
+                    action: "escalated".into(),
+                    detail: Some(detail),
+                }
+            } else {
+                Change {
+                    action: "repeated".into(),
+                    detail: None,
+                }
+            };
             if t.position.is_some() {
                 (i.lat, i.lon) = (t.position.map(|p| p.0), t.position.map(|p| p.1));
             }
             i.version += 1;
             i.updated_ms = now_ms;
             i.updated_by = SYSTEM.into();
-            i.last_change = Change {
-                action: "repeated".into(),
-                detail: None,
-            };
-            self.record(i, false, true);
+            i.last_change = change;
+            self.record(i, escalated, true);
             return Some(open);
         }
         let id = t.incident_id();
@@ -277,11 +288,15 @@ impl IncidentBook {
     }
 
     /// Another console's version of an incident. Returns true when it changed ours.
+    ///
+    /// An incident this book does not hold that was resolved longer than [`KEEP_RESOLVED_MS`]
+    /// ago is not taken: it is one every console has forgotten ([`IncidentBook::expired`]),
+    /// still retained by the broker or republished by a console whose clock is behind.
     pub fn merge(&mut self, remote: Incident, now_ms: i64) -> bool {
-        if let Some(held) = self.incidents.get(&remote.id) {
-            if !wins(&remote, held) {
-                return false;
-            }
+        match self.incidents.get(&remote.id) {
+            Some(held) if !wins(&remote, held) => return false,
+            None if expired(&remote, now_ms) => return false,
+            _ => {}
         }
         // A second open incident for one cause: keep the one opened first.
         let duplicate = remote
@@ -316,11 +331,24 @@ impl IncidentBook {
         true
     }
 
-    /// Forgets resolved incidents older than [`KEEP_RESOLVED_MS`] (they stay in history).
-    pub fn prune(&mut self, now_ms: i64) {
-        self.incidents
-            .retain(|_, i| i.state.is_open() || now_ms - i.updated_ms < KEEP_RESOLVED_MS);
+    /// Forgets resolved incidents older than [`KEEP_RESOLVED_MS`] (they stay in history), and
+    /// returns their ids (their retained messages can be cleared from the broker).
+    pub fn prune(&mut self, now_ms: i64) -> Vec<String> {
+        let mut gone = Vec::new();
+        self.incidents.retain(|id, i| {
+            let keep = !expired(i, now_ms);
+            if !keep {
+                gone.push(id.clone());
+            }
+            keep
+        });
+        gone
     }
+}
+
+/// Whether `i` was resolved longer than [`KEEP_RESOLVED_MS`] before `now_ms`.
+pub fn expired(i: &Incident, now_ms: i64) -> bool {
+    !i.state.is_open() && now_ms - i.updated_ms >= KEEP_RESOLVED_MS
 }
 
 #[cfg(test)]
@@ -520,9 +548,74 @@ mod tests {
             1,
         )
         .unwrap();
-        book.prune(KEEP_RESOLVED_MS + 10);
+        assert_eq!(book.prune(KEEP_RESOLVED_MS), Vec::<String>::new());
+        assert_eq!(book.prune(KEEP_RESOLVED_MS + 10), vec![done.clone()]);
         assert!(book.get(&open).is_some());
         assert!(book.get(&done).is_none());
         assert_eq!(book.unacknowledged(), 1);
+    }
+
+    #[test]
+    fn a_forgotten_resolved_incident_is_not_taken_back_from_the_broker() {
+        // Console A resolved an incident two days ago; the broker still retains it, and
+        // replays it to B (a console started today) and to A after its book pruned it.
+        let mut a = IncidentBook::default();
+        let id = a.raise(&trigger("v1", "e1", 0), 0).unwrap();
+        let resolved = a
+            .act(&id, &IncidentAction::Resolve { note: "ok".into() }, "a", 1)
+            .unwrap();
+        let two_days = 2 * KEEP_RESOLVED_MS;
+        assert_eq!(a.prune(two_days), vec![id.clone()]);
+        a.take_changes();
+        let mut b = IncidentBook::default();
+        for book in [&mut a, &mut b] {
+            assert!(!book.merge(resolved.clone(), two_days));
+            assert!(book.get(&id).is_none());
+            assert!(book.take_changes().is_empty());
+        }
+        // Resolved within the day, or still open, it is taken as ever.
+        assert!(b.merge(resolved.clone(), 1 + KEEP_RESOLVED_MS / 2));
+        let mut open = a.get(&id).cloned().unwrap_or(resolved);
+        open.state = IncidentState::New;
+        open.id = "0123456789abcdef".into();
+        assert!(a.merge(open, two_days));
+    }
+
+    #[test]
+    fn a_worse_repeat_escalates_the_incident_and_keeps_its_state() {
+        let mut book = IncidentBook::default();
+        let high = |key: &str, severity| Trigger {
+            severity,
+            ..trigger("s1", key, 10)
+        };
+        let id = book.raise(&high("e1", Severity::High), 100).unwrap();
+        book.act(&id, &IncidentAction::Acknowledge, "dana", 110)
+            .unwrap();
+        book.take_changes();
+        // As bad as before: a repeat, no audit row.
+        book.raise(&high("e2", Severity::High), 120).unwrap();
+        let repeat = book.take_changes().pop().unwrap();
+        assert_eq!(repeat.incident.last_change.action, "repeated");
+        assert!(repeat.audit.is_none());
+        // Worse: escalated, audited, still acknowledged.
+        book.raise(&high("e3", Severity::Critical), 130).unwrap();
+        let worse = book.take_changes().pop().unwrap();
+        let i = &worse.incident;
+        assert_eq!(
+            (i.severity, i.state, i.count, i.version),
+            (Severity::Critical, IncidentState::Acknowledged, 3, 4)
+        );
+        assert_eq!(
+            (
+                i.last_change.action.as_str(),
+                i.last_change.detail.as_deref()
+            ),
+            ("escalated", Some("high -> critical"))
+        );
+        assert_eq!(worse.audit.unwrap().action, "escalated");
+        assert!(worse.publish);
+        // A milder repeat does not lower it.
+        book.raise(&high("e4", Severity::Low), 140).unwrap();
+        assert_eq!(book.get(&id).unwrap().severity, Severity::Critical);
     }
 }

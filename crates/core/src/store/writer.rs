@@ -85,6 +85,10 @@ pub enum Record {
     /// An incident's new state (boxed: it is the largest record).
     Incident(Box<Incident>),
     IncidentAudit(AuditEntry),
+    /// Stores nothing: carries the acknowledgement of a QoS 1 message that has nothing to
+    /// store (a cleared retained incident, one every console has forgotten), so that it is
+    /// acknowledged in order with the messages before it.
+    Nothing,
 }
 
 /// A record and what it is owed once stored: for a QoS 1 message its acknowledgement, for a
@@ -422,6 +426,7 @@ impl BatchWriter {
                     } => attendance::insert_image(&mut img, device, event_id, jpeg, *received_ms)?,
                     Record::Incident(i) => incidents::upsert(&mut inc, i)?,
                     Record::IncidentAudit(a) => incidents::insert_audit(&mut aud, a)?,
+                    Record::Nothing => {}
                 }
             }
         }
