@@ -139,6 +139,28 @@ test('an event reaches the incident list and map; an acknowledgement in one cons
       return /ana\s+acknowledged/.test(t) ? t : false;
     });
     assert.match(trail, /system\s+opened/);
+
+    // `r` puts the cursor in the resolution note, once: closing and reopening the panel (or
+    // moving to another incident) must not take the focus there again, where the next
+    // shortcut keys would be typed as text.
+    const key = (k) => `window.dispatchEvent(new KeyboardEvent('keydown', { key: '${k}', bubbles: true })); return true;`;
+    const focused = `return document.activeElement?.dataset?.testid ?? document.activeElement?.tagName ?? null;`;
+    await a.execute(key('r'));
+    await until('the resolution note focused by r', async () => (await a.execute(focused)) === 'resolution-note');
+    await a.execute(`document.activeElement.blur(); document.querySelector('[data-testid=incident-detail] .close').click(); return true;`);
+    await a.execute(`document.querySelector('[data-incident-id="${onA.id}"]').click(); return true;`);
+    await until('the detail panel again', () => a.execute(`return !!document.querySelector('[data-testid=resolution-note]');`));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.notEqual(await a.execute(focused), 'resolution-note', 'the focus stays out of the note');
+    // The incident shortcuts do nothing while the Employees workspace shows (the list is
+    // hidden, not gone): `m` there must not assign an incident nobody sees.
+    await a.execute(`document.querySelector('[data-testid=workspace-sites]').click(); return true;`);
+    await until('the Employees workspace', () => a.execute(`return !!document.querySelector('[data-testid=sites-view]');`));
+    await a.execute(key('m'));
+    await new Promise((r) => setTimeout(r, 1500));
+    const hidden = (await a.execute(rows)).find((r) => r.id === onA.id);
+    assert.equal(hidden.state, 'acknowledged', 'no shortcut acted from the hidden list');
+    await a.execute(`document.querySelector('[data-testid=workspace-live]').click(); return true;`);
     writeFileSync(join(artifacts, 'gui-incidents-a.png'), await a.screenshot());
     writeFileSync(join(artifacts, 'gui-incidents-b.png'), await b.screenshot());
 

@@ -69,6 +69,30 @@ describe('IncidentStore', () => {
     expect(s.byId.get('b')?.version).toBe(4);
   });
 
+  it('alerts again when a repeat escalates an open incident past the threshold, whatever its state', () => {
+    const s = new IncidentStore();
+    const high = incident({ id: 'e', severity: 'high', state: 'acknowledged', version: 2 });
+    s.apply([high], true, 'critical');
+    const escalated = { ...high, severity: 'critical' as const, version: 3, count: 2, last_change: { action: 'escalated', detail: 'high -> critical' } };
+    expect(s.apply([escalated], false, 'critical')).toEqual([escalated]);
+    expect(alertText([escalated]).body).toBe('panic button at v1 (escalated: high -> critical)');
+    // A repeat at the same severity does not; nor does an escalation below the threshold.
+    expect(s.apply([{ ...escalated, version: 4, count: 3 }], false, 'critical')).toEqual([]);
+    const low = incident({ id: 'l', severity: 'low' });
+    s.apply([low], false, 'critical');
+    expect(s.apply([{ ...low, severity: 'medium', version: 2 }], false, 'critical')).toEqual([]);
+  });
+
+  it('forgets incidents resolved more than a day ago, never open ones', () => {
+    const s = new IncidentStore();
+    const day = 24 * 3600 * 1000;
+    s.apply([incident({ id: 'open', updated_ms: 0 }), incident({ id: 'done', state: 'resolved', updated_ms: 0 })], true, 'high');
+    expect(s.prune(day - 1)).toBe(false);
+    expect(s.prune(day)).toBe(true);
+    expect([...s.byId.keys()]).toEqual(['open']);
+    expect(s.prune(10 * day)).toBe(false);
+  });
+
   it('marks sources with a severe open incident as alarmed', () => {
     const s = new IncidentStore();
     s.apply([incident({ source: 'v1' }), incident({ id: 'z', source: 'v2', severity: 'low' }), incident({ id: 'r', source: 'v3', state: 'resolved' })], true, 'high');

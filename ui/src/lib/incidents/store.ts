@@ -36,13 +36,18 @@ export interface IncidentFilter {
 
 export const DEFAULT_INCIDENT_FILTER: IncidentFilter = { state: 'open', minSeverity: 'info', text: '' };
 
+/** Resolved incidents stay listed this long after their last change, as in the backend's book
+ * (`KEEP_RESOLVED_MS` in crates/core/src/incidents/book.rs), which then forgets them too. */
+export const KEEP_RESOLVED_MS = 24 * 3600 * 1000;
+
 export class IncidentStore {
   readonly byId = new Map<string, Incident>();
 
   /**
    * Applies the incidents of a batch (all of them when `full`) and returns those that should
-   * alert now: seen for the first time, or reopened, as new, at `alertAt` or worse. A full
-   * snapshot (start, resync) alerts nothing by itself: those incidents are not news.
+   * alert now, at `alertAt` or worse: seen for the first time or reopened, as new; or open and
+   * escalated (a repeat worse than before), whatever its state. A full snapshot (start, resync)
+   * alerts nothing by itself: those incidents are not news.
    */
   apply(incidents: readonly Incident[], full: boolean, alertAt: Severity): Incident[] {
     if (full) this.byId.clear();
@@ -52,9 +57,21 @@ export class IncidentStore {
       if (held && held.version > i.version) continue;
       this.byId.set(i.id, i);
       const becameNew = i.state === 'new' && (!held || held.state !== 'new');
-      if (!full && becameNew && severityRank(i.severity) <= severityRank(alertAt)) alerts.push(i);
+      const escalated = held !== undefined && isOpen(i) && severityRank(i.severity) < severityRank(held.severity);
+      if (!full && (becameNew || escalated) && severityRank(i.severity) <= severityRank(alertAt)) alerts.push(i);
     }
     return alerts;
+  }
+
+  /** Forgets incidents resolved more than KEEP_RESOLVED_MS before `nowMs`; returns whether any
+   * went. (A console runs for days: its list would otherwise hold every incident since it
+   * started, while a restarted one would not.) */
+  prune(nowMs: number): boolean {
+    let gone = false;
+    for (const [id, i] of this.byId) {
+      if (!isOpen(i) && nowMs - i.updated_ms >= KEEP_RESOLVED_MS) gone = this.byId.delete(id) || gone;
+    }
+    return gone;
   }
 
   /** The incidents passing `f`, in triage order. */
@@ -97,7 +114,8 @@ export class IncidentStore {
 export function alertText(alerts: readonly Incident[]): { title: string; body: string } {
   if (alerts.length === 1) {
     const [i] = alerts;
-    return { title: `${i.severity.toUpperCase()}: ${i.title}`, body: `${i.kind.replace(/_/g, ' ')} at ${i.source}` };
+    const escalated = i.last_change.action === 'escalated' ? ` (escalated: ${i.last_change.detail ?? ''})` : '';
+    return { title: `${i.severity.toUpperCase()}: ${i.title}`, body: `${i.kind.replace(/_/g, ' ')} at ${i.source}${escalated}` };
   }
   const worst = [...alerts].sort(compareTriage)[0];
   return { title: `${alerts.length} new incidents`, body: `Most severe: ${worst.title}` };
