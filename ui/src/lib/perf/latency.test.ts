@@ -43,6 +43,15 @@ describe('latency measurement', () => {
     p.painted(1200); // nothing new handed: no samples
     expect(p.window.summary(1200)?.n).toBe(2);
   });
+
+  it('holds at most its limit of fixes while the map does not paint', () => {
+    const p = new PaintLatency(3);
+    for (let i = 0; i < 100; i++) p.handed([1000 + i, 1000 + i]);
+    p.sent();
+    p.painted(1200);
+    // The first three waited; the rest were not sampled (nor kept).
+    expect(p.window.summary(1200)).toEqual({ p50: 200, p99: 200, max: 200, n: 3 });
+  });
 });
 
 describe('frame gaps', () => {

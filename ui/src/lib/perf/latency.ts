@@ -78,9 +78,17 @@ export class PaintLatency {
   private pending: number[] = [];
   private inFlight: number[] = [];
 
+  /** At most this many fixes wait for the map, however long it does not paint (a minimised
+   * window, whose animation frames stop; a map that never loaded), where they would otherwise
+   * pile up all night (2,000 a second at 1,000 devices x 2 Hz). Those beyond are not sampled. */
+  constructor(private readonly maxPending = 50_000) {}
+
   /** Fix timestamps (device clock, epoch ms) of updates waiting for the map. */
   handed(fixTimes: Iterable<number>): void {
-    for (const t of fixTimes) this.pending.push(t);
+    for (const t of fixTimes) {
+      if (this.pending.length >= this.maxPending) return;
+      this.pending.push(t);
+    }
   }
 
   /** The map was given everything handed so far (one setData). */
