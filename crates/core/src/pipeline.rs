@@ -132,6 +132,7 @@ impl Pipeline {
             notify_min_severity: settings.incidents.notify_min_severity,
             sound: settings.incidents.sound,
             device_groups: settings.device_groups.names(),
+            trail_minutes: u32::try_from(settings.live.trail.as_secs() / 60).unwrap_or(u32::MAX),
         };
 
         let (acker, ack_queue) = link::ack_channel();

@@ -210,6 +210,8 @@ pub struct ConsoleInfo {
     pub credential_problem: Option<String>,
     /// The operator's device groups (`[groups]` in the config), in display order.
     pub device_groups: Vec<String>,
+    /// How far back the selected device's trail reaches (`live.trail_minutes`), in minutes.
+    pub trail_minutes: u32,
 }
 
 /// One stored device event, for the device panel.

@@ -5,7 +5,7 @@ describe('prefs', () => {
   it('round-trip through storage', () => {
     const store = new Map<string, string>();
     const storage = { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v) };
-    const p = { ...DEFAULT_PREFS, theme: 'light' as const, selectedDevice: 'v7', mapView: { center: [4.4, 51.9] as [number, number], zoom: 12 } };
+    const p = { ...DEFAULT_PREFS, theme: 'light' as const, selectedDevice: 'v7', tab: 'devices' as const, mapView: { center: [4.4, 51.9] as [number, number], zoom: 12 } };
     p.deviceFilter = { ...p.deviceFilter, kind: 'bodycam', sort: 'last_seen' };
     savePrefs(p, storage);
     expect(loadPrefs(storage)).toEqual(p);
@@ -27,5 +27,10 @@ describe('prefs', () => {
     expect(p.selectedDevice).toBeNull();
     expect(p.mapView).toBeNull();
     expect(p.deviceFilter).toEqual({ ...DEFAULT_PREFS.deviceFilter, kind: 'vehicle' });
+    // An unknown incident state or severity would hide every incident: each falls back alone.
+    const q = parsePrefs(JSON.stringify({ incidentFilter: { state: 'archived', minSeverity: 'high', text: 'van' } }));
+    expect(q.incidentFilter).toEqual({ state: 'open', minSeverity: 'high', text: 'van' });
+    expect(parsePrefs(JSON.stringify({ incidentFilter: { state: 'mine', minSeverity: 'urgent' } })).incidentFilter).toEqual({ state: 'mine', minSeverity: 'info', text: '' });
+    expect(parsePrefs(JSON.stringify({ tab: 'sites' })).tab).toBe('incidents');
   });
 });

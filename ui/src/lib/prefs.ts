@@ -1,9 +1,9 @@
 // What the console remembers between runs on this workstation (localStorage): theme, text
-// size, panel widths, the selected device, filters and the map view. Anything unreadable or of
+// size, panel widths, the side panel's tab, the selected device, filters and the map view. Anything unreadable or of
 // the wrong shape falls back to the default field by field, so a damaged entry never stops the
 // console from starting.
 import { DEFAULT_DEVICE_FILTER, type DeviceFilter } from './devices/filter';
-import { DEFAULT_INCIDENT_FILTER, type IncidentFilter } from './incidents/store';
+import { DEFAULT_INCIDENT_FILTER, validIncidentFilter, type IncidentFilter } from './incidents/store';
 
 export interface MapView {
   center: [number, number]; // [lon, lat]
@@ -22,6 +22,8 @@ export interface Prefs {
   deviceFilter: DeviceFilter;
   incidentFilter: IncidentFilter;
   mapView: MapView | null;
+  /** The side panel's tab: the incident list or the device list. */
+  tab: 'incidents' | 'devices';
 }
 
 /** The side panel's narrowest and widest, em (the window caps it at 60% of its width too). */
@@ -40,6 +42,7 @@ export const DEFAULT_PREFS: Prefs = {
   deviceFilter: DEFAULT_DEVICE_FILTER,
   incidentFilter: DEFAULT_INCIDENT_FILTER,
   mapView: null,
+  tab: 'incidents',
 };
 
 const KEY = 'watchfloor.prefs.v1';
@@ -86,6 +89,8 @@ export function parsePrefs(text: string | null, pxPerEm = 14): Prefs {
   p.sideWidthEm = clampSideWidth(Number(p.sideWidthEm) || DEFAULT_PREFS.sideWidthEm);
   p.selectedDevice = typeof p.selectedDevice === 'string' ? p.selectedDevice : null;
   p.mapView = validMapView((raw as Partial<Prefs> | null)?.mapView ?? null);
+  p.incidentFilter = validIncidentFilter(p.incidentFilter);
+  p.tab = p.tab === 'devices' ? 'devices' : 'incidents';
   return p;
 }
 

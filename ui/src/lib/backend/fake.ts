@@ -94,6 +94,7 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
     tls_unverified: false,
     credential_problem: null,
     device_groups: FAKE_GROUPS,
+    trail_minutes: 10,
   };
   const incidents = new Map<string, Incident>(fakeIncidents(Date.now()).map((i) => [i.id, i]));
   let changed: Incident[] = [];

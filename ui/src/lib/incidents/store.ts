@@ -25,6 +25,7 @@ export function compareTriage(a: Incident, b: Incident): number {
 }
 
 export type StateFilter = 'open' | 'new' | 'mine' | 'resolved' | 'all';
+export const STATE_FILTERS: readonly StateFilter[] = ['open', 'new', 'mine', 'resolved', 'all'];
 
 export interface IncidentFilter {
   state: StateFilter;
@@ -35,6 +36,16 @@ export interface IncidentFilter {
 }
 
 export const DEFAULT_INCIDENT_FILTER: IncidentFilter = { state: 'open', minSeverity: 'info', text: '' };
+
+/** `f` with any value this version does not know (a damaged or older saved filter) replaced by
+ * the default's: an unknown state or severity would otherwise hide every incident. */
+export function validIncidentFilter(f: IncidentFilter): IncidentFilter {
+  return {
+    state: STATE_FILTERS.includes(f.state) ? f.state : DEFAULT_INCIDENT_FILTER.state,
+    minSeverity: SEVERITIES.includes(f.minSeverity) ? f.minSeverity : DEFAULT_INCIDENT_FILTER.minSeverity,
+    text: typeof f.text === 'string' ? f.text : '',
+  };
+}
 
 /** Resolved incidents stay listed this long after their last change, as in the backend's book
  * (`KEEP_RESOLVED_MS` in crates/core/src/incidents/book.rs), which then forgets them too. */

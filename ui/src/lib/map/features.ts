@@ -90,16 +90,21 @@ export function trailToFeature(points: readonly TrailPoint[]): FeatureCollection
   return { type: 'FeatureCollection', features };
 }
 
-/** Adds a live fix to a trail in time order, keeping the last `windowMs` before the newest. */
-export function extendTrail(points: TrailPoint[], p: TrailPoint, windowMs: number): TrailPoint[] {
+/** Adds a live fix to a trail in time order, keeping the last `windowMs` before the newest, and
+ * at most `maxPoints`. */
+export function extendTrail(points: TrailPoint[], p: TrailPoint, windowMs: number, maxPoints = MAX_TRAIL_POINTS): TrailPoint[] {
   const last = points[points.length - 1];
   if (last && p.ts_ms <= last.ts_ms) return points;
   const out = [...points, p];
   const from = p.ts_ms - windowMs;
-  let start = 0;
+  let start = Math.max(0, out.length - maxPoints);
   while (start < out.length - 1 && out[start].ts_ms < from) start++;
   return start > 0 ? out.slice(start) : out;
 }
+
+/** Most fixes in a trail, as the backend keeps them (`MAX_TRAIL_POINTS` in
+ * crates/core/src/live.rs): the trail a selection reads and the one it grows agree. */
+export const MAX_TRAIL_POINTS = 600;
 
 /** "12 s ago", "4 min ago", "2 h ago". */
 export function ago(thenMs: number, nowMs: number): string {

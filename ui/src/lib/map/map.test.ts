@@ -71,6 +71,10 @@ describe('incidents and trails on the map', () => {
     expect(t.map((p) => p.ts_ms)).toEqual([500, 1600]);
     expect(trailToFeature(t).features[0].geometry.coordinates).toEqual([[1, 1], [2, 2]]);
     expect(trailToFeature([t[0]]).features).toHaveLength(0);
+    // At most maxPoints, the newest.
+    let long: ReturnType<typeof extendTrail> = [];
+    for (let ts = 1; ts <= 10; ts++) long = extendTrail(long, { ts_ms: ts, lat: 0, lon: ts, speed: null }, 60_000, 4);
+    expect(long.map((p) => p.ts_ms)).toEqual([7, 8, 9, 10]);
   });
 
   it('cuts a track into segments carrying the speed at their end in km/h', () => {

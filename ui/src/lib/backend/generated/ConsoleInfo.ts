@@ -44,4 +44,8 @@ credential_problem: string | null,
 /**
  * The operator's device groups (`[groups]` in the config), in display order.
  */
-device_groups: Array<string>, };
+device_groups: Array<string>, 
+/**
+ * How far back the selected device's trail reaches (`live.trail_minutes`), in minutes.
+ */
+trail_minutes: number, };
