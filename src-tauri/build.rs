@@ -19,6 +19,7 @@ const COMMANDS: &[&str] = &[
     "act_on_incident",
     "incident_audit",
     "notify",
+    "check_notifications",
     "set_attention",
     "sync_overview",
     "sync_employees",

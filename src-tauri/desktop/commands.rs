@@ -129,6 +129,20 @@ pub async fn notify(title: String, body: String) -> Result<(), CommandError> {
     .map_err(|e| CommandError::new("notifications_unavailable", e))?
 }
 
+/// Asks the desktop's notification service who it is, without showing anything: the console
+/// calls it at start, so a missing service is reported before the first incident needs it.
+/// Answers the service's name; fails with `notifications_unavailable` as [`notify`] does.
+#[tauri::command]
+pub async fn check_notifications() -> Result<String, CommandError> {
+    tauri::async_runtime::spawn_blocking(|| {
+        notify_rust::get_server_information()
+            .map(|info| info.name)
+            .map_err(|e| CommandError::new("notifications_unavailable", e))
+    })
+    .await
+    .map_err(|e| CommandError::new("notifications_unavailable", e))?
+}
+
 /// Puts the count of unacknowledged incidents in the window title and on the tray icon.
 #[tauri::command]
 pub fn set_attention(app: AppHandle, unacknowledged: u32) -> Result<(), CommandError> {

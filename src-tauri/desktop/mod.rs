@@ -169,6 +169,7 @@ pub fn run(
             commands::act_on_incident,
             commands::incident_audit,
             commands::notify,
+            commands::check_notifications,
             commands::set_attention,
             employees::sync_overview,
             employees::sync_employees,

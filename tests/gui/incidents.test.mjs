@@ -77,6 +77,15 @@ test('an event reaches the incident list and map; an acknowledgement in one cons
     const trayLabel = () => desktop.seen.filter((r) => r.tray).at(-1)?.tray.label;
     await until("B's tray icon registered with the tray host", () => trayLabel() !== undefined, 20_000);
     assert.equal(trayLabel(), '', 'nothing unacknowledged yet');
+    // A says at start, before any incident needs it, that desktop alerts cannot show; B, whose
+    // session has a notification service, does not.
+    const problem = await until('A reports at start that desktop alerts are unavailable', () =>
+      a.execute(`const el = document.querySelector('[data-testid=alert-problem]'); return el ? { text: el.textContent, title: el.title } : false;`),
+    );
+    assert.equal(problem.text.trim(), 'Desktop alerts unavailable');
+    // The reason is kept, in the tooltip.
+    assert.match(problem.title, /^Desktop alerts unavailable: \S.*\. New incidents still show here/);
+    assert.equal(await b.execute(`return !!document.querySelector('[data-testid=alert-problem]');`), false);
 
     const now = Date.now();
     pub(port, 'devices/v7/status', JSON.stringify({ online: true, ts: now, kind: 'vehicle', name: 'Van 7', battery: 64 }), true);
@@ -100,12 +109,6 @@ test('an event reaches the incident list and map; an acknowledgement in one cons
     assert.equal(onA.state, 'new');
     const unackA = await a.execute(`return document.querySelector('[data-testid=unacknowledged]')?.textContent;`);
     assert.match(unackA, /1 unacknowledged/);
-    const problem = await until('A reports that desktop alerts are unavailable', () =>
-      a.execute(`const el = document.querySelector('[data-testid=alert-problem]'); return el ? { text: el.textContent, title: el.title } : false;`),
-    );
-    assert.equal(problem.text.trim(), 'Desktop alerts unavailable');
-    // The reason is kept, in the tooltip.
-    assert.match(problem.title, /^Desktop alerts unavailable: \S.*\. New incidents still show here/);
     // The window title carries the count (where a tray host runs, the tray label does too).
     const titled = await until('both windows titled with the count', () => {
       const t = windowTitles('^\\(1\\) Watchfloor');

@@ -116,6 +116,7 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
     deviceTrail: async () => [],
     incidentAudit: async () => [],
     notify: async () => {},
+    checkNotifications: async () => 'fake backend: no desktop notifications',
     setAttention: async () => {},
     async actOnIncident(id, action) {
       const held = incidents.get(id);

@@ -36,6 +36,7 @@ export const tauriBackend: Backend = {
   actOnIncident: (id, action) => invoke<Incident>('act_on_incident', { id, action }),
   incidentAudit: (id) => invoke<AuditEntry[]>('incident_audit', { id }),
   notify: (title, body) => invoke<void>('notify', { title, body }),
+  checkNotifications: () => invoke<string>('check_notifications'),
   setAttention: (unacknowledged) => invoke<void>('set_attention', { unacknowledged }),
   syncOverview: () => invoke<SyncOverview>('sync_overview'),
   syncEmployees: (knownVersion) => invoke<EmployeeList>('sync_employees', { knownVersion }),

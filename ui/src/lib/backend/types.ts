@@ -90,6 +90,9 @@ export interface Backend {
   incidentAudit(id: string): Promise<AuditEntry[]>;
   /** A desktop notification; rejects with code `notifications_unavailable` when none can show. */
   notify(title: string, body: string): Promise<void>;
+  /** Whether desktop notifications can show (the service's name), without showing one; rejects
+   * like `notify`. */
+  checkNotifications(): Promise<string>;
   /** The count of unacknowledged incidents for the window title and tray. */
   setAttention(unacknowledged: number): Promise<void>;
   /** Terminals with their sync job. */
