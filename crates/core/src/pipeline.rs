@@ -217,7 +217,7 @@ impl Pipeline {
             rules: settings.incidents.rules.clone(),
             operator: settings.incidents.operator.clone(),
             flood: FloodWatch::default(),
-            outbound: outbound_tx,
+            publisher: shared::Publisher::new(outbound_tx),
             changed_incidents: Vec::new(),
             published_at_connect: 0,
             pruned_incidents_ms: 0,
@@ -384,7 +384,8 @@ struct LiveTask {
     /// This console's operator, named in the audit trail.
     operator: String,
     flood: FloodWatch,
-    outbound: mpsc::Sender<Outbound>,
+    /// What the shared incident topics should hold, handed to the link as its queue has room.
+    publisher: shared::Publisher,
     /// Incidents changed since the last batch.
     changed_incidents: Vec<Incident>,
     /// The link's connect count when every incident was last published.
@@ -471,6 +472,7 @@ impl LiveTask {
                         }
                     }
                     self.republish_after_connect();
+                    self.publisher.flush(&self.incidents);
                     let records = self.drain_incidents();
                     self.store_all(records, None, None).await;
                     self.counters.inbound_depth.store(self.inbound.len() as u64, Ordering::Relaxed);
@@ -743,35 +745,16 @@ impl LiveTask {
             return;
         }
         self.published_at_connect = connects;
-        for i in self.incidents.snapshot() {
-            self.publish_incident(&i);
-        }
-    }
-
-    fn publish_incident(&self, i: &Incident) {
-        let msg = Outbound {
-            topic: shared::topic(&i.id),
-            payload: shared::encode(i),
-            retain: true,
-        };
-        if self.outbound.try_send(msg).is_err() {
-            // The link is far behind; the next connect publishes every incident again.
-            tracing::warn!(incident = %i.id, "incident change not published now (queue full)");
-        }
+        let ids = self.incidents.snapshot().into_iter().map(|i| i.id);
+        self.publisher.publish_all(ids, &self.incidents);
     }
 
     /// Clears the broker's retained copy of incident `id` (an empty retained message), once
-    /// every console has forgotten it: else each (re)connect would replay every incident ever
+    /// the book has forgotten it: else each (re)connect would replay every incident ever
     /// published.
-    fn clear_retained(&self, id: &str) {
-        let msg = Outbound {
-            topic: shared::topic(id),
-            payload: Vec::new(),
-            retain: true,
-        };
-        if self.outbound.try_send(msg).is_err() {
-            tracing::warn!(incident = %id, "retained incident not cleared now (queue full)");
-        }
+    fn clear_retained(&mut self, id: &str) {
+        debug_assert!(self.incidents.get(id).is_none());
+        self.publisher.publish(id, &self.incidents);
     }
 
     /// The book's changes as records for the writer; publishes ours and queues all for screens.
@@ -784,7 +767,7 @@ impl LiveTask {
         } in self.incidents.take_changes()
         {
             if publish {
-                self.publish_incident(&incident);
+                self.publisher.publish(&incident.id, &self.incidents);
             }
             self.changed_incidents.retain(|i| i.id != incident.id);
             self.changed_incidents.push(incident.clone());

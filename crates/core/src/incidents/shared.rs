@@ -4,7 +4,13 @@
 //! that starts later the current picture, and a persistent session delivers the versions sent
 //! while it was away. See docs/protocol.md, "Incidents".
 
+use std::collections::BTreeSet;
+
+use tokio::sync::mpsc;
+
 use super::model::Incident;
+use super::IncidentBook;
+use crate::link::Outbound;
 
 /// The topic filter every console subscribes to.
 pub const FILTER: &str = "watchfloor/incidents/+";
@@ -103,6 +109,68 @@ pub fn decode(topic: &str, payload: &[u8]) -> Result<Incident, SharedError> {
     Ok(i)
 }
 
+/// Hands the link what the incident topics should hold: each incident's newest version, or an
+/// empty retained message (a clearing) for one the book no longer holds. The link's queue is
+/// bounded; what does not fit now is remembered by id and sent, in its then newest state, by
+/// [`Publisher::flush`], so no change (and no republish after a reconnect, which may be
+/// thousands) is lost to a full queue.
+#[derive(Debug)]
+pub struct Publisher {
+    outbound: mpsc::Sender<Outbound>,
+    unsent: BTreeSet<String>,
+}
+
+impl Publisher {
+    pub fn new(outbound: mpsc::Sender<Outbound>) -> Self {
+        Self {
+            outbound,
+            unsent: BTreeSet::new(),
+        }
+    }
+
+    /// Publishes incident `id` as `book` holds it now (cleared when it holds none).
+    pub fn publish(&mut self, id: &str, book: &IncidentBook) {
+        if !self.unsent.is_empty() {
+            // Behind already: keep the order of the backlog.
+            self.unsent.insert(id.to_owned());
+            self.flush(book);
+        } else if !self.try_send(id, book) {
+            tracing::warn!(incident = %id, "link queue full: incident topics will be published when it drains");
+            self.unsent.insert(id.to_owned());
+        }
+    }
+
+    /// Publishes every incident in `ids` (after a reconnect: all of them).
+    pub fn publish_all(&mut self, ids: impl IntoIterator<Item = String>, book: &IncidentBook) {
+        self.unsent.extend(ids);
+        self.flush(book);
+    }
+
+    /// Sends what waits, as far as the link's queue takes it.
+    pub fn flush(&mut self, book: &IncidentBook) {
+        while let Some(id) = self.unsent.first().cloned() {
+            if !self.try_send(&id, book) {
+                return;
+            }
+            self.unsent.remove(&id);
+        }
+    }
+
+    /// How many incident topics wait for room in the link's queue.
+    pub fn backlog(&self) -> usize {
+        self.unsent.len()
+    }
+
+    fn try_send(&self, id: &str, book: &IncidentBook) -> bool {
+        let msg = Outbound {
+            topic: topic(id),
+            payload: book.get(id).map(encode).unwrap_or_default(),
+            retain: true,
+        };
+        self.outbound.try_send(msg).is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +190,64 @@ mod tests {
         };
         let id = book.raise(&t, 2).unwrap();
         book.get(&id).unwrap().clone()
+    }
+
+    #[test]
+    fn what_a_full_link_queue_cannot_take_now_is_published_later_in_its_newest_state() {
+        let mut book = IncidentBook::default();
+        let ids: Vec<String> = (0..5)
+            .map(|n| {
+                let t = Trigger {
+                    source: format!("v{n}"),
+                    kind: "panic".into(),
+                    key: "e1".into(),
+                    severity: Severity::High,
+                    title: format!("Van {n}: panic"),
+                    at_ms: 1,
+                    position: None,
+                };
+                book.raise(&t, 2).unwrap()
+            })
+            .collect();
+        let (tx, mut rx) = mpsc::channel(2);
+        let mut publisher = Publisher::new(tx);
+        publisher.publish_all(ids.clone(), &book);
+        assert_eq!(publisher.backlog(), 3);
+        // Meanwhile one waiting incident changes: it goes out as it is when there is room.
+        let mut sorted = ids.clone();
+        sorted.sort();
+        book.act(
+            &sorted[4],
+            &crate::incidents::IncidentAction::Acknowledge,
+            "ana",
+            3,
+        )
+        .unwrap();
+        let mut received = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            received.push(m);
+        }
+        publisher.publish(&sorted[2], &book); // joins the backlog, in order
+        publisher.flush(&book);
+        while let Ok(m) = rx.try_recv() {
+            received.push(m);
+        }
+        publisher.flush(&book);
+        while let Ok(m) = rx.try_recv() {
+            received.push(m);
+        }
+        assert_eq!(publisher.backlog(), 0);
+        let topics: Vec<&str> = received.iter().map(|m| m.topic.as_str()).collect();
+        let expected: Vec<String> = sorted.iter().map(|id| topic(id)).collect();
+        assert_eq!(topics, expected, "each once, none lost");
+        let last = decode(&received[4].topic, &received[4].payload).unwrap();
+        assert_eq!(last.version, 2, "sent as it was when there was room");
+        assert!(received.iter().all(|m| m.retain));
+        // A topic the book no longer holds is cleared (an empty retained message).
+        let (tx, mut rx) = mpsc::channel(1);
+        let mut publisher = Publisher::new(tx);
+        publisher.publish("00000000000000aa", &book);
+        assert!(rx.try_recv().unwrap().payload.is_empty());
     }
 
     #[test]
