@@ -185,6 +185,18 @@ test('the console shows a simulated fleet on the map with the broker status', { 
       session.execute(`return document.querySelector('[data-testid=device-panel] [data-fact=Groups]')?.textContent ?? false;`),
     );
     assert.equal(groupsFact, 'Patrol units');
+    // The selected device is ringed on the map where it is, also inside a cluster.
+    const ring = await until('the selected device ringed on the map', () =>
+      session.execute(`
+        const id = document.querySelector('[data-testid=device-row][aria-current=true]')?.dataset.deviceId;
+        const el = document.querySelector('[data-testid=selected-device]');
+        const at = id && window.__watchfloorProject(id);
+        if (!el || !at) return false;
+        const r = el.getBoundingClientRect();
+        return { dx: r.left + r.width / 2 - at.x, dy: r.top + r.height / 2 - at.y, named: el.dataset.named, name: el.textContent };`),
+    );
+    assert.ok(Math.hypot(ring.dx, ring.dy) < 2, `ring centred on the device: ${JSON.stringify(ring)}`);
+    assert.match(ring.name, /\S/);
     // The map follows the list's filter, and says so: the 12 vehicles in its source, no more
     // drawn (those in view, alone or in clusters), "Show all" clears it.
     const mapFiltered = await until('the map narrowed to the group', async () => {

@@ -27,6 +27,9 @@ describe('DeviceFeatures', () => {
     expect(ub.addOrUpdateProperties).toContainEqual({ key: 'state', value: 'offline' });
 
     expect(f.diff([a.id, b.id], (id) => byId.get(id), none)).toBeNull();
+    // Where the source has each device (the selection ring goes there): the moved one moved.
+    expect(f.position(a.id)).toEqual([a.lon, a.lat! + 0.01]);
+    expect(f.position('nobody')).toBeNull();
   });
 
   it('adds a device at its first fix and removes one that lost its position', () => {

@@ -34,6 +34,12 @@ export class DeviceFeatures {
     return this.shown.size;
   }
 
+  /** Where the source has device `id` ([lon, lat]), or null when it does not hold it. */
+  position(id: string): [number, number] | null {
+    const s = this.shown.get(id);
+    return s ? [s.lon, s.lat] : null;
+  }
+
   /** Every feature, for a `setData` that replaces the source (the first paint, a full batch). */
   reset(devices: Iterable<DeviceView>, alarmed: ReadonlySet<string>, shows: Shows = everyDevice): DeviceFeature[] {
     this.shown.clear();

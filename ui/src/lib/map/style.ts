@@ -16,7 +16,6 @@ export const DEVICE_LAYER = 'device-symbols';
 export const CLUSTER_LAYER = 'device-clusters';
 export const LABEL_LAYER = 'device-labels';
 export const HEADING_LAYER = 'device-heading';
-export const SELECTED_LAYER = 'device-selected';
 export const INCIDENT_LAYER = 'incident-rings';
 export const TRAIL_LAYER = 'trail-line';
 
@@ -156,18 +155,6 @@ export function liveLayers(scale: number): Array<SymbolLayerSpecification | Circ
         'icon-allow-overlap': true,
         'icon-ignore-placement': true,
         'icon-size': iconSize(scale),
-      },
-    },
-    {
-      id: SELECTED_LAYER,
-      type: 'circle',
-      source: DEVICE_SOURCE,
-      filter: ['all', notCluster, ['==', ['get', 'id'], '']],
-      paint: {
-        'circle-radius': 15 * scale,
-        'circle-color': 'rgba(255,255,255,0.15)',
-        'circle-stroke-width': 3,
-        'circle-stroke-color': '#ffffff',
       },
     },
     {
