@@ -21,6 +21,17 @@ pub const MAX_PHOTO_BYTES: u64 = 1024 * 1024;
 /// Smallest side that still shows a face a terminal can enrol.
 pub const MIN_PHOTO_SIDE: usize = 100;
 
+/// Every column a file may have (the first three required).
+pub const COLUMNS: [&str; 7] = [
+    "employee_id",
+    "name",
+    "photo",
+    "terminals",
+    "valid_from",
+    "valid_to",
+    "person_type",
+];
+
 #[derive(Debug, Deserialize)]
 struct Row {
     employee_id: String,
@@ -98,6 +109,15 @@ pub fn read_csv_from(
                 "{name}: the header lacks the column {col:?} (required: employee_id,name,photo)"
             );
         }
+    }
+    // A misspelt optional column would otherwise be ignored, and its meaning lost without a
+    // word: every person on every terminal, block-list rows enrolled as allowed, no end dates.
+    let unknown: Vec<&str> = headers.iter().filter(|h| !COLUMNS.contains(h)).collect();
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "{name}: unknown column(s) {unknown:?}; the columns are {} (nothing was imported)",
+            COLUMNS.join(",")
+        );
     }
     let mut out = Parsed::default();
     let mut seen = HashSet::new();
@@ -409,5 +429,22 @@ pub(crate) mod tests {
         std::fs::write(&path, "id,name\n1,a\n").unwrap();
         let err = read_csv(&path, chrono_tz::UTC).unwrap_err().to_string();
         assert!(err.contains("employee_id"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_column_is_refused_not_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        std::fs::write(
+            &path,
+            "employee_id,name,photo,terminal,type\nE1,Ann,a.jpg,gate-1,block\n",
+        )
+        .unwrap();
+        let err = read_csv(&path, chrono_tz::UTC).unwrap_err().to_string();
+        assert!(
+            err.contains(r#"unknown column(s) ["terminal", "type"]"#),
+            "{err}"
+        );
+        assert!(err.contains("person_type"), "{err}");
     }
 }

@@ -50,6 +50,21 @@ pub struct ImportReport {
 pub fn import_file(db: &Path, csv: &Path, zone: chrono_tz::Tz) -> anyhow::Result<ImportReport> {
     let parsed = import::read_csv(csv, zone)?;
     let mut conn = store::open(db)?;
+    if parsed.employees.is_empty() && parsed.errors.is_empty() {
+        // A header alone (an export that stopped, the wrong file) would remove everyone.
+        let current: i64 = conn.query_row(
+            "SELECT count(*) FROM employees WHERE removed_ms IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        if current > 0 {
+            anyhow::bail!(
+                "{} lists no employees: importing it would remove all {current} from every \
+                 terminal, so nothing was imported",
+                csv.display()
+            );
+        }
+    }
     let counts = directory::apply_import(
         &mut conn,
         &parsed.employees,
@@ -199,4 +214,36 @@ fn spawn_engine(
     Ok(tokio::spawn(async move {
         let _ = done_rx.await;
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_listing_nobody_never_removes_everyone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.sqlite");
+        std::fs::write(dir.path().join("a.jpg"), import::tests::jpeg(480, 640)).unwrap();
+        let csv = dir.path().join("staff.csv");
+        std::fs::write(&csv, "employee_id,name,photo\nE1,Ann,a.jpg\nE2,Bo,a.jpg\n").unwrap();
+        let zone = chrono_tz::UTC;
+        assert_eq!(import_file(&db, &csv, zone).unwrap().counts.added, 2);
+        // The same header with no rows: refused, and both stay.
+        std::fs::write(&csv, "employee_id,name,photo\n").unwrap();
+        let err = import_file(&db, &csv, zone).unwrap_err().to_string();
+        assert!(err.contains("would remove all 2"), "{err}");
+        let conn = store::open(&db).unwrap();
+        let left: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM employees WHERE removed_ms IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 2);
+        // One listed: the other is removed, as a re-import does.
+        std::fs::write(&csv, "employee_id,name,photo\nE1,Ann,a.jpg\n").unwrap();
+        assert_eq!(import_file(&db, &csv, zone).unwrap().counts.removed, 1);
+    }
 }
