@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isoDay, jobShare, pct, perSecond } from './format';
+import { followToday, isoDay, jobShare, pct, perSecond } from './format';
 
 describe('sites formatting', () => {
   it('shows shares, rates and job progress', () => {
@@ -17,5 +17,13 @@ describe('sites formatting', () => {
     const noon = new Date(2026, 10, 23, 12, 0, 0).getTime();
     expect(isoDay(0, noon)).toBe('2026-11-23');
     expect(isoDay(-1, noon)).toBe('2026-11-22');
+  });
+
+  it('moves a range showing today on to the next day at midnight, and leaves a chosen one', () => {
+    const today = { from: '2026-11-23', to: '2026-11-23' };
+    expect(followToday(today, '2026-11-23', '2026-11-23')).toBe(today);
+    expect(followToday(today, '2026-11-23', '2026-11-24')).toEqual({ from: '2026-11-24', to: '2026-11-24' });
+    const week = { from: '2026-11-17', to: '2026-11-23' };
+    expect(followToday(week, '2026-11-23', '2026-11-24')).toBe(week);
   });
 });

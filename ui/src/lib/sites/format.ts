@@ -24,6 +24,14 @@ export function isoDay(days = 0, now = Date.now()): string {
   return `${d.getFullYear()}-${m}-${day}`;
 }
 
+/** The day range a live view shows once the day it showed as "today" (`shownToday`) is over:
+ * a range that was exactly that day moves on to `today` (the log left open overnight keeps
+ * showing the new day's arrivals); a range the operator chose stays. */
+export function followToday(range: { from: string; to: string }, shownToday: string, today: string): { from: string; to: string } {
+  if (today === shownToday || range.from !== shownToday || range.to !== shownToday) return range;
+  return { from: today, to: today };
+}
+
 /** An error from the backend, as a sentence. */
 export function errorText(e: unknown): string {
   const err = e as { message?: string };
