@@ -481,7 +481,9 @@ impl Engine {
                 payload: face_sync::online_ack(&id),
                 retain: false,
             };
-            if self.outbound.send(out).await.is_err() {
+            if self.outbound.try_send(out).is_err() {
+                // The terminal sends Online again until it is answered.
+                tracing::debug!(terminal = id, "link queue full: Online-Ack not sent now");
                 return;
             }
         }
@@ -934,8 +936,16 @@ impl Engine {
                 deadline,
             });
         }
-        // Waits while the link is down: the deadline then fires and the terminal is probed again.
-        let _ = self.outbound.send(out).await;
+        // Never waits for the link: while the broker is away its queue fills, and waiting here
+        // would stop this loop (deadlines, controls, progress) until it came back. A request
+        // the queue cannot take is as good as lost on the way: its deadline fires and the
+        // terminal is asked again.
+        if self.outbound.try_send(out).is_err() {
+            tracing::debug!(
+                terminal = id,
+                "link queue full: the request waits for its deadline"
+            );
+        }
     }
 
     fn person(&self, e: &Employee, pic_uri: String) -> Person {
@@ -1002,5 +1012,63 @@ impl Engine {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_link_that_takes_nothing_never_stops_the_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
+        let ids = ["t1", "t2", "t3"];
+        for id in ids {
+            let t = Terminal {
+                terminal_id: id.into(),
+                ..Terminal::default()
+            };
+            directory::save_terminal(&conn, &t).unwrap();
+        }
+        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        // A link queue of one that nobody drains: the broker is away. Each terminal is asked
+        // for its progress at start; the second request finds the queue full.
+        let (out_tx, _out_rx) = mpsc::channel(1);
+        let cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
+        let engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+        let (_in_tx, in_rx) = mpsc::channel(1);
+        let (acker, _acks) = crate::link::ack_channel();
+        let (ctl_tx, ctl_rx) = mpsc::channel(16);
+        let (progress_tx, mut progress) = watch::channel(Vec::new());
+        let io = EngineIo {
+            inbound: in_rx,
+            acker,
+            control: ctl_rx,
+            progress: progress_tx,
+        };
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(engine.run(io, cancel.clone()));
+        // The supervisor's controls are still taken (more than their queue holds), and the
+        // progress still moves.
+        let controls = async {
+            for _ in 0..20 {
+                ctl_tx.send(Control::Retry(None)).await.unwrap();
+            }
+            ctl_tx.send(Control::Cancel("t2".into())).await.unwrap();
+            progress
+                .wait_for(|p| {
+                    p.iter()
+                        .any(|t| t.terminal_id == "t2" && t.state == "cancelled")
+                })
+                .await
+                .map(|_| ())
+        };
+        tokio::time::timeout(Duration::from_secs(10), controls)
+            .await
+            .expect("the engine stopped taking controls while the link's queue was full")
+            .unwrap();
+        cancel.cancel();
+        task.await.unwrap();
     }
 }
