@@ -49,6 +49,8 @@ pub struct SyncConfig {
     pub base_topic: String,
     /// The terminals' clock zone (validity windows are sent in local time).
     pub zone: Tz,
+    /// Terminals whose clocks are set to another zone (`[face] terminal_zones`).
+    pub terminal_zones: BTreeMap<String, Tz>,
     /// Most persons per `EditPersonsNew` (1..=1000).
     pub max_batch: usize,
     /// The time one batch should take on a terminal.
@@ -68,6 +70,7 @@ impl SyncConfig {
         Self {
             base_topic: base_topic.to_owned(),
             zone,
+            terminal_zones: BTreeMap::new(),
             max_batch: MAX_EDIT_BATCH,
             target_batch: Duration::from_secs(10),
             first_batch: 20,
@@ -301,6 +304,15 @@ impl Engine {
         }
         e.reload()?;
         Ok(e)
+    }
+
+    /// The zone terminal `terminal`'s clock is set to.
+    fn zone_of(&self, terminal: &str) -> Tz {
+        self.cfg
+            .terminal_zones
+            .get(terminal)
+            .copied()
+            .unwrap_or(self.cfg.zone)
     }
 
     fn wanted(&self, terminal: &str) -> bool {
@@ -894,7 +906,7 @@ impl Engine {
                             .photos
                             .grant(PathBuf::from(&e.photo), deadline + Duration::from_secs(30));
                         tokens.push(token);
-                        self.person(e, url)
+                        self.person(e, url, id)
                     })
                     .collect();
                 if persons.is_empty() {
@@ -948,11 +960,12 @@ impl Engine {
         }
     }
 
-    fn person(&self, e: &Employee, pic_uri: String) -> Person {
+    /// Employee `e` as terminal `terminal` enrols them: the validity window in that terminal's
+    /// clock zone.
+    fn person(&self, e: &Employee, pic_uri: String, terminal: &str) -> Person {
+        let zone = self.zone_of(terminal);
         let local = |ms: i64| {
-            self.cfg
-                .zone
-                .timestamp_millis_opt(ms)
+            zone.timestamp_millis_opt(ms)
                 .single()
                 .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
         };
@@ -1018,6 +1031,37 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_card_ends_in_each_terminal_s_own_clock_zone() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
+        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let (out_tx, _out_rx) = mpsc::channel(1);
+        let mut cfg = SyncConfig::new("mqtt/face", chrono_tz::Europe::Amsterdam);
+        cfg.terminal_zones
+            .insert("T-07".into(), chrono_tz::Asia::Dubai);
+        let engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+        // valid_to 2026-12-31 in Amsterdam: the card ends at 2027-01-01 00:00 CET (exclusive).
+        let end = chrono_tz::Europe::Amsterdam
+            .with_ymd_and_hms(2027, 1, 1, 0, 0, 0)
+            .unwrap()
+            .timestamp_millis();
+        let e = Employee {
+            employee_id: "E1".into(),
+            name: "Ann".into(),
+            photo: "/x.jpg".into(),
+            photo_sha256: String::new(),
+            terminals: Vec::new(),
+            valid_from_ms: None,
+            valid_to_ms: Some(end),
+            person_type: super::super::directory::PersonType::Allow,
+        };
+        let until = |t: &str| engine.person(&e, String::new(), t).valid.unwrap().1;
+        assert_eq!(until("gate-1"), "2026-12-31 23:59:59");
+        // Dubai is 3 h ahead of Amsterdam in winter: the same instant on its clock.
+        assert_eq!(until("T-07"), "2027-01-01 02:59:59");
+    }
 
     #[tokio::test]
     async fn a_link_that_takes_nothing_never_stops_the_engine() {
