@@ -202,28 +202,22 @@ pub async fn export_attendance(
     let Some(path) = dialogs::save(&app, dialogs::EXPORT, &name).await? else {
         return Ok(None);
     };
-    let written = if daily {
-        let rows = read_history(&state, move |c| attendance::daily(c, &from, &to)).await?;
-        write_csv_off_thread(rows, path).await?
-    } else {
-        filter.limit = None;
-        let rows = read_history(&state, move |c| attendance::log(c, &filter)).await?;
-        write_csv_off_thread(rows, path).await?
-    };
-    Ok(Some(written))
-}
-
-/// Writes `rows` as CSV to `path` on a blocking thread; the path written.
-async fn write_csv_off_thread<T: serde::Serialize + Send + 'static>(
-    rows: Vec<T>,
-    path: PathBuf,
-) -> Result<String, CommandError> {
+    filter.limit = None;
+    let db = PathBuf::from(&state.info.db_path);
     let written = path.display().to_string();
-    tauri::async_runtime::spawn_blocking(move || attendance::write_csv(&rows, &path))
-        .await
-        .map_err(|e| CommandError::new("export", e))?
-        .map_err(|e| CommandError::new("export", format!("cannot write {written}: {e}")))?;
-    Ok(written)
+    // Read and written on a blocking thread, row by row (the log is streamed to the file).
+    tauri::async_runtime::spawn_blocking(move || {
+        let conn = watchfloor_core::store::open_read_only(&db)?;
+        if daily {
+            attendance::export_daily(&conn, &from, &to, &path)
+        } else {
+            attendance::export_log(&conn, &filter, &path)
+        }
+    })
+    .await
+    .map_err(|e| CommandError::new("export", e))?
+    .map_err(|e| CommandError::new("export", format!("cannot write {written}: {e:#}")))?;
+    Ok(Some(written))
 }
 
 /// The images kept with an incident's events (stranger captures, block-list matches).

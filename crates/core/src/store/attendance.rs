@@ -183,6 +183,21 @@ pub struct AttendanceFilter {
 
 /// The log, newest first.
 pub fn log(conn: &Connection, f: &AttendanceFilter) -> rusqlite::Result<Vec<AttendanceRow>> {
+    let mut out = Vec::new();
+    each_log(conn, f, |row| {
+        out.push(row);
+        true
+    })?;
+    Ok(out)
+}
+
+/// Hands each log row `f` selects to `visit`, newest first, until it returns false (or `f`'s
+/// limit is reached).
+pub fn each_log(
+    conn: &Connection,
+    f: &AttendanceFilter,
+    mut visit: impl FnMut(AttendanceRow) -> bool,
+) -> rusqlite::Result<()> {
     let person = f
         .person
         .as_deref()
@@ -237,27 +252,74 @@ pub fn log(conn: &Connection, f: &AttendanceFilter) -> rusqlite::Result<Vec<Atte
     // The outcome filter is applied here: it is a function of two columns, and the row count
     // stays bounded by `limit` either way.
     let limit = f.limit.map_or(usize::MAX, |l| l as usize);
-    let mut out = Vec::new();
+    let mut taken = 0;
     for row in rows {
         let row = row?;
         if f.outcomes.is_empty() || f.outcomes.contains(&row.outcome) {
-            out.push(row);
-            if out.len() >= limit {
+            taken += 1;
+            if !visit(row) || taken >= limit {
                 break;
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
-/// Writes rows (log lines or report days) as CSV with a header, to `path`.
-pub fn write_csv<T: Serialize>(rows: &[T], path: &std::path::Path) -> Result<(), csv::Error> {
+/// Writes the log rows `f` selects as CSV with a header to `path`, row by row (a year's log is
+/// never held in memory); the rows written.
+pub fn export_log(
+    conn: &Connection,
+    f: &AttendanceFilter,
+    path: &std::path::Path,
+) -> anyhow::Result<usize> {
+    write_csv_file(path, |w| {
+        let (mut n, mut failed) = (0, None);
+        each_log(conn, f, |row| match w.serialize(&row) {
+            Ok(()) => {
+                n += 1;
+                true
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        })?;
+        failed.map_or(Ok(n), |e| Err(e.into()))
+    })
+}
+
+/// Writes the daily report (first in, last out) as CSV with a header to `path`; the rows written.
+pub fn export_daily(
+    conn: &Connection,
+    from_day: &str,
+    to_day: &str,
+    path: &std::path::Path,
+) -> anyhow::Result<usize> {
+    let rows = daily(conn, from_day, to_day)?;
+    write_csv_file(path, |w| {
+        for row in &rows {
+            w.serialize(row)?;
+        }
+        Ok(rows.len())
+    })
+}
+
+/// Creates `path` and fills it through `write`; when that fails the file is removed, so no half
+/// file stays behind under a name that looks complete (a full disk, a file system gone).
+fn write_csv_file(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut csv::Writer<std::fs::File>) -> anyhow::Result<usize>,
+) -> anyhow::Result<usize> {
     let mut w = csv::Writer::from_path(path)?;
-    for row in rows {
-        w.serialize(row)?;
+    let written = write(&mut w).and_then(|n| {
+        w.flush()?;
+        Ok(n)
+    });
+    if written.is_err() {
+        drop(w);
+        let _ = std::fs::remove_file(path);
     }
-    w.flush()?;
-    Ok(())
+    written
 }
 
 /// One employee's day: when they were first and last recognised (allowed) at any terminal.
@@ -432,12 +494,33 @@ mod tests {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.csv");
-        write_csv(&log(&conn, &AttendanceFilter::default()).unwrap(), &path).unwrap();
+        assert_eq!(
+            export_log(&conn, &AttendanceFilter::default(), &path).unwrap(),
+            5
+        );
         let mut r = csv::Reader::from_path(&path).unwrap();
         assert_eq!(&r.headers().unwrap()[0], "terminal_id");
         let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
         assert_eq!(rows.len(), 5);
         assert!(rows.iter().any(|row| &row[6] == "Lee, \"Ann\""));
+    }
+
+    #[test]
+    fn an_export_that_fails_leaves_no_file_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.csv");
+        let failed = write_csv_file(&path, |w| {
+            w.write_record(["a", "b"])?;
+            w.flush()?;
+            anyhow::bail!("the disk is full")
+        });
+        assert_eq!(failed.unwrap_err().to_string(), "the disk is full");
+        assert!(!path.exists(), "a half file was left");
+        // The daily report goes through the same path.
+        let conn = db();
+        let n = export_daily(&conn, "2026-11-23", "2026-11-23", &path).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(csv::Reader::from_path(&path).unwrap().records().count(), 2);
     }
 
     #[test]
