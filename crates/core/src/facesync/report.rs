@@ -158,7 +158,9 @@ pub struct EmployeeRow {
     pub valid_to_ms: Option<i64>,
     /// Terminal ids or group names; empty: every terminal.
     pub terminals: Vec<String>,
-    /// Gone from the last import (kept until every terminal confirmed the removal).
+    /// Gone from the last import. The row stays (a tombstone: the sync removes the person from
+    /// each terminal, and the audit of who was where keeps its name); `on_terminals` says how
+    /// many terminals still hold them.
     pub removed: bool,
     /// Terminals that confirmed holding the person.
     pub on_terminals: u32,

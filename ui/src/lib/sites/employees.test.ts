@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EmployeeRow } from '../backend';
-import { applyEmployeeList } from './employees';
+import { applyEmployeeList, departure, shows } from './employees';
 
 const row = (id: string, on = 0): EmployeeRow => ({
   employee_id: id,
@@ -31,5 +31,23 @@ describe('applyEmployeeList', () => {
     expect(next.map((e) => e.employee_id)).toEqual(['E0', 'E1', 'E3', 'E4', 'E5']);
     expect(next.find((e) => e.employee_id === 'E3')?.on_terminals).toBe(2);
     expect(held[1].on_terminals).toBe(0); // the list held is not modified
+  });
+});
+
+describe('employee filters', () => {
+  const now = 1_000_000;
+  it('tells leavers still on a terminal from those gone from every one, expired ones too', () => {
+    const current = row('E1', 2);
+    const removedOn = { ...row('E2', 1), removed: true };
+    const removedGone = { ...row('E3', 0), removed: true };
+    const expiredOn = { ...row('E4', 3), valid_to_ms: now };
+    const notYet = row('E5', 0);
+    expect([current, removedOn, removedGone, expiredOn, notYet].map((e) => departure(e, now))).toEqual([null, 'leaving', 'left', 'leaving', null]);
+    const listed = (show: Parameters<typeof shows>[1]) => [current, removedOn, removedGone, expiredOn, notYet].filter((e) => shows(e, show, now)).map((e) => e.employee_id);
+    expect(listed('leaving')).toEqual(['E2', 'E4']);
+    expect(listed('left')).toEqual(['E3']);
+    // "On no terminal yet" is for employees still to be placed, not for those who left.
+    expect(listed('not_on_terminals')).toEqual(['E5']);
+    expect(listed('all')).toHaveLength(5);
   });
 });

@@ -13,7 +13,9 @@ person_type: string, valid_from_ms: number | null, valid_to_ms: number | null,
  */
 terminals: Array<string>, 
 /**
- * Gone from the last import (kept until every terminal confirmed the removal).
+ * Gone from the last import. The row stays (a tombstone: the sync removes the person from
+ * each terminal, and the audit of who was where keeps its name); `on_terminals` says how
+ * many terminals still hold them.
  */
 removed: boolean, 
 /**
