@@ -86,24 +86,25 @@ pub async fn stop_simulator(sim: Simulator, feed: &LiveFeed) {
     tracing::warn!("some simulated devices' offline statuses did not arrive before shutdown");
 }
 
-/// Starts employee sync beside the console when `[face]` asks for it, and says so; a sync that
-/// cannot start is logged as an error and the console runs without it.
+/// Starts employee sync beside the console when `[face]` asks for it, and says so. A sync that
+/// cannot start is logged as an error and its reason returned; the console runs without it.
 pub fn start_sync(
     settings: &Settings,
     pipeline: &Pipeline,
-) -> Option<watchfloor_core::facesync::SyncHandle> {
+) -> Result<Option<watchfloor_core::facesync::SyncHandle>, String> {
     match watchfloor_core::facesync::start_for_console(settings, pipeline) {
         Ok(sync) => {
             if let Some(s) = &sync {
                 tracing::info!(photos = %s.photo_addr, "employee sync to face terminals running");
             }
-            sync
+            Ok(sync)
         }
         // Recording matters more than the sync: the console goes on without it, says so in
-        // the log, and the terminals panel shows that this console does not run the sync.
+        // the log, and the terminals panel says why.
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "employee sync not started; recording goes on without it");
-            None
+            let why = format!("{e:#}");
+            tracing::error!(error = %why, "employee sync not started; recording goes on without it");
+            Err(why)
         }
     }
 }
@@ -125,7 +126,7 @@ pub async fn record(settings: Settings, args: RecordArgs) -> anyhow::Result<()> 
         None => None,
     };
     let simulator = start_simulator(&settings, &pipeline)?;
-    let sync = start_sync(&settings, &pipeline);
+    let sync = start_sync(&settings, &pipeline).ok().flatten();
     let logger = tokio::spawn(log_live_state(pipeline.feed()));
 
     stop.wait().await?;

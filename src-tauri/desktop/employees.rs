@@ -25,6 +25,8 @@ pub async fn sync_overview(state: State<'_, ConsoleState>) -> Result<SyncOvervie
     let terminals = read_history(&state, move |c| report::terminal_rows(c, &progress)).await?;
     Ok(SyncOverview {
         running: state.sync.is_some(),
+        problem: state.sync_problem.clone(),
+        link: state.sync.as_ref().map(|s| s.connection.borrow().clone()),
         terminals,
     })
 }
@@ -83,10 +85,16 @@ pub async fn sync_control(
 
 async fn send_control(state: &ConsoleState, control: Control) -> Result<(), CommandError> {
     let Some(sync) = &state.sync else {
-        return Err(CommandError::new(
-            "sync_off",
-            "this console does not run employee sync ([face] enabled = false or sync = false)",
-        ));
+        return Err(match &state.sync_problem {
+            Some(why) => CommandError::new(
+                "sync_off",
+                format!("the employee sync did not start: {why}"),
+            ),
+            None => CommandError::new(
+                "sync_off",
+                "this console does not run employee sync ([face] enabled = false or sync = false)",
+            ),
+        });
     };
     sync.control
         .send(control)

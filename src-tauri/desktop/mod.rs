@@ -99,6 +99,8 @@ pub struct ConsoleState {
     pub forwarder: Mutex<Option<tauri::async_runtime::JoinHandle<()>>>,
     /// The employee sync's progress and controls, when this console runs it.
     pub sync: Option<SyncControls>,
+    /// Why the employee sync did not start although `[face]` asks for it.
+    pub sync_problem: Option<String>,
     /// The face terminals' zone (imports read local validity times in it); `None`: face off.
     pub face_zone: Option<chrono_tz::Tz>,
     /// The `--config` file this console was started with, passed on to review windows.
@@ -108,6 +110,8 @@ pub struct ConsoleState {
 pub struct SyncControls {
     pub progress: tokio::sync::watch::Receiver<Vec<watchfloor_core::facesync::TerminalProgress>>,
     pub control: tokio::sync::mpsc::Sender<watchfloor_core::facesync::Control>,
+    /// The sync's own connection to the broker.
+    pub connection: tokio::sync::watch::Receiver<watchfloor_core::view::ConnectionView>,
 }
 
 /// `https://tiles.example:8443` for a URL there; `None` for what has no web origin.
@@ -129,7 +133,11 @@ pub fn run(
     // Inside the runtime: the simulator spawns its tasks on it.
     let simulator =
         runtime.block_on(async { crate::headless::start_simulator(&settings, &pipeline) })?;
-    let sync = runtime.block_on(async { crate::headless::start_sync(&settings, &pipeline) });
+    let (sync, sync_problem) =
+        match runtime.block_on(async { crate::headless::start_sync(&settings, &pipeline) }) {
+            Ok(sync) => (sync, None),
+            Err(why) => (None, Some(why)),
+        };
     let state = ConsoleState {
         info: pipeline.info().clone(),
         feed: pipeline.feed(),
@@ -139,7 +147,9 @@ pub fn run(
         sync: sync.as_ref().map(|s| SyncControls {
             progress: s.progress.clone(),
             control: s.control.clone(),
+            connection: s.connection.clone(),
         }),
+        sync_problem,
         face_zone: settings.face.as_ref().map(|f| f.zone),
         config_path,
     };

@@ -17,6 +17,11 @@ use super::TerminalProgress;
 pub struct SyncOverview {
     /// This console runs employee sync (`[face]` on, `sync` not turned off).
     pub running: bool,
+    /// Why the sync is not running although configured (it could not start: the photo port
+    /// taken, the history file unreadable), or null.
+    pub problem: Option<String>,
+    /// The sync's own connection to the broker (it has one of its own), while it runs.
+    pub link: Option<crate::view::ConnectionView>,
     pub terminals: Vec<TerminalRow>,
 }
 

@@ -1,9 +1,12 @@
-// GUI test of an online map style that does not load (the console configured for a tile
-// server it cannot reach tonight): the map falls back to the bundled offline basemap, draws
-// the fleet on it, and tells the operator why, instead of a blank map with nothing on it.
+// GUI test of a console started where things are not right, that must say so instead of showing
+// a blank map or an empty panel: the online map style it is configured for does not load (a
+// tile server it cannot reach tonight), so the map falls back to the bundled offline basemap,
+// draws the fleet on it and tells the operator why; and the employee sync cannot start (its
+// photo port is taken), which the Terminals panel says, with the reason.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startDriver, Session, until } from './webdriver.mjs';
@@ -12,11 +15,18 @@ const app = process.env.WATCHFLOOR_BIN ?? 'target/debug/watchfloor';
 const artifacts = process.env.WATCHFLOOR_ARTIFACTS ?? 'test-artifacts';
 mkdirSync(artifacts, { recursive: true });
 
-test('an online style that does not load gives way to the offline basemap, and the operator is told', { timeout: 120_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'watchfloor-gui-basemap-'));
+test('an unreachable map style and a sync that cannot start are both said, and the console works on', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'watchfloor-gui-degraded-'));
   // A port nobody listens on: the style's request is refused at once.
   const style = `http://127.0.0.1:${await freePort()}/style.json`;
-  writeFileSync(join(dir, 'config.toml'), `[ui]\nmap_style_url = "${style}"\n`);
+  // A port somebody else holds: the sync's photo endpoint cannot listen there.
+  const holder = createServer();
+  await new Promise((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const photoPort = holder.address().port;
+  writeFileSync(
+    join(dir, 'config.toml'),
+    `[ui]\nmap_style_url = "${style}"\n\n[face]\nsync = true\nphoto_listen = "127.0.0.1:${photoPort}"\n`,
+  );
   const driver = await startDriver({
     WATCHFLOOR_DB: join(dir, 'history.sqlite'),
     WATCHFLOOR_LISTEN: `127.0.0.1:${await freePort()}`,
@@ -45,8 +55,17 @@ test('an online style that does not load gives way to the offline basemap, and t
     // The operator can put the notice away; the map stays.
     await s.execute(`document.querySelector('[data-testid=style-fallback] .close').click(); return true;`);
     await until('the notice dismissed', () => s.execute(`return !document.querySelector('[data-testid=style-fallback]');`));
+
+    // The Terminals panel says why the sync is not running, and its controls say it too.
+    await s.execute(`document.querySelector('[data-testid=workspace-sites]').click(); return true;`);
+    const off = await until('the sync problem in the Terminals panel', () =>
+      s.execute(`return document.querySelector('[data-testid=sync-off]')?.textContent ?? false;`),
+    );
+    assert.match(off, /The employee sync did not start: .*127\.0\.0\.1:\d+/);
+    writeFileSync(join(artifacts, 'gui-sync-not-started.png'), await s.screenshot());
   } finally {
     await session?.close();
     await driver.stop();
+    holder.close();
   }
 });
