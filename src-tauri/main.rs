@@ -55,7 +55,9 @@ fn main() -> ExitCode {
         Some(cli::Command::Export(args)) => {
             return headless::export(&settings.db_path, &args.query())
         }
-        Some(cli::Command::Report(args)) => return review::report(&settings.db_path, args),
+        Some(cli::Command::Report(args)) => {
+            return review::report(&settings.db_path, args, settings.terminal_day_zone())
+        }
         Some(cli::Command::Review(args)) if args.at.is_some() => {
             return review::review(args, &settings);
         }

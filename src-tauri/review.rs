@@ -91,8 +91,9 @@ pub fn review(args: &ReviewArgs, settings: &watchfloor_core::Settings) -> ExitCo
     }
 }
 
-/// Writes one report for the range (default: the whole file) to stdout.
-pub fn report(db: &std::path::Path, args: &ReportArgs) -> ExitCode {
+/// Writes one report for the range (default: the whole file) to stdout; attendance counts the
+/// days of `day_zone` (the terminals').
+pub fn report(db: &std::path::Path, args: &ReportArgs, day_zone: chrono_tz::Tz) -> ExitCode {
     let file = match open(db) {
         Ok(f) => f,
         Err(code) => return code,
@@ -120,6 +121,7 @@ pub fn report(db: &std::path::Path, args: &ReportArgs) -> ExitCode {
         from_ms: from,
         to_ms: to,
         max_gap_ms: i64::from(args.max_gap) * 1000,
+        day_zone,
     };
     match document::write_report(&file, &req, std::io::stdout().lock()) {
         Ok(_) => ExitCode::SUCCESS,

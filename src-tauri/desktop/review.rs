@@ -220,6 +220,7 @@ pub fn run(
         params: FrameParams {
             stale_after_ms: i64::try_from(settings.live.stale_after.as_millis())
                 .unwrap_or(i64::MAX),
+            day_zone: settings.terminal_day_zone(),
             ..FrameParams::default()
         },
     };

@@ -881,11 +881,7 @@ fn face_settings(
         .collect::<Result<_, SettingsError>>()?;
     let zone = match file.time_zone {
         Some(name) => parse_zone("face.time_zone", &name)?,
-        // The workstation's zone; UTC when the system does not say.
-        None => iana_time_zone::get_timezone()
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(chrono_tz::UTC),
+        None => workstation_zone(),
     };
     let photo_listen = match file.photo_listen {
         Some(text) => text
@@ -1132,6 +1128,22 @@ pub fn default_db_path() -> Result<PathBuf, SettingsError> {
     directories::ProjectDirs::from("org", "Watchfloor", "watchfloor")
         .map(|d| d.data_dir().join("history.sqlite"))
         .ok_or(SettingsError::NoDataDir)
+}
+
+/// This workstation's time zone; UTC when the system does not say.
+pub fn workstation_zone() -> chrono_tz::Tz {
+    iana_time_zone::get_timezone()
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(chrono_tz::UTC)
+}
+
+impl Settings {
+    /// The zone of the face terminals' calendar days (attendance): `[face] time_zone`, else
+    /// this workstation's.
+    pub fn terminal_day_zone(&self) -> chrono_tz::Tz {
+        self.face.as_ref().map_or_else(workstation_zone, |f| f.zone)
+    }
 }
 
 #[cfg(test)]

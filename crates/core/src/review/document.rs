@@ -168,6 +168,8 @@ pub struct ReportRequest {
     pub to_ms: i64,
     /// Availability: silences between fixes longer than this count as gaps.
     pub max_gap_ms: i64,
+    /// Attendance: the zone of the terminals' calendar days (`[face] time_zone`).
+    pub day_zone: chrono_tz::Tz,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -260,6 +262,7 @@ pub fn write_view(
                 from_ms: *from_ms,
                 to_ms: *to_ms,
                 max_gap_ms: DEFAULT_MAX_GAP_MS,
+                day_zone: params.day_zone,
             },
             out,
         ),
@@ -580,9 +583,14 @@ fn attendance_days(
     subtitle: &str,
     out: impl Write,
 ) -> Result<usize, DocumentError> {
-    // Terminal-local calendar days; the UTC range's days bound them closely enough for a
-    // report (a terminal's day never starts more than 14 h from UTC's).
-    let day = |ms: i64| utc(ms).get(..10).unwrap_or_default().to_owned();
+    // The terminals' calendar days that the range touches, in their zone (a range from local
+    // midnight to midnight is that one day, not also the day before in UTC).
+    let day = |ms: i64| {
+        chrono::TimeZone::timestamp_millis_opt(&req.day_zone, ms)
+            .earliest()
+            .map(|t| t.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    };
     let rows = attendance::daily(file.conn(), &day(req.from_ms), &day(req.to_ms - 1))?;
     if req.format == DocumentFormat::Csv {
         return csv_rows(&rows, out);
@@ -754,6 +762,52 @@ mod tests {
         assert!(text.starts_with("<!doctype html>"));
         assert!(text.contains("<svg"), "the online-share chart is drawn");
         assert!(text.contains("Gate sensor"));
+    }
+
+    #[test]
+    fn the_attendance_report_counts_the_days_of_the_range_in_the_terminals_zone() {
+        let (dir, file) = reviewed();
+        drop(file);
+        let db = dir.path().join("h.sqlite");
+        let conn = store::open(&db).unwrap();
+        // Two allowed recognitions, on the 22nd and the 23rd of November, terminal-local.
+        conn.execute_batch(
+            "INSERT INTO attendance (terminal_id, record_id, ts_ms, local_time, local_day, person_id,
+                 verify_status, person_type, backlog, received_ms) VALUES
+               ('T1', 'r1', 0, '2026-11-22 23:30:00', '2026-11-22', 'E1', 1, 0, 0, 0),
+               ('T1', 'r2', 0, '2026-11-23 08:00:00', '2026-11-23', 'E1', 1, 0, 0, 0);",
+        )
+        .unwrap();
+        drop(conn);
+        let file = ReviewFile::open(&db).unwrap();
+        // The 23rd, midnight to midnight in Amsterdam (UTC+1): 22 Nov 23:00 to 23 Nov 23:00 UTC.
+        let zone = chrono_tz::Europe::Amsterdam;
+        let midnight = |d: u32| {
+            chrono::TimeZone::with_ymd_and_hms(&zone, 2026, 11, d, 0, 0, 0)
+                .unwrap()
+                .timestamp_millis()
+        };
+        let report = |day_zone| {
+            let req = ReportRequest {
+                kind: ReportKind::Attendance,
+                format: DocumentFormat::Csv,
+                from_ms: midnight(23),
+                to_ms: midnight(24),
+                max_gap_ms: DEFAULT_MAX_GAP_MS,
+                day_zone,
+            };
+            let mut out = Vec::new();
+            let n = write_report(&file, &req, &mut out).unwrap();
+            (n, String::from_utf8(out).unwrap())
+        };
+        let (n, text) = report(zone);
+        assert_eq!(n, 1, "{text}");
+        assert!(
+            text.contains("2026-11-23") && !text.contains("2026-11-22"),
+            "{text}"
+        );
+        // Read in UTC, the same range starts on the 22nd: the day the zone keeps out.
+        assert_eq!(report(chrono_tz::UTC).0, 2);
     }
 
     #[test]

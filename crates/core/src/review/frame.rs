@@ -31,6 +31,9 @@ pub struct FrameParams {
     pub stale_after_ms: i64,
     /// Fixes further apart than this are not interpolated between (the device was silent).
     pub max_gap_ms: i64,
+    /// The zone of the terminals' calendar days (`[face] time_zone`): the attendance report
+    /// counts the days a range covers in it.
+    pub day_zone: chrono_tz::Tz,
 }
 
 impl Default for FrameParams {
@@ -38,6 +41,7 @@ impl Default for FrameParams {
         Self {
             stale_after_ms: 120_000,
             max_gap_ms: 120_000,
+            day_zone: chrono_tz::UTC,
         }
     }
 }
