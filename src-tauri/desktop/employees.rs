@@ -124,8 +124,13 @@ pub async fn import_employees(
             .await
             .map_err(|e| CommandError::new("import", e))?
             .map_err(|e| CommandError::new("import", format!("{e:#}")))?;
+    // The import is committed: its report is the answer even should the sync not take the
+    // Reload (it stopped; its next start plans from the directory anyway). An error here would
+    // hide the report and invite a second import.
     if state.sync.is_some() {
-        send_control(&state, Control::Reload).await?;
+        if let Err(e) = send_control(&state, Control::Reload).await {
+            tracing::warn!(error = %e.message, "employees imported; the sync did not take the reload");
+        }
     }
     Ok(Some(report))
 }
