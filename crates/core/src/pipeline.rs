@@ -789,6 +789,10 @@ impl LiveTask {
         mut reply: Option<Outbound>,
     ) {
         let last = records.len().saturating_sub(1);
+        // Every record of a message the broker waits to have acknowledged is kept: the ack
+        // rides on the last one, but it answers for all of them (an OwnTracks location is a
+        // position and a status).
+        let owed = ack.is_some() || reply.is_some();
         for (i, record) in records.into_iter().enumerate() {
             let kind = match record {
                 Record::Position { .. } => Some(RecordKind::Position),
@@ -806,7 +810,10 @@ impl LiveTask {
             if i == last {
                 queued.reply = reply.take();
             }
-            if enqueue(&self.store, queued, &self.counters).await.is_err() {
+            if enqueue(&self.store, queued, owed, &self.counters)
+                .await
+                .is_err()
+            {
                 tracing::error!("history writer is gone; a record was not stored");
             }
         }
@@ -854,15 +861,16 @@ struct WriterGone;
 /// far behind for [`POSITION_WAIT`] that its queue stays full, the first thing given up is the
 /// history row of a QoS 0 position: live state already took the fix (the map stays current),
 /// the device sends another within seconds, and nothing acknowledges it. The drop is counted
-/// (`positions_dropped`). Everything else (statuses, events, quarantine, anything carrying an
-/// ack) waits for room as long as it takes, which stops reading from the broker: QoS 1 then waits
+/// (`positions_dropped`). Everything else (statuses, events, quarantine, any record of a message
+/// that is owed an ack, `owed`) waits for room as long as it takes, which stops reading from the broker: QoS 1 then waits
 /// at the broker, unacknowledged, and is never dropped.
 async fn enqueue(
     store: &flume::Sender<Queued>,
     queued: Queued,
+    owed: bool,
     counters: &Counters,
 ) -> Result<(), WriterGone> {
-    let droppable = queued.ack.is_none() && matches!(queued.record, Record::Position { .. });
+    let droppable = !owed && matches!(queued.record, Record::Position { .. });
     if !droppable {
         return store.send_async(queued).await.map_err(|_| WriterGone);
     }
@@ -911,12 +919,16 @@ mod tests {
         let (tx, rx) = flume::bounded(1);
         let counters = Counters::default();
         let q = Queued::new;
-        enqueue(&tx, q(position(), None), &counters).await.unwrap();
+        enqueue(&tx, q(position(), None), false, &counters)
+            .await
+            .unwrap();
         assert_eq!(rx.len(), 1);
 
         // Full, and nobody drains it: after POSITION_WAIT the row is given up, and counted.
         let started = std::time::Instant::now();
-        enqueue(&tx, q(position(), None), &counters).await.unwrap();
+        enqueue(&tx, q(position(), None), false, &counters)
+            .await
+            .unwrap();
         assert!(started.elapsed() >= POSITION_WAIT);
         assert_eq!(rx.len(), 1);
         assert_eq!(counters.positions_dropped.load(Ordering::Relaxed), 1);
@@ -929,7 +941,9 @@ mod tests {
                 rx.recv_async().await.unwrap()
             })
         };
-        enqueue(&tx, q(position(), None), &counters).await.unwrap();
+        enqueue(&tx, q(position(), None), false, &counters)
+            .await
+            .unwrap();
         drain.await.unwrap();
         assert_eq!(counters.positions_dropped.load(Ordering::Relaxed), 1);
 
@@ -947,14 +961,24 @@ mod tests {
             received_ms: 1,
         };
         let acked = Some(AckToken { epoch: 1, pkid: 1 });
-        for (record, ack) in [(event, None), (position(), acked)] {
-            let waiting =
-                tokio::time::timeout(POSITION_WAIT * 2, enqueue(&tx, q(record, ack), &counters))
-                    .await;
+        // The last case: the position of an acknowledged OwnTracks location, whose ack rides
+        // on the status after it.
+        for (record, ack, owed) in [
+            (event, None, false),
+            (position(), acked, true),
+            (position(), None, true),
+        ] {
+            let waiting = tokio::time::timeout(
+                POSITION_WAIT * 2,
+                enqueue(&tx, q(record, ack), owed, &counters),
+            )
+            .await;
             assert!(waiting.is_err(), "it must still be waiting for room");
         }
         assert_eq!(counters.positions_dropped.load(Ordering::Relaxed), 1);
         drop(rx);
-        assert!(enqueue(&tx, q(position(), None), &counters).await.is_err());
+        assert!(enqueue(&tx, q(position(), None), false, &counters)
+            .await
+            .is_err());
     }
 }
