@@ -180,7 +180,7 @@ impl IncidentBook {
             if t.position.is_some() {
                 (i.lat, i.lon) = (t.position.map(|p| p.0), t.position.map(|p| p.1));
             }
-            i.version += 1;
+            i.version = i.version.saturating_add(1);
             i.updated_ms = now_ms;
             i.updated_by = SYSTEM.into();
             i.last_change = change;
@@ -276,7 +276,7 @@ impl IncidentBook {
             }
             IncidentAction::Note { text: note } => ("note", Some(text(note, "the note")?)),
         };
-        i.version += 1;
+        i.version = i.version.saturating_add(1);
         i.updated_ms = now_ms;
         i.updated_by = actor.to_owned();
         i.last_change = Change {
@@ -318,7 +318,7 @@ impl IncidentBook {
             let mut merged = drop;
             merged.state = IncidentState::Resolved;
             merged.resolution = Some(format!("merged into {}", keep.id));
-            merged.version += 1;
+            merged.version = merged.version.saturating_add(1);
             merged.updated_ms = now_ms;
             merged.updated_by = SYSTEM.into();
             merged.last_change = Change {

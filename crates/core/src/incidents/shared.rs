@@ -14,6 +14,8 @@ use crate::link::Outbound;
 
 /// The topic filter every console subscribes to.
 pub const FILTER: &str = "watchfloor/incidents/+";
+/// Highest incident version accepted: JavaScript's largest exact integer (2^53 - 1).
+pub const MAX_VERSION: u64 = (1 << 53) - 1;
 /// Largest incident message accepted (notes are at most 2,000 characters).
 pub const MAX_PAYLOAD: usize = 64 * 1024;
 
@@ -98,7 +100,9 @@ pub fn decode(topic: &str, payload: &[u8]) -> Result<Incident, SharedError> {
     {
         return Err(SharedError::OutOfBounds("control character"));
     }
-    if i.version == 0 || i.count == 0 {
+    // Versions count changes: a forged one near u64::MAX would leave no room for the next
+    // change (and is past what the page's numbers hold exactly, 2^53).
+    if i.version == 0 || i.version > MAX_VERSION || i.count == 0 {
         return Err(SharedError::OutOfBounds("version/count"));
     }
     let lat_ok = i.lat.is_none_or(|v| (-90.0..=90.0).contains(&v));
@@ -303,6 +307,12 @@ mod tests {
         assert!(
             decode(&t, &encode(&note)).is_ok(),
             "a resolution may hold line breaks"
+        );
+        let mut huge_version = i.clone();
+        huge_version.version = u64::MAX;
+        assert_eq!(
+            decode(&t, &encode(&huge_version)).unwrap_err().code(),
+            "incident_out_of_bounds"
         );
         let mut zero = i;
         zero.version = 0;
