@@ -30,6 +30,7 @@ use crate::link::{self, Inbound, LinkConfig, Outbound};
 use crate::live::LiveState;
 use crate::metrics::{Adapter, Counters, Metrics, RecordKind};
 use crate::settings::{BrokerTarget, BrokerUrl, FaceSettings, PasswordSource, Settings};
+use crate::store::outbox::Outbox;
 use crate::store::quarantine::QuarantineEntry;
 use crate::store::writer::{Committed, Queued, Record, Writer, WriterStats};
 use crate::store::{self, meta};
@@ -207,7 +208,7 @@ impl Pipeline {
             actions: action_rx,
             connection: conn_rx.clone(),
             batches: batches.clone(),
-            store: writer.sender(),
+            outbox: Outbox::new(writer.sender()),
             writer_stats: writer.stats(),
             counters: Arc::clone(&counters),
             seq: 0,
@@ -372,7 +373,8 @@ struct LiveTask {
     actions: mpsc::Receiver<ActionRequest>,
     connection: watch::Receiver<ConnectionView>,
     batches: broadcast::Sender<Arc<LiveBatch>>,
-    store: flume::Sender<Queued>,
+    /// Hands records to the history writer without ever waiting on it (store::outbox).
+    outbox: Outbox,
     writer_stats: Arc<WriterStats>,
     counters: Arc<Counters>,
     seq: u64,
@@ -437,16 +439,24 @@ impl LatencyWindow {
     }
 }
 
+/// How soon records waiting for the writer's room are offered again.
+const OUTBOX_RETRY: Duration = Duration::from_millis(10);
+
 impl LiveTask {
     async fn run(mut self, interval: Duration) {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                msg = self.inbound.recv() => match msg {
+                // While too much waits for the writer, the broker keeps the rest (QoS 1 stays
+                // unacknowledged there); everything else here goes on.
+                msg = self.inbound.recv(), if !self.outbox.is_full() => match msg {
                     Some(msg) => self.ingest(msg).await,
                     None => break, // the link ended: shutdown
                 },
+                _ = tokio::time::sleep(OUTBOX_RETRY), if !self.outbox.is_empty() => {
+                    self.flush_outbox();
+                }
                 Some(reply) = self.snapshots.recv() => {
                     let batch = self.batch(true);
                     let _ = reply.send(batch);
@@ -457,7 +467,7 @@ impl LiveTask {
                 Some((id, action, reply)) = self.actions.recv() => {
                     let result = self.incidents.act(&id, &action, &self.operator, now_ms());
                     let records = self.drain_incidents();
-                    self.store_all(records, None, None).await;
+                    self.store_all(records, None, None);
                     let _ = reply.send(result);
                 }
                 _ = tick.tick() => {
@@ -474,9 +484,9 @@ impl LiveTask {
                     self.republish_after_connect();
                     self.publisher.flush(&self.incidents);
                     let records = self.drain_incidents();
-                    self.store_all(records, None, None).await;
+                    self.store_all(records, None, None);
                     self.counters.inbound_depth.store(self.inbound.len() as u64, Ordering::Relaxed);
-                    self.counters.writer_depth.store(self.store.len() as u64, Ordering::Relaxed);
+                    self.counters.writer_depth.store(self.outbox.queued() as u64, Ordering::Relaxed);
                     let stalled = self.writer_stats.stall().is_some();
                     if self.live.has_changes()
                         || !self.changed_incidents.is_empty()
@@ -490,6 +500,10 @@ impl LiveTask {
                     }
                 }
             }
+        }
+        // Nothing is read any more: what waits for the writer goes to it, all of it.
+        if self.outbox.drain().await.is_err() {
+            tracing::error!("history writer is gone; records waiting for it were not stored");
         }
     }
 
@@ -532,7 +546,7 @@ impl LiveTask {
     fn history_health(&self) -> HistoryHealth {
         let stall = self.writer_stats.stall();
         HistoryHealth {
-            queued: self.store.len() as u64,
+            queued: self.outbox.queued() as u64,
             committed: self.writer_stats.committed.load(Ordering::Relaxed),
             stalled_since_ms: stall.as_ref().map(|s| s.0),
             last_error: stall.map(|s| s.1),
@@ -622,7 +636,7 @@ impl LiveTask {
             }
         };
         records.extend(self.drain_incidents());
-        self.store_all(records, msg.ack, reply).await;
+        self.store_all(records, msg.ack, reply);
     }
 
     /// Applies decoded messages to live state (raising what they call for); their history rows.
@@ -732,7 +746,7 @@ impl LiveTask {
                 vec![quarantined(&msg, e.code(), e.to_string())]
             }
         };
-        self.store_all(records, msg.ack, None).await;
+        self.store_all(records, msg.ack, None);
     }
 
     /// After each (re)connect, publishes every incident held once more, so that changes made
@@ -782,7 +796,7 @@ impl LiveTask {
     /// Queues records for the writer. One message may mean several records (an OwnTracks
     /// location is a fix and a status, an event may open an incident): its acknowledgement
     /// rides on the last, so it is released only when all are committed.
-    async fn store_all(
+    fn store_all(
         &mut self,
         records: Vec<Record>,
         ack: Option<link::AckToken>,
@@ -810,12 +824,16 @@ impl LiveTask {
             if i == last {
                 queued.reply = reply.take();
             }
-            if enqueue(&self.store, queued, owed, &self.counters)
-                .await
-                .is_err()
-            {
+            if self.outbox.push(queued, owed).is_err() {
                 tracing::error!("history writer is gone; a record was not stored");
             }
+        }
+        self.flush_outbox();
+    }
+
+    fn flush_outbox(&mut self) {
+        if self.outbox.flush(&self.counters).is_err() {
+            tracing::error!("history writer is gone; records waiting for it were not stored");
         }
     }
 }
@@ -846,139 +864,5 @@ pub struct RetryNow(Arc<Notify>);
 impl RetryNow {
     pub fn retry(&self) {
         self.0.notify_one();
-    }
-}
-
-/// How long a QoS 0 position waits for room in a full writer queue before its history row is
-/// given up: long enough to ride out a burst, short enough that live state never lags behind.
-const POSITION_WAIT: Duration = Duration::from_millis(250);
-
-/// The writer is gone (shutdown): the record could not be queued.
-#[derive(Debug)]
-struct WriterGone;
-
-/// Queues a record for the writer, under the backpressure policy. When the writer has been so
-/// far behind for [`POSITION_WAIT`] that its queue stays full, the first thing given up is the
-/// history row of a QoS 0 position: live state already took the fix (the map stays current),
-/// the device sends another within seconds, and nothing acknowledges it. The drop is counted
-/// (`positions_dropped`). Everything else (statuses, events, quarantine, any record of a message
-/// that is owed an ack, `owed`) waits for room as long as it takes, which stops reading from the broker: QoS 1 then waits
-/// at the broker, unacknowledged, and is never dropped.
-async fn enqueue(
-    store: &flume::Sender<Queued>,
-    queued: Queued,
-    owed: bool,
-    counters: &Counters,
-) -> Result<(), WriterGone> {
-    let droppable = !owed && matches!(queued.record, Record::Position { .. });
-    if !droppable {
-        return store.send_async(queued).await.map_err(|_| WriterGone);
-    }
-    let queued = match store.try_send(queued) {
-        Ok(()) => return Ok(()),
-        Err(flume::TrySendError::Disconnected(_)) => return Err(WriterGone),
-        Err(flume::TrySendError::Full(q)) => q,
-    };
-    match tokio::time::timeout(POSITION_WAIT, store.send_async(queued)).await {
-        Ok(sent) => sent.map_err(|_| WriterGone),
-        Err(_) => {
-            let dropped = counters.positions_dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if dropped.is_power_of_two() {
-                tracing::warn!(dropped, "history writer is behind: dropping QoS 0 position rows (live state keeps them)");
-            }
-            Ok(())
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::link::AckToken;
-    use watchfloor_protocol::{Fix, Severity};
-
-    fn position() -> Record {
-        Record::Position {
-            device: DeviceId::parse("v").unwrap(),
-            fix: Fix {
-                ts_ms: 1,
-                lat: 0.0,
-                lon: 0.0,
-                alt: None,
-                heading: None,
-                speed: None,
-                accuracy: None,
-            },
-            received_ms: 1,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_writer_queue_full_for_long_drops_and_counts_positions_but_never_what_carries_an_ack()
-    {
-        let (tx, rx) = flume::bounded(1);
-        let counters = Counters::default();
-        let q = Queued::new;
-        enqueue(&tx, q(position(), None), false, &counters)
-            .await
-            .unwrap();
-        assert_eq!(rx.len(), 1);
-
-        // Full, and nobody drains it: after POSITION_WAIT the row is given up, and counted.
-        let started = std::time::Instant::now();
-        enqueue(&tx, q(position(), None), false, &counters)
-            .await
-            .unwrap();
-        assert!(started.elapsed() >= POSITION_WAIT);
-        assert_eq!(rx.len(), 1);
-        assert_eq!(counters.positions_dropped.load(Ordering::Relaxed), 1);
-
-        // Full, but the writer catches up within the wait: nothing is dropped.
-        let drain = {
-            let rx = rx.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                rx.recv_async().await.unwrap()
-            })
-        };
-        enqueue(&tx, q(position(), None), false, &counters)
-            .await
-            .unwrap();
-        drain.await.unwrap();
-        assert_eq!(counters.positions_dropped.load(Ordering::Relaxed), 1);
-
-        // An event, or anything acknowledged, waits as long as it takes.
-        let event = Record::Event {
-            device: DeviceId::parse("c").unwrap(),
-            event: watchfloor_protocol::DeviceEvent {
-                event_id: "e".into(),
-                ts_ms: 1,
-                event_type: "x".into(),
-                severity: Severity::Info,
-                message: None,
-                position: None,
-            },
-            received_ms: 1,
-        };
-        let acked = Some(AckToken { epoch: 1, pkid: 1 });
-        // The last case: the position of an acknowledged OwnTracks location, whose ack rides
-        // on the status after it.
-        for (record, ack, owed) in [
-            (event, None, false),
-            (position(), acked, true),
-            (position(), None, true),
-        ] {
-            let waiting = tokio::time::timeout(
-                POSITION_WAIT * 2,
-                enqueue(&tx, q(record, ack), owed, &counters),
-            )
-            .await;
-            assert!(waiting.is_err(), "it must still be waiting for room");
-        }
-        assert_eq!(counters.positions_dropped.load(Ordering::Relaxed), 1);
-        drop(rx);
-        assert!(enqueue(&tx, q(position(), None), false, &counters)
-            .await
-            .is_err());
     }
 }

@@ -10,6 +10,7 @@ pub mod export;
 pub mod incidents;
 pub mod meta;
 pub mod migration;
+pub mod outbox;
 pub mod positions;
 pub mod quarantine;
 pub mod retention;

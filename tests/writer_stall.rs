@@ -1,0 +1,115 @@
+//! The history writer stalled (its file locked by another process) under a flood of positions
+//! that fills its queue: the console goes on. Live state still takes fixes and the snapshot a
+//! new window asks for still comes; a QoS 1 event that arrives meanwhile waits, unacknowledged,
+//! and is stored once the file is free. Before the writer's outbox, the live task waited on the
+//! full queue for that event, and with it the map, stale checks and every operator action.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use watchfloor_core::settings::{ConfigFile, Overrides};
+use watchfloor_core::{Pipeline, Settings};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_writer_never_stops_the_live_console() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let settings = Settings::resolve(
+        ConfigFile::default(),
+        Overrides {
+            broker: Some(broker.url()),
+            db: Some(db.clone()),
+            ..Overrides::default()
+        },
+    )
+    .expect("valid settings");
+    let console = Pipeline::start(&settings).await.expect("pipeline starts");
+    let connected = Instant::now();
+    while console.connection().connects == 0 {
+        assert!(
+            connected.elapsed() < Duration::from_secs(10),
+            "never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await; // the subscriptions settle
+
+    // Another process takes the write lock and keeps it: every commit fails.
+    let blocker = rusqlite::Connection::open(&db).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    // More QoS 0 positions than the writer's queue holds (16,384), in one mosquitto_pub.
+    let port = broker.port;
+    let now = now_ms();
+    tokio::task::spawn_blocking(move || {
+        let mut publisher = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "0", "-l"])
+            .args(["-t", "devices/v1/location"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("mosquitto_pub is installed");
+        let mut stdin = publisher.stdin.take().unwrap();
+        for i in 0..30_000 {
+            let lat = 51.0 + f64::from(i) * 1e-6;
+            writeln!(
+                stdin,
+                r#"{{"ts":{},"lat":{lat},"lon":4.0}}"#,
+                now + i64::from(i)
+            )
+            .unwrap();
+        }
+        drop(stdin);
+        assert!(publisher.wait().unwrap().success());
+    })
+    .await
+    .unwrap();
+    // A QoS 1 event: it must wait for the writer, and nothing else may wait with it.
+    let event_port = port;
+    let published =
+        tokio::task::spawn_blocking(move || try_publish_event(event_port, "cam-1", "stalled-1"));
+    assert!(published.await.unwrap());
+    tokio::task::spawn_blocking(move || {
+        let fix = format!(r#"{{"ts":{now},"lat":52.5,"lon":5.5}}"#);
+        publish(port, "devices/v2/location", &fix, 0, false);
+    })
+    .await
+    .unwrap();
+
+    // The live side goes on: a snapshot comes back, holding the device that reported last.
+    let started = Instant::now();
+    loop {
+        let snapshot = tokio::time::timeout(Duration::from_secs(5), console.feed().snapshot())
+            .await
+            .expect("the live task answered a snapshot while the writer was stalled")
+            .expect("the pipeline runs");
+        if snapshot.devices.iter().any(|d| d.id == "v2") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "device v2 never reached live state while the writer was stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        console.metrics().snapshot().positions_dropped > 0,
+        "the flood filled the writer's queue (else this test proves nothing)"
+    );
+    assert!(event_ids(&db).is_empty(), "nothing could be written yet");
+
+    // The file is free again: the event is stored (it waited, unacknowledged).
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    let db2 = db.clone();
+    tokio::task::spawn_blocking(move || {
+        assert_events_stored(&db2, &["stalled-1".to_owned()], Duration::from_secs(60));
+    })
+    .await
+    .unwrap();
+    console.shutdown().await;
+}
