@@ -198,3 +198,55 @@ async fn records_are_stored_once_in_the_terminals_zone_answered_after_commit_and
         "the block-list match, the refusal and the stranger keep their image; the others do not"
     );
 }
+
+/// A push the console refuses (stamped a day ahead of its clock) is kept in quarantine with
+/// its reason and still answered once that row is stored: a terminal with reliable re-push
+/// would otherwise push it again for ever, a new quarantine row each time.
+#[test]
+fn a_refused_push_is_quarantined_and_still_answered() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let with_ack = config(dir.path(), "ack.toml", true);
+    let mut console = Watchfloor::record_with(&broker, &db, &["--config", &with_ack]);
+    console.wait_for_log("connected to broker", Duration::from_secs(20));
+
+    let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
+    let push = format!(
+        r#"{{"operator":"RecPush","info":{{"facesluiceId":"DOOR","RecordID":"R-AHEAD","VerifyStatus":"1","time":"{}"}}}}"#,
+        tomorrow.format("%Y-%m-%d %H:%M:%S")
+    );
+    let mut answers = std::process::Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
+        .args(["-t", "mqtt/face/DOOR", "-C", "1", "-W", "30"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub is installed");
+    // As a terminal does: push again until answered (the first may come before the
+    // console or the listener has subscribed).
+    let answered = eventually(Duration::from_secs(20), || {
+        publish(broker.port, "mqtt/face/DOOR/Rec", &push, 1, false);
+        std::thread::sleep(Duration::from_millis(300));
+        answers.try_wait().unwrap().is_some()
+    });
+    let answer = answers.wait_with_output().unwrap();
+    assert!(
+        answered,
+        "no PushAck for the refused push:\n{}",
+        console.log()
+    );
+    let ack: serde_json::Value = serde_json::from_slice(&answer.stdout).unwrap();
+    assert_eq!(ack["operator"], "PushAck");
+    assert_eq!(ack["info"]["SnapOrRecordID"], "R-AHEAD");
+    assert_eq!(ack["info"]["PushAckType"], "1");
+    assert_eq!(console.stop_with(Signal::SIGTERM).code(), Some(0));
+
+    assert!(
+        query_i64(
+            &db,
+            "SELECT count(*) FROM quarantine WHERE topic = 'mqtt/face/DOOR/Rec' AND reason LIKE '%ahead%'"
+        ) >= 1,
+        "the refused push is kept with its reason"
+    );
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM attendance"), 0);
+}

@@ -615,16 +615,7 @@ impl LiveTask {
                         received_ms,
                     });
                 }
-                if let (Some(ack), Some(face)) = (push_ack, &self.face) {
-                    if face.push_ack {
-                        self.push_acks += 1;
-                        reply = Some(Outbound {
-                            topic: ack.topic(&face.base_topic),
-                            payload: ack.encode(&format!("pushack-{}", self.push_acks)),
-                            retain: false,
-                        });
-                    }
-                }
+                reply = push_ack.and_then(|ack| self.push_ack_reply(&ack));
                 records
             }
             Err(e) => {
@@ -632,11 +623,28 @@ impl LiveTask {
                 if let Some(t) = self.flood.on_quarantined(&self.rules, received_ms) {
                     self.incidents.raise(&t, received_ms);
                 }
+                // A refused push is answered once its quarantine row is stored, or the
+                // terminal would push it again for ever.
+                if let (Adapter::Face, Some(face)) = (adapter, &self.face) {
+                    reply = face::owed_ack(&face.base_topic, &msg.topic, &msg.payload)
+                        .and_then(|ack| self.push_ack_reply(&ack));
+                }
                 vec![quarantined(&msg, e.code(), e.to_string())]
             }
         };
         records.extend(self.drain_incidents());
         self.store_all(records, msg.ack, reply);
+    }
+
+    /// The PushAck message for `ack`, when the terminals are configured to wait for one.
+    fn push_ack_reply(&mut self, ack: &face::PushAck) -> Option<Outbound> {
+        let face = self.face.as_ref().filter(|f| f.push_ack)?;
+        self.push_acks += 1;
+        Some(Outbound {
+            topic: ack.topic(&face.base_topic),
+            payload: ack.encode(&format!("pushack-{}", self.push_acks)),
+            retain: false,
+        })
     }
 
     /// Applies decoded messages to live state (raising what they call for); their history rows.

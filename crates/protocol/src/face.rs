@@ -165,25 +165,33 @@ fn parse_topic<'t>(base: &str, topic: &'t str) -> Result<(Option<&'t str>, Topic
     })
 }
 
-/// Decodes one terminal message.
-pub fn decode(
-    base: &str,
-    topic: &str,
-    payload: &[u8],
-    ctx: FaceContext,
-) -> Result<FaceMessage, DecodeError> {
+/// What every terminal message starts with: its topic, operator and terminal.
+struct Envelope {
+    kind: Topic,
+    msg: Map<String, Value>,
+    operator: String,
+    /// `info.facesluiceId` (or the topic's id when `info` has none).
+    id_text: String,
+    device: DeviceId,
+}
+
+/// A message's `info` object (none is an empty one).
+fn info_of(msg: &Map<String, Value>) -> Result<&Map<String, Value>, DecodeError> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    match msg.get("info") {
+        Some(Value::Object(info)) => Ok(info),
+        None => Ok(EMPTY.get_or_init(Map::new)),
+        Some(_) => Err(DecodeError::Json("`info` is not an object".into())),
+    }
+}
+
+fn envelope(base: &str, topic: &str, payload: &[u8]) -> Result<Envelope, DecodeError> {
     let (topic_id, kind) = parse_topic(base, topic)?;
     let msg = parse_object(payload, MAX_FACE_PAYLOAD_BYTES)?;
     let operator = text(&msg, "operator")
         .ok_or_else(|| DecodeError::Json("missing field `operator`".into()))?;
-    let empty = Map::new();
-    let info = match msg.get("info") {
-        Some(Value::Object(info)) => info,
-        None => &empty,
-        Some(_) => return Err(DecodeError::Json("`info` is not an object".into())),
-    };
     // The terminal names itself in info.facesluiceId; on per-terminal topics the topic must agree.
-    let id_text = text(info, "facesluiceId")
+    let id_text = text(info_of(&msg)?, "facesluiceId")
         .or(topic_id.map(str::to_owned))
         .ok_or_else(|| DecodeError::Json("missing field `info.facesluiceId`".into()))?;
     if let Some(t) = topic_id {
@@ -195,7 +203,51 @@ pub fn decode(
             )));
         }
     }
-    let device = DeviceId::namespaced(NAMESPACE, &id_text)?;
+    Ok(Envelope {
+        kind,
+        device: DeviceId::namespaced(NAMESPACE, &id_text)?,
+        msg,
+        operator,
+        id_text,
+    })
+}
+
+/// The [`PushAck`] a push is owed even though [`decode`] refused it (a time from the future,
+/// a field out of bounds): its raw payload is kept in quarantine, so once that row is stored
+/// the terminal may forget the record. Without the answer a terminal with reliable re-push
+/// sends it again for ever, a new quarantine row each time. `None` when the push names no
+/// terminal or record we could answer (its envelope is itself malformed).
+pub fn owed_ack(base: &str, topic: &str, payload: &[u8]) -> Option<PushAck> {
+    let env = envelope(base, topic, payload).ok()?;
+    let (kind, field) = match (env.kind, env.operator.as_str()) {
+        (Topic::Rec, "RecPush") => (PushKind::Record, "RecordID"),
+        (Topic::Snap, "StrSnapPush") => (PushKind::Snapshot, "SnapID"),
+        _ => return None,
+    };
+    let id = text(info_of(&env.msg).ok()?, field)?;
+    bounded_text(field, id.clone(), MAX_EVENT_FIELD_CHARS).ok()?;
+    Some(PushAck {
+        terminal: env.id_text,
+        kind,
+        id,
+    })
+}
+
+/// Decodes one terminal message.
+pub fn decode(
+    base: &str,
+    topic: &str,
+    payload: &[u8],
+    ctx: FaceContext,
+) -> Result<FaceMessage, DecodeError> {
+    let Envelope {
+        kind,
+        msg,
+        operator,
+        id_text,
+        device,
+    } = envelope(base, topic, payload)?;
+    let info = info_of(&msg)?;
     let zone = ctx.zone_of(&id_text);
     let required_time = |info| required_time(info, zone, ctx.now_ms);
     let optional_time = |info| optional_time(info, zone, ctx.now_ms);
@@ -548,6 +600,64 @@ mod tests {
                 id: "5".into()
             })
         );
+    }
+
+    #[test]
+    fn a_refused_push_is_still_owed_its_ack_and_a_broken_envelope_is_not() {
+        // A day ahead of the receiver's clock: refused, but the terminal must hear back.
+        let future = r#"{"operator":"RecPush","info":{"facesluiceId":"T1","RecordID":"77",
+            "VerifyStatus":"1","time":"2026-11-24 09:00:00"}}"#;
+        let refused = decode(BASE, "mqtt/face/T1/Rec", future.as_bytes(), ctx()).unwrap_err();
+        assert!(refused.to_string().contains("ahead"), "{refused}");
+        assert_eq!(
+            owed_ack(BASE, "mqtt/face/T1/Rec", future.as_bytes()),
+            Some(PushAck {
+                terminal: "T1".into(),
+                kind: PushKind::Record,
+                id: "77".into()
+            })
+        );
+        let snap =
+            r#"{"operator":"StrSnapPush","info":{"facesluiceId":"T1","SnapID":"9","time":"soon"}}"#;
+        assert!(decode(BASE, "mqtt/face/T1/Snap", snap.as_bytes(), ctx()).is_err());
+        assert_eq!(
+            owed_ack(BASE, "mqtt/face/T1/Snap", snap.as_bytes()).map(|a| (a.kind, a.id)),
+            Some((PushKind::Snapshot, "9".into()))
+        );
+        // Nothing to answer: no record id, a terminal the topic contradicts, an id out of
+        // bounds, not a push, not JSON.
+        for (topic, payload) in [
+            (
+                "mqtt/face/T1/Rec",
+                r#"{"operator":"RecPush","info":{"facesluiceId":"T1"}}"#.to_owned(),
+            ),
+            (
+                "mqtt/face/T1/Rec",
+                r#"{"operator":"RecPush","info":{"facesluiceId":"T2","RecordID":"1"}}"#.to_owned(),
+            ),
+            (
+                "mqtt/face/T1/Rec",
+                format!(
+                    r#"{{"operator":"RecPush","info":{{"RecordID":"{}"}}}}"#,
+                    "9".repeat(5000)
+                ),
+            ),
+            (
+                "mqtt/face/T1/Alarm",
+                r#"{"operator":"RecPush","info":{"RecordID":"1"}}"#.to_owned(),
+            ),
+            (
+                "mqtt/face/heartbeat",
+                r#"{"operator":"HeartBeat","info":{"facesluiceId":"T1"}}"#.to_owned(),
+            ),
+            ("mqtt/face/T1/Rec", "not json".to_owned()),
+        ] {
+            assert_eq!(
+                owed_ack(BASE, topic, payload.as_bytes()),
+                None,
+                "{topic} {payload}"
+            );
+        }
     }
 
     #[test]
