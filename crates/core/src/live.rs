@@ -46,6 +46,11 @@ pub struct DeviceState {
     /// an offline status at or after this instant ends the session even though newer (periodic)
     /// statuses were seen in between.
     pub online_since_ms: Option<i64>,
+    /// The newest time the device's own clock put on a status. A status stamped on arrival
+    /// (a last will with no time) is not compared with it: that would pit the console's clock
+    /// against the device's, and a device whose clock is behind would stay offline after its
+    /// will until its clock caught up with the console's.
+    device_status_ms: Option<i64>,
     /// Receiver clock of the last message of any kind (epoch ms).
     pub last_seen_ms: i64,
     /// Online, but silent for longer than the stale limit at the last sweep.
@@ -57,19 +62,31 @@ pub struct DeviceState {
 }
 
 impl DeviceState {
-    /// Applies a status if it moves the device forward; see `online_since_ms` for last wills.
+    /// Applies a status if it moves the device forward; see `online_since_ms` for last wills
+    /// and `device_status_ms` for statuses stamped on arrival.
     fn apply_status(&mut self, incoming: &Status) -> bool {
         let (held_ts, held_online) = match &self.status {
             Some(held) => (Some(held.ts_ms), held.online),
             None => (None, false),
         };
-        let ends_session = !incoming.online
-            && held_online
-            && self
-                .online_since_ms
-                .is_some_and(|since| incoming.ts_ms >= since);
-        if !(newer(held_ts, incoming.ts_ms) || ends_session) {
+        let applies = if incoming.stamped_on_arrival {
+            // A will with no time of its own: the broker publishes it after every message of
+            // the connection it ends, so it ends the session held whatever the clocks say
+            // (and says nothing new of a device already offline).
+            held_online || held_ts.is_none()
+        } else {
+            let ends_session = !incoming.online
+                && held_online
+                && self
+                    .online_since_ms
+                    .is_some_and(|since| incoming.ts_ms >= since);
+            newer(self.device_status_ms, incoming.ts_ms) || ends_session
+        };
+        if !applies {
             return false;
+        }
+        if !incoming.stamped_on_arrival {
+            self.device_status_ms = self.device_status_ms.max(Some(incoming.ts_ms));
         }
         if incoming.online && !held_online {
             self.online_since_ms = Some(incoming.ts_ms);
@@ -333,6 +350,21 @@ mod tests {
                 kind: None,
                 name: None,
                 simulated: false,
+                stamped_on_arrival: false,
+            },
+        }
+    }
+
+    /// A last will with no time, stamped with the receiver's clock `arrival_ms`.
+    fn will(dev: &str, arrival_ms: i64) -> NativeMessage {
+        let NativeMessage::Status { device, status } = status(dev, arrival_ms, false) else {
+            unreachable!()
+        };
+        NativeMessage::Status {
+            device,
+            status: Status {
+                stamped_on_arrival: true,
+                ..status
             },
         }
     }
@@ -398,6 +430,41 @@ mod tests {
             "a will from the previous session must not end the new one"
         );
         assert!(live.get(&id("a")).unwrap().online());
+    }
+
+    #[test]
+    fn a_will_stamped_on_arrival_is_ordered_by_arrival_not_against_the_devices_clock() {
+        let mut live = LiveState::default();
+        // A terminal whose clock is an hour behind the console's.
+        live.apply(&status("slow", 1_000, true), 1);
+        live.apply(&will("slow", 3_601_000), 2);
+        assert!(!live.get(&id("slow")).unwrap().online());
+        assert_eq!(
+            live.apply(&status("slow", 1_000, true), 3),
+            Applied::Outdated,
+            "a status it sent before the will does not bring it back"
+        );
+        assert_eq!(
+            live.apply(&status("slow", 61_000, true), 4),
+            Applied::Updated,
+            "back online with its next heartbeat, though its clock is behind the will's stamp"
+        );
+        assert!(live.get(&id("slow")).unwrap().online());
+
+        // One whose clock is four minutes ahead: its will still ends the session.
+        live.apply(&status("fast", 240_000, true), 5);
+        assert_eq!(live.apply(&will("fast", 10_000), 6), Applied::Updated);
+        assert!(!live.get(&id("fast")).unwrap().online());
+        assert_eq!(
+            live.apply(&will("fast", 11_000), 7),
+            Applied::Outdated,
+            "a second will changes nothing"
+        );
+        assert_eq!(
+            live.apply(&status("fast", 250_000, true), 8),
+            Applied::Updated
+        );
+        assert!(live.get(&id("fast")).unwrap().online());
     }
 
     #[test]

@@ -255,16 +255,17 @@ pub fn decode(
         messages: vec![m],
         ..FaceMessage::default()
     };
-    let status = |online: bool, ts_ms: i64, name: Option<String>| NativeMessage::Status {
+    let status = |online: bool, time: Option<i64>, name: Option<String>| NativeMessage::Status {
         device: device.clone(),
         status: Status {
-            ts_ms,
+            ts_ms: time.unwrap_or(ctx.now_ms),
             online,
             battery: None,
             signal: None,
             kind: Some(DeviceKind::Terminal),
             name,
             simulated: false,
+            stamped_on_arrival: time.is_none(),
         },
     };
     match (kind, operator.as_str()) {
@@ -273,15 +274,11 @@ pub fn decode(
                 .filter(|n| !n.is_empty())
                 .map(|n| bounded_text("facesname", n, MAX_NAME_CHARS))
                 .transpose()?;
-            Ok(only(status(true, required_time(info)?, name)))
+            Ok(only(status(true, Some(required_time(info)?), name)))
         }
         // The will has no time: it is stamped on arrival.
-        (Topic::Basic, "Offline") => Ok(only(status(
-            false,
-            optional_time(info)?.unwrap_or(ctx.now_ms),
-            None,
-        ))),
-        (Topic::Heartbeat, "HeartBeat") => Ok(only(status(true, required_time(info)?, None))),
+        (Topic::Basic, "Offline") => Ok(only(status(false, optional_time(info)?, None))),
+        (Topic::Heartbeat, "HeartBeat") => Ok(only(status(true, Some(required_time(info)?), None))),
         (Topic::Rec, "RecPush") => record(device.clone(), &id_text, info, zone, ctx.now_ms),
         (Topic::Snap, "StrSnapPush") => {
             let snap = text(info, "SnapID")
@@ -695,9 +692,14 @@ mod tests {
             "mqtt/face/basic",
             r#"{"operator":"Offline","info":{"facesluiceId":"T100"}}"#,
         );
-        assert!(
-            matches!(m, NativeMessage::Status { status, .. } if !status.online && status.ts_ms == NOW)
+        assert!(matches!(m, NativeMessage::Status { status, .. }
+            if !status.online && status.ts_ms == NOW && status.stamped_on_arrival));
+        let timed = one(
+            "mqtt/face/basic",
+            r#"{"operator":"Offline","info":{"facesluiceId":"T100","time":"2026-11-23 08:59:00"}}"#,
         );
+        assert!(matches!(timed, NativeMessage::Status { status, .. }
+            if status.ts_ms == NOW - 60_000 && !status.stamped_on_arrival));
     }
 
     #[test]

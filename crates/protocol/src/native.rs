@@ -176,6 +176,9 @@ pub struct Status {
     pub kind: Option<DeviceKind>,
     pub name: Option<String>,
     pub simulated: bool,
+    /// `ts_ms` is the receiver's clock: the message carried no time of its own (a last will
+    /// published by the broker). Live state orders it by arrival, not against device clocks.
+    pub stamped_on_arrival: bool,
 }
 
 /// A validated device event.
@@ -459,6 +462,7 @@ fn validate_status(p: StatusPayload, now_ms: i64) -> Result<Status, DecodeError>
             .map(|n| bounded_text("name", n, MAX_NAME_CHARS))
             .transpose()?,
         simulated: p.simulated,
+        stamped_on_arrival: false,
     })
 }
 

@@ -92,6 +92,7 @@ pub fn decode(
                 kind: Some(DeviceKind::Phone),
                 name: None,
                 simulated: false,
+                stamped_on_arrival: true,
             },
         }]),
         (Topic::Event, "transition") => transition(device, &obj, now_ms),
@@ -172,6 +173,7 @@ fn location(
                 kind: Some(DeviceKind::Phone),
                 name,
                 simulated: false,
+                stamped_on_arrival: false,
             },
         },
     ])
@@ -307,6 +309,7 @@ mod tests {
         };
         assert!(!status.online);
         assert_eq!(status.ts_ms, NOW);
+        assert!(status.stamped_on_arrival);
     }
 
     #[test]

@@ -60,6 +60,7 @@ mod tests {
             kind: None,
             name: None,
             simulated: false,
+            stamped_on_arrival: false,
         };
         let mut stmt = conn.prepare(INSERT).unwrap();
         insert(&mut stmt, &dev, &s, 1).unwrap();
