@@ -24,25 +24,26 @@ pub enum TimestampError {
     InFuture { ahead_ms: i64 },
 }
 
+/// The last millisecond of the year 9999: timestamps are accepted from 1970 to here, which
+/// keeps arithmetic on them far from overflow and keeps every stored time a positive number.
+const LAST_MS: f64 = 253_402_300_799_000.0;
+
 /// Parses a JSON timestamp value into epoch milliseconds and checks it against `now_ms`.
 pub fn parse_timestamp(value: &Value, now_ms: i64) -> Result<i64, TimestampError> {
     let ms = match value {
-        Value::Number(n) => {
-            let f = n.as_f64().unwrap_or(f64::NAN);
-            // Year 1970..=9999 keeps arithmetic on the value far from overflow.
-            if !f.is_finite() || !(0.0..=253_402_300_799_000.0).contains(&f) {
-                return Err(TimestampError::OutOfRange(f));
-            }
-            f as i64
-        }
+        Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
         Value::String(s) => DateTime::parse_from_rfc3339(s)
             .map_err(|_| TimestampError::BadText(truncate(s, 64)))?
-            .timestamp_millis(),
+            .timestamp_millis() as f64,
         Value::Null => return Err(TimestampError::WrongType("null")),
         Value::Bool(_) => return Err(TimestampError::WrongType("a boolean")),
         Value::Array(_) => return Err(TimestampError::WrongType("an array")),
         Value::Object(_) => return Err(TimestampError::WrongType("an object")),
     };
+    if !ms.is_finite() || !(0.0..=LAST_MS).contains(&ms) {
+        return Err(TimestampError::OutOfRange(ms));
+    }
+    let ms = ms as i64;
     let ahead_ms = ms.saturating_sub(now_ms);
     if ahead_ms > MAX_FUTURE_SKEW_MS {
         return Err(TimestampError::InFuture { ahead_ms });
@@ -94,6 +95,18 @@ mod tests {
             parse_timestamp(&json!(1e300), NOW),
             Err(TimestampError::OutOfRange(_))
         ));
+        assert!(
+            matches!(
+                parse_timestamp(&json!("1969-12-31T23:59:59Z"), NOW),
+                Err(TimestampError::OutOfRange(_))
+            ),
+            "text before 1970 is refused as numbers are"
+        );
+        assert!(matches!(
+            parse_timestamp(&json!("0001-01-01T00:00:00Z"), NOW),
+            Err(TimestampError::OutOfRange(_))
+        ));
+        assert_eq!(parse_timestamp(&json!("1970-01-01T00:00:00Z"), NOW), Ok(0));
         assert!(matches!(
             parse_timestamp(&json!("yesterday"), NOW),
             Err(TimestampError::BadText(_))
