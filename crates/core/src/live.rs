@@ -8,7 +8,9 @@
 //! - every device that changed since the last [`LiveState::take_changes`] is returned once, with
 //!   its newest state, however many messages it sent in between;
 //! - an online device silent for longer than `stale_after` is marked stale by
-//!   [`LiveState::sweep_stale`] (and un-marked by its next message);
+//!   [`LiveState::sweep_stale`] (and un-marked by its next message); so is one whose every
+//!   fix and status for that long was older than what is held (its clock was set back: it
+//!   reports, but what the map shows of it is not moving on), with `clock_behind` set;
 //! - each device keeps a trail of its recent fixes (at most `trail` old, at most
 //!   [`MAX_TRAIL_POINTS`]) in device-time order, for the map's selected device.
 
@@ -53,8 +55,14 @@ pub struct DeviceState {
     device_status_ms: Option<i64>,
     /// Receiver clock of the last message of any kind (epoch ms).
     pub last_seen_ms: i64,
-    /// Online, but silent for longer than the stale limit at the last sweep.
+    /// Online, but silent for longer than the stale limit at the last sweep (or reporting only
+    /// times older than what is held for that long: see `behind_since_ms`).
     pub stale: bool,
+    /// Receiver clock of the first of an unbroken run of fixes and statuses all older than the
+    /// ones held; `None` once one moves the device forward.
+    pub behind_since_ms: Option<i64>,
+    /// Stale because of such a run, not silence: the device's clock is behind its past.
+    pub clock_behind: bool,
     /// Recent fixes, oldest first.
     pub trail: VecDeque<TrailPoint>,
     /// The operator's groups this device is in (placed when it is first seen).
@@ -176,18 +184,34 @@ impl LiveState {
                 ..DeviceState::default()
             });
         state.last_seen_ms = state.last_seen_ms.max(received_ms);
-        state.stale = false;
-        let moved = match msg {
+        let (moved, behind) = match msg {
             NativeMessage::Location { fix, .. } => {
                 add_to_trail(&mut state.trail, fix, self.settings.trail);
-                newer(state.fix.as_ref().map(|f| f.ts_ms), fix.ts_ms)
-                    .then(|| state.fix = Some(fix.clone()))
-                    .is_some()
+                let held = state.fix.as_ref().map(|f| f.ts_ms);
+                let moved = newer(held, fix.ts_ms);
+                if moved {
+                    state.fix = Some(fix.clone());
+                }
+                (moved, held.is_some_and(|h| fix.ts_ms < h))
             }
-            NativeMessage::Status { status, .. } => state.apply_status(status),
+            NativeMessage::Status { status, .. } => {
+                let moved = state.apply_status(status);
+                let behind = !moved
+                    && !status.stamped_on_arrival
+                    && state.device_status_ms.is_some_and(|h| status.ts_ms < h);
+                (moved, behind)
+            }
             // Events do not change the device's drawn state yet; they do show it is alive.
-            NativeMessage::Event { .. } => false,
+            NativeMessage::Event { .. } => (false, false),
         };
+        if behind {
+            // Still saying nothing new: a stale mark stays until something moves it forward.
+            state.behind_since_ms.get_or_insert(received_ms);
+        } else {
+            state.behind_since_ms = None;
+            state.stale = false;
+            state.clock_behind = false;
+        }
         // last-seen changed in every case, and the UI shows it, so the device is sent again.
         self.changed.entry(id.clone()).or_insert(received_ms);
         match (is_new, moved) {
@@ -220,18 +244,23 @@ impl LiveState {
         self.devices.iter().map(|(id, s)| view(id, s)).collect()
     }
 
-    /// Marks online devices silent for longer than the stale limit (receiver clock `now_ms`)
-    /// as stale; returns those that turned stale now. Each one is sent in the next batch.
+    /// Marks online devices silent for longer than the stale limit (receiver clock `now_ms`),
+    /// or reporting only older times for that long, as stale; returns those that turned stale
+    /// now. Each one is sent in the next batch.
     pub fn sweep_stale(&mut self, now_ms: i64) -> Vec<DeviceId> {
         let limit = i64::try_from(self.settings.stale_after.as_millis()).unwrap_or(i64::MAX);
+        let over = |since: i64| now_ms.saturating_sub(since) > limit;
         let mut turned = Vec::new();
         for (id, state) in &mut self.devices {
-            let stale = state.online() && now_ms.saturating_sub(state.last_seen_ms) > limit;
+            let silent = over(state.last_seen_ms);
+            let behind = state.behind_since_ms.is_some_and(over);
+            let stale = state.online() && (silent || behind);
             if stale && !state.stale {
                 turned.push(id.clone());
                 self.changed.entry(id.clone()).or_insert(now_ms);
             }
             state.stale = stale;
+            state.clock_behind = stale && !silent;
         }
         turned
     }
@@ -304,6 +333,7 @@ fn view(id: &DeviceId, s: &DeviceState) -> DeviceView {
         simulated: status.is_some_and(|st| st.simulated),
         online: s.online(),
         stale: s.stale,
+        clock_behind: s.clock_behind,
         lat: s.fix.as_ref().map(|f| f.lat),
         lon: s.fix.as_ref().map(|f| f.lon),
         heading: s.fix.as_ref().and_then(|f| f.heading),
@@ -557,6 +587,41 @@ mod tests {
         live.apply(&loc("a", 70_000, 1.0), 70_000);
         assert!(!live.take_changes()[0].stale);
         assert_eq!(live.counts().stale, 0);
+    }
+
+    #[test]
+    fn a_device_whose_clock_went_back_turns_stale_although_it_reports() {
+        let mut live = live_with(60, 600);
+        // A day of fixes, then its clock is reset to an hour earlier: every report from then
+        // on is older than the fix held, which the map would show for ever as fresh.
+        live.apply(&loc("a", 86_400_000, 1.0), 1_000);
+        live.apply(&status("a", 86_400_000, true), 1_000);
+        for s in 0..=70 {
+            let received = 2_000 + s * 1_000;
+            live.apply(&loc("a", 82_800_000 + s * 1_000, 2.0), received);
+            live.apply(&status("a", 82_800_000 + s * 1_000, true), received);
+            live.sweep_stale(received);
+        }
+        let a = live.get(&id("a")).unwrap();
+        assert_eq!(a.last_seen_ms, 72_000, "it reports");
+        assert!(
+            a.stale && a.clock_behind,
+            "61 s of reports all older than its fix"
+        );
+        let shown = live.take_changes();
+        assert!(shown.iter().any(|d| d.stale && d.clock_behind));
+
+        // A late fix alone (a redelivery, a short backlog) does not mark anything.
+        live.apply(&loc("b", 10_000, 1.0), 1_000);
+        live.apply(&loc("b", 5_000, 1.0), 2_000);
+        live.apply(&loc("b", 11_000, 1.0), 3_000);
+        assert!(!live.sweep_stale(62_000).contains(&id("b")));
+        assert!(live.get(&id("b")).unwrap().behind_since_ms.is_none());
+
+        // The first report that moves it forward clears both marks.
+        live.apply(&loc("a", 86_500_000, 3.0), 73_000);
+        let a = live.get(&id("a")).unwrap();
+        assert!(!a.stale && !a.clock_behind && a.behind_since_ms.is_none());
     }
 
     #[test]

@@ -76,6 +76,9 @@ pub struct DeviceView {
     pub online: bool,
     /// Online, but silent for longer than `live.stale_after_s`: its position may be old.
     pub stale: bool,
+    /// Stale although it reports: every fix and status it sent for `live.stale_after_s` was
+    /// older than the one shown (its clock was set back, or it replays an old backlog).
+    pub clock_behind: bool,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
     pub heading: Option<f64>,

@@ -154,6 +154,8 @@ pub fn frame_at(
             simulated: d.simulated,
             online,
             stale: online && age > p.stale_after_ms,
+            // Review orders fixes by device time; it has no receipt order to judge clocks by.
+            clock_behind: false,
             lat: Some(here.lat),
             lon: Some(here.lon),
             heading: here.heading,

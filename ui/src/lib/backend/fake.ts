@@ -31,6 +31,7 @@ export function fakeFleet(count: number, center: [number, number], tMs: number):
       simulated: true,
       online: i % 9 !== 0,
       stale: false,
+      clock_behind: false,
       lat: center[0] + r * Math.sin(a),
       lon: center[1] + r * 1.6 * Math.cos(a),
       heading: null,

@@ -122,13 +122,20 @@ const STATE_WORDS: Record<DisplayState, string> = {
   stopped: 'stopped',
 };
 
+/** What the device's state means, in words. */
+export function stateWords(d: DeviceView, alarmed: ReadonlySet<string>): string {
+  const state = displayState(d, alarmed);
+  if (state === 'stale' && d.clock_behind) return 'online, but every report for minutes is older than its last fix (is its clock wrong?)';
+  return STATE_WORDS[state];
+}
+
 /** The rows shown for a device, as [label, value]. */
 export function deviceFacts(d: DeviceView, nowMs: number, alarmed: ReadonlySet<string> = new Set()): Array<[string, string]> {
   const rows: Array<[string, string]> = [
     ['Id', d.id],
     ['Kind', d.kind ?? 'unknown'],
     ...(d.groups.length > 0 ? [['Groups', d.groups.join(', ')] as [string, string]] : []),
-    ['State', STATE_WORDS[displayState(d, alarmed)]],
+    ['State', stateWords(d, alarmed)],
     ['Last seen', ago(d.last_seen_ms, nowMs)],
   ];
   if (d.fix_ts_ms !== null) rows.push(['Last fix', ago(d.fix_ts_ms, nowMs)]);

@@ -41,6 +41,8 @@ describe('devicesToFeatures', () => {
     const alarmed = devicesToFeatures([{ ...a, online: false }], new Set([a.id])).features[0].properties.state;
     expect(alarmed).toBe('alarm');
     expect(Object.fromEntries(deviceFacts({ ...a, online: true, stale: true }, 0))['State']).toContain('stale');
+    // Stale although it reports: the panel says why rather than contradicting "last seen 1 s ago".
+    expect(Object.fromEntries(deviceFacts({ ...a, online: true, stale: true, clock_behind: true }, 0))['State']).toContain('clock');
   });
 
   it('draws a heading arrow only for moving devices that send a heading', () => {

@@ -11,7 +11,12 @@ simulated: boolean, online: boolean,
 /**
  * Online, but silent for longer than `live.stale_after_s`: its position may be old.
  */
-stale: boolean, lat: number | null, lon: number | null, heading: number | null, 
+stale: boolean, 
+/**
+ * Stale although it reports: every fix and status it sent for `live.stale_after_s` was
+ * older than the one shown (its clock was set back, or it replays an old backlog).
+ */
+clock_behind: boolean, lat: number | null, lon: number | null, heading: number | null, 
 /**
  * m/s.
  */
