@@ -711,6 +711,7 @@ impl LiveTask {
             s.last_device_ts(),
             now_ms,
             s.position(),
+            s.clock_behind,
         );
         if let Some(t) = trigger {
             self.incidents.raise(&t, now_ms);

@@ -112,8 +112,9 @@ impl IncidentRules {
             })
     }
 
-    /// An online device of `kind` fell silent; `last_ts_ms` is the device time of the last
-    /// thing it said (the same on every console, so they derive the same incident).
+    /// An online device of `kind` fell silent, or (`clock_behind`) reports only times older
+    /// than its last fix; `last_ts_ms` is the device time of the last thing it said that was
+    /// taken (the same on every console, so they derive the same incident).
     #[allow(clippy::too_many_arguments)]
     pub fn on_stale(
         &self,
@@ -123,14 +124,20 @@ impl IncidentRules {
         last_ts_ms: i64,
         now_ms: i64,
         position: Option<(f64, f64)>,
+        clock_behind: bool,
     ) -> Option<Trigger> {
         let kind = kind?;
+        let what = if clock_behind {
+            "reports only times older than its last fix (was its clock set back?)"
+        } else {
+            "has gone silent"
+        };
         self.stale_kinds.iter().any(|k| k == kind).then(|| Trigger {
             source: device.to_string(),
             kind: "stale".into(),
             key: last_ts_ms.to_string(),
             severity: Severity::Medium,
-            title: format!("{} ({kind}) has gone silent", label(device, name)),
+            title: format!("{} ({kind}) {what}", label(device, name)),
             at_ms: now_ms,
             position,
         })
@@ -216,11 +223,20 @@ mod tests {
             .is_none());
         assert!(rules.on_offline(&dev, None, None, 9, None).is_none());
         let t = rules
-            .on_stale(&dev, None, Some("bodycam"), 7, 100, None)
+            .on_stale(&dev, None, Some("bodycam"), 7, 100, None, false)
             .unwrap();
         assert_eq!((t.key.as_str(), t.severity), ("7", Severity::Medium));
+        assert!(t.title.ends_with("has gone silent"), "{}", t.title);
+        let behind = rules
+            .on_stale(&dev, None, Some("bodycam"), 7, 100, None, true)
+            .unwrap();
+        assert!(
+            behind.title.contains("older than its last fix"),
+            "{}",
+            behind.title
+        );
         assert!(rules
-            .on_stale(&dev, None, Some("phone"), 7, 100, None)
+            .on_stale(&dev, None, Some("phone"), 7, 100, None, false)
             .is_none());
     }
 
