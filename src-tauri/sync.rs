@@ -67,19 +67,25 @@ pub fn terminals(settings: &Settings, command: &TerminalsCommand) -> ExitCode {
         match command {
             TerminalsCommand::List => {
                 let groups = directory::groups(&conn)?;
+                // The file's view: what the last sync to run heard, and when.
+                let now = watchfloor_core::clock::now_ms();
                 println!(
-                    "{:<24} {:<7} {:>8} {:<16} {:<10} last error",
-                    "terminal", "online", "persons", "ip", "job"
+                    "{:<24} {:<20} {:>8} {:<16} {:<10} last error",
+                    "terminal", "last heard", "persons", "ip", "job"
                 );
                 for t in directory::terminals(&conn)? {
                     let job = directory::job(&conn, &t.terminal_id)?;
                     let job = job.map_or("-".to_owned(), |j| {
                         format!("{} {}/{}", j.state, j.done, j.total)
                     });
+                    let heard = t.last_seen_ms.map_or("never".to_owned(), |at| {
+                        let state = if t.online { "online" } else { "offline" };
+                        format!("{state}, {} min ago", (now - at).max(0) / 60_000)
+                    });
                     println!(
-                        "{:<24} {:<7} {:>8} {:<16} {:<10} {}",
+                        "{:<24} {:<20} {:>8} {:<16} {:<10} {}",
                         t.terminal_id,
-                        if t.online { "yes" } else { "no" },
+                        heard,
                         t.person_count.map_or("-".into(), |n| n.to_string()),
                         t.ip.as_deref().unwrap_or("-"),
                         job,

@@ -90,6 +90,10 @@ test('a supervisor imports employees, watches the sync finish, and reads and exp
       return texts.length === 2 && texts.every((t) => /done · 40\/40/.test(t)) ? texts : false;
     }, 90_000);
     assert.equal(jobs.length, 2);
+    // Both heard from in this run (a terminal not heard yet says so rather than what an
+    // earlier run stored).
+    const presence = await s.execute(`return [...document.querySelectorAll('[data-testid=terminal-online]')].map((e) => e.textContent);`);
+    assert.deepEqual(presence.map((t) => t.split(/\d/)[0].trim()), ['online', 'online']);
     await s.execute(`document.querySelector('[data-testid=terminal-row]').click(); return true;`);
     await until('the job view', () => s.execute(`return !!document.querySelector('[data-testid=job-view]');`));
     // Put the selected terminal in a group from the job view; the terminal's row shows it.

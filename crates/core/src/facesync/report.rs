@@ -47,7 +47,10 @@ pub struct TerminalRow {
     pub name: Option<String>,
     pub ip: Option<String>,
     pub firmware: Option<String>,
-    pub online: bool,
+    /// As this console's sync last heard; `None`: not heard from since it started (or no sync
+    /// runs here). What an earlier run last heard is not shown as now: `last_seen_ms` says
+    /// when that was.
+    pub online: Option<bool>,
     /// Persons the terminal's own last HeartBeat counted (lags a sync until the next one).
     #[ts(type = "number | null")]
     pub person_count: Option<u32>,
@@ -108,7 +111,7 @@ pub fn terminal_rows(
             name: t.name,
             ip: t.ip,
             firmware: t.firmware,
-            online: t.online,
+            online: None,
             person_count: t.person_count,
             confirmed: confirmed.get(&t.terminal_id).copied().unwrap_or(0),
             last_seen_ms: t.last_seen_ms,
@@ -124,7 +127,7 @@ pub fn terminal_rows(
             last_error: t.last_error,
         };
         if let Some(p) = live.get(t.terminal_id.as_str()) {
-            row.online = p.online.unwrap_or(row.online);
+            row.online = p.online;
             row.person_count = p.person_count.or(row.person_count);
             row.state = Some(p.state.clone());
             (row.total, row.done, row.failed) = (p.total, p.done, p.failed);
@@ -531,9 +534,14 @@ mod tests {
 
         let rows = employee_rows(&conn).unwrap();
         assert_eq!((rows[0].on_terminals, rows[0].failures), (2, 1));
+        conn.execute("UPDATE terminals SET online = 1", []).unwrap();
         let terminals = terminal_rows(&conn, &[]).unwrap();
         assert_eq!(terminals.len(), 4);
         assert!(terminals.iter().all(|t| t.state.is_none()), "never synced");
+        assert!(
+            terminals.iter().all(|t| t.online.is_none()),
+            "online as an earlier run stored it is not shown as now"
+        );
         let confirmed: Vec<u64> = terminals.iter().map(|t| t.confirmed).collect();
         assert_eq!(
             confirmed,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { followToday, isoDay, jobShare, pct, perSecond } from './format';
+import { followToday, isoDay, jobShare, onlineWords, pct, perSecond } from './format';
 
 describe('sites formatting', () => {
   it('shows shares, rates and job progress', () => {
@@ -10,6 +10,7 @@ describe('sites formatting', () => {
     expect(perSecond(95.2)).toBe('95/s');
     expect(jobShare(50, 10, 120)).toBe(0.5);
     expect(jobShare(0, 0, 0)).toBe(0);
+    expect([true, false, null].map(onlineWords)).toEqual(['online', 'offline', 'not heard yet']);
     expect(jobShare(130, 0, 120)).toBe(1);
   });
 

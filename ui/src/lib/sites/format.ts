@@ -16,6 +16,13 @@ export function jobShare(done: number, failed: number, total: number): number {
   return total <= 0 ? 0 : Math.min(1, (done + failed) / total);
 }
 
+/** A terminal's presence as this console's sync heard it: `null` until it has heard anything
+ * (what an earlier run stored is not now; "last seen" beneath says when that was). */
+export function onlineWords(online: boolean | null): string {
+  if (online === null) return 'not heard yet';
+  return online ? 'online' : 'offline';
+}
+
 /** Today (local calendar day) as YYYY-MM-DD, optionally `days` away. */
 export function isoDay(days = 0, now = Date.now()): string {
   const d = new Date(now + days * 86_400_000);

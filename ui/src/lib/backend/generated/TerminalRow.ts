@@ -3,7 +3,13 @@
 /**
  * A terminal and its sync job, for the terminals panel and the job view.
  */
-export type TerminalRow = { terminal_id: string, name: string | null, ip: string | null, firmware: string | null, online: boolean, 
+export type TerminalRow = { terminal_id: string, name: string | null, ip: string | null, firmware: string | null, 
+/**
+ * As this console's sync last heard; `None`: not heard from since it started (or no sync
+ * runs here). What an earlier run last heard is not shown as now: `last_seen_ms` says
+ * when that was.
+ */
+online: boolean | null, 
 /**
  * Persons the terminal's own last HeartBeat counted (lags a sync until the next one).
  */
