@@ -24,6 +24,13 @@ pub const MAX_TEXT_CHARS: usize = 2000;
 pub const KEEP_RESOLVED_MS: i64 = 24 * 3600 * 1000;
 /// The actor of changes no operator made.
 pub const SYSTEM: &str = "system";
+/// Incidents of different kinds one source may have open at once. A trigger of a further kind
+/// is counted on one [`OVERFLOW_KIND`] incident of that source instead of opening its own: a
+/// device sending made-up event types cannot fill the list (or the console's memory), and
+/// nothing it raised goes uncounted.
+pub const MAX_OPEN_KINDS_PER_SOURCE: usize = 16;
+/// The kind of the incident that counts a source's triggers beyond its limit.
+pub const OVERFLOW_KIND: &str = "too_many_kinds";
 
 /// Why an operator's action was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,6 +76,16 @@ pub struct IncidentBook {
     /// (source, kind) -> the id of its open incident.
     open_by_cause: HashMap<(String, String), String>,
     changes: Vec<BookChange>,
+}
+
+impl IncidentBook {
+    /// How many causes of `source` have an incident open.
+    fn open_kinds_of(&self, source: &str) -> usize {
+        self.open_by_cause
+            .keys()
+            .filter(|(s, _)| s == source)
+            .count()
+    }
 }
 
 fn cause(i: &Incident) -> (String, String) {
@@ -186,6 +203,18 @@ impl IncidentBook {
             i.last_change = change;
             self.record(i, escalated, true);
             return Some(open);
+        }
+        if t.kind != OVERFLOW_KIND && self.open_kinds_of(&t.source) >= MAX_OPEN_KINDS_PER_SOURCE {
+            let overflow = Trigger {
+                kind: OVERFLOW_KIND.into(),
+                title: format!(
+                    "{}: more than {MAX_OPEN_KINDS_PER_SOURCE} kinds of incident open at once; \
+                     further ones are counted here (first: {})",
+                    t.source, t.title
+                ),
+                ..t.clone()
+            };
+            return self.raise(&overflow, now_ms);
         }
         let id = t.incident_id();
         if self.incidents.contains_key(&id) {
@@ -392,6 +421,55 @@ mod tests {
         assert!(book.take_changes().is_empty());
         // Another device is another incident.
         assert_ne!(book.raise(&trigger("v2", "e1", 10), 500), Some(id));
+    }
+
+    #[test]
+    fn a_source_with_too_many_kinds_open_has_the_rest_counted_on_one_incident() {
+        let mut book = IncidentBook::default();
+        let of_kind = |kind: String, severity| Trigger {
+            key: format!("event-of-{kind}"),
+            kind,
+            severity,
+            ..trigger("v1", "e", 10)
+        };
+        for k in 0..MAX_OPEN_KINDS_PER_SOURCE {
+            book.raise(&of_kind(format!("made_up_{k}"), Severity::Low), 100);
+        }
+        assert_eq!(book.snapshot().len(), MAX_OPEN_KINDS_PER_SOURCE);
+        // Thirty more kinds: one incident counts them all, and a worse one escalates it.
+        let over: Vec<Option<String>> = (0..30)
+            .map(|k| {
+                let severity = if k == 29 {
+                    Severity::Critical
+                } else {
+                    Severity::Low
+                };
+                book.raise(&of_kind(format!("more_{k}"), severity), 200)
+            })
+            .collect();
+        assert_eq!(book.snapshot().len(), MAX_OPEN_KINDS_PER_SOURCE + 1);
+        let id = over[0].clone().unwrap();
+        assert!(over.iter().all(|o| o.as_deref() == Some(id.as_str())));
+        let overflow = book.get(&id).unwrap();
+        assert_eq!(overflow.kind, OVERFLOW_KIND);
+        assert_eq!(
+            (overflow.count, overflow.severity),
+            (30, Severity::Critical)
+        );
+        assert!(
+            overflow.title.contains("more than 16 kinds"),
+            "{}",
+            overflow.title
+        );
+        // A known kind still repeats on its own incident; another source is not limited.
+        let again = Trigger {
+            key: "a-later-event".into(),
+            ..of_kind("made_up_3".into(), Severity::Low)
+        };
+        let known = book.raise(&again, 300).unwrap();
+        assert_ne!(known, id);
+        assert!(book.raise(&trigger("v2", "e", 10), 300).is_some());
+        assert_eq!(book.snapshot().len(), MAX_OPEN_KINDS_PER_SOURCE + 2);
     }
 
     #[test]
