@@ -428,3 +428,49 @@ fn a_huge_qos1_message_is_quarantined_and_the_session_moves_on() {
     );
     assert_eq!(rec.connects(), 1, "no reconnect loop; log:\n{}", rec.log());
 }
+
+#[test]
+fn devices_beyond_the_limit_are_quarantined_and_the_known_ones_carry_on() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let config = dir.path().join("limit.toml");
+    std::fs::write(&config, "[live]\nmax_devices = 3\n").unwrap();
+    let mut rec = Watchfloor::record_with(&broker, &db, &["--config", config.to_str().unwrap()]);
+    rec.wait_for_log("connected to broker", Duration::from_secs(20));
+
+    // Three devices fill live state; two more (QoS 1 events, so each is owed a decision)
+    // are refused with the reason, and the first three still report.
+    for dev in ["d1", "d2", "d3"] {
+        assert!(try_publish_event(broker.port, dev, &format!("{dev}-first")));
+    }
+    assert_events_stored(
+        &db,
+        &["d1-first", "d2-first", "d3-first"].map(String::from),
+        Duration::from_secs(15),
+    );
+    for dev in ["d4", "d5"] {
+        assert!(try_publish_event(broker.port, dev, &format!("{dev}-first")));
+    }
+    assert!(try_publish_event(broker.port, "d2", "d2-later"));
+    assert_events_stored(
+        &db,
+        &["d1-first", "d2-first", "d2-later", "d3-first"].map(String::from),
+        Duration::from_secs(15),
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            try_query_i64(
+            &db,
+            "SELECT count(*) FROM quarantine WHERE reason_code = 'device_limit' AND reason LIKE '%max_devices%'"
+        ) == 2
+        }),
+        "log:\n{}",
+        rec.log()
+    );
+    assert!(
+        rec.log().contains("[live] max_devices"),
+        "warned in the log"
+    );
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+}

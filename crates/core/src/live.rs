@@ -273,6 +273,15 @@ impl LiveState {
             .unwrap_or_default()
     }
 
+    /// Whether a message from `id` would add a device beyond `[live] max_devices`.
+    pub fn is_beyond_limit(&self, id: &DeviceId) -> bool {
+        self.devices.len() >= self.settings.max_devices && !self.devices.contains_key(id)
+    }
+
+    pub fn max_devices(&self) -> usize {
+        self.settings.max_devices
+    }
+
     pub fn has_changes(&self) -> bool {
         !self.changed.is_empty()
     }
@@ -553,6 +562,7 @@ mod tests {
         LiveState::new(LiveSettings {
             stale_after: Duration::from_secs(stale_after_s),
             trail: Duration::from_secs(trail_s),
+            ..LiveSettings::default()
         })
     }
 

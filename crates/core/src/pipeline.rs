@@ -223,6 +223,7 @@ impl Pipeline {
             published_at_connect: 0,
             pruned_incidents_ms: 0,
             push_acks: 0,
+            warned_device_limit: false,
         };
         let live_task = tokio::spawn(live.run(settings.batch_interval));
 
@@ -396,6 +397,8 @@ struct LiveTask {
     pruned_incidents_ms: i64,
     /// PushAcks sent (numbers their messageIds).
     push_acks: u64,
+    /// The device limit was reached and said so in the log (once).
+    warned_device_limit: bool,
 }
 
 /// Receipt-to-batch latency over rolling windows of [`LatencyWindow::SPAN_MS`]: the summary of
@@ -593,6 +596,22 @@ impl LiveTask {
         self.counters.count_message(adapter);
         let mut reply = None;
         let mut records: Vec<Record> = match decoded {
+            Ok(m)
+                if m.messages
+                    .iter()
+                    .any(|m| self.live.is_beyond_limit(m.device())) =>
+            {
+                // No PushAck: a terminal keeps the record until the limit is raised.
+                let reason = format!(
+                    "a new device beyond the {} that live state holds ([live] max_devices)",
+                    self.live.max_devices()
+                );
+                if !self.warned_device_limit {
+                    self.warned_device_limit = true;
+                    tracing::warn!(topic = %msg.topic, "{reason}: its messages are quarantined");
+                }
+                self.refuse(&msg, "device_limit", reason)
+            }
             Ok(FaceMessage {
                 messages,
                 access,
@@ -619,21 +638,26 @@ impl LiveTask {
                 records
             }
             Err(e) => {
-                tracing::debug!(topic = %msg.topic, reason = %e, "message quarantined");
-                if let Some(t) = self.flood.on_quarantined(&self.rules, received_ms) {
-                    self.incidents.raise(&t, received_ms);
-                }
                 // A refused push is answered once its quarantine row is stored, or the
                 // terminal would push it again for ever.
                 if let (Adapter::Face, Some(face)) = (adapter, &self.face) {
                     reply = face::owed_ack(&face.base_topic, &msg.topic, &msg.payload)
                         .and_then(|ack| self.push_ack_reply(&ack));
                 }
-                vec![quarantined(&msg, e.code(), e.to_string())]
+                self.refuse(&msg, e.code(), e.to_string())
             }
         };
         records.extend(self.drain_incidents());
         self.store_all(records, msg.ack, reply);
+    }
+
+    /// The quarantine row for a message refused for `reason` (counted towards a flood).
+    fn refuse(&mut self, msg: &Inbound, code: &'static str, reason: String) -> Vec<Record> {
+        tracing::debug!(topic = %msg.topic, %reason, "message quarantined");
+        if let Some(t) = self.flood.on_quarantined(&self.rules, msg.received_ms) {
+            self.incidents.raise(&t, msg.received_ms);
+        }
+        vec![quarantined(msg, code, reason)]
     }
 
     /// The PushAck message for `ack`, when the terminals are configured to wait for one.

@@ -37,6 +37,9 @@ pub const DEFAULT_BATCH_INTERVAL_MS: u64 = 100;
 pub const DEFAULT_SIM_INTERVAL_MS: u64 = 1000;
 /// An online device silent this long (seconds) is shown stale.
 pub const DEFAULT_STALE_AFTER_S: u64 = 120;
+/// Devices live state holds at most (`[live] max_devices`): five times the fleet the console
+/// is benchmarked with. A message from a device beyond it is quarantined (`device_limit`).
+pub const DEFAULT_MAX_DEVICES: u32 = 50_000;
 /// Minutes of recent track kept per device for the map.
 pub const DEFAULT_TRAIL_MINUTES: u64 = 10;
 /// Default centre of the simulated fleet (Rotterdam), chosen for its mix of port, ring roads and
@@ -220,6 +223,7 @@ pub struct OwnTracksFile {
 pub struct LiveFile {
     pub stale_after_s: Option<u64>,
     pub trail_minutes: Option<u64>,
+    pub max_devices: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -463,6 +467,9 @@ pub struct LiveSettings {
     pub stale_after: Duration,
     /// How much recent track each device keeps in memory for the map.
     pub trail: Duration,
+    /// Most devices held; a new device beyond them is refused (its messages quarantined), so
+    /// a flood of made-up ids cannot grow the console's memory without bound.
+    pub max_devices: usize,
 }
 
 impl Default for LiveSettings {
@@ -470,6 +477,7 @@ impl Default for LiveSettings {
         Self {
             stale_after: Duration::from_secs(DEFAULT_STALE_AFTER_S),
             trail: Duration::from_secs(DEFAULT_TRAIL_MINUTES * 60),
+            max_devices: DEFAULT_MAX_DEVICES as usize,
         }
     }
 }
@@ -606,6 +614,22 @@ impl Settings {
             ));
         }
 
+        let max_devices = file.live.max_devices.unwrap_or(DEFAULT_MAX_DEVICES);
+        if !(1..=1_000_000).contains(&max_devices) {
+            return Err(invalid(
+                "live.max_devices",
+                max_devices,
+                "must be between 1 and 1000000",
+            ));
+        }
+        if devices > max_devices {
+            return Err(invalid(
+                "--simulate",
+                devices,
+                format!("more than [live] max_devices ({max_devices}): raise it in the config"),
+            ));
+        }
+
         let owntracks_base = if file.owntracks.enabled.unwrap_or(true) {
             let base = file
                 .owntracks
@@ -666,6 +690,7 @@ impl Settings {
             live: LiveSettings {
                 stale_after: Duration::from_secs(stale_after_s),
                 trail: Duration::from_secs(trail_minutes * 60),
+                max_devices: max_devices as usize,
             },
             owntracks_base,
             mqtt,
@@ -1270,6 +1295,16 @@ mod tests {
                 "[live]\nstale_after_s = 1",
                 with_db(),
                 "live.stale_after_s \"1\"",
+            ),
+            (
+                "[live]\nmax_devices = 0",
+                with_db(),
+                "live.max_devices \"0\"",
+            ),
+            (
+                "[live]\nmax_devices = 10\n[simulator]\ndevices = 11",
+                with_db(),
+                "more than [live] max_devices (10)",
             ),
         ];
         for (toml, flags, needle) in cases {
