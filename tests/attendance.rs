@@ -203,18 +203,53 @@ async fn records_are_stored_once_in_the_terminals_zone_answered_after_commit_and
 /// its reason and still answered once that row is stored: a terminal with reliable re-push
 /// would otherwise push it again for ever, a new quarantine row each time.
 #[test]
-fn a_refused_push_is_quarantined_and_still_answered() {
+fn a_push_refused_for_its_time_is_quarantined_and_still_answered() {
+    let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
+    refused_push_is_quarantined_and_answered("", &tomorrow, "bad_timestamp", None);
+}
+
+#[test]
+fn a_push_from_a_terminal_beyond_the_device_limit_is_quarantined_and_still_answered() {
+    refused_push_is_quarantined_and_answered(
+        "[live]\nmax_devices = 1\n",
+        &chrono::Utc::now(),
+        "device_limit",
+        Some("veh-1"),
+    );
+}
+
+/// A RecPush from terminal DOOR stamped `time` is refused with `reason_code` (after
+/// `fill_with`, when given, has reported and so filled live state), kept in quarantine with
+/// its reason, and still answered with a PushAck.
+fn refused_push_is_quarantined_and_answered(
+    extra_config: &str,
+    time: &chrono::DateTime<chrono::Utc>,
+    reason_code: &str,
+    fill_with: Option<&str>,
+) {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.sqlite");
     let with_ack = config(dir.path(), "ack.toml", true);
+    let with_ack = {
+        let text = std::fs::read_to_string(&with_ack).unwrap();
+        std::fs::write(&with_ack, format!("{extra_config}{text}")).unwrap();
+        with_ack
+    };
     let mut console = Watchfloor::record_with(&broker, &db, &["--config", &with_ack]);
     console.wait_for_log("connected to broker", Duration::from_secs(20));
+    if let Some(device) = fill_with {
+        assert!(try_publish_event(broker.port, device, "fills-live-state"));
+        assert_events_stored(
+            &db,
+            &["fills-live-state".to_owned()],
+            Duration::from_secs(15),
+        );
+    }
 
-    let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
     let push = format!(
-        r#"{{"operator":"RecPush","info":{{"facesluiceId":"DOOR","RecordID":"R-AHEAD","VerifyStatus":"1","time":"{}"}}}}"#,
-        tomorrow.format("%Y-%m-%d %H:%M:%S")
+        r#"{{"operator":"RecPush","info":{{"facesluiceId":"DOOR","RecordID":"R-REFUSED","VerifyStatus":"1","time":"{}"}}}}"#,
+        time.format("%Y-%m-%d %H:%M:%S")
     );
     let mut answers = std::process::Command::new("mosquitto_sub")
         .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
@@ -237,14 +272,17 @@ fn a_refused_push_is_quarantined_and_still_answered() {
     );
     let ack: serde_json::Value = serde_json::from_slice(&answer.stdout).unwrap();
     assert_eq!(ack["operator"], "PushAck");
-    assert_eq!(ack["info"]["SnapOrRecordID"], "R-AHEAD");
+    assert_eq!(ack["info"]["SnapOrRecordID"], "R-REFUSED");
     assert_eq!(ack["info"]["PushAckType"], "1");
     assert_eq!(console.stop_with(Signal::SIGTERM).code(), Some(0));
 
     assert!(
         query_i64(
             &db,
-            "SELECT count(*) FROM quarantine WHERE topic = 'mqtt/face/DOOR/Rec' AND reason LIKE '%ahead%'"
+            &format!(
+                "SELECT count(*) FROM quarantine WHERE topic = 'mqtt/face/DOOR/Rec' \
+                 AND reason_code = '{reason_code}'"
+            )
         ) >= 1,
         "the refused push is kept with its reason"
     );

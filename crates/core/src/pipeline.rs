@@ -601,7 +601,9 @@ impl LiveTask {
                     .iter()
                     .any(|m| self.live.is_beyond_limit(m.device())) =>
             {
-                // No PushAck: a terminal keeps the record until the limit is raised.
+                // A face push is answered like any refused push, or the terminal would push
+                // it again for ever with the rest of its records queued behind it.
+                reply = m.push_ack.and_then(|ack| self.push_ack_reply(&ack));
                 let reason = format!(
                     "a new device beyond the {} that live state holds ([live] max_devices)",
                     self.live.max_devices()
