@@ -4,13 +4,15 @@
 //! answers with what changed. Invariants:
 //! - a device never moves backwards in time: a fix (or status) older than the one held is
 //!   ignored for live state (history still stores it);
-//! - a duplicate (same timestamp) changes nothing;
+//! - a duplicate (same timestamp) changes nothing but last-seen;
 //! - every device that changed since the last [`LiveState::take_changes`] is returned once, with
 //!   its newest state, however many messages it sent in between;
 //! - an online device silent for longer than `stale_after` is marked stale by
 //!   [`LiveState::sweep_stale`] (and un-marked by its next message); so is one whose every
 //!   fix and status for that long was older than what is held (its clock was set back: it
-//!   reports, but what the map shows of it is not moving on), with `clock_behind` set;
+//!   reports, but what the map shows of it is not moving on), with `clock_behind` set, and
+//!   only a fix or status that moves it forward un-marks that one (events and duplicates say
+//!   nothing about its clock, and neither start nor end such a run);
 //! - each device keeps a trail of its recent fixes (at most `trail` old, at most
 //!   [`MAX_TRAIL_POINTS`]) in device-time order, for the map's selected device.
 
@@ -184,6 +186,8 @@ impl LiveState {
                 ..DeviceState::default()
             });
         state.last_seen_ms = state.last_seen_ms.max(received_ms);
+        // What the message says of the device's clock: behind what is held (Some(true)),
+        // moving on (Some(false)), or nothing (events, duplicates, wills with no time).
         let (moved, behind) = match msg {
             NativeMessage::Location { fix, .. } => {
                 add_to_trail(&mut state.trail, fix, self.settings.trail);
@@ -192,25 +196,32 @@ impl LiveState {
                 if moved {
                     state.fix = Some(fix.clone());
                 }
-                (moved, held.is_some_and(|h| fix.ts_ms < h))
+                let behind = held.is_some_and(|h| fix.ts_ms < h);
+                (moved, (moved || behind).then_some(behind))
             }
             NativeMessage::Status { status, .. } => {
                 let moved = state.apply_status(status);
                 let behind = !moved
                     && !status.stamped_on_arrival
                     && state.device_status_ms.is_some_and(|h| status.ts_ms < h);
-                (moved, behind)
+                (moved, (moved || behind).then_some(behind))
             }
             // Events do not change the device's drawn state yet; they do show it is alive.
-            NativeMessage::Event { .. } => (false, false),
+            NativeMessage::Event { .. } => (false, None),
         };
-        if behind {
-            // Still saying nothing new: a stale mark stays until something moves it forward.
-            state.behind_since_ms.get_or_insert(received_ms);
-        } else {
-            state.behind_since_ms = None;
-            state.stale = false;
-            state.clock_behind = false;
+        match behind {
+            Some(true) => {
+                // Still saying nothing new: a stale mark stays until something moves it on.
+                state.behind_since_ms.get_or_insert(received_ms);
+            }
+            Some(false) => {
+                state.behind_since_ms = None;
+                state.stale = false;
+                state.clock_behind = false;
+            }
+            // Heard from: no longer silent, but a run of old times goes on.
+            None if state.behind_since_ms.is_none() => state.stale = false,
+            None => {}
         }
         // last-seen changed in every case, and the UI shows it, so the device is sent again.
         self.changed.entry(id.clone()).or_insert(received_ms);
@@ -253,14 +264,20 @@ impl LiveState {
         let mut turned = Vec::new();
         for (id, state) in &mut self.devices {
             let silent = over(state.last_seen_ms);
-            let behind = state.behind_since_ms.is_some_and(over);
+            // A device stale for its silence that comes back reporting old times stays
+            // stale: the run that began when it came back says the same.
+            let behind = state.behind_since_ms.is_some_and(over)
+                || (state.stale && state.behind_since_ms.is_some());
             let stale = state.online() && (silent || behind);
+            let clock_behind = stale && !silent;
             if stale && !state.stale {
                 turned.push(id.clone());
+            }
+            if (stale, clock_behind) != (state.stale, state.clock_behind) {
                 self.changed.entry(id.clone()).or_insert(now_ms);
             }
             state.stale = stale;
-            state.clock_behind = stale && !silent;
+            state.clock_behind = clock_behind;
         }
         turned
     }
@@ -394,6 +411,20 @@ mod tests {
         }
     }
 
+    fn event(dev: &str, ts_ms: i64) -> NativeMessage {
+        NativeMessage::Event {
+            device: id(dev),
+            event: watchfloor_protocol::DeviceEvent {
+                event_id: format!("e-{ts_ms}"),
+                ts_ms,
+                event_type: "button".into(),
+                severity: watchfloor_protocol::Severity::Low,
+                message: None,
+                position: None,
+            },
+        }
+    }
+
     /// A last will with no time, stamped with the receiver's clock `arrival_ms`.
     fn will(dev: &str, arrival_ms: i64) -> NativeMessage {
         let NativeMessage::Status { device, status } = status(dev, arrival_ms, false) else {
@@ -481,7 +512,8 @@ mod tests {
         assert_eq!(
             live.apply(&status("slow", 1_000, true), 3),
             Applied::Outdated,
-            "a status it sent before the will does not bring it back"
+            "a copy of the status it sent before the will (a redelivery, a retained replay) \
+             does not bring it back"
         );
         assert_eq!(
             live.apply(&status("slow", 61_000, true), 4),
@@ -606,9 +638,11 @@ mod tests {
         // on is older than the fix held, which the map would show for ever as fresh.
         live.apply(&loc("a", 86_400_000, 1.0), 1_000);
         live.apply(&status("a", 86_400_000, true), 1_000);
+        // Events (which say nothing of its clock) come in between and change none of that.
         for s in 0..=70 {
             let received = 2_000 + s * 1_000;
             live.apply(&loc("a", 82_800_000 + s * 1_000, 2.0), received);
+            live.apply(&event("a", 82_800_000 + s * 1_000), received);
             live.apply(&status("a", 82_800_000 + s * 1_000, true), received);
             live.sweep_stale(received);
         }
@@ -632,6 +666,39 @@ mod tests {
         live.apply(&loc("a", 86_500_000, 3.0), 73_000);
         let a = live.get(&id("a")).unwrap();
         assert!(!a.stale && !a.clock_behind && a.behind_since_ms.is_none());
+    }
+
+    #[test]
+    fn a_silent_device_that_comes_back_with_its_clock_behind_stays_stale() {
+        let mut live = live_with(60, 600);
+        live.apply(&loc("a", 86_400_000, 1.0), 1_000);
+        live.apply(&status("a", 86_400_000, true), 1_000);
+        assert_eq!(live.sweep_stale(62_000), vec![id("a")], "silent for 61 s");
+        live.take_changes();
+
+        // Back, but every report is older than what is held: it does not flicker to fresh
+        // and back; it stays stale, now for its clock, and the screen is told so.
+        for s in 0..10 {
+            let received = 63_000 + s * 1_000;
+            live.apply(&loc("a", 82_800_000 + s * 1_000, 2.0), received);
+            live.apply(&event("a", 82_800_000 + s * 1_000), received);
+            assert!(live.sweep_stale(received).is_empty(), "not stale anew");
+            assert!(
+                live.get(&id("a")).unwrap().stale,
+                "still stale at {received}"
+            );
+        }
+        let shown = live.take_changes();
+        assert!(shown
+            .iter()
+            .any(|d| d.id == "a" && d.stale && d.clock_behind));
+
+        // An event alone from a device stale only for its silence ends the silence.
+        live.apply(&loc("b", 1_000, 1.0), 1_000);
+        live.sweep_stale(62_000);
+        assert!(live.get(&id("b")).unwrap().stale);
+        live.apply(&event("b", 63_000), 63_000);
+        assert!(!live.get(&id("b")).unwrap().stale);
     }
 
     #[test]

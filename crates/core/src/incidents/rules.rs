@@ -128,7 +128,7 @@ impl IncidentRules {
     ) -> Option<Trigger> {
         let kind = kind?;
         let what = if clock_behind {
-            "reports only times older than its last fix (was its clock set back?)"
+            "reports only times older than its last report (was its clock set back?)"
         } else {
             "has gone silent"
         };
@@ -231,7 +231,7 @@ mod tests {
             .on_stale(&dev, None, Some("bodycam"), 7, 100, None, true)
             .unwrap();
         assert!(
-            behind.title.contains("older than its last fix"),
+            behind.title.contains("older than its last report"),
             "{}",
             behind.title
         );

@@ -125,7 +125,7 @@ const STATE_WORDS: Record<DisplayState, string> = {
 /** What the device's state means, in words. */
 export function stateWords(d: DeviceView, alarmed: ReadonlySet<string>): string {
   const state = displayState(d, alarmed);
-  if (state === 'stale' && d.clock_behind) return 'online, but every report for minutes is older than its last fix (is its clock wrong?)';
+  if (state === 'stale' && d.clock_behind) return 'online, but every report for minutes is older than one it sent before (is its clock wrong?)';
   return STATE_WORDS[state];
 }
 
