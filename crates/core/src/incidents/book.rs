@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use super::model::{AuditEntry, Change, Incident, IncidentAction, IncidentState};
-use super::rules::Trigger;
+use super::rules::{Trigger, FLOOD_KIND, OFFLINE_KIND, STALE_KIND};
 
 /// Longest note, resolution or assignee name accepted, in characters.
 pub const MAX_TEXT_CHARS: usize = 2000;
@@ -27,10 +27,14 @@ pub const SYSTEM: &str = "system";
 /// Incidents of different kinds one source may have open at once. A trigger of a further kind
 /// is counted on one [`OVERFLOW_KIND`] incident of that source instead of opening its own: a
 /// device sending made-up event types cannot fill the list (or the console's memory), and
-/// nothing it raised goes uncounted.
+/// nothing it raised goes uncounted. The console's own kinds ([`CONSOLE_KINDS`]) always open
+/// their incident: a device that went offline says so however many kinds it has open.
 pub const MAX_OPEN_KINDS_PER_SOURCE: usize = 16;
 /// The kind of the incident that counts a source's triggers beyond its limit.
 pub const OVERFLOW_KIND: &str = "too_many_kinds";
+/// The kinds the console's rules raise (one incident each per source at most), never counted
+/// on the overflow incident.
+pub const CONSOLE_KINDS: [&str; 4] = [OFFLINE_KIND, STALE_KIND, FLOOD_KIND, OVERFLOW_KIND];
 
 /// Why an operator's action was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,16 +79,15 @@ pub struct IncidentBook {
     incidents: HashMap<String, Incident>,
     /// (source, kind) -> the id of its open incident.
     open_by_cause: HashMap<(String, String), String>,
+    /// source -> how many kinds it has open (the keys of `open_by_cause` it is in).
+    open_kinds: HashMap<String, usize>,
     changes: Vec<BookChange>,
 }
 
 impl IncidentBook {
     /// How many causes of `source` have an incident open.
     fn open_kinds_of(&self, source: &str) -> usize {
-        self.open_by_cause
-            .keys()
-            .filter(|(s, _)| s == source)
-            .count()
+        self.open_kinds.get(source).copied().unwrap_or(0)
     }
 }
 
@@ -122,9 +125,21 @@ impl IncidentBook {
     fn put(&mut self, incident: Incident) {
         let key = cause(&incident);
         if incident.state.is_open() {
-            self.open_by_cause.insert(key, incident.id.clone());
+            if self
+                .open_by_cause
+                .insert(key, incident.id.clone())
+                .is_none()
+            {
+                *self.open_kinds.entry(incident.source.clone()).or_default() += 1;
+            }
         } else if self.open_by_cause.get(&key) == Some(&incident.id) {
             self.open_by_cause.remove(&key);
+            if let Some(n) = self.open_kinds.get_mut(&incident.source) {
+                *n -= 1;
+                if *n == 0 {
+                    self.open_kinds.remove(&incident.source);
+                }
+            }
         }
         self.incidents.insert(incident.id.clone(), incident);
     }
@@ -204,7 +219,13 @@ impl IncidentBook {
             self.record(i, escalated, true);
             return Some(open);
         }
-        if t.kind != OVERFLOW_KIND && self.open_kinds_of(&t.source) >= MAX_OPEN_KINDS_PER_SOURCE {
+        let id = t.incident_id();
+        if self.incidents.contains_key(&id) {
+            return None; // a redelivered trigger whose incident is already closed
+        }
+        if !CONSOLE_KINDS.contains(&t.kind.as_str())
+            && self.open_kinds_of(&t.source) >= MAX_OPEN_KINDS_PER_SOURCE
+        {
             let overflow = Trigger {
                 kind: OVERFLOW_KIND.into(),
                 title: format!(
@@ -215,10 +236,6 @@ impl IncidentBook {
                 ..t.clone()
             };
             return self.raise(&overflow, now_ms);
-        }
-        let id = t.incident_id();
-        if self.incidents.contains_key(&id) {
-            return None;
         }
         let i = Incident {
             id: id.clone(),
@@ -470,6 +487,24 @@ mod tests {
         assert_ne!(known, id);
         assert!(book.raise(&trigger("v2", "e", 10), 300).is_some());
         assert_eq!(book.snapshot().len(), MAX_OPEN_KINDS_PER_SOURCE + 2);
+
+        // An event whose incident was resolved, delivered again, is not counted anywhere.
+        let fifth = of_kind("made_up_5".into(), Severity::Low);
+        let resolve = IncidentAction::Resolve {
+            note: "done".into(),
+        };
+        book.act(&fifth.incident_id(), &resolve, "ana", 310)
+            .unwrap();
+        assert_eq!(book.raise(&fifth, 320), None);
+        assert_eq!(book.get(&id).unwrap().count, 30);
+        // The console's own kinds open their incident whatever the source has open.
+        let offline = Trigger {
+            kind: OFFLINE_KIND.into(),
+            ..of_kind(String::new(), Severity::High)
+        };
+        let opened = book.raise(&offline, 330).unwrap();
+        assert_eq!(book.get(&opened).unwrap().kind, OFFLINE_KIND);
+        assert_eq!(book.get(&id).unwrap().count, 30);
     }
 
     #[test]

@@ -28,6 +28,13 @@ impl Trigger {
     }
 }
 
+/// The kind of the incident a device going offline opens.
+pub const OFFLINE_KIND: &str = "offline";
+/// The kind of the incident a device going stale opens.
+pub const STALE_KIND: &str = "stale";
+/// The kind of the incident a minute of many quarantined messages opens.
+pub const FLOOD_KIND: &str = "quarantine_flood";
+
 /// The configured rules (`[incidents]` in the config file).
 #[derive(Debug, Clone, PartialEq)]
 pub struct IncidentRules {
@@ -103,7 +110,7 @@ impl IncidentRules {
             .any(|k| k == kind)
             .then(|| Trigger {
                 source: device.to_string(),
-                kind: "offline".into(),
+                kind: OFFLINE_KIND.into(),
                 key: ts_ms.to_string(),
                 severity: Severity::High,
                 title: format!("{} ({kind}) went offline", label(device, name)),
@@ -113,7 +120,7 @@ impl IncidentRules {
     }
 
     /// An online device of `kind` fell silent, or (`clock_behind`) reports only times older
-    /// than its last fix; `last_ts_ms` is the device time of the last thing it said that was
+    /// than what it reported before; `last_ts_ms` is the device time of the last thing it said that was
     /// taken (the same on every console, so they derive the same incident).
     #[allow(clippy::too_many_arguments)]
     pub fn on_stale(
@@ -134,7 +141,7 @@ impl IncidentRules {
         };
         self.stale_kinds.iter().any(|k| k == kind).then(|| Trigger {
             source: device.to_string(),
-            kind: "stale".into(),
+            kind: STALE_KIND.into(),
             key: last_ts_ms.to_string(),
             severity: Severity::Medium,
             title: format!("{} ({kind}) {what}", label(device, name)),
@@ -171,7 +178,7 @@ impl FloodWatch {
         self.raised = true;
         Some(Trigger {
             source: "quarantine".into(),
-            kind: "quarantine_flood".into(),
+            kind: FLOOD_KIND.into(),
             key: minute.to_string(),
             severity: Severity::Medium,
             title: format!("{limit} or more malformed messages within a minute (see Quarantine)"),
