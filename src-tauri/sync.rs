@@ -185,10 +185,11 @@ fn print_summary(settings: &Settings, progress: &[TerminalProgress]) -> ExitCode
         println!(
             "{:<24} {:<7} {:<10} {:>7} {:>7} {:>7} {:>9.1} {:>6.2}  {}",
             p.terminal_id,
-            match p.online {
-                Some(true) => "yes",
-                Some(false) => "no",
-                None => "?",
+            match (p.online, p.no_answer) {
+                (Some(true), _) => "yes",
+                (Some(false), _) => "no",
+                (None, true) => "silent",
+                (None, false) => "?",
             },
             p.state,
             p.done,

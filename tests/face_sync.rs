@@ -1,8 +1,8 @@
 //! Employee sync against SIMULATED face terminals on a real Mosquitto: a full sync lands every
 //! person exactly where assigned; removals (re-import, end of validity) happen on time; a
 //! console restart, a terminal killed mid-batch and one that keeps dropping off the network
-//! mid-batch all finish without gaps; capacity and photo
-//! failures are reported per person; and the simulator counts any second batch sent while one
+//! mid-batch all finish without gaps; a terminal that stops answering is marked so until it
+//! speaks again; capacity and photo failures are reported per person; and the simulator counts any second batch sent while one
 //! runs (every test asserts there was none). `watchfloor employees import` and
 //! `watchfloor sync --wait` are run as a user would.
 
@@ -499,4 +499,39 @@ async fn the_command_line_imports_and_syncs_to_completion() {
         assert_eq!(site.persons(t), ids(0..200));
     }
     site.assert_no_second_batch();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_that_stops_answering_is_shown_so_until_it_speaks_again() {
+    // Not a simulated terminal: only its heartbeats, so the sync's requests go unanswered.
+    let site = Site::new();
+    let h = site.start_sync(&["MUTE".to_owned()]);
+    let beat = r#"{"operator":"HeartBeat","info":{"facesluiceId":"MUTE","PersonNum":"0"}}"#;
+    let mut rx = h.progress.clone();
+    let heard = |p: &Vec<TerminalProgress>| p.iter().any(|t| t.online == Some(true));
+    // Beat until the sync (subscribing as it starts) has heard one.
+    let mut tries = 0;
+    while !heard(&rx.borrow()) {
+        assert!(tries < 60, "the sync never heard the heartbeat");
+        tries += 1;
+        publish(site.broker.port, "mqtt/face/heartbeat", beat, 1, false);
+        let _ = tokio::time::timeout(Duration::from_millis(500), rx.changed()).await;
+    }
+    // Its answer to the sync's first request never comes (the deadline is 15 s at least).
+    let silent = tokio::time::timeout(
+        Duration::from_secs(40),
+        rx.wait_for(|p| p.iter().any(|t| t.no_answer && t.online.is_none())),
+    )
+    .await
+    .is_ok();
+    assert!(silent, "not marked: {:#?}", h.progress.borrow());
+    publish(site.broker.port, "mqtt/face/heartbeat", beat, 1, false);
+    let back = tokio::time::timeout(
+        Duration::from_secs(10),
+        rx.wait_for(|p| p.iter().any(|t| !t.no_answer && t.online == Some(true))),
+    )
+    .await
+    .is_ok();
+    assert!(back, "a heartbeat clears it: {:#?}", h.progress.borrow());
+    h.stop().await;
 }

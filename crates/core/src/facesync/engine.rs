@@ -99,8 +99,10 @@ pub enum Control {
 pub struct TerminalProgress {
     pub terminal_id: String,
     pub name: Option<String>,
-    /// `None`: not heard from yet in this run.
+    /// `None`: not heard from yet in this run, or (`no_answer`) not answering.
     pub online: Option<bool>,
+    /// A request went unanswered past its deadline; the sync is asking it again.
+    pub no_answer: bool,
     #[ts(type = "number | null")]
     pub person_count: Option<u32>,
     /// Persons waiting to be sent (additions, changes and removals); `None` before planning.
@@ -174,7 +176,10 @@ impl Work {
 
 struct Term {
     meta: Terminal,
+    /// `None` until heard in this run, and again while a request goes unanswered.
     online: Option<bool>,
+    /// A request went unanswered past its deadline; the terminal is being probed again.
+    no_answer: bool,
     /// `QueryProgress` said no batch is running (since the last silence or restart).
     idle: bool,
     reconciled: bool,
@@ -202,10 +207,17 @@ fn backoff() -> Box<dyn Iterator<Item = Duration> + Send> {
 }
 
 impl Term {
+    /// The terminal said something (a presence, an Ack): it answers, `online` or not.
+    fn heard(&mut self, online: bool) {
+        self.online = Some(online);
+        self.no_answer = false;
+    }
+
     fn new(meta: Terminal) -> Self {
         Self {
             meta,
             online: None,
+            no_answer: false,
             idle: false,
             reconciled: false,
             cancelled: false,
@@ -441,6 +453,7 @@ impl Engine {
                     let _ = directory::take_inflight(&self.conn, &gone);
                 }
                 t.online = None;
+                t.no_answer = true;
                 t.idle = false;
                 t.reconciled = false;
                 t.retry_at = Some(now + t.delays.next().unwrap_or(Duration::from_secs(60)));
@@ -521,7 +534,7 @@ impl Engine {
                 if let Some(r) = t.inflight.as_mut() {
                     r.deadline = r.deadline.min(Instant::now() + self.cfg.min_timeout);
                 }
-                t.online = Some(true);
+                t.heard(true);
                 t.idle = false;
                 t.reconciled = false;
                 t.retry_at = None;
@@ -530,7 +543,7 @@ impl Engine {
                 if let Some(gone) = t.give_up_inflight() {
                     let _ = directory::take_inflight(&self.conn, &gone);
                 }
-                t.online = Some(false);
+                t.heard(false);
                 if let Some(j) = t.job.as_mut().filter(|j| j.state == "running") {
                     j.state = "paused".into();
                     let _ = directory::save_job(&self.conn, j);
@@ -539,7 +552,7 @@ impl Engine {
             Presence::HeartBeat { person_count, .. } => {
                 t.meta.person_count = person_count.or(t.meta.person_count);
                 if t.online != Some(true) {
-                    t.online = Some(true);
+                    t.heard(true);
                     t.idle = false;
                     t.reconciled = false;
                     t.retry_at = None;
@@ -585,7 +598,7 @@ impl Engine {
                 }
             },
         };
-        t.online = Some(true);
+        t.heard(true);
         if !ack.accepted() {
             let code = ack.code.unwrap_or(0);
             let words = format!(
@@ -1007,6 +1020,7 @@ impl Engine {
                     terminal_id: id.clone(),
                     name: t.meta.name.clone(),
                     online: t.online,
+                    no_answer: t.no_answer,
                     person_count: t.meta.person_count,
                     pending: if t.reconciled {
                         t.work.as_ref().map(|w| w.len() as u64)

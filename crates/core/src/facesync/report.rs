@@ -48,9 +48,11 @@ pub struct TerminalRow {
     pub ip: Option<String>,
     pub firmware: Option<String>,
     /// As this console's sync last heard; `None`: not heard from since it started (or no sync
-    /// runs here). What an earlier run last heard is not shown as now: `last_seen_ms` says
-    /// when that was.
+    /// runs here), or not answering (`no_answer`). What an earlier run last heard is not shown
+    /// as now: `last_seen_ms` says when that was.
     pub online: Option<bool>,
+    /// This run's sync sent it a request that went unanswered, and is asking it again.
+    pub no_answer: bool,
     /// Persons the terminal's own last HeartBeat counted (lags a sync until the next one).
     #[ts(type = "number | null")]
     pub person_count: Option<u32>,
@@ -112,6 +114,7 @@ pub fn terminal_rows(
             ip: t.ip,
             firmware: t.firmware,
             online: None,
+            no_answer: false,
             person_count: t.person_count,
             confirmed: confirmed.get(&t.terminal_id).copied().unwrap_or(0),
             last_seen_ms: t.last_seen_ms,
@@ -127,7 +130,7 @@ pub fn terminal_rows(
             last_error: t.last_error,
         };
         if let Some(p) = live.get(t.terminal_id.as_str()) {
-            row.online = p.online;
+            (row.online, row.no_answer) = (p.online, p.no_answer);
             row.person_count = p.person_count.or(row.person_count);
             row.state = Some(p.state.clone());
             (row.total, row.done, row.failed) = (p.total, p.done, p.failed);

@@ -213,8 +213,8 @@ function fakeSites(): Pick<
       problem: null,
       link: null,
       terminals: [
-        { terminal_id: 'fake-gate-1', name: 'Fake gate 1 (FAKE)', ip: '10.0.0.7', firmware: 'FAKE', online: true, person_count: 120, confirmed: 120, last_seen_ms: now - 20_000, groups: ['gates'], state: 'running', total: 200, done: 120, failed: 2, pending: 78, throughput: 95.2, utilisation: 0.93, ms_per_person: 10, last_error: null },
-        { terminal_id: 'fake-gate-2', name: 'Fake gate 2 (FAKE)', ip: '10.0.0.8', firmware: 'FAKE', online: false, person_count: 0, confirmed: 0, last_seen_ms: now - 600_000, groups: [], state: 'paused', total: 200, done: 0, failed: 0, pending: 200, throughput: 0, utilisation: 0, ms_per_person: null, last_error: 'terminal offline' },
+        { terminal_id: 'fake-gate-1', name: 'Fake gate 1 (FAKE)', ip: '10.0.0.7', firmware: 'FAKE', online: true, no_answer: false, person_count: 120, confirmed: 120, last_seen_ms: now - 20_000, groups: ['gates'], state: 'running', total: 200, done: 120, failed: 2, pending: 78, throughput: 95.2, utilisation: 0.93, ms_per_person: 10, last_error: null },
+        { terminal_id: 'fake-gate-2', name: 'Fake gate 2 (FAKE)', ip: '10.0.0.8', firmware: 'FAKE', online: false, no_answer: false, person_count: 0, confirmed: 0, last_seen_ms: now - 600_000, groups: [], state: 'paused', total: 200, done: 0, failed: 0, pending: 200, throughput: 0, utilisation: 0, ms_per_person: null, last_error: 'terminal offline' },
       ],
     }),
     // The preview's directory never changes: version 1, every row for a panel without them.

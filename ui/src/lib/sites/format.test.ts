@@ -10,7 +10,13 @@ describe('sites formatting', () => {
     expect(perSecond(95.2)).toBe('95/s');
     expect(jobShare(50, 10, 120)).toBe(0.5);
     expect(jobShare(0, 0, 0)).toBe(0);
-    expect([true, false, null].map(onlineWords)).toEqual(['online', 'offline', 'not heard yet']);
+    const heard = (online: boolean | null, no_answer = false) => ({ online, no_answer });
+    expect([true, false, null].map((o) => onlineWords(heard(o), undefined))).toEqual(['online', 'offline', 'not heard yet']);
+    // The sync's word first; live state only when the sync has none; silence is said.
+    expect(onlineWords(heard(false), { online: true })).toBe('offline');
+    expect(onlineWords(heard(null), { online: true })).toBe('online (live)');
+    expect(onlineWords(heard(null), { online: false })).toBe('offline (live)');
+    expect(onlineWords(heard(null, true), { online: true })).toBe('not answering');
     expect(jobShare(130, 0, 120)).toBe(1);
   });
 

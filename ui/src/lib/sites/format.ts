@@ -16,11 +16,29 @@ export function jobShare(done: number, failed: number, total: number): number {
   return total <= 0 ? 0 : Math.min(1, (done + failed) / total);
 }
 
-/** A terminal's presence as this console's sync heard it: `null` until it has heard anything
- * (what an earlier run stored is not now; "last seen" beneath says when that was). */
-export function onlineWords(online: boolean | null): string {
+/** Whether a terminal is online: as this console's sync heard it, else (no sync here, or
+ * not heard by it yet) as the console's live state has it (`live`: the terminal's device,
+ * `face:{id}`), else unknown. What an earlier run stored is not now ("last seen" beneath says
+ * when that was). */
+export function terminalOnline(
+  row: { online: boolean | null; no_answer: boolean },
+  live: { online: boolean } | undefined,
+): boolean | null {
+  if (row.online !== null) return row.online;
+  if (row.no_answer) return null;
+  return live ? live.online : null;
+}
+
+/** {@link terminalOnline} in words, saying where an answer came from when it is not the sync's. */
+export function onlineWords(
+  row: { online: boolean | null; no_answer: boolean },
+  live: { online: boolean } | undefined,
+): string {
+  const online = terminalOnline(row, live);
+  if (row.online === null && row.no_answer) return 'not answering';
   if (online === null) return 'not heard yet';
-  return online ? 'online' : 'offline';
+  const words = online ? 'online' : 'offline';
+  return row.online === null ? `${words} (live)` : words;
 }
 
 /** Today (local calendar day) as YYYY-MM-DD, optionally `days` away. */

@@ -5,9 +5,13 @@
  */
 export type TerminalProgress = { terminal_id: string, name: string | null, 
 /**
- * `None`: not heard from yet in this run.
+ * `None`: not heard from yet in this run, or (`no_answer`) not answering.
  */
-online: boolean | null, person_count: number | null, 
+online: boolean | null, 
+/**
+ * A request went unanswered past its deadline; the sync is asking it again.
+ */
+no_answer: boolean, person_count: number | null, 
 /**
  * Persons waiting to be sent (additions, changes and removals); `None` before planning.
  */

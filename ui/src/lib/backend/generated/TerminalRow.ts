@@ -6,10 +6,14 @@
 export type TerminalRow = { terminal_id: string, name: string | null, ip: string | null, firmware: string | null, 
 /**
  * As this console's sync last heard; `None`: not heard from since it started (or no sync
- * runs here). What an earlier run last heard is not shown as now: `last_seen_ms` says
- * when that was.
+ * runs here), or not answering (`no_answer`). What an earlier run last heard is not shown
+ * as now: `last_seen_ms` says when that was.
  */
 online: boolean | null, 
+/**
+ * This run's sync sent it a request that went unanswered, and is asking it again.
+ */
+no_answer: boolean, 
 /**
  * Persons the terminal's own last HeartBeat counted (lags a sync until the next one).
  */
