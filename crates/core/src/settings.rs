@@ -589,9 +589,15 @@ impl Settings {
             None => DEFAULT_SIM_CENTER,
         };
         let devices = flags.simulate.or(file.simulator.devices).unwrap_or(0);
+        // Where the number came from, for the error that refuses it.
+        let devices_from = if flags.simulate.is_some() {
+            "--simulate"
+        } else {
+            "simulator.devices"
+        };
         if devices > 100_000 {
             return Err(invalid(
-                "--simulate",
+                devices_from,
                 devices,
                 "at most 100000 simulated devices",
             ));
@@ -624,7 +630,7 @@ impl Settings {
         }
         if devices > max_devices {
             return Err(invalid(
-                "--simulate",
+                devices_from,
                 devices,
                 format!("more than [live] max_devices ({max_devices}): raise it in the config"),
             ));
@@ -1304,7 +1310,7 @@ mod tests {
             (
                 "[live]\nmax_devices = 10\n[simulator]\ndevices = 11",
                 with_db(),
-                "more than [live] max_devices (10)",
+                "simulator.devices \"11\": more than [live] max_devices (10)",
             ),
         ];
         for (toml, flags, needle) in cases {

@@ -213,8 +213,9 @@ fn envelope(base: &str, topic: &str, payload: &[u8]) -> Result<Envelope, DecodeE
 }
 
 /// The [`PushAck`] a push is owed even though [`decode`] refused it (a time from the future,
-/// a field out of bounds): its raw payload is kept in quarantine, so once that row is stored
-/// the terminal may forget the record. Without the answer a terminal with reliable re-push
+/// a field out of bounds): the quarantine row keeps its reason and the first 1 KiB of its
+/// payload (the record's fields, not its image), so once that row is stored the terminal may
+/// forget the record. Without the answer a terminal with reliable re-push
 /// sends it again for ever, a new quarantine row each time. `None` when the push names no
 /// terminal or record we could answer (its envelope is itself malformed).
 pub fn owed_ack(base: &str, topic: &str, payload: &[u8]) -> Option<PushAck> {
