@@ -8,11 +8,11 @@
 //! - every device that changed since the last [`LiveState::take_changes`] is returned once, with
 //!   its newest state, however many messages it sent in between;
 //! - an online device silent for longer than `stale_after` is marked stale by
-//!   [`LiveState::sweep_stale`] (and un-marked by its next message); so is one whose every
-//!   fix and status for that long was older than what is held (its clock was set back: it
-//!   reports, but what the map shows of it is not moving on), with `clock_behind` set, and
-//!   only a fix or status that moves it forward un-marks that one (events and duplicates say
-//!   nothing about its clock, and neither start nor end such a run);
+//!   [`LiveState::sweep_stale`] (and un-marked by its next message, unless that is older than
+//!   what is held); so is one whose every fix and status for that long was older than what is
+//!   held (its clock was set back: it reports, but what the map shows of it is not moving on),
+//!   with `clock_behind` set, and only a message stamped at or after what is held un-marks
+//!   that one (older events and duplicates neither start nor end such a run);
 //! - each device keeps a trail of its recent fixes (at most `trail` old, at most
 //!   [`MAX_TRAIL_POINTS`]) in device-time order, for the map's selected device.
 
@@ -206,8 +206,19 @@ impl LiveState {
                     && state.device_status_ms.is_some_and(|h| status.ts_ms < h);
                 (moved, (moved || behind).then_some(behind))
             }
-            // Events do not change the device's drawn state yet; they do show it is alive.
-            NativeMessage::Event { .. } => (false, None),
+            // Events do not change the device's drawn state yet; they do show it is alive,
+            // and one stamped at or after what is held shows its clock is not behind.
+            NativeMessage::Event { event, .. } => {
+                let held = state
+                    .fix
+                    .as_ref()
+                    .map(|f| f.ts_ms)
+                    .max(state.device_status_ms);
+                (
+                    false,
+                    held.is_some_and(|h| event.ts_ms >= h).then_some(false),
+                )
+            }
         };
         match behind {
             Some(true) => {
@@ -264,12 +275,13 @@ impl LiveState {
         let mut turned = Vec::new();
         for (id, state) in &mut self.devices {
             let silent = over(state.last_seen_ms);
-            // A device stale for its silence that comes back reporting old times stays
-            // stale: the run that began when it came back says the same.
-            let behind = state.behind_since_ms.is_some_and(over)
-                || (state.stale && state.behind_since_ms.is_some());
+            let run_over = state.behind_since_ms.is_some_and(over);
+            // A device stale for its silence that comes back reporting old times stays stale
+            // (not fresh for a minute, then stale again); its clock is blamed only once the
+            // run is as long as the limit (a backlog redelivered after a cut is shorter).
+            let behind = run_over || (state.stale && state.behind_since_ms.is_some());
             let stale = state.online() && (silent || behind);
-            let clock_behind = stale && !silent;
+            let clock_behind = stale && !silent && run_over;
             if stale && !state.stale {
                 turned.push(id.clone());
             }
@@ -677,21 +689,25 @@ mod tests {
         live.take_changes();
 
         // Back, but every report is older than what is held: it does not flicker to fresh
-        // and back; it stays stale, now for its clock, and the screen is told so.
-        for s in 0..10 {
+        // and back; it stays stale, and its clock is blamed once the run is as long as the
+        // limit (not sooner: a backlog redelivered after a cut is shorter). The sweep that
+        // finds so sends it again by itself.
+        let mut blamed_at = None;
+        for s in 0..70 {
             let received = 63_000 + s * 1_000;
             live.apply(&loc("a", 82_800_000 + s * 1_000, 2.0), received);
             live.apply(&event("a", 82_800_000 + s * 1_000), received);
+            live.take_changes();
             assert!(live.sweep_stale(received).is_empty(), "not stale anew");
-            assert!(
-                live.get(&id("a")).unwrap().stale,
-                "still stale at {received}"
-            );
+            let a = live.get(&id("a")).unwrap();
+            assert!(a.stale, "still stale at {received}");
+            if a.clock_behind && blamed_at.is_none() {
+                blamed_at = Some(received);
+                let shown = live.take_changes();
+                assert!(shown.iter().any(|d| d.id == "a" && d.clock_behind));
+            }
         }
-        let shown = live.take_changes();
-        assert!(shown
-            .iter()
-            .any(|d| d.id == "a" && d.stale && d.clock_behind));
+        assert_eq!(blamed_at, Some(124_000), "61 s after the run began");
 
         // An event alone from a device stale only for its silence ends the silence.
         live.apply(&loc("b", 1_000, 1.0), 1_000);
@@ -699,6 +715,19 @@ mod tests {
         assert!(live.get(&id("b")).unwrap().stale);
         live.apply(&event("b", 63_000), 63_000);
         assert!(!live.get(&id("b")).unwrap().stale);
+    }
+
+    #[test]
+    fn a_late_fix_followed_by_current_events_blames_no_clock() {
+        let mut live = live_with(60, 600);
+        live.apply(&loc("a", 10_000, 1.0), 1_000);
+        live.apply(&loc("a", 5_000, 1.0), 2_000); // a redelivered copy: a run begins
+        for s in 3..=80 {
+            live.apply(&event("a", 10_000 + s * 1_000), s * 1_000);
+            live.sweep_stale(s * 1_000);
+        }
+        let a = live.get(&id("a")).unwrap();
+        assert!(!a.stale && !a.clock_behind && a.behind_since_ms.is_none());
     }
 
     #[test]
