@@ -124,6 +124,14 @@ impl IncidentBook {
 
     fn put(&mut self, incident: Incident) {
         let key = cause(&incident);
+        // A version from another console may name another cause than the one held (a
+        // forged or broken one): the held cause no longer points at this incident.
+        if let Some(held) = self.incidents.get(&incident.id) {
+            let held_key = cause(held);
+            if held_key != key {
+                self.close_cause(&held_key, &incident.id);
+            }
+        }
         if incident.state.is_open() {
             if self
                 .open_by_cause
@@ -132,16 +140,24 @@ impl IncidentBook {
             {
                 *self.open_kinds.entry(incident.source.clone()).or_default() += 1;
             }
-        } else if self.open_by_cause.get(&key) == Some(&incident.id) {
-            self.open_by_cause.remove(&key);
-            if let Some(n) = self.open_kinds.get_mut(&incident.source) {
-                *n -= 1;
-                if *n == 0 {
-                    self.open_kinds.remove(&incident.source);
-                }
-            }
+        } else {
+            self.close_cause(&key, &incident.id);
         }
         self.incidents.insert(incident.id.clone(), incident);
+    }
+
+    /// `key` has no open incident any more, if incident `id` was it.
+    fn close_cause(&mut self, key: &(String, String), id: &str) {
+        if self.open_by_cause.get(key).map(String::as_str) != Some(id) {
+            return;
+        }
+        self.open_by_cause.remove(key);
+        if let Some(n) = self.open_kinds.get_mut(&key.0) {
+            *n -= 1;
+            if *n == 0 {
+                self.open_kinds.remove(&key.0);
+            }
+        }
     }
 
     fn record(&mut self, incident: Incident, audited: bool, publish: bool) {
@@ -617,6 +633,29 @@ mod tests {
         assert!(b.merge(resolved.clone(), 301));
         assert!(!b.merge(from_b, 302));
         assert_eq!(b.get(&id), Some(&resolved));
+    }
+
+    #[test]
+    fn a_remote_version_naming_another_cause_moves_the_incident_off_the_held_one() {
+        let mut book = IncidentBook::default();
+        let id = book.raise(&trigger("v1", "e1", 10), 100).unwrap();
+        let mut remote = book.get(&id).unwrap().clone();
+        remote.kind = "other".into();
+        remote.version += 1;
+        assert!(book.merge(remote, 110));
+        // The panic cause is free: the next panic opens its own incident, and resolving the
+        // moved one leaves exactly that one counted for the source.
+        let next = book.raise(&trigger("v1", "e2", 20), 120).unwrap();
+        assert_ne!(next, id);
+        let resolve = IncidentAction::Resolve {
+            note: "done".into(),
+        };
+        book.act(&id, &resolve, "ana", 130).unwrap();
+        assert_eq!(book.open_kinds_of("v1"), 1);
+        assert_eq!(book.open_by_cause.len(), 1);
+        book.act(&next, &resolve, "ana", 140).unwrap();
+        assert_eq!(book.open_kinds_of("v1"), 0);
+        assert!(book.open_by_cause.is_empty() && book.open_kinds.is_empty());
     }
 
     #[test]
