@@ -186,9 +186,9 @@ fn print_summary(settings: &Settings, progress: &[TerminalProgress]) -> ExitCode
             "{:<24} {:<7} {:<10} {:>7} {:>7} {:>7} {:>9.1} {:>6.2}  {}",
             p.terminal_id,
             match (p.online, p.no_answer) {
-                (Some(true), _) => "yes",
-                (Some(false), _) => "no",
-                (None, true) => "silent",
+                (_, true) => "silent",
+                (Some(true), false) => "yes",
+                (Some(false), false) => "no",
                 (None, false) => "?",
             },
             p.state,

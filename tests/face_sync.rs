@@ -1,8 +1,8 @@
 //! Employee sync against SIMULATED face terminals on a real Mosquitto: a full sync lands every
 //! person exactly where assigned; removals (re-import, end of validity) happen on time; a
 //! console restart, a terminal killed mid-batch and one that keeps dropping off the network
-//! mid-batch all finish without gaps; a terminal that stops answering is marked so until it
-//! speaks again; capacity and photo failures are reported per person; and the simulator counts any second batch sent while one
+//! mid-batch all finish without gaps; a terminal that stops answering is marked so (its
+//! heartbeats notwithstanding) until it answers again; capacity and photo failures are reported per person; and the simulator counts any second batch sent while one
 //! runs (every test asserts there was none). `watchfloor employees import` and
 //! `watchfloor sync --wait` are run as a user would.
 
@@ -502,7 +502,7 @@ async fn the_command_line_imports_and_syncs_to_completion() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_terminal_that_stops_answering_is_shown_so_until_it_speaks_again() {
+async fn a_terminal_that_stops_answering_is_shown_so_until_it_answers_again() {
     // Not a simulated terminal: only its heartbeats, so the sync's requests go unanswered.
     let site = Site::new();
     let h = site.start_sync(&["MUTE".to_owned()]);
@@ -525,13 +525,28 @@ async fn a_terminal_that_stops_answering_is_shown_so_until_it_speaks_again() {
     .await
     .is_ok();
     assert!(silent, "not marked: {:#?}", h.progress.borrow());
+    // Still beating is alive, not answering: online, and still marked.
     publish(site.broker.port, "mqtt/face/heartbeat", beat, 1, false);
+    let beating = tokio::time::timeout(
+        Duration::from_secs(10),
+        rx.wait_for(|p| p.iter().any(|t| t.no_answer && t.online == Some(true))),
+    )
+    .await
+    .is_ok();
+    assert!(
+        beating,
+        "a heartbeat is not an answer: {:#?}",
+        h.progress.borrow()
+    );
+    // It says Online (as a terminal does after a restart): it speaks to us again.
+    let online = r#"{"messageId":"on-1","operator":"Online","info":{"facesluiceId":"MUTE"}}"#;
+    publish(site.broker.port, "mqtt/face/basic", online, 1, false);
     let back = tokio::time::timeout(
         Duration::from_secs(10),
         rx.wait_for(|p| p.iter().any(|t| !t.no_answer && t.online == Some(true))),
     )
     .await
     .is_ok();
-    assert!(back, "a heartbeat clears it: {:#?}", h.progress.borrow());
+    assert!(back, "its Online clears it: {:#?}", h.progress.borrow());
     h.stop().await;
 }

@@ -99,9 +99,10 @@ pub enum Control {
 pub struct TerminalProgress {
     pub terminal_id: String,
     pub name: Option<String>,
-    /// `None`: not heard from yet in this run, or (`no_answer`) not answering.
+    /// `None`: not heard from yet in this run, or since a request went unanswered.
     pub online: Option<bool>,
-    /// A request went unanswered past its deadline; the sync is asking it again.
+    /// A request went unanswered past its deadline and the terminal has not answered since
+    /// (heartbeats do not count); the sync keeps asking.
     pub no_answer: bool,
     #[ts(type = "number | null")]
     pub person_count: Option<u32>,
@@ -178,7 +179,7 @@ struct Term {
     meta: Terminal,
     /// `None` until heard in this run, and again while a request goes unanswered.
     online: Option<bool>,
-    /// A request went unanswered past its deadline; the terminal is being probed again.
+    /// A request went unanswered past its deadline, and nothing but heartbeats came since.
     no_answer: bool,
     /// `QueryProgress` said no batch is running (since the last silence or restart).
     idle: bool,
@@ -207,7 +208,7 @@ fn backoff() -> Box<dyn Iterator<Item = Duration> + Send> {
 }
 
 impl Term {
-    /// The terminal said something (a presence, an Ack): it answers, `online` or not.
+    /// The terminal said something of itself (Online, Offline) or answered (an Ack).
     fn heard(&mut self, online: bool) {
         self.online = Some(online);
         self.no_answer = false;
@@ -552,7 +553,10 @@ impl Engine {
             Presence::HeartBeat { person_count, .. } => {
                 t.meta.person_count = person_count.or(t.meta.person_count);
                 if t.online != Some(true) {
-                    t.heard(true);
+                    // Alive, but a terminal that beats and never answers our requests (a
+                    // missing topic permission, firmware without person sync) is still not
+                    // answering: only an answer (or its Online) clears that.
+                    t.online = Some(true);
                     t.idle = false;
                     t.reconciled = false;
                     t.retry_at = None;

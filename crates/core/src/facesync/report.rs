@@ -51,7 +51,8 @@ pub struct TerminalRow {
     /// runs here), or not answering (`no_answer`). What an earlier run last heard is not shown
     /// as now: `last_seen_ms` says when that was.
     pub online: Option<bool>,
-    /// This run's sync sent it a request that went unanswered, and is asking it again.
+    /// This run's sync sent it a request that went unanswered, and it has not answered since
+    /// (it may still beat: `online` then says so).
     pub no_answer: bool,
     /// Persons the terminal's own last HeartBeat counted (lags a sync until the next one).
     #[ts(type = "number | null")]

@@ -22,28 +22,34 @@ export function jobShare(done: number, failed: number, total: number): number {
  * when that was). */
 export function terminalOnline(
   row: { online: boolean | null; no_answer: boolean },
-  live: { online: boolean } | undefined,
+  live: { online: boolean; stale: boolean } | undefined,
 ): boolean | null {
   if (row.online !== null) return row.online;
-  if (row.no_answer) return null;
-  return live ? live.online : null;
+  if (row.no_answer || !live || live.stale) return null;
+  return live.online;
 }
 
-/** {@link terminalOnline} in words, saying where an answer came from when it is not the sync's. */
+/** {@link terminalOnline} in words, saying where an answer came from when it is not the
+ * sync's, and when the terminal beats but does not answer the sync. */
 export function onlineWords(
   row: { online: boolean | null; no_answer: boolean },
-  live: { online: boolean } | undefined,
+  live: { online: boolean; stale: boolean } | undefined,
 ): string {
+  if (row.no_answer) return row.online ? 'online, not answering' : 'not answering';
   const online = terminalOnline(row, live);
-  if (row.online === null && row.no_answer) return 'not answering';
-  if (online === null) return 'not heard yet';
-  const words = online ? 'online' : 'offline';
-  return row.online === null ? `${words} (live)` : words;
+  if (online !== null) return row.online === null ? `${online ? 'online' : 'offline'} (live)` : online ? 'online' : 'offline';
+  return live?.online && live.stale ? 'silent (live)' : 'not heard yet';
 }
 
-/** Today (local calendar day) as YYYY-MM-DD, optionally `days` away. */
-export function isoDay(days = 0, now = Date.now()): string {
+/** Today as YYYY-MM-DD, optionally `days` away: the calendar day in `zone` (an IANA name,
+ * the terminals' zone), else this workstation's. */
+export function isoDay(days = 0, now = Date.now(), zone?: string): string {
   const d = new Date(now + days * 86_400_000);
+  if (zone) {
+    const parts = new Intl.DateTimeFormat('en-US', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(d);
+    const part = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
+    return `${part('year')}-${part('month')}-${part('day')}`;
+  }
   const m = String(d.getMonth() + 1).padStart(2, '0');
   const day = String(d.getDate()).padStart(2, '0');
   return `${d.getFullYear()}-${m}-${day}`;

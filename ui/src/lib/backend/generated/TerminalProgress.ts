@@ -5,11 +5,12 @@
  */
 export type TerminalProgress = { terminal_id: string, name: string | null, 
 /**
- * `None`: not heard from yet in this run, or (`no_answer`) not answering.
+ * `None`: not heard from yet in this run, or since a request went unanswered.
  */
 online: boolean | null, 
 /**
- * A request went unanswered past its deadline; the sync is asking it again.
+ * A request went unanswered past its deadline and the terminal has not answered since
+ * (heartbeats do not count); the sync keeps asking.
  */
 no_answer: boolean, person_count: number | null, 
 /**

@@ -11,7 +11,8 @@ export type TerminalRow = { terminal_id: string, name: string | null, ip: string
  */
 online: boolean | null, 
 /**
- * This run's sync sent it a request that went unanswered, and is asking it again.
+ * This run's sync sent it a request that went unanswered, and it has not answered since
+ * (it may still beat: `online` then says so).
  */
 no_answer: boolean, 
 /**
