@@ -6,6 +6,7 @@
 //! returns when the history file is complete. The desktop shell, `record` and the tests are all
 //! thin callers of this one type.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -219,7 +220,7 @@ impl Pipeline {
             operator: settings.incidents.operator.clone(),
             flood: FloodWatch::default(),
             publisher: shared::Publisher::new(outbound_tx),
-            changed_incidents: Vec::new(),
+            changed_incidents: HashMap::new(),
             published_at_connect: 0,
             pruned_incidents_ms: 0,
             push_acks: 0,
@@ -389,8 +390,9 @@ struct LiveTask {
     flood: FloodWatch,
     /// What the shared incident topics should hold, handed to the link as its queue has room.
     publisher: shared::Publisher,
-    /// Incidents changed since the last batch.
-    changed_incidents: Vec<Incident>,
+    /// Incidents changed since the last batch, by id (each sent once, as it is now: a broker
+    /// restart may change thousands in one batch).
+    changed_incidents: HashMap<String, Incident>,
     /// The link's connect count when every incident was last published.
     published_at_connect: u64,
     /// When resolved incidents were last pruned from memory (once a minute is plenty).
@@ -527,6 +529,8 @@ impl LiveTask {
             self.incidents.snapshot()
         } else {
             std::mem::take(&mut self.changed_incidents)
+                .into_values()
+                .collect()
         };
         let history = self.history_health();
         let push_latency = self.latency.summary(emitted_at_ms);
@@ -818,8 +822,8 @@ impl LiveTask {
             if publish {
                 self.publisher.publish(&incident.id, &self.incidents);
             }
-            self.changed_incidents.retain(|i| i.id != incident.id);
-            self.changed_incidents.push(incident.clone());
+            self.changed_incidents
+                .insert(incident.id.clone(), incident.clone());
             records.push(Record::Incident(Box::new(incident)));
             if let Some(a) = audit {
                 records.push(Record::IncidentAudit(a));
