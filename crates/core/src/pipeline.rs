@@ -135,6 +135,7 @@ impl Pipeline {
             sound: settings.incidents.sound,
             device_groups: settings.device_groups.names(),
             trail_minutes: u32::try_from(settings.live.trail.as_secs() / 60).unwrap_or(u32::MAX),
+            terminal_zone: settings.terminal_day_zone().name().to_owned(),
         };
 
         let (acker, ack_queue) = link::ack_channel();

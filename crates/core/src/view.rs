@@ -215,6 +215,9 @@ pub struct ConsoleInfo {
     pub device_groups: Vec<String>,
     /// How far back the selected device's trail reaches (`live.trail_minutes`), in minutes.
     pub trail_minutes: u32,
+    /// The zone of the face terminals' calendar days (`[face] time_zone`, else this
+    /// workstation's), an IANA name: the attendance panel's "today" is that zone's.
+    pub terminal_zone: String,
 }
 
 /// One stored device event, for the device panel.

@@ -96,6 +96,7 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
     credential_problem: null,
     device_groups: FAKE_GROUPS,
     trail_minutes: 10,
+    terminal_zone: Intl.DateTimeFormat().resolvedOptions().timeZone,
   };
   const incidents = new Map<string, Incident>(fakeIncidents(Date.now()).map((i) => [i.id, i]));
   let changed: Incident[] = [];

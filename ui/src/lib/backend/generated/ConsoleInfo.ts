@@ -48,4 +48,9 @@ device_groups: Array<string>,
 /**
  * How far back the selected device's trail reaches (`live.trail_minutes`), in minutes.
  */
-trail_minutes: number, };
+trail_minutes: number, 
+/**
+ * The zone of the face terminals' calendar days (`[face] time_zone`, else this
+ * workstation's), an IANA name: the attendance panel's "today" is that zone's.
+ */
+terminal_zone: string, };
