@@ -4,6 +4,7 @@
 
 use watchfloor_protocol::{DeviceEvent, DeviceId, Severity};
 
+use super::book::CONSOLE_KINDS;
 use super::model::incident_id;
 
 /// What the rules see fit to raise; the book turns it into a new incident or a repeat.
@@ -84,9 +85,17 @@ impl IncidentRules {
             Some(m) => format!("{who}: {what}: {m}"),
             None => format!("{who}: {what}"),
         };
+        // An event type named like one of the console's own kinds ("offline", say) is kept
+        // apart from them: it neither lands on the console's incident of that kind nor
+        // escapes the per-device limit on kinds that they are spared.
+        let kind = if CONSOLE_KINDS.contains(&event.event_type.as_str()) {
+            format!("event_{}", event.event_type)
+        } else {
+            event.event_type.clone()
+        };
         Some(Trigger {
             source: device.to_string(),
-            kind: event.event_type.clone(),
+            kind,
             key: event.event_id.clone(),
             severity: event.severity,
             title,
@@ -216,6 +225,12 @@ mod tests {
         assert!(rules
             .on_event(&dev, None, &event(Severity::Medium))
             .is_none());
+        let named_like_ours = DeviceEvent {
+            event_type: OFFLINE_KIND.into(),
+            ..event(Severity::High)
+        };
+        let t = rules.on_event(&dev, None, &named_like_ours).unwrap();
+        assert_eq!(t.kind, "event_offline");
     }
 
     #[test]
