@@ -60,7 +60,13 @@ pub fn incidents_at(conn: &Connection, at_ms: i64) -> rusqlite::Result<Vec<Incid
         }
         out.push(i);
     }
-    out.sort_by_key(Incident::triage_key);
+    // The id breaks ties (incidents opened in one millisecond): the same order every frame
+    // and every export, whatever order the map above gave.
+    out.sort_by(|a, b| {
+        a.triage_key()
+            .cmp(&b.triage_key())
+            .then_with(|| a.id.cmp(&b.id))
+    });
     Ok(out)
 }
 
@@ -70,20 +76,50 @@ pub fn audit_until(
     incident_id: Option<&str>,
     at_ms: i64,
 ) -> rusqlite::Result<Vec<AuditEntry>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT incident_id, version, at_ms, actor, action, detail, state FROM incident_audit
-         WHERE at_ms <= ?1 AND (?2 IS NULL OR incident_id = ?2)
-         ORDER BY incident_id, version, at_ms, id",
-    )?;
-    let rows = stmt.query_map((at_ms, incident_id), table::audit_row)?;
-    rows.collect()
+    match incident_id {
+        Some(id) => conn
+            .prepare_cached(ONE_TRAIL)?
+            .query_map((at_ms, id), table::audit_row)?
+            .collect(),
+        None => conn
+            .prepare_cached(ALL_TRAILS)?
+            .query_map([at_ms], table::audit_row)?
+            .collect(),
+    }
 }
+
+// Two statements, not one with `?2 IS NULL OR incident_id = ?2`: SQLite plans that once for
+// both cases, and one incident's trail then scanned the whole audit table (per frame while an
+// incident is selected, per incident in `review --at`).
+const ONE_TRAIL: &str = "SELECT incident_id, version, at_ms, actor, action, detail, state
+     FROM incident_audit WHERE incident_id = ?2 AND at_ms <= ?1
+     ORDER BY incident_id, version, at_ms, id";
+const ALL_TRAILS: &str = "SELECT incident_id, version, at_ms, actor, action, detail, state
+     FROM incident_audit WHERE at_ms <= ?1
+     ORDER BY incident_id, version, at_ms, id";
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::incidents::model::Change;
     use watchfloor_protocol::Severity;
+
+    #[test]
+    fn one_incidents_trail_is_read_through_its_key_not_a_scan() {
+        let conn = crate::store::open_in_memory().unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {ONE_TRAIL}"))
+            .unwrap()
+            .query_map(("0", 0), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("USING INDEX") && p.contains("incident_id=?")),
+            "{plan:?}"
+        );
+    }
 
     fn store(
         conn: &Connection,
