@@ -530,7 +530,7 @@ fn availability(
 ) -> Result<usize, DocumentError> {
     let rows = report::availability(
         file.conn(),
-        file.devices(),
+        &super::frame::reporting_devices(file.conn())?,
         req.from_ms,
         req.to_ms,
         req.max_gap_ms,

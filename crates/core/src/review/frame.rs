@@ -46,20 +46,49 @@ impl Default for FrameParams {
     }
 }
 
-/// Every device with a fix, found by skipping through the positions index (one seek per
-/// device rather than a scan of every row), with its newest name and kind from `statuses`.
+/// Every device with a fix, with its newest name and kind from `statuses`.
 pub fn device_meta(conn: &Connection) -> rusqlite::Result<Vec<DeviceMeta>> {
-    let mut ids = conn.prepare(
+    meta_of(conn, ids_in(conn, Table::Positions)?)
+}
+
+/// Every device with a fix or a status (a sensor may send statuses only), for the
+/// availability report.
+pub fn reporting_devices(conn: &Connection) -> rusqlite::Result<Vec<DeviceMeta>> {
+    let mut ids = ids_in(conn, Table::Positions)?;
+    ids.extend(ids_in(conn, Table::Statuses)?);
+    ids.sort();
+    ids.dedup();
+    meta_of(conn, ids)
+}
+
+/// The tables whose rows name a device first in an index.
+#[derive(Clone, Copy)]
+enum Table {
+    Positions,
+    Statuses,
+}
+
+/// The device ids in `table`, found by skipping through its index (one seek per device rather
+/// than a scan of every row), in order.
+fn ids_in(conn: &Connection, table: Table) -> rusqlite::Result<Vec<String>> {
+    let table = match table {
+        Table::Positions => "positions",
+        Table::Statuses => "statuses",
+    };
+    let mut ids = conn.prepare(&format!(
         "WITH RECURSIVE d(id) AS (
-             SELECT min(device_id) FROM positions
+             SELECT min(device_id) FROM {table}
              UNION ALL
-             SELECT (SELECT min(device_id) FROM positions WHERE device_id > d.id) FROM d
+             SELECT (SELECT min(device_id) FROM {table} WHERE device_id > d.id) FROM d
              WHERE d.id IS NOT NULL)
-         SELECT id FROM d WHERE id IS NOT NULL",
-    )?;
-    let ids: Vec<String> = ids
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+         SELECT id FROM d WHERE id IS NOT NULL"
+    ))?;
+    let ids = ids.query_map([], |r| r.get(0))?.collect();
+    ids
+}
+
+/// `ids` with each one's newest name and kind from `statuses`.
+fn meta_of(conn: &Connection, ids: Vec<String>) -> rusqlite::Result<Vec<DeviceMeta>> {
     let mut meta = conn.prepare(
         "SELECT name, kind, simulated FROM statuses WHERE device_id = ?1 AND kind IS NOT NULL
          ORDER BY ts_ms DESC LIMIT 1",

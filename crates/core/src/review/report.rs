@@ -141,7 +141,8 @@ pub struct Availability {
     /// Online share of the range, 0..1.
     pub online_share: f64,
     pub fixes: u32,
-    /// Silences between fixes longer than the gap limit.
+    /// Silences longer than the gap limit: between fixes, and from the range's start to the
+    /// first fix and from the last to its end (all of it, for a device with none).
     pub gaps: u32,
     #[ts(type = "number")]
     pub longest_gap_ms: i64,
@@ -172,20 +173,25 @@ pub fn availability(
     for d in devices {
         let (mut n, mut gaps, mut longest, mut covered) = (0u32, 0u32, 0i64, 0i64);
         let mut prev: Option<i64> = None;
+        let mut silence = |dt: i64| {
+            if dt > max_gap_ms {
+                gaps += 1;
+                longest = longest.max(dt);
+            }
+        };
         for t in fixes.query_map((&d.id, from_ms, to_ms), |r| r.get::<_, i64>(0))? {
             let t = t?;
             n += 1;
-            if let Some(p) = prev {
-                let dt = t - p;
-                if dt > max_gap_ms {
-                    gaps += 1;
-                    longest = longest.max(dt);
-                } else {
-                    covered += dt;
-                }
+            let dt = t - prev.unwrap_or(from_ms);
+            silence(dt);
+            if prev.is_some() && dt <= max_gap_ms {
+                covered += dt;
             }
             prev = Some(t);
         }
+        // A device that stopped reporting before the end (or never reported) was silent till
+        // then.
+        silence(to_ms - prev.unwrap_or(from_ms));
         let initially: Option<bool> = before
             .query_row((&d.id, from_ms), |r| Ok(r.get::<_, i64>(0)? != 0))
             .ok();
@@ -371,15 +377,37 @@ mod tests {
     #[test]
     fn availability_follows_statuses_and_counts_silences() {
         let conn = crate::review::frame::tests::fixture();
-        let devices = crate::review::frame::device_meta(&conn).unwrap();
-        // v1: online from 900, offline at 20000. Over [0, 40000): 19100 ms online.
+        // A gate that sends statuses only: online from 5000 on.
+        conn.execute(
+            "INSERT INTO statuses (device_id, ts_ms, online, battery, signal, kind, name,
+                 simulated, received_ms) VALUES ('g1', 5000, 1, NULL, NULL, 'sensor', 'Gate', 0, 0)",
+            [],
+        )
+        .unwrap();
+        let devices = crate::review::frame::reporting_devices(&conn).unwrap();
+        let ids: Vec<&str> = devices.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["g1", "s1", "v1"]);
+        // v1: online from 900, offline at 20000. Over [0, 40000): 19100 ms online. Fixes at
+        // 1000 and 11000: silent 10 s between them and 29 s after the last.
         let a = availability(&conn, &devices, 0, 40_000, 5_000).unwrap();
         let v1 = a.iter().find(|d| d.device_id == "v1").unwrap();
         assert_eq!(v1.online_ms, 19_100);
         assert_eq!(v1.fixes, 2);
-        assert_eq!((v1.gaps, v1.longest_gap_ms), (1, 10_000));
+        assert_eq!((v1.gaps, v1.longest_gap_ms), (2, 29_000));
         let s1 = a.iter().find(|d| d.device_id == "s1").unwrap();
         assert_eq!(s1.online_ms, 40_000 - 1500);
+        assert_eq!(
+            (s1.gaps, s1.longest_gap_ms),
+            (1, 38_000),
+            "silent after its one fix"
+        );
+        let g1 = a.iter().find(|d| d.device_id == "g1").unwrap();
+        assert_eq!((g1.online_ms, g1.fixes), (35_000, 0));
+        assert_eq!((g1.gaps, g1.longest_gap_ms), (1, 40_000), "no fix at all");
+        // A range its fixes fill leaves no silence at the edges.
+        let inner = availability(&conn, &devices, 1_000, 11_001, 20_000).unwrap();
+        let v1 = inner.iter().find(|d| d.device_id == "v1").unwrap();
+        assert_eq!((v1.gaps, v1.longest_gap_ms), (0, 0));
     }
 
     #[test]
