@@ -174,12 +174,13 @@ pub struct ExportArgs {
     /// Only this device (its rows in device-time order).
     #[arg(long, value_name = "ID", value_parser = parse_device_id)]
     pub device: Option<DeviceId>,
-    /// From this time, inclusive: RFC 3339 (2026-11-23T08:00:00Z), a UTC date (2026-11-23) or epoch ms.
-    #[arg(long, value_name = "TIME", value_parser = parse_time_ms)]
-    pub since: Option<i64>,
+    /// From this time, inclusive: RFC 3339 (2026-11-23T08:00:00Z), a date (2026-11-23: its
+    /// midnight in the terminals' zone, [face] time_zone, else this workstation's) or epoch ms.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<TimeArg>,
     /// Up to this time, exclusive; same forms as --since.
-    #[arg(long, value_name = "TIME", value_parser = parse_time_ms)]
-    pub until: Option<i64>,
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<TimeArg>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -201,7 +202,8 @@ pub enum ExportFormat {
 }
 
 impl ExportArgs {
-    pub fn query(&self) -> ExportQuery {
+    /// The query, with dates read in `zone`.
+    pub fn query(&self, zone: chrono_tz::Tz) -> ExportQuery {
         ExportQuery {
             table: match self.what {
                 ExportWhat::Positions => Table::Positions,
@@ -217,8 +219,8 @@ impl ExportArgs {
                 ExportFormat::Kml => Format::Kml,
             },
             device: self.device.clone(),
-            since_ms: self.since,
-            until_ms: self.until,
+            since_ms: self.since.map(|t| t.ms_in(zone)),
+            until_ms: self.until.map(|t| t.ms_in(zone)),
         }
     }
 }
@@ -231,11 +233,11 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value_t = ReportFormat::Csv)]
     pub format: ReportFormat,
     /// From this time, inclusive (same forms as export); default: the file's first record.
-    #[arg(long, value_name = "TIME", value_parser = parse_time_ms)]
-    pub since: Option<i64>,
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<TimeArg>,
     /// Up to this time, exclusive; default: just after the file's last record.
-    #[arg(long, value_name = "TIME", value_parser = parse_time_ms)]
-    pub until: Option<i64>,
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<TimeArg>,
     /// Availability: silences between fixes longer than this count as gaps (seconds).
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     pub max_gap: u32,
@@ -261,29 +263,59 @@ pub enum ReportFormat {
 pub struct ReviewArgs {
     /// The history file (a copy from another workstation is fine, with or without its -wal).
     pub file: std::path::PathBuf,
-    /// Print the picture at this instant instead of opening the window: RFC 3339, a UTC date
-    /// or epoch ms.
-    #[arg(long, value_name = "TIME", value_parser = parse_time_ms)]
-    pub at: Option<i64>,
+    /// Print the picture at this instant instead of opening the window: RFC 3339, a date (its
+    /// midnight in the terminals' zone, else this workstation's) or epoch ms.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub at: Option<TimeArg>,
 }
 
 fn parse_device_id(raw: &str) -> Result<DeviceId, String> {
     DeviceId::parse_qualified(raw).map_err(|e| e.to_string())
 }
 
-/// RFC 3339, a bare UTC date, or epoch milliseconds.
-fn parse_time_ms(raw: &str) -> Result<i64, String> {
+/// A time given on the command line: an instant, or a calendar date whose midnight depends on
+/// the zone it is read in (the terminals', else the workstation's: see
+/// `Settings::terminal_day_zone`), so "2026-11-23" is that day where the site is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeArg {
+    Instant(i64),
+    Date(chrono::NaiveDate),
+}
+
+impl TimeArg {
+    /// Epoch ms: the instant, or the date's first moment in `zone` (a zone that skips
+    /// midnight on that day starts it at the first minute that exists).
+    pub fn ms_in(self, zone: chrono_tz::Tz) -> i64 {
+        use chrono::TimeZone;
+        match self {
+            TimeArg::Instant(ms) => ms,
+            TimeArg::Date(d) => (0..=180)
+                .find_map(|m| {
+                    let t = d.and_time(chrono::NaiveTime::MIN) + chrono::Duration::minutes(m);
+                    zone.from_local_datetime(&t).earliest()
+                })
+                .map_or_else(
+                    || {
+                        d.and_time(chrono::NaiveTime::MIN)
+                            .and_utc()
+                            .timestamp_millis()
+                    },
+                    |t| t.timestamp_millis(),
+                ),
+        }
+    }
+}
+
+/// RFC 3339, a date, or epoch milliseconds.
+fn parse_time(raw: &str) -> Result<TimeArg, String> {
     if let Ok(ms) = raw.parse::<i64>() {
-        return Ok(ms);
+        return Ok(TimeArg::Instant(ms));
     }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
-        return Ok(t.timestamp_millis());
+        return Ok(TimeArg::Instant(t.timestamp_millis()));
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        return Ok(d
-            .and_time(chrono::NaiveTime::MIN)
-            .and_utc()
-            .timestamp_millis());
+        return Ok(TimeArg::Date(d));
     }
     Err("expected an RFC 3339 time (2026-11-23T08:00:00Z), a date (2026-11-23) or epoch ms".into())
 }
@@ -361,4 +393,43 @@ pub fn usage_error(e: clap::Error) -> ExitCode {
     let first = first.trim_start_matches("error: ");
     eprintln!("watchfloor: {first} (try --help)");
     ExitCode::from(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(raw: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(raw)
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    #[test]
+    fn a_date_is_its_midnight_where_the_site_is_and_an_instant_stays_one() {
+        let date = parse_time("2026-11-23").unwrap();
+        assert_eq!(date.ms_in(chrono_tz::UTC), utc("2026-11-23T00:00:00Z"));
+        assert_eq!(
+            date.ms_in(chrono_tz::Asia::Dubai),
+            utc("2026-11-22T20:00:00Z")
+        );
+        let instant = parse_time("2026-11-23T08:00:00Z").unwrap();
+        assert_eq!(
+            instant.ms_in(chrono_tz::Asia::Dubai),
+            utc("2026-11-23T08:00:00Z")
+        );
+        assert_eq!(
+            parse_time("1700000000000").unwrap(),
+            TimeArg::Instant(1_700_000_000_000)
+        );
+        assert!(parse_time("yesterday").is_err());
+        // Chile's clocks skip from 00:00 to 01:00 on the first Sunday of September: that
+        // day starts at 01:00 there.
+        assert_eq!(
+            parse_time("2026-09-06")
+                .unwrap()
+                .ms_in(chrono_tz::America::Santiago),
+            utc("2026-09-06T01:00:00-03:00")
+        );
+    }
 }

@@ -53,7 +53,7 @@ fn main() -> ExitCode {
             return credentials::run(&settings, command, &watchfloor_core::credentials::OsKeyring)
         }
         Some(cli::Command::Export(args)) => {
-            return headless::export(&settings.db_path, &args.query())
+            return headless::export(&settings.db_path, &args.query(settings.terminal_day_zone()))
         }
         Some(cli::Command::Report(args)) => {
             return review::report(&settings.db_path, args, settings.terminal_day_zone())

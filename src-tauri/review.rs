@@ -33,7 +33,7 @@ fn failed(e: impl std::fmt::Display) -> ExitCode {
 /// Prints the picture at `--at` as one JSON document: every device where it was, incidents as
 /// they stood with their audit trail up to then, and the last 100 attendance records.
 pub fn review(args: &ReviewArgs, settings: &watchfloor_core::Settings) -> ExitCode {
-    let Some(at) = args.at else {
+    let Some(at) = args.at.map(|t| t.ms_in(settings.terminal_day_zone())) else {
         eprintln!("watchfloor: give --at TIME");
         return ExitCode::from(2);
     };
@@ -102,8 +102,16 @@ pub fn report(db: &std::path::Path, args: &ReportArgs, day_zone: chrono_tz::Tz) 
         Ok(s) => s,
         Err(e) => return failed(e),
     };
-    let from = args.since.or(span.map(|s| s.from_ms)).unwrap_or(0);
-    let to = args.until.or(span.map(|s| s.to_ms + 1)).unwrap_or(0);
+    let from = args
+        .since
+        .map(|t| t.ms_in(day_zone))
+        .or(span.map(|s| s.from_ms))
+        .unwrap_or(0);
+    let to = args
+        .until
+        .map(|t| t.ms_in(day_zone))
+        .or(span.map(|s| s.to_ms + 1))
+        .unwrap_or(0);
     if to <= from {
         eprintln!("watchfloor: --until must be after --since");
         return ExitCode::from(2);

@@ -14,6 +14,7 @@ online_ms: number,
  */
 online_share: number, fixes: number, 
 /**
- * Silences between fixes longer than the gap limit.
+ * Silences longer than the gap limit: between fixes, and from the range's start to the
+ * first fix and from the last to its end (all of it, for a device with none).
  */
 gaps: number, longest_gap_ms: number, };
