@@ -71,12 +71,20 @@ impl Default for TripParams {
     }
 }
 
+/// Most points of a track (and of its battery series) sent to the window: the line on the map
+/// and the chart hold a few thousand points well; a month at 1 Hz is 2.6 million.
+pub const MAX_TRACK_POINTS: usize = 5_000;
+
 /// A device's track with its analysis.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]
 #[ts(export)]
 pub struct Track {
     pub device_id: String,
+    /// The fixes to draw: every one, or evenly spread ones (the first and the last among them)
+    /// when there are more than [`MAX_TRACK_POINTS`].
     pub points: Vec<TrackPoint>,
+    /// How many fixes the range holds (the summary is of all of them).
+    pub fixes: u32,
     pub summary: TripSummary,
     /// `[ts_ms, battery %]` from the device's statuses over the range.
     #[ts(type = "Array<[number, number]>")]
@@ -116,9 +124,33 @@ pub fn track(
     Ok(Track {
         device_id: device.to_owned(),
         summary: analyse(&points, p),
-        points,
-        battery,
+        fixes: u32::try_from(points.len()).unwrap_or(u32::MAX),
+        points: thin(points, MAX_TRACK_POINTS),
+        battery: thin(battery, MAX_TRACK_POINTS),
     })
+}
+
+/// At most `max` (at least 2) of `items`, evenly spread, the first and the last kept.
+fn thin<T>(items: Vec<T>, max: usize) -> Vec<T> {
+    let n = items.len();
+    if n <= max {
+        return items;
+    }
+    let max = max.max(2);
+    // The k-th kept item is the one at k * (n - 1) / (max - 1): 0 first, n - 1 last.
+    let mut next = 0;
+    let mut k = 0;
+    items
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, item)| {
+            (i == next).then(|| {
+                k += 1;
+                next = k * (n - 1) / (max - 1);
+                item
+            })
+        })
+        .collect()
 }
 
 /// Distance, moving and stopped time, speeds and stops of a time-ordered track.
@@ -191,6 +223,20 @@ mod tests {
             lon,
             speed: None,
         }
+    }
+
+    #[test]
+    fn a_long_track_is_thinned_evenly_keeping_both_ends() {
+        let pts: Vec<i64> = (0..12_345).collect();
+        let kept = thin(pts.clone(), MAX_TRACK_POINTS);
+        assert_eq!(kept.len(), MAX_TRACK_POINTS);
+        assert_eq!((kept[0], *kept.last().unwrap()), (0, 12_344));
+        assert!(kept.windows(2).all(|w| (2..=3).contains(&(w[1] - w[0]))));
+        assert_eq!(
+            thin(pts[..10].to_vec(), MAX_TRACK_POINTS).len(),
+            10,
+            "short: all"
+        );
     }
 
     #[test]

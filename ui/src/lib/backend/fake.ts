@@ -310,6 +310,7 @@ function fakeReview(
       return {
         device_id: device,
         points,
+        fixes: points.length,
         battery: [],
         summary: { distance_m: 0, moving_ms: 0, stopped_ms: 0, silent_ms: 0, max_speed: 10, avg_speed: 0, stops: [] },
       };

@@ -5,7 +5,16 @@ import type { TripSummary } from "./TripSummary";
 /**
  * A device's track with its analysis.
  */
-export type Track = { device_id: string, points: Array<TrackPoint>, summary: TripSummary, 
+export type Track = { device_id: string, 
+/**
+ * The fixes to draw: every one, or evenly spread ones (the first and the last among them)
+ * when there are more than [`MAX_TRACK_POINTS`].
+ */
+points: Array<TrackPoint>, 
+/**
+ * How many fixes the range holds (the summary is of all of them).
+ */
+fixes: number, summary: TripSummary, 
 /**
  * `[ts_ms, battery %]` from the device's statuses over the range.
  */
