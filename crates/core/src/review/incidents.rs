@@ -106,14 +106,7 @@ mod tests {
 
     #[test]
     fn one_incidents_trail_is_read_through_its_key_not_a_scan() {
-        let conn = crate::store::open_in_memory().unwrap();
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {ONE_TRAIL}"))
-            .unwrap()
-            .query_map(("0", 0), |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let plan = crate::store::query_plan(ONE_TRAIL, ("0", 0));
         assert!(
             plan.iter()
                 .any(|p| p.contains("USING INDEX") && p.contains("incident_id=?")),

@@ -392,23 +392,8 @@ mod tests {
 
     #[test]
     fn the_log_up_to_an_instant_seeks_the_time_index() {
-        let conn = crate::store::open_in_memory().unwrap();
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {LOG}"))
-            .unwrap()
-            .query_map(
-                (
-                    None::<&str>,
-                    None::<&str>,
-                    None::<&str>,
-                    None::<&str>,
-                    5_i64,
-                ),
-                |r| r.get::<_, String>(3),
-            )
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let none = None::<&str>;
+        let plan = crate::store::query_plan(LOG, (none, none, none, none, 5_i64));
         assert!(
             plan.iter()
                 .any(|p| p.contains("attendance_by_time") && p.contains("ts_ms<")),

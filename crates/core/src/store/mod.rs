@@ -129,6 +129,22 @@ pub fn open_in_memory() -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// How SQLite would run `sql` on the full schema (the detail of each EXPLAIN QUERY PLAN step),
+/// for tests that a query seeks an index rather than scanning.
+#[cfg(test)]
+pub fn query_plan(sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+    let conn = open_in_memory().expect("schema");
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("query");
+    let steps = stmt
+        .query_map(params, |r| r.get::<_, String>(3))
+        .expect("plan")
+        .collect::<Result<_, _>>()
+        .expect("plan");
+    steps
+}
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // WAL: readers (export, a second window, a reviewer copying the file) never block the writer
     // and the writer never blocks them; commits append to the log instead of rewriting pages.
