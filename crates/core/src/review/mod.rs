@@ -70,7 +70,11 @@ impl ReviewFile {
             return Err(StoreError::Missing { path: shown() });
         }
         let wal = wal_path(path);
-        let has_wal = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+        // A log with commits in it; or an empty one beside its -shm index: a console has the
+        // file open (it emptied its log at a checkpoint) and may write again, so the file is
+        // not immutable, and reading it as if it were could see a checkpoint half done.
+        let has_wal = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0)
+            || (wal.exists() && sibling(path, "-shm").exists());
         let direct = if has_wal {
             open_flags(path, false).map(|c| (c, Opened::ReadOnly))
         } else {
@@ -279,8 +283,13 @@ impl ReviewFile {
 }
 
 fn wal_path(path: &Path) -> PathBuf {
+    sibling(path, "-wal")
+}
+
+/// `path` with `suffix` appended (SQLite's `-wal` and `-shm` files).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
-    s.push("-wal");
+    s.push(suffix);
     PathBuf::from(s)
 }
 
@@ -396,6 +405,26 @@ mod tests {
         drop(review);
         assert_eq!(digest(&db), db_before);
         assert_eq!(digest(&wal_path(&db)), wal_before);
+        drop(writer);
+    }
+
+    #[test]
+    fn a_live_file_whose_log_was_just_emptied_is_not_taken_for_a_closed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.sqlite");
+        let writer = writer_with_a_fix_in_its_log(&db);
+        writer
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        assert_eq!(std::fs::metadata(wal_path(&db)).unwrap().len(), 0);
+        let review = ReviewFile::open(&db).unwrap();
+        assert_eq!(
+            review.opened(),
+            Opened::ReadOnly,
+            "the console may write again"
+        );
+        assert_eq!(review.devices().len(), 1);
+        drop(review);
         drop(writer);
     }
 
