@@ -184,7 +184,7 @@ pub async fn open_review(
         return Ok(None);
     };
     let checked = file.clone();
-    tauri::async_runtime::spawn_blocking(move || ReviewFile::open(&checked).map(drop))
+    tauri::async_runtime::spawn_blocking(move || ReviewFile::check(&checked))
         .await
         .map_err(|e| CommandError::new("review", e))?
         .map_err(|e| CommandError::new("review_refused", e))?;

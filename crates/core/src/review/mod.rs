@@ -62,6 +62,27 @@ pub enum Opened {
 }
 
 impl ReviewFile {
+    /// Whether `path` is a history file this Watchfloor can review, found without opening it
+    /// for review: its schema version is read in place, so a file from an older Watchfloor is
+    /// not copied (gigabytes, into the temp folder) only to be copied again by the window that
+    /// opens it. A log that cannot be read in place is checked the long way, on a copy.
+    pub fn check(path: &Path) -> Result<(), StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Missing {
+                path: path.display().to_string(),
+            });
+        }
+        let has_wal = has_log(path);
+        match open_flags(path, !has_wal).and_then(|c| version(&c)) {
+            Ok(found) => store::check_readable(path, found),
+            Err(_) if has_wal => Self::open(path).map(drop),
+            Err(source) => Err(StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
     /// Opens `path` for review. The database and its log are never written; a file from a
     /// newer Watchfloor is refused, one from an older Watchfloor is migrated on a private copy.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -69,12 +90,7 @@ impl ReviewFile {
         if !path.is_file() {
             return Err(StoreError::Missing { path: shown() });
         }
-        let wal = wal_path(path);
-        // A log with commits in it; or an empty one beside its -shm index: a console has the
-        // file open (it emptied its log at a checkpoint) and may write again, so the file is
-        // not immutable, and reading it as if it were could see a checkpoint half done.
-        let has_wal = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0)
-            || (wal.exists() && sibling(path, "-shm").exists());
+        let has_wal = has_log(path);
         let direct = if has_wal {
             open_flags(path, false).map(|c| (c, Opened::ReadOnly))
         } else {
@@ -282,6 +298,16 @@ impl ReviewFile {
     }
 }
 
+/// Whether `path` has a log to read with it: one with commits in it, or an empty one beside
+/// its -shm index (a console has the file open, emptied its log at a checkpoint and may write
+/// again, so the file is not immutable, and reading it as if it were could see a checkpoint
+/// half done).
+fn has_log(path: &Path) -> bool {
+    let wal = wal_path(path);
+    std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0)
+        || (wal.exists() && sibling(path, "-shm").exists())
+}
+
 fn wal_path(path: &Path) -> PathBuf {
     sibling(path, "-wal")
 }
@@ -465,6 +491,8 @@ mod tests {
             err.to_string().contains("newer than this Watchfloor"),
             "{err}"
         );
+        let checked = ReviewFile::check(&newer).expect_err("refused");
+        assert_eq!(checked.to_string(), err.to_string());
 
         // An older file: schema version 1 (positions, no incidents table).
         let older = dir.path().join("older.sqlite");
@@ -483,6 +511,7 @@ mod tests {
             c.pragma_update(None, "user_version", 1).unwrap();
         }
         let before = digest(&older);
+        ReviewFile::check(&older).expect("an older file can be reviewed");
         let review = ReviewFile::open(&older).unwrap();
         assert_eq!(review.opened(), Opened::Copy);
         let incidents: i64 = review
@@ -565,9 +594,12 @@ mod tests {
             err.to_string().contains("not a Watchfloor history"),
             "{err}"
         );
+        let checked = ReviewFile::check(&other).expect_err("refused");
+        assert_eq!(checked.to_string(), err.to_string());
         let missing = ReviewFile::open(&dir.path().join("nope.sqlite"))
             .err()
             .expect("refused");
         assert!(missing.to_string().contains("does not exist"), "{missing}");
+        assert!(ReviewFile::check(&dir.path().join("nope.sqlite")).is_err());
     }
 }
