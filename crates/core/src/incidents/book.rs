@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use super::model::{AuditEntry, Change, Incident, IncidentAction, IncidentState};
-use super::rules::{Trigger, FLOOD_KIND, OFFLINE_KIND, STALE_KIND};
+use super::rules::{Trigger, CONSOLE_KINDS, OVERFLOW_KIND};
 
 /// Longest note, resolution or assignee name accepted, in characters.
 pub const MAX_TEXT_CHARS: usize = 2000;
@@ -30,11 +30,6 @@ pub const SYSTEM: &str = "system";
 /// nothing it raised goes uncounted. The console's own kinds ([`CONSOLE_KINDS`]) always open
 /// their incident: a device that went offline says so however many kinds it has open.
 pub const MAX_OPEN_KINDS_PER_SOURCE: usize = 16;
-/// The kind of the incident that counts a source's triggers beyond its limit.
-pub const OVERFLOW_KIND: &str = "too_many_kinds";
-/// The kinds the console's rules raise (one incident each per source at most), never counted
-/// on the overflow incident.
-pub const CONSOLE_KINDS: [&str; 4] = [OFFLINE_KIND, STALE_KIND, FLOOD_KIND, OVERFLOW_KIND];
 
 /// Why an operator's action was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -416,6 +411,7 @@ pub fn expired(i: &Incident, now_ms: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::incidents::rules::OFFLINE_KIND;
     use watchfloor_protocol::Severity;
 
     fn trigger(source: &str, key: &str, at_ms: i64) -> Trigger {

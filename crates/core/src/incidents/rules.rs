@@ -4,7 +4,6 @@
 
 use watchfloor_protocol::{DeviceEvent, DeviceId, Severity};
 
-use super::book::CONSOLE_KINDS;
 use super::model::incident_id;
 
 /// What the rules see fit to raise; the book turns it into a new incident or a repeat.
@@ -35,6 +34,13 @@ pub const OFFLINE_KIND: &str = "offline";
 pub const STALE_KIND: &str = "stale";
 /// The kind of the incident a minute of many quarantined messages opens.
 pub const FLOOD_KIND: &str = "quarantine_flood";
+/// The kind of the incident that counts a source's triggers beyond its limit
+/// ([`super::book::MAX_OPEN_KINDS_PER_SOURCE`]).
+pub const OVERFLOW_KIND: &str = "too_many_kinds";
+/// The kinds the console raises itself (one incident each per source at most): never counted
+/// on the overflow incident, and a device event typed like one is kept apart as
+/// `event_{type}`.
+pub const CONSOLE_KINDS: [&str; 4] = [OFFLINE_KIND, STALE_KIND, FLOOD_KIND, OVERFLOW_KIND];
 
 /// The configured rules (`[incidents]` in the config file).
 #[derive(Debug, Clone, PartialEq)]
