@@ -49,10 +49,10 @@ pub fn review(args: &ReviewArgs, settings: &watchfloor_core::Settings) -> ExitCo
     let picture = (|| -> rusqlite::Result<serde_json::Value> {
         let conn = file.conn();
         let devices = review::frame::frame_at(conn, file.devices(), at, params)?;
-        let incidents = review::incidents::incidents_at(conn, at)?;
-        let mut shown = Vec::with_capacity(incidents.len());
-        for i in incidents {
-            let audit = review::incidents::audit_until(conn, Some(&i.id), at)?;
+        let incidents = file.incidents_at(at)?;
+        let mut shown = Vec::with_capacity(incidents.shown.len());
+        for i in incidents.shown {
+            let audit = file.audit_until(&i.id, at)?;
             shown.push(serde_json::json!({ "incident": i, "audit": audit }));
         }
         let attendance = attendance::log(
@@ -71,6 +71,7 @@ pub fn review(args: &ReviewArgs, settings: &watchfloor_core::Settings) -> ExitCo
             "span": review::timeline::span(conn, file.devices())?,
             "devices": devices,
             "incidents": shown,
+            "incidents_resolved_earlier": incidents.resolved_earlier,
             "attendance": attendance,
         }))
     })();

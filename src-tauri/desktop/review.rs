@@ -67,10 +67,7 @@ pub async fn review_audit(
     id: String,
     at_ms: i64,
 ) -> Result<Vec<AuditEntry>, CommandError> {
-    read(&state, move |f| {
-        review::incidents::audit_until(f.conn(), Some(&id), at_ms)
-    })
-    .await
+    read(&state, move |f| f.audit_until(&id, at_ms)).await
 }
 
 /// The next (or previous) moment something happened.

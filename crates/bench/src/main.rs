@@ -131,6 +131,9 @@ enum Command {
         interval_s: u32,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// One event in this many opens an incident (with its audit trail).
+        #[arg(long, default_value_t = 10)]
+        incident_every: u64,
     },
     /// Review timings on a history file.
     Review {
@@ -191,7 +194,8 @@ fn main() -> anyhow::Result<()> {
             days,
             interval_s,
             seed,
-        } => review::generate(&out, devices, days, interval_s, seed),
+            incident_every,
+        } => review::generate(&out, devices, days, interval_s, seed, incident_every),
         Command::Review { db, scrubs } => review::measure(&db, scrubs),
     }
 }

@@ -224,8 +224,8 @@ pub fn write_view(
             write_devices(&devices, *at_ms, *format, out)
         }
         ViewExport::Incidents { at_ms } => {
-            let incidents = super::incidents::incidents_at(file.conn(), *at_ms)?;
-            write_incidents(&incidents, *at_ms, out)
+            let incidents = file.incidents_at(*at_ms)?;
+            write_incidents(&incidents.shown, *at_ms, out)
         }
         ViewExport::Track {
             device,

@@ -2,101 +2,196 @@
 //! from its `opened` row on, and its state, assignee and resolution are those its audited
 //! changes up to the instant left it with.
 //!
+//! The list at an instant is what a console's list held then: every incident open, and those
+//! resolved less than [`KEEP_RESOLVED_MS`] before (a console lets go of them after that). The
+//! ones resolved earlier are only counted; the incidents report has them all.
+//!
 //! What the audit does not record is taken from the incident's row: title, kind, severity (a
 //! repeat may have raised it later) and place. Repeats are not audited (they would flood the
 //! trail); the count at an instant is the number of the device's stored events of that type
 //! from the first up to the instant, or the stored count once the last repeat has happened.
+//!
+//! The trails are read from the file once ([`Trails`]) and topped up with the rows a running
+//! console has added since: a frame then folds them in memory instead of reading the whole
+//! audit table again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::Connection;
 
+use crate::incidents::book::KEEP_RESOLVED_MS;
 use crate::incidents::model::Change;
 use crate::incidents::{AuditEntry, Incident, IncidentState};
 use crate::store::incidents as table;
 
-/// Every incident opened at or before `at_ms`, as it stood then, in triage order.
-pub fn incidents_at(conn: &Connection, at_ms: i64) -> rusqlite::Result<Vec<Incident>> {
-    let mut trails: HashMap<String, Vec<AuditEntry>> = HashMap::new();
-    for a in audit_until(conn, None, at_ms)? {
-        trails.entry(a.incident_id.clone()).or_default().push(a);
+/// The incident list at an instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentsThen {
+    /// Open then, or resolved less than [`KEEP_RESOLVED_MS`] before, in triage order.
+    pub shown: Vec<Incident>,
+    /// Opened before the instant and resolved longer than [`KEEP_RESOLVED_MS`] before it.
+    pub resolved_earlier: u32,
+}
+
+/// Every incident's audit trail in a history file, read once.
+#[derive(Debug, Default)]
+pub struct Trails {
+    by_id: HashMap<String, Trail>,
+    /// The newest audit row read (rows are only ever added, with growing ids).
+    read_up_to: i64,
+}
+
+#[derive(Debug, Default)]
+struct Trail {
+    /// Oldest first: by version, then time, then the order they were stored in.
+    entries: Vec<(i64, AuditEntry)>,
+    /// When it first opened (`i64::MAX` while no `opened` row is known: notes or merges from
+    /// another console that arrived before it).
+    opened_ms: i64,
+    /// The latest time among the entries.
+    latest_ms: i64,
+    /// Whether the whole trail leaves it resolved.
+    ends_resolved: bool,
+}
+
+impl Trail {
+    /// The entries up to `at_ms`, oldest first.
+    fn until(&self, at_ms: i64) -> impl Iterator<Item = &AuditEntry> {
+        self.entries
+            .iter()
+            .map(|(_, a)| a)
+            .filter(move |a| a.at_ms <= at_ms)
     }
-    let mut events = conn.prepare_cached(
-        "SELECT count(*) FROM events WHERE device_id = ?1 AND type = ?2
-           AND ts_ms >= ?3 AND ts_ms <= ?4",
-    )?;
-    let mut out = Vec::new();
-    for (id, trail) in trails {
-        if !trail.iter().any(|a| a.action == "opened") {
-            continue; // only notes or merges known before it opened here: not yet there
+
+    /// The entry that leaves it as it stood at `at_ms`, if it had opened by then.
+    fn last_until(&self, at_ms: i64) -> Option<&AuditEntry> {
+        if self.opened_ms > at_ms {
+            return None;
         }
-        let Some(now) = table::get(conn, &id)? else {
-            continue;
-        };
-        let mut i = now.clone();
-        (i.state, i.assignee, i.resolution) = (IncidentState::New, None, None);
-        for a in &trail {
-            match a.action.as_str() {
-                "assigned" => i.assignee = a.detail.clone(),
-                "resolved" | "merged" => i.resolution = a.detail.clone(),
-                "reopened" => (i.assignee, i.resolution) = (None, None),
-                _ => {}
+        if self.latest_ms <= at_ms {
+            return self.entries.last().map(|(_, a)| a);
+        }
+        self.until(at_ms).last()
+    }
+}
+
+impl Trails {
+    /// Reads the audit rows stored since the last call (all of them the first time).
+    pub fn refresh(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let newest: Option<i64> =
+            conn.query_row("SELECT max(id) FROM incident_audit", [], |r| r.get(0))?;
+        if newest.is_none_or(|n| n <= self.read_up_to) {
+            return Ok(());
+        }
+        let mut stmt = conn.prepare_cached(
+            "SELECT incident_id, version, at_ms, actor, action, detail, state, id
+             FROM incident_audit WHERE id > ?1 ORDER BY id",
+        )?;
+        let mut rows = stmt.query([self.read_up_to])?;
+        let mut touched = HashSet::new();
+        while let Some(r) = rows.next()? {
+            let entry = table::audit_row(r)?;
+            let row: i64 = r.get(7)?;
+            self.read_up_to = self.read_up_to.max(row);
+            touched.insert(entry.incident_id.clone());
+            self.by_id
+                .entry(entry.incident_id.clone())
+                .or_default()
+                .entries
+                .push((row, entry));
+        }
+        for id in touched {
+            let t = self.by_id.get_mut(&id).expect("just added");
+            t.entries.sort_by_key(|(row, a)| (a.version, a.at_ms, *row));
+            t.opened_ms = t
+                .entries
+                .iter()
+                .filter(|(_, a)| a.action == "opened")
+                .map(|(_, a)| a.at_ms)
+                .min()
+                .unwrap_or(i64::MAX);
+            t.latest_ms = t.entries.iter().map(|(_, a)| a.at_ms).max().unwrap_or(0);
+            t.ends_resolved = t
+                .entries
+                .last()
+                .is_some_and(|(_, a)| a.state == IncidentState::Resolved);
+        }
+        Ok(())
+    }
+
+    /// One incident's trail up to `at_ms`, oldest first.
+    pub fn audit_until(&self, incident_id: &str, at_ms: i64) -> Vec<AuditEntry> {
+        self.by_id
+            .get(incident_id)
+            .map(|t| t.until(at_ms).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The incident list at `at_ms` (see the module's notes), its rows read from `conn`.
+    pub fn incidents_at(&self, conn: &Connection, at_ms: i64) -> rusqlite::Result<IncidentsThen> {
+        let forgotten_before = at_ms.saturating_sub(KEEP_RESOLVED_MS);
+        let mut events = conn.prepare_cached(
+            "SELECT count(*) FROM events WHERE device_id = ?1 AND type = ?2
+               AND ts_ms >= ?3 AND ts_ms <= ?4",
+        )?;
+        let mut shown = Vec::new();
+        let mut resolved_earlier = 0u32;
+        for (id, trail) in &self.by_id {
+            // Resolved for good long before the instant: counted without folding its trail.
+            if trail.ends_resolved && trail.latest_ms < forgotten_before && trail.opened_ms <= at_ms
+            {
+                resolved_earlier += 1;
+                continue;
             }
-            i.state = a.state;
+            let Some(last) = trail.last_until(at_ms) else {
+                continue; // not yet opened
+            };
+            if last.state == IncidentState::Resolved && last.at_ms < forgotten_before {
+                resolved_earlier += 1;
+                continue;
+            }
+            let Some(now) = table::get(conn, id)? else {
+                continue;
+            };
+            let mut i = now.clone();
+            (i.state, i.assignee, i.resolution) = (IncidentState::New, None, None);
+            for a in trail.until(at_ms) {
+                match a.action.as_str() {
+                    "assigned" => i.assignee = a.detail.clone(),
+                    "resolved" | "merged" => i.resolution = a.detail.clone(),
+                    "reopened" => (i.assignee, i.resolution) = (None, None),
+                    _ => {}
+                }
+                i.state = a.state;
+            }
+            i.version = last.version;
+            i.updated_ms = last.at_ms;
+            i.updated_by = last.actor.clone();
+            i.last_change = Change {
+                action: last.action.clone(),
+                detail: last.detail.clone(),
+            };
+            if at_ms < now.last_seen_ms {
+                let seen: i64 = events
+                    .query_row((&i.source, &i.kind, now.first_seen_ms, at_ms), |r| r.get(0))?;
+                i.count = u32::try_from(seen.max(1)).unwrap_or(u32::MAX);
+                i.last_seen_ms = at_ms.max(now.first_seen_ms);
+            }
+            shown.push(i);
         }
-        let last = trail.last().expect("non-empty");
-        i.version = last.version;
-        i.updated_ms = last.at_ms;
-        i.updated_by = last.actor.clone();
-        i.last_change = Change {
-            action: last.action.clone(),
-            detail: last.detail.clone(),
-        };
-        if at_ms < now.last_seen_ms {
-            let seen: i64 =
-                events.query_row((&i.source, &i.kind, now.first_seen_ms, at_ms), |r| r.get(0))?;
-            i.count = u32::try_from(seen.max(1)).unwrap_or(u32::MAX);
-            i.last_seen_ms = at_ms.max(now.first_seen_ms);
-        }
-        out.push(i);
-    }
-    // The id breaks ties (incidents opened in one millisecond): the same order every frame
-    // and every export, whatever order the map above gave.
-    out.sort_by(|a, b| {
-        a.triage_key()
-            .cmp(&b.triage_key())
-            .then_with(|| a.id.cmp(&b.id))
-    });
-    Ok(out)
-}
-
-/// The audit trail (one incident's, or every incident's) up to `at_ms`, oldest first.
-pub fn audit_until(
-    conn: &Connection,
-    incident_id: Option<&str>,
-    at_ms: i64,
-) -> rusqlite::Result<Vec<AuditEntry>> {
-    match incident_id {
-        Some(id) => conn
-            .prepare_cached(ONE_TRAIL)?
-            .query_map((at_ms, id), table::audit_row)?
-            .collect(),
-        None => conn
-            .prepare_cached(ALL_TRAILS)?
-            .query_map([at_ms], table::audit_row)?
-            .collect(),
+        // The id breaks ties (incidents opened in one millisecond): the same order every frame
+        // and every export, whatever order the map above gave.
+        shown.sort_by(|a, b| {
+            a.triage_key()
+                .cmp(&b.triage_key())
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(IncidentsThen {
+            shown,
+            resolved_earlier,
+        })
     }
 }
-
-// Two statements, not one with `?2 IS NULL OR incident_id = ?2`: SQLite plans that once for
-// both cases, and one incident's trail then scanned the whole audit table (per frame while an
-// incident is selected, per incident in `review --at`).
-const ONE_TRAIL: &str = "SELECT incident_id, version, at_ms, actor, action, detail, state
-     FROM incident_audit WHERE incident_id = ?2 AND at_ms <= ?1
-     ORDER BY incident_id, version, at_ms, id";
-const ALL_TRAILS: &str = "SELECT incident_id, version, at_ms, actor, action, detail, state
-     FROM incident_audit WHERE at_ms <= ?1
-     ORDER BY incident_id, version, at_ms, id";
 
 #[cfg(test)]
 mod tests {
@@ -104,14 +199,36 @@ mod tests {
     use crate::incidents::model::Change;
     use watchfloor_protocol::Severity;
 
-    #[test]
-    fn one_incidents_trail_is_read_through_its_key_not_a_scan() {
-        let plan = crate::store::query_plan(ONE_TRAIL, ("0", 0));
-        assert!(
-            plan.iter()
-                .any(|p| p.contains("USING INDEX") && p.contains("incident_id=?")),
-            "{plan:?}"
-        );
+    fn trails(conn: &Connection) -> Trails {
+        let mut t = Trails::default();
+        t.refresh(conn).unwrap();
+        t
+    }
+
+    /// Incident `id` as a file holds it at the end: v1's panic, three events, resolved.
+    fn resolved_panic(id: &str) -> Incident {
+        Incident {
+            id: id.into(),
+            source: "v1".into(),
+            kind: "panic".into(),
+            severity: Severity::Critical,
+            title: "Panic".into(),
+            state: IncidentState::Resolved,
+            assignee: Some("bo".into()),
+            resolution: Some("false alarm".into()),
+            count: 3,
+            first_seen_ms: 1000,
+            last_seen_ms: 8000,
+            lat: None,
+            lon: None,
+            version: 4,
+            updated_ms: 9000,
+            updated_by: "bo".into(),
+            last_change: Change {
+                action: "resolved".into(),
+                detail: Some("false alarm".into()),
+            },
+        }
     }
 
     fn store(
@@ -148,28 +265,7 @@ mod tests {
                ('v1', 'e3', 8000, 'panic', 'critical', 0);",
         )
         .unwrap();
-        let now = Incident {
-            id: "i1".into(),
-            source: "v1".into(),
-            kind: "panic".into(),
-            severity: Severity::Critical,
-            title: "Panic".into(),
-            state: IncidentState::Resolved,
-            assignee: Some("bo".into()),
-            resolution: Some("false alarm".into()),
-            count: 3,
-            first_seen_ms: 1000,
-            last_seen_ms: 8000,
-            lat: None,
-            lon: None,
-            version: 4,
-            updated_ms: 9000,
-            updated_by: "bo".into(),
-            last_change: Change {
-                action: "resolved".into(),
-                detail: Some("false alarm".into()),
-            },
-        };
+        let now = resolved_panic("i1");
         use IncidentState::*;
         store(
             &conn,
@@ -182,11 +278,12 @@ mod tests {
             ],
         );
 
+        let trails = trails(&conn);
         assert!(
-            incidents_at(&conn, 1000).unwrap().is_empty(),
+            trails.incidents_at(&conn, 1000).unwrap().shown.is_empty(),
             "not yet opened"
         );
-        let at = |t| incidents_at(&conn, t).unwrap().remove(0);
+        let at = |t| trails.incidents_at(&conn, t).unwrap().shown.remove(0);
         let i = at(1100);
         assert_eq!((i.state, i.count, i.assignee.clone()), (New, 1, None));
         let i = at(3500);
@@ -198,6 +295,116 @@ mod tests {
         let i = at(10_000);
         assert_eq!((i.state, i.count), (Resolved, 3));
         assert_eq!(i.resolution.as_deref(), Some("false alarm"));
-        assert_eq!(audit_until(&conn, Some("i1"), 4000).unwrap().len(), 3);
+        assert_eq!(trails.audit_until("i1", 4000).len(), 3);
+    }
+
+    #[test]
+    fn a_day_after_its_resolution_an_incident_leaves_the_list_and_is_counted() {
+        use IncidentState::*;
+        let conn = crate::store::open_in_memory().unwrap();
+        let day = KEEP_RESOLVED_MS;
+        store(
+            &conn,
+            &resolved_panic("i1"),
+            &[
+                (1000, "system", "opened", None, New),
+                (9000, "bo", "resolved", Some("false alarm"), Resolved),
+            ],
+        );
+        let trails = trails(&conn);
+        let then = |t| trails.incidents_at(&conn, t).unwrap();
+        assert_eq!(
+            (
+                then(9000 + day - 1).shown.len(),
+                then(9000 + day - 1).resolved_earlier
+            ),
+            (1, 0)
+        );
+        assert_eq!(
+            (
+                then(9000 + day).shown.len(),
+                then(9000 + day).resolved_earlier
+            ),
+            (1, 0)
+        );
+        let later = then(9001 + day);
+        assert_eq!((later.shown.len(), later.resolved_earlier), (0, 1));
+        assert_eq!(
+            then(999).resolved_earlier,
+            0,
+            "not opened yet: not counted either"
+        );
+    }
+
+    #[test]
+    fn an_incident_reopened_after_a_day_is_listed_from_its_reopening_on() {
+        use IncidentState::*;
+        let conn = crate::store::open_in_memory().unwrap();
+        let day = KEEP_RESOLVED_MS;
+        let reopened = 9000 + 2 * day;
+        store(
+            &conn,
+            &resolved_panic("i1"),
+            &[
+                (1000, "system", "opened", None, New),
+                (9000, "bo", "resolved", Some("false alarm"), Resolved),
+                (reopened, "dana", "reopened", None, New),
+            ],
+        );
+        let trails = trails(&conn);
+        let then = |t| trails.incidents_at(&conn, t).unwrap();
+        assert_eq!(then(reopened - 1).resolved_earlier, 1);
+        let i = then(reopened).shown.remove(0);
+        assert_eq!(
+            (i.state, i.resolution, i.updated_by.as_str()),
+            (New, None, "dana")
+        );
+    }
+
+    #[test]
+    fn rows_a_running_console_adds_after_the_first_read_are_seen() {
+        use IncidentState::*;
+        let conn = crate::store::open_in_memory().unwrap();
+        let mut i = resolved_panic("i1");
+        (i.state, i.version) = (New, 1);
+        store(&conn, &i, &[(1000, "system", "opened", None, New)]);
+        let mut trails = trails(&conn);
+        assert_eq!(
+            trails.incidents_at(&conn, 5000).unwrap().shown[0].state,
+            New
+        );
+
+        // A note that arrived before the incident it is about, from another console.
+        let mut note = resolved_panic("i2");
+        note.version = 1;
+        store(
+            &conn,
+            &note,
+            &[(2000, "bo", "noted", Some("on my way"), New)],
+        );
+        // i1 acknowledged: its version 2.
+        table::insert_audit(
+            &mut conn.prepare(table::INSERT_AUDIT).unwrap(),
+            &AuditEntry {
+                incident_id: "i1".into(),
+                version: 2,
+                at_ms: 3000,
+                actor: "dana".into(),
+                action: "acknowledged".into(),
+                detail: None,
+                state: Acknowledged,
+            },
+        )
+        .unwrap();
+        trails.refresh(&conn).unwrap();
+        let then = trails.incidents_at(&conn, 5000).unwrap();
+        let ids: Vec<(&str, IncidentState)> = then
+            .shown
+            .iter()
+            .map(|i| (i.id.as_str(), i.state))
+            .collect();
+        assert_eq!(ids, [("i1", Acknowledged)], "i2 has not opened here");
+        assert_eq!(trails.audit_until("i1", 5000).len(), 2);
+        assert_eq!(trails.audit_until("i1", 2999).len(), 1);
     }
 }

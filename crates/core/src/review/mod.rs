@@ -42,6 +42,8 @@ pub struct ReviewFile {
     /// Read-only connections beside `conn` for reads done in slices at once, kept between calls.
     slice_readers: Mutex<Vec<Connection>>,
     devices: Vec<frame::DeviceMeta>,
+    /// Every incident's audit trail, read on the first frame and topped up after.
+    trails: Mutex<incidents::Trails>,
     /// Holds the private copy (older schema, or a WAL that cannot be read in place) alive.
     _copy: Option<tempfile::TempDir>,
 }
@@ -132,6 +134,7 @@ impl ReviewFile {
             source,
             slice_readers: Mutex::new(Vec::new()),
             devices,
+            trails: Mutex::default(),
             _copy: copy,
         })
     }
@@ -261,7 +264,10 @@ pub struct ReviewFrame {
     #[ts(type = "number")]
     pub at_ms: i64,
     pub devices: Vec<crate::view::DeviceView>,
+    /// Open then, or resolved less than a day before ([`incidents`]).
     pub incidents: Vec<crate::incidents::Incident>,
+    /// Resolved more than a day before `at_ms`: not in `incidents`, in the incidents report.
+    pub incidents_resolved_earlier: u32,
     pub attendance: Vec<crate::store::attendance::AttendanceRow>,
 }
 
@@ -275,6 +281,30 @@ impl ReviewFile {
         })
     }
 
+    /// The incident list at `at_ms` ([`incidents`]): the trails stored since the last call are
+    /// read first (a running console's file grows).
+    pub fn incidents_at(&self, at_ms: i64) -> rusqlite::Result<incidents::IncidentsThen> {
+        self.fresh_trails()?.incidents_at(&self.conn, at_ms)
+    }
+
+    /// One incident's audit trail up to `at_ms`, oldest first.
+    pub fn audit_until(
+        &self,
+        incident_id: &str,
+        at_ms: i64,
+    ) -> rusqlite::Result<Vec<crate::incidents::AuditEntry>> {
+        Ok(self.fresh_trails()?.audit_until(incident_id, at_ms))
+    }
+
+    fn fresh_trails(&self) -> rusqlite::Result<std::sync::MutexGuard<'_, incidents::Trails>> {
+        let mut trails = self
+            .trails
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        trails.refresh(&self.conn)?;
+        Ok(trails)
+    }
+
     /// The picture at `at_ms`, with the `attendance` newest records up to then.
     pub fn frame(
         &self,
@@ -282,10 +312,12 @@ impl ReviewFile {
         params: frame::FrameParams,
         attendance: u32,
     ) -> rusqlite::Result<ReviewFrame> {
+        let incidents = self.incidents_at(at_ms)?;
         Ok(ReviewFrame {
             at_ms,
             devices: frame::frame_at(&self.conn, &self.devices, at_ms, params)?,
-            incidents: incidents::incidents_at(&self.conn, at_ms)?,
+            incidents: incidents.shown,
+            incidents_resolved_earlier: incidents.resolved_earlier,
             attendance: crate::store::attendance::log(
                 &self.conn,
                 &crate::store::attendance::AttendanceFilter {

@@ -290,7 +290,7 @@ function fakeReview(
   };
   return {
     appMode: async () => (review ? { mode: 'review', info } : { mode: 'live' }),
-    reviewFrame: async (atMs) => ({ at_ms: atMs, devices: fakeFleet(devices, center, atMs), incidents: [], attendance: [] }),
+    reviewFrame: async (atMs) => ({ at_ms: atMs, devices: fakeFleet(devices, center, atMs), incidents: [], incidents_resolved_earlier: 0, attendance: [] }),
     reviewAudit: async () => [],
     reviewStep: async (atMs, direction) => (direction === 'forward' ? Math.min(to, atMs + 60_000) : Math.max(from, atMs - 60_000)),
     reviewNextIncident: async () => null,

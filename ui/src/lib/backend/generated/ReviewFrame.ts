@@ -7,4 +7,12 @@ import type { Incident } from "./Incident";
  * The picture at one instant: devices where they were, incidents as they stood, the newest
  * attendance records up to then.
  */
-export type ReviewFrame = { at_ms: number, devices: Array<DeviceView>, incidents: Array<Incident>, attendance: Array<AttendanceRow>, };
+export type ReviewFrame = { at_ms: number, devices: Array<DeviceView>, 
+/**
+ * Open then, or resolved less than a day before ([`incidents`]).
+ */
+incidents: Array<Incident>, 
+/**
+ * Resolved more than a day before `at_ms`: not in `incidents`, in the incidents report.
+ */
+incidents_resolved_earlier: number, attendance: Array<AttendanceRow>, };
