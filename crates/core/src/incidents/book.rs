@@ -7,9 +7,11 @@
 //! as a [`BookChange`] for the history writer, the shared topic and the screens.
 //!
 //! **Conflicts.** A received incident replaces ours when its version is higher. At an equal
-//! version (two consoles changed the same incident at once) the later change wins (`updated_ms`,
-//! then operator name), so every console settles on the same state; the losing change stays in
-//! the audit trail of the console that made it. Two open incidents for one cause (two consoles
+//! version (two consoles changed the same incident at once) an operator's change wins over the
+//! console's own (a repeat), then the later change (`updated_ms`, then operator name), so every
+//! console settles on the same state; the losing change stays in the audit trail of the console
+//! that made it. A repeat that lost so is counted again on top of the winner, as the next
+//! version: the acknowledgement stays and the count is not lost. Two open incidents for one cause (two consoles
 //! opened them from different events before hearing of each other) are merged: the one opened
 //! first stays, the other is resolved as "merged" into it.
 
@@ -17,6 +19,7 @@ use std::collections::HashMap;
 
 use super::model::{AuditEntry, Change, Incident, IncidentAction, IncidentState};
 use super::rules::{Trigger, CONSOLE_KINDS, OVERFLOW_KIND};
+use super::shared::MAX_VERSION;
 
 /// Longest note, resolution or assignee name accepted, in characters.
 pub const MAX_TEXT_CHARS: usize = 2000;
@@ -101,10 +104,52 @@ fn text(value: &str, what: &'static str) -> Result<String, ActionError> {
     Ok(value.to_owned())
 }
 
-/// Which of two versions of an incident every console keeps.
+/// The version after `v`. It stops at [`MAX_VERSION`], the highest every console accepts (a
+/// version past it would be quarantined by all of them, ours included, and the consoles would
+/// part for good); changes at the cap still settle by the tie rule of [`wins`].
+fn next_version(v: u64) -> u64 {
+    v.saturating_add(1).min(MAX_VERSION)
+}
+
+/// Which of two versions of an incident every console keeps: the higher version; at an equal
+/// version an operator's change over the console's own (a repeat counted by another console
+/// must not undo an acknowledgement), then the later change, then the operator's name.
 fn wins(candidate: &Incident, held: &Incident) -> bool {
-    let key = |i: &Incident| (i.version, i.updated_ms, i.updated_by.clone(), i.count);
+    let key = |i: &Incident| {
+        (
+            i.version,
+            i.updated_by != SYSTEM,
+            i.updated_ms,
+            i.updated_by.clone(),
+            i.count,
+        )
+    };
     key(candidate) > key(held)
+}
+
+/// `held`, a repeat this console counted, lost to `winner`, an operator's change made at the
+/// same time on another console: the repeat again, on top of the winner (the count, the last
+/// time seen and a worse severity it brought), or `None` when the winner has them already.
+fn repeat_again(held: &Incident, winner: &Incident, now_ms: i64) -> Option<Incident> {
+    let was_repeat = held.updated_by == SYSTEM
+        && matches!(held.last_change.action.as_str(), "repeated" | "escalated");
+    if !was_repeat || winner.updated_by == SYSTEM || held.version != winner.version {
+        return None;
+    }
+    let adds = held.count > winner.count
+        || held.last_seen_ms > winner.last_seen_ms
+        || held.severity < winner.severity;
+    adds.then(|| {
+        let mut again = winner.clone();
+        again.count = held.count.max(winner.count);
+        again.last_seen_ms = held.last_seen_ms.max(winner.last_seen_ms);
+        again.severity = held.severity.min(winner.severity);
+        again.version = next_version(winner.version);
+        again.updated_ms = now_ms;
+        again.updated_by = SYSTEM.into();
+        again.last_change = held.last_change.clone();
+        again
+    })
 }
 
 impl IncidentBook {
@@ -223,7 +268,7 @@ impl IncidentBook {
             if t.position.is_some() {
                 (i.lat, i.lon) = (t.position.map(|p| p.0), t.position.map(|p| p.1));
             }
-            i.version = i.version.saturating_add(1);
+            i.version = next_version(i.version);
             i.updated_ms = now_ms;
             i.updated_by = SYSTEM.into();
             i.last_change = change;
@@ -333,7 +378,7 @@ impl IncidentBook {
             }
             IncidentAction::Note { text: note } => ("note", Some(text(note, "the note")?)),
         };
-        i.version = i.version.saturating_add(1);
+        i.version = next_version(i.version);
         i.updated_ms = now_ms;
         i.updated_by = actor.to_owned();
         i.last_change = Change {
@@ -350,11 +395,12 @@ impl IncidentBook {
     /// ago is not taken: it is one every console has forgotten ([`IncidentBook::expired`]),
     /// still retained by the broker or republished by a console whose clock is behind.
     pub fn merge(&mut self, remote: Incident, now_ms: i64) -> bool {
-        match self.incidents.get(&remote.id) {
+        let again = match self.incidents.get(&remote.id) {
             Some(held) if !wins(&remote, held) => return false,
+            Some(held) => repeat_again(held, &remote, now_ms),
             None if expired(&remote, now_ms) => return false,
-            _ => {}
-        }
+            None => None,
+        };
         // A second open incident for one cause: keep the one opened first.
         let duplicate = remote
             .state
@@ -365,6 +411,10 @@ impl IncidentBook {
             .and_then(|other| self.incidents.get(&other).cloned());
         let audited = remote.last_change.action != "repeated";
         self.record(remote.clone(), audited, false);
+        if let Some(again) = again {
+            let audited = again.last_change.action != "repeated";
+            self.record(again, audited, true);
+        }
         if let Some(other) = duplicate {
             let (keep, drop) =
                 if (other.first_seen_ms, &other.id) <= (remote.first_seen_ms, &remote.id) {
@@ -375,7 +425,7 @@ impl IncidentBook {
             let mut merged = drop;
             merged.state = IncidentState::Resolved;
             merged.resolution = Some(format!("merged into {}", keep.id));
-            merged.version = merged.version.saturating_add(1);
+            merged.version = next_version(merged.version);
             merged.updated_ms = now_ms;
             merged.updated_by = SYSTEM.into();
             merged.last_change = Change {
@@ -765,5 +815,74 @@ mod tests {
         // A milder repeat does not lower it.
         book.raise(&high("e4", Severity::Low), 140).unwrap();
         assert_eq!(book.get(&id).unwrap().severity, Severity::Critical);
+    }
+
+    #[test]
+    fn a_repeat_counted_on_one_console_does_not_undo_an_acknowledgement_on_another() {
+        let mut a = IncidentBook::default();
+        let mut b = IncidentBook::default();
+        let id = a.raise(&trigger("v1", "e1", 10), 100).unwrap();
+        b.merge(a.get(&id).unwrap().clone(), 101);
+        // At once: A's operator acknowledges it, B counts a repeat a moment later (a flood
+        // incident, say, which each console raises from its own quarantine).
+        let ack = a
+            .act(&id, &IncidentAction::Acknowledge, "ana", 200)
+            .unwrap();
+        b.raise(&trigger("v1", "e2", 20), 201).unwrap();
+        let repeat = b.get(&id).unwrap().clone();
+        assert_eq!((ack.version, repeat.version), (2, 2));
+        b.take_changes();
+
+        assert!(!a.merge(repeat, 202), "the acknowledgement wins on A");
+        assert!(b.merge(ack, 202), "and on B");
+        // B counts its repeat again on top of it, and publishes that.
+        let again = b.take_changes().pop().unwrap();
+        assert!(again.publish && again.audit.is_none());
+        let i = &again.incident;
+        assert_eq!(
+            (
+                i.version,
+                i.state,
+                i.count,
+                i.last_seen_ms,
+                i.updated_by.as_str()
+            ),
+            (3, IncidentState::Acknowledged, 2, 20, SYSTEM)
+        );
+        assert!(a.merge(i.clone(), 203));
+        assert_eq!(a.get(&id), b.get(&id));
+        // Between two operators the later change still wins.
+        let from_a = a
+            .act(&id, &IncidentAction::Note { text: "x".into() }, "ana", 300)
+            .unwrap();
+        let from_b = b
+            .act(&id, &IncidentAction::Note { text: "y".into() }, "bo", 299)
+            .unwrap();
+        assert!(!a.merge(from_b, 301));
+        b.take_changes();
+        assert!(b.merge(from_a.clone(), 301));
+        assert_eq!(b.take_changes().len(), 1, "no repeat to count again");
+        assert_eq!(b.get(&id), Some(&from_a));
+    }
+
+    #[test]
+    fn versions_stop_at_the_highest_every_console_accepts() {
+        let mut book = IncidentBook::default();
+        let id = book.raise(&trigger("v1", "e1", 10), 100).unwrap();
+        let mut forged = book.get(&id).unwrap().clone();
+        forged.version = MAX_VERSION;
+        forged.updated_by = "mallory".into();
+        assert!(book.merge(forged, 110));
+        let acked = book
+            .act(&id, &IncidentAction::Acknowledge, "ana", 120)
+            .unwrap();
+        assert_eq!(acked.version, MAX_VERSION);
+        let topic = super::super::shared::topic(&id);
+        let payload = serde_json::to_vec(&acked).unwrap();
+        assert_eq!(
+            super::super::shared::decode(&topic, &payload).unwrap(),
+            acked,
+            "other consoles take it"
+        );
     }
 }
