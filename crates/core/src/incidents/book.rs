@@ -15,7 +15,7 @@
 //! opened them from different events before hearing of each other) are merged: the one opened
 //! first stays, the other is resolved as "merged" into it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::model::{AuditEntry, Change, Incident, IncidentAction, IncidentState};
 use super::rules::{Trigger, CONSOLE_KINDS, OVERFLOW_KIND};
@@ -79,8 +79,16 @@ pub struct IncidentBook {
     open_by_cause: HashMap<(String, String), String>,
     /// source -> how many kinds it has open (the keys of `open_by_cause` it is in).
     open_kinds: HashMap<String, usize>,
+    /// (source, kind) -> the keys of its latest triggers counted here, newest last: a trigger
+    /// delivered again (a QoS 1 redelivery after a reconnect) is not counted twice.
+    counted: HashMap<(String, String), VecDeque<String>>,
     changes: Vec<BookChange>,
 }
+
+/// Trigger keys remembered per cause. Redelivered messages are the ones not yet acknowledged,
+/// whose acknowledgement waits for the history writer's commit: a few seconds of one device's
+/// events at most.
+const COUNTED_KEYS_PER_CAUSE: usize = 16;
 
 impl IncidentBook {
     /// How many causes of `source` have an incident open.
@@ -241,6 +249,14 @@ impl IncidentBook {
     /// would open exists: a redelivered event).
     pub fn raise(&mut self, t: &Trigger, now_ms: i64) -> Option<String> {
         let key = (t.source.clone(), t.kind.clone());
+        let counted = self.counted.entry(key.clone()).or_default();
+        if counted.contains(&t.key) {
+            return None; // counted already: delivered again
+        }
+        if counted.len() == COUNTED_KEYS_PER_CAUSE {
+            counted.pop_front();
+        }
+        counted.push_back(t.key.clone());
         if let Some(open) = self.open_by_cause.get(&key).cloned() {
             let mut i = self.incidents.get(&open)?.clone();
             if i.id == t.incident_id() {
@@ -449,6 +465,14 @@ impl IncidentBook {
             }
             keep
         });
+        // The counted keys of causes with no incident held any more.
+        let held: HashSet<(&str, &str)> = self
+            .incidents
+            .values()
+            .map(|i| (i.source.as_str(), i.kind.as_str()))
+            .collect();
+        self.counted
+            .retain(|(source, kind), _| held.contains(&(source.as_str(), kind.as_str())));
         gone
     }
 }
@@ -884,5 +908,28 @@ mod tests {
             acked,
             "other consoles take it"
         );
+    }
+
+    #[test]
+    fn a_repeat_delivered_again_is_not_counted_again_nor_opens_a_new_incident() {
+        let mut book = IncidentBook::default();
+        let id = book.raise(&trigger("v1", "e1", 10), 100).unwrap();
+        book.raise(&trigger("v1", "e2", 20), 110).unwrap();
+        // The link dropped before e2 was acknowledged: the broker delivers it again.
+        assert_eq!(book.raise(&trigger("v1", "e2", 20), 120), None);
+        assert_eq!(book.get(&id).unwrap().count, 2);
+        // Resolved meanwhile: e2 again does not open a new incident; e3 does.
+        let resolve = IncidentAction::Resolve { note: "ok".into() };
+        book.act(&id, &resolve, "ana", 130).unwrap();
+        assert_eq!(book.raise(&trigger("v1", "e2", 20), 140), None);
+        assert!(book
+            .raise(&trigger("v1", "e3", 30), 150)
+            .is_some_and(|new| new != id));
+        // Keys are kept while the cause has an incident held, and dropped with it.
+        assert!(book.counted.contains_key(&("v1".into(), "panic".into())));
+        let last = book.raise(&trigger("v1", "e4", 40), 160).unwrap();
+        book.act(&last, &resolve, "ana", 170).unwrap();
+        book.prune(170 + KEEP_RESOLVED_MS);
+        assert!(book.counted.is_empty() && book.snapshot().is_empty());
     }
 }
