@@ -142,6 +142,22 @@ impl DeviceState {
             .unwrap_or(self.last_seen_ms)
     }
 
+    /// What tells the going offline that `status` reports from the device's others, the same
+    /// on every console that heard the device: the status's own time, or for a last will with
+    /// no time (stamped on arrival, by each console's own clock) the newest time the device's
+    /// clock put on a fix or a status before it. A device that said nothing of its own between
+    /// two such wills went offline once, as far as anyone can tell.
+    pub fn offline_cause_ms(&self, status: &Status) -> i64 {
+        if !status.stamped_on_arrival {
+            return status.ts_ms;
+        }
+        self.fix
+            .as_ref()
+            .map(|f| f.ts_ms)
+            .max(self.device_status_ms)
+            .unwrap_or(status.ts_ms)
+    }
+
     /// Online per the latest status (the last will says offline). A device that has sent
     /// locations but never a status is shown online: it is evidently reporting.
     pub fn online(&self) -> bool {
@@ -449,6 +465,33 @@ mod tests {
                 ..status
             },
         }
+    }
+
+    #[test]
+    fn two_consoles_tell_the_same_going_offline_from_a_will_with_no_time() {
+        // Both heard the terminal come online at 1,000 and report at 4,000 (its clock), and
+        // got its will at their own times, a second apart.
+        let cause = |arrival_ms: i64| {
+            let mut live = LiveState::default();
+            live.apply(&status("t", 1000, true), 1010);
+            live.apply(&loc("t", 4000, 52.0), 4010);
+            let NativeMessage::Status { status: w, .. } = will("t", arrival_ms) else {
+                unreachable!()
+            };
+            live.apply(&will("t", arrival_ms), arrival_ms);
+            assert!(!live.get(&id("t")).unwrap().online());
+            live.get(&id("t")).unwrap().offline_cause_ms(&w)
+        };
+        assert_eq!(cause(9_000), 4000);
+        assert_eq!(cause(10_000), 4000);
+        // An offline status with a time of its own is told by that time.
+        let mut live = LiveState::default();
+        live.apply(&status("t", 1000, true), 1010);
+        let NativeMessage::Status { status: off, .. } = status("t", 6000, false) else {
+            unreachable!()
+        };
+        live.apply(&status("t", 6000, false), 6010);
+        assert_eq!(live.get(&id("t")).unwrap().offline_cause_ms(&off), 6000);
     }
 
     #[test]

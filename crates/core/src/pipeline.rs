@@ -720,7 +720,7 @@ impl LiveTask {
                     device,
                     state.name(),
                     state.kind(),
-                    status.ts_ms,
+                    (status.ts_ms, state.offline_cause_ms(status)),
                     state.position(),
                 )
             }

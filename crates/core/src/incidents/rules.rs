@@ -110,13 +110,16 @@ impl IncidentRules {
         })
     }
 
-    /// A device of `kind` went offline (its status said so at device time `ts_ms`).
+    /// A device of `kind` went offline at `ts_ms`. `cause_ms` tells this going offline from
+    /// others, the same on every console: the offline status's own time, or for a last will
+    /// with no time of its own (stamped on arrival, by each console's clock) the newest time
+    /// the device put on anything before it.
     pub fn on_offline(
         &self,
         device: &DeviceId,
         name: Option<&str>,
         kind: Option<&str>,
-        ts_ms: i64,
+        (ts_ms, cause_ms): (i64, i64),
         position: Option<(f64, f64)>,
     ) -> Option<Trigger> {
         let kind = kind?;
@@ -126,7 +129,7 @@ impl IncidentRules {
             .then(|| Trigger {
                 source: device.to_string(),
                 kind: OFFLINE_KIND.into(),
-                key: ts_ms.to_string(),
+                key: cause_ms.to_string(),
                 severity: Severity::High,
                 title: format!("{} ({kind}) went offline", label(device, name)),
                 at_ms: ts_ms,
@@ -244,12 +247,12 @@ mod tests {
         let rules = IncidentRules::default();
         let dev = DeviceId::parse("s1").unwrap();
         assert!(rules
-            .on_offline(&dev, None, Some("vehicle"), 9, None)
+            .on_offline(&dev, None, Some("vehicle"), (9, 9), None)
             .is_some());
         assert!(rules
-            .on_offline(&dev, None, Some("sensor"), 9, None)
+            .on_offline(&dev, None, Some("sensor"), (9, 9), None)
             .is_none());
-        assert!(rules.on_offline(&dev, None, None, 9, None).is_none());
+        assert!(rules.on_offline(&dev, None, None, (9, 9), None).is_none());
         let t = rules
             .on_stale(&dev, None, Some("bodycam"), 7, 100, None, false)
             .unwrap();
