@@ -261,27 +261,62 @@ async fn forgotten_incidents_leave_the_broker_and_a_losing_edit_never_reaches_th
         t = now - 2 * 24 * 3600 * 1000
     );
     let old_topic = "watchfloor/incidents/00000000000000aa";
-    tokio::task::spawn_blocking(move || publish(port, old_topic, &old, 1, true))
+    let published = old.clone();
+    tokio::task::spawn_blocking(move || publish(port, old_topic, &published, 1, true))
         .await
         .unwrap();
     assert!(retained(port, old_topic).is_some());
 
+    // Another, which A itself resolved (version 3) and forgot two days ago, republished open
+    // at version 2 by a console that was away since before the resolution.
+    let away_id = "00000000000000cc";
+    {
+        let conn = watchfloor_core::store::open(&db).unwrap();
+        let forgotten = old
+            .replace(old_id, away_id)
+            .replace(r#""version":2"#, r#""version":3"#);
+        let i: Incident = serde_json::from_str(&forgotten).unwrap();
+        watchfloor_core::store::incidents::upsert(
+            &mut conn
+                .prepare(watchfloor_core::store::incidents::UPSERT)
+                .unwrap(),
+            &i,
+        )
+        .unwrap();
+    }
+    let from_away = old
+        .replace(old_id, away_id)
+        .replace(r#""state":"resolved""#, r#""state":"acknowledged""#)
+        .replace(r#""resolution":"ok""#, r#""resolution":null"#)
+        .replace(
+            r#""action":"resolved","detail":"ok""#,
+            r#""action":"acknowledged","detail":null"#,
+        );
+    let away_topic = "watchfloor/incidents/00000000000000cc";
+    tokio::task::spawn_blocking(move || publish(port, away_topic, &from_away, 1, true))
+        .await
+        .unwrap();
+
     let a = console(&broker, &db, "ana").await;
-    // A does not take it back, and clears it from the broker.
+    // A takes neither back, and clears both from the broker.
     let cleared = tokio::task::spawn_blocking(move || {
         eventually(Duration::from_secs(10), || {
-            retained(port, old_topic).is_none()
+            retained(port, old_topic).is_none() && retained(port, away_topic).is_none()
         })
     });
     assert!(
         cleared.await.unwrap(),
-        "the expired incident is still retained"
+        "the expired or forgotten incident is still retained"
     );
     let snap = a.feed().snapshot().await.unwrap();
-    assert!(snap.incidents.iter().all(|i| i.id != old_id));
+    assert!(snap
+        .incidents
+        .iter()
+        .all(|i| i.id != old_id && i.id != away_id));
 
     // An incident A opened (version 1), then a forged edit of the same version that loses the
-    // tie-break (earlier updated_ms): A keeps its own, in memory and in the file.
+    // tie-break (not an operator's, and an earlier updated_ms): A keeps its own, in memory and
+    // in the file.
     publish_async(
         port,
         "devices/v1/events",
@@ -294,7 +329,7 @@ async fn forgotten_incidents_leave_the_broker_and_a_losing_edit_never_reaches_th
     loser.state = IncidentState::Resolved;
     loser.resolution = Some("forged".into());
     loser.updated_ms = held.updated_ms - 1;
-    loser.updated_by = "zed".into();
+    loser.updated_by = "system".into();
     let loser_topic: &'static str =
         Box::leak(format!("watchfloor/incidents/{}", held.id).into_boxed_str());
     let before = a.metrics().snapshot().messages_incidents;

@@ -6,5 +6,5 @@ use libfuzzer_sys::fuzz_target;
 use watchfloor_core::incidents::shared;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = shared::decode("watchfloor/incidents/0123456789abcdef", data);
+    let _ = shared::decode("watchfloor/incidents/0123456789abcdef", data, 1_800_000_000_000);
 });

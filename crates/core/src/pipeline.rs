@@ -22,7 +22,7 @@ use watchfloor_protocol::{native, owntracks, DecodeError, DeviceId, NativeMessag
 
 use crate::broker::{self, EmbeddedBroker};
 use crate::clock::now_ms;
-use crate::incidents::book::{self, BookChange, KEEP_RESOLVED_MS};
+use crate::incidents::book::{self, BookChange, KEEP_FORGOTTEN_MS, KEEP_RESOLVED_MS};
 use crate::incidents::rules::FloodWatch;
 use crate::incidents::{
     shared, ActionError, Incident, IncidentAction, IncidentBook, IncidentRules,
@@ -75,7 +75,16 @@ impl Pipeline {
                 let conn = store::open(&db_path)?;
                 // Stable per history file, so a restarted console is the same MQTT client.
                 let client_id = meta::client_id(&conn)?;
-                let incidents = store::incidents::load_current(&conn, now_ms() - KEEP_RESOLVED_MS)?;
+                let now = now_ms();
+                let mut incidents = IncidentBook::new(store::incidents::load_current(
+                    &conn,
+                    now - KEEP_RESOLVED_MS,
+                )?);
+                incidents.remember_forgotten(store::incidents::resolved_between(
+                    &conn,
+                    now - KEEP_FORGOTTEN_MS,
+                    now - KEEP_RESOLVED_MS,
+                )?);
                 Ok((conn, client_id, incidents))
             })
             .await
@@ -216,7 +225,7 @@ impl Pipeline {
             seq: 0,
             reported_stall: false,
             latency: LatencyWindow::new(),
-            incidents: IncidentBook::new(incidents),
+            incidents,
             rules: settings.incidents.rules.clone(),
             operator: settings.incidents.operator.clone(),
             flood: FloodWatch::default(),
@@ -756,14 +765,24 @@ impl LiveTask {
         let decoded = if msg.payload.is_empty() {
             Ok(None)
         } else {
-            shared::decode(&msg.topic, &msg.payload).map(Some)
+            shared::decode(&msg.topic, &msg.payload, msg.received_ms).map(Some)
         };
         let records = match decoded {
             Ok(None) => vec![Record::Nothing],
+            Ok(Some(remote))
+                if !self.incidents.has_room_for(&remote)
+                    && !self.incidents.is_old_news(&remote, msg.received_ms) =>
+            {
+                let reason = format!(
+                    "a new incident beyond the {} this console holds",
+                    book::MAX_HELD_INCIDENTS
+                );
+                tracing::warn!(topic = %msg.topic, "{reason}");
+                vec![quarantined(&msg, "incident_limit", reason)]
+            }
             Ok(Some(remote)) => {
                 let id = remote.id.clone();
-                let forgotten =
-                    self.incidents.get(&id).is_none() && book::expired(&remote, msg.received_ms);
+                let forgotten = self.incidents.is_old_news(&remote, msg.received_ms);
                 self.incidents.merge(remote, msg.received_ms);
                 let records = self.drain_incidents();
                 if forgotten {

@@ -82,8 +82,21 @@ pub struct IncidentBook {
     /// (source, kind) -> the keys of its latest triggers counted here, newest last: a trigger
     /// delivered again (a QoS 1 redelivery after a reconnect) is not counted twice.
     counted: HashMap<(String, String), VecDeque<String>>,
+    /// Incidents forgotten here (resolved, then pruned) -> (their last version, when), kept
+    /// [`KEEP_FORGOTTEN_MS`]: a console that was away republishes the versions it held, from
+    /// before their resolution, and they must not open them again.
+    forgotten: HashMap<String, (u64, i64)>,
     changes: Vec<BookChange>,
+    #[cfg(test)]
+    test_max_held: Option<usize>,
 }
+
+/// How long the book remembers the incidents it forgot (see `IncidentBook::forgotten`).
+pub const KEEP_FORGOTTEN_MS: i64 = 30 * 24 * 3600 * 1000;
+/// Most incidents held. Incidents a console opens are bounded by its devices and their kinds;
+/// the bound is for those other consoles publish (a broken or hostile one could publish
+/// millions): beyond it, a new one is refused.
+pub const MAX_HELD_INCIDENTS: usize = 200_000;
 
 /// Trigger keys remembered per cause. Redelivered messages are the ones not yet acknowledged,
 /// whose acknowledgement waits for the history writer's commit: a few seconds of one device's
@@ -227,6 +240,48 @@ impl IncidentBook {
         let mut all: Vec<Incident> = self.incidents.values().cloned().collect();
         all.sort_by_key(Incident::triage_key);
         all
+    }
+
+    /// Whether another console's `remote` can be taken without going past
+    /// [`MAX_HELD_INCIDENTS`]: one held already, or room for one more.
+    pub fn has_room_for(&self, remote: &Incident) -> bool {
+        self.incidents.contains_key(&remote.id) || self.incidents.len() < self.max_held()
+    }
+
+    fn max_held(&self) -> usize {
+        #[cfg(test)]
+        if let Some(n) = self.test_max_held {
+            return n;
+        }
+        MAX_HELD_INCIDENTS
+    }
+
+    /// Remembers incidents forgotten before this book was made: `(id, version, resolved at)`,
+    /// from the history file at start.
+    pub fn remember_forgotten(&mut self, gone: impl IntoIterator<Item = (String, u64, i64)>) {
+        for (id, version, at_ms) in gone {
+            if !self.incidents.contains_key(&id) {
+                self.forgotten.insert(id, (version, at_ms));
+            }
+        }
+    }
+
+    /// Whether `remote`, an incident this book does not hold, is one it has no use for: one
+    /// resolved longer than [`KEEP_RESOLVED_MS`] ago (every console has forgotten it: still
+    /// retained by the broker, or republished by a console whose clock is behind), or a version
+    /// of one forgotten here that is not newer, or newer but open without being a reopening
+    /// (made by a console that never learnt of the resolution). Its retained copy can go.
+    pub fn is_old_news(&self, remote: &Incident, now_ms: i64) -> bool {
+        if self.incidents.contains_key(&remote.id) {
+            return false;
+        }
+        if expired(remote, now_ms) {
+            return true;
+        }
+        self.forgotten.get(&remote.id).is_some_and(|&(version, _)| {
+            remote.version <= version
+                || (remote.state.is_open() && remote.last_change.action != "reopened")
+        })
     }
 
     /// Open incidents nobody has acknowledged yet.
@@ -407,16 +462,16 @@ impl IncidentBook {
 
     /// Another console's version of an incident. Returns true when it changed ours.
     ///
-    /// An incident this book does not hold that was resolved longer than [`KEEP_RESOLVED_MS`]
-    /// ago is not taken: it is one every console has forgotten ([`IncidentBook::expired`]),
-    /// still retained by the broker or republished by a console whose clock is behind.
+    /// An incident this book does not hold is not taken when it is old news
+    /// ([`IncidentBook::is_old_news`]).
     pub fn merge(&mut self, remote: Incident, now_ms: i64) -> bool {
         let again = match self.incidents.get(&remote.id) {
             Some(held) if !wins(&remote, held) => return false,
             Some(held) => repeat_again(held, &remote, now_ms),
-            None if expired(&remote, now_ms) => return false,
+            None if self.is_old_news(&remote, now_ms) => return false,
             None => None,
         };
+        self.forgotten.remove(&remote.id);
         // A second open incident for one cause: keep the one opened first.
         let duplicate = remote
             .state
@@ -454,17 +509,21 @@ impl IncidentBook {
         true
     }
 
-    /// Forgets resolved incidents older than [`KEEP_RESOLVED_MS`] (they stay in history), and
-    /// returns their ids (their retained messages can be cleared from the broker).
+    /// Forgets resolved incidents older than [`KEEP_RESOLVED_MS`] (they stay in history, and
+    /// their ids and versions here for [`KEEP_FORGOTTEN_MS`]), and returns their ids (their
+    /// retained messages can be cleared from the broker).
     pub fn prune(&mut self, now_ms: i64) -> Vec<String> {
         let mut gone = Vec::new();
+        let forgotten = &mut self.forgotten;
         self.incidents.retain(|id, i| {
             let keep = !expired(i, now_ms);
             if !keep {
                 gone.push(id.clone());
+                forgotten.insert(id.clone(), (i.version, now_ms));
             }
             keep
         });
+        forgotten.retain(|_, &mut (_, at_ms)| now_ms - at_ms < KEEP_FORGOTTEN_MS);
         // The counted keys of causes with no incident held any more.
         let held: HashSet<(&str, &str)> = self
             .incidents
@@ -904,7 +963,7 @@ mod tests {
         let topic = super::super::shared::topic(&id);
         let payload = serde_json::to_vec(&acked).unwrap();
         assert_eq!(
-            super::super::shared::decode(&topic, &payload).unwrap(),
+            super::super::shared::decode(&topic, &payload, 120).unwrap(),
             acked,
             "other consoles take it"
         );
@@ -931,5 +990,102 @@ mod tests {
         book.act(&last, &resolve, "ana", 170).unwrap();
         book.prune(170 + KEEP_RESOLVED_MS);
         assert!(book.counted.is_empty() && book.snapshot().is_empty());
+    }
+
+    #[test]
+    fn a_console_back_after_days_does_not_open_again_what_the_others_resolved() {
+        let resolve = IncidentAction::Resolve { note: "ok".into() };
+        // A and C hold X open at version 2; C goes away. A resolves it (version 3), and two
+        // days later has forgotten it.
+        let mut a = IncidentBook::default();
+        let id = a.raise(&trigger("v1", "e1", 0), 0).unwrap();
+        a.act(&id, &IncidentAction::Acknowledge, "ana", 10).unwrap();
+        let held_by_c = a.get(&id).unwrap().clone();
+        a.act(&id, &resolve, "ana", 20).unwrap();
+        let two_days = 2 * KEEP_RESOLVED_MS;
+        assert_eq!(a.prune(two_days), vec![id.clone()]);
+        a.take_changes();
+        // C comes back and republishes what it held; then its operator adds a note to it.
+        assert!(a.is_old_news(&held_by_c, two_days));
+        assert!(!a.merge(held_by_c.clone(), two_days));
+        let mut c = IncidentBook::default();
+        c.merge(held_by_c.clone(), two_days);
+        let noted = c
+            .act(
+                &id,
+                &IncidentAction::Note { text: "x".into() },
+                "cy",
+                two_days + 1,
+            )
+            .unwrap();
+        let noted_twice = c
+            .act(
+                &id,
+                &IncidentAction::Note { text: "y".into() },
+                "cy",
+                two_days + 2,
+            )
+            .unwrap();
+        assert_eq!(noted_twice.version, 4, "newer than what A forgot");
+        for stale in [noted, noted_twice] {
+            assert!(!a.merge(stale, two_days + 3));
+        }
+        assert!(a.get(&id).is_none() && a.take_changes().is_empty());
+        // A console started later knows it from its history file.
+        let mut b = IncidentBook::default();
+        b.remember_forgotten([(id.clone(), 3, 20)]);
+        assert!(!b.merge(held_by_c, two_days));
+        // A reopening of it (by a console that still held it resolved) is taken.
+        let mut reopened = a_resolved_version(&id, 4);
+        reopened.state = IncidentState::New;
+        reopened.last_change = Change {
+            action: "reopened".into(),
+            detail: None,
+        };
+        assert!(a.merge(reopened, two_days + 4));
+        assert_eq!(a.get(&id).unwrap().state, IncidentState::New);
+        // What was forgotten is remembered for 30 days.
+        let mut d = IncidentBook::default();
+        let gone = d.raise(&trigger("v9", "e1", 0), 0).unwrap();
+        d.act(&gone, &resolve, "ana", 0).unwrap();
+        d.prune(two_days);
+        assert!(d.forgotten.contains_key(&gone));
+        d.prune(two_days + KEEP_FORGOTTEN_MS);
+        assert!(d.forgotten.is_empty());
+    }
+
+    /// Incident `id` resolved at version `version`, as another console would publish it.
+    fn a_resolved_version(id: &str, version: u64) -> Incident {
+        let mut book = IncidentBook::default();
+        let opened = book.raise(&trigger("v1", "e1", 0), 0).unwrap();
+        let mut i = book.get(&opened).unwrap().clone();
+        i.id = id.into();
+        i.version = version;
+        i.state = IncidentState::Resolved;
+        i.updated_ms = 2 * KEEP_RESOLVED_MS;
+        i
+    }
+
+    #[test]
+    fn incidents_from_other_consoles_stop_at_the_limit_held() {
+        let mut book = IncidentBook {
+            test_max_held: Some(2),
+            ..IncidentBook::default()
+        };
+        let first = book.raise(&trigger("v1", "e1", 0), 0).unwrap();
+        let mut other = IncidentBook::default();
+        let second = other.raise(&trigger("v2", "e1", 0), 0).unwrap();
+        let third = other.raise(&trigger("v3", "e1", 0), 0).unwrap();
+        let [second, third] = [second, third].map(|id| other.get(&id).unwrap().clone());
+        assert!(book.has_room_for(&second));
+        book.merge(second.clone(), 1);
+        assert!(!book.has_room_for(&third), "full");
+        let mut newer = second;
+        newer.version += 1;
+        assert!(
+            book.has_room_for(&newer),
+            "one held already is always taken"
+        );
+        assert!(book.get(&first).is_some());
     }
 }

@@ -16,6 +16,9 @@ use crate::link::Outbound;
 pub const FILTER: &str = "watchfloor/incidents/+";
 /// Highest incident version accepted: JavaScript's largest exact integer (2^53 - 1).
 pub const MAX_VERSION: u64 = (1 << 53) - 1;
+/// How far ahead of this console's clock another console's change may be stamped: their clocks
+/// may disagree (a console with no time service), but not by days.
+pub const MAX_CONSOLE_AHEAD_MS: i64 = super::book::KEEP_RESOLVED_MS;
 /// Largest incident message accepted (notes are at most 2,000 characters).
 pub const MAX_PAYLOAD: usize = 64 * 1024;
 
@@ -60,7 +63,10 @@ pub fn encode(incident: &Incident) -> Vec<u8> {
 }
 
 /// Decodes and checks another console's incident message.
-pub fn decode(topic: &str, payload: &[u8]) -> Result<Incident, SharedError> {
+/// `received_ms` is this console's clock on its arrival: a change stamped further ahead of it
+/// than [`MAX_CONSOLE_AHEAD_MS`] is refused (it would win every tie and, resolved, never be
+/// forgotten).
+pub fn decode(topic: &str, payload: &[u8], received_ms: i64) -> Result<Incident, SharedError> {
     if payload.len() > MAX_PAYLOAD {
         return Err(SharedError::TooLarge(payload.len()));
     }
@@ -104,6 +110,9 @@ pub fn decode(topic: &str, payload: &[u8]) -> Result<Incident, SharedError> {
     // change (and is past what the page's numbers hold exactly, 2^53).
     if i.version == 0 || i.version > MAX_VERSION || i.count == 0 {
         return Err(SharedError::OutOfBounds("version/count"));
+    }
+    if !(0..=received_ms.saturating_add(MAX_CONSOLE_AHEAD_MS)).contains(&i.updated_ms) {
+        return Err(SharedError::OutOfBounds("updated_ms"));
     }
     let lat_ok = i.lat.is_none_or(|v| (-90.0..=90.0).contains(&v));
     let lon_ok = i.lon.is_none_or(|v| (-180.0..=180.0).contains(&v));
@@ -180,6 +189,13 @@ mod tests {
     use super::*;
     use crate::incidents::{IncidentBook, Trigger};
     use watchfloor_protocol::Severity;
+
+    /// The receiving console's clock in these tests (the sample was changed at 2).
+    const NOW: i64 = 1_000;
+
+    fn decode(topic: &str, payload: &[u8]) -> Result<Incident, SharedError> {
+        super::decode(topic, payload, NOW)
+    }
 
     fn sample() -> Incident {
         let mut book = IncidentBook::default();
@@ -314,11 +330,28 @@ mod tests {
             decode(&t, &encode(&huge_version)).unwrap_err().code(),
             "incident_out_of_bounds"
         );
-        let mut zero = i;
+        let mut zero = i.clone();
         zero.version = 0;
         assert_eq!(
             decode(&t, &encode(&zero)).unwrap_err().code(),
             "incident_out_of_bounds"
         );
+        // Changed a day ahead of this console's clock (or before 1970): refused; less ahead
+        // (another console's clock is off), taken.
+        for updated_ms in [NOW + MAX_CONSOLE_AHEAD_MS + 1, -1] {
+            let skewed = Incident {
+                updated_ms,
+                ..i.clone()
+            };
+            assert_eq!(
+                decode(&t, &encode(&skewed)).unwrap_err().to_string(),
+                "incident field updated_ms is out of bounds"
+            );
+        }
+        let ahead = Incident {
+            updated_ms: NOW + MAX_CONSOLE_AHEAD_MS,
+            ..i
+        };
+        assert!(decode(&t, &encode(&ahead)).is_ok());
     }
 }

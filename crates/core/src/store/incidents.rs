@@ -139,6 +139,27 @@ pub fn load_current(conn: &Connection, resolved_since_ms: i64) -> rusqlite::Resu
     rows.collect()
 }
 
+/// `(id, version, updated_ms)` of the incidents resolved (last changed) within
+/// `since_ms..until_ms`: those a console forgot, or will, and must not take back.
+pub fn resolved_between(
+    conn: &Connection,
+    since_ms: i64,
+    until_ms: i64,
+) -> rusqlite::Result<Vec<(String, u64, i64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, version, updated_ms FROM incidents
+         WHERE state = 'resolved' AND updated_ms >= ?1 AND updated_ms < ?2",
+    )?;
+    let rows = stmt.query_map([since_ms, until_ms], |r| {
+        Ok((
+            r.get(0)?,
+            u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+            r.get(2)?,
+        ))
+    })?;
+    rows.collect()
+}
+
 /// One incident's audit trail, oldest first.
 pub fn audit(conn: &Connection, incident_id: &str) -> rusqlite::Result<Vec<AuditEntry>> {
     let mut stmt = conn.prepare(
@@ -213,5 +234,20 @@ mod tests {
             trail,
             [("system", "opened"), ("ana", "assigned")].map(|(a, b)| (a.to_owned(), b.to_owned()))
         );
+
+        // Resolved at 30: listed among those resolved in a range that holds 30, open ones never.
+        assert!(resolved_between(&conn, 0, 1000).unwrap().is_empty());
+        book.act(
+            &id,
+            &IncidentAction::Resolve { note: "ok".into() },
+            "ana",
+            30,
+        )
+        .unwrap();
+        for c in book.take_changes() {
+            upsert(&mut up, &c.incident).unwrap();
+        }
+        assert_eq!(resolved_between(&conn, 30, 31).unwrap(), [(id, 3, 30)]);
+        assert!(resolved_between(&conn, 31, 1000).unwrap().is_empty());
     }
 }
