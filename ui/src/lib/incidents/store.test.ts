@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Incident } from '../backend';
-import { alertText, IncidentStore, type IncidentFilter } from './store';
+import { alertText, IncidentStore, PendingAlerts, stepSelection, type IncidentFilter } from './store';
 
 function incident(over: Partial<Incident>): Incident {
   return {
@@ -103,5 +103,52 @@ describe('IncidentStore', () => {
     expect(alertText([incident({})]).title).toBe('CRITICAL: Van 1: panic button');
     const many = alertText([incident({ severity: 'high', title: 'h' }), incident({ id: 'q', title: 'worst' })]);
     expect(many).toEqual({ title: '2 new incidents', body: 'Most severe: worst' });
+  });
+});
+
+describe('a snapshot after the window fell behind', () => {
+  it('alerts for what opened, reopened or escalated while it was behind, and for nothing else', () => {
+    const s = new IncidentStore();
+    const held = incident({ id: 'held', severity: 'high', state: 'acknowledged', version: 2 });
+    const done = incident({ id: 'done', state: 'resolved', version: 3 });
+    expect(s.apply([held, done, incident({ id: 'quiet' })], true, 'high')).toEqual([]);
+    const opened = incident({ id: 'opened' });
+    const escalated = { ...held, severity: 'critical' as const, version: 3 };
+    const reopened = { ...done, state: 'new' as const, version: 4 };
+    const low = incident({ id: 'low', severity: 'low' });
+    const alerts = s.apply([escalated, reopened, opened, low, incident({ id: 'quiet' })], true, 'high');
+    expect(alerts.map((i) => i.id).sort()).toEqual(['done', 'held', 'opened']);
+    expect(s.byId.size).toBe(5);
+  });
+});
+
+describe('stepSelection', () => {
+  it('moves from the selected row, or from where it was when it left the list', () => {
+    expect(stepSelection(2, 2, 1, 5)).toBe(3);
+    expect(stepSelection(0, 0, -1, 5)).toBe(0);
+    expect(stepSelection(4, 4, 1, 5)).toBe(4);
+    // Row 3 was acknowledged under "Unacknowledged" and left: j takes the row now at 3, k the one before.
+    expect(stepSelection(-1, 3, 1, 5)).toBe(3);
+    expect(stepSelection(-1, 3, -1, 5)).toBe(2);
+    // It was the last row: j stays on the new last.
+    expect(stepSelection(-1, 5, 1, 5)).toBe(4);
+    expect(stepSelection(-1, null, 1, 5)).toBe(0);
+    expect(stepSelection(-1, 3, 1, 0)).toBeNull();
+  });
+});
+
+describe('PendingAlerts', () => {
+  it('holds each incident once, in its newest version', () => {
+    const p = new PendingAlerts();
+    const opened = incident({ id: 'x', severity: 'high' });
+    const escalated = { ...opened, severity: 'critical' as const, version: 2 };
+    p.add([opened]);
+    p.add([escalated, incident({ id: 'y' })]);
+    p.add([opened]);
+    expect(p.size).toBe(2);
+    const taken = p.take();
+    expect(taken.find((i) => i.id === 'x')).toEqual(escalated);
+    expect(alertText(taken).title).toBe('2 new incidents');
+    expect(p.size).toBe(0);
   });
 });

@@ -53,23 +53,32 @@ export const KEEP_RESOLVED_MS = 24 * 3600 * 1000;
 
 export class IncidentStore {
   readonly byId = new Map<string, Incident>();
+  /** Whether a snapshot has been applied: the first one is what was there before the window. */
+  private primed = false;
 
   /**
    * Applies the incidents of a batch (all of them when `full`) and returns those that should
    * alert now, at `alertAt` or worse: seen for the first time or reopened, as new; or open and
-   * escalated (a repeat worse than before), whatever its state. A full snapshot (start, resync)
-   * alerts nothing by itself: those incidents are not news.
+   * escalated (a repeat worse than before), whatever its state. The first full snapshot (the
+   * window opening) alerts nothing: those incidents are not news. A later one (the window fell
+   * behind and the backend sent everything instead of the batches it missed) is compared with
+   * what was held, so what opened or escalated meanwhile still alerts.
    */
   apply(incidents: readonly Incident[], full: boolean, alertAt: Severity): Incident[] {
-    if (full) this.byId.clear();
+    const before = full ? new Map(this.byId) : this.byId;
+    const quiet = full && !this.primed;
+    if (full) {
+      this.byId.clear();
+      this.primed = true;
+    }
     const alerts: Incident[] = [];
     for (const i of incidents) {
-      const held = this.byId.get(i.id);
-      if (held && held.version > i.version) continue;
+      const held = before.get(i.id);
+      if (!full && held && held.version > i.version) continue;
       this.byId.set(i.id, i);
       const becameNew = i.state === 'new' && (!held || held.state !== 'new');
       const escalated = held !== undefined && isOpen(i) && severityRank(i.severity) < severityRank(held.severity);
-      if (!full && (becameNew || escalated) && severityRank(i.severity) <= severityRank(alertAt)) alerts.push(i);
+      if (!quiet && (becameNew || escalated) && severityRank(i.severity) <= severityRank(alertAt)) alerts.push(i);
     }
     return alerts;
   }
@@ -117,6 +126,45 @@ export class IncidentStore {
     for (const i of this.byId.values()) {
       if (isOpen(i) && severityRank(i.severity) <= severityRank(minSeverity)) out.add(i.source);
     }
+    return out;
+  }
+}
+
+/**
+ * The row `j` (`delta` 1) or `k` (-1) moves to in a list of `length` rows. `index` is the
+ * selected row's, -1 when it is not in the list (none selected, or it just left: acknowledged
+ * under the Unacknowledged filter); `last` is where the selection last was, so that the row
+ * that took its place, or the one before, comes next instead of the top.
+ */
+export function stepSelection(index: number, last: number | null, delta: 1 | -1, length: number): number | null {
+  if (length === 0) return null;
+  let next: number;
+  if (index >= 0) next = index + delta;
+  else if (last === null) next = 0;
+  else next = delta > 0 ? last : last - 1;
+  return Math.min(length - 1, Math.max(0, next));
+}
+
+/** Incidents waiting for the next notification, each once (its newest version): an incident
+ * that opened and escalated within the throttle is one incident, not two. */
+export class PendingAlerts {
+  private readonly byId = new Map<string, Incident>();
+
+  add(list: readonly Incident[]): void {
+    for (const i of list) {
+      const held = this.byId.get(i.id);
+      if (!held || held.version <= i.version) this.byId.set(i.id, i);
+    }
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** The waiting incidents, emptied. */
+  take(): Incident[] {
+    const out = [...this.byId.values()];
+    this.byId.clear();
     return out;
   }
 }
