@@ -230,12 +230,12 @@ async fn a_recorded_run_reviews_to_what_happened_and_the_file_is_untouched() {
     // A day after its resolution a console's list has let go of it: counted, not listed.
     let day = watchfloor_core::incidents::book::KEEP_RESOLVED_MS;
     assert_eq!(
-        state_at(acted[2] + day),
+        state_at(acted[2] + day - 1),
         Some(("resolved".into(), Some("bo".into()), 4))
     );
-    assert_eq!(state_at(acted[2] + day + 1), None);
+    assert_eq!(state_at(acted[2] + day), None);
     assert_eq!(
-        review_at(&db, acted[2] + day + 1)["incidents_resolved_earlier"],
+        review_at(&db, acted[2] + day)["incidents_resolved_earlier"],
         1
     );
     assert_eq!(review_at(&db, acted[2])["incidents_resolved_earlier"], 0);

@@ -782,7 +782,7 @@ impl LiveTask {
             }
             Ok(Some(remote)) => {
                 let id = remote.id.clone();
-                let forgotten = self.incidents.is_old_news(&remote, msg.received_ms);
+                let forgotten = self.incidents.is_outdated(&remote, msg.received_ms);
                 self.incidents.merge(remote, msg.received_ms);
                 let records = self.drain_incidents();
                 if forgotten {

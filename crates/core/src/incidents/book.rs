@@ -7,13 +7,14 @@
 //! as a [`BookChange`] for the history writer, the shared topic and the screens.
 //!
 //! **Conflicts.** A received incident replaces ours when its version is higher. At an equal
-//! version (two consoles changed the same incident at once) an operator's change wins over the
-//! console's own (a repeat), then the later change (`updated_ms`, then operator name), so every
-//! console settles on the same state; the losing change stays in the audit trail of the console
-//! that made it. A repeat that lost so is counted again on top of the winner, as the next
-//! version: the acknowledgement stays and the count is not lost. Two open incidents for one cause (two consoles
-//! opened them from different events before hearing of each other) are merged: the one opened
-//! first stays, the other is resolved as "merged" into it.
+//! version (two consoles changed the same incident at once) a change that leaves it open wins
+//! over one that closes it, then an operator's change over the console's own (a repeat), then
+//! the later change (`updated_ms`, then operator name), so every console settles on the same
+//! state; the losing change stays in the audit trail of the console that made it. A repeat
+//! that lost so is counted again on top of the winner, as the next version: the
+//! acknowledgement stays and the count is not lost. Two open incidents for one cause (two
+//! consoles opened them from different events before hearing of each other) are merged: the one
+//! opened first stays, the other is resolved as "merged" into it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -93,6 +94,8 @@ pub struct IncidentBook {
 
 /// How long the book remembers the incidents it forgot (see `IncidentBook::forgotten`).
 pub const KEEP_FORGOTTEN_MS: i64 = 30 * 24 * 3600 * 1000;
+/// Most forgotten incidents remembered (the newest kept).
+pub const MAX_FORGOTTEN: usize = 200_000;
 /// Most incidents held. Incidents a console opens are bounded by its devices and their kinds;
 /// the bound is for those other consoles publish (a broken or hostile one could publish
 /// millions): beyond it, a new one is refused.
@@ -132,13 +135,19 @@ fn next_version(v: u64) -> u64 {
     v.saturating_add(1).min(MAX_VERSION)
 }
 
-/// Which of two versions of an incident every console keeps: the higher version; at an equal
-/// version an operator's change over the console's own (a repeat counted by another console
-/// must not undo an acknowledgement), then the later change, then the operator's name.
+/// Which of two versions of an incident every console keeps: the higher version. At an equal
+/// version (two consoles changed the same one at once): one that leaves it open over one that
+/// closes it (an event counted while an operator resolved keeps it open, as an event after the
+/// resolution would have opened a new one; an acknowledgement made while another operator
+/// resolved keeps it open for a second look), then an operator's over the console's own (a
+/// repeat counted by another console must not undo an acknowledgement), then the later change,
+/// then the operator's name. A total order, so every console settles on the same version
+/// whatever order they hear them in.
 fn wins(candidate: &Incident, held: &Incident) -> bool {
     let key = |i: &Incident| {
         (
             i.version,
+            i.state.is_open(),
             i.updated_by != SYSTEM,
             i.updated_ms,
             i.updated_by.clone(),
@@ -154,7 +163,11 @@ fn wins(candidate: &Incident, held: &Incident) -> bool {
 fn repeat_again(held: &Incident, winner: &Incident, now_ms: i64) -> Option<Incident> {
     let was_repeat = held.updated_by == SYSTEM
         && matches!(held.last_change.action.as_str(), "repeated" | "escalated");
-    if !was_repeat || winner.updated_by == SYSTEM || held.version != winner.version {
+    if !was_repeat
+        || winner.updated_by == SYSTEM
+        || !winner.state.is_open()
+        || held.version != winner.version
+    {
         return None;
     }
     let adds = held.count > winner.count
@@ -269,19 +282,27 @@ impl IncidentBook {
     /// Whether `remote`, an incident this book does not hold, is one it has no use for: one
     /// resolved longer than [`KEEP_RESOLVED_MS`] ago (every console has forgotten it: still
     /// retained by the broker, or republished by a console whose clock is behind), or a version
-    /// of one forgotten here that is not newer, or newer but open without being a reopening
-    /// (made by a console that never learnt of the resolution). Its retained copy can go.
+    /// of one forgotten here that is not newer (republished by a console that was away since
+    /// before the resolution).
     pub fn is_old_news(&self, remote: &Incident, now_ms: i64) -> bool {
-        if self.incidents.contains_key(&remote.id) {
-            return false;
-        }
-        if expired(remote, now_ms) {
-            return true;
-        }
-        self.forgotten.get(&remote.id).is_some_and(|&(version, _)| {
-            remote.version <= version
-                || (remote.state.is_open() && remote.last_change.action != "reopened")
-        })
+        !self.incidents.contains_key(&remote.id)
+            && (expired(remote, now_ms)
+                || self
+                    .forgotten
+                    .get(&remote.id)
+                    .is_some_and(|&(version, _)| remote.version <= version))
+    }
+
+    /// Whether the broker's retained copy of `remote`, old news, can be cleared: it is older
+    /// than what every console knows. (A version equal to the one forgotten here may be another
+    /// console's that won a tie this console never heard of: ignored, but left alone.)
+    pub fn is_outdated(&self, remote: &Incident, now_ms: i64) -> bool {
+        !self.incidents.contains_key(&remote.id)
+            && (expired(remote, now_ms)
+                || self
+                    .forgotten
+                    .get(&remote.id)
+                    .is_some_and(|&(version, _)| remote.version < version))
     }
 
     /// Open incidents nobody has acknowledged yet.
@@ -347,8 +368,10 @@ impl IncidentBook {
             return Some(open);
         }
         let id = t.incident_id();
-        if self.incidents.contains_key(&id) {
-            return None; // a redelivered trigger whose incident is already closed
+        if self.incidents.contains_key(&id) || self.forgotten.contains_key(&id) {
+            // A redelivered trigger whose incident is already closed, or closed and forgotten
+            // (a console back after days gets what its persistent session queued).
+            return None;
         }
         if !CONSOLE_KINDS.contains(&t.kind.as_str())
             && self.open_kinds_of(&t.source) >= MAX_OPEN_KINDS_PER_SOURCE
@@ -524,6 +547,18 @@ impl IncidentBook {
             keep
         });
         forgotten.retain(|_, &mut (_, at_ms)| now_ms - at_ms < KEEP_FORGOTTEN_MS);
+        if forgotten.len() > MAX_FORGOTTEN {
+            // Another console published more resolved incidents than any site resolves in a
+            // month: the oldest memories go first.
+            let mut by_age: Vec<(i64, String)> = forgotten
+                .iter()
+                .map(|(id, &(_, at_ms))| (at_ms, id.clone()))
+                .collect();
+            by_age.sort_unstable();
+            for (_, id) in &by_age[..by_age.len() - MAX_FORGOTTEN] {
+                forgotten.remove(id);
+            }
+        }
         // The counted keys of causes with no incident held any more.
         let held: HashSet<(&str, &str)> = self
             .incidents
@@ -1005,9 +1040,13 @@ mod tests {
         let two_days = 2 * KEEP_RESOLVED_MS;
         assert_eq!(a.prune(two_days), vec![id.clone()]);
         a.take_changes();
-        // C comes back and republishes what it held; then its operator adds a note to it.
-        assert!(a.is_old_news(&held_by_c, two_days));
+        // C comes back and republishes what it held (version 2): ignored, and its retained copy
+        // cleared. Its persistent session delivers the event that opened X: not opened again.
+        assert!(a.is_old_news(&held_by_c, two_days) && a.is_outdated(&held_by_c, two_days));
         assert!(!a.merge(held_by_c.clone(), two_days));
+        assert_eq!(a.raise(&trigger("v1", "e1", 0), two_days), None);
+        // A version equal to the one forgotten (another console's that won a tie A never heard
+        // of, say) is ignored but not cleared.
         let mut c = IncidentBook::default();
         c.merge(held_by_c.clone(), two_days);
         let noted = c
@@ -1018,32 +1057,22 @@ mod tests {
                 two_days + 1,
             )
             .unwrap();
-        let noted_twice = c
-            .act(
-                &id,
-                &IncidentAction::Note { text: "y".into() },
-                "cy",
-                two_days + 2,
-            )
-            .unwrap();
-        assert_eq!(noted_twice.version, 4, "newer than what A forgot");
-        for stale in [noted, noted_twice] {
-            assert!(!a.merge(stale, two_days + 3));
-        }
+        assert_eq!(noted.version, 3);
+        assert!(a.is_old_news(&noted, two_days + 1) && !a.is_outdated(&noted, two_days + 1));
+        assert!(!a.merge(noted, two_days + 1));
         assert!(a.get(&id).is_none() && a.take_changes().is_empty());
         // A console started later knows it from its history file.
         let mut b = IncidentBook::default();
         b.remember_forgotten([(id.clone(), 3, 20)]);
         assert!(!b.merge(held_by_c, two_days));
-        // A reopening of it (by a console that still held it resolved) is taken.
-        let mut reopened = a_resolved_version(&id, 4);
-        reopened.state = IncidentState::New;
-        reopened.last_change = Change {
-            action: "reopened".into(),
-            detail: None,
-        };
-        assert!(a.merge(reopened, two_days + 4));
-        assert_eq!(a.get(&id).unwrap().state, IncidentState::New);
+        // A newer version is taken: a reopening by a console that still held it resolved, and
+        // what followed it (only the newest is retained). (So is a second change C made on its
+        // old copy: versions cannot tell the two apart.)
+        let mut acknowledged = a_resolved_version(&id, 5);
+        acknowledged.state = IncidentState::Acknowledged;
+        assert!(!a.is_old_news(&acknowledged, two_days + 4));
+        assert!(a.merge(acknowledged, two_days + 4));
+        assert_eq!(a.get(&id).unwrap().state, IncidentState::Acknowledged);
         // What was forgotten is remembered for 30 days.
         let mut d = IncidentBook::default();
         let gone = d.raise(&trigger("v9", "e1", 0), 0).unwrap();
@@ -1087,5 +1116,39 @@ mod tests {
             "one held already is always taken"
         );
         assert!(book.get(&first).is_some());
+    }
+
+    #[test]
+    fn at_an_equal_version_what_keeps_it_open_wins_whatever_the_clocks() {
+        let resolve = IncidentAction::Resolve { note: "ok".into() };
+        let mut a = IncidentBook::default();
+        let mut b = IncidentBook::default();
+        let id = a.raise(&trigger("v1", "e1", 10), 100).unwrap();
+        b.merge(a.get(&id).unwrap().clone(), 101);
+        // A's operator resolves it after B counted a repeat: the repeat keeps it open on both.
+        b.raise(&trigger("v1", "e2", 20), 200).unwrap();
+        let repeat = b.get(&id).unwrap().clone();
+        let resolved = a.act(&id, &resolve, "ana", 300).unwrap();
+        assert!(a.merge(repeat.clone(), 301));
+        assert!(!b.merge(resolved, 301));
+        assert_eq!(a.get(&id), Some(&repeat));
+        assert_eq!((repeat.state, repeat.count), (IncidentState::New, 2));
+        // Two operators at once: an acknowledgement over a resolution, even an earlier one.
+        let acked = b.act(&id, &IncidentAction::Acknowledge, "bo", 400).unwrap();
+        let resolved = a.act(&id, &resolve, "ana", 500).unwrap();
+        assert!(a.merge(acked.clone(), 501));
+        assert!(!b.merge(resolved, 501));
+        assert_eq!(a.get(&id), b.get(&id));
+        assert_eq!(a.get(&id).unwrap().state, IncidentState::Acknowledged);
+    }
+
+    #[test]
+    fn the_forgotten_remembered_are_bounded_the_oldest_going_first() {
+        let mut book = IncidentBook::default();
+        book.remember_forgotten((0..=MAX_FORGOTTEN as i64).map(|n| (format!("{n:016x}"), 1, n)));
+        book.prune(MAX_FORGOTTEN as i64 + 1);
+        assert_eq!(book.forgotten.len(), MAX_FORGOTTEN);
+        assert!(!book.forgotten.contains_key(&format!("{:016x}", 0)));
+        assert!(book.forgotten.contains_key(&format!("{:016x}", 1)));
     }
 }
