@@ -108,6 +108,20 @@ END;
     };
 }
 
+macro_rules! inputs_trigger {
+    ($name:literal, $event:literal, $table:literal) => {
+        concat!(
+            "CREATE TRIGGER ",
+            $name,
+            " AFTER ",
+            $event,
+            " ON ",
+            $table,
+            " BEGIN UPDATE directory_inputs SET n = n + 1; END;\n"
+        )
+    };
+}
+
 /// Added in migration 5: a number that moves whenever what the employee list shows could have (an
 /// employee, where they are stored, what was refused), and the number at which each employee's
 /// row last changed, kept by triggers so that no writer, present or future, can forget them. The
@@ -137,6 +151,31 @@ CREATE INDEX sync_failures_by_employee ON sync_failures (employee_id);
     version_trigger!("sync_failures_ins", "INSERT", "sync_failures", "NEW"),
     version_trigger!("sync_failures_del", "DELETE", "sync_failures", "OLD"),
 );
+
+/// Added in migration 6: a number that moves whenever what the sync plans from changes (an
+/// employee imported, edited or removed; a terminal group set), and never with the sync's own
+/// writes (what terminals hold, refusals, jobs). A running sync watches it, so an import made by
+/// another process (`watchfloor employees import` beside a headless `watchfloor record`) is
+/// applied without a restart.
+pub const DDL_INPUTS: &str = concat!(
+    "
+CREATE TABLE directory_inputs (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    n  INTEGER NOT NULL
+);
+INSERT INTO directory_inputs (id, n) VALUES (1, 0);
+",
+    inputs_trigger!("employees_inputs_ins", "INSERT", "employees"),
+    inputs_trigger!("employees_inputs_upd", "UPDATE", "employees"),
+    inputs_trigger!("employees_inputs_del", "DELETE", "employees"),
+    inputs_trigger!("terminal_groups_inputs_ins", "INSERT", "terminal_groups"),
+    inputs_trigger!("terminal_groups_inputs_del", "DELETE", "terminal_groups"),
+);
+
+/// The number [`DDL_INPUTS`] keeps: equal numbers, the same employees and groups to plan from.
+pub fn inputs_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT n FROM directory_inputs", [], |r| r.get(0))
+}
 
 /// The directory's version (see [`DDL_VERSION`]): equal numbers, equal employee lists.
 pub fn version(conn: &Connection) -> rusqlite::Result<i64> {

@@ -275,6 +275,9 @@ pub struct Engine {
     groups: HashMap<String, Vec<String>>,
     managed: HashSet<String>,
     next_expiry_ms: Option<i64>,
+    /// [`directory::inputs_version`] when the directory was last read: when another process
+    /// imports employees or sets groups, it moves and the sync plans again.
+    inputs_read: i64,
     terms: BTreeMap<String, Term>,
     outbound: mpsc::Sender<Outbound>,
 }
@@ -301,6 +304,7 @@ impl Engine {
             groups: HashMap::new(),
             managed: HashSet::new(),
             next_expiry_ms: None,
+            inputs_read: -1,
             terms: BTreeMap::new(),
             outbound,
         };
@@ -343,6 +347,8 @@ impl Engine {
     }
 
     fn reload(&mut self) -> rusqlite::Result<()> {
+        // Read first: a change committed while the rest is read moves it again, and is read then.
+        self.inputs_read = directory::inputs_version(&self.conn)?;
         self.employees = directory::employees(&self.conn)?;
         self.groups = directory::groups(&self.conn)?;
         self.managed = directory::managed_ids(&self.conn)?;
@@ -465,6 +471,19 @@ impl Engine {
             if let Err(e) = self.reload() {
                 tracing::error!(error = %e, "could not reload the employee directory");
             }
+        }
+        match directory::inputs_version(&self.conn) {
+            Ok(n) if n != self.inputs_read => {
+                tracing::info!(
+                    "the employee directory or the terminal groups changed: planning again"
+                );
+                if let Err(e) = self.reload() {
+                    tracing::error!(error = %e, "could not reload the employee directory");
+                }
+            }
+            Ok(_) => {}
+            // Busy (an import committing): the next tick looks again.
+            Err(e) => tracing::debug!(error = %e, "could not read the directory's inputs version"),
         }
     }
 

@@ -24,6 +24,8 @@ const MIGRATIONS: &[&[&str]] = &[
     &[attendance::DDL, crate::facesync::directory::DDL_BY_EMPLOYEE],
     // 5: the employee directory's version, kept by triggers (the panel skips unchanged reads).
     &[crate::facesync::directory::DDL_VERSION],
+    // 6: a number that moves with the employees and terminal groups the sync plans from.
+    &[crate::facesync::directory::DDL_INPUTS],
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +40,7 @@ pub enum MigrationError {
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The oldest schema offline review reads in place: the migrations after it add only what review
-/// never reads (5: the employee directory's version), so a file recorded by the Watchfloor before
+/// never reads (5: the employee directory's version; 6: the sync's inputs' version), so a file recorded by the Watchfloor before
 /// is not copied whole to be migrated. Raise it to the new version when a migration adds
 /// anything review reads.
 pub const REVIEW_READS_IN_PLACE_FROM: i64 = 4;
