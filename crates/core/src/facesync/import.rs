@@ -16,8 +16,10 @@ use watchfloor_protocol::face_sync::{MAX_CUSTOM_ID_CHARS, MAX_PERSON_NAME_CHARS}
 
 use super::directory::{Employee, PersonType};
 
-/// The terminals' limit on a photo's size.
-pub const MAX_PHOTO_BYTES: u64 = 1024 * 1024;
+/// The terminals' limit on a photo's size: "<= 1 MB", and error 467 for "> 1 MB" (the protocol
+/// notes). Read as decimal megabytes, the stricter reading: a photo between 1,000,000 and
+/// 1,048,576 bytes passing here could be refused by a terminal for good.
+pub const MAX_PHOTO_BYTES: u64 = 1_000_000;
 /// Smallest side that still shows a face a terminal can enrol.
 pub const MIN_PHOTO_SIDE: usize = 100;
 
@@ -276,8 +278,8 @@ pub fn check_photo(path: &Path) -> Result<String, String> {
     }
     if meta.len() > MAX_PHOTO_BYTES {
         return Err(format!(
-            "photo {shown} is {} KiB, over the terminals' 1 MiB limit",
-            meta.len() / 1024
+            "photo {shown} is {} bytes, over the terminals' 1 MB (1,000,000 bytes) limit",
+            meta.len()
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("photo {shown}: {e}"))?;
@@ -446,5 +448,24 @@ pub(crate) mod tests {
             "{err}"
         );
         assert!(err.contains("person_type"), "{err}");
+    }
+
+    #[test]
+    fn a_photo_over_a_decimal_megabyte_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let photo = dir.path().join("big.jpg");
+        let mut bytes = vec![0u8; 1_000_001];
+        bytes[..3].copy_from_slice(&[0xFF, 0xD8, 0xFF]);
+        std::fs::write(&photo, &bytes).unwrap();
+        let why = check_photo(&photo).unwrap_err();
+        assert!(
+            why.contains("1,000,001") || why.contains("1000001"),
+            "{why}"
+        );
+        assert!(why.contains("1 MB"), "{why}");
+        // One byte less passes the size check (and fails later, on what a JPEG must hold).
+        bytes.pop();
+        std::fs::write(&photo, &bytes).unwrap();
+        assert!(!check_photo(&photo).unwrap_err().contains("1 MB"));
     }
 }

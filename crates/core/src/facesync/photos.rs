@@ -3,7 +3,9 @@
 //! A token is 128 random bits (the thread-local CSPRNG), minted per person per request, valid
 //! until that request's deadline and revoked as soon as its Ack arrives, so only persons in a
 //! pending job are reachable and only for as long as a terminal needs. tiny_http (already used
-//! for the metrics endpoint) serves it on its own thread: a download never waits on the engine.
+//! for the metrics endpoint) serves it on threads of its own, several of them (tiny_http's way
+//! to serve requests at once): a download never waits on the engine, and a terminal on a poor
+//! link that stalls mid-download holds one worker, not every other terminal's downloads.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,6 +13,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// Downloads served at once.
+const WORKERS: usize = 8;
 /// Largest photo served (the terminals' own limit).
 const MAX_SERVED_BYTES: u64 = super::import::MAX_PHOTO_BYTES;
 
@@ -23,7 +27,7 @@ struct Grants {
 pub struct PhotoServer {
     grants: Arc<Mutex<Grants>>,
     server: Arc<tiny_http::Server>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
     url_base: String,
     addr: SocketAddr,
 }
@@ -44,18 +48,31 @@ impl PhotoServer {
             .map(|u| u.trim_end_matches('/').to_owned())
             .unwrap_or_else(|| format!("http://{addr}"));
         let grants = Arc::new(Mutex::new(Grants::default()));
-        let thread = {
-            let server = Arc::clone(&server);
-            let grants = Arc::clone(&grants);
-            std::thread::Builder::new()
-                .name("photo-endpoint".into())
-                .spawn(move || serve(&server, &grants))?
-        };
+        let mut workers = Vec::with_capacity(WORKERS);
+        for n in 0..WORKERS {
+            let (shared, grants) = (Arc::clone(&server), Arc::clone(&grants));
+            let worker = std::thread::Builder::new()
+                .name(format!("photo-endpoint-{n}"))
+                .spawn(move || serve(&shared, &grants));
+            match worker {
+                Ok(w) => workers.push(w),
+                Err(e) => {
+                    // Stop the ones started before saying why.
+                    for _ in &workers {
+                        server.unblock();
+                    }
+                    for w in workers {
+                        let _ = w.join();
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
         tracing::info!(%addr, url = url_base, "photo endpoint for face terminals listening");
         Ok(Self {
             grants,
             server,
-            thread: Some(thread),
+            workers,
             url_base,
             addr,
         })
@@ -94,9 +111,12 @@ impl PhotoServer {
 
 impl Drop for PhotoServer {
     fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        // One unblock per worker waiting in `incoming_requests`.
+        for _ in &self.workers {
+            self.server.unblock();
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.join();
         }
     }
 }
@@ -117,7 +137,7 @@ fn serve(server: &tiny_http::Server, grants: &Mutex<Grants>) {
             Some(Ok((path, file))) => {
                 let len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
                 if len > MAX_SERVED_BYTES {
-                    tracing::warn!(path = %path.display(), len, "photo grew over 1 MiB since import; not served");
+                    tracing::warn!(path = %path.display(), len, "photo grew over 1 MB since import; not served");
                     request.respond(tiny_http::Response::empty(413))
                 } else {
                     let header = tiny_http::Header::from_bytes("Content-Type", "image/jpeg")
