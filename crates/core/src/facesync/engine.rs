@@ -623,11 +623,13 @@ impl Engine {
         };
         t.heard(true);
         if !ack.accepted() {
-            let code = ack.code.unwrap_or(0);
+            let why = match ack.code {
+                Some(code) => format!("{code} {}", error_meaning(code)),
+                None => "result \"fail\"".into(),
+            };
             let words = format!(
-                "{} refused: {code} {}{}",
+                "{} refused: {why}{}",
                 op.operator(),
-                error_meaning(code),
                 ack.detail.map(|d| format!(" ({d})")).unwrap_or_default()
             );
             tracing::warn!(terminal = ack.terminal, "{words}");
