@@ -701,6 +701,19 @@ pub struct Job {
     pub last_error: Option<String>,
 }
 
+impl Job {
+    /// Its failed persons are to be tried again (their failures were cleared). A job under way
+    /// (running, or paused while its terminal is offline) goes on, with them pending again
+    /// instead of failed (counted in both, its progress never reached its total); a finished
+    /// or cancelled one is over, and the next plan starts a job for the retries.
+    pub fn retry_failed(&mut self) {
+        match self.state.as_str() {
+            "running" | "paused" => self.failed = 0,
+            _ => self.state = "done".into(),
+        }
+    }
+}
+
 pub fn job(conn: &Connection, terminal: &str) -> rusqlite::Result<Option<Job>> {
     conn.query_row(
         "SELECT terminal_id, state, started_ms, finished_ms, total, done, failed, busy_ms, last_error
@@ -947,5 +960,30 @@ mod tests {
         assert_eq!(record_failure(&conn, &f).unwrap(), 1);
         confirm_stored(&conn, "T1", &[("a".into(), "h2".into())], 2).unwrap();
         assert!(failures(&conn, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn retrying_failures_keeps_a_job_under_way_and_its_count_whole() {
+        let job = |state: &str| Job {
+            terminal_id: "T1".into(),
+            state: state.into(),
+            started_ms: 0,
+            finished_ms: None,
+            total: 100,
+            done: 80,
+            failed: 10,
+            busy_ms: 0,
+            last_error: None,
+        };
+        for state in ["running", "paused"] {
+            let mut j = job(state);
+            j.retry_failed();
+            assert_eq!((j.state.as_str(), j.done, j.failed), (state, 80, 0));
+        }
+        for state in ["done", "cancelled"] {
+            let mut j = job(state);
+            j.retry_failed();
+            assert_eq!(j.state, "done", "over: the retries get a job of their own");
+        }
     }
 }

@@ -420,8 +420,8 @@ impl Engine {
                         t.cancelled = false;
                         t.work = None;
                         t.retry_at = None;
-                        if let Some(j) = t.job.as_mut().filter(|j| j.state != "running") {
-                            j.state = "done".into();
+                        if let Some(j) = t.job.as_mut() {
+                            j.retry_failed();
                         }
                     }
                 }
