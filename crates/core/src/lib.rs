@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod review;
 pub mod settings;
+pub mod spreadsheet;
 pub mod store;
 pub mod view;
 

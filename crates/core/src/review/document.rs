@@ -282,7 +282,7 @@ pub fn write_devices(
 ) -> Result<usize, DocumentError> {
     match format {
         DocumentFormat::Csv => {
-            let mut w = csv::Writer::from_writer(out);
+            let mut w = crate::spreadsheet::Writer::from_writer(out);
             w.write_record([
                 "at_utc",
                 "device_id",
@@ -360,7 +360,7 @@ pub fn write_incidents(
     at_ms: i64,
     out: impl Write,
 ) -> Result<usize, DocumentError> {
-    let mut w = csv::Writer::from_writer(out);
+    let mut w = crate::spreadsheet::Writer::from_writer(out);
     w.write_record([
         "at_utc",
         "incident_id",
@@ -438,7 +438,7 @@ fn utc(ms: i64) -> String {
 }
 
 fn csv_rows<T: Serialize>(rows: &[T], out: impl Write) -> Result<usize, DocumentError> {
-    let mut w = csv::Writer::from_writer(out);
+    let mut w = crate::spreadsheet::Writer::from_writer(out);
     for r in rows {
         w.serialize(r)?;
     }

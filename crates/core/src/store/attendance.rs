@@ -311,9 +311,9 @@ pub fn export_daily(
 /// file stays behind under a name that looks complete (a full disk, a file system gone).
 fn write_csv_file(
     path: &std::path::Path,
-    write: impl FnOnce(&mut csv::Writer<std::fs::File>) -> anyhow::Result<usize>,
+    write: impl FnOnce(&mut crate::spreadsheet::Writer<std::fs::File>) -> anyhow::Result<usize>,
 ) -> anyhow::Result<usize> {
-    let mut w = csv::Writer::from_path(path)?;
+    let mut w = crate::spreadsheet::Writer::from_path(path)?;
     let written = write(&mut w).and_then(|n| {
         w.flush()?;
         Ok(n)

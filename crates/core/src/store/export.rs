@@ -418,7 +418,9 @@ fn csv_field(v: ValueRef<'_>) -> String {
         ValueRef::Null => String::new(),
         ValueRef::Integer(i) => i.to_string(),
         ValueRef::Real(f) => f.to_string(),
-        ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            crate::spreadsheet::cell(&String::from_utf8_lossy(t)).into_owned()
+        }
     }
 }
 
@@ -451,7 +453,7 @@ mod tests {
         let mut evt = conn.prepare(events::INSERT).unwrap();
         for (id, position, message) in [
             ("e1", Some((51.5, 4.4)), Some("door \"3\", north\nside")),
-            ("e2", None, None),
+            ("e2", None, Some("=HYPERLINK(\"http://x\")")),
         ] {
             let e = DeviceEvent {
                 event_id: id.into(),
@@ -497,6 +499,10 @@ mod tests {
         let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
         assert_eq!(&rows[0][3], "1970-01-01T00:00:03.000Z");
         assert_eq!(&rows[0][6], "door \"3\", north\nside");
+        assert_eq!(
+            &rows[1][6], "'=HYPERLINK(\"http://x\")",
+            "a device's formula is text to a spreadsheet"
+        );
         assert_eq!(&rows[1][7], "", "a missing value is an empty field");
     }
 
