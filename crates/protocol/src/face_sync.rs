@@ -159,20 +159,13 @@ pub struct Ack {
     pub code: Option<u32>,
     /// `info.detail`, the terminal's reason in words.
     pub detail: Option<String>,
-    /// `info.result` was "fail".
-    pub result_failed: bool,
     pub body: AckBody,
 }
 
 impl Ack {
     /// Whether the request as a whole was carried out (per-person results may still fail).
-    /// A query whose `info.result` is "fail" answered nothing, whatever its code: its empty
-    /// list is not "the terminal holds nobody". (An edit or delete that says "fail" is still
-    /// read: some firmware says so when every person in it failed, and lists why.)
     pub fn accepted(&self) -> bool {
         self.code.is_none_or(|c| c == 200)
-            && !(self.result_failed
-                && matches!(self.body, AckBody::Query { .. } | AckBody::Progress { .. }))
     }
 }
 
@@ -253,7 +246,6 @@ pub fn decode_ack(base: &str, topic: &str, payload: &[u8]) -> Result<Ack, Decode
         operator,
         code,
         detail: text(info, "detail").filter(|d| !d.is_empty()),
-        result_failed: text(info, "result").is_some_and(|r| r.eq_ignore_ascii_case("fail")),
         body,
     })
 }
@@ -512,24 +504,6 @@ mod tests {
                 custom_ids: vec!["E1".into(), "E2".into(), "E3".into()]
             }
         );
-        assert!(q.accepted());
-        // A query that failed is no answer, even with no code: not "this terminal holds nobody".
-        let failed = decode_ack(
-            "mqtt/face",
-            "mqtt/face/T1/Ack",
-            br#"{"messageId":"m5","operator":"QueryPerson-Ack","info":{"result":"fail"}}"#,
-        )
-        .unwrap();
-        assert_eq!(failed.body, AckBody::Query { custom_ids: vec![] });
-        assert!(!failed.accepted());
-        // An edit that says "fail" is still read, for its per-person reasons.
-        let all_failed = decode_ack(
-            "mqtt/face",
-            "mqtt/face/T1/Ack",
-            br#"{"messageId":"m6","operator":"EditPersonsNew-Ack","info":{"AddErrInfo":[{"customId":"E2","errcode":"468"}],"result":"fail"}}"#,
-        )
-        .unwrap();
-        assert!(all_failed.accepted());
     }
 
     #[test]

@@ -623,13 +623,11 @@ impl Engine {
         };
         t.heard(true);
         if !ack.accepted() {
-            let why = match ack.code {
-                Some(code) => format!("{code} {}", error_meaning(code)),
-                None => "result \"fail\"".into(),
-            };
+            let code = ack.code.unwrap_or(0);
             let words = format!(
-                "{} refused: {why}{}",
+                "{} refused: {code} {}{}",
                 op.operator(),
+                error_meaning(code),
                 ack.detail.map(|d| format!(" ({d})")).unwrap_or_default()
             );
             tracing::warn!(terminal = ack.terminal, "{words}");
