@@ -82,7 +82,9 @@ pub struct FaceMessage {
 }
 
 /// Marks a person id that is a terminal's own `personId` (enrolled on the terminal's screen, no
-/// `customId`): `#` is refused in employee ids, so such a person is never taken for an employee.
+/// `customId`), written `#{personId}@{terminal}`: `#` is refused in employee ids, so such a
+/// person is never taken for an employee, and the terminal tells apart the equal numbers of two
+/// terminals.
 pub const TERMINAL_PERSON_MARK: char = '#';
 
 /// One recognition (or refusal) at a terminal.
@@ -93,8 +95,8 @@ pub struct AccessRecord {
     pub ts_ms: i64,
     /// The terminal's own clock text, as stamped.
     pub local_time: String,
-    /// `customId` (our employee id), else the terminal's `personId` after
-    /// [`TERMINAL_PERSON_MARK`] (a person enrolled on the terminal itself).
+    /// `customId` (our employee id), else `#{personId}@{terminal}` ([`TERMINAL_PERSON_MARK`]: a
+    /// person enrolled on the terminal itself).
     pub person_id: Option<String>,
     pub person_name: Option<String>,
     /// 0 none, 1 allowed, 2 refused, 3 not registered.
@@ -348,14 +350,15 @@ fn record(
     let verify = optional_number(info, "VerifyStatus")?.unwrap_or(0.0) as i64;
     let person_type = optional_number(info, "PersonType")?.unwrap_or(0.0) as i64;
     // Persons enrolled on the terminal itself have an empty customId: fall back to personId,
-    // marked with `#` (which no employee id may hold): the terminal's own numbers are small,
-    // like many employee ids, and "12" would be credited to employee 12.
+    // marked with `#` (which no employee id may hold) and the terminal's id: the terminal's own
+    // numbers are small, like many employee ids ("12" would be credited to employee 12), and
+    // each terminal counts from 1 (person 12 of T1 is not person 12 of T2).
     let person = text(info, "customId")
         .filter(|c| !c.is_empty())
         .or_else(|| {
             text(info, "personId")
                 .filter(|p| !p.is_empty())
-                .map(|p| format!("{TERMINAL_PERSON_MARK}{p}"))
+                .map(|p| format!("{TERMINAL_PERSON_MARK}{p}@{terminal}"))
         })
         .map(|p| bounded_text("customId", p, MAX_EVENT_FIELD_CHARS))
         .transpose()?;
@@ -729,13 +732,13 @@ mod tests {
         );
         let msg = event.message.unwrap();
         assert!(
-            msg.contains("J. Smith (#88)") && msg.contains("similarity 93.5"),
+            msg.contains("J. Smith (#88@T100)") && msg.contains("similarity 93.5"),
             "{msg}"
         );
         assert_eq!(event.ts_ms, NOW - 30 * 60_000);
         // The attendance row carries the terminal's own number marked, never as employee "88".
         let m = decode(BASE, "mqtt/face/T100/Rec", payload.as_bytes(), ctx()).unwrap();
-        assert_eq!(m.access.unwrap().person_id.as_deref(), Some("#88"));
+        assert_eq!(m.access.unwrap().person_id.as_deref(), Some("#88@T100"));
     }
 
     #[test]

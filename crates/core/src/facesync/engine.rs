@@ -347,8 +347,9 @@ impl Engine {
     }
 
     fn reload(&mut self) -> rusqlite::Result<()> {
-        // Read first: a change committed while the rest is read moves it again, and is read then.
-        self.inputs_read = directory::inputs_version(&self.conn)?;
+        // Read first (a change committed while the rest is read moves it again, and is read
+        // then), kept last (a read that fails leaves it to be tried again at the next tick).
+        let inputs = directory::inputs_version(&self.conn)?;
         self.employees = directory::employees(&self.conn)?;
         self.groups = directory::groups(&self.conn)?;
         self.managed = directory::managed_ids(&self.conn)?;
@@ -362,7 +363,21 @@ impl Engine {
         for t in self.terms.values_mut() {
             t.work = None;
         }
+        self.inputs_read = inputs;
         Ok(())
+    }
+
+    /// The directory changed (an import, a group set, here or by another process): read it
+    /// again and plan every terminal, the cancelled ones too (a cancel holds until the next
+    /// change of the directory or a Retry).
+    fn replan(&mut self) {
+        if let Err(e) = self.reload() {
+            tracing::error!(error = %e, "could not reload the employee directory");
+            return;
+        }
+        for t in self.terms.values_mut() {
+            t.cancelled = false;
+        }
     }
 
     /// Runs until `cancel` fires.
@@ -403,14 +418,7 @@ impl Engine {
 
     fn on_control(&mut self, ctl: Control) {
         match ctl {
-            Control::Reload => {
-                if let Err(e) = self.reload() {
-                    tracing::error!(error = %e, "could not reload the employee directory");
-                }
-                for t in self.terms.values_mut() {
-                    t.cancelled = false;
-                }
-            }
+            Control::Reload => self.replan(),
             Control::Retry(which) => {
                 if let Err(e) = directory::clear_failures(&self.conn, which.as_deref()) {
                     tracing::error!(error = %e, "could not clear sync failures");
@@ -422,6 +430,9 @@ impl Engine {
                         t.retry_at = None;
                         if let Some(j) = t.job.as_mut() {
                             j.retry_failed();
+                            if let Err(e) = directory::save_job(&self.conn, j) {
+                                tracing::error!(terminal = id, error = %e, "could not save the sync job");
+                            }
                         }
                     }
                 }
@@ -477,9 +488,7 @@ impl Engine {
                 tracing::info!(
                     "the employee directory or the terminal groups changed: planning again"
                 );
-                if let Err(e) = self.reload() {
-                    tracing::error!(error = %e, "could not reload the employee directory");
-                }
+                self.replan();
             }
             Ok(_) => {}
             // Busy (an import committing): the next tick looks again.

@@ -15,8 +15,10 @@ use std::time::Instant;
 
 /// Downloads served at once.
 const WORKERS: usize = 8;
-/// Largest photo served (the terminals' own limit).
-const MAX_SERVED_BYTES: u64 = super::import::MAX_PHOTO_BYTES;
+/// Largest photo served: a bound on what is read from disk, above the terminals' limit that the
+/// import checks ([`super::import::MAX_PHOTO_BYTES`]). Photos imported when that check allowed
+/// 1 MiB are still served, and the terminal says whether it takes them (467 is reported).
+const MAX_SERVED_BYTES: u64 = 1024 * 1024;
 
 #[derive(Default)]
 struct Grants {
@@ -137,7 +139,7 @@ fn serve(server: &tiny_http::Server, grants: &Mutex<Grants>) {
             Some(Ok((path, file))) => {
                 let len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
                 if len > MAX_SERVED_BYTES {
-                    tracing::warn!(path = %path.display(), len, "photo grew over 1 MB since import; not served");
+                    tracing::warn!(path = %path.display(), len, "photo grew over 1 MiB since import; not served");
                     request.respond(tiny_http::Response::empty(413))
                 } else {
                     let header = tiny_http::Header::from_bytes("Content-Type", "image/jpeg")

@@ -564,11 +564,24 @@ mod tests {
         // adds only live-console tables) is read in place, not copied whole.
         let recent = dir.path().join("recent.sqlite");
         drop(store::open(&recent).unwrap());
+        // Migrations 5 and 6 add triggers on the tables of migration 3: gone too.
+        let later_triggers: String = Connection::open(&recent)
+            .unwrap()
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(|name| format!("DROP TRIGGER {};", name.unwrap()))
+            .collect();
+        assert!(later_triggers.contains("employees_inputs_ins"));
         Connection::open(&recent)
             .unwrap()
             .execute_batch(&format!(
                 "DROP TABLE directory_version; DROP TABLE employee_versions;
-                 DROP INDEX sync_failures_by_employee; PRAGMA user_version = {};",
+                 DROP INDEX sync_failures_by_employee; DROP TABLE directory_inputs;
+                 {}
+                 PRAGMA user_version = {};",
+                later_triggers,
                 migration::REVIEW_READS_IN_PLACE_FROM
             ))
             .unwrap();
