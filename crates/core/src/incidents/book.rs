@@ -49,6 +49,10 @@ pub enum ActionError {
     Empty(&'static str),
     #[error("{0} is longer than {MAX_TEXT_CHARS} characters")]
     TooLong(&'static str),
+    /// The incident's version is at [`MAX_VERSION`] (only a forged version from another console
+    /// gets there): a further change could not win on the other consoles.
+    #[error("the incident has reached its last version and takes no more changes")]
+    VersionLimit,
 }
 
 impl ActionError {
@@ -59,6 +63,7 @@ impl ActionError {
             ActionError::Transition { .. } => "invalid_transition",
             ActionError::Empty(_) => "empty_text",
             ActionError::TooLong(_) => "text_too_long",
+            ActionError::VersionLimit => "version_limit",
         }
     }
 }
@@ -128,9 +133,10 @@ fn text(value: &str, what: &'static str) -> Result<String, ActionError> {
     Ok(value.to_owned())
 }
 
-/// The version after `v`. It stops at [`MAX_VERSION`], the highest every console accepts (a
-/// version past it would be quarantined by all of them, ours included, and the consoles would
-/// part for good); changes at the cap still settle by the tie rule of [`wins`].
+/// The version after `v`, at most [`MAX_VERSION`], the highest every console accepts (a version
+/// past it would be quarantined by all of them, ours included). An incident at the cap (only a
+/// forged version gets there) takes no more changes here: one at the same version would not
+/// surely win on the other consoles, and they would part.
 fn next_version(v: u64) -> u64 {
     v.saturating_add(1).min(MAX_VERSION)
 }
@@ -167,6 +173,7 @@ fn repeat_again(held: &Incident, winner: &Incident, now_ms: i64) -> Option<Incid
         || winner.updated_by == SYSTEM
         || !winner.state.is_open()
         || held.version != winner.version
+        || winner.version >= MAX_VERSION
     {
         return None;
     }
@@ -338,6 +345,9 @@ impl IncidentBook {
             if i.id == t.incident_id() {
                 return None; // the event that opened it, again
             }
+            if i.version >= MAX_VERSION {
+                return Some(open); // at its last version: the repeat is in the events table
+            }
             i.count = i.count.saturating_add(1);
             i.last_seen_ms = i.last_seen_ms.max(t.at_ms);
             // A repeat worse than the incident so far escalates it: a change of its own, in
@@ -426,6 +436,9 @@ impl IncidentBook {
             .get(id)
             .cloned()
             .ok_or_else(|| ActionError::NotFound(id.to_owned()))?;
+        if i.version >= MAX_VERSION {
+            return Err(ActionError::VersionLimit);
+        }
         let from = i.state.as_str();
         let refuse = |action: &'static str| ActionError::Transition {
             state: from,
@@ -991,7 +1004,13 @@ mod tests {
         forged.version = MAX_VERSION;
         forged.updated_by = "mallory".into();
         assert!(book.merge(forged, 110));
-        let acked = book
+        // A change one below the cap is the last one, and other consoles take it.
+        let mut forged = book.get(&id).unwrap().clone();
+        forged.version = MAX_VERSION - 1;
+        forged.updated_by = "mallory".into();
+        let mut last = IncidentBook::default();
+        last.merge(forged, 110);
+        let acked = last
             .act(&id, &IncidentAction::Acknowledge, "ana", 120)
             .unwrap();
         assert_eq!(acked.version, MAX_VERSION);
@@ -1002,6 +1021,15 @@ mod tests {
             acked,
             "other consoles take it"
         );
+        // At the cap, no more: an action is refused in words, a repeat changes nothing.
+        assert_eq!(
+            last.act(&id, &IncidentAction::Note { text: "x".into() }, "ana", 130),
+            Err(ActionError::VersionLimit)
+        );
+        last.take_changes();
+        assert_eq!(last.raise(&trigger("v1", "e2", 20), 140), Some(id.clone()));
+        assert!(last.take_changes().is_empty());
+        assert_eq!(book.get(&id).unwrap().version, MAX_VERSION);
     }
 
     #[test]
