@@ -392,6 +392,16 @@ async fn a_terminal_that_keeps_dropping_off_the_network_mid_batch_still_gets_eve
     );
     assert_eq!(progress[0].failed, 0);
     site.assert_no_second_batch();
+    // What the terminal stored before each drop is not sent again: its batch went unanswered,
+    // and the query after it shows those persons there.
+    let twice: Vec<String> = site
+        .store("T1")
+        .persons
+        .iter()
+        .filter(|(_, p)| p.writes > 1)
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert!(twice.is_empty(), "sent twice: {twice:?}");
     eprintln!("drop test: {drops} drops");
     h.stop().await;
 }

@@ -565,12 +565,14 @@ pub fn confirm_removed(tx: &Connection, terminal: &str, ids: &[String]) -> rusql
 
 /// Brings `terminal_persons` in line with a `QueryPerson` answer: ids the terminal lacks are
 /// forgotten (they will be sent again), ids it has that we did not confirm are recorded with
-/// unknown content (they will be updated, or removed when not wanted there).
+/// the content an unanswered batch sent them (`sent`), else unknown content (they will be
+/// updated, or removed when not wanted there).
 pub fn reconcile(
     tx: &Connection,
     terminal: &str,
     present: &HashSet<String>,
     managed: &HashSet<String>,
+    sent: &HashMap<&str, &str>,
     now_ms: i64,
 ) -> rusqlite::Result<()> {
     let known = confirmed(tx, terminal)?;
@@ -586,13 +588,16 @@ pub fn reconcile(
         del.execute(params![terminal, id])?;
     }
     // Persons another system put there are left alone: only ids this directory knows (now or
-    // as a leaver) are ours to update or remove.
+    // as a leaver) are ours to update or remove. One not confirmed here before holds what an
+    // unanswered batch sent it (`sent`), if one did; else its content is unknown (NULL), and it
+    // is sent again. (One confirmed before keeps its confirmed content: whether a change sent
+    // since was taken is not known, and the plan sends it again.)
     let mut add = tx.prepare_cached(
         "INSERT OR IGNORE INTO terminal_persons (terminal_id, employee_id, content, confirmed_ms)
-         VALUES (?1, ?2, NULL, ?3)",
+         VALUES (?1, ?2, ?3, ?4)",
     )?;
     for id in present.iter().filter(|id| managed.contains(*id)) {
-        add.execute(params![terminal, id, now_ms])?;
+        add.execute(params![terminal, id, sent.get(id.as_str()), now_ms])?;
     }
     Ok(())
 }
@@ -933,12 +938,19 @@ mod tests {
             1,
         )
         .unwrap();
-        let present: HashSet<String> = ["a", "z", "m"].map(String::from).into();
-        let managed: HashSet<String> = ["a", "b", "m"].map(String::from).into();
-        reconcile(&conn, "T1", &present, &managed, 2).unwrap();
+        let present: HashSet<String> = ["a", "z", "m", "n"].map(String::from).into();
+        let managed: HashSet<String> = ["a", "b", "m", "n"].map(String::from).into();
+        // An unanswered batch sent "n" (new here) and a change to "a" (confirmed before).
+        let sent = HashMap::from([("n", "h9"), ("a", "h5")]);
+        reconcile(&conn, "T1", &present, &managed, &sent, 2).unwrap();
         let c = confirmed(&conn, "T1").unwrap();
-        assert_eq!(c.get("a"), Some(&Some("h1".into())));
+        assert_eq!(
+            c.get("a"),
+            Some(&Some("h1".into())),
+            "whether it took h5 is not known"
+        );
         assert_eq!(c.get("m"), Some(&None));
+        assert_eq!(c.get("n"), Some(&Some("h9".into())), "added by that batch");
         assert!(!c.contains_key("b") && !c.contains_key("z"));
     }
 

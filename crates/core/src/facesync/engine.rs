@@ -245,6 +245,27 @@ impl Term {
         Some(id)
     }
 
+    /// What the requests given up on sent: each employee an upsert among them carried, with its
+    /// content, unless two carried different contents (which one the terminal kept is not
+    /// known). A terminal that answers a query with such a person holds what was sent: a new
+    /// person was added by that batch, whose Ack was lost (terminals often answer at QoS 0) or
+    /// which the terminal was cut off in the middle of.
+    fn sent_unanswered(&self) -> HashMap<&str, Option<&str>> {
+        let mut sent: HashMap<&str, Option<&str>> = HashMap::new();
+        for r in self.late.iter().filter(|r| r.op == Op::Edit) {
+            for (id, content) in &r.items {
+                sent.entry(id.as_str())
+                    .and_modify(|held| {
+                        if *held != Some(content.as_str()) {
+                            *held = None;
+                        }
+                    })
+                    .or_insert(Some(content.as_str()));
+            }
+        }
+        sent
+    }
+
     fn take_request(&mut self, message_id: &str) -> Option<Request> {
         if self
             .inflight
@@ -734,8 +755,13 @@ impl Engine {
                 t.reconciled = true;
                 t.work = None;
                 let present: HashSet<String> = custom_ids.into_iter().collect();
+                let sent: HashMap<&str, &str> = t
+                    .sent_unanswered()
+                    .into_iter()
+                    .filter_map(|(id, content)| Some((id, content?)))
+                    .collect();
                 self.conn.unchecked_transaction().and_then(|tx| {
-                    directory::reconcile(&tx, &ack.terminal, &present, &self.managed, now)?;
+                    directory::reconcile(&tx, &ack.terminal, &present, &self.managed, &sent, now)?;
                     tx.commit()
                 })
             }
