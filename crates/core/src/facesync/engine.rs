@@ -191,6 +191,9 @@ struct Term {
     inflight: Option<Request>,
     /// Requests given up on, whose Acks are still applied when they come.
     late: VecDeque<Request>,
+    /// Employees in the upserts of requests given up on and since dropped from `late` (it holds
+    /// 8): what the terminal kept of them is not known until the next query.
+    late_forgotten: HashSet<String>,
     retry_at: Option<Instant>,
     delays: Box<dyn Iterator<Item = Duration> + Send>,
     job: Option<Job>,
@@ -226,6 +229,7 @@ impl Term {
             replan_when_done: false,
             inflight: None,
             late: VecDeque::new(),
+            late_forgotten: HashSet::new(),
             retry_at: None,
             delays: backoff(),
             job: None,
@@ -240,20 +244,27 @@ impl Term {
         let id = r.message_id.clone();
         self.late.push_back(r);
         while self.late.len() > 8 {
-            self.late.pop_front();
+            if let Some(old) = self.late.pop_front().filter(|r| r.op == Op::Edit) {
+                self.late_forgotten
+                    .extend(old.items.into_iter().map(|(id, _)| id));
+            }
         }
         Some(id)
     }
 
     /// What the requests given up on sent: each employee an upsert among them carried, with its
-    /// content, unless two carried different contents (which one the terminal kept is not
-    /// known). A terminal that answers a query with such a person holds what was sent: a new
+    /// content, unless two carried different contents or an older one, since dropped from
+    /// `late`, may have carried it too (which one the terminal kept is not known). A terminal that answers a query with such a person holds what was sent: a new
     /// person was added by that batch, whose Ack was lost (terminals often answer at QoS 0) or
     /// which the terminal was cut off in the middle of.
     fn sent_unanswered(&self) -> HashMap<&str, Option<&str>> {
         let mut sent: HashMap<&str, Option<&str>> = HashMap::new();
         for r in self.late.iter().filter(|r| r.op == Op::Edit) {
             for (id, content) in &r.items {
+                if self.late_forgotten.contains(id) {
+                    sent.insert(id.as_str(), None); // an older batch may have carried it too
+                    continue;
+                }
                 sent.entry(id.as_str())
                     .and_modify(|held| {
                         if *held != Some(content.as_str()) {
@@ -760,10 +771,14 @@ impl Engine {
                     .into_iter()
                     .filter_map(|(id, content)| Some((id, content?)))
                     .collect();
-                self.conn.unchecked_transaction().and_then(|tx| {
+                let done = self.conn.unchecked_transaction().and_then(|tx| {
                     directory::reconcile(&tx, &ack.terminal, &present, &self.managed, &sent, now)?;
                     tx.commit()
-                })
+                });
+                if done.is_ok() {
+                    t.late_forgotten.clear();
+                }
+                done
             }
             _ => {
                 tracing::warn!(
@@ -1103,6 +1118,38 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_unanswered_batches_sent_is_trusted_only_when_it_is_all_known() {
+        let mut t = Term::new(Terminal::default());
+        let edit = |n: usize, items: &[(&str, &str)]| Request {
+            message_id: format!("m{n}"),
+            op: Op::Edit,
+            items: items
+                .iter()
+                .map(|(id, c)| (id.to_string(), c.to_string()))
+                .collect(),
+            tokens: vec![],
+            sent: Instant::now(),
+            deadline: Instant::now(),
+        };
+        let give_up = |t: &mut Term, r: Request| {
+            t.inflight = Some(r);
+            t.give_up_inflight();
+        };
+        give_up(&mut t, edit(0, &[("old", "c0"), ("x", "c1")]));
+        give_up(&mut t, edit(1, &[("x", "c2"), ("y", "c3")]));
+        let sent = t.sent_unanswered();
+        assert_eq!(sent.get("y"), Some(&Some("c3")));
+        assert_eq!(sent.get("x"), Some(&None), "sent twice, differently");
+        // Eight more: the first falls out of `late`, and with it what is known of "old".
+        for n in 2..10 {
+            give_up(&mut t, edit(n, &[("old", "c0"), ("z", "c4")]));
+        }
+        let sent = t.sent_unanswered();
+        assert_eq!(sent.get("old"), Some(&None));
+        assert_eq!(sent.get("z"), Some(&Some("c4")));
+    }
 
     #[tokio::test]
     async fn a_card_ends_in_each_terminal_s_own_clock_zone() {
