@@ -384,7 +384,17 @@ impl Engine {
         let inputs = directory::inputs_version(&self.conn)?;
         self.employees = directory::employees(&self.conn)?;
         self.groups = directory::groups(&self.conn)?;
-        self.managed = directory::managed_ids(&self.conn)?;
+        let managed = directory::managed_ids(&self.conn)?;
+        // Ids new to the directory may already be on a terminal (put there by another system):
+        // its last answer left them out as not ours. Ask again before sending, so that a
+        // managed person the terminal lists without a row here is one it did not hold then
+        // (what `Term::sent_unanswered` relies on).
+        if managed.iter().any(|id| !self.managed.contains(id)) {
+            for t in self.terms.values_mut() {
+                t.reconciled = false;
+            }
+        }
+        self.managed = managed;
         let now = now_ms();
         self.next_expiry_ms = self
             .employees
@@ -637,6 +647,10 @@ impl Engine {
             );
             return;
         };
+        let answers_inflight = t
+            .inflight
+            .as_ref()
+            .is_some_and(|r| r.message_id == ack.message_id);
         let (op, items, elapsed) = match t.take_request(&ack.message_id) {
             Some(r) => {
                 self.photos.revoke(&r.tokens);
@@ -663,6 +677,15 @@ impl Engine {
             },
         };
         t.heard(true);
+        if op == Op::Query && !answers_inflight {
+            // A query given up on, answered late: what the terminal held then, perhaps before
+            // later batches and deletions. The answer to the next query is the one used.
+            tracing::debug!(
+                terminal = ack.terminal,
+                "a late QueryPerson answer: not used"
+            );
+            return;
+        }
         if !ack.accepted() {
             let code = ack.code.unwrap_or(0);
             let words = format!(
@@ -1180,6 +1203,66 @@ mod tests {
         assert_eq!(until("gate-1"), "2026-12-31 23:59:59");
         // Dubai is 3 h ahead of Amsterdam in winter: the same instant on its clock.
         assert_eq!(until("T-07"), "2027-01-01 02:59:59");
+    }
+
+    #[tokio::test]
+    async fn new_employees_and_late_query_answers_are_not_taken_for_what_a_terminal_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.sqlite");
+        let conn = crate::store::open(&db).unwrap();
+        let t = Terminal {
+            terminal_id: "T1".into(),
+            ..Terminal::default()
+        };
+        directory::save_terminal(&conn, &t).unwrap();
+        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let (out_tx, _out_rx) = mpsc::channel(8);
+        let cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
+        let mut engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+        engine.terms.get_mut("T1").unwrap().reconciled = true;
+        // Nothing new in the directory: the terminal's last answer stands.
+        engine.reload().unwrap();
+        assert!(engine.terms["T1"].reconciled);
+        // An employee imported (by another process): the terminal is asked again before
+        // anything is sent, since it may hold that person already.
+        let e = Employee {
+            employee_id: "E1".into(),
+            name: "Ann".into(),
+            photo: "/x.jpg".into(),
+            photo_sha256: String::new(),
+            terminals: Vec::new(),
+            valid_from_ms: None,
+            valid_to_ms: None,
+            person_type: super::super::directory::PersonType::Allow,
+        };
+        let mut other = crate::store::open(&db).unwrap();
+        directory::apply_import(&mut other, &[e], &HashSet::new(), false, 1).unwrap();
+        engine.reload().unwrap();
+        assert!(!engine.terms["T1"].reconciled);
+
+        // A query given up on, answered late: not used.
+        let term = engine.terms.get_mut("T1").unwrap();
+        term.inflight = Some(Request {
+            message_id: "q1".into(),
+            op: Op::Query,
+            items: vec![],
+            tokens: vec![],
+            sent: Instant::now(),
+            deadline: Instant::now(),
+        });
+        term.give_up_inflight();
+        engine.on_ack(Ack {
+            terminal: "T1".into(),
+            message_id: "q1".into(),
+            operator: "QueryPerson".into(),
+            code: Some(200),
+            detail: None,
+            body: AckBody::Query {
+                custom_ids: vec!["E1".into()],
+            },
+        });
+        assert!(!engine.terms["T1"].reconciled);
+        assert!(directory::confirmed(&engine.conn, "T1").unwrap().is_empty());
     }
 
     #[tokio::test]

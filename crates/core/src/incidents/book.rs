@@ -529,6 +529,11 @@ impl IncidentBook {
                 } else {
                     (remote, other)
                 };
+            if drop.version >= MAX_VERSION {
+                // At its last version (forged): a merge could not win elsewhere. Both stay.
+                self.put(keep);
+                return true;
+            }
             let mut merged = drop;
             merged.state = IncidentState::Resolved;
             merged.resolution = Some(format!("merged into {}", keep.id));
@@ -1178,5 +1183,23 @@ mod tests {
         assert_eq!(book.forgotten.len(), MAX_FORGOTTEN);
         assert!(!book.forgotten.contains_key(&format!("{:016x}", 0)));
         assert!(book.forgotten.contains_key(&format!("{:016x}", 1)));
+    }
+
+    #[test]
+    fn an_incident_at_its_last_version_is_not_merged_away() {
+        let mut a = IncidentBook::default();
+        let mut b = IncidentBook::default();
+        let first = a.raise(&trigger("v1", "e1", 10), 100).unwrap();
+        let second = b.raise(&trigger("v1", "e2", 20), 100).unwrap();
+        let mut forged = b.get(&second).unwrap().clone();
+        forged.version = MAX_VERSION;
+        a.take_changes();
+        assert!(a.merge(forged, 110));
+        let changes = a.take_changes();
+        assert_eq!(changes.len(), 1, "taken, and no merge made of it");
+        assert!(a.get(&second).unwrap().state.is_open());
+        assert!(a.get(&first).unwrap().state.is_open());
+        // The cause's next event still lands on the first.
+        assert_eq!(a.raise(&trigger("v1", "e3", 30), 120), Some(first));
     }
 }
