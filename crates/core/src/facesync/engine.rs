@@ -194,6 +194,9 @@ struct Term {
     /// Employees in the upserts of requests given up on and since dropped from `late` (it holds
     /// 8): what the terminal kept of them is not known until the next query.
     late_forgotten: HashSet<String>,
+    /// When the last batch or deletion was sent: a query sent before it, answered late, tells
+    /// what the terminal held before it.
+    changed_at: Option<Instant>,
     retry_at: Option<Instant>,
     delays: Box<dyn Iterator<Item = Duration> + Send>,
     job: Option<Job>,
@@ -230,6 +233,7 @@ impl Term {
             inflight: None,
             late: VecDeque::new(),
             late_forgotten: HashSet::new(),
+            changed_at: None,
             retry_at: None,
             delays: backoff(),
             job: None,
@@ -647,14 +651,12 @@ impl Engine {
             );
             return;
         };
-        let answers_inflight = t
-            .inflight
-            .as_ref()
-            .is_some_and(|r| r.message_id == ack.message_id);
+        let mut asked_before_a_change = false;
         let (op, items, elapsed) = match t.take_request(&ack.message_id) {
             Some(r) => {
                 self.photos.revoke(&r.tokens);
                 let _ = directory::take_inflight(&self.conn, &r.message_id);
+                asked_before_a_change = t.changed_at.is_some_and(|c| c > r.sent);
                 (r.op, r.items, Some(r.sent.elapsed()))
             }
             // Sent before a restart, or by another console: only our own stored requests count.
@@ -677,12 +679,13 @@ impl Engine {
             },
         };
         t.heard(true);
-        if op == Op::Query && !answers_inflight {
-            // A query given up on, answered late: what the terminal held then, perhaps before
-            // later batches and deletions. The answer to the next query is the one used.
+        if op == Op::Query && asked_before_a_change {
+            // A query given up on and answered after a batch or deletion was sent: it tells
+            // what the terminal held before them. The next query's answer is used. (One
+            // answered late with nothing sent since is used: a slow terminal's answer.)
             tracing::debug!(
                 terminal = ack.terminal,
-                "a late QueryPerson answer: not used"
+                "a late QueryPerson answer from before a change: not used"
             );
             return;
         }
@@ -1048,6 +1051,9 @@ impl Engine {
             retain: false,
         };
         if let Some(t) = self.terms.get_mut(id) {
+            if matches!(op, Op::Edit | Op::Delete) {
+                t.changed_at = Some(sent);
+            }
             t.inflight = Some(Request {
                 message_id,
                 op,
@@ -1240,7 +1246,7 @@ mod tests {
         engine.reload().unwrap();
         assert!(!engine.terms["T1"].reconciled);
 
-        // A query given up on, answered late: not used.
+        // A query given up on, answered late after a batch went out: not used.
         let term = engine.terms.get_mut("T1").unwrap();
         term.inflight = Some(Request {
             message_id: "q1".into(),
@@ -1251,6 +1257,8 @@ mod tests {
             deadline: Instant::now(),
         });
         term.give_up_inflight();
+        // A batch went out after it.
+        term.changed_at = Some(Instant::now());
         engine.on_ack(Ack {
             terminal: "T1".into(),
             message_id: "q1".into(),
@@ -1263,6 +1271,32 @@ mod tests {
         });
         assert!(!engine.terms["T1"].reconciled);
         assert!(directory::confirmed(&engine.conn, "T1").unwrap().is_empty());
+        // One answered late with nothing sent since (a slow terminal) is used.
+        let term = engine.terms.get_mut("T1").unwrap();
+        term.inflight = Some(Request {
+            message_id: "q2".into(),
+            op: Op::Query,
+            items: vec![],
+            tokens: vec![],
+            sent: Instant::now(),
+            deadline: Instant::now(),
+        });
+        term.give_up_inflight();
+        engine.on_ack(Ack {
+            terminal: "T1".into(),
+            message_id: "q2".into(),
+            operator: "QueryPerson".into(),
+            code: Some(200),
+            detail: None,
+            body: AckBody::Query {
+                custom_ids: vec!["E1".into()],
+            },
+        });
+        assert!(engine.terms["T1"].reconciled);
+        assert_eq!(
+            directory::confirmed(&engine.conn, "T1").unwrap().get("E1"),
+            Some(&None)
+        );
     }
 
     #[tokio::test]
