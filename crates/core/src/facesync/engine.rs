@@ -258,9 +258,10 @@ impl Term {
 
     /// What the requests given up on sent: each employee an upsert among them carried, with its
     /// content, unless two carried different contents or an older one, since dropped from
-    /// `late`, may have carried it too (which one the terminal kept is not known). A terminal that answers a query with such a person holds what was sent: a new
-    /// person was added by that batch, whose Ack was lost (terminals often answer at QoS 0) or
-    /// which the terminal was cut off in the middle of.
+    /// `late`, may have carried it too (which one the terminal kept is not known). A terminal
+    /// that then lists such a person, new there, holds what was sent: that batch added it, and
+    /// its Ack was lost (terminals often answer at QoS 0) or the terminal was cut off in the
+    /// middle of it.
     fn sent_unanswered(&self) -> HashMap<&str, Option<&str>> {
         let mut sent: HashMap<&str, Option<&str>> = HashMap::new();
         for r in self.late.iter().filter(|r| r.op == Op::Edit) {
