@@ -478,7 +478,7 @@ impl Engine {
                         if let Some(j) = t.job.as_mut() {
                             j.retry_failed();
                             if let Err(e) = directory::save_job(&self.conn, j) {
-                                tracing::error!(terminal = id, error = %e, "could not save the sync job");
+                                tracing::error!(terminal = id, error = %e, "could not save a job");
                             }
                         }
                     }

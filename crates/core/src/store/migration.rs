@@ -40,9 +40,9 @@ pub enum MigrationError {
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The oldest schema offline review reads in place: the migrations after it add only what review
-/// never reads (5: the employee directory's version; 6: the sync's inputs' version), so a file recorded by the Watchfloor before
-/// is not copied whole to be migrated. Raise it to the new version when a migration adds
-/// anything review reads.
+/// never reads (5: the employee directory's version; 6: the sync's inputs' version), so a file
+/// recorded by an earlier Watchfloor is not copied whole to be migrated. Raise it to the new
+/// version when a migration adds anything review reads.
 pub const REVIEW_READS_IN_PLACE_FROM: i64 = 4;
 
 /// Applies the migrations this database lacks, all in one transaction: a crash mid-way leaves
