@@ -432,14 +432,38 @@ pub fn save_terminal(conn: &Connection, t: &Terminal) -> rusqlite::Result<()> {
 /// Replaces the members of terminal group `group`.
 pub fn set_group(conn: &mut Connection, group: &str, members: &[String]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
-    tx.execute("DELETE FROM terminal_groups WHERE group_name = ?1", [group])?;
-    for m in members {
+    let held: Vec<(String, String)> = tx
+        .prepare("SELECT group_name, terminal_id FROM terminal_groups WHERE group_name = ?1")?
+        .query_map([group], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let wanted = members.iter().map(|m| (group.to_owned(), m.clone()));
+    write_membership_changes(&tx, &held, wanted)?;
+    tx.commit()
+}
+
+/// Deletes the rows of `held` not `wanted` and inserts the `wanted` ones not held, and nothing
+/// else: a save that changes nothing writes nothing, so it does not move the directory's inputs
+/// version (which has a running sync plan again and resume cancelled terminals).
+fn write_membership_changes(
+    tx: &Connection,
+    held: &[(String, String)],
+    wanted: impl Iterator<Item = (String, String)>,
+) -> rusqlite::Result<()> {
+    let wanted: HashSet<(String, String)> = wanted.collect();
+    let held_set: HashSet<&(String, String)> = held.iter().collect();
+    for (g, t) in held.iter().filter(|row| !wanted.contains(*row)) {
         tx.execute(
-            "INSERT OR IGNORE INTO terminal_groups (group_name, terminal_id) VALUES (?1, ?2)",
-            params![group, m],
+            "DELETE FROM terminal_groups WHERE group_name = ?1 AND terminal_id = ?2",
+            params![g, t],
         )?;
     }
-    tx.commit()
+    for (g, t) in wanted.iter().filter(|row| !held_set.contains(row)) {
+        tx.execute(
+            "INSERT OR IGNORE INTO terminal_groups (group_name, terminal_id) VALUES (?1, ?2)",
+            params![g, t],
+        )?;
+    }
+    Ok(())
 }
 
 /// Why `name` cannot be a terminal group's name, or `None` when it can. Names are written in
@@ -467,16 +491,12 @@ pub fn set_terminal_groups(
     member_of: &[String],
 ) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
-    tx.execute(
-        "DELETE FROM terminal_groups WHERE terminal_id = ?1",
-        [terminal],
-    )?;
-    for g in member_of {
-        tx.execute(
-            "INSERT OR IGNORE INTO terminal_groups (group_name, terminal_id) VALUES (?1, ?2)",
-            params![g, terminal],
-        )?;
-    }
+    let held: Vec<(String, String)> = tx
+        .prepare("SELECT group_name, terminal_id FROM terminal_groups WHERE terminal_id = ?1")?
+        .query_map([terminal], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let wanted = member_of.iter().map(|g| (g.clone(), terminal.to_owned()));
+    write_membership_changes(&tx, &held, wanted)?;
     tx.commit()
 }
 
@@ -997,5 +1017,25 @@ mod tests {
             j.retry_failed();
             assert_eq!(j.state, "done", "over: the retries get a job of their own");
         }
+    }
+
+    #[test]
+    fn saving_groups_unchanged_writes_nothing() {
+        let mut conn = store::open_in_memory().unwrap();
+        set_group(&mut conn, "gate", &["T1".into(), "T2".into()]).unwrap();
+        set_terminal_groups(&mut conn, "T3", &["gate".into(), "yard".into()]).unwrap();
+        let before = inputs_version(&conn).unwrap();
+        set_group(&mut conn, "gate", &["T2".into(), "T1".into(), "T3".into()]).unwrap();
+        set_terminal_groups(&mut conn, "T3", &["yard".into(), "gate".into()]).unwrap();
+        assert_eq!(inputs_version(&conn).unwrap(), before, "nothing changed");
+        set_group(&mut conn, "gate", &["T1".into(), "T3".into()]).unwrap();
+        assert_eq!(
+            inputs_version(&conn).unwrap(),
+            before + 1,
+            "T2 left the gate"
+        );
+        let g = groups(&conn).unwrap();
+        assert_eq!(g["gate"], ["T1", "T3"]);
+        assert_eq!(g["yard"], ["T3"]);
     }
 }
