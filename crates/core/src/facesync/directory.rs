@@ -85,10 +85,10 @@ CREATE TABLE sync_inflight (
 pub const DDL_BY_EMPLOYEE: &str =
     "CREATE INDEX terminal_persons_by_employee ON terminal_persons (employee_id);";
 
-/// A trigger that moves the directory's version, and the version of the employee whose row
-/// (`NEW` or `OLD`) the statement touched, after `event` on `table`.
-macro_rules! version_trigger {
-    ($name:literal, $event:literal, $table:literal, $row:literal) => {
+/// `CREATE TRIGGER {name} AFTER {event} ON {table} BEGIN{body}END;`: the text the migrations
+/// wrote, byte for byte (a released migration is never edited, not even its spacing).
+macro_rules! trigger {
+    ($name:literal, $event:literal, $table:literal, $body:expr) => {
         concat!(
             "CREATE TRIGGER ",
             $name,
@@ -96,28 +96,42 @@ macro_rules! version_trigger {
             $event,
             " ON ",
             $table,
-            " BEGIN
-    UPDATE directory_version SET n = n + 1;
-    INSERT INTO employee_versions SELECT ",
-            $row,
-            ".employee_id, n FROM directory_version WHERE true
-        ON CONFLICT (employee_id) DO UPDATE SET version = excluded.version;
-END;
-"
+            " BEGIN",
+            $body,
+            "END;\n"
         )
     };
 }
 
+/// A trigger that moves the directory's version, and the version of the employee whose row
+/// (`NEW` or `OLD`) the statement touched, after `event` on `table`.
+macro_rules! version_trigger {
+    ($name:literal, $event:literal, $table:literal, $row:literal) => {
+        trigger!(
+            $name,
+            $event,
+            $table,
+            concat!(
+                "
+    UPDATE directory_version SET n = n + 1;
+    INSERT INTO employee_versions SELECT ",
+                $row,
+                ".employee_id, n FROM directory_version WHERE true
+        ON CONFLICT (employee_id) DO UPDATE SET version = excluded.version;
+"
+            )
+        )
+    };
+}
+
+/// A trigger that moves the sync's inputs version after `event` on `table`.
 macro_rules! inputs_trigger {
     ($name:literal, $event:literal, $table:literal) => {
-        concat!(
-            "CREATE TRIGGER ",
+        trigger!(
             $name,
-            " AFTER ",
             $event,
-            " ON ",
             $table,
-            " BEGIN UPDATE directory_inputs SET n = n + 1; END;\n"
+            " UPDATE directory_inputs SET n = n + 1; "
         )
     };
 }

@@ -1149,12 +1149,11 @@ impl Engine {
 mod tests {
     use super::*;
 
-    #[test]
-    fn what_unanswered_batches_sent_is_trusted_only_when_it_is_all_known() {
-        let mut t = Term::new(Terminal::default());
-        let edit = |n: usize, items: &[(&str, &str)]| Request {
-            message_id: format!("m{n}"),
-            op: Op::Edit,
+    /// A request sent now, already past its deadline.
+    fn request(message_id: &str, op: Op, items: &[(&str, &str)]) -> Request {
+        Request {
+            message_id: message_id.into(),
+            op,
             items: items
                 .iter()
                 .map(|(id, c)| (id.to_string(), c.to_string()))
@@ -1162,11 +1161,33 @@ mod tests {
             tokens: vec![],
             sent: Instant::now(),
             deadline: Instant::now(),
-        };
-        let give_up = |t: &mut Term, r: Request| {
-            t.inflight = Some(r);
-            t.give_up_inflight();
-        };
+        }
+    }
+
+    /// Employee E1, Ann, everywhere and with no end.
+    fn ann() -> Employee {
+        Employee {
+            employee_id: "E1".into(),
+            name: "Ann".into(),
+            photo: "/x.jpg".into(),
+            photo_sha256: String::new(),
+            terminals: Vec::new(),
+            valid_from_ms: None,
+            valid_to_ms: None,
+            person_type: super::super::directory::PersonType::Allow,
+        }
+    }
+
+    /// `r` sent to `t` and given up on.
+    fn give_up(t: &mut Term, r: Request) {
+        t.inflight = Some(r);
+        t.give_up_inflight();
+    }
+
+    #[test]
+    fn what_unanswered_batches_sent_is_trusted_only_when_it_is_all_known() {
+        let mut t = Term::new(Terminal::default());
+        let edit = |n: usize, items: &[(&str, &str)]| request(&format!("m{n}"), Op::Edit, items);
         give_up(&mut t, edit(0, &[("old", "c0"), ("x", "c1")]));
         give_up(&mut t, edit(1, &[("x", "c2"), ("y", "c3")]));
         let sent = t.sent_unanswered();
@@ -1197,14 +1218,8 @@ mod tests {
             .unwrap()
             .timestamp_millis();
         let e = Employee {
-            employee_id: "E1".into(),
-            name: "Ann".into(),
-            photo: "/x.jpg".into(),
-            photo_sha256: String::new(),
-            terminals: Vec::new(),
-            valid_from_ms: None,
             valid_to_ms: Some(end),
-            person_type: super::super::directory::PersonType::Allow,
+            ..ann()
         };
         let until = |t: &str| engine.person(&e, String::new(), t).valid.unwrap().1;
         assert_eq!(until("gate-1"), "2026-12-31 23:59:59");
@@ -1232,67 +1247,35 @@ mod tests {
         assert!(engine.terms["T1"].reconciled);
         // An employee imported (by another process): the terminal is asked again before
         // anything is sent, since it may hold that person already.
-        let e = Employee {
-            employee_id: "E1".into(),
-            name: "Ann".into(),
-            photo: "/x.jpg".into(),
-            photo_sha256: String::new(),
-            terminals: Vec::new(),
-            valid_from_ms: None,
-            valid_to_ms: None,
-            person_type: super::super::directory::PersonType::Allow,
-        };
         let mut other = crate::store::open(&db).unwrap();
-        directory::apply_import(&mut other, &[e], &HashSet::new(), false, 1).unwrap();
+        directory::apply_import(&mut other, &[ann()], &HashSet::new(), false, 1).unwrap();
         engine.reload().unwrap();
         assert!(!engine.terms["T1"].reconciled);
 
-        // A query given up on, answered late after a batch went out: not used.
-        let term = engine.terms.get_mut("T1").unwrap();
-        term.inflight = Some(Request {
-            message_id: "q1".into(),
-            op: Op::Query,
-            items: vec![],
-            tokens: vec![],
-            sent: Instant::now(),
-            deadline: Instant::now(),
-        });
-        term.give_up_inflight();
-        // A batch went out after it.
-        term.changed_at = Some(Instant::now());
-        engine.on_ack(Ack {
-            terminal: "T1".into(),
-            message_id: "q1".into(),
-            operator: "QueryPerson".into(),
-            code: Some(200),
-            detail: None,
-            body: AckBody::Query {
-                custom_ids: vec!["E1".into()],
-            },
-        });
+        // A query given up on and answered late, listing E1.
+        let answered_late = |engine: &mut Engine, message_id: &str, batch_sent_after: bool| {
+            let term = engine.terms.get_mut("T1").unwrap();
+            give_up(term, request(message_id, Op::Query, &[]));
+            if batch_sent_after {
+                term.changed_at = Some(Instant::now());
+            }
+            engine.on_ack(Ack {
+                terminal: "T1".into(),
+                message_id: message_id.into(),
+                operator: "QueryPerson".into(),
+                code: Some(200),
+                detail: None,
+                body: AckBody::Query {
+                    custom_ids: vec!["E1".into()],
+                },
+            });
+        };
+        // A batch went out after it: not used.
+        answered_late(&mut engine, "q1", true);
         assert!(!engine.terms["T1"].reconciled);
         assert!(directory::confirmed(&engine.conn, "T1").unwrap().is_empty());
-        // One answered late with nothing sent since (a slow terminal) is used.
-        let term = engine.terms.get_mut("T1").unwrap();
-        term.inflight = Some(Request {
-            message_id: "q2".into(),
-            op: Op::Query,
-            items: vec![],
-            tokens: vec![],
-            sent: Instant::now(),
-            deadline: Instant::now(),
-        });
-        term.give_up_inflight();
-        engine.on_ack(Ack {
-            terminal: "T1".into(),
-            message_id: "q2".into(),
-            operator: "QueryPerson".into(),
-            code: Some(200),
-            detail: None,
-            body: AckBody::Query {
-                custom_ids: vec!["E1".into()],
-            },
-        });
+        // Nothing was sent since (a slow terminal): used.
+        answered_late(&mut engine, "q2", false);
         assert!(engine.terms["T1"].reconciled);
         assert_eq!(
             directory::confirmed(&engine.conn, "T1").unwrap().get("E1"),
