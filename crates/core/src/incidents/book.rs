@@ -292,24 +292,32 @@ impl IncidentBook {
     /// of one forgotten here that is not newer (republished by a console that was away since
     /// before the resolution).
     pub fn is_old_news(&self, remote: &Incident, now_ms: i64) -> bool {
-        !self.incidents.contains_key(&remote.id)
-            && (expired(remote, now_ms)
-                || self
-                    .forgotten
-                    .get(&remote.id)
-                    .is_some_and(|&(version, _)| remote.version <= version))
+        self.staleness(remote, now_ms).is_some()
     }
 
     /// Whether the broker's retained copy of `remote`, old news, can be cleared: it is older
     /// than what every console knows. (A version equal to the one forgotten here may be another
     /// console's that won a tie this console never heard of: ignored, but left alone.)
     pub fn is_outdated(&self, remote: &Incident, now_ms: i64) -> bool {
-        !self.incidents.contains_key(&remote.id)
-            && (expired(remote, now_ms)
-                || self
-                    .forgotten
-                    .get(&remote.id)
-                    .is_some_and(|&(version, _)| remote.version < version))
+        self.staleness(remote, now_ms) == Some(std::cmp::Ordering::Less)
+    }
+
+    /// How `remote` stands against what this book knew of it: `Less` when it is older than the
+    /// version forgotten here or resolved longer ago than every console keeps, `Equal` when it
+    /// is the version forgotten here, `None` when it is news (or held).
+    fn staleness(&self, remote: &Incident, now_ms: i64) -> Option<std::cmp::Ordering> {
+        use std::cmp::Ordering;
+        if self.incidents.contains_key(&remote.id) {
+            return None;
+        }
+        if expired(remote, now_ms) {
+            return Some(Ordering::Less);
+        }
+        let &(version, _) = self.forgotten.get(&remote.id)?;
+        match remote.version.cmp(&version) {
+            Ordering::Greater => None,
+            older_or_equal => Some(older_or_equal),
+        }
     }
 
     /// Open incidents nobody has acknowledged yet.
