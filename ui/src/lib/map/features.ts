@@ -102,6 +102,16 @@ export function extendTrail(points: TrailPoint[], p: TrailPoint, windowMs: numbe
   return start > 0 ? out.slice(start) : out;
 }
 
+/** The trail read from the backend for a new selection, with the fixes that batches brought
+ * while the read was on its way (newer than its last point) kept on its end. */
+export function mergeTrail(fetched: TrailPoint[], live: readonly TrailPoint[], maxPoints = MAX_TRAIL_POINTS): TrailPoint[] {
+  const last = fetched.length ? fetched[fetched.length - 1].ts_ms : -Infinity;
+  const newer = live.filter((p) => p.ts_ms > last);
+  if (newer.length === 0) return fetched;
+  const out = [...fetched, ...newer];
+  return out.length > maxPoints ? out.slice(out.length - maxPoints) : out;
+}
+
 /** Most fixes in a trail, as the backend keeps them (`MAX_TRAIL_POINTS` in
  * crates/core/src/live.rs): the trail a selection reads and the one it grows agree. */
 export const MAX_TRAIL_POINTS = 600;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FrameScheduler } from './frame';
-import { ago, deviceFacts, devicesToFeatures, extendTrail, incidentsToFeatures, trailToFeature } from './features';
+import { ago, deviceFacts, devicesToFeatures, extendTrail, incidentsToFeatures, mergeTrail, trailToFeature } from './features';
 import { fakeFleet } from '../backend/fake';
 import { DISPLAY_STATES } from '../devices/filter';
 import { preloadedImageIds } from './icons';
@@ -77,6 +77,18 @@ describe('incidents and trails on the map', () => {
     let long: ReturnType<typeof extendTrail> = [];
     for (let ts = 1; ts <= 10; ts++) long = extendTrail(long, { ts_ms: ts, lat: 0, lon: ts, speed: null }, 60_000, 4);
     expect(long.map((p) => p.ts_ms)).toEqual([7, 8, 9, 10]);
+  });
+
+  it('keeps the fixes that batches brought while a selected trail was read', () => {
+    const p = (ts_ms: number) => ({ ts_ms, lat: 0, lon: ts_ms, speed: null });
+    // The read answered with fixes up to 3; batches meanwhile brought 3 and 4.
+    expect(mergeTrail([p(1), p(2), p(3)], [p(3), p(4)]).map((q) => q.ts_ms)).toEqual([1, 2, 3, 4]);
+    // Nothing newer: the read as it came.
+    const fetched = [p(1), p(2)];
+    expect(mergeTrail(fetched, [p(2)])).toBe(fetched);
+    // An empty read keeps what the batches brought; at most maxPoints, the newest.
+    expect(mergeTrail([], [p(5)]).map((q) => q.ts_ms)).toEqual([5]);
+    expect(mergeTrail([p(1), p(2), p(3)], [p(4), p(5)], 3).map((q) => q.ts_ms)).toEqual([3, 4, 5]);
   });
 
   it('cuts a track into segments carrying the speed at their end in km/h', () => {
