@@ -380,7 +380,10 @@ impl BatchWriter {
     }
 
     fn commit(&mut self, batch: &[Queued]) -> rusqlite::Result<()> {
-        let want_full = batch.iter().any(|q| q.ack.is_some());
+        // What is owed an answer (a QoS 1 acknowledgement, or a terminal's PushAck, which lets it
+        // delete the record) is synced to disk before the answer goes: a power cut after it
+        // must not lose the row.
+        let want_full = batch.iter().any(Queued::owed);
         if want_full != self.full_sync {
             let mode = if want_full { "FULL" } else { "NORMAL" };
             self.conn.pragma_update(None, "synchronous", mode)?;
@@ -597,6 +600,45 @@ mod tests {
             .flat_map(|c| c.replies)
             .collect();
         assert_eq!(replies, vec![reply.clone(), reply]);
+    }
+
+    #[test]
+    fn a_batch_owed_only_a_push_ack_is_synced_to_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let (on_commit, _committed) = collecting_acks();
+        let mut writer = BatchWriter {
+            conn: crate::store::open(&dir.path().join("h.sqlite")).unwrap(),
+            stats: Arc::default(),
+            closing: Arc::default(),
+            on_commit,
+            full_sync: false,
+            retention: Retention::default(),
+            next_prune: Instant::now(),
+        };
+        let synchronous = |w: &BatchWriter| -> i64 {
+            w.conn
+                .pragma_query_value(None, "synchronous", |r| r.get(0))
+                .unwrap()
+        };
+        let quarantined = || {
+            Record::Quarantine(crate::store::quarantine::QuarantineEntry::new(
+                1,
+                "mqtt/face/T1/Rec",
+                b"x",
+                "test",
+                "why".into(),
+            ))
+        };
+        let mut owed = Queued::new(quarantined(), None);
+        owed.reply = Some(Outbound {
+            topic: "mqtt/face/T1".into(),
+            payload: b"PushAck 7".to_vec(),
+            retain: false,
+        });
+        writer.commit(&[owed]).unwrap();
+        assert_eq!(synchronous(&writer), 2, "FULL before a PushAck");
+        writer.commit(&[Queued::new(quarantined(), None)]).unwrap();
+        assert_eq!(synchronous(&writer), 1, "NORMAL when nothing is owed");
     }
 
     #[test]
