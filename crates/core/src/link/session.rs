@@ -6,6 +6,8 @@
 //! interval ([`SESSION_EXPIRY_S`]); under 3.1.1 the broker keeps it until it is told otherwise
 //! (Mosquitto: `persistent_client_expiration`).
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 use rumqttc::v5::mqttbytes::QoS as V5QoS;
 use rumqttc::{v5, QoS, Transport};
@@ -40,7 +42,14 @@ pub enum Client {
     V5(v5::AsyncClient),
 }
 
-pub enum EventLoop {
+pub struct EventLoop {
+    inner: Loop,
+    /// What a connection that failed had read but not handed out, then its error: given out
+    /// before anything of the next connection (see [`EventLoop::poll`]).
+    stranded: VecDeque<Result<SessionEvent, String>>,
+}
+
+enum Loop {
     V4(Box<rumqttc::EventLoop>),
     V5(Box<v5::EventLoop>),
 }
@@ -185,7 +194,7 @@ pub fn open(cfg: &LinkConfig, capacity: usize) -> (Client, EventLoop) {
                 o.set_transport(t);
             }
             let (c, l) = rumqttc::AsyncClient::new(o, capacity);
-            (Client::V4(c), EventLoop::V4(Box::new(l)))
+            (Client::V4(c), EventLoop::new(Loop::V4(Box::new(l))))
         }
         MqttVersion::V5 => {
             let mut o = v5::MqttOptions::new(&cfg.client_id, &cfg.broker.host, cfg.broker.port);
@@ -213,51 +222,100 @@ pub fn open(cfg: &LinkConfig, capacity: usize) -> (Client, EventLoop) {
                 o.set_transport(t);
             }
             let (c, l) = v5::AsyncClient::new(o, capacity);
-            (Client::V5(c), EventLoop::V5(Box::new(l)))
+            (Client::V5(c), EventLoop::new(Loop::V5(Box::new(l))))
         }
     }
 }
 
 impl EventLoop {
+    fn new(inner: Loop) -> Self {
+        Self {
+            inner,
+            stranded: VecDeque::new(),
+        }
+    }
+
     /// The next event; an error is the connection failing (the next poll reconnects).
+    ///
+    /// rumqttc reads up to ten packets at a time and keeps those it has not handed out yet. When
+    /// the same read ends the connection (a broker that restarts sends its last publishes and
+    /// closes), it keeps them across the reconnect and hands them out after the next
+    /// connection's ConnAck, where their acknowledgements would go to the new connection with
+    /// the old one's packet ids: a PUBACK for a message of the new session not yet stored. So
+    /// they are handed out here, before the error, as the old connection's messages (whose
+    /// acknowledgements the link drops: the broker delivers them again if it kept the session).
     pub async fn poll(&mut self) -> Result<SessionEvent, String> {
-        use rumqttc::Outgoing;
-        match self {
-            EventLoop::V4(l) => {
-                use rumqttc::{Event, Packet};
-                Ok(match l.poll().await.map_err(|e| e.to_string())? {
-                    Event::Incoming(Packet::ConnAck(a)) => SessionEvent::Connected {
-                        session_present: a.session_present,
-                    },
-                    Event::Incoming(Packet::Publish(p)) => SessionEvent::Message {
-                        pkid: (p.qos != QoS::AtMostOnce).then_some(p.pkid),
-                        topic: p.topic,
-                        payload: p.payload,
-                        retain: p.retain,
-                    },
-                    Event::Outgoing(Outgoing::Disconnect) => SessionEvent::DisconnectSent,
-                    _ => SessionEvent::Other,
-                })
-            }
-            EventLoop::V5(l) => {
-                use v5::mqttbytes::v5::Packet;
-                use v5::Event;
-                Ok(match l.poll().await.map_err(|e| e.to_string())? {
-                    Event::Incoming(Packet::ConnAck(a)) => SessionEvent::Connected {
-                        session_present: a.session_present,
-                    },
-                    Event::Incoming(Packet::Publish(p)) => SessionEvent::Message {
-                        pkid: (p.qos != V5QoS::AtMostOnce).then_some(p.pkid),
-                        // MQTT topics are UTF-8 by the standard; anything else is shown as is.
-                        topic: String::from_utf8_lossy(&p.topic).into_owned(),
-                        payload: p.payload,
-                        retain: p.retain,
-                    },
-                    Event::Outgoing(Outgoing::Disconnect) => SessionEvent::DisconnectSent,
-                    _ => SessionEvent::Other,
-                })
+        if let Some(next) = self.stranded.pop_front() {
+            return next;
+        }
+        let result = self.inner.poll().await;
+        if let Err(error) = &result {
+            let read = self.inner.take_read_publishes();
+            if !read.is_empty() {
+                self.stranded.extend(read.into_iter().map(Ok));
+                self.stranded.push_back(Err(error.clone()));
+                return self.stranded.pop_front().unwrap_or(result);
             }
         }
+        result
+    }
+}
+
+impl Loop {
+    async fn poll(&mut self) -> Result<SessionEvent, String> {
+        Ok(match self {
+            Loop::V4(l) => v4_event(l.poll().await.map_err(|e| e.to_string())?),
+            Loop::V5(l) => v5_event(l.poll().await.map_err(|e| e.to_string())?),
+        })
+    }
+
+    /// Takes the publishes read from the connection and not handed out yet; drops the rest of
+    /// what it read (acknowledgements and answers that belong to that connection).
+    fn take_read_publishes(&mut self) -> Vec<SessionEvent> {
+        let read: Vec<SessionEvent> = match self {
+            Loop::V4(l) => l.state.events.drain(..).map(v4_event).collect(),
+            Loop::V5(l) => l.state.events.drain(..).map(v5_event).collect(),
+        };
+        read.into_iter()
+            .filter(|e| matches!(e, SessionEvent::Message { .. }))
+            .collect()
+    }
+}
+
+fn v4_event(event: rumqttc::Event) -> SessionEvent {
+    use rumqttc::{Event, Outgoing, Packet};
+    match event {
+        Event::Incoming(Packet::ConnAck(a)) => SessionEvent::Connected {
+            session_present: a.session_present,
+        },
+        Event::Incoming(Packet::Publish(p)) => SessionEvent::Message {
+            pkid: (p.qos != QoS::AtMostOnce).then_some(p.pkid),
+            topic: p.topic,
+            payload: p.payload,
+            retain: p.retain,
+        },
+        Event::Outgoing(Outgoing::Disconnect) => SessionEvent::DisconnectSent,
+        _ => SessionEvent::Other,
+    }
+}
+
+fn v5_event(event: v5::Event) -> SessionEvent {
+    use rumqttc::Outgoing;
+    use v5::mqttbytes::v5::Packet;
+    use v5::Event;
+    match event {
+        Event::Incoming(Packet::ConnAck(a)) => SessionEvent::Connected {
+            session_present: a.session_present,
+        },
+        Event::Incoming(Packet::Publish(p)) => SessionEvent::Message {
+            pkid: (p.qos != V5QoS::AtMostOnce).then_some(p.pkid),
+            // MQTT topics are UTF-8 by the standard; anything else is shown as is.
+            topic: String::from_utf8_lossy(&p.topic).into_owned(),
+            payload: p.payload,
+            retain: p.retain,
+        },
+        Event::Outgoing(Outgoing::Disconnect) => SessionEvent::DisconnectSent,
+        _ => SessionEvent::Other,
     }
 }
 
@@ -337,6 +395,120 @@ impl Client {
         match self {
             Client::V4(c) => c.try_disconnect().map_err(|e| e.to_string()),
             Client::V5(c) => c.try_disconnect().map_err(|e| e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::BrokerUrl;
+    use crate::settings::MqttSettings;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A QoS 1 PUBLISH of `payload` on topic `t`, packet id `pkid`, in MQTT 3.1.1 or 5.
+    fn publish(v5: bool, pkid: u16, payload: &[u8]) -> Vec<u8> {
+        let mut body = vec![0, 1, b't'];
+        body.extend(pkid.to_be_bytes());
+        if v5 {
+            body.push(0); // no properties
+        }
+        body.extend(payload);
+        let mut packet = vec![0x32, body.len() as u8];
+        packet.extend(body);
+        packet
+    }
+
+    fn connack(v5: bool) -> Vec<u8> {
+        if v5 {
+            vec![0x20, 3, 0, 0, 0]
+        } else {
+            vec![0x20, 2, 0, 0]
+        }
+    }
+
+    /// A broker that, on the first connection, answers the CONNECT and then sends three QoS 1
+    /// publishes and closes in one write (a broker going down mid-stream); on the second it
+    /// answers the CONNECT (a new session) and stays.
+    async fn broker_that_closes_after_three(v5: bool) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let (mut first, _) = listener.accept().await.unwrap();
+            let _connect = first.read(&mut buf).await.unwrap();
+            first.write_all(&connack(v5)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut burst = Vec::new();
+            for pkid in 1..=3 {
+                burst.extend(publish(v5, pkid, format!("old-{pkid}").as_bytes()));
+            }
+            first.write_all(&burst).await.unwrap();
+            drop(first);
+            let (mut second, _) = listener.accept().await.unwrap();
+            let _connect = second.read(&mut buf).await.unwrap();
+            second.write_all(&connack(v5)).await.unwrap();
+            // Hold the connection until the test ends.
+            let _ = second.read(&mut buf).await;
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn what_a_failed_connection_read_is_handed_out_before_its_error() {
+        for v5 in [false, true] {
+            let port = broker_that_closes_after_three(v5).await;
+            let cfg = LinkConfig {
+                broker: BrokerUrl::parse(&format!("mqtt://127.0.0.1:{port}"), "test").unwrap(),
+                client_id: "stranded-test".into(),
+                mqtt: MqttSettings {
+                    keep_alive: Duration::from_secs(15),
+                    version: if v5 {
+                        MqttVersion::V5
+                    } else {
+                        MqttVersion::V311
+                    },
+                    ..MqttSettings::default()
+                },
+                subscriptions: vec![],
+                clean_session: false,
+                presence: false,
+            };
+            let (_client, mut eventloop) = open(&cfg, 16);
+            let mut seen = Vec::new();
+            let result = tokio::time::timeout(Duration::from_secs(10), async {
+                let mut connects = 0;
+                while connects < 2 {
+                    match eventloop.poll().await {
+                        Ok(SessionEvent::Connected { .. }) => {
+                            connects += 1;
+                            seen.push("connected".to_string());
+                            if connects == 1 {
+                                // Let the burst and the close arrive before the next read, so
+                                // one read takes both.
+                                tokio::time::sleep(Duration::from_millis(300)).await;
+                            }
+                        }
+                        Ok(SessionEvent::Message { payload, pkid, .. }) => {
+                            assert!(pkid.is_some(), "QoS 1");
+                            seen.push(String::from_utf8_lossy(&payload).into_owned());
+                        }
+                        Ok(_) => {}
+                        Err(_) => seen.push("error".to_string()),
+                    }
+                }
+            })
+            .await;
+            assert!(
+                result.is_ok(),
+                "v5 {v5}: two connections within 10 s: {seen:?}"
+            );
+            assert_eq!(
+                seen,
+                ["connected", "old-1", "old-2", "old-3", "error", "connected"],
+                "v5 {v5}: the old connection's messages come before its error, not after the next ConnAck"
+            );
         }
     }
 }
