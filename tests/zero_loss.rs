@@ -114,6 +114,73 @@ fn recorder_killed_with_sigkill_five_times_mid_stream_loses_nothing() {
 }
 
 #[test]
+fn a_clean_stop_mid_stream_leaves_the_broker_nothing_stored_to_deliver_again() {
+    // Malformed QoS 1 messages are quarantined, one row per copy received: the quarantine has no
+    // unique key, so a copy the broker delivers again after a restart shows as a second row. A
+    // recorder stopped with SIGTERM while they stream must have acknowledged all it stored.
+    let broker = Mosquitto::start_persistent();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let mut rec = Watchfloor::record(&broker, &db);
+
+    let mut publisher = std::process::Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
+        .args(["-t", "devices/junk-1/events", "-q", "1", "-l"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mosquitto_pub is installed");
+    let mut lines = publisher.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        use std::io::Write;
+        for i in 0..3_000 {
+            if writeln!(lines, "not json {i:05}").is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let quarantined = |db: &std::path::Path| try_query_i64(db, "SELECT count(*) FROM quarantine");
+    assert!(
+        eventually(Duration::from_secs(30), || quarantined(&db) >= 300),
+        "the stream is under way; log:\n{}",
+        rec.log()
+    );
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+    let before_restart = quarantined(&db);
+
+    let mut rec = Watchfloor::record(&broker, &db);
+    feeder.join().unwrap();
+    assert!(publisher.wait().unwrap().success());
+    // Settled: nothing new for two seconds.
+    let mut last = -1;
+    assert!(eventually(SETTLE, || {
+        let now = quarantined(&db);
+        let settled = now == last;
+        last = now;
+        if !settled {
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        settled
+    }));
+    assert!(
+        last > before_restart,
+        "the stream went on after the restart: {before_restart} then {last}"
+    );
+    let twice = query_i64(
+        &db,
+        "SELECT count(*) FROM (SELECT payload FROM quarantine GROUP BY payload HAVING count(*) > 1)",
+    );
+    assert_eq!(
+        twice,
+        0,
+        "messages stored before the stop were delivered and stored again; log:\n{}",
+        rec.log()
+    );
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+}
+
+#[test]
 fn events_published_while_the_console_is_away_arrive_when_it_returns() {
     let broker = Mosquitto::start_persistent();
     let dir = tempfile::tempdir().unwrap();

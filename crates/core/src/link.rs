@@ -43,6 +43,10 @@ pub const MAX_PACKET_BYTES: usize = 64 * 1024 * 1024;
 /// Largest packet we send: a face terminal batch of 1000 persons with photo URLs is a few
 /// hundred KiB; everything else (presence, probe, incidents) is small.
 pub const MAX_OUTGOING_PACKET_BYTES: usize = 4 * 1024 * 1024;
+/// How long a stopping link waits for the acknowledgements of what it handed over (the history
+/// writer's last commits) before it disconnects anyway. The writer gives up on a batch it cannot
+/// commit after one more attempt when stopping, so this is reached only by a stuck disk.
+pub const STOP_DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// How the link connects.
 #[derive(Debug, Clone)]
@@ -127,7 +131,11 @@ pub struct Outbound {
     pub retain: bool,
 }
 
-/// Runs the link until `cancel` fires; then marks the console offline and disconnects politely.
+/// Runs the link until `cancel` fires. Then it stops handing messages over (closing `inbound`),
+/// keeps the connection served while the acknowledgements and replies for what it did hand over
+/// come back (until the senders of `acks` and `outbound` are all gone, at most
+/// [`STOP_DRAIN_LIMIT`]), marks the console offline and disconnects politely. A clean stop so
+/// leaves the broker nothing stored to deliver again.
 pub async fn run(
     cfg: LinkConfig,
     inbound: mpsc::Sender<Inbound>,
@@ -146,12 +154,7 @@ pub async fn run(
     let mut delays = backoff();
     // Bumped at every connect and every connection loss: the epoch an ack token must match.
     let epoch = Arc::new(AtomicU64::new(0));
-    let acker = tokio::spawn(send_acks(
-        client.clone(),
-        acks,
-        Arc::clone(&epoch),
-        cancel.clone(),
-    ));
+    let mut acker = tokio::spawn(send_acks(client.clone(), acks, Arc::clone(&epoch)));
     let prober = tokio::spawn(send_probes(
         client.clone(),
         probe.clone(),
@@ -159,12 +162,7 @@ pub async fn run(
         state.subscribe(),
         cancel.clone(),
     ));
-    let publisher = tokio::spawn(send_outbound(
-        client.clone(),
-        outbound,
-        state.subscribe(),
-        cancel.clone(),
-    ));
+    let mut publisher = tokio::spawn(send_outbound(client.clone(), outbound, state.subscribe()));
     let mut view = ConnectionView::connecting(&cfg.broker.to_string());
     state.send_replace(view.clone());
     let mut connected_at_ms = 0;
@@ -266,10 +264,16 @@ pub async fn run(
             }
         }
     }
-    acker.abort();
+    // Stop handing messages over: what comes from now on is not acknowledged, and the broker
+    // keeps it for the next session.
+    drop(inbound);
     prober.abort();
-    publisher.abort();
     let was_connected = view.state == LinkState::Connected;
+    if was_connected {
+        serve_until_answered(&mut eventloop, &mut acker, &mut publisher).await;
+    }
+    acker.abort();
+    publisher.abort();
     disconnect(
         &client,
         &mut eventloop,
@@ -322,21 +326,13 @@ async fn send_outbound(
     client: Client,
     mut outbound: mpsc::Receiver<Outbound>,
     mut state: watch::Receiver<ConnectionView>,
-    cancel: CancellationToken,
 ) {
-    loop {
-        let msg = tokio::select! {
-            _ = cancel.cancelled() => return,
-            msg = outbound.recv() => match msg {
-                Some(m) => m,
-                None => return,
-            },
-        };
-        let connected = tokio::select! {
-            _ = cancel.cancelled() => return,
-            c = state.wait_for(|v| v.state == LinkState::Connected) => c.is_ok(),
-        };
-        if !connected {
+    while let Some(msg) = outbound.recv().await {
+        if state
+            .wait_for(|v| v.state == LinkState::Connected)
+            .await
+            .is_err()
+        {
             return;
         }
         if let Err(e) = client
@@ -349,26 +345,46 @@ async fn send_outbound(
     }
 }
 
-/// Forwards ack tokens to rumqttc as PUBACKs, dropping those of an earlier connection.
-async fn send_acks(
-    client: Client,
-    mut acks: AckQueue,
-    epoch: Arc<AtomicU64>,
-    cancel: CancellationToken,
-) {
-    loop {
-        let token = tokio::select! {
-            _ = cancel.cancelled() => return,
-            token = acks.rx.recv() => match token {
-                Some(t) => t,
-                None => return,
-            },
-        };
+/// Forwards ack tokens to rumqttc as PUBACKs, dropping those of an earlier connection. Ends
+/// when every sender of ack tokens is gone.
+async fn send_acks(client: Client, mut acks: AckQueue, epoch: Arc<AtomicU64>) {
+    while let Some(token) = acks.rx.recv().await {
         if token.epoch != epoch.load(Ordering::SeqCst) {
             continue; // the broker redelivers it on this connection; that copy gets the ack
         }
         if client.ack(token.pkid).await.is_err() {
             return; // the event loop is gone
+        }
+    }
+}
+
+/// After a stop: serves the connection (so queued PUBACKs and publishes are written) until the
+/// ack and outbound tasks have forwarded everything their senders will ever send, the
+/// connection fails, or [`STOP_DRAIN_LIMIT`] passes. Messages that arrive meanwhile are
+/// neither handed over nor acknowledged.
+async fn serve_until_answered(
+    eventloop: &mut EventLoop,
+    acker: &mut tokio::task::JoinHandle<()>,
+    publisher: &mut tokio::task::JoinHandle<()>,
+) {
+    let answered = async {
+        let _ = acker.await;
+        let _ = publisher.await;
+    };
+    tokio::pin!(answered);
+    let limit = tokio::time::sleep(STOP_DRAIN_LIMIT);
+    tokio::pin!(limit);
+    loop {
+        tokio::select! {
+            _ = &mut answered => return,
+            _ = &mut limit => {
+                tracing::warn!(limit_s = STOP_DRAIN_LIMIT.as_secs(),
+                    "stopping before every stored message was acknowledged; the broker will deliver those again");
+                return;
+            }
+            event = eventloop.poll() => if event.is_err() {
+                return;
+            }
         }
     }
 }

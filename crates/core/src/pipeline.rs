@@ -303,12 +303,13 @@ impl Pipeline {
         self.writer.stats()
     }
 
-    /// Stops everything and returns once the history file holds all that was received.
+    /// Stops everything and returns once the history file holds all that was received and the
+    /// broker has its acknowledgements. In order: the link stops handing messages over; live
+    /// state works off what it has and ends; the writer commits the rest; the link sends their
+    /// acknowledgements (and PushAcks) and disconnects. Before, the link went first, and the
+    /// broker delivered the last commits' messages again at the next start.
     pub async fn shutdown(self) {
         self.cancel.cancel();
-        if let Err(e) = self.link_task.await {
-            tracing::error!(error = %e, "MQTT link task failed");
-        }
         if let Err(e) = self.live_task.await {
             tracing::error!(error = %e, "live state task failed");
         }
@@ -318,6 +319,9 @@ impl Pipeline {
             .is_err()
         {
             tracing::error!("history writer did not finish cleanly");
+        }
+        if let Err(e) = self.link_task.await {
+            tracing::error!(error = %e, "MQTT link task failed");
         }
     }
 }
