@@ -7,6 +7,7 @@
 //! - [`broker`]: the embedded MQTT broker (rumqttd).
 //! - [`console_topics`]: the console's own topics (presence, probe).
 //! - [`credentials`]: broker passwords and client keys in the OS keyring.
+//! - [`geo`]: distances and bearings between fixes.
 //! - [`groups`]: operator-named device groups, from id patterns in the config.
 //! - [`facesync`]: employees synced to face terminals: directory, CSV import, photo endpoint, engine.
 //! - [`incidents`]: incidents, their lifecycle and audit trail, shared between consoles.
@@ -22,6 +23,7 @@ pub mod clock;
 pub mod console_topics;
 pub mod credentials;
 pub mod facesync;
+pub mod geo;
 pub mod groups;
 pub mod incidents;
 pub mod link;

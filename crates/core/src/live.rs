@@ -69,6 +69,9 @@ pub struct DeviceState {
     pub trail: VecDeque<TrailPoint>,
     /// The operator's groups this device is in (placed when it is first seen).
     pub groups: std::sync::Arc<[String]>,
+    /// The fix's speed (and its heading, if it had none) were estimated from the device's
+    /// earlier fixes: it sent none ([`estimate_motion`]).
+    pub speed_estimated: bool,
 }
 
 impl DeviceState {
@@ -210,7 +213,18 @@ impl LiveState {
                 let held = state.fix.as_ref().map(|f| f.ts_ms);
                 let moved = newer(held, fix.ts_ms);
                 if moved {
-                    state.fix = Some(fix.clone());
+                    let mut fix = fix.clone();
+                    let estimate = fix
+                        .speed
+                        .is_none()
+                        .then(|| estimate_motion(&state.trail, state.fix.as_ref(), &fix))
+                        .flatten();
+                    state.speed_estimated = estimate.is_some();
+                    if let Some((speed, heading)) = estimate {
+                        fix.speed = Some(speed);
+                        fix.heading = fix.heading.or(heading);
+                    }
+                    state.fix = Some(fix);
                 }
                 let behind = held.is_some_and(|h| fix.ts_ms < h);
                 (moved, (moved || behind).then_some(behind))
@@ -346,6 +360,59 @@ impl LiveState {
     }
 }
 
+/// How far back an estimated speed looks: the newest earlier fix at least this much older (a
+/// span, so that a position's jitter between two fixes a second apart is not read as speed).
+const ESTIMATE_SPAN_MS: i64 = 10_000;
+/// Fixes further apart than this say nothing about the speed now.
+const ESTIMATE_MAX_GAP_MS: i64 = 10 * 60_000;
+/// Less movement than this over the span is standing still (or the fix's accuracy, doubled,
+/// when it says more).
+const ESTIMATE_MIN_MOVE_M: f64 = 10.0;
+
+/// Speed (m/s) and heading (degrees, `None` when standing still) for a fix that came without a
+/// speed: from the newest point of the trail at least [`ESTIMATE_SPAN_MS`] before it, else the
+/// fix held before it. `None` when there is no earlier point within [`ESTIMATE_MAX_GAP_MS`].
+/// Without it a device that sends positions only (the simplest native message, OwnTracks with
+/// no velocity) was drawn as stopped, with no heading arrow, while it drove.
+fn estimate_motion(
+    trail: &VecDeque<TrailPoint>,
+    held: Option<&Fix>,
+    fix: &Fix,
+) -> Option<(f64, Option<f64>)> {
+    let span_start =
+        trail.partition_point(|p| p.ts_ms <= fix.ts_ms.saturating_sub(ESTIMATE_SPAN_MS));
+    let (ts_ms, lat, lon) = match span_start.checked_sub(1).and_then(|i| trail.get(i)) {
+        Some(p) => (p.ts_ms, p.lat, p.lon),
+        None => held.map(|h| (h.ts_ms, h.lat, h.lon))?,
+    };
+    motion_between(
+        (ts_ms, lat, lon),
+        (fix.ts_ms, fix.lat, fix.lon),
+        fix.accuracy,
+    )
+}
+
+/// Speed and heading from one point (device time, lat, lon) to a later one whose accuracy is
+/// `accuracy_m`, as [`estimate_motion`] reads them; review uses it between the fixes around
+/// an instant.
+pub(crate) fn motion_between(
+    (ts_ms, lat, lon): (i64, f64, f64),
+    to: (i64, f64, f64),
+    accuracy_m: Option<f64>,
+) -> Option<(f64, Option<f64>)> {
+    let gap_ms = to.0 - ts_ms;
+    if !(1..=ESTIMATE_MAX_GAP_MS).contains(&gap_ms) {
+        return None;
+    }
+    let metres = crate::geo::haversine_m(lat, lon, to.1, to.2);
+    let noise = ESTIMATE_MIN_MOVE_M.max(2.0 * accuracy_m.unwrap_or(0.0));
+    if metres < noise {
+        return Some((0.0, None));
+    }
+    let heading = crate::geo::initial_bearing_deg(lat, lon, to.1, to.2);
+    Some((metres / (gap_ms as f64 / 1000.0), Some(heading)))
+}
+
 /// Inserts `fix` in device-time order (a late fix lands where it belongs; a duplicate is
 /// skipped) and drops points older than `window` before the newest, or beyond the cap.
 fn add_to_trail(trail: &mut VecDeque<TrailPoint>, fix: &Fix, window: Duration) {
@@ -392,6 +459,7 @@ fn view(id: &DeviceId, s: &DeviceState) -> DeviceView {
         lon: s.fix.as_ref().map(|f| f.lon),
         heading: s.fix.as_ref().and_then(|f| f.heading),
         speed: s.fix.as_ref().and_then(|f| f.speed),
+        speed_estimated: s.speed_estimated,
         battery: status.and_then(|st| st.battery),
         signal: status.and_then(|st| st.signal),
         fix_ts_ms: s.fix.as_ref().map(|f| f.ts_ms),
@@ -465,6 +533,55 @@ mod tests {
                 ..status
             },
         }
+    }
+
+    #[test]
+    fn a_device_that_sends_no_speed_moves_at_the_pace_of_its_fixes() {
+        let mut live = LiveState::new(LiveSettings::default());
+        let view = |live: &LiveState| view(&id("van"), live.get(&id("van")).unwrap());
+        // North by 0.001 degrees (111 m) every 10 s: 11.1 m/s, heading 0.
+        live.apply(&loc("van", 0, 51.000), 0);
+        assert_eq!(view(&live).speed, None, "one fix says nothing of speed");
+        live.apply(&loc("van", 10_000, 51.001), 10_000);
+        let v = view(&live);
+        assert!((v.speed.unwrap() - 11.12).abs() < 0.05, "{v:?}");
+        assert!(
+            v.heading.unwrap() < 0.5 || v.heading.unwrap() > 359.5,
+            "{v:?}"
+        );
+        assert!(v.speed_estimated);
+        // A fix a second later is measured from the newest fix at least 10 s before it (123 m
+        // in 11 s), not over the last second (12 m in 1 s).
+        live.apply(&loc("van", 11_000, 51.00111), 11_000);
+        let v = view(&live);
+        assert!((v.speed.unwrap() - 11.22).abs() < 0.05, "{v:?}");
+
+        // Standing still with a few metres of jitter: no speed, no heading.
+        live.apply(&loc("parked", 0, 52.0), 0);
+        live.apply(&loc("parked", 1_000, 52.00004), 1_000); // 4.4 m
+        let parked = super::view(&id("parked"), live.get(&id("parked")).unwrap());
+        assert_eq!((parked.speed, parked.heading), (Some(0.0), None));
+
+        // A fix after more than ten minutes of silence says nothing of the speed now.
+        live.apply(&loc("van", 11_000 + 11 * 60_000, 51.1), 700_000);
+        assert_eq!(view(&live).speed, None);
+        assert!(!view(&live).speed_estimated);
+    }
+
+    #[test]
+    fn a_speed_the_device_sent_is_kept() {
+        let mut live = LiveState::new(LiveSettings::default());
+        live.apply(&loc("car", 0, 51.0), 0);
+        let NativeMessage::Location { device, mut fix } = loc("car", 10_000, 51.001) else {
+            unreachable!()
+        };
+        fix.speed = Some(3.0);
+        live.apply(&NativeMessage::Location { device, fix }, 10_000);
+        let v = view(&id("car"), live.get(&id("car")).unwrap());
+        assert_eq!(
+            (v.speed, v.heading, v.speed_estimated),
+            (Some(3.0), None, false)
+        );
     }
 
     #[test]

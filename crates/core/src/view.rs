@@ -84,6 +84,9 @@ pub struct DeviceView {
     pub heading: Option<f64>,
     /// m/s.
     pub speed: Option<f64>,
+    /// `speed` (and `heading`, if the device sent none) were estimated from its recent fixes:
+    /// the device sent no speed.
+    pub speed_estimated: bool,
     /// %.
     pub battery: Option<f64>,
     /// dBm.

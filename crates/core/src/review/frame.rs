@@ -169,10 +169,28 @@ pub fn frame_at(
             })
             .optional()?
             .unwrap_or((None, None, None));
-        let here = match next {
-            Some(n) if n.ts_ms - prev.ts_ms <= p.max_gap_ms => interpolate(&prev, &n, at_ms),
-            _ => prev,
+        let next = next.filter(|n| n.ts_ms - prev.ts_ms <= p.max_gap_ms);
+        let mut here = match &next {
+            Some(n) => interpolate(&prev, n, at_ms),
+            None => prev,
         };
+        // A device that sent no speed moves at the pace of its fixes, as live state estimates.
+        let estimate = here
+            .speed
+            .is_none()
+            .then(|| {
+                let n = next.as_ref()?;
+                crate::live::motion_between(
+                    (prev.ts_ms, prev.lat, prev.lon),
+                    (n.ts_ms, n.lat, n.lon),
+                    None,
+                )
+            })
+            .flatten();
+        if let Some((speed, heading)) = estimate {
+            here.speed = Some(speed);
+            here.heading = here.heading.or(heading);
+        }
         let age = at_ms - prev.ts_ms;
         // Without a status, a device counts as online while its fixes keep coming.
         let online = online.unwrap_or(age <= p.stale_after_ms);
@@ -189,6 +207,7 @@ pub fn frame_at(
             lon: Some(here.lon),
             heading: here.heading,
             speed: here.speed,
+            speed_estimated: estimate.is_some(),
             battery,
             signal,
             fix_ts_ms: Some(prev.ts_ms),
@@ -282,5 +301,32 @@ pub(crate) mod tests {
         // s1 is online (its last status says so) but silent: stale.
         let s1 = f.iter().find(|d| d.id == "s1").unwrap();
         assert!(s1.online && s1.stale);
+    }
+
+    #[test]
+    fn a_device_that_sent_no_speed_moves_at_the_pace_of_its_fixes() {
+        let conn = crate::store::open_in_memory().unwrap();
+        conn.execute_batch(
+            "INSERT INTO positions (device_id, ts_ms, lat, lon, speed, received_ms) VALUES
+               ('w1', 0, 50.0, 4.0, NULL, 0),
+               ('w1', 10000, 50.001, 4.0, NULL, 0),
+               ('w1', 20000, 50.001, 4.0, NULL, 0);",
+        )
+        .unwrap();
+        let meta = device_meta(&conn).unwrap();
+        let p = FrameParams::default();
+        let at = |ms| frame_at(&conn, &meta, ms, p).unwrap().remove(0);
+        let moving = at(5000);
+        assert!((moving.speed.unwrap() - 11.12).abs() < 0.05, "{moving:?}");
+        assert!(moving.heading.unwrap() < 0.5, "north: {moving:?}");
+        assert!(moving.speed_estimated);
+        let parked = at(15000);
+        assert_eq!((parked.speed, parked.heading), (Some(0.0), None));
+        let last = at(25000);
+        assert_eq!(
+            (last.speed, last.speed_estimated),
+            (None, false),
+            "nothing after it"
+        );
     }
 }

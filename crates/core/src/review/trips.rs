@@ -9,6 +9,8 @@
 use serde::Serialize;
 use ts_rs::TS;
 
+use crate::geo::haversine_m;
+
 /// One fix of the track; `speed` in m/s, as reported or, when the device sent none, derived
 /// from the distance to the previous fix.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, TS)]
@@ -202,16 +204,6 @@ pub fn analyse(points: &[TrackPoint], p: TripParams) -> TripSummary {
     s
 }
 
-/// Great-circle distance in metres.
-pub fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    const R: f64 = 6_371_008.8;
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = p2 - p1;
-    let dl = (lon2 - lon1).to_radians();
-    let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * R * h.sqrt().min(1.0).asin()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,13 +229,6 @@ mod tests {
             10,
             "short: all"
         );
-    }
-
-    #[test]
-    fn a_degree_of_latitude_is_about_111_km() {
-        let d = haversine_m(51.0, 4.0, 52.0, 4.0);
-        assert!((d - 111_195.0).abs() < 100.0, "{d}");
-        assert_eq!(haversine_m(51.0, 4.0, 51.0, 4.0), 0.0);
     }
 
     #[test]

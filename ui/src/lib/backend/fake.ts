@@ -36,6 +36,7 @@ export function fakeFleet(count: number, center: [number, number], tMs: number):
       lon: center[1] + r * 1.6 * Math.cos(a),
       heading: null,
       speed: 10,
+      speed_estimated: false,
       battery: 80,
       signal: -70,
       fix_ts_ms: tMs,

@@ -5,7 +5,7 @@ import { DEFAULT_DEVICE_FILTER, deviceMatcher, deviceSource, displayState, filte
 function device(over: Partial<DeviceView>): DeviceView {
   return {
     id: 'v1', name: null, kind: 'vehicle', simulated: false, online: true, stale: false, clock_behind: false,
-    lat: 1, lon: 2, heading: null, speed: 0, battery: null, signal: null, fix_ts_ms: 0, last_seen_ms: 0, groups: [],
+    lat: 1, lon: 2, heading: null, speed: 0, speed_estimated: false, battery: null, signal: null, fix_ts_ms: 0, last_seen_ms: 0, groups: [],
     ...over,
   };
 }

@@ -149,7 +149,9 @@ export function deviceFacts(d: DeviceView, nowMs: number, alarmed: ReadonlySet<s
     ['Last seen', ago(d.last_seen_ms, nowMs)],
   ];
   if (d.fix_ts_ms !== null) rows.push(['Last fix', ago(d.fix_ts_ms, nowMs)]);
-  if (d.speed !== null) rows.push(['Speed', `${Math.round(d.speed * 3.6)} km/h`]);
+  // The device sent no speed: live state measured it from its fixes, and says so.
+  const estimated = d.speed_estimated ? ' (from its fixes)' : '';
+  if (d.speed !== null) rows.push(['Speed', `${Math.round(d.speed * 3.6)} km/h${estimated}`]);
   if (d.heading !== null) rows.push(['Heading', `${Math.round(d.heading)}°`]);
   if (d.battery !== null) rows.push(['Battery', `${Math.round(d.battery)} %`]);
   if (d.signal !== null) rows.push(['Signal', `${Math.round(d.signal)} dBm`]);

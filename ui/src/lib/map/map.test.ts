@@ -117,6 +117,8 @@ describe('device facts', () => {
     const facts = Object.fromEntries(deviceFacts(d, 0));
     expect(facts['Speed']).toBe('36 km/h');
     expect(facts).not.toHaveProperty('Battery');
+    // A speed live state measured from the fixes of a device that sent none says so.
+    expect(Object.fromEntries(deviceFacts({ ...d, speed_estimated: true }, 0))['Speed']).toBe('36 km/h (from its fixes)');
   });
 });
 

@@ -22,6 +22,11 @@ clock_behind: boolean, lat: number | null, lon: number | null, heading: number |
  */
 speed: number | null, 
 /**
+ * `speed` (and `heading`, if the device sent none) were estimated from its recent fixes:
+ * the device sent no speed.
+ */
+speed_estimated: boolean, 
+/**
  * %.
  */
 battery: number | null, 
