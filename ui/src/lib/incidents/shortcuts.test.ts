@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { shortcutFor, type KeyPress } from './shortcuts';
+
+const press = (key: string, target: object | null = null, mods: Partial<KeyPress> = {}): KeyPress => ({
+  key,
+  target: target as EventTarget | null,
+  ctrlKey: false,
+  metaKey: false,
+  altKey: false,
+  ...mods,
+});
+const mapCanvas = { tagName: 'CANVAS', closest: (sel: string) => (sel === '.maplibregl-map' ? {} : null) };
+const listRow = { tagName: 'DIV', closest: () => null };
+
+describe('incident shortcuts', () => {
+  it('map the keys to actions', () => {
+    expect(['j', 'ArrowDown', 'k', 'ArrowUp', 'a', 'm', 'r', 'x'].map((k) => shortcutFor(press(k, listRow)))).toEqual([
+      'next',
+      'next',
+      'previous',
+      'previous',
+      'acknowledge',
+      'assign-to-me',
+      'resolve',
+      null,
+    ]);
+  });
+
+  it('leave the arrow keys to a focused map, which pans with them', () => {
+    expect(shortcutFor(press('ArrowDown', mapCanvas))).toBeNull();
+    expect(shortcutFor(press('ArrowUp', mapCanvas))).toBeNull();
+    // Letters mean nothing to the map: they still act.
+    expect(shortcutFor(press('j', mapCanvas))).toBe('next');
+    expect(shortcutFor(press('a', mapCanvas))).toBe('acknowledge');
+  });
+
+  it('leave keys to text fields, list boxes and modified presses', () => {
+    expect(shortcutFor(press('a', { tagName: 'INPUT' }))).toBeNull();
+    expect(shortcutFor(press('a', { tagName: 'TEXTAREA' }))).toBeNull();
+    expect(shortcutFor(press('a', { tagName: 'SELECT' }))).toBeNull();
+    expect(shortcutFor(press('a', { tagName: 'DIV', isContentEditable: true }))).toBeNull();
+    expect(shortcutFor(press('r', listRow, { ctrlKey: true }))).toBeNull();
+  });
+});
