@@ -50,6 +50,11 @@ describe('device states and filters', () => {
     // A console from before sources were apart saved an adapter name as the group.
     const old = { ...DEFAULT_DEVICE_FILTER, group: 'owntracks', source: 'bogus' as never };
     expect(validDeviceFilter(old, [])).toEqual(DEFAULT_DEVICE_FILTER);
+    // A state, kind or sort no drop-down offers (an older console's, or a hand-edited store).
+    const odd = { ...DEFAULT_DEVICE_FILTER, state: 'online' as never, kind: 'drone', sort: 'battery' as never };
+    expect(validDeviceFilter(odd, [])).toEqual(DEFAULT_DEVICE_FILTER);
+    const fine = { ...DEFAULT_DEVICE_FILTER, state: 'stale' as const, kind: 'phone', sort: 'last_seen' as const };
+    expect(validDeviceFilter(fine, [])).toBe(fine);
   });
 
   it('searches id and name, filters kind and state, sorts naturally or by last seen', () => {

@@ -15,6 +15,9 @@ export function displayState(d: DeviceView, alarmed: ReadonlySet<string>): Displ
   return (d.speed ?? 0) >= MOVING_MS ? 'moving' : 'stopped';
 }
 
+/** The kinds a device declares (`DeviceView.kind`), in the order the list's filter offers them. */
+export const DEVICE_KINDS: readonly string[] = ['vehicle', 'sensor', 'bodycam', 'phone', 'terminal', 'other'];
+
 /** Where a device reports from (its adapter), or simulated. */
 export type DeviceSource = 'native' | 'owntracks' | 'face' | 'simulated';
 export const DEVICE_SOURCES: readonly DeviceSource[] = ['native', 'owntracks', 'face', 'simulated'];
@@ -53,7 +56,11 @@ export const DEFAULT_DEVICE_FILTER: DeviceFilter = {
 export function validDeviceFilter(f: DeviceFilter, groups: readonly string[]): DeviceFilter {
   const group = f.group === 'all' || groups.includes(f.group) ? f.group : 'all';
   const source = f.source === 'all' || DEVICE_SOURCES.includes(f.source) ? f.source : 'all';
-  return group === f.group && source === f.source ? f : { ...f, group, source };
+  const kind = f.kind === 'all' || DEVICE_KINDS.includes(f.kind) ? f.kind : 'all';
+  const state = f.state === 'all' || DISPLAY_STATES.includes(f.state) ? f.state : 'all';
+  const sort = f.sort === 'last_seen' ? 'last_seen' : 'name';
+  const same = group === f.group && source === f.source && kind === f.kind && state === f.state && sort === f.sort;
+  return same ? f : { ...f, group, source, kind, state, sort };
 }
 
 export function deviceLabel(d: DeviceView): string {
