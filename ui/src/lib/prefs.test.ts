@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PREFS, loadPrefs, parsePrefs, savePrefs } from './prefs';
+import { DEFAULT_PREFS, keyResize, loadPrefs, parsePrefs, savePrefs, SIDE_WIDTH_EM } from './prefs';
 
 describe('prefs', () => {
   it('round-trip through storage', () => {
@@ -32,5 +32,17 @@ describe('prefs', () => {
     expect(q.incidentFilter).toEqual({ state: 'open', minSeverity: 'high', text: 'van' });
     expect(parsePrefs(JSON.stringify({ incidentFilter: { state: 'mine', minSeverity: 'urgent' } })).incidentFilter).toEqual({ state: 'mine', minSeverity: 'info', text: '' });
     expect(parsePrefs(JSON.stringify({ tab: 'sites' })).tab).toBe('incidents');
+  });
+});
+
+describe('the side panel resized from the keyboard', () => {
+  it('steps 1 em with the arrows, jumps with Home and End, and stays within bounds', () => {
+    expect(keyResize(28, 'ArrowRight')).toBe(29);
+    expect(keyResize(28, 'ArrowLeft')).toBe(27);
+    expect(keyResize(SIDE_WIDTH_EM.max, 'ArrowRight')).toBe(SIDE_WIDTH_EM.max);
+    expect(keyResize(SIDE_WIDTH_EM.min, 'ArrowLeft')).toBe(SIDE_WIDTH_EM.min);
+    expect(keyResize(28, 'Home')).toBe(SIDE_WIDTH_EM.min);
+    expect(keyResize(28, 'End')).toBe(SIDE_WIDTH_EM.max);
+    expect(keyResize(28, 'a')).toBeNull();
   });
 });

@@ -33,6 +33,23 @@ export function clampSideWidth(em: number): number {
   return Math.min(SIDE_WIDTH_EM.max, Math.max(SIDE_WIDTH_EM.min, em));
 }
 
+/** The side panel's width after `key` on its focused resize handle (a step of 1 em; Home and
+ * End go to the ends), or null for a key that does not resize. */
+export function keyResize(em: number, key: string): number | null {
+  switch (key) {
+    case 'ArrowLeft':
+      return clampSideWidth(em - 1);
+    case 'ArrowRight':
+      return clampSideWidth(em + 1);
+    case 'Home':
+      return SIDE_WIDTH_EM.min;
+    case 'End':
+      return SIDE_WIDTH_EM.max;
+    default:
+      return null;
+  }
+}
+
 export const DEFAULT_PREFS: Prefs = {
   theme: 'dark',
   textScale: 1,
