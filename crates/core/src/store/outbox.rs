@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::writer::{Queued, Record};
+use super::writer::{Queued, Record, WriterQueue};
 use crate::metrics::Counters;
 
 /// How long a QoS 0 position waits for room in a full writer queue before its history row is
@@ -23,8 +23,9 @@ use crate::metrics::Counters;
 pub const POSITION_WAIT: Duration = Duration::from_millis(250);
 /// Most records waiting here; beyond it the live task stops reading from the broker.
 pub const MAX_WAITING: usize = 4096;
-/// Most bytes of images waiting here (a face terminal's snapshot is up to 1 MiB).
-pub const MAX_WAITING_IMAGE_BYTES: usize = 32 * 1024 * 1024;
+/// Most bytes of images waiting here (a face terminal's snapshot is up to 1 MiB), beside the
+/// writer's own budget ([`super::writer::MAX_QUEUED_IMAGE_BYTES`]).
+pub const MAX_WAITING_IMAGE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// The writer is gone (shutdown): the record could not be queued.
 #[derive(Debug, PartialEq, Eq)]
@@ -38,20 +39,13 @@ struct Waiting {
 }
 
 pub struct Outbox {
-    store: flume::Sender<Queued>,
+    store: WriterQueue,
     waiting: VecDeque<Waiting>,
-    image_bytes: usize,
-}
-
-fn image_bytes(q: &Queued) -> usize {
-    match &q.record {
-        Record::FaceImage { jpeg, .. } => jpeg.len(),
-        _ => 0,
-    }
+    image_bytes: u64,
 }
 
 impl Outbox {
-    pub fn new(store: flume::Sender<Queued>) -> Self {
+    pub fn new(store: WriterQueue) -> Self {
         Self {
             store,
             waiting: VecDeque::new(),
@@ -67,7 +61,7 @@ impl Outbox {
     /// Hands `queued` to the writer, or keeps it waiting in order. `owed`: its message is owed
     /// an acknowledgement (or a terminal's PushAck), so it is never given up.
     pub fn push(&mut self, queued: Queued, owed: bool) -> Result<(), WriterGone> {
-        let queued = if self.waiting.is_empty() {
+        let queued = if self.waiting.is_empty() && self.store.has_room_for_image_of(&queued) {
             match self.store.try_send(queued) {
                 Ok(()) => return Ok(()),
                 Err(flume::TrySendError::Disconnected(_)) => return Err(WriterGone),
@@ -77,7 +71,7 @@ impl Outbox {
             queued
         };
         let droppable = !owed && matches!(queued.record, Record::Position { .. });
-        self.image_bytes += image_bytes(&queued);
+        self.image_bytes += queued.image_bytes();
         self.waiting.push_back(Waiting {
             queued,
             droppable,
@@ -90,7 +84,11 @@ impl Outbox {
     /// [`POSITION_WAIT`].
     pub fn flush(&mut self, counters: &Counters) -> Result<(), WriterGone> {
         while let Some(w) = self.waiting.pop_front() {
-            let bytes = image_bytes(&w.queued);
+            if !self.store.has_room_for_image_of(&w.queued) {
+                self.waiting.push_front(w);
+                break;
+            }
+            let bytes = w.queued.image_bytes();
             match self.store.try_send(w.queued) {
                 Ok(()) => self.image_bytes -= bytes,
                 Err(flume::TrySendError::Full(queued)) => {
@@ -201,7 +199,7 @@ mod tests {
     async fn a_full_writer_queue_never_blocks_and_gives_up_only_unowed_positions() {
         let (tx, rx) = flume::bounded(1);
         let counters = Counters::default();
-        let mut outbox = Outbox::new(tx);
+        let mut outbox = Outbox::new(WriterQueue::new(tx, Default::default()));
         let ack = Some(AckToken { epoch: 1, pkid: 1 });
         // Room for one; the rest wait, in order, and pushing never blocks.
         outbox.push(Queued::new(event("e1"), None), false).unwrap();
@@ -250,7 +248,7 @@ mod tests {
     #[tokio::test]
     async fn at_shutdown_everything_waiting_reaches_the_writer() {
         let (tx, rx) = flume::bounded(1);
-        let mut outbox = Outbox::new(tx);
+        let mut outbox = Outbox::new(WriterQueue::new(tx, Default::default()));
         for id in ["a", "b", "c"] {
             outbox.push(Queued::new(event(id), None), false).unwrap();
         }
@@ -264,5 +262,50 @@ mod tests {
         outbox.drain().await.unwrap();
         drop(outbox);
         assert_eq!(reader.await.unwrap(), ["a", "b", "c"]);
+    }
+
+    fn image(kib: usize) -> Queued {
+        Queued::new(
+            Record::FaceImage {
+                device: DeviceId::parse("t1").unwrap(),
+                event_id: "snap-1".into(),
+                jpeg: vec![0; kib * 1024],
+                received_ms: 1,
+            },
+            None,
+        )
+    }
+
+    #[tokio::test]
+    async fn images_wait_here_once_the_writers_image_budget_is_spent() {
+        use super::super::writer::MAX_QUEUED_IMAGE_BYTES;
+        use std::sync::atomic::AtomicU64;
+        use std::sync::Arc;
+        // A queue with room for many records, and the writer stuck (nothing committed).
+        let (tx, rx) = flume::bounded(16_384);
+        let committed_bytes = Arc::new(AtomicU64::new(0));
+        let mut outbox = Outbox::new(WriterQueue::new(tx, Arc::clone(&committed_bytes)));
+        let counters = Counters::default();
+        let mut pushed = 0u64;
+        while !outbox.is_full() {
+            outbox.push(image(512), true).unwrap();
+            pushed += 1;
+            assert!(pushed < 10_000, "the outbox never said it was full");
+        }
+        let in_writer = committed_bytes.load(Ordering::Relaxed);
+        assert!(in_writer <= MAX_QUEUED_IMAGE_BYTES, "{in_writer}");
+        assert_eq!(rx.len() as u64 * 512 * 1024, in_writer);
+        // 64 MiB in the writer's queue, 32 MiB here: ingest stops at 96 MiB, not gigabytes.
+        assert_eq!(pushed * 512 * 1024, in_writer + MAX_WAITING_IMAGE_BYTES);
+        // While the budget is spent, nothing moves although the queue has room...
+        outbox.flush(&counters).unwrap();
+        assert_eq!(rx.len() as u64 * 512 * 1024, in_writer, "no image moved");
+        // ...and once the writer commits its batch and gives the bytes back, the rest follow.
+        let batch: Vec<Queued> = rx.drain().collect();
+        let freed: u64 = batch.iter().map(Queued::image_bytes).sum();
+        committed_bytes.fetch_sub(freed, Ordering::Relaxed);
+        outbox.flush(&counters).unwrap();
+        assert!(outbox.is_empty() && !outbox.is_full());
+        assert_eq!(rx.len() as u64 * 512 * 1024, MAX_WAITING_IMAGE_BYTES);
     }
 }

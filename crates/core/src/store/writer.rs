@@ -50,6 +50,11 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const PRUNE_AGAIN: Duration = Duration::from_millis(200);
 /// Longest pause between attempts at a batch that keeps failing.
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
+/// Most bytes of images (face terminals' snapshots, up to 1 MiB each) in the writer's queue and
+/// its batch at once. The queue is bounded by records, 16,384 of them: all images, while the
+/// disk is full and terminals re-push unanswered snapshots every few seconds, that was gigabytes.
+/// Past it images wait in the outbox, whose own bound then stops ingest.
+pub const MAX_QUEUED_IMAGE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// One row to store.
 #[derive(Debug, Clone)]
@@ -101,6 +106,14 @@ pub struct Queued {
 }
 
 impl Queued {
+    /// The bytes of image this record holds (a face terminal's snapshot), else 0.
+    pub fn image_bytes(&self) -> u64 {
+        match &self.record {
+            Record::FaceImage { jpeg, .. } => jpeg.len() as u64,
+            _ => 0,
+        }
+    }
+
     pub fn new(record: Record, ack: Option<AckToken>) -> Self {
         Self {
             record,
@@ -181,9 +194,73 @@ impl WriterStats {
     }
 }
 
+/// The sending side of the writer's queue: records, and the bytes of images among them that
+/// are not committed yet (sent and in the queue, or in the batch being committed).
+#[derive(Clone)]
+pub struct WriterQueue {
+    tx: flume::Sender<Queued>,
+    image_bytes: Arc<AtomicU64>,
+}
+
+// The errors hand the record back, as flume's own do: boxing them would cost an allocation on
+// every refused send to save a copy nobody makes.
+#[allow(clippy::result_large_err)]
+impl WriterQueue {
+    /// A queue over `tx` whose reader takes `image_bytes` back as it commits.
+    pub fn new(tx: flume::Sender<Queued>, image_bytes: Arc<AtomicU64>) -> Self {
+        Self { tx, image_bytes }
+    }
+
+    pub fn try_send(&self, q: Queued) -> Result<(), flume::TrySendError<Queued>> {
+        let bytes = q.image_bytes();
+        self.image_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.tx.try_send(q).inspect_err(|_| {
+            self.image_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        })
+    }
+
+    pub async fn send_async(&self, q: Queued) -> Result<(), flume::SendError<Queued>> {
+        let bytes = q.image_bytes();
+        self.image_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.tx.send_async(q).await.inspect_err(|_| {
+            self.image_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        })
+    }
+
+    pub fn send(&self, q: Queued) -> Result<(), flume::SendError<Queued>> {
+        let bytes = q.image_bytes();
+        self.image_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.tx.send(q).inspect_err(|_| {
+            self.image_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        })
+    }
+
+    /// Records in the queue.
+    pub fn len(&self) -> usize {
+        self.tx.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tx.is_empty()
+    }
+
+    /// Bytes of images sent and not yet committed.
+    pub fn image_bytes(&self) -> u64 {
+        self.image_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Whether `q` fits the image budget now ([`MAX_QUEUED_IMAGE_BYTES`]; a record with no image
+    /// always does, and so does one image alone, whatever its size).
+    pub fn has_room_for_image_of(&self, q: &Queued) -> bool {
+        let bytes = q.image_bytes();
+        let queued = self.image_bytes();
+        bytes == 0 || queued == 0 || queued + bytes <= MAX_QUEUED_IMAGE_BYTES
+    }
+}
+
 /// Handle to the writer thread.
 pub struct Writer {
-    tx: flume::Sender<Queued>,
+    tx: WriterQueue,
     thread: JoinHandle<()>,
     stats: Arc<WriterStats>,
     closing: Arc<AtomicBool>,
@@ -198,6 +275,8 @@ impl Writer {
         retention: Retention,
     ) -> std::io::Result<Self> {
         let (tx, rx) = flume::bounded(capacity);
+        let image_bytes = Arc::new(AtomicU64::new(0));
+        let tx = WriterQueue::new(tx, Arc::clone(&image_bytes));
         let stats = Arc::new(WriterStats::default());
         let closing = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -214,6 +293,7 @@ impl Writer {
                         full_sync: false,
                         retention,
                         next_prune: Instant::now(),
+                        image_bytes,
                     }
                     .run(rx)
                 })?
@@ -227,7 +307,7 @@ impl Writer {
     }
 
     /// A sender for records. The thread ends once all senders (and this handle) are dropped.
-    pub fn sender(&self) -> flume::Sender<Queued> {
+    pub fn sender(&self) -> WriterQueue {
         self.tx.clone()
     }
 
@@ -257,6 +337,8 @@ struct BatchWriter {
     retention: Retention,
     /// When the next prune chunk is due.
     next_prune: Instant,
+    /// Bytes of images sent and not committed ([`WriterQueue`]): taken back after each batch.
+    image_bytes: Arc<AtomicU64>,
 }
 
 impl BatchWriter {
@@ -293,6 +375,8 @@ impl BatchWriter {
                 }
             }
             self.commit_until_done(&batch);
+            let images: u64 = batch.iter().map(Queued::image_bytes).sum();
+            self.image_bytes.fetch_sub(images, Ordering::Relaxed);
             batch.clear();
             if !self.retention.is_off() && Instant::now() >= self.next_prune {
                 self.prune();
@@ -603,6 +687,38 @@ mod tests {
     }
 
     #[test]
+    fn image_bytes_are_given_back_as_their_batch_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let (on_commit, _committed) = collecting_acks();
+        let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
+        let writer = Writer::spawn(conn, 64, on_commit, Retention::default()).unwrap();
+        let queue = writer.sender();
+        for i in 0..3 {
+            let image = Record::FaceImage {
+                device: DeviceId::parse("t1").unwrap(),
+                event_id: format!("snap-{i}"),
+                jpeg: vec![0; 1000],
+                received_ms: 1,
+            };
+            queue.send(Queued::new(image, None)).unwrap();
+        }
+        assert!(queue.image_bytes() <= 3000);
+        let stats = writer.stats();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while queue.image_bytes() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            queue.image_bytes(),
+            0,
+            "every committed image's bytes given back"
+        );
+        assert_eq!(stats.committed.load(Ordering::Relaxed), 3);
+        drop(queue);
+        writer.finish();
+    }
+
+    #[test]
     fn a_batch_owed_only_a_push_ack_is_synced_to_disk() {
         let dir = tempfile::tempdir().unwrap();
         let (on_commit, _committed) = collecting_acks();
@@ -614,6 +730,7 @@ mod tests {
             full_sync: false,
             retention: Retention::default(),
             next_prune: Instant::now(),
+            image_bytes: Arc::default(),
         };
         let synchronous = |w: &BatchWriter| -> i64 {
             w.conn

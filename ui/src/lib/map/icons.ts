@@ -141,3 +141,38 @@ export function preloadedImageIds(): string[] {
   }
   return ids;
 }
+
+/** Most images drawn on demand (names, cluster badges) the map holds at once: a few times what
+ * one view shows (names hide beyond 400 devices in view), about 40 MB at most. */
+export const MAX_ON_DEMAND_IMAGES = 1_000;
+
+/**
+ * The images drawn on demand that the map holds, oldest first. Every name ever shown and every
+ * badge count became an image kept for the life of the page (a night of panning over 10,000
+ * devices, or a device renaming itself over and over, grew it by the hundreds of megabytes).
+ * Past the cap the oldest are taken back: tiles already laid out keep their copy, and a tile
+ * laid out again asks for a name it lacks, which is drawn again.
+ */
+export class OnDemandImages {
+  #held = new Set<string>();
+
+  constructor(private readonly cap = MAX_ON_DEMAND_IMAGES) {}
+
+  /** Records `id` as given to the map; returns the ids to take back from it. */
+  added(id: string): string[] {
+    this.#held.delete(id);
+    this.#held.add(id);
+    const evicted: string[] = [];
+    for (const oldest of this.#held) {
+      if (this.#held.size <= this.cap) break;
+      this.#held.delete(oldest);
+      evicted.push(oldest);
+    }
+    return evicted;
+  }
+
+  get size(): number {
+    return this.#held.size;
+  }
+}
+

@@ -3,7 +3,7 @@ import { FrameScheduler } from './frame';
 import { ago, deviceFacts, devicesToFeatures, extendTrail, incidentsToFeatures, mergeTrail, trailToFeature } from './features';
 import { fakeFleet } from '../backend/fake';
 import { DISPLAY_STATES } from '../devices/filter';
-import { preloadedImageIds } from './icons';
+import { OnDemandImages, preloadedImageIds } from './icons';
 import { baseTextPx, mapSymbolScale } from './style';
 
 describe('FrameScheduler', () => {
@@ -150,3 +150,25 @@ describe('map symbols grow with the page text', () => {
     expect(mapSymbolScale(1, 1500)).toBe(mapSymbolScale(1, 1510));
   });
 });
+
+describe('images drawn on demand', () => {
+  it('are held up to the cap, the oldest given back first', () => {
+    const images = new OnDemandImages(3);
+    const evicted: string[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      evicted.push(...images.added(`label:van-${i}`));
+      expect(images.size).toBeLessThanOrEqual(3);
+    }
+    expect(evicted).toHaveLength(9_997);
+    expect(evicted.slice(0, 2)).toEqual(['label:van-0', 'label:van-1']);
+  });
+
+  it('count an image asked for again as new', () => {
+    const images = new OnDemandImages(2);
+    images.added('a');
+    images.added('b');
+    images.added('a'); // evicted elsewhere and drawn again, or asked again: now the newest
+    expect(images.added('c')).toEqual(['b']);
+  });
+});
+
