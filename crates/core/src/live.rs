@@ -304,6 +304,17 @@ impl LiveState {
         let over = |since: i64| now_ms.saturating_sub(since) > limit;
         let mut turned = Vec::new();
         for (id, state) in &mut self.devices {
+            // The workstation's clock was set back (NTP, an operator): a last-seen time after
+            // now would keep a silent device fresh for as long as the step. Its silence counts
+            // from now instead, so it goes stale at most the limit after the step; the screens
+            // get the new time (they showed "0 s ago" until the clock caught up).
+            if state.last_seen_ms > now_ms {
+                state.last_seen_ms = now_ms;
+                self.changed.entry(id.clone()).or_insert(now_ms);
+            }
+            if let Some(since) = state.behind_since_ms.filter(|&since| since > now_ms) {
+                state.behind_since_ms = Some(since.min(now_ms));
+            }
             let silent = over(state.last_seen_ms);
             let run_over = state.behind_since_ms.is_some_and(over);
             // A device stale for its silence that comes back reporting old times stays stale
@@ -768,6 +779,25 @@ mod tests {
             trail: Duration::from_secs(trail_s),
             ..LiveSettings::default()
         })
+    }
+
+    #[test]
+    fn a_clock_set_back_delays_staleness_by_the_limit_not_by_the_step() {
+        let mut live = live_with(60, 600);
+        let hour = 3_600_000;
+        // Last heard at 10:00 by the workstation's clock; NTP then sets it back to 09:00.
+        live.apply(&status("a", 1_000, true), 10 * hour);
+        live.take_changes();
+        assert!(live.sweep_stale(9 * hour).is_empty(), "just heard from");
+        let batch = live.take_changes();
+        assert_eq!(batch.len(), 1, "the screens get the corrected last-seen");
+        assert_eq!(batch[0].last_seen_ms, 9 * hour);
+        assert!(live.sweep_stale(9 * hour + 59_000).is_empty());
+        assert_eq!(
+            live.sweep_stale(9 * hour + 61_000),
+            vec![id("a")],
+            "stale after its silence, not an hour later"
+        );
     }
 
     #[test]
