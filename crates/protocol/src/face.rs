@@ -347,6 +347,7 @@ fn record(
 ) -> Result<FaceMessage, DecodeError> {
     let record_id = text(info, "RecordID")
         .ok_or_else(|| DecodeError::Json("missing field `info.RecordID`".into()))?;
+    // Absent is read as 0, "none": no verification took place.
     let verify = optional_number(info, "VerifyStatus")?.unwrap_or(0.0) as i64;
     let person_type = optional_number(info, "PersonType")?.unwrap_or(0.0) as i64;
     // Persons enrolled on the terminal itself have an empty customId: fall back to personId,
@@ -369,11 +370,16 @@ fn record(
         .transpose()?;
     let similarity = optional_number(info, "similarity1")?;
     let backlog = optional_number(info, "Sendintime")? == Some(0.0);
+    // VerifyStatus: 0 none, 1 allowed, 2 refused, 3 not registered. Only 1 is a granted
+    // access: a record with no verification, or a value no firmware is known to send, is not
+    // one (it was, and a terminal reporting 0 for a door it did not open logged an entry).
     let (event_type, severity) = match (person_type, verify) {
         (1, _) => ("blocklist_match", Severity::Critical),
+        (_, 1) => ("access_granted", Severity::Info),
         (_, 2) => ("access_refused", Severity::Medium),
         (_, 3) => ("not_registered", Severity::Low),
-        _ => ("access_granted", Severity::Info),
+        (_, 0) => ("no_verification", Severity::Info),
+        _ => ("access_unknown", Severity::Low),
     };
     let who = match (&name, &person) {
         (Some(n), Some(p)) => format!("{n} ({p})"),
@@ -759,6 +765,13 @@ mod tests {
         let (t, s, m) = kind(&rec("1"));
         assert_eq!((t.as_str(), s), ("access_granted", Severity::Info));
         assert!(m.ends_with("from backlog"), "{m}");
+        // Only 1 is a granted access: 0 is "none" (no verification), others are not known.
+        assert_eq!(kind(&rec("0")).0, "no_verification");
+        let (t, s, m) = kind(&rec("4"));
+        assert_eq!((t.as_str(), s), ("access_unknown", Severity::Low));
+        assert!(m.contains("verify status 4"), "{m}");
+        let absent = r#"{"operator":"RecPush","info":{"customId":"E7","RecordID":9,"PersonType":"0","facesluiceId":"T1","time":"2026-11-23 08:00:00"}}"#;
+        assert_eq!(kind(absent).0, "no_verification");
 
         let snap = one(
             "mqtt/face/T1/Snap",
