@@ -36,8 +36,13 @@ use crate::time::{parse_timestamp, truncate};
 
 /// The namespace of face-terminal device ids.
 pub const NAMESPACE: &str = "face";
-/// Records carry a base64 face crop, snapshots a base64 scene: far larger than a location.
-pub const MAX_FACE_PAYLOAD_BYTES: usize = 1024 * 1024;
+/// Records carry a base64 face crop, snapshots a base64 scene: far larger than a location. A
+/// 1 MB JPEG (the terminals' own limit on photos) is 1.4 MB as base64; the embedded broker takes
+/// messages up to the same 4 MiB.
+pub const MAX_FACE_PAYLOAD_BYTES: usize = 4 * 1024 * 1024;
+/// Largest refused push still read for the record id its PushAck names: the link's own limit
+/// on a message (`link::MAX_PACKET_BYTES` in the core).
+pub const MAX_ANSWERED_PUSH_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Topic {
@@ -220,22 +225,30 @@ fn envelope(base: &str, topic: &str, payload: &[u8]) -> Result<Envelope, DecodeE
 }
 
 /// The [`PushAck`] a push is owed even though [`decode`] refused it (a time from the future,
-/// a field out of bounds): the quarantine row keeps its reason and the first 1 KiB of its
-/// payload (the record's fields, not its image), so once that row is stored the terminal may
-/// forget the record. Without the answer a terminal with reliable re-push
-/// sends it again for ever, a new quarantine row each time. `None` when the push names no
-/// terminal or record we could answer (its envelope is itself malformed).
+/// a field out of bounds, a payload over [`MAX_FACE_PAYLOAD_BYTES`], a terminal id that is no
+/// device id of ours): the quarantine row keeps its reason and the first 1 KiB of its payload
+/// (the record's fields, not its image), so once that row is stored the terminal may forget the
+/// record. Without the answer a terminal with reliable re-push sends it again for ever, a new
+/// quarantine row each time, its later records queued behind it. The answer goes to the
+/// terminal the topic names (`{base}/{id}`: a topic level, safe to publish to). `None` when the
+/// push names no record we could answer, or another terminal than its topic.
 pub fn owed_ack(base: &str, topic: &str, payload: &[u8]) -> Option<PushAck> {
-    let env = envelope(base, topic, payload).ok()?;
-    let (kind, field) = match (env.kind, env.operator.as_str()) {
+    let (topic_id, kind) = parse_topic(base, topic).ok()?;
+    let terminal = topic_id?;
+    let msg = parse_object(payload, MAX_ANSWERED_PUSH_BYTES).ok()?;
+    let (kind, field) = match (kind, text(&msg, "operator")?.as_str()) {
         (Topic::Rec, "RecPush") => (PushKind::Record, "RecordID"),
         (Topic::Snap, "StrSnapPush") => (PushKind::Snapshot, "SnapID"),
         _ => return None,
     };
-    let id = text(info_of(&env.msg).ok()?, field)?;
+    let info = info_of(&msg).ok()?;
+    if text(info, "facesluiceId").is_some_and(|named| named != terminal) {
+        return None;
+    }
+    let id = text(info, field)?;
     bounded_text(field, id.clone(), MAX_EVENT_FIELD_CHARS).ok()?;
     Some(PushAck {
-        terminal: env.id_text,
+        terminal: terminal.to_owned(),
         kind,
         id,
     })
@@ -641,6 +654,30 @@ mod tests {
         assert_eq!(
             owed_ack(BASE, "mqtt/face/T1/Snap", snap.as_bytes()).map(|a| (a.kind, a.id)),
             Some((PushKind::Snapshot, "9".into()))
+        );
+        // Too big to decode (a scene of several MB), or from a terminal whose id is no device
+        // id of ours: refused, and answered on the topic's terminal.
+        let big = |mb: usize| {
+            format!(
+                r#"{{"operator":"StrSnapPush","info":{{"facesluiceId":"T1","SnapID":"12","time":"2026-11-23 08:00:00","pic":"{}"}}}}"#,
+                "A".repeat(mb * 1024 * 1024)
+            )
+        };
+        assert!(
+            decode(BASE, "mqtt/face/T1/Snap", big(2).as_bytes(), ctx()).is_ok(),
+            "a 2 MB snapshot is taken"
+        );
+        let oversized = decode(BASE, "mqtt/face/T1/Snap", big(5).as_bytes(), ctx()).unwrap_err();
+        assert_eq!(oversized.code(), "oversized");
+        assert_eq!(
+            owed_ack(BASE, "mqtt/face/T1/Snap", big(5).as_bytes()).map(|a| (a.terminal, a.id)),
+            Some(("T1".into(), "12".into()))
+        );
+        let spaced = r#"{"operator":"RecPush","info":{"facesluiceId":"Gate 1","RecordID":"3","time":"2026-11-23 08:00:00"}}"#;
+        assert!(decode(BASE, "mqtt/face/Gate 1/Rec", spaced.as_bytes(), ctx()).is_err());
+        assert_eq!(
+            owed_ack(BASE, "mqtt/face/Gate 1/Rec", spaced.as_bytes()).map(|a| a.topic(BASE)),
+            Some("mqtt/face/Gate 1".into())
         );
         // Nothing to answer: no record id, a terminal the topic contradicts, an id out of
         // bounds, not a push, not JSON.

@@ -307,7 +307,7 @@ fn face_terminals_refuse_hostile_payloads_with_their_reason() {
     );
     let snap = format!(
         r#"{{"operator":"StrSnapPush","info":{{"facesluiceId":"T1","pic":"{}"}}}}"#,
-        "A".repeat(2_000_000)
+        "A".repeat(5_000_000)
     );
     assert_eq!(decode("mqtt/face/T1/Snap", snap), "oversized");
     assert_eq!(
