@@ -155,6 +155,30 @@ fn record_stores_what_devices_publish_and_stops_cleanly_on_sigterm() {
 }
 
 #[test]
+fn a_second_recorder_on_the_same_history_file_is_refused_in_words() {
+    // Two would connect as the same MQTT client (the id is kept in the file) and the broker
+    // would drop each when the other connects, all night.
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let mut first = Watchfloor::record(&broker, &db);
+    let url = broker.url();
+    let (code, _out, err) =
+        run_with_output(&["record", "--broker", &url, "--db", db.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("in use by another Watchfloor console or recorder")
+            && err.contains(&format!("process {}", first.pid())),
+        "{err}"
+    );
+    assert_eq!(first.connects(), 1, "the first was never disturbed");
+    assert!(first.stop_with(Signal::SIGTERM).success());
+    // Free again once the first has stopped.
+    let mut again = Watchfloor::record(&broker, &db);
+    assert!(again.stop_with(Signal::SIGTERM).success());
+}
+
+#[test]
 fn a_killed_simulator_goes_offline_through_its_last_wills() {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();

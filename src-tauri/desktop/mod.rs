@@ -129,7 +129,13 @@ pub fn run(
     config_path: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     tauri::async_runtime::set(runtime.handle().clone());
-    let pipeline = runtime.block_on(Pipeline::start(&settings))?;
+    let pipeline = match runtime.block_on(Pipeline::start(&settings)) {
+        Ok(pipeline) => pipeline,
+        Err(e) => {
+            tell_desktop_it_did_not_start(&e);
+            return Err(e);
+        }
+    };
     // Inside the runtime: the simulator spawns its tasks on it.
     let simulator =
         runtime.block_on(async { crate::headless::start_simulator(&settings, &pipeline) })?;
@@ -214,6 +220,21 @@ pub fn run(
         }
     });
     Ok(())
+}
+
+/// A console started from a launcher has no terminal for its error: the reason (the history
+/// file in use by another console, the broker's port taken) also goes to the desktop's
+/// notifications, where the operator who clicked sees it. Best effort: stderr has it anyway.
+fn tell_desktop_it_did_not_start(error: &anyhow::Error) {
+    let shown = notify_rust::Notification::new()
+        .appname("Watchfloor")
+        .summary("Watchfloor did not start")
+        .body(&format!("{error:#}"))
+        .urgency(notify_rust::Urgency::Critical)
+        .show();
+    if let Err(e) = shown {
+        tracing::debug!(error = %e, "the start failure could not be shown as a notification");
+    }
 }
 
 #[cfg(test)]

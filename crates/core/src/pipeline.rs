@@ -64,11 +64,15 @@ pub struct Pipeline {
     /// The broker as connected to (an embedded broker's real port filled in).
     broker: BrokerUrl,
     _embedded: Option<EmbeddedBroker>,
+    /// One console or recorder per history file ([`store::lock`]).
+    _lock: store::lock::HistoryLock,
 }
 
 impl Pipeline {
     /// Opens the history file, starts the embedded broker if configured, and connects.
     pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
+        let lock =
+            store::lock::HistoryLock::acquire(&settings.db_path, store::lock::Role::Console)?;
         let db_path = settings.db_path.clone();
         let (conn, client_id, incidents) =
             tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -254,6 +258,7 @@ impl Pipeline {
             retry_now,
             broker: broker_url,
             _embedded: embedded,
+            _lock: lock,
         })
     }
 

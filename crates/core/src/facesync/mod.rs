@@ -99,6 +99,8 @@ pub struct SyncHandle {
     pub photo_addr: std::net::SocketAddr,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    /// One sync per history file (two would drive the same terminals as one MQTT client).
+    _lock: store::lock::HistoryLock,
 }
 
 impl SyncHandle {
@@ -133,6 +135,7 @@ pub fn start_for_console(
 
 /// Starts the photo endpoint, the engine and its MQTT link.
 pub fn start(target: SyncTarget<'_>) -> anyhow::Result<SyncHandle> {
+    let lock = store::lock::HistoryLock::acquire(target.db, store::lock::Role::Sync)?;
     let face = target.face;
     let photos = photos::PhotoServer::start(face.photo_listen, face.photo_url.clone())?;
     let photo_addr = photos.local_addr();
@@ -188,6 +191,7 @@ pub fn start(target: SyncTarget<'_>) -> anyhow::Result<SyncHandle> {
         photo_addr,
         cancel,
         tasks: vec![engine_task, link_task],
+        _lock: lock,
     })
 }
 

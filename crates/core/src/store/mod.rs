@@ -2,12 +2,14 @@
 //!
 //! Owns the schema, the connection pragmas and the single writer thread. One module per table
 //! holds its DDL, row type and statements; [`migration`] applies the DDL in order. Reads (tests,
-//! export, review) open their own connections; only the [`writer`] thread writes live data.
+//! export, review) open their own connections; only the [`writer`] thread writes live data, and
+//! one console (and one employee sync) at a time uses a file ([`lock`]).
 
 pub mod attendance;
 pub mod events;
 pub mod export;
 pub mod incidents;
+pub mod lock;
 pub mod meta;
 pub mod migration;
 pub mod outbox;
