@@ -175,34 +175,41 @@ pub async fn sim(settings: Settings, args: SimArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// SIGINT and SIGTERM, caught from the moment this is created: a command installs it before it
-/// starts anything, so a stop request that comes early (a supervisor, a test) is never fatal.
-struct StopSignal {
+/// SIGINT, SIGTERM and SIGHUP (a closed terminal, a session logging out), caught from the
+/// moment this is created: a command installs it before it starts anything, so a stop request
+/// that comes early (a supervisor, a test) is never fatal. The desktop console installs it too,
+/// so a `kill` or a logout flushes the history as closing the window does.
+pub(crate) struct StopSignal {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
     int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
 }
 
 impl StopSignal {
-    fn install() -> anyhow::Result<Self> {
+    /// Must be called inside the tokio runtime.
+    pub(crate) fn install() -> anyhow::Result<Self> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
             Ok(Self {
                 term: signal(SignalKind::terminate())?,
                 int: signal(SignalKind::interrupt())?,
+                hup: signal(SignalKind::hangup())?,
             })
         }
         #[cfg(not(unix))]
         Ok(Self {})
     }
 
-    async fn wait(mut self) -> anyhow::Result<()> {
+    pub(crate) async fn wait(mut self) -> anyhow::Result<()> {
         #[cfg(unix)]
         tokio::select! {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}
+            _ = self.hup.recv() => {}
         }
         #[cfg(not(unix))]
         tokio::signal::ctrl_c().await?;

@@ -129,6 +129,8 @@ pub fn run(
     config_path: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     tauri::async_runtime::set(runtime.handle().clone());
+    // Before anything starts, so an early SIGTERM is not fatal either.
+    let stop = runtime.block_on(async { crate::headless::StopSignal::install() })?;
     let pipeline = match runtime.block_on(Pipeline::start(&settings)) {
         Ok(pipeline) => pipeline,
         Err(e) => {
@@ -164,7 +166,16 @@ pub fn run(
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .manage(state)
-        .setup(|app| {
+        .setup(move |app| {
+            // A stop signal (kill, a logout, Ctrl-C in the terminal that started it) closes the
+            // console as its window's close button does: the exit below flushes the history.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                if stop.wait().await.is_ok() {
+                    tracing::info!("stop signal: closing the console");
+                    handle.exit(0);
+                }
+            });
             // A tray icon where the desktop has a tray; a console without one still runs.
             if let Err(e) = build_tray(app) {
                 tracing::warn!(error = %e, "no tray icon: the unacknowledged count shows in the window title only");
