@@ -209,11 +209,13 @@ pub fn run(
     file: &Path,
 ) -> anyhow::Result<()> {
     tauri::async_runtime::set(runtime.handle().clone());
+    let stop = runtime.block_on(async { crate::headless::StopSignal::install() })?;
     let mut opened = ReviewFile::open(file)?;
     opened.place_in_groups(&settings.device_groups);
     tracing::info!(file = %file.display(), opened = ?opened.opened(), devices = opened.devices().len(), "review opened");
+    let file_handle = Arc::new(Mutex::new(opened));
     let state = ReviewState {
-        file: Arc::new(Mutex::new(opened)),
+        file: Arc::clone(&file_handle),
         params: FrameParams {
             stale_after_ms: i64::try_from(settings.live.stale_after.as_millis())
                 .unwrap_or(i64::MAX),
@@ -229,6 +231,14 @@ pub fn run(
         .plugin(tauri_plugin_dialog::init())
         .manage(state)
         .setup(move |app| {
+            // A kill or a logout closes the window as its close button does (and so deletes a
+            // private copy, below).
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                if stop.wait().await.is_ok() {
+                    handle.exit(0);
+                }
+            });
             let window = super::open_window(app, super::REVIEW_WINDOW)?;
             window.set_title(&format!("Watchfloor review: {name} (read-only)"))?;
             Ok(())
@@ -244,7 +254,16 @@ pub fn run(
         ])
         .build(super::context(None))
         .context("cannot open the review window")?;
-    app.run(|_, _| {});
-    drop(runtime);
+    // The app ends the process from its event loop, dropping nothing: a private copy of the
+    // file (gigabytes, for a month from an older Watchfloor) is deleted here, not left in the
+    // temp folder.
+    app.run(move |_, event| {
+        if let tauri::RunEvent::Exit = event {
+            match file_handle.lock() {
+                Ok(mut file) => file.discard_copy(),
+                Err(poisoned) => poisoned.into_inner().discard_copy(),
+            }
+        }
+    });
     Ok(())
 }

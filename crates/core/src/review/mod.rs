@@ -45,7 +45,7 @@ pub struct ReviewFile {
     /// Every incident's audit trail, read on the first frame and topped up after.
     trails: Mutex<incidents::Trails>,
     /// Holds the private copy (older schema, or a WAL that cannot be read in place) alive.
-    _copy: Option<tempfile::TempDir>,
+    copy: Option<tempfile::TempDir>,
 }
 
 /// How the file was opened, for the title bar and the log.
@@ -135,7 +135,7 @@ impl ReviewFile {
             slice_readers: Mutex::new(Vec::new()),
             devices,
             trails: Mutex::default(),
-            _copy: copy,
+            copy,
         })
     }
 
@@ -221,6 +221,24 @@ impl ReviewFile {
 
     pub fn opened(&self) -> Opened {
         self.how
+    }
+
+    /// Deletes the private copy, if there is one, now: for a window that ends its process
+    /// without dropping what it holds (a Tauri app exits the process from its event loop).
+    /// Reads after this fail; the open connections keep the deleted file readable until they
+    /// close, which the process's end does.
+    pub fn discard_copy(&mut self) {
+        if let Some(dir) = self.copy.take() {
+            let path = dir.path().display().to_string();
+            if let Err(e) = dir.close() {
+                tracing::warn!(error = %e, path, "could not delete the review's private copy");
+            }
+        }
+    }
+
+    /// The folder of the private copy, if the file was copied.
+    pub fn copy_dir(&self) -> Option<&Path> {
+        self.copy.as_ref().map(|d| d.path())
     }
 
     /// Every device with a stored fix, with its last known name and kind.
@@ -557,6 +575,12 @@ mod tests {
             1,
             "slice readers open the copy, not the original"
         );
+        // A window that ends its process without dropping the file deletes the copy first.
+        let mut review = review;
+        let copy = review.copy_dir().expect("copied").to_path_buf();
+        assert!(copy.join("history.sqlite").is_file());
+        review.discard_copy();
+        assert!(!copy.exists(), "the private copy is gone");
         drop(review);
         assert_eq!(digest(&older), before, "the original is not migrated");
 
