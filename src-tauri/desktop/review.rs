@@ -140,29 +140,21 @@ pub async fn review_export(
     Ok(Some(written))
 }
 
-/// Writes `path` through `write`, removing what was written if it fails (no half file stays
-/// behind under a name that looks complete).
+/// Writes `path` through `write`, whole or not at all, and never over a database
+/// ([`watchfloor_core::output::write_whole`]).
 fn write_file(
     path: &Path,
     write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<usize, DocumentError>,
 ) -> Result<usize, CommandError> {
+    use watchfloor_core::output::{write_whole, WriteError};
     let shown = path.display();
-    let f = std::fs::File::create(path)
-        .map_err(|e| CommandError::new("export", format!("cannot write {shown}: {e}")))?;
-    let mut out = std::io::BufWriter::new(f);
-    let result = write(&mut out).and_then(|n| {
-        use std::io::Write;
-        out.flush()?;
-        Ok(n)
-    });
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(path);
-        let code = if matches!(e, DocumentError::Unsupported(_)) {
-            "bad_export"
-        } else {
-            "export"
-        };
-        CommandError::new(code, format!("cannot write {shown}: {e}"))
+    write_whole(path, write).map_err(|e| match e {
+        WriteError::Write(e @ DocumentError::Unsupported(_)) => {
+            CommandError::new("bad_export", format!("cannot write {shown}: {e}"))
+        }
+        WriteError::Write(e) => CommandError::new("export", format!("cannot write {shown}: {e}")),
+        e @ WriteError::Database(_) => CommandError::new("export_refused", e),
+        e @ WriteError::Io { .. } => CommandError::new("export", e),
     })
 }
 

@@ -70,12 +70,6 @@ impl<W: Write> Writer<W> {
     }
 }
 
-impl Writer<std::fs::File> {
-    pub fn from_path(path: &std::path::Path) -> csv::Result<Self> {
-        Ok(Self::from_writer(std::fs::File::create(path)?))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

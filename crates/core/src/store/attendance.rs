@@ -307,23 +307,26 @@ pub fn export_daily(
     })
 }
 
-/// Creates `path` and fills it through `write`; when that fails the file is removed, so no half
-/// file stays behind under a name that looks complete (a full disk, a file system gone).
+/// Fills `path` through `write`, whole or not at all ([`crate::output::write_whole`]): a full
+/// disk leaves no half file under a name that looks complete, and the previous file as it was.
 fn write_csv_file(
     path: &std::path::Path,
-    write: impl FnOnce(&mut crate::spreadsheet::Writer<std::fs::File>) -> anyhow::Result<usize>,
+    write: impl FnOnce(&mut CsvOut<'_>) -> anyhow::Result<usize>,
 ) -> anyhow::Result<usize> {
-    let mut w = crate::spreadsheet::Writer::from_path(path)?;
-    let written = write(&mut w).and_then(|n| {
+    crate::output::write_whole(path, |out| {
+        let mut w = crate::spreadsheet::Writer::from_writer(out);
+        let n = write(&mut w)?;
         w.flush()?;
         Ok(n)
-    });
-    if written.is_err() {
-        drop(w);
-        let _ = std::fs::remove_file(path);
-    }
-    written
+    })
+    .map_err(|e| match e {
+        crate::output::WriteError::Write(e) => e,
+        other => anyhow::anyhow!("{other}"),
+    })
 }
+
+/// What [`write_csv_file`] writes through.
+type CsvOut<'a> = crate::spreadsheet::Writer<&'a mut std::io::BufWriter<std::fs::File>>;
 
 /// One employee's day: when they were first and last recognised (allowed) at any terminal.
 #[derive(Debug, Clone, PartialEq, Serialize, TS)]

@@ -1,0 +1,161 @@
+//! Files written for the operator (exports, reports, the attendance log): complete or not there
+//! at all, and never over a history file.
+//!
+//! A file is written under a temporary name beside its target and renamed over it once whole
+//! (a rename within one folder replaces the old file at once), so a full disk, a file system
+//! gone or a console closed mid-export leaves the previous file as it was, or nothing, never
+//! half a file under a name that looks complete. A target that is a SQLite database, or one of
+//! its companion files (`-wal`, `-shm`, `-journal`, Watchfloor's `.lock` files), is refused: a
+//! save dialog lets the operator pick the live history file itself, and writing over it would
+//! truncate the database the console is writing to.
+
+use std::fs::File;
+use std::io::{BufWriter, Read};
+use std::path::{Path, PathBuf};
+
+/// Why an output file was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError<E> {
+    #[error(
+        "{0} is a database (a Watchfloor history file or part of one): pick another file name"
+    )]
+    Database(String),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// What the caller's writing said.
+    #[error(transparent)]
+    Write(E),
+}
+
+/// The suffixes of the files that live beside a SQLite database (and Watchfloor's locks).
+const COMPANIONS: [&str; 5] = ["-wal", "-shm", "-journal", ".console.lock", ".sync.lock"];
+
+/// Whether `path` is a SQLite database (by its first 16 bytes) or one of its companions.
+pub fn is_database(path: &Path) -> bool {
+    let sqlite = |p: &Path| {
+        let mut head = [0u8; 16];
+        File::open(p)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok_and(|()| &head == b"SQLite format 3\0")
+    };
+    if sqlite(path) {
+        return true;
+    }
+    let name = path.as_os_str().to_string_lossy();
+    COMPANIONS.iter().any(|suffix| {
+        name.strip_suffix(suffix)
+            .is_some_and(|db| sqlite(Path::new(db)))
+    })
+}
+
+/// Writes `target` through `write`, whole or not at all (see the module docs). On failure the
+/// temporary file is removed and whatever was at `target` is left as it was.
+pub fn write_whole<T, E>(
+    target: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<T, E>,
+) -> Result<T, WriteError<E>> {
+    let shown = target.display().to_string();
+    if is_database(target) {
+        return Err(WriteError::Database(shown));
+    }
+    let io = |source| WriteError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let dir: PathBuf = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let prefix = format!(
+        ".{}.",
+        target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let temp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".part")
+        .tempfile_in(&dir)
+        .map_err(io)?;
+    // The path deletes the temporary file when dropped, on every way out but the rename.
+    let (file, temp_path) = temp.into_parts();
+    let mut out = BufWriter::new(file);
+    let written = write(&mut out).map_err(WriteError::Write)?;
+    let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    temp_path.persist(target).map_err(|e| io(e.error))?;
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write_whole_io<T>(
+        target: &Path,
+        write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<T>,
+    ) -> Result<T, WriteError<std::io::Error>> {
+        write_whole(target, write)
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("report.csv");
+        std::fs::write(&target, "yesterday's report\n").unwrap();
+        let failed = write_whole_io(&target, |out| {
+            out.write_all(b"half of today's")?;
+            Err::<(), _>(std::io::Error::other("the disk is full"))
+        });
+        assert_eq!(failed.unwrap_err().to_string(), "the disk is full");
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "yesterday's report\n"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file stays");
+
+        write_whole_io(&target, |out| out.write_all(b"today's report\n")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "today's report\n"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_history_file_and_its_companions_are_never_written_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("history.sqlite");
+        let conn = crate::store::open(&db).unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint").unwrap();
+        let before = std::fs::read(&db).unwrap();
+        for target in [
+            db.clone(),
+            dir.path().join("history.sqlite-wal"),
+            dir.path().join("history.sqlite-shm"),
+            dir.path().join("history.sqlite.console.lock"),
+        ] {
+            let refused = write_whole_io(&target, |out| out.write_all(b"a,b\n")).unwrap_err();
+            assert!(
+                matches!(refused, WriteError::Database(_)),
+                "{}: {refused}",
+                target.display()
+            );
+        }
+        assert_eq!(
+            std::fs::read(&db).unwrap(),
+            before,
+            "the database untouched"
+        );
+        // Beside it, any other name is fine.
+        write_whole_io(&dir.path().join("history.csv"), |out| out.write_all(b"a\n")).unwrap();
+        drop(conn);
+    }
+}
