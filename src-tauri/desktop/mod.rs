@@ -176,9 +176,27 @@ pub fn run(
                     handle.exit(0);
                 }
             });
-            // A tray icon where the desktop has a tray; a console without one still runs.
-            if let Err(e) = build_tray(app) {
-                tracing::warn!(error = %e, "no tray icon: the unacknowledged count shows in the window title only");
+            // A tray icon where the desktop has a tray; a console without one still runs. The
+            // tray library panics instead of failing when libayatana-appindicator3 is not
+            // installed: that is caught too, and said.
+            let tray = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| build_tray(app)));
+            let problem = match tray {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(panic) => Some(
+                    panic
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or_else(|| panic.downcast_ref::<&str>().copied())
+                        .unwrap_or("the tray library failed")
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                ),
+            };
+            if let Some(error) = problem {
+                tracing::warn!(%error, "no tray icon: the unacknowledged count shows in the window title only");
             }
             open_window(app, CONSOLE_WINDOW)?;
             Ok(())
