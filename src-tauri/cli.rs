@@ -322,8 +322,9 @@ fn parse_time(raw: &str) -> Result<TimeArg, String> {
 
 #[derive(Debug, Args)]
 pub struct SimArgs {
-    /// How many devices (six vehicles, two body cameras, two sensors in every ten).
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    /// How many devices (six vehicles, two body cameras, two sensors in every ten), at most
+    /// 100,000 as for --simulate.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub devices: u32,
     /// Seed for routes and events; the same seed gives the same fleet.
     #[arg(long, value_name = "N", default_value_t = 1)]

@@ -2,6 +2,7 @@
 //! simulated terminals of `sim --terminals`. Each is a thin caller of
 //! `watchfloor_core::facesync`.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,21 +32,31 @@ pub fn employees(settings: &Settings, command: &EmployeesCommand) -> ExitCode {
     let EmployeesCommand::Import { file } = command;
     match facesync::import_file(&settings.db_path, file, face.zone) {
         Ok(report) => {
-            let c = &report.counts;
-            println!(
-                "{} added, {} updated, {} unchanged, {} removed, {} rows refused",
-                c.added,
-                c.updated,
-                c.unchanged,
-                c.removed,
-                report.errors.len()
-            );
-            for e in &report.errors {
-                let who = e.employee_id.as_deref().unwrap_or("?");
-                println!("line {}: {who}: {}", e.line, e.reason);
-            }
-            if report.removals_held {
-                println!("removals were not applied: some rows could not be read at all; fix them and import again");
+            let printed = (|| -> std::io::Result<()> {
+                let mut out = std::io::stdout().lock();
+                let c = &report.counts;
+                writeln!(
+                    out,
+                    "{} added, {} updated, {} unchanged, {} removed, {} rows refused",
+                    c.added,
+                    c.updated,
+                    c.unchanged,
+                    c.removed,
+                    report.errors.len()
+                )?;
+                for e in &report.errors {
+                    let who = e.employee_id.as_deref().unwrap_or("?");
+                    writeln!(out, "line {}: {who}: {}", e.line, e.reason)?;
+                }
+                if report.removals_held {
+                    writeln!(out, "removals were not applied: some rows could not be read at all; fix them and import again")?;
+                }
+                Ok(())
+            })();
+            if let Err(e) = printed.map_err(anyhow::Error::from) {
+                if !is_broken_pipe(&e) {
+                    eprintln!("watchfloor: {e}");
+                }
             }
             if report.errors.is_empty() {
                 ExitCode::SUCCESS
@@ -60,19 +71,31 @@ pub fn employees(settings: &Settings, command: &EmployeesCommand) -> ExitCode {
     }
 }
 
+/// The reader of our output went away (`| head` has what it wanted): not a failure.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
 /// `watchfloor terminals list|group`.
 pub fn terminals(settings: &Settings, command: &TerminalsCommand) -> ExitCode {
     let result = (|| -> anyhow::Result<()> {
+        // Listing a file that is not there is a typo, not a new history file to create.
+        if matches!(command, TerminalsCommand::List) && !settings.db_path.is_file() {
+            anyhow::bail!("history file {} does not exist", settings.db_path.display());
+        }
         let mut conn = store::open(&settings.db_path)?;
+        let mut out = std::io::stdout().lock();
         match command {
             TerminalsCommand::List => {
                 let groups = directory::groups(&conn)?;
                 // The file's view: what the last sync to run heard, and when.
                 let now = watchfloor_core::clock::now_ms();
-                println!(
+                writeln!(
+                    out,
                     "{:<24} {:<20} {:>8} {:<16} {:<10} last error",
                     "terminal", "last heard", "persons", "ip", "job"
-                );
+                )?;
                 for t in directory::terminals(&conn)? {
                     let job = directory::job(&conn, &t.terminal_id)?;
                     let job = job.map_or("-".to_owned(), |j| {
@@ -82,7 +105,8 @@ pub fn terminals(settings: &Settings, command: &TerminalsCommand) -> ExitCode {
                         let state = if t.online { "online" } else { "offline" };
                         format!("{state}, {} min ago", (now - at).max(0) / 60_000)
                     });
-                    println!(
+                    writeln!(
+                        out,
                         "{:<24} {:<20} {:>8} {:<16} {:<10} {}",
                         t.terminal_id,
                         heard,
@@ -90,12 +114,12 @@ pub fn terminals(settings: &Settings, command: &TerminalsCommand) -> ExitCode {
                         t.ip.as_deref().unwrap_or("-"),
                         job,
                         t.last_error.as_deref().unwrap_or("")
-                    );
+                    )?;
                 }
                 let mut names: Vec<_> = groups.into_iter().collect();
                 names.sort();
                 for (g, members) in names {
-                    println!("group {g}: {}", members.join(", "));
+                    writeln!(out, "group {g}: {}", members.join(", "))?;
                 }
             }
             TerminalsCommand::Group { name, terminals } => {
@@ -103,13 +127,14 @@ pub fn terminals(settings: &Settings, command: &TerminalsCommand) -> ExitCode {
                     anyhow::bail!(problem);
                 }
                 directory::set_group(&mut conn, name, terminals)?;
-                println!("group {name}: {} terminals", terminals.len());
+                writeln!(out, "group {name}: {} terminals", terminals.len())?;
             }
         }
         Ok(())
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("watchfloor: {e:#}");
             ExitCode::from(1)

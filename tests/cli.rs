@@ -26,6 +26,46 @@ fn bad_flag_value_names_the_value() {
     );
     assert_usage_error(&["record", "--simulate", "lots"], "lots");
     assert_usage_error(&["record", "--listen", "localhost"], "\"localhost\"");
+    assert_usage_error(
+        &["sim", "--devices", "5000000"],
+        "5000000 is not in 0..=100000",
+    );
+}
+
+#[test]
+fn listing_terminals_of_a_file_that_is_not_there_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("histroy.sqlite");
+    let (code, stderr) = run_to_end(&["terminals", "list", "--db", typo.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(!typo.exists(), "no empty history file made");
+}
+
+#[test]
+fn a_listing_read_by_head_ends_quietly() {
+    // `terminals list | head -c 1`: the reader goes away early; no panic, no error, exit 0. One
+    // group of 5,000 terminals is a line larger than the pipe's buffer, so the write fails.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let db = db.to_str().unwrap();
+    let terminals: Vec<String> = (0..5_000).map(|t| format!("terminal-{t:05}")).collect();
+    let mut args = vec!["terminals", "group", "--db", db, "everyone"];
+    args.extend(terminals.iter().map(String::as_str));
+    assert_eq!(run_to_end(&args).0, 0);
+    let bin = env!("CARGO_BIN_EXE_watchfloor");
+    let err = dir.path().join("stderr.txt");
+    let status = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; '{bin}' terminals list --db '{db}' 2>'{}' | head -c 1 > /dev/null",
+            err.display()
+        ))
+        .status()
+        .unwrap();
+    let stderr = std::fs::read_to_string(&err).unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(stderr, "", "nothing said");
 }
 
 #[test]
