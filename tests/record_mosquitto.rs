@@ -61,7 +61,7 @@ fn record_stores_what_devices_publish_and_stops_cleanly_on_sigterm() {
     publish(
         broker.port,
         "devices/cam-2/location",
-        r#"{"ts":1,"lat":200,"lon":4}"#,
+        &format!(r#"{{"ts":{},"lat":200,"lon":4}}"#, now_ms()),
         0,
         false,
     );

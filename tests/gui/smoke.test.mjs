@@ -96,7 +96,7 @@ test('the console shows a simulated fleet on the map with the broker status', { 
     writeFileSync(join(artifacts, 'gui-health.png'), await session.screenshot());
 
     // A malformed message from a device is counted, and listed with its reason.
-    execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(brokerPort), '-t', 'devices/gui-bad/location', '-m', '{"ts":1,"lat":200,"lon":4}']);
+    execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(brokerPort), '-t', 'devices/gui-bad/location', '-m', `{"ts":${Date.now()},"lat":200,"lon":4}`]);
     await until(
       'the quarantine badge',
       async () => session.execute(`return !!document.querySelector('[data-testid=quarantine-toggle]');`),

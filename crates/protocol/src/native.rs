@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::device_id::{DeviceId, DeviceIdError};
-use crate::time::{parse_timestamp, truncate, TimestampError};
+use crate::time::{parse_device_timestamp, truncate, TimestampError};
 use crate::MAX_PAYLOAD_BYTES;
 
 /// Longest `name` a status may carry, in characters.
@@ -439,7 +439,7 @@ fn checked_text(
 
 fn validate_fix(p: LocationPayload, now_ms: i64) -> Result<Fix, DecodeError> {
     Ok(Fix {
-        ts_ms: parse_timestamp(&p.ts, now_ms)?,
+        ts_ms: parse_device_timestamp(&p.ts, now_ms)?,
         lat: in_range("lat", p.lat, -90.0, 90.0, "-90..=90")?,
         lon: in_range("lon", p.lon, -180.0, 180.0, "-180..=180")?,
         alt: optional_in_range("alt", p.alt, -12_000.0, 100_000.0, "-12000..=100000 m")?,
@@ -452,7 +452,7 @@ fn validate_fix(p: LocationPayload, now_ms: i64) -> Result<Fix, DecodeError> {
 
 fn validate_status(p: StatusPayload, now_ms: i64) -> Result<Status, DecodeError> {
     Ok(Status {
-        ts_ms: parse_timestamp(&p.ts, now_ms)?,
+        ts_ms: parse_device_timestamp(&p.ts, now_ms)?,
         online: p.online,
         battery: optional_in_range("battery", p.battery, 0.0, 100.0, "0..=100 %")?,
         signal: optional_in_range("signal", p.signal, -200.0, 0.0, "-200..=0 dBm")?,
@@ -484,7 +484,7 @@ fn validate_event(p: EventPayload, now_ms: i64) -> Result<DeviceEvent, DecodeErr
     };
     Ok(DeviceEvent {
         event_id: bounded_text("id", p.id, MAX_EVENT_FIELD_CHARS)?,
-        ts_ms: parse_timestamp(&p.ts, now_ms)?,
+        ts_ms: parse_device_timestamp(&p.ts, now_ms)?,
         event_type: bounded_text("type", p.event_type, MAX_EVENT_FIELD_CHARS)?,
         severity: p.severity,
         message: p
@@ -590,12 +590,12 @@ mod tests {
             ("devices/x/location", b"{not json", "malformed"),
             (
                 "devices/x/location",
-                br#"{"ts":1,"lat":"52","lon":4}"#,
+                br#"{"ts":1795421700000,"lat":"52","lon":4}"#,
                 "malformed",
             ),
             (
                 "devices/x/location",
-                br#"{"ts":1,"lat":91,"lon":4}"#,
+                br#"{"ts":1795421700000,"lat":91,"lon":4}"#,
                 "out_of_range",
             ),
             (
@@ -603,19 +603,25 @@ mod tests {
                 br#"{"ts":9999999999999,"lat":1,"lon":4}"#,
                 "bad_timestamp",
             ),
+            // Seconds, not milliseconds: said, not stored as January 1970.
+            (
+                "devices/x/location",
+                br#"{"ts":1795421700,"lat":1,"lon":4}"#,
+                "bad_timestamp",
+            ),
             (
                 "devices/x/status",
-                br#"{"online":true,"ts":1,"battery":140}"#,
+                br#"{"online":true,"ts":1795421700000,"battery":140}"#,
                 "out_of_range",
             ),
             (
                 "devices/x/events",
-                br#"{"id":"1","ts":1,"type":"t","severity":"urgent"}"#,
+                br#"{"id":"1","ts":1795421700000,"type":"t","severity":"urgent"}"#,
                 "malformed",
             ),
             (
                 "devices/x/events",
-                br#"{"id":"1","ts":1,"type":"t","severity":"low","lat":1}"#,
+                br#"{"id":"1","ts":1795421700000,"type":"t","severity":"low","lat":1}"#,
                 "malformed",
             ),
         ];
@@ -666,7 +672,7 @@ mod tests {
         }
 
         #[test]
-        fn any_valid_fix_round_trips(lat in -90.0f64..=90.0, lon in -180.0f64..=180.0, speed in 0.0f64..100.0, ts in 0i64..NOW) {
+        fn any_valid_fix_round_trips(lat in -90.0f64..=90.0, lon in -180.0f64..=180.0, speed in 0.0f64..100.0, ts in 100_000_000_000i64..NOW) {
             let p = LocationPayload { ts: Value::from(ts), lat, lon, alt: None, heading: None, speed: Some(speed), accuracy: None };
             let bytes = serde_json::to_vec(&p).unwrap();
             let msg = decode("devices", "devices/d/location", &bytes, NOW).unwrap();

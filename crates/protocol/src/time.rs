@@ -18,11 +18,18 @@ pub enum TimestampError {
     BadText(String),
     #[error("timestamp {0} ms is out of range")]
     OutOfRange(f64),
+    #[error("timestamp {0} looks like seconds since 1970 (1973 or earlier as milliseconds): send milliseconds")]
+    LooksLikeSeconds(i64),
     #[error(
         "timestamp is {ahead_ms} ms ahead of the receiver's clock (limit {MAX_FUTURE_SKEW_MS} ms)"
     )]
     InFuture { ahead_ms: i64 },
 }
+
+/// A number below this (1973-03-03 as milliseconds) is not a time a live device reports: it is
+/// seconds, the commonest slip (OwnTracks's own `tst` is seconds), which read as milliseconds
+/// would put a fix in January 1970, stored and shown as 56 years old.
+const EARLIEST_NUMBER_MS: f64 = 100_000_000_000.0;
 
 /// The last millisecond of the year 9999: timestamps are accepted from 1970 to here, which
 /// keeps arithmetic on them far from overflow and keeps every stored time a positive number.
@@ -51,6 +58,16 @@ pub fn parse_timestamp(value: &Value, now_ms: i64) -> Result<i64, TimestampError
     Ok(ms)
 }
 
+/// [`parse_timestamp`] for a time a device wrote itself as a number of milliseconds (the native
+/// format's `ts`): a number before 1973 is refused as seconds.
+pub fn parse_device_timestamp(value: &Value, now_ms: i64) -> Result<i64, TimestampError> {
+    let ms = parse_timestamp(value, now_ms)?;
+    if value.is_number() && (ms as f64) < EARLIEST_NUMBER_MS {
+        return Err(TimestampError::LooksLikeSeconds(ms));
+    }
+    Ok(ms)
+}
+
 /// Shortens untrusted text for an error message, on a character boundary.
 pub(crate) fn truncate(s: &str, max_chars: usize) -> String {
     match s.char_indices().nth(max_chars) {
@@ -65,6 +82,19 @@ mod tests {
     use serde_json::json;
 
     const NOW: i64 = 1_795_500_000_000;
+
+    #[test]
+    fn seconds_are_refused_with_the_reason() {
+        let err = parse_device_timestamp(&json!(NOW / 1000), NOW).unwrap_err();
+        assert_eq!(err, TimestampError::LooksLikeSeconds(NOW / 1000));
+        assert!(err.to_string().contains("looks like seconds"), "{err}");
+        // 1973 on: milliseconds. A string is what it says, whatever its year.
+        assert!(parse_device_timestamp(&json!(100_000_000_000i64), NOW).is_ok());
+        assert_eq!(
+            parse_device_timestamp(&json!("1970-01-01T00:00:01Z"), NOW),
+            Ok(1000)
+        );
+    }
 
     #[test]
     fn reads_both_documented_forms() {

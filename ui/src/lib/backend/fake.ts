@@ -111,7 +111,7 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
         topic: 'devices/fake-3/location',
         reason_code: 'out_of_range',
         reason: 'lat = 200 is outside -90..=90',
-        payload_preview: '{"ts":1,"lat":200,"lon":4}',
+        payload_preview: '{"ts":1795421700250,"lat":200,"lon":4}',
         payload_len: 26,
       },
     ],
