@@ -330,7 +330,9 @@ pub fn decode(
         (Topic::Alarm, op) => {
             let id = text(&msg, "messageId")
                 .ok_or_else(|| DecodeError::Json("missing field `messageId`".into()))?;
-            let detail = text(info, "detail").or_else(|| text(info, "alarmType"));
+            let detail = text(info, "detail")
+                .or_else(|| text(info, "alarmType"))
+                .map(|d| tidy_text(&d, MAX_MESSAGE_CHARS - 64));
             Ok(only(event(
                 device.clone(),
                 format!("alarm-{id}"),
@@ -489,6 +491,22 @@ fn event(
             position: None,
         },
     })
+}
+
+/// A terminal's own words for an alarm, fit for its incident: control characters (a firmware's
+/// CR LF, an escape) become spaces and the text is cut to `limit` characters. A door or tamper
+/// alarm must raise its incident whatever the firmware put in its text; refusing it, as a
+/// native event with such a message is, would leave the alarm in quarantine.
+fn tidy_text(text: &str, limit: usize) -> String {
+    let tidy: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let tidy = tidy.trim();
+    match tidy.char_indices().nth(limit) {
+        Some((cut, _)) => format!("{}…", &tidy[..cut]),
+        None => tidy.to_owned(),
+    }
 }
 
 /// A string field; numbers are accepted as their text (ids often arrive as numbers).
@@ -816,6 +834,28 @@ mod tests {
         );
         assert!(
             matches!(snap, NativeMessage::Event { event, .. } if event.event_id == "snap-77" && event.event_type == "stranger_capture")
+        );
+    }
+
+    #[test]
+    fn an_alarm_raises_its_event_whatever_the_firmware_put_in_its_text() {
+        let alarm = |detail: &str| {
+            let payload = serde_json::json!({
+                "messageId": "a1", "operator": "DoorAlarm",
+                "info": {"facesluiceId": "T1", "detail": detail}
+            })
+            .to_string();
+            match one("mqtt/face/T1/Alarm", &payload) {
+                NativeMessage::Event { event, .. } => event.message.unwrap(),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(alarm("door forced\r\n"), "DoorAlarm: door forced");
+        assert_eq!(alarm("tamper \u{1b}[2J"), "DoorAlarm: tamper  [2J");
+        let long = alarm(&"x".repeat(5_000));
+        assert!(
+            long.ends_with('…') && long.chars().count() < MAX_MESSAGE_CHARS,
+            "{long}"
         );
     }
 
