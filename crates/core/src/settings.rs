@@ -642,11 +642,11 @@ impl Settings {
                 .base_topic
                 .unwrap_or_else(|| DEFAULT_OWNTRACKS_BASE.to_owned());
             validate_topic_prefix("owntracks.base_topic", &base)?;
-            if base == topic_prefix {
+            if topics_overlap(&base, &topic_prefix) {
                 return Err(invalid(
                     "owntracks.base_topic",
                     &base,
-                    "must differ from topic_prefix (their topics would overlap)",
+                    "must differ from topic_prefix, and neither may lie inside the other (their topics would overlap)",
                 ));
             }
             Some(base)
@@ -885,11 +885,13 @@ fn face_settings(
         .base_topic
         .unwrap_or_else(|| DEFAULT_FACE_BASE.to_owned());
     validate_topic_prefix("face.base_topic", &base_topic)?;
-    if base_topic == topic_prefix || Some(base_topic.as_str()) == owntracks_base {
+    if topics_overlap(&base_topic, topic_prefix)
+        || owntracks_base.is_some_and(|o| topics_overlap(&base_topic, o))
+    {
         return Err(invalid(
             "face.base_topic",
             &base_topic,
-            "must differ from topic_prefix and owntracks.base_topic (their topics would overlap)",
+            "must differ from topic_prefix and owntracks.base_topic, and none may lie inside another (their topics would overlap)",
         ));
     }
     let parse_zone = |field: &str, name: &str| {
@@ -1134,6 +1136,18 @@ fn check_private(path: &Path) -> Result<(), SettingsError> {
     Ok(())
 }
 
+/// Whether two adapters' base topics would share topics: equal, or one a level prefix of the
+/// other (`site1` and `site1/devices`: the OwnTracks filter `site1/+/+` takes the native
+/// `site1/devices/location`, and routing by prefix sends it to the wrong decoder).
+fn topics_overlap(a: &str, b: &str) -> bool {
+    let inside = |inner: &str, outer: &str| {
+        inner
+            .strip_prefix(outer)
+            .is_some_and(|rest| rest.starts_with('/'))
+    };
+    a == b || inside(a, b) || inside(b, a)
+}
+
 fn validate_topic_prefix(field: &'static str, prefix: &str) -> Result<(), SettingsError> {
     let ok = !prefix.is_empty()
         && prefix.len() <= 128
@@ -1296,6 +1310,16 @@ mod tests {
                 "[owntracks]\nbase_topic = \"a/+\"",
                 with_db(),
                 "owntracks.base_topic \"a/+\"",
+            ),
+            (
+                "topic_prefix = \"site1/devices\"\n[owntracks]\nbase_topic = \"site1\"",
+                with_db(),
+                "owntracks.base_topic \"site1\": must differ from topic_prefix, and neither may lie inside the other",
+            ),
+            (
+                "[owntracks]\nbase_topic = \"site1/phones\"\n[face]\nbase_topic = \"site1\"",
+                with_db(),
+                "face.base_topic \"site1\": must differ",
             ),
             (
                 "[live]\nstale_after_s = 1",
