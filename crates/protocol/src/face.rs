@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use chrono::{NaiveDateTime, TimeZone};
+use chrono::{LocalResult, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 use serde_json::{json, Map, Value};
 
@@ -32,7 +32,7 @@ use crate::native::{
     bounded_message, bounded_text, parse_object, DecodeError, DeviceEvent, DeviceKind,
     NativeMessage, Severity, Status, MAX_EVENT_FIELD_CHARS, MAX_MESSAGE_CHARS, MAX_NAME_CHARS,
 };
-use crate::time::{parse_timestamp, truncate};
+use crate::time::{parse_timestamp, truncate, MAX_FUTURE_SKEW_MS};
 
 /// The namespace of face-terminal device ids.
 pub const NAMESPACE: &str = "face";
@@ -532,11 +532,25 @@ fn optional_time(
             truncate(&raw, 40)
         ))
     })?;
-    // In a DST fold the earlier instant is taken; a time inside a DST gap does not exist.
-    let local = zone
-        .from_local_datetime(&naive)
-        .earliest()
-        .ok_or_else(|| DecodeError::Json(format!("time {raw:?} does not exist in {zone}")))?;
+    // In a DST fold (the hour lived twice when clocks go back) the later instant is taken
+    // unless it is still ahead of us: a message sent live in the second pass would otherwise be
+    // an hour old on arrival, and one sent in the first pass has a later reading an hour ahead.
+    // A time inside a DST gap does not exist.
+    let local = match zone.from_local_datetime(&naive) {
+        LocalResult::Single(t) => t,
+        LocalResult::Ambiguous(early, late) => {
+            if late.timestamp_millis() <= now_ms.saturating_add(MAX_FUTURE_SKEW_MS) {
+                late
+            } else {
+                early
+            }
+        }
+        LocalResult::None => {
+            return Err(DecodeError::Json(format!(
+                "time {raw:?} does not exist in {zone}"
+            )))
+        }
+    };
     Ok(Some(parse_timestamp(
         &Value::from(local.timestamp_millis()),
         now_ms,
@@ -856,6 +870,32 @@ mod tests {
         assert!(
             long.ends_with('…') && long.chars().count() < MAX_MESSAGE_CHARS,
             "{long}"
+        );
+    }
+
+    #[test]
+    fn in_the_hour_lived_twice_a_live_message_is_read_as_now() {
+        // Europe/Amsterdam, 2026-10-25: 02:00-03:00 CEST (UTC+2) is lived again as CET (UTC+1).
+        let first_pass = 1_792_888_200_000; // 00:30 UTC: 02:30 CEST
+        let second_pass = first_pass + 3_600_000; // 01:30 UTC: 02:30 CET
+        let heartbeat =
+            r#"{"operator":"HeartBeat","info":{"facesluiceId":"T1","time":"2026-10-25 02:30:00"}}"#;
+        let at = |now_ms| {
+            let ctx = FaceContext { now_ms, ..ctx() };
+            match decode(BASE, "mqtt/face/heartbeat", heartbeat.as_bytes(), ctx)
+                .unwrap()
+                .messages
+                .remove(0)
+            {
+                NativeMessage::Status { status, .. } => status.ts_ms,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(at(first_pass), first_pass, "sent in the first pass");
+        assert_eq!(
+            at(second_pass),
+            second_pass,
+            "sent in the second: not an hour old"
         );
     }
 
