@@ -6,6 +6,7 @@
 //! order, so the history file is complete. [`review`] is the other window: a history file
 //! opened offline, with no pipeline at all.
 
+mod child;
 mod commands;
 mod dialogs;
 mod employees;

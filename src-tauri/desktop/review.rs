@@ -17,6 +17,10 @@ use watchfloor_core::review::{self, AppMode, ReviewFile, ReviewFrame};
 use super::commands::CommandError;
 use super::dialogs;
 
+/// How long "Review a file…" waits for the review window to open before it leaves it to open
+/// in its own time (opening a month from an older Watchfloor copies the whole file first).
+const REVIEW_START_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The file under review.
 pub struct ReviewState {
     file: Arc<Mutex<ReviewFile>>,
@@ -183,14 +187,29 @@ pub async fn open_review(
     if let Some(config) = &state.config_path {
         command.arg("--config").arg(config);
     }
-    let mut child = command
-        .spawn()
-        .map_err(|e| CommandError::new("review", format!("cannot start the review window: {e}")))?;
-    tracing::info!(file = %file.display(), pid = child.id(), "review window opened");
-    // Reaped when it closes, so no zombie outlives it; it may outlive this console.
-    std::thread::spawn(move || {
-        let _ = child.wait();
-    });
+    // Waited for until its window is open, so a review that cannot start (its private copy
+    // does not fit the temp folder, no display, a binary replaced by an upgrade) is said here
+    // instead of reported as opened. Reaped when it closes; it may outlive this console.
+    let (pid, started) = tauri::async_runtime::spawn_blocking(move || {
+        super::child::start(command, REVIEW_START_WAIT)
+    })
+    .await
+    .map_err(|e| CommandError::new("review", e))?
+    .map_err(|e| CommandError::new("review", format!("cannot start the review window: {e}")))?;
+    match started {
+        super::child::Started::Ready => {
+            tracing::info!(file = %file.display(), pid, "review window opened")
+        }
+        super::child::Started::Slow => {
+            tracing::warn!(file = %file.display(), pid, wait_s = REVIEW_START_WAIT.as_secs(), "review window started but not open yet")
+        }
+        super::child::Started::Failed { status, reason } => {
+            return Err(CommandError::new(
+                "review_refused",
+                format!("the review window did not open ({status}): {reason}"),
+            ))
+        }
+    }
     Ok(Some(file.display().to_string()))
 }
 
@@ -233,6 +252,7 @@ pub fn run(
             });
             let window = super::open_window(app, super::REVIEW_WINDOW)?;
             window.set_title(&format!("Watchfloor review: {name} (read-only)"))?;
+            super::child::report_ready();
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![

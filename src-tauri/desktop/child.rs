@@ -1,0 +1,147 @@
+//! A window of its own in a second process (the review window), started so that its failure is
+//! the operator's to see: the child says "ready" on its stdout once its window is open, and a
+//! child that exits first is reported with what it wrote to stderr. Its stderr is forwarded to
+//! ours line by line for as long as it runs (its log, and the pipe never fills).
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The environment variable a parent sets to ask the child for its readiness line.
+pub const READY_ENV: &str = "WATCHFLOOR_REPORT_READY";
+/// The line the child writes on stdout once its window is open.
+pub const READY_LINE: &str = "watchfloor: ready";
+
+/// Says ready on stdout when the parent asked for it (see [`READY_ENV`]).
+pub fn report_ready() {
+    if std::env::var_os(READY_ENV).is_some() {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{READY_LINE}");
+        let _ = out.flush();
+    }
+}
+
+/// What became of a started child.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Started {
+    /// It said ready.
+    Ready,
+    /// It neither said ready nor exited within the wait: it may still open.
+    Slow,
+    /// It exited first: its status and the reason it gave (its last `watchfloor:` line on
+    /// stderr, else its last line).
+    Failed { status: String, reason: String },
+}
+
+enum Heard {
+    Ready,
+    Exited(ExitStatus),
+}
+
+/// Starts `command` and waits up to `wait` for it to say ready or exit; a child still running
+/// is reaped by a thread of its own when it ends.
+pub fn start(mut command: Command, wait: Duration) -> std::io::Result<(u32, Started)> {
+    command
+        .env(READY_ENV, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child: Child = command.spawn()?;
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    let tail = Arc::new(Mutex::new(VecDeque::<String>::new()));
+    let stderr_done = child.stderr.take().map(|stderr| {
+        let tail = Arc::clone(&tail);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+                t.push_back(line);
+                if t.len() > 20 {
+                    t.pop_front();
+                }
+            }
+        })
+    });
+    if let Some(stdout) = child.stdout.take() {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.trim() == READY_LINE {
+                    let _ = tx.send(Heard::Ready);
+                }
+            }
+        });
+    }
+    std::thread::spawn(move || {
+        if let Ok(status) = child.wait() {
+            let _ = tx.send(Heard::Exited(status));
+        }
+    });
+    let started = match rx.recv_timeout(wait) {
+        Ok(Heard::Ready) => Started::Ready,
+        Ok(Heard::Exited(status)) => {
+            // Everything it said before it went.
+            if let Some(done) = stderr_done {
+                let _ = done.join();
+            }
+            let tail = tail.lock().unwrap_or_else(|p| p.into_inner());
+            let reason = tail
+                .iter()
+                .rev()
+                .find(|l| l.starts_with("watchfloor: "))
+                .map(|l| l.trim_start_matches("watchfloor: ").to_owned())
+                .or_else(|| tail.back().cloned())
+                .unwrap_or_else(|| "it said nothing".to_owned());
+            Started::Failed {
+                status: status.to_string(),
+                reason,
+            }
+        }
+        Err(_) => Started::Slow,
+    };
+    Ok((pid, started))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(script);
+        c
+    }
+
+    #[test]
+    fn a_child_that_fails_before_it_is_ready_is_reported_with_its_reason() {
+        let (_, started) = start(
+            sh("echo 'INFO starting' >&2; echo 'watchfloor: /tmp is full' >&2; echo late >&2; exit 1"),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(
+            started,
+            Started::Failed {
+                status: "exit status: 1".into(),
+                reason: "/tmp is full".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_child_that_says_ready_is_ready_and_one_that_says_nothing_is_slow() {
+        let ready = format!("test -n \"${READY_ENV}\" && echo '{READY_LINE}'; sleep 2");
+        assert_eq!(
+            start(sh(&ready), Duration::from_secs(10)).unwrap().1,
+            Started::Ready
+        );
+        assert_eq!(
+            start(sh("sleep 2"), Duration::from_millis(200)).unwrap().1,
+            Started::Slow
+        );
+    }
+}
