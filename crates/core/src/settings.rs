@@ -642,11 +642,11 @@ impl Settings {
                 .base_topic
                 .unwrap_or_else(|| DEFAULT_OWNTRACKS_BASE.to_owned());
             validate_topic_prefix("owntracks.base_topic", &base)?;
-            if topics_overlap(&base, &topic_prefix) {
+            if captures(&base, &topic_prefix) {
                 return Err(invalid(
                     "owntracks.base_topic",
                     &base,
-                    "must differ from topic_prefix, and neither may lie inside the other (their topics would overlap)",
+                    "must differ from topic_prefix, and topic_prefix may not lie inside it (native topics would go to the OwnTracks decoder)",
                 ));
             }
             Some(base)
@@ -885,13 +885,13 @@ fn face_settings(
         .base_topic
         .unwrap_or_else(|| DEFAULT_FACE_BASE.to_owned());
     validate_topic_prefix("face.base_topic", &base_topic)?;
-    if topics_overlap(&base_topic, topic_prefix)
-        || owntracks_base.is_some_and(|o| topics_overlap(&base_topic, o))
+    if captures(&base_topic, topic_prefix)
+        || owntracks_base.is_some_and(|o| captures(&base_topic, o))
     {
         return Err(invalid(
             "face.base_topic",
             &base_topic,
-            "must differ from topic_prefix and owntracks.base_topic, and none may lie inside another (their topics would overlap)",
+            "must differ from topic_prefix and owntracks.base_topic, and neither may lie inside it (their topics would go to the face decoder)",
         ));
     }
     let parse_zone = |field: &str, name: &str| {
@@ -1136,16 +1136,17 @@ fn check_private(path: &Path) -> Result<(), SettingsError> {
     Ok(())
 }
 
-/// Whether two adapters' base topics would share topics: equal, or one a level prefix of the
-/// other (`site1` and `site1/devices`: the OwnTracks filter `site1/+/+` takes the native
-/// `site1/devices/location`, and routing by prefix sends it to the wrong decoder).
-fn topics_overlap(a: &str, b: &str) -> bool {
-    let inside = |inner: &str, outer: &str| {
-        inner
+/// Whether the adapter under `outer` would take the topics of the one under `inner`: the same
+/// base, or `inner` a level below it. Messages go to the first adapter whose base is a prefix
+/// of their topic, face before OwnTracks before native, so only that direction breaks: with
+/// OwnTracks under `site1` and the native prefix `site1/devices`, every native location went to
+/// the OwnTracks decoder and was quarantined; the native prefix `site1` with OwnTracks under
+/// `site1/phones` works (OwnTracks is asked first).
+fn captures(outer: &str, inner: &str) -> bool {
+    inner == outer
+        || inner
             .strip_prefix(outer)
             .is_some_and(|rest| rest.starts_with('/'))
-    };
-    a == b || inside(a, b) || inside(b, a)
 }
 
 fn validate_topic_prefix(field: &'static str, prefix: &str) -> Result<(), SettingsError> {
@@ -1204,6 +1205,17 @@ mod tests {
             db: Some("/tmp/x.sqlite".into()),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn an_adapter_may_lie_inside_one_asked_after_it() {
+        // OwnTracks is asked before native, face before both: these route right.
+        let s = resolve(
+            "topic_prefix = \"site1\"\n[owntracks]\nbase_topic = \"site1/phones\"\n[face]\nbase_topic = \"site1/phones/face\"",
+            with_db(),
+        )
+        .expect("inner bases asked first are fine");
+        assert_eq!(s.owntracks_base.as_deref(), Some("site1/phones"));
     }
 
     #[test]
@@ -1314,7 +1326,7 @@ mod tests {
             (
                 "topic_prefix = \"site1/devices\"\n[owntracks]\nbase_topic = \"site1\"",
                 with_db(),
-                "owntracks.base_topic \"site1\": must differ from topic_prefix, and neither may lie inside the other",
+                "owntracks.base_topic \"site1\": must differ from topic_prefix, and topic_prefix may not lie inside it",
             ),
             (
                 "[owntracks]\nbase_topic = \"site1/phones\"\n[face]\nbase_topic = \"site1\"",
