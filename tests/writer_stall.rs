@@ -113,3 +113,69 @@ async fn a_stalled_writer_never_stops_the_live_console() {
     .unwrap();
     console.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_writer_does_not_hold_shutdown_up_for_ever() {
+    // Malformed messages: each a quarantine row, which is never given up under overload (unlike
+    // a position), so the writer's queue and the outbox fill, live state stops reading, and the
+    // link's queue fills behind it. Before, shutdown waited for the live task, which waited for
+    // the writer, which was told to give up failing batches only after the live task had ended.
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let settings = Settings::resolve(
+        ConfigFile::default(),
+        Overrides {
+            broker: Some(broker.url()),
+            db: Some(db.clone()),
+            ..Overrides::default()
+        },
+    )
+    .expect("valid settings");
+    let console = Pipeline::start(&settings).await.expect("pipeline starts");
+    let connected = Instant::now();
+    while console.connection().connects == 0 {
+        assert!(
+            connected.elapsed() < Duration::from_secs(10),
+            "never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let blocker = rusqlite::Connection::open(&db).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let port = broker.port;
+    tokio::task::spawn_blocking(move || {
+        let mut publisher = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "0", "-l"])
+            .args(["-t", "devices/junk/location"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("mosquitto_pub is installed");
+        let mut stdin = publisher.stdin.take().unwrap();
+        for i in 0..40_000 {
+            writeln!(stdin, "not json {i}").unwrap();
+        }
+        drop(stdin);
+        assert!(publisher.wait().unwrap().success());
+    })
+    .await
+    .unwrap();
+    // Wait until live state has stopped reading: the outbox is full.
+    let started = Instant::now();
+    while console.metrics().snapshot().writer_queue < 20_000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the writer's queue and outbox never filled (else this test proves nothing)"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The file stays locked. A hang detector, not a speed figure: each failing batch takes two
+    // 5 s busy waits before it is given up.
+    tokio::time::timeout(Duration::from_secs(240), console.shutdown())
+        .await
+        .expect("shutdown finished with the history file still locked");
+    drop(blocker);
+}

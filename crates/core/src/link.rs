@@ -268,18 +268,14 @@ pub async fn run(
     // keeps it for the next session.
     drop(inbound);
     prober.abort();
-    let was_connected = view.state == LinkState::Connected;
-    if was_connected {
-        serve_until_answered(&mut eventloop, &mut acker, &mut publisher).await;
+    if view.state == LinkState::Connected {
+        let deadline = tokio::time::Instant::now() + STOP_DRAIN_LIMIT;
+        serve_until_answered(&mut eventloop, &mut acker, &mut publisher, deadline).await;
+        disconnect(&client, &mut eventloop, presence.as_ref(), deadline).await;
     }
+    // Not connected: there is nothing to close, and polling would connect again.
     acker.abort();
     publisher.abort();
-    disconnect(
-        &client,
-        &mut eventloop,
-        presence.as_ref().filter(|_| was_connected),
-    )
-    .await;
     view.state = LinkState::Stopped;
     state.send_replace(view);
 }
@@ -366,13 +362,14 @@ async fn serve_until_answered(
     eventloop: &mut EventLoop,
     acker: &mut tokio::task::JoinHandle<()>,
     publisher: &mut tokio::task::JoinHandle<()>,
+    deadline: tokio::time::Instant,
 ) {
     let answered = async {
         let _ = acker.await;
         let _ = publisher.await;
     };
     tokio::pin!(answered);
-    let limit = tokio::time::sleep(STOP_DRAIN_LIMIT);
+    let limit = tokio::time::sleep_until(deadline);
     tokio::pin!(limit);
     loop {
         tokio::select! {
@@ -389,25 +386,46 @@ async fn serve_until_answered(
     }
 }
 
-async fn disconnect(client: &Client, eventloop: &mut EventLoop, presence: Option<&String>) {
-    // A clean stop says so on the presence topic (the broker sends the will only for a crash).
-    if let Some(topic) = presence {
-        let offline = Presence::payload(false, Some(now_ms()));
-        let _ = client.try_publish(topic, QoS::AtLeastOnce, true, offline);
-    }
-    if client.try_disconnect().is_err() {
-        return;
-    }
-    // Let the event loop send what is queued and DISCONNECT; a dead connection must not hold
-    // shutdown up.
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+/// Says the console is offline (a clean stop; the broker sends the will only for a crash) and
+/// DISCONNECTs, both queued behind everything already asked (the last PUBACKs and PushAcks,
+/// which can fill rumqttc's request queue: these wait for room rather than being dropped),
+/// while the event loop is polled so that the queue drains, until DISCONNECT is sent, the
+/// connection fails, or `deadline`.
+async fn disconnect(
+    client: &Client,
+    eventloop: &mut EventLoop,
+    presence: Option<&String>,
+    deadline: tokio::time::Instant,
+) {
+    let asker = {
+        let client = client.clone();
+        let presence = presence.cloned();
+        tokio::spawn(async move {
+            if let Some(topic) = presence {
+                let offline = Presence::payload(false, Some(now_ms()));
+                let _ = client
+                    .publish(&topic, QoS::AtLeastOnce, true, offline)
+                    .await;
+            }
+            let _ = client.disconnect().await;
+        })
+    };
+    let sent = tokio::time::timeout_at(deadline, async {
         while let Ok(event) = eventloop.poll().await {
             if matches!(event, SessionEvent::DisconnectSent) {
-                break;
+                return true;
             }
         }
+        false
     })
     .await;
+    if sent.is_err() {
+        tracing::warn!(
+            limit_s = STOP_DRAIN_LIMIT.as_secs(),
+            "stopping before DISCONNECT went out; what was not acknowledged is delivered again"
+        );
+    }
+    asker.abort();
 }
 
 #[cfg(test)]

@@ -314,6 +314,8 @@ impl Pipeline {
     /// acknowledgements (and PushAcks) and disconnects. Before, the link went first, and the
     /// broker delivered the last commits' messages again at the next start.
     pub async fn shutdown(self) {
+        // A writer stuck on a full disk would hold everything in front of it for ever.
+        self.writer.begin_closing();
         self.cancel.cancel();
         if let Err(e) = self.live_task.await {
             tracing::error!(error = %e, "live state task failed");

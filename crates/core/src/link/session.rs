@@ -406,10 +406,11 @@ impl Client {
         }
     }
 
-    pub fn try_disconnect(&self) -> Result<(), String> {
+    /// Queues DISCONNECT behind everything already queued, waiting for room.
+    pub async fn disconnect(&self) -> Result<(), String> {
         match self {
-            Client::V4(c) => c.try_disconnect().map_err(|e| e.to_string()),
-            Client::V5(c) => c.try_disconnect().map_err(|e| e.to_string()),
+            Client::V4(c) => c.disconnect().await.map_err(|e| e.to_string()),
+            Client::V5(c) => c.disconnect().await.map_err(|e| e.to_string()),
         }
     }
 }

@@ -315,6 +315,14 @@ impl Writer {
         Arc::clone(&self.stats)
     }
 
+    /// From now on a batch that keeps failing is given up after one more attempt (its QoS 1
+    /// messages unacknowledged, so the broker delivers them again). Set when shutdown begins:
+    /// the stages in front of the writer can only finish once it takes records again, and with
+    /// a full disk it never would.
+    pub fn begin_closing(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+    }
+
     /// Drops this handle's sender and waits until everything queued is committed (or, for a
     /// batch that keeps failing, given up on after one more attempt). Other senders must be
     /// dropped first, or this waits for them.
