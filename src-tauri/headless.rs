@@ -111,7 +111,7 @@ pub fn start_sync(
 
 /// `watchfloor record`.
 pub async fn record(settings: Settings, args: RecordArgs) -> anyhow::Result<()> {
-    let stop = StopSignal::install()?;
+    let mut stop = StopSignal::install()?;
     let pipeline = Pipeline::start(&settings).await?;
     let info = pipeline.info();
     tracing::info!(
@@ -131,6 +131,7 @@ pub async fn record(settings: Settings, args: RecordArgs) -> anyhow::Result<()> 
 
     stop.wait().await?;
     tracing::info!("stopping: flushing history");
+    stop.exit_on_second();
     if let Some(sync) = sync {
         sync.stop().await;
     }
@@ -154,7 +155,7 @@ pub async fn record(settings: Settings, args: RecordArgs) -> anyhow::Result<()> 
 
 /// `watchfloor sim`.
 pub async fn sim(settings: Settings, args: SimArgs) -> anyhow::Result<()> {
-    let stop = StopSignal::install()?;
+    let mut stop = StopSignal::install()?;
     let url = settings.broker_url();
     tracing::info!(broker = %url, devices = args.devices, "starting SIMULATED devices (stop with Ctrl-C or SIGTERM)");
     let simulator = Simulator::spawn(sim_config(&settings, &url, args.devices, args.seed));
@@ -178,14 +179,28 @@ pub async fn sim(settings: Settings, args: SimArgs) -> anyhow::Result<()> {
 /// SIGINT, SIGTERM and SIGHUP (a closed terminal, a session logging out), caught from the
 /// moment this is created: a command installs it before it starts anything, so a stop request
 /// that comes early (a supervisor, a test) is never fatal. The desktop console installs it too,
-/// so a `kill` or a logout flushes the history as closing the window does.
+/// so a `kill` or a logout flushes the history as closing the window does. SIGHUP is left alone
+/// when the process was started ignoring it (`nohup watchfloor record &` keeps running after
+/// the user logs out).
 pub(crate) struct StopSignal {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
     int: tokio::signal::unix::Signal,
     #[cfg(unix)]
-    hup: tokio::signal::unix::Signal,
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+/// Whether SIGHUP is ignored now (set so by `nohup`, before we install anything).
+#[cfg(unix)]
+fn hangup_ignored() -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one into `old`, a
+    // zeroed struct of the right type.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGHUP, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 impl StopSignal {
@@ -194,26 +209,51 @@ impl StopSignal {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
+            let hup = if hangup_ignored() {
+                None
+            } else {
+                Some(signal(SignalKind::hangup())?)
+            };
             Ok(Self {
                 term: signal(SignalKind::terminate())?,
                 int: signal(SignalKind::interrupt())?,
-                hup: signal(SignalKind::hangup())?,
+                hup,
             })
         }
         #[cfg(not(unix))]
         Ok(Self {})
     }
 
-    pub(crate) async fn wait(mut self) -> anyhow::Result<()> {
+    /// The next stop signal.
+    pub(crate) async fn wait(&mut self) -> anyhow::Result<()> {
         #[cfg(unix)]
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
-            _ = self.hup.recv() => {}
+        {
+            let hup = async {
+                match self.hup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = self.term.recv() => {}
+                _ = self.int.recv() => {}
+                _ = hup => {}
+            }
         }
         #[cfg(not(unix))]
         tokio::signal::ctrl_c().await?;
         Ok(())
+    }
+
+    /// After the first stop signal, while the history is being flushed: a second one ends the
+    /// process at once (an operator who cannot wait for a stuck disk), saying what it skips.
+    pub(crate) fn exit_on_second(mut self) {
+        tokio::spawn(async move {
+            if self.wait().await.is_ok() {
+                eprintln!("watchfloor: a second stop signal: exiting without waiting for the history to be flushed");
+                std::process::exit(1);
+            }
+        });
     }
 }
 

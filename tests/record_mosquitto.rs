@@ -179,6 +179,35 @@ fn a_second_recorder_on_the_same_history_file_is_refused_in_words() {
 }
 
 #[test]
+fn a_hangup_stops_a_recorder_cleanly_unless_it_runs_under_nohup() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    // A closed terminal sends SIGHUP: the recorder flushes and exits 0, as on SIGTERM.
+    let mut rec = Watchfloor::record(&broker, &db);
+    let status = rec.stop_with(Signal::SIGHUP);
+    assert_eq!(status.code(), Some(0), "log:\n{}", rec.log());
+    assert!(rec.log().contains("history flushed"), "{}", rec.log());
+    // Under nohup the user asked it to outlive the terminal: the hangup is not a stop.
+    let url = broker.url();
+    let mut kept =
+        Watchfloor::start_under_nohup(&["record", "--broker", &url, "--db", db.to_str().unwrap()]);
+    kept.wait_for_log("connected to broker", Duration::from_secs(10));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(kept.pid() as i32),
+        Signal::SIGHUP,
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        kept.is_running(),
+        "a hangup stopped it under nohup; log:\n{}",
+        kept.log()
+    );
+    assert!(kept.stop_with(Signal::SIGTERM).success());
+}
+
+#[test]
 fn a_killed_simulator_goes_offline_through_its_last_wills() {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();

@@ -131,7 +131,7 @@ pub fn run(
 ) -> anyhow::Result<()> {
     tauri::async_runtime::set(runtime.handle().clone());
     // Before anything starts, so an early SIGTERM is not fatal either.
-    let stop = runtime.block_on(async { crate::headless::StopSignal::install() })?;
+    let mut stop = runtime.block_on(async { crate::headless::StopSignal::install() })?;
     let pipeline = match runtime.block_on(Pipeline::start(&settings)) {
         Ok(pipeline) => pipeline,
         Err(e) => {
@@ -175,6 +175,7 @@ pub fn run(
                 if stop.wait().await.is_ok() {
                     tracing::info!("stop signal: closing the console");
                     handle.exit(0);
+                    stop.exit_on_second();
                 }
             });
             // A tray icon where the desktop has a tray; a console without one still runs. The

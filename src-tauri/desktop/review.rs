@@ -220,7 +220,7 @@ pub fn run(
     file: &Path,
 ) -> anyhow::Result<()> {
     tauri::async_runtime::set(runtime.handle().clone());
-    let stop = runtime.block_on(async { crate::headless::StopSignal::install() })?;
+    let mut stop = runtime.block_on(async { crate::headless::StopSignal::install() })?;
     let mut opened = ReviewFile::open(file)?;
     opened.place_in_groups(&settings.device_groups);
     tracing::info!(file = %file.display(), opened = ?opened.opened(), devices = opened.devices().len(), "review opened");

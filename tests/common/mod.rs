@@ -490,10 +490,22 @@ impl Watchfloor {
     }
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(Command::new(env!("CARGO_BIN_EXE_watchfloor")), args, env)
+    }
+
+    /// Started as `nohup watchfloor ARGS`: with SIGHUP ignored, as a user does to keep a
+    /// recorder running after logging out.
+    pub fn start_under_nohup(args: &[&str]) -> Self {
+        let mut nohup = Command::new("nohup");
+        nohup.arg(env!("CARGO_BIN_EXE_watchfloor"));
+        Self::spawn(nohup, args, &[])
+    }
+
+    fn spawn(mut command: Command, args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let log_path = dir.path().join("watchfloor.log");
         let log = std::fs::File::create(&log_path).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_watchfloor"))
+        let child = command
             .args(args)
             .env("RUST_LOG", "info,rumqttd=off,rumqttc=warn")
             .envs(env.iter().copied())
@@ -540,6 +552,10 @@ impl Watchfloor {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     pub fn log(&self) -> String {
