@@ -52,7 +52,11 @@ pub fn is_database(path: &Path) -> bool {
 }
 
 /// Writes `target` through `write`, whole or not at all (see the module docs). On failure the
-/// temporary file is removed and whatever was at `target` is left as it was.
+/// temporary file is removed and whatever was at `target` is left as it was. The new file keeps
+/// the permissions of the one it replaces (a new one gets the usual 0666 less the umask, not a
+/// temporary file's 0600); a symbolic link is followed, so the file it names is the one
+/// replaced. In a folder that takes no new file (the target was made writable for us, its
+/// folder not) the target is written in place, as it was before this module.
 pub fn write_whole<T, E>(
     target: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> Result<T, E>,
@@ -65,6 +69,11 @@ pub fn write_whole<T, E>(
         path: shown.clone(),
         source,
     };
+    let existing = std::fs::metadata(target).ok();
+    let target: PathBuf = match &existing {
+        Some(_) => std::fs::canonicalize(target).map_err(io)?,
+        None => target.to_path_buf(),
+    };
     let dir: PathBuf = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -76,11 +85,32 @@ pub fn write_whole<T, E>(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     );
-    let temp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .suffix(".part")
-        .tempfile_in(&dir)
-        .map_err(io)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".part");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let temp = match builder.tempfile_in(&dir) {
+        Ok(temp) => temp,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && existing.is_some() => {
+            let file = File::create(&target).map_err(io)?;
+            let mut out = BufWriter::new(file);
+            let written = write(&mut out).map_err(WriteError::Write)?;
+            out.into_inner()
+                .map_err(|e| io(e.into_error()))?
+                .sync_all()
+                .map_err(io)?;
+            return Ok(written);
+        }
+        Err(e) => return Err(io(e)),
+    };
+    if let Some(meta) = &existing {
+        temp.as_file()
+            .set_permissions(meta.permissions())
+            .map_err(io)?;
+    }
     // The path deletes the temporary file when dropped, on every way out but the rename.
     let (file, temp_path) = temp.into_parts();
     let mut out = BufWriter::new(file);
@@ -88,7 +118,7 @@ pub fn write_whole<T, E>(
     let file = out.into_inner().map_err(|e| io(e.into_error()))?;
     file.sync_all().map_err(io)?;
     drop(file);
-    temp_path.persist(target).map_err(|e| io(e.error))?;
+    temp_path.persist(&target).map_err(|e| io(e.error))?;
     Ok(written)
 }
 
@@ -127,6 +157,34 @@ mod tests {
             "today's report\n"
         );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_new_file_keeps_the_old_ones_permissions_and_a_link_is_followed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("report.csv");
+        std::fs::write(&shared, "old\n").unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o664)).unwrap();
+        let link = dir.path().join("latest.csv");
+        std::os::unix::fs::symlink(&shared, &link).unwrap();
+        write_whole_io(&link, |out| out.write_all(b"new\n")).unwrap();
+        assert!(
+            link.symlink_metadata().unwrap().file_type().is_symlink(),
+            "still a link"
+        );
+        assert_eq!(std::fs::read_to_string(&shared).unwrap(), "new\n");
+        let mode = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o664);
+        // A new file gets what any new file gets here (0666 less the umask), not a temporary
+        // file's 0600.
+        let fresh = dir.path().join("fresh.csv");
+        write_whole_io(&fresh, |out| out.write_all(b"x\n")).unwrap();
+        let reference = dir.path().join("reference");
+        File::create(&reference).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&fresh), mode(&reference));
     }
 
     #[test]
