@@ -482,15 +482,33 @@ fn validate_event(p: EventPayload, now_ms: i64) -> Result<DeviceEvent, DecodeErr
             ))
         }
     };
+    // An event may be an alarm someone has to act on: one from a device whose clock is unset (or
+    // that sends seconds) is kept, stamped on arrival and said so in its message, where a fix
+    // or a status with such a time is refused.
+    let (ts_ms, clock_note) = match parse_device_timestamp(&p.ts, now_ms) {
+        Ok(ts) => (ts, None),
+        Err(TimestampError::LooksLikeSeconds(n)) => (
+            now_ms,
+            Some(format!(
+                "(device time {n} is not milliseconds since 1970: clock unset, or seconds; stamped on arrival)"
+            )),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let message = p
+        .message
+        .map(|m| bounded_message("message", m, MAX_MESSAGE_CHARS))
+        .transpose()?;
+    let message = match (message, clock_note) {
+        (Some(m), Some(note)) => Some(format!("{m} {note}")),
+        (m, note) => m.or(note),
+    };
     Ok(DeviceEvent {
         event_id: bounded_text("id", p.id, MAX_EVENT_FIELD_CHARS)?,
-        ts_ms: parse_device_timestamp(&p.ts, now_ms)?,
+        ts_ms,
         event_type: bounded_text("type", p.event_type, MAX_EVENT_FIELD_CHARS)?,
         severity: p.severity,
-        message: p
-            .message
-            .map(|m| bounded_message("message", m, MAX_MESSAGE_CHARS))
-            .transpose()?,
+        message,
         position,
     })
 }
@@ -579,6 +597,24 @@ mod tests {
         };
         assert_eq!(event.severity, Severity::Critical);
         assert_eq!(event.position, Some((1.5, 2.5)));
+
+        // A panic button on a device whose clock is unset: kept, stamped on arrival, said so.
+        let msg = decode(
+            "devices",
+            "devices/cam-2/events",
+            br#"{"id":"e-10","ts":0,"type":"panic","severity":"critical","message":"SOS"}"#,
+            NOW,
+        )
+        .expect("an alarm is not refused for its clock");
+        let NativeMessage::Event { event, .. } = msg else {
+            panic!("expected an event")
+        };
+        assert_eq!(event.ts_ms, NOW);
+        let message = event.message.unwrap();
+        assert!(
+            message.starts_with("SOS (device time 0 is not milliseconds"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -607,6 +643,11 @@ mod tests {
             (
                 "devices/x/location",
                 br#"{"ts":1795421700,"lat":1,"lon":4}"#,
+                "bad_timestamp",
+            ),
+            (
+                "devices/x/status",
+                br#"{"online":true,"ts":0}"#,
                 "bad_timestamp",
             ),
             (
