@@ -62,25 +62,42 @@ pub struct HistoryLock {
 }
 
 impl HistoryLock {
-    /// Takes `role` on the history file `db`, or says who holds it.
+    /// Takes `role` on the history file `db`, or says who holds it. The lock file is named after
+    /// the file's real path (a link or a second path to the same folder meets the same lock). A
+    /// lock file left read-only (by a run under sudo) is locked through a read-only handle; a file
+    /// system without locks (some network mounts) gets a warning, not a refusal.
     pub fn acquire(db: &Path, role: Role) -> Result<Self, LockError> {
-        let mut name = db.as_os_str().to_owned();
-        name.push(format!(".{}.lock", role.file_tag()));
-        let path = PathBuf::from(name);
-        let io = |source| LockError::Io {
+        let io = |path: &Path, source| LockError::Io {
             path: path.display().to_string(),
             source,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let mut file = OpenOptions::new()
+        let dir = match db.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(d) => d.to_path_buf(),
+            None => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        let real = match std::fs::canonicalize(db) {
+            Ok(real) => real,
+            Err(_) => std::fs::canonicalize(&dir)
+                .map_err(|e| io(&dir, e))?
+                .join(db.file_name().unwrap_or_default()),
+        };
+        let mut name = real.as_os_str().to_owned();
+        name.push(format!(".{}.lock", role.file_tag()));
+        let path = PathBuf::from(name);
+        let (mut file, writable) = match OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(io)?;
+        {
+            Ok(f) => (f, true),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                (File::open(&path).map_err(|_| io(&path, e))?, false)
+            }
+            Err(e) => return Err(io(&path, e)),
+        };
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -97,18 +114,37 @@ impl HistoryLock {
                     },
                 });
             }
-            Err(TryLockError::Error(e)) => return Err(io(e)),
+            Err(TryLockError::Error(e))
+                if e.kind() == std::io::ErrorKind::Unsupported
+                    || e.raw_os_error() == Some(libc_enolck()) =>
+            {
+                tracing::warn!(path = %path.display(), error = %e,
+                    "this file system takes no locks: a second console on the same history file would not be stopped");
+                return Ok(Self { _file: file, path });
+            }
+            Err(TryLockError::Error(e)) => return Err(io(&path, e)),
         }
-        // Who holds it, for the next one's message.
-        file.set_len(0).map_err(io)?;
-        file.rewind().map_err(io)?;
-        write!(file, "{}", std::process::id()).map_err(io)?;
+        if writable {
+            // Who holds it, for the next one's message.
+            let _ = file
+                .set_len(0)
+                .and_then(|()| file.rewind())
+                .and_then(|()| write!(file, "{}", std::process::id()));
+        }
         Ok(Self { _file: file, path })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// ENOLCK, "no locks available": what NFS without a lock daemon answers.
+fn libc_enolck() -> i32 {
+    #[cfg(unix)]
+    return libc::ENOLCK;
+    #[cfg(not(unix))]
+    return -1;
 }
 
 #[cfg(test)]
@@ -137,5 +173,31 @@ mod tests {
         drop((sync, other));
         drop(console);
         HistoryLock::acquire(&db, Role::Console).expect("free once let go");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_second_path_to_the_same_file_meets_the_same_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("data");
+        std::fs::create_dir(&real).unwrap();
+        let alias = dir.path().join("alias");
+        std::os::unix::fs::symlink(&real, &alias).unwrap();
+        // Before the history file exists (a first start) and after.
+        let first = HistoryLock::acquire(&real.join("history.sqlite"), Role::Console).unwrap();
+        let refused = HistoryLock::acquire(&alias.join("history.sqlite"), Role::Console);
+        assert!(
+            matches!(refused, Err(LockError::Held { .. })),
+            "{refused:?}"
+        );
+        drop(first);
+        std::fs::write(real.join("history.sqlite"), b"").unwrap();
+        let _via_alias =
+            HistoryLock::acquire(&alias.join("history.sqlite"), Role::Console).unwrap();
+        let refused = HistoryLock::acquire(&real.join("history.sqlite"), Role::Console);
+        assert!(
+            matches!(refused, Err(LockError::Held { .. })),
+            "{refused:?}"
+        );
     }
 }
