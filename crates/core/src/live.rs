@@ -379,6 +379,9 @@ const ESTIMATE_MAX_GAP_MS: i64 = 10 * 60_000;
 /// Less movement than this over the span is standing still (or the fix's accuracy, doubled,
 /// when it says more).
 const ESTIMATE_MIN_MOVE_M: f64 = 10.0;
+/// Faster than this (360 km/h) between two fixes is a jump of the position (a GPS glitch, a fix
+/// from a cell tower), not a speed: no estimate.
+const ESTIMATE_MAX_SPEED_MS: f64 = 100.0;
 
 /// Speed (m/s) and heading (degrees, `None` when standing still) for a fix that came without a
 /// speed: from the newest point of the trail at least [`ESTIMATE_SPAN_MS`] before it, else the
@@ -420,8 +423,12 @@ pub(crate) fn motion_between(
     if metres < noise {
         return Some((0.0, None));
     }
+    let speed = metres / (gap_ms as f64 / 1000.0);
+    if speed > ESTIMATE_MAX_SPEED_MS {
+        return None;
+    }
     let heading = crate::geo::initial_bearing_deg(lat, lon, to.1, to.2);
-    Some((metres / (gap_ms as f64 / 1000.0), Some(heading)))
+    Some((speed, Some(heading)))
 }
 
 /// Inserts `fix` in device-time order (a late fix lands where it belongs; a duplicate is
@@ -572,6 +579,12 @@ mod tests {
         live.apply(&loc("parked", 1_000, 52.00004), 1_000); // 4.4 m
         let parked = super::view(&id("parked"), live.get(&id("parked")).unwrap());
         assert_eq!((parked.speed, parked.heading), (Some(0.0), None));
+
+        // A jump of 20 km in 10 s (a glitch, a cell-tower fix) is not a speed.
+        live.apply(&loc("glitch", 0, 51.0), 0);
+        live.apply(&loc("glitch", 10_000, 51.18), 10_000);
+        let glitch = super::view(&id("glitch"), live.get(&id("glitch")).unwrap());
+        assert_eq!((glitch.speed, glitch.speed_estimated), (None, false));
 
         // A fix after more than ten minutes of silence says nothing of the speed now.
         live.apply(&loc("van", 11_000 + 11 * 60_000, 51.1), 700_000);
