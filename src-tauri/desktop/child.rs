@@ -4,7 +4,7 @@
 //! ours line by line for as long as it runs (its log, and the pipe never fills).
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -53,19 +53,22 @@ pub fn start(mut command: Command, wait: Duration) -> std::io::Result<(u32, Star
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
     let tail = Arc::new(Mutex::new(VecDeque::<String>::new()));
-    let stderr_done = child.stderr.take().map(|stderr| {
+    let (stderr_done_tx, stderr_done) = mpsc::channel::<()>();
+    if let Some(stderr) = child.stderr.take() {
         let tail = Arc::clone(&tail);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("{line}");
+                // Not eprintln!, which panics when our own stderr is gone.
+                let _ = writeln!(std::io::stderr(), "{line}");
                 let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
                 t.push_back(line);
                 if t.len() > 20 {
                     t.pop_front();
                 }
             }
-        })
-    });
+            let _ = stderr_done_tx.send(());
+        });
+    }
     if let Some(stdout) = child.stdout.take() {
         let tx = tx.clone();
         std::thread::spawn(move || {
@@ -84,10 +87,9 @@ pub fn start(mut command: Command, wait: Duration) -> std::io::Result<(u32, Star
     let started = match rx.recv_timeout(wait) {
         Ok(Heard::Ready) => Started::Ready,
         Ok(Heard::Exited(status)) => {
-            // Everything it said before it went.
-            if let Some(done) = stderr_done {
-                let _ = done.join();
-            }
+            // Everything it said before it went; a helper process it started may hold the
+            // pipe open after it, so not for ever.
+            let _ = stderr_done.recv_timeout(Duration::from_secs(2));
             let tail = tail.lock().unwrap_or_else(|p| p.into_inner());
             let reason = tail
                 .iter()
@@ -129,6 +131,20 @@ mod tests {
                 status: "exit status: 1".into(),
                 reason: "/tmp is full".into()
             }
+        );
+    }
+
+    #[test]
+    fn a_helper_that_keeps_the_failed_childs_stderr_open_does_not_hold_the_answer() {
+        // The grandchild holds the pipe for 30 s; the answer comes after at most 2 s of it.
+        let (_, started) = start(
+            sh("sleep 30 >&2 & echo 'watchfloor: no display' >&2; exit 1"),
+            Duration::from_secs(20),
+        )
+        .unwrap();
+        assert!(
+            matches!(&started, Started::Failed { reason, .. } if reason == "no display"),
+            "{started:?}"
         );
     }
 
