@@ -91,6 +91,7 @@ pub fn writer(rows: u64, events: u64) -> anyhow::Result<()> {
             severity: Severity::Info,
             message: None,
             position: None,
+            stamped_on_arrival: false,
         };
         let record = Record::Event {
             device: devices[usize::try_from(seq % 1000).unwrap_or(0)].clone(),

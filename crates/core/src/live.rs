@@ -238,6 +238,7 @@ impl LiveState {
             }
             // Events do not change the device's drawn state yet; they do show it is alive,
             // and one stamped at or after what is held shows its clock is not behind.
+            // An event stamped on arrival (its device time unusable) says nothing of the clock.
             NativeMessage::Event { event, .. } => {
                 let held = state
                     .fix
@@ -246,7 +247,8 @@ impl LiveState {
                     .max(state.device_status_ms);
                 (
                     false,
-                    held.is_some_and(|h| event.ts_ms >= h).then_some(false),
+                    held.is_some_and(|h| !event.stamped_on_arrival && event.ts_ms >= h)
+                        .then_some(false),
                 )
             }
         };
@@ -535,6 +537,7 @@ mod tests {
                 severity: watchfloor_protocol::Severity::Low,
                 message: None,
                 position: None,
+                stamped_on_arrival: false,
             },
         }
     }
@@ -869,6 +872,17 @@ mod tests {
         );
         let shown = live.take_changes();
         assert!(shown.iter().any(|d| d.stale && d.clock_behind));
+
+        // An event stamped on arrival (its own time unusable) is no proof of a good clock,
+        // although its stamp is after everything held.
+        let NativeMessage::Event { device, mut event } = event("a", 0) else {
+            unreachable!()
+        };
+        event.ts_ms = 90_000_000;
+        event.stamped_on_arrival = true;
+        live.apply(&NativeMessage::Event { device, event }, 72_500);
+        let a = live.get(&id("a")).unwrap();
+        assert!(a.stale && a.clock_behind, "still blamed on its clock");
 
         // A late fix alone (a redelivery, a short backlog) does not mark anything.
         live.apply(&loc("b", 10_000, 1.0), 1_000);

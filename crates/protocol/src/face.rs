@@ -489,6 +489,7 @@ fn event(
                 .map(|m| bounded_message("message", m, MAX_MESSAGE_CHARS))
                 .transpose()?,
             position: None,
+            stamped_on_arrival: false,
         },
     })
 }

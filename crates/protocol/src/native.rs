@@ -191,6 +191,9 @@ pub struct DeviceEvent {
     pub severity: Severity,
     pub message: Option<String>,
     pub position: Option<(f64, f64)>,
+    /// `ts_ms` is the receiver's clock at arrival: the device's own time could not be used (a
+    /// clock unset, or seconds). It says nothing of the device's clock.
+    pub stamped_on_arrival: bool,
 }
 
 /// One decoded native message.
@@ -499,6 +502,7 @@ fn validate_event(p: EventPayload, now_ms: i64) -> Result<DeviceEvent, DecodeErr
         .message
         .map(|m| bounded_message("message", m, MAX_MESSAGE_CHARS))
         .transpose()?;
+    let stamped_on_arrival = clock_note.is_some();
     let message = match (message, clock_note) {
         (Some(m), Some(note)) => Some(format!("{m} {note}")),
         (m, note) => m.or(note),
@@ -510,6 +514,7 @@ fn validate_event(p: EventPayload, now_ms: i64) -> Result<DeviceEvent, DecodeErr
         severity: p.severity,
         message,
         position,
+        stamped_on_arrival,
     })
 }
 
@@ -610,6 +615,7 @@ mod tests {
             panic!("expected an event")
         };
         assert_eq!(event.ts_ms, NOW);
+        assert!(event.stamped_on_arrival);
         let message = event.message.unwrap();
         assert!(
             message.starts_with("SOS (device time 0 is not milliseconds"),

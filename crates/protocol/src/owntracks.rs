@@ -228,6 +228,7 @@ fn transition(
             severity: Severity::Info,
             message,
             position,
+            stamped_on_arrival: false,
         },
     }])
 }

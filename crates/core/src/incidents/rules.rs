@@ -218,6 +218,7 @@ mod tests {
             severity,
             message: Some("pressed".into()),
             position: Some((1.0, 2.0)),
+            stamped_on_arrival: false,
         }
     }
 

@@ -81,6 +81,7 @@ mod tests {
             severity: Severity::Critical,
             message: None,
             position: Some((1.0, 2.0)),
+            stamped_on_arrival: false,
         };
         let mut stmt = conn.prepare(INSERT).unwrap();
         insert(&mut stmt, &dev, &e, 1).unwrap();

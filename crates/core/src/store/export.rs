@@ -462,6 +462,7 @@ mod tests {
                 severity: Severity::Medium,
                 message: message.map(str::to_owned),
                 position,
+                stamped_on_arrival: false,
             };
             events::insert(&mut evt, &DeviceId::parse("gate-1").unwrap(), &e, 3001).unwrap();
         }

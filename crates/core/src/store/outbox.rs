@@ -182,6 +182,7 @@ mod tests {
                 severity: Severity::Info,
                 message: None,
                 position: None,
+                stamped_on_arrival: false,
             },
             received_ms: 1,
         }

@@ -560,6 +560,7 @@ mod tests {
                 severity: watchfloor_protocol::Severity::Info,
                 message: None,
                 position: None,
+                stamped_on_arrival: false,
             },
             received_ms: 0,
         }
