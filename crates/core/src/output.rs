@@ -52,32 +52,64 @@ pub fn is_database(path: &Path) -> bool {
 }
 
 /// Writes `target` through `write`, whole or not at all (see the module docs). On failure the
-/// temporary file is removed and whatever was at `target` is left as it was. The new file keeps
-/// the permissions of the one it replaces (a new one gets the usual 0666 less the umask, not a
-/// temporary file's 0600); a symbolic link is followed, so the file it names is the one
-/// replaced. In a folder that takes no new file (the target was made writable for us, its
-/// folder not) the target is written in place, as it was before this module.
+/// temporary file is removed and whatever was at `target` is left as it was. A symbolic link is
+/// followed (the file it names is the one replaced, and refused if it is a database). The new
+/// file keeps the mode and group of the one it replaces (a new one gets the usual 0666 less the
+/// umask, not a temporary file's 0600). Where a rename cannot keep what the old file was (its
+/// owner is someone else, its group one we cannot give, its folder takes no new file) the whole
+/// content is written to a temporary file elsewhere first and then copied into the old file:
+/// a failure while writing leaves it as it was; only a failure of that last copy (the disk
+/// filling in between) can leave it cut short.
 pub fn write_whole<T, E>(
     target: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> Result<T, E>,
 ) -> Result<T, WriteError<E>> {
     let shown = target.display().to_string();
-    if is_database(target) {
-        return Err(WriteError::Database(shown));
-    }
     let io = |source| WriteError::Io {
         path: shown.clone(),
         source,
     };
+    if is_database(target) {
+        return Err(WriteError::Database(shown));
+    }
     let existing = std::fs::metadata(target).ok();
     let target: PathBuf = match &existing {
         Some(_) => std::fs::canonicalize(target).map_err(io)?,
         None => target.to_path_buf(),
     };
+    if is_database(&target) {
+        return Err(WriteError::Database(target.display().to_string()));
+    }
     let dir: PathBuf = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    let temp = match temp_file_in(&dir, &target) {
+        Ok(temp) => temp,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && existing.is_some() => {
+            return rewrite_in_place(&target, write, &io);
+        }
+        Err(e) => return Err(io(e)),
+    };
+    if let Some(meta) = &existing {
+        if !takes_over(temp.as_file(), meta) {
+            drop(temp);
+            return rewrite_in_place(&target, write, &io);
+        }
+    }
+    // The path deletes the temporary file when dropped, on every way out but the rename.
+    let (file, temp_path) = temp.into_parts();
+    let mut out = BufWriter::new(file);
+    let written = write(&mut out).map_err(WriteError::Write)?;
+    let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    temp_path.persist(&target).map_err(|e| io(e.error))?;
+    Ok(written)
+}
+
+/// A temporary file in `dir` named after `target`, created 0666 (less the umask).
+fn temp_file_in(dir: &Path, target: &Path) -> std::io::Result<tempfile::NamedTempFile> {
     let prefix = format!(
         ".{}.",
         target
@@ -92,33 +124,50 @@ pub fn write_whole<T, E>(
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    let temp = match builder.tempfile_in(&dir) {
-        Ok(temp) => temp,
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && existing.is_some() => {
-            let file = File::create(&target).map_err(io)?;
-            let mut out = BufWriter::new(file);
-            let written = write(&mut out).map_err(WriteError::Write)?;
-            out.into_inner()
-                .map_err(|e| io(e.into_error()))?
-                .sync_all()
-                .map_err(io)?;
-            return Ok(written);
+    builder.tempfile_in(dir)
+}
+
+/// Gives `file` the mode and group of the file it is to replace; false when the replacement
+/// would not be the same to its readers (another owner, a group we cannot give).
+fn takes_over(file: &File, old: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(ours) = file.metadata() else {
+            return false;
+        };
+        if ours.uid() != old.uid() {
+            return false;
         }
-        Err(e) => return Err(io(e)),
-    };
-    if let Some(meta) = &existing {
-        temp.as_file()
-            .set_permissions(meta.permissions())
-            .map_err(io)?;
+        if ours.gid() != old.gid()
+            && std::os::unix::fs::fchown(file, None, Some(old.gid())).is_err()
+        {
+            return false;
+        }
     }
-    // The path deletes the temporary file when dropped, on every way out but the rename.
-    let (file, temp_path) = temp.into_parts();
-    let mut out = BufWriter::new(file);
+    file.set_permissions(old.permissions()).is_ok()
+}
+
+/// Writes the whole content to a temporary file in the system's temp folder, then copies it
+/// into `target` (which keeps its inode: owner, group, mode, links).
+fn rewrite_in_place<T, E>(
+    target: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<T, E>,
+    io: &impl Fn(std::io::Error) -> WriteError<E>,
+) -> Result<T, WriteError<E>> {
+    use std::io::Seek;
+    let staged = tempfile::tempfile().map_err(io)?;
+    let mut out = BufWriter::new(staged);
     let written = write(&mut out).map_err(WriteError::Write)?;
-    let file = out.into_inner().map_err(|e| io(e.into_error()))?;
-    file.sync_all().map_err(io)?;
-    drop(file);
-    temp_path.persist(&target).map_err(|e| io(e.error))?;
+    let mut staged = out.into_inner().map_err(|e| io(e.into_error()))?;
+    staged.rewind().map_err(io)?;
+    let mut dest = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(target)
+        .map_err(io)?;
+    std::io::copy(&mut staged, &mut dest).map_err(io)?;
+    dest.sync_all().map_err(io)?;
     Ok(written)
 }
 
@@ -187,6 +236,45 @@ mod tests {
         assert_eq!(mode(&fresh), mode(&reference));
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_file_someone_else_owns_is_rewritten_in_place_and_keeps_its_owner() {
+        use std::os::unix::fs::MetadataExt;
+        // Giving a file away takes root; elsewhere there is nothing to show.
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: giving a file to another user needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("shared.csv");
+        std::fs::write(&target, "old\n").unwrap();
+        std::os::unix::fs::chown(&target, Some(65534), Some(65534)).unwrap();
+        let failed = write_whole_io(&target, |out| {
+            out.write_all(b"half")?;
+            Err::<(), _>(std::io::Error::other("the query failed"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "old\n",
+            "untouched"
+        );
+        write_whole_io(&target, |out| out.write_all(b"new\n")).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new\n");
+        let meta = std::fs::metadata(&target).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (65534, 65534),
+            "owner and group kept"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no part left"
+        );
+    }
+
     #[test]
     fn a_history_file_and_its_companions_are_never_written_over() {
         let dir = tempfile::tempdir().unwrap();
@@ -212,6 +300,15 @@ mod tests {
             before,
             "the database untouched"
         );
+        // Nor through a link with an innocent name.
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("report.csv");
+            std::fs::write(dir.path().join("history.sqlite-wal"), b"").unwrap();
+            std::os::unix::fs::symlink(dir.path().join("history.sqlite-wal"), &link).unwrap();
+            let refused = write_whole_io(&link, |out| out.write_all(b"a\n")).unwrap_err();
+            assert!(matches!(refused, WriteError::Database(_)), "{refused}");
+        }
         // Beside it, any other name is fine.
         write_whole_io(&dir.path().join("history.csv"), |out| out.write_all(b"a\n")).unwrap();
         drop(conn);
