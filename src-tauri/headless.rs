@@ -191,6 +191,9 @@ pub(crate) struct StopSignal {
     hup: Option<tokio::signal::unix::Signal>,
 }
 
+/// Stop signals this close together are one request (see [`StopSignal::exit_on_second`]).
+const SIGNAL_BURST: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Whether SIGHUP is ignored now (set so by `nohup`, before we install anything).
 #[cfg(unix)]
 fn hangup_ignored() -> bool {
@@ -247,11 +250,16 @@ impl StopSignal {
 
     /// After the first stop signal, while the history is being flushed: a second one ends the
     /// process at once (an operator who cannot wait for a stuck disk), saying what it skips.
+    /// Signals within [`SIGNAL_BURST`] of the first are one request: a logout sends SIGTERM and
+    /// SIGHUP together, a closing terminal SIGHUP twice.
     pub(crate) fn exit_on_second(mut self) {
+        let first = std::time::Instant::now();
         tokio::spawn(async move {
-            if self.wait().await.is_ok() {
-                eprintln!("watchfloor: a second stop signal: exiting without waiting for the history to be flushed");
-                std::process::exit(1);
+            while self.wait().await.is_ok() {
+                if first.elapsed() >= SIGNAL_BURST {
+                    eprintln!("watchfloor: a second stop signal: exiting without waiting for the history to be flushed");
+                    std::process::exit(1);
+                }
             }
         });
     }

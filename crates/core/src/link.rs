@@ -47,6 +47,8 @@ pub const MAX_OUTGOING_PACKET_BYTES: usize = 4 * 1024 * 1024;
 /// writer's last commits) before it disconnects anyway. The writer gives up on a batch it cannot
 /// commit after one more attempt when stopping, so this is reached only by a stuck disk.
 pub const STOP_DRAIN_LIMIT: Duration = Duration::from_secs(10);
+/// The part of [`STOP_DRAIN_LIMIT`] kept for the offline presence and DISCONNECT.
+const DISCONNECT_TIME: Duration = Duration::from_secs(1);
 
 /// How the link connects.
 #[derive(Debug, Clone)]
@@ -270,10 +272,23 @@ pub async fn run(
     prober.abort();
     if view.state == LinkState::Connected {
         let deadline = tokio::time::Instant::now() + STOP_DRAIN_LIMIT;
-        serve_until_answered(&mut eventloop, &mut acker, &mut publisher, deadline).await;
-        disconnect(&client, &mut eventloop, presence.as_ref(), deadline).await;
+        // The last second is kept for the goodbye, however long the writer took.
+        let up = serve_until_answered(
+            &mut eventloop,
+            &mut acker,
+            &mut publisher,
+            deadline - DISCONNECT_TIME,
+        )
+        .await;
+        // What they queued stays queued, ahead of DISCONNECT; nothing more is queued after it.
+        acker.abort();
+        publisher.abort();
+        if up {
+            disconnect(&client, &mut eventloop, presence.as_ref(), deadline).await;
+        }
     }
-    // Not connected: there is nothing to close, and polling would connect again.
+    // Not connected (or the connection failed while draining): there is nothing to close, and
+    // polling would connect again and send old acknowledgements on the new connection.
     acker.abort();
     publisher.abort();
     view.state = LinkState::Stopped;
@@ -356,14 +371,14 @@ async fn send_acks(client: Client, mut acks: AckQueue, epoch: Arc<AtomicU64>) {
 
 /// After a stop: serves the connection (so queued PUBACKs and publishes are written) until the
 /// ack and outbound tasks have forwarded everything their senders will ever send, the
-/// connection fails, or [`STOP_DRAIN_LIMIT`] passes. Messages that arrive meanwhile are
-/// neither handed over nor acknowledged.
+/// connection fails, or `deadline`. Messages that arrive meanwhile are neither handed over nor
+/// acknowledged. Returns whether the connection is still up.
 async fn serve_until_answered(
     eventloop: &mut EventLoop,
     acker: &mut tokio::task::JoinHandle<()>,
     publisher: &mut tokio::task::JoinHandle<()>,
     deadline: tokio::time::Instant,
-) {
+) -> bool {
     let answered = async {
         let _ = acker.await;
         let _ = publisher.await;
@@ -373,14 +388,14 @@ async fn serve_until_answered(
     tokio::pin!(limit);
     loop {
         tokio::select! {
-            _ = &mut answered => return,
+            _ = &mut answered => return true,
             _ = &mut limit => {
                 tracing::warn!(limit_s = STOP_DRAIN_LIMIT.as_secs(),
                     "stopping before every stored message was acknowledged; the broker will deliver those again");
-                return;
+                return true;
             }
             event = eventloop.poll() => if event.is_err() {
-                return;
+                return false;
             }
         }
     }
