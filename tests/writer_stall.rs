@@ -19,25 +19,7 @@ async fn a_stalled_writer_never_stops_the_live_console() {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.sqlite");
-    let settings = Settings::resolve(
-        ConfigFile::default(),
-        Overrides {
-            broker: Some(broker.url()),
-            db: Some(db.clone()),
-            ..Overrides::default()
-        },
-    )
-    .expect("valid settings");
-    let console = Pipeline::start(&settings).await.expect("pipeline starts");
-    let connected = Instant::now();
-    while console.connection().connects == 0 {
-        assert!(
-            connected.elapsed() < Duration::from_secs(10),
-            "never connected"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await; // the subscriptions settle
+    let console = console_on(&broker, &db).await;
 
     // Another process takes the write lock and keeps it: every commit fails.
     let blocker = rusqlite::Connection::open(&db).unwrap();
@@ -123,25 +105,7 @@ async fn a_stalled_writer_does_not_hold_shutdown_up_for_ever() {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("history.sqlite");
-    let settings = Settings::resolve(
-        ConfigFile::default(),
-        Overrides {
-            broker: Some(broker.url()),
-            db: Some(db.clone()),
-            ..Overrides::default()
-        },
-    )
-    .expect("valid settings");
-    let console = Pipeline::start(&settings).await.expect("pipeline starts");
-    let connected = Instant::now();
-    while console.connection().connects == 0 {
-        assert!(
-            connected.elapsed() < Duration::from_secs(10),
-            "never connected"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let console = console_on(&broker, &db).await;
     let blocker = rusqlite::Connection::open(&db).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
 
@@ -178,4 +142,28 @@ async fn a_stalled_writer_does_not_hold_shutdown_up_for_ever() {
         .await
         .expect("shutdown finished with the history file still locked");
     drop(blocker);
+}
+
+/// A console (the pipeline, no window) on `broker` writing to `db`, connected and subscribed.
+async fn console_on(broker: &Mosquitto, db: &std::path::Path) -> Pipeline {
+    let settings = Settings::resolve(
+        ConfigFile::default(),
+        Overrides {
+            broker: Some(broker.url()),
+            db: Some(db.to_path_buf()),
+            ..Overrides::default()
+        },
+    )
+    .expect("valid settings");
+    let console = Pipeline::start(&settings).await.expect("pipeline starts");
+    let connected = Instant::now();
+    while console.connection().connects == 0 {
+        assert!(
+            connected.elapsed() < Duration::from_secs(10),
+            "never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await; // the subscriptions settle
+    console
 }
