@@ -110,13 +110,18 @@ pub fn query_progress(message_id: &str) -> Vec<u8> {
     .expect("a JSON value serialises")
 }
 
-/// `Online-Ack`: without it a terminal keeps re-sending `Online`.
-pub fn online_ack(terminal: &str) -> Vec<u8> {
-    serde_json::to_vec(&json!({
+/// `Online-Ack`: without it a terminal keeps re-sending `Online`. It echoes the Online's
+/// `messageId` when it had one, as every reply does by the protocol notes (their own Online-Ack
+/// example carries none, so none is sent for an Online without one).
+pub fn online_ack(terminal: &str, message_id: Option<&str>) -> Vec<u8> {
+    let mut ack = json!({
         "operator": "Online-Ack",
         "info": { "facesluiceId": terminal, "result": "ok" },
-    }))
-    .expect("a JSON value serialises")
+    });
+    if let Some(id) = message_id {
+        ack["messageId"] = json!(id);
+    }
+    serde_json::to_vec(&ack).expect("a JSON value serialises")
 }
 
 /// One person a terminal refused, with the terminal's error code.
@@ -258,6 +263,8 @@ pub enum Presence {
         name: Option<String>,
         ip: Option<String>,
         firmware: Option<String>,
+        /// The Online's `messageId`, echoed in the Online-Ack.
+        message_id: Option<String>,
     },
     Offline {
         terminal: String,
@@ -305,6 +312,9 @@ pub fn decode_presence(base: &str, topic: &str, payload: &[u8]) -> Result<Presen
     };
     match (leaf, operator.as_str()) {
         ("basic", "Online") => Ok(Presence::Online {
+            message_id: text(&msg, "messageId")
+                .filter(|m| !m.is_empty())
+                .map(|m| truncate(&m, 128)),
             name: short("facesname"),
             ip: short("ip"),
             firmware: short("version")
@@ -540,7 +550,7 @@ mod tests {
         let on = decode_presence(
             "mqtt/face",
             "mqtt/face/basic",
-            br#"{"operator":"Online","info":{"facesluiceId":"T1","ip":"10.0.0.5","facesname":"Gate","version":"v2.1","time":"2026-11-23 08:00:00"}}"#,
+            br#"{"messageId":"on-7","operator":"Online","info":{"facesluiceId":"T1","ip":"10.0.0.5","facesname":"Gate","version":"v2.1","time":"2026-11-23 08:00:00"}}"#,
         )
         .unwrap();
         assert_eq!(
@@ -549,9 +559,16 @@ mod tests {
                 terminal: "T1".into(),
                 name: Some("Gate".into()),
                 ip: Some("10.0.0.5".into()),
-                firmware: Some("v2.1".into())
+                firmware: Some("v2.1".into()),
+                message_id: Some("on-7".into()),
             }
         );
+        // The answer echoes it, as every reply does; an Online without one gets none.
+        let ack: Value = serde_json::from_slice(&online_ack("T1", Some("on-7"))).unwrap();
+        assert_eq!(ack["messageId"], "on-7");
+        assert_eq!(ack["info"]["facesluiceId"], "T1");
+        let bare: Value = serde_json::from_slice(&online_ack("T1", None)).unwrap();
+        assert!(bare.get("messageId").is_none());
         let hb = decode_presence(
             "mqtt/face",
             "mqtt/face/heartbeat",

@@ -575,11 +575,11 @@ impl Engine {
 
     async fn on_presence(&mut self, p: Presence) {
         let id = p.terminal().to_owned();
-        if let Presence::Online { .. } = p {
+        if let Presence::Online { message_id, .. } = &p {
             // Required by the protocol whatever we sync: without it the terminal re-sends Online.
             let out = Outbound {
                 topic: face_sync::command_topic(&self.cfg.base_topic, &id),
-                payload: face_sync::online_ack(&id),
+                payload: face_sync::online_ack(&id, message_id.as_deref()),
                 retain: false,
             };
             if self.outbound.try_send(out).is_err() {
