@@ -270,27 +270,24 @@ pub async fn run(
     // keeps it for the next session.
     drop(inbound);
     prober.abort();
-    if view.state == LinkState::Connected {
-        let deadline = tokio::time::Instant::now() + STOP_DRAIN_LIMIT;
+    // Not connected (or the connection fails while draining): there is nothing to close, and
+    // polling would connect again and send old acknowledgements on the new connection.
+    let deadline = tokio::time::Instant::now() + STOP_DRAIN_LIMIT;
+    let up = view.state == LinkState::Connected
         // The last second is kept for the goodbye, however long the writer took.
-        let up = serve_until_answered(
+        && serve_until_answered(
             &mut eventloop,
             &mut acker,
             &mut publisher,
             deadline - DISCONNECT_TIME,
         )
         .await;
-        // What they queued stays queued, ahead of DISCONNECT; nothing more is queued after it.
-        acker.abort();
-        publisher.abort();
-        if up {
-            disconnect(&client, &mut eventloop, presence.as_ref(), deadline).await;
-        }
-    }
-    // Not connected (or the connection failed while draining): there is nothing to close, and
-    // polling would connect again and send old acknowledgements on the new connection.
+    // What they queued stays queued, ahead of DISCONNECT; nothing more is queued after it.
     acker.abort();
     publisher.abort();
+    if up {
+        disconnect(&client, &mut eventloop, presence.as_ref(), deadline).await;
+    }
     view.state = LinkState::Stopped;
     state.send_replace(view);
 }
