@@ -116,13 +116,7 @@ pub async fn incident_audit(
 #[tauri::command]
 pub async fn notify(title: String, body: String) -> Result<(), CommandError> {
     tauri::async_runtime::spawn_blocking(move || {
-        notify_rust::Notification::new()
-            .appname("Watchfloor")
-            .summary(&title)
-            .body(&body)
-            .urgency(notify_rust::Urgency::Critical)
-            .show()
-            .map(|_| ())
+        super::notify_desktop(&title, &body)
             .map_err(|e| CommandError::new("notifications_unavailable", e))
     })
     .await
@@ -189,6 +183,7 @@ pub async fn subscribe_live(
     let label = webview.label().to_owned();
     let send = move |batch: &LiveBatch| webview.emit_to(label.as_str(), LIVE_EVENT, batch);
     send(&snapshot).map_err(|e| CommandError::new("ipc", e))?;
+    tracing::info!("a page subscribed to live state");
 
     let task = tauri::async_runtime::spawn(async move {
         loop {

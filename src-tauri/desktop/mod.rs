@@ -1,7 +1,8 @@
-//! The desktop shell: the only module that imports Tauri.
+//! The desktop shell: the only module that imports Tauri (and WebKitGTK, for the page's
+//! [`watchdog`]).
 //!
 //! It starts the same [`Pipeline`] as `record`, opens the window, and adapts core types to Tauri
-//! in one place ([`commands`]). Live batches reach the webview over an IPC channel, a few times a
+//! in one place ([`commands`]). Live batches reach the webview as Tauri events, a few times a
 //! second, never one message per MQTT message. Closing the window shuts the pipeline down in
 //! order, so the history file is complete. [`review`] is the other window: a history file
 //! opened offline, with no pipeline at all.
@@ -11,6 +12,7 @@ mod commands;
 mod dialogs;
 mod employees;
 pub mod review;
+mod watchdog;
 
 use std::sync::Mutex;
 
@@ -200,7 +202,8 @@ pub fn run(
             if let Some(error) = problem {
                 tracing::warn!(%error, "no tray icon: the unacknowledged count shows in the window title only");
             }
-            open_window(app, CONSOLE_WINDOW)?;
+            let window = open_window(app, CONSOLE_WINDOW)?;
+            watchdog::watch(&window, "The console");
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -257,15 +260,21 @@ pub fn run(
 /// file in use by another console, the broker's port taken) also goes to the desktop's
 /// notifications, where the operator who clicked sees it. Best effort: stderr has it anyway.
 fn tell_desktop_it_did_not_start(error: &anyhow::Error) {
-    let shown = notify_rust::Notification::new()
-        .appname("Watchfloor")
-        .summary("Watchfloor did not start")
-        .body(&format!("{error:#}"))
-        .urgency(notify_rust::Urgency::Critical)
-        .show();
-    if let Err(e) = shown {
+    if let Err(e) = notify_desktop("Watchfloor did not start", &format!("{error:#}")) {
         tracing::debug!(error = %e, "the start failure could not be shown as a notification");
     }
+}
+
+/// Shows a critical desktop notification from Watchfloor. Blocks on D-Bus: call it off the
+/// window's thread. Fails when no notification service answers.
+pub(crate) fn notify_desktop(summary: &str, body: &str) -> Result<(), notify_rust::error::Error> {
+    notify_rust::Notification::new()
+        .appname("Watchfloor")
+        .summary(summary)
+        .body(body)
+        .urgency(notify_rust::Urgency::Critical)
+        .show()
+        .map(|_| ())
 }
 
 #[cfg(test)]

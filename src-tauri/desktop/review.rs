@@ -252,6 +252,7 @@ pub fn run(
             });
             let window = super::open_window(app, super::REVIEW_WINDOW)?;
             window.set_title(&format!("Watchfloor review: {name} (read-only)"))?;
+            super::watchdog::watch(&window, "The review window");
             super::child::report_ready();
             Ok(())
         })
