@@ -139,10 +139,11 @@ pub enum AckBody {
         ok: Vec<String>,
         failed: Vec<PersonError>,
     },
-    /// `DeletePersons-Ack`.
+    /// `DeletePersons-Ack`: the ids removed and the ids not removed (unknown ids come back as
+    /// failures; their error codes, where the firmware sends any, mean nothing more).
     Delete {
         ok: Vec<String>,
-        failed: Vec<PersonError>,
+        failed: Vec<String>,
     },
     /// `QueryPerson-Ack`: every `customId` on the terminal.
     Query { custom_ids: Vec<String> },
@@ -231,7 +232,7 @@ pub fn decode_ack(base: &str, topic: &str, payload: &[u8]) -> Result<Ack, Decode
         },
         "DeletePersons" | "DelPerson" => AckBody::Delete {
             ok: id_list(info, "DelSucInfo")?,
-            failed: error_list(info, "DelErrInfo")?,
+            failed: id_list(info, "DelErrInfo")?,
         },
         "QueryPerson" => AckBody::Query {
             custom_ids: query_ids(info)?,
@@ -336,9 +337,13 @@ pub fn decode_presence(base: &str, topic: &str, payload: &[u8]) -> Result<Presen
     }
 }
 
+/// The code given to a person refused with no `errcode` (or one that is not a number).
+pub const NO_ERROR_CODE: u32 = 0;
+
 /// What a terminal's error code means (one firmware family's table; others differ).
 pub fn error_meaning(code: u32) -> &'static str {
     match code {
+        NO_ERROR_CODE => "refused without an error code",
         200 => "ok",
         410 => "a batch is already running on the terminal",
         417 => "person count does not match the list",
@@ -393,20 +398,22 @@ fn id_list(info: &Map<String, Value>, field: &str) -> Result<Vec<String>, Decode
         .collect()
 }
 
-/// `[{customId, errcode}]`.
+/// `[{customId, errcode}]`. An entry without a readable `errcode` is still a refusal of that
+/// person: it gets [`NO_ERROR_CODE`] rather than costing the whole Ack (whose successes would
+/// then go unconfirmed until the batch was sent again).
 fn error_list(info: &Map<String, Value>, field: &str) -> Result<Vec<PersonError>, DecodeError> {
     array(info, field)?
         .iter()
         .map(|item| {
             let o = item.as_object();
-            let custom_id = o.and_then(|o| text(o, "customId"));
-            let errcode = o.and_then(|o| o.get("errcode")).and_then(number);
-            match (custom_id, errcode) {
-                (Some(custom_id), Some(errcode)) => Ok(PersonError { custom_id, errcode }),
-                _ => Err(DecodeError::Json(format!(
-                    "`info.{field}` has an entry without customId and errcode"
-                ))),
-            }
+            let custom_id = o.and_then(|o| text(o, "customId")).ok_or_else(|| {
+                DecodeError::Json(format!("`info.{field}` has an entry without customId"))
+            })?;
+            let errcode = o
+                .and_then(|o| o.get("errcode"))
+                .and_then(number)
+                .unwrap_or(NO_ERROR_CODE);
+            Ok(PersonError { custom_id, errcode })
         })
         .collect()
 }
@@ -517,6 +524,48 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_without_an_error_code_costs_only_that_person() {
+        // A delete's failures are ids only, whatever the firmware adds to them.
+        let del = decode_ack(
+            "mqtt/face",
+            "mqtt/face/T1/Ack",
+            br#"{"messageId":"d1","operator":"DeletePersons-Ack","code":"200","info":{"DelSucInfo":[{"customId":"E1"}],"DelErrInfo":[{"customId":"E2"},{"customId":"E3","errcode":"404"},"E4"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            del.body,
+            AckBody::Delete {
+                ok: vec!["E1".into()],
+                failed: vec!["E2".into(), "E3".into(), "E4".into()]
+            }
+        );
+        // An add refused with no code, or a code that is no number, is still that person's
+        // refusal, and the rest of the Ack stands.
+        let add = decode_ack(
+            "mqtt/face",
+            "mqtt/face/T1/Ack",
+            br#"{"messageId":"a1","operator":"EditPersonsNew-Ack","code":"200","info":{"AddSucInfo":[{"customId":"E1"}],"AddErrInfo":[{"customId":"E2"},{"customId":"E3","errcode":"n/a"}]}}"#,
+        )
+        .unwrap();
+        let refused = |id: &str| PersonError {
+            custom_id: id.into(),
+            errcode: NO_ERROR_CODE,
+        };
+        assert_eq!(
+            add.body,
+            AckBody::Edit {
+                ok: vec!["E1".into()],
+                failed: vec![refused("E2"), refused("E3")]
+            }
+        );
+        assert_eq!(
+            error_meaning(NO_ERROR_CODE),
+            "refused without an error code"
+        );
+        assert!(!is_transient(NO_ERROR_CODE));
+    }
+
+    #[test]
     fn bad_acks_are_refused_with_a_reason() {
         let bad = |topic: &str, payload: &str| {
             decode_ack("mqtt/face", topic, payload.as_bytes())
@@ -540,9 +589,9 @@ mod tests {
         .contains("T2"));
         assert!(bad(
             "mqtt/face/T1/Ack",
-            r#"{"messageId":"1","operator":"EditPersonsNew-Ack","info":{"AddErrInfo":[{"customId":"E"}]}}"#
+            r#"{"messageId":"1","operator":"EditPersonsNew-Ack","info":{"AddErrInfo":[{"errcode":"468"}]}}"#
         )
-        .contains("errcode"));
+        .contains("without customId"));
     }
 
     #[test]
