@@ -3,9 +3,10 @@
 // or hangs (here: SIGSTOP, which leaves it alive but answering nothing), the console reloads the
 // page in a new process, which subscribes to live state again, and says so in a desktop
 // notification. Before, a crashed page left a blank window and no alerts until someone looked.
+// An incident raised while the page was hung alerts once the new page runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,13 +33,14 @@ function webProcessOf(parent) {
 test('a crashed or hung page is reloaded, re-subscribes, and the operator is told', { timeout: 180_000 }, async () => {
   const desktop = await startDesktopHost();
   const dir = mkdtempSync(join(tmpdir(), 'watchfloor-gui-watchdog-'));
+  const port = await freePort();
   const logPath = join(dir, 'console.log');
   const child = spawn(app, [], {
     env: {
       ...process.env,
       DBUS_SESSION_BUS_ADDRESS: desktop.address,
       WATCHFLOOR_DB: join(dir, 'history.sqlite'),
-      WATCHFLOOR_LISTEN: `127.0.0.1:${await freePort()}`,
+      WATCHFLOOR_LISTEN: `127.0.0.1:${port}`,
       WATCHFLOOR_SIMULATE: '5',
       XDG_DATA_HOME: join(dir, 'data'),
       RUST_LOG: 'info,rumqttd=off,rumqttc=warn',
@@ -66,14 +68,26 @@ test('a crashed or hung page is reloaded, re-subscribes, and the operator is tol
       return pid !== first && pid;
     }, 10_000);
 
-    // A hang: the process lives but answers nothing.
+    // A hang: the process lives but answers nothing. Meanwhile a device raises a critical
+    // event, which the frozen page cannot alert.
+    await new Promise((r) => setTimeout(r, 2_000)); // the new page saves what it holds
     process.kill(second, 'SIGSTOP');
+    execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', 'devices/gap-1/events',
+      '-m', JSON.stringify({ id: 'gap-event', ts: Date.now(), type: 'panic_button', severity: 'critical', message: 'pressed while the screen was down' })]);
     await until('the page reloaded after the hang', () => subscriptions() === 3, 90_000);
     assert.match(read(), /the page has stopped answering: ending its web process to reload it/);
     const hung = await until('the hang notification', () => watchdogNotices()[1], 10_000);
     assert.equal(hung.notification.summary, 'Watchfloor: the screen stopped answering');
     const third = webProcessOf(child.pid);
     assert.ok(third && third !== second, `a third web process: ${third}`);
+    // The reloaded page alerts what opened while the screen was down (it compares its first
+    // snapshot with what the page before it held), and nothing it had already seen.
+    const gap = await until('the alert for the incident raised during the hang', () =>
+      desktop.seen.find((r) => /^CRITICAL: .*panic button/.test(r.notification?.summary ?? '')), 30_000);
+    assert.match(gap.notification.body, /gap-1/);
+    await new Promise((r) => setTimeout(r, 2_000));
+    const incidentAlerts = desktop.seen.filter((r) => r.notification && !r.notification.summary.startsWith('Watchfloor: the screen'));
+    assert.equal(incidentAlerts.length, 1, `one incident alert: ${JSON.stringify(incidentAlerts)}`);
 
     // The console still stops cleanly.
     child.kill('SIGTERM');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Incident } from '../backend';
+import { loadHeld, saveHeld } from './handover';
 import { alertText, IncidentStore, PendingAlerts, stepSelection, type IncidentFilter } from './store';
 
 function incident(over: Partial<Incident>): Incident {
@@ -121,6 +122,71 @@ describe('a snapshot after the window fell behind', () => {
     expect(s.byId.size).toBe(5);
   });
 });
+
+describe('a page that replaces the window\'s previous one', () => {
+  it('alerts in its first snapshot for what opened, reopened or escalated since the old page, and for nothing else', () => {
+    const old = new IncidentStore();
+    const acked = incident({ id: 'acked', severity: 'high', state: 'acknowledged', version: 2 });
+    const done = incident({ id: 'done', state: 'resolved', version: 3 });
+    old.apply([acked, done, incident({ id: 'quiet' })], true, 'high');
+    const storage = new MemoryStorage();
+    saveHeld(storage, old.held());
+
+    // The web process died; the reloaded page inherits what the old one held.
+    const page = new IncidentStore();
+    page.inherit(loadHeld(storage)!);
+    const opened = incident({ id: 'opened' });
+    const escalated = { ...acked, severity: 'critical' as const, version: 3 };
+    const reopened = { ...done, state: 'new' as const, version: 4 };
+    const low = incident({ id: 'low', severity: 'low' });
+    const alerts = page.apply([escalated, reopened, opened, low, incident({ id: 'quiet' })], true, 'high');
+    expect(alerts.map((i) => i.id).sort()).toEqual(['done', 'opened', 'acked'].sort());
+    // What it inherited is spent: a later snapshot is compared with what the page holds.
+    expect(page.apply([escalated, reopened, opened, low, incident({ id: 'quiet' })], true, 'high')).toEqual([]);
+  });
+
+  it('alerts nothing in a new window, where nothing was handed over', () => {
+    const storage = new MemoryStorage();
+    expect(loadHeld(storage)).toBeNull();
+    const page = new IncidentStore();
+    expect(page.apply([incident({ id: 'x' })], true, 'high')).toEqual([]);
+  });
+
+  it('hands over open incidents only, and reads back only rows that make sense', () => {
+    const s = new IncidentStore();
+    s.apply([incident({ id: 'o', version: 5, state: 'assigned', severity: 'medium' }), incident({ id: 'r', state: 'resolved' })], true, 'high');
+    const storage = new MemoryStorage();
+    saveHeld(storage, s.held());
+    expect(loadHeld(storage)).toEqual(new Map([['o', { version: 5, state: 'assigned', severity: 'medium' }]]));
+    storage.setItem('watchfloor.incidents.held.v1', JSON.stringify([['a', 1, 'new', 'critical'], ['b', 1, 'lost', 'high'], ['c', '1', 'new', 'high'], 'junk']));
+    expect([...loadHeld(storage)!.keys()]).toEqual(['a']);
+    storage.setItem('watchfloor.incidents.held.v1', '{not json');
+    expect(loadHeld(storage)).toBeNull();
+  });
+});
+
+/** sessionStorage's interface over a Map (Vitest runs in Node, which has none). */
+class MemoryStorage implements Storage {
+  private items = new Map<string, string>();
+  get length(): number {
+    return this.items.size;
+  }
+  clear(): void {
+    this.items.clear();
+  }
+  getItem(key: string): string | null {
+    return this.items.get(key) ?? null;
+  }
+  key(index: number): string | null {
+    return [...this.items.keys()][index] ?? null;
+  }
+  removeItem(key: string): void {
+    this.items.delete(key);
+  }
+  setItem(key: string, value: string): void {
+    this.items.set(key, value);
+  }
+}
 
 describe('stepSelection', () => {
   it('moves from the selected row, or from where it was when it left the list', () => {

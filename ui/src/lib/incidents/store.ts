@@ -51,10 +51,35 @@ export function validIncidentFilter(f: IncidentFilter): IncidentFilter {
  * (`KEEP_RESOLVED_MS` in crates/core/src/incidents/book.rs), which then forgets them too. */
 export const KEEP_RESOLVED_MS = 24 * 3600 * 1000;
 
+/** What a page knows of an incident it held, enough to tell news from what it had seen. */
+export type HeldIncident = Pick<Incident, 'version' | 'state' | 'severity'>;
+
 export class IncidentStore {
   readonly byId = new Map<string, Incident>();
   /** Whether a snapshot has been applied: the first one is what was there before the window. */
   private primed = false;
+  /** What the window's previous page held (see `inherit`), until the first snapshot. */
+  private inherited: ReadonlyMap<string, HeldIncident> | null = null;
+
+  /**
+   * Takes over what the window's previous page held, when this page replaces one (its web
+   * process crashed or hung and the console reloaded it, or the operator reloaded): the first
+   * snapshot is then compared with it like any later one, so what opened or escalated while
+   * the screen was down still alerts. Without it the first snapshot alerts nothing.
+   */
+  inherit(held: ReadonlyMap<string, HeldIncident>): void {
+    if (!this.primed) this.inherited = held;
+  }
+
+  /** What the next page of this window should inherit: the open incidents (a resolved one that
+   * reopens is news either way). */
+  held(): Map<string, HeldIncident> {
+    const out = new Map<string, HeldIncident>();
+    for (const i of this.byId.values()) {
+      if (isOpen(i)) out.set(i.id, { version: i.version, state: i.state, severity: i.severity });
+    }
+    return out;
+  }
 
   /**
    * Applies the incidents of a batch (all of them when `full`) and returns those that should
@@ -62,14 +87,16 @@ export class IncidentStore {
    * escalated (a repeat worse than before), whatever its state. The first full snapshot (the
    * window opening) alerts nothing: those incidents are not news. A later one (the window fell
    * behind and the backend sent everything instead of the batches it missed) is compared with
-   * what was held, so what opened or escalated meanwhile still alerts.
+   * what was held, so what opened or escalated meanwhile still alerts; so is a first one after
+   * `inherit`.
    */
   apply(incidents: readonly Incident[], full: boolean, alertAt: Severity): Incident[] {
-    const before = full ? new Map(this.byId) : this.byId;
-    const quiet = full && !this.primed;
+    const before: ReadonlyMap<string, HeldIncident> = full ? (this.inherited ?? new Map(this.byId)) : this.byId;
+    const quiet = full && !this.primed && this.inherited === null;
     if (full) {
       this.byId.clear();
       this.primed = true;
+      this.inherited = null;
     }
     const alerts: Incident[] = [];
     for (const i of incidents) {
