@@ -375,7 +375,7 @@ impl LiveState {
 
 /// How far back an estimated speed looks: the newest earlier fix at least this much older (a
 /// span, so that a position's jitter between two fixes a second apart is not read as speed).
-const ESTIMATE_SPAN_MS: i64 = 10_000;
+pub(crate) const ESTIMATE_SPAN_MS: i64 = 10_000;
 /// Fixes further apart than this say nothing about the speed now.
 const ESTIMATE_MAX_GAP_MS: i64 = 10 * 60_000;
 /// Less movement than this over the span is standing still (or the fix's accuracy, doubled,

@@ -174,19 +174,29 @@ pub fn frame_at(
             Some(n) => interpolate(&prev, n, at_ms),
             None => prev,
         };
-        // A device that sent no speed moves at the pace of its fixes, as live state estimates.
-        let estimate = here
-            .speed
-            .is_none()
-            .then(|| {
-                let n = next.as_ref()?;
-                crate::live::motion_between(
-                    (prev.ts_ms, prev.lat, prev.lon),
-                    (n.ts_ms, n.lat, n.lon),
-                    None,
-                )
-            })
-            .flatten();
+        // A device that sent no speed moves at the pace of its fixes, as live state estimates
+        // it: to the fix after the instant (or the one before, when none follows) from the
+        // newest fix at least ESTIMATE_SPAN_MS older, so a 1 Hz device's few metres between
+        // adjacent fixes are not taken for standing still.
+        let estimate = match here.speed {
+            Some(_) => None,
+            None => {
+                let end = next.unwrap_or(prev);
+                let from_ms = prev.ts_ms.min(end.ts_ms - crate::live::ESTIMATE_SPAN_MS);
+                let start = if from_ms == prev.ts_ms {
+                    Some(prev)
+                } else {
+                    before.query_row((&d.id, from_ms), fix).optional()?
+                };
+                start.and_then(|s| {
+                    crate::live::motion_between(
+                        (s.ts_ms, s.lat, s.lon),
+                        (end.ts_ms, end.lat, end.lon),
+                        None,
+                    )
+                })
+            }
+        };
         if let Some((speed, heading)) = estimate {
             here.speed = Some(speed);
             here.heading = here.heading.or(heading);
@@ -322,11 +332,49 @@ pub(crate) mod tests {
         assert!(moving.speed_estimated);
         let parked = at(15000);
         assert_eq!((parked.speed, parked.heading), (Some(0.0), None));
+        // After the last fix, as live state saw it then: from the fix 10 s before it.
         let last = at(25000);
         assert_eq!(
             (last.speed, last.speed_estimated),
-            (None, false),
-            "nothing after it"
+            (Some(0.0), true),
+            "{last:?}"
         );
+        // Nothing to measure from: no estimate.
+        conn.execute_batch(
+            "INSERT INTO positions (device_id, ts_ms, lat, lon, speed, received_ms) VALUES
+               ('lone', 0, 51.0, 4.0, NULL, 0);",
+        )
+        .unwrap();
+        let meta = device_meta(&conn).unwrap();
+        let lone = frame_at(&conn, &meta, 5000, p)
+            .unwrap()
+            .into_iter()
+            .find(|d| d.id == "lone")
+            .unwrap();
+        assert_eq!((lone.speed, lone.speed_estimated), (None, false));
+    }
+
+    #[test]
+    fn a_slow_device_reporting_every_second_is_not_read_as_standing_still() {
+        // 5 m/s (18 km/h) north, one fix a second: 5 m between adjacent fixes, under the 10 m
+        // that counts as standing still, but 50 m over the 10 s span live state measures.
+        let conn = crate::store::open_in_memory().unwrap();
+        for t in 0..=30 {
+            conn.execute(
+                "INSERT INTO positions (device_id, ts_ms, lat, lon, speed, received_ms)
+                 VALUES ('slow', ?1, ?2, 4.0, NULL, 0)",
+                (t * 1000, 50.0 + t as f64 * 5.0 / 111_195.0),
+            )
+            .unwrap();
+        }
+        let meta = device_meta(&conn).unwrap();
+        let p = FrameParams::default();
+        let v = frame_at(&conn, &meta, 20_500, p).unwrap().remove(0);
+        assert!((v.speed.unwrap() - 5.0).abs() < 0.05, "{v:?}");
+        assert!(
+            v.heading.unwrap() < 0.5 || v.heading.unwrap() > 359.5,
+            "{v:?}"
+        );
+        assert!(v.speed_estimated);
     }
 }
