@@ -398,24 +398,22 @@ fn id_list(info: &Map<String, Value>, field: &str) -> Result<Vec<String>, Decode
         .collect()
 }
 
-/// `[{customId, errcode}]`. An entry without a readable `errcode` is still a refusal of that
-/// person: it gets [`NO_ERROR_CODE`] rather than costing the whole Ack (whose successes would
-/// then go unconfirmed until the batch was sent again).
+/// `[{customId, errcode}]`. An entry without a readable `errcode` (or a bare id, as
+/// [`id_list`] reads them) is still a refusal of that person: it gets [`NO_ERROR_CODE`] rather
+/// than costing the whole Ack (whose successes would then go unconfirmed until the batch was
+/// sent again).
 fn error_list(info: &Map<String, Value>, field: &str) -> Result<Vec<PersonError>, DecodeError> {
-    array(info, field)?
-        .iter()
-        .map(|item| {
-            let o = item.as_object();
-            let custom_id = o.and_then(|o| text(o, "customId")).ok_or_else(|| {
-                DecodeError::Json(format!("`info.{field}` has an entry without customId"))
-            })?;
-            let errcode = o
-                .and_then(|o| o.get("errcode"))
-                .and_then(number)
-                .unwrap_or(NO_ERROR_CODE);
-            Ok(PersonError { custom_id, errcode })
-        })
-        .collect()
+    let codes = array(info, field)?.iter().map(|item| {
+        item.as_object()
+            .and_then(|o| o.get("errcode"))
+            .and_then(number)
+            .unwrap_or(NO_ERROR_CODE)
+    });
+    Ok(id_list(info, field)?
+        .into_iter()
+        .zip(codes)
+        .map(|(custom_id, errcode)| PersonError { custom_id, errcode })
+        .collect())
 }
 
 /// `QueryPerson` answers with every id as one comma-separated string (`info.customId`); a list
@@ -544,7 +542,7 @@ mod tests {
         let add = decode_ack(
             "mqtt/face",
             "mqtt/face/T1/Ack",
-            br#"{"messageId":"a1","operator":"EditPersonsNew-Ack","code":"200","info":{"AddSucInfo":[{"customId":"E1"}],"AddErrInfo":[{"customId":"E2"},{"customId":"E3","errcode":"n/a"}]}}"#,
+            br#"{"messageId":"a1","operator":"EditPersonsNew-Ack","code":"200","info":{"AddSucInfo":[{"customId":"E1"}],"AddErrInfo":[{"customId":"E2"},{"customId":"E3","errcode":"n/a"},"E4"]}}"#,
         )
         .unwrap();
         let refused = |id: &str| PersonError {
@@ -555,7 +553,7 @@ mod tests {
             add.body,
             AckBody::Edit {
                 ok: vec!["E1".into()],
-                failed: vec![refused("E2"), refused("E3")]
+                failed: vec![refused("E2"), refused("E3"), refused("E4")]
             }
         );
         assert_eq!(
