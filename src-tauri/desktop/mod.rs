@@ -176,6 +176,7 @@ pub fn run(
             tauri::async_runtime::spawn(async move {
                 if stop.wait().await.is_ok() {
                     tracing::info!("stop signal: closing the console");
+                    watchdog::stand_down();
                     handle.exit(0);
                     stop.exit_on_second();
                 }
@@ -238,7 +239,11 @@ pub fn run(
 
     let mut running = Some((pipeline, simulator, sync));
     app.run(move |_app, event| {
+        if let RunEvent::ExitRequested { .. } = event {
+            watchdog::stand_down();
+        }
         if let RunEvent::Exit = event {
+            watchdog::stand_down();
             if let Some((pipeline, simulator, sync)) = running.take() {
                 runtime.block_on(async {
                     if let Some(sync) = sync {

@@ -247,6 +247,7 @@ pub fn run(
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 if stop.wait().await.is_ok() {
+                    super::watchdog::stand_down();
                     handle.exit(0);
                 }
             });
@@ -271,7 +272,11 @@ pub fn run(
     // file (gigabytes, for a month from an older Watchfloor) is deleted here, not left in the
     // temp folder.
     app.run(move |_, event| {
+        if let tauri::RunEvent::ExitRequested { .. } = event {
+            super::watchdog::stand_down();
+        }
         if let tauri::RunEvent::Exit = event {
+            super::watchdog::stand_down();
             match file_handle.lock() {
                 Ok(mut file) => file.discard_copy(),
                 Err(poisoned) => poisoned.into_inner().discard_copy(),

@@ -13,12 +13,29 @@
 //!   process is ended and the page reloaded. The probe goes over WebKit's own IPC, so it is not
 //!   slowed by the timer throttling of a minimised window.
 //!
-//! A page that crashes again at once is reloaded after a growing delay (1 s doubling to a
-//! minute; reset after [`SETTLED_AFTER`] without a crash), so a crash loop does not spin.
+//! The page is reloaded a second after it ended, and one that ends again at once after a
+//! growing delay (doubling to a minute; reset after [`SETTLED_AFTER`] without an ending), so a
+//! crash loop does not spin. The notification goes out with the reload, not before: a console
+//! being stopped ([`stand_down`]; Ctrl-C in a terminal reaches the web process too, which
+//! WebKit reports as a crash) neither reloads nor tells of a crash.
 //!
 //! Linux only: the webview is WebKitGTK's. Elsewhere [`watch`] does nothing.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// Set once the console (or review window) is closing: pages that end now are not reloaded.
+static STANDING_DOWN: AtomicBool = AtomicBool::new(false);
+
+/// Stops the watchdog for good: the app is closing, and its pages may end with it.
+pub fn stand_down() {
+    STANDING_DOWN.store(true, Ordering::SeqCst);
+}
+
+fn standing_down() -> bool {
+    STANDING_DOWN.load(Ordering::SeqCst)
+}
 
 /// How often the page is asked to answer.
 pub const PROBE_EVERY: Duration = Duration::from_secs(5);
@@ -72,14 +89,12 @@ fn notice(what: &str, reason: Ending, at: chrono::DateTime<chrono::Local>) -> (S
 /// The reload delays of a crash loop (backon's exponential backoff: 1 s doubling to 60 s).
 fn reload_delays() -> impl Iterator<Item = Duration> {
     use backon::BackoffBuilder;
-    std::iter::once(Duration::ZERO).chain(
-        backon::ExponentialBuilder::default()
-            .with_min_delay(Duration::from_secs(1))
-            .with_max_delay(Duration::from_secs(60))
-            .with_factor(2.0)
-            .without_max_times()
-            .build(),
-    )
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(1))
+        .with_max_delay(Duration::from_secs(60))
+        .with_factor(2.0)
+        .without_max_times()
+        .build()
 }
 
 #[cfg(target_os = "linux")]
@@ -96,8 +111,9 @@ mod linux {
     /// What the watchdog knows, on the GTK main thread.
     struct State {
         what: &'static str,
-        /// When the unanswered probe was sent.
-        probe_sent: Option<Instant>,
+        /// The unanswered probe: its number and when it was sent.
+        probe: Option<(u64, Instant)>,
+        probes_sent: u64,
         /// Set when the watchdog itself ended a hung process, so its ending is told as a hang.
         ending_hung: bool,
         /// A reload is scheduled: no probes until the new page runs.
@@ -109,7 +125,8 @@ mod linux {
     pub(super) fn watch(webview: WebView, what: &'static str) {
         let state = Rc::new(RefCell::new(State {
             what,
-            probe_sent: None,
+            probe: None,
+            probes_sent: 0,
             ending_hung: false,
             reloading: false,
             last_reload: None,
@@ -121,11 +138,12 @@ mod linux {
             let ending = match reason {
                 WebProcessTerminationReason::Crashed => Ending::Crashed,
                 WebProcessTerminationReason::ExceededMemoryLimit => Ending::OutOfMemory,
-                // Only the watchdog ends the process through the API.
+                // Only the watchdog ends the process through the API (wry and Tauri never do).
                 WebProcessTerminationReason::TerminatedByApi if on_end.borrow().ending_hung => {
                     Ending::Hung
                 }
                 other => {
+                    // The probes find out whether the page came back.
                     tracing::info!(reason = ?other, "the page's web process ended");
                     return;
                 }
@@ -138,6 +156,9 @@ mod linux {
             let Some(webview) = weak.upgrade() else {
                 return glib::ControlFlow::Break; // the window is gone
             };
+            if super::standing_down() {
+                return glib::ControlFlow::Break;
+            }
             probe(&webview, &state);
             glib::ControlFlow::Continue
         });
@@ -149,8 +170,8 @@ mod linux {
         if s.reloading || s.ending_hung {
             return;
         }
-        match s.probe_sent {
-            Some(sent) if sent.elapsed() >= HUNG_AFTER => {
+        match s.probe {
+            Some((_, sent)) if sent.elapsed() >= HUNG_AFTER => {
                 tracing::error!(
                     window = s.what,
                     unanswered_s = sent.elapsed().as_secs(),
@@ -158,11 +179,18 @@ mod linux {
                 );
                 s.ending_hung = true;
                 drop(s);
+                // Emits web-process-terminated at once when there is a process to end; when
+                // there is none (it ended unsignalled, or is still launching), reload here.
                 webview.terminate_web_process();
+                if !state.borrow().reloading {
+                    reload(webview, state, Ending::Hung);
+                }
             }
             Some(_) => {} // still waiting
             None => {
-                s.probe_sent = Some(Instant::now());
+                s.probes_sent += 1;
+                let number = s.probes_sent;
+                s.probe = Some((number, Instant::now()));
                 drop(s);
                 let answered = Rc::clone(state);
                 // An isolated world: the probe sees nothing of the page's own scripts.
@@ -171,17 +199,26 @@ mod linux {
                     Some("watchfloor-watchdog"),
                     None,
                     None::<&webkit2gtk::gio::Cancellable>,
-                    move |_answer| {
-                        // Answered, or failed because the process ended: either way this
-                        // probe is over (an ending is handled by its signal).
-                        answered.borrow_mut().probe_sent = None;
+                    move |answer| {
+                        let mut s = answered.borrow_mut();
+                        match answer {
+                            // Only this probe's answer, not a late one of a previous page's.
+                            Ok(_) if s.probe.is_some_and(|(n, _)| n == number) => s.probe = None,
+                            Ok(_) => {}
+                            // No page to run it (the process is gone): unanswered, and ended
+                            // once HUNG_AFTER has passed, whatever ended it.
+                            Err(error) => {
+                                tracing::debug!(%error, "the page's watchdog probe failed");
+                            }
+                        }
                     },
                 );
             }
         }
     }
 
-    /// Reloads the page after the crash loop's delay, and tells the operator.
+    /// Reloads the page after the crash loop's delay and tells the operator, unless the app is
+    /// closing by then.
     fn reload(webview: &WebView, state: &Rc<RefCell<State>>, ending: Ending) {
         let mut s = state.borrow_mut();
         if s.last_reload
@@ -194,27 +231,31 @@ mod linux {
             .next()
             .unwrap_or(std::time::Duration::from_secs(60));
         s.reloading = true;
-        s.probe_sent = None;
+        s.probe = None;
         let what = s.what;
         drop(s);
-        tracing::error!(
-            window = what,
-            reason = super::reason_text(ending),
-            reload_in_ms = delay.as_millis() as u64,
-            "the page's web process ended: reloading the page"
-        );
-        let (summary, body) = super::notice(what, ending, chrono::Local::now());
-        std::thread::spawn(move || {
-            if let Err(error) = crate::desktop::notify_desktop(&summary, &body) {
-                tracing::warn!(%error, "the page's reload could not be shown as a notification");
-            }
-        });
+        let ended_at = chrono::Local::now();
         let weak = webview.downgrade();
         let state = Rc::clone(state);
         glib::timeout_add_local_once(delay, move || {
             let Some(webview) = weak.upgrade() else {
                 return;
             };
+            if super::standing_down() {
+                return; // it ended with the app
+            }
+            tracing::error!(
+                window = what,
+                reason = super::reason_text(ending),
+                after_ms = delay.as_millis() as u64,
+                "the page's web process ended: reloading the page"
+            );
+            let (summary, body) = super::notice(what, ending, ended_at);
+            std::thread::spawn(move || {
+                if let Err(error) = crate::desktop::notify_desktop(&summary, &body) {
+                    tracing::warn!(%error, "the page's reload could not be shown as a notification");
+                }
+            });
             {
                 let mut s = state.borrow_mut();
                 s.reloading = false;
@@ -231,9 +272,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_crash_loop_is_reloaded_at_once_then_after_growing_delays_up_to_a_minute() {
+    fn a_crash_loop_is_reloaded_after_growing_delays_up_to_a_minute() {
         let delays: Vec<u64> = reload_delays().take(10).map(|d| d.as_secs()).collect();
-        assert_eq!(delays, [0, 1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60, 60]);
     }
 
     #[test]

@@ -30,6 +30,12 @@ function webProcessOf(parent) {
   return null;
 }
 
+/** The process group of `pid`. */
+function processGroupOf(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+}
+
 test('a crashed or hung page is reloaded, re-subscribes, and the operator is told', { timeout: 180_000 }, async () => {
   const desktop = await startDesktopHost();
   const dir = mkdtempSync(join(tmpdir(), 'watchfloor-gui-watchdog-'));
@@ -46,6 +52,7 @@ test('a crashed or hung page is reloaded, re-subscribes, and the operator is tol
       RUST_LOG: 'info,rumqttd=off,rumqttc=warn',
     },
     stdio: ['ignore', 'ignore', openSync(logPath, 'w')],
+    detached: true, // a process group of its own, as a terminal gives it
   });
   const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve({ code, sig })));
   const read = () => readFileSync(logPath, 'utf8');
@@ -89,13 +96,19 @@ test('a crashed or hung page is reloaded, re-subscribes, and the operator is tol
     const incidentAlerts = desktop.seen.filter((r) => r.notification && !r.notification.summary.startsWith('Watchfloor: the screen'));
     assert.equal(incidentAlerts.length, 1, `one incident alert: ${JSON.stringify(incidentAlerts)}`);
 
-    // The console still stops cleanly.
-    child.kill('SIGTERM');
+    // Ctrl-C in the terminal that started it: the whole process group gets SIGINT, the web
+    // process too (WebKit calls that a crash). The console closes cleanly, and neither reloads
+    // its page nor tells of a crash.
+    assert.equal(processGroupOf(third), child.pid, 'the web process is in the console\'s process group');
+    process.kill(-child.pid, 'SIGINT');
     const { code, sig } = await Promise.race([exited, new Promise((r) => setTimeout(() => r({ code: 'timeout' }), 30_000))]);
     assert.equal(code, 0, `exit ${code} ${sig ?? ''}; log:\n${read()}`);
     assert.match(read(), /console closed; history flushed/);
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.equal(watchdogNotices().length, 2, `no crash told at the stop: ${JSON.stringify(watchdogNotices())}`);
+    assert.equal(read().split('reloading the page').length - 1, 2, read());
   } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid, 'SIGKILL');
     desktop.stop();
   }
 });
