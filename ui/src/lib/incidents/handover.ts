@@ -10,15 +10,25 @@ import { SEVERITIES, type HeldIncident } from './store';
 const KEY = 'watchfloor.incidents.held.v1';
 const STATES: readonly IncidentState[] = ['new', 'acknowledged', 'assigned', 'resolved'];
 
-/** Saves `held` for the window's next page. Best effort: a full or refused storage only costs
- * the comparison (the next page then alerts nothing for its first snapshot). */
+let warned = false;
+
+/** Saves `held` for the window's next page. Best effort: when the storage refuses (full), what
+ * an earlier save left is removed rather than kept out of date (it would make the next page
+ * alert again what was alerted since); the next page then alerts nothing for its first
+ * snapshot. */
 export function saveHeld(storage: Storage, held: ReadonlyMap<string, HeldIncident>): void {
   const rows: [string, number, IncidentState, HeldIncident['severity']][] = [];
   for (const [id, h] of held) rows.push([id, h.version, h.state, h.severity]);
   try {
     storage.setItem(KEY, JSON.stringify(rows));
   } catch (e) {
-    console.warn('the incidents held could not be saved for a reload', e);
+    try {
+      storage.removeItem(KEY);
+    } catch {
+      // nothing more to do
+    }
+    if (!warned) console.warn('the incidents held could not be saved for a reload', e);
+    warned = true;
   }
 }
 

@@ -163,6 +163,21 @@ describe('a page that replaces the window\'s previous one', () => {
     storage.setItem('watchfloor.incidents.held.v1', '{not json');
     expect(loadHeld(storage)).toBeNull();
   });
+
+  it('removes an earlier handover when the storage refuses a new one, rather than keep it out of date', () => {
+    const storage = new MemoryStorage();
+    const s = new IncidentStore();
+    s.apply([incident({ id: 'first' })], true, 'high');
+    saveHeld(storage, s.held());
+    const full = Object.assign(Object.create(storage) as MemoryStorage, {
+      setItem: () => {
+        throw new DOMException('quota exceeded', 'QuotaExceededError');
+      },
+    });
+    s.apply([incident({ id: 'second' })], false, 'high');
+    saveHeld(full, s.held());
+    expect(loadHeld(storage)).toBeNull();
+  });
 });
 
 /** sessionStorage's interface over a Map (Vitest runs in Node, which has none). */

@@ -37,6 +37,14 @@ describe('LiveModel', () => {
     expect(m.devices.get(stale.id)?.lat).not.toBe(-3);
   });
 
+  it('ignores changes that come before its first snapshot (the previous page\'s stream, after a reload)', () => {
+    const m = new LiveModel();
+    expect(m.apply(batch(40, false))).toBe(false);
+    expect(m.devices.size).toBe(0);
+    expect(m.apply(batch(41, true))).toBe(true);
+    expect(m.apply(batch(42, false))).toBe(true);
+  });
+
   it('replaces everything on a full batch', () => {
     const m = new LiveModel();
     m.apply(batch(0, true, fakeFleet(5, [0, 0], 0)));

@@ -15,12 +15,14 @@ export class LiveModel {
   simulated = 0;
   private lastSeq = -1;
 
-  /** Applies a batch; returns false when it was stale and ignored. */
+  /** Applies a batch; returns false when it was stale and ignored. Changes before the first
+   * snapshot are ignored too: after a reload, the previous page's stream can still deliver a
+   * batch or two before the backend replaces it, and they are no news to this page. */
   apply(batch: LiveBatch): boolean {
     if (batch.full) {
       this.devices.clear();
       this.simulated = 0;
-    } else if (batch.seq <= this.lastSeq) {
+    } else if (this.lastSeq < 0 || batch.seq <= this.lastSeq) {
       return false;
     }
     this.lastSeq = batch.seq;
