@@ -134,9 +134,15 @@ pub async fn review_export(
     let file = Arc::clone(&state.file);
     let written = path.display().to_string();
     tauri::async_runtime::spawn_blocking(move || {
-        let file = file.lock().unwrap_or_else(|p| p.into_inner());
+        // On a connection of its own, so the window's frames are not held up while a month's
+        // report is written.
+        let reader = file
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .another_reader()
+            .map_err(|e| CommandError::new("export", e))?;
         write_file(&path, |out| {
-            document::write_view(&file, &request, params, out)
+            document::write_view(&reader, &request, params, out)
         })
     })
     .await

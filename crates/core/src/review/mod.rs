@@ -20,7 +20,7 @@ pub mod timeline;
 pub mod trips;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -42,8 +42,9 @@ pub struct ReviewFile {
     /// Read-only connections beside `conn` for reads done in slices at once, kept between calls.
     slice_readers: Mutex<Vec<Connection>>,
     devices: Vec<frame::DeviceMeta>,
-    /// Every incident's audit trail, read on the first frame and topped up after.
-    trails: Mutex<incidents::Trails>,
+    /// Every incident's audit trail, read on the first frame and topped up after; shared with
+    /// [`ReviewFile::another_reader`]'s handles.
+    trails: Arc<Mutex<incidents::Trails>>,
     /// Holds the private copy (older schema, or a WAL that cannot be read in place) alive.
     copy: Option<tempfile::TempDir>,
 }
@@ -134,7 +135,7 @@ impl ReviewFile {
             source,
             slice_readers: Mutex::new(Vec::new()),
             devices,
-            trails: Mutex::default(),
+            trails: Arc::default(),
             copy,
         })
     }
@@ -221,6 +222,24 @@ impl ReviewFile {
 
     pub fn opened(&self) -> Opened {
         self.how
+    }
+
+    /// A second handle on the same file with a connection of its own, for a long read (an
+    /// export of a month's report) that should not hold up the window's frames meanwhile. It
+    /// shares the devices as placed in groups and the audit trails read so far. It does not own
+    /// the private copy: the copy stays readable through it even after [`Self::discard_copy`],
+    /// until it is dropped.
+    pub fn another_reader(&self) -> rusqlite::Result<Self> {
+        Ok(Self {
+            conn: open_flags(&self.source.0, self.source.1)?,
+            path: self.path.clone(),
+            how: self.how,
+            source: self.source.clone(),
+            slice_readers: Mutex::new(Vec::new()),
+            devices: self.devices.clone(),
+            trails: Arc::clone(&self.trails),
+            copy: None,
+        })
     }
 
     /// Deletes the private copy, if there is one, now: for a window that ends its process
@@ -575,12 +594,33 @@ mod tests {
             1,
             "slice readers open the copy, not the original"
         );
+        // An export's reader reads the copy, on a connection of its own, with the same devices.
+        let exporting = review.another_reader().unwrap();
+        assert_eq!(exporting.opened(), Opened::Copy);
+        assert_eq!(exporting.devices().len(), review.devices().len());
+        assert_eq!(
+            exporting
+                .track_rows("v1", i64::MIN, i64::MAX)
+                .unwrap()
+                .len(),
+            1
+        );
         // A window that ends its process without dropping the file deletes the copy first.
         let mut review = review;
         let copy = review.copy_dir().expect("copied").to_path_buf();
         assert!(copy.join("history.sqlite").is_file());
         review.discard_copy();
         assert!(!copy.exists(), "the private copy is gone");
+        assert!(exporting.copy_dir().is_none(), "the reader owns no copy");
+        let fixes: i64 = exporting
+            .conn()
+            .query_row("SELECT count(*) FROM positions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            fixes, 1,
+            "an export under way reads on after the copy is deleted"
+        );
+        drop(exporting);
         drop(review);
         assert_eq!(digest(&older), before, "the original is not migrated");
 
