@@ -70,6 +70,10 @@ pub enum SettingsError {
     NoDataDir,
 }
 
+/// The largest `[history] max_size_mb`: 1 PiB, far beyond any disk, and its bytes fit an u64
+/// (a value near 2^44 MiB wrapped to a cap of 0 bytes, which would prune every position).
+const MAX_HISTORY_SIZE_MB: u64 = 1 << 30;
+
 fn invalid(origin: &str, value: impl ToString, reason: impl ToString) -> SettingsError {
     SettingsError::Invalid {
         origin: origin.to_owned(),
@@ -247,9 +251,10 @@ impl ConfigFile {
     /// Parses config text; `path` is only used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, SettingsError> {
         toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            let line = e.span().map(|s| {
+                let before = text.get(..s.start).unwrap_or(text);
+                before.bytes().filter(|&b| b == b'\n').count() + 1
+            });
             let message = e.message().replace('\n', " ");
             SettingsError::ParseConfig {
                 path: path.to_owned(),
@@ -285,13 +290,25 @@ pub struct BrokerUrl {
 impl BrokerUrl {
     /// Parses `mqtt://host[:port]` (default port 1883) or `mqtts://host[:port]` (8883).
     pub fn parse(raw: &str, origin: &str) -> Result<Self, SettingsError> {
+        // A password in the URL is never repeated in a message (they end up in logs).
+        let shown = without_userinfo(raw);
+        let raw_shown = shown.as_str();
         let url = Url::parse(raw).map_err(|e| {
             invalid(
                 origin,
-                raw,
+                raw_shown,
                 format!("not a URL ({e}); expected mqtt://host:port"),
             )
         })?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid(
+                origin,
+                raw_shown,
+                "a broker URL carries no user or password: set [mqtt] username, and the \
+                 password with `watchfloor credentials set-password`",
+            ));
+        }
+        let raw = raw_shown;
         let tls = match url.scheme() {
             "mqtt" | "tcp" => false,
             "mqtts" | "ssl" => true,
@@ -314,7 +331,21 @@ impl BrokerUrl {
             return Err(invalid(origin, raw, "a broker URL has no path"));
         }
         let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
+        if port == 0 {
+            return Err(invalid(origin, raw, "port 0 is no broker's port"));
+        }
         Ok(Self { host, port, tls })
+    }
+}
+
+/// `raw` with anything between `://` and an `@` replaced by `***`.
+fn without_userinfo(raw: &str) -> String {
+    match raw.split_once("://") {
+        Some((scheme, rest)) => match rest.split('/').next().unwrap_or(rest).rfind('@') {
+            Some(at) => format!("{scheme}://***{}", &rest[at..]),
+            None => raw.to_owned(),
+        },
+        None => raw.to_owned(),
     }
 }
 
@@ -665,11 +696,11 @@ impl Settings {
             ));
         }
         let size_mb = file.history.max_size_mb.unwrap_or(0);
-        if size_mb != 0 && size_mb < 16 {
+        if size_mb != 0 && !(16..=MAX_HISTORY_SIZE_MB).contains(&size_mb) {
             return Err(invalid(
                 "history.max_size_mb",
                 size_mb,
-                "must be 0 (no cap) or at least 16",
+                format!("must be 0 (no cap) or between 16 and {MAX_HISTORY_SIZE_MB} (1 PiB)"),
             ));
         }
         let retention = Retention {
@@ -922,6 +953,14 @@ fn face_settings(
             .map_err(|_| invalid("face.photo_listen", &text, "not an IP:PORT address"))?,
         None => std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
     };
+    if photo_listen.ip().is_unspecified() && file.photo_url.is_none() {
+        // The URLs would name 0.0.0.0, which no terminal can download from.
+        return Err(invalid(
+            "face.photo_listen",
+            photo_listen,
+            "listens on every address: set face.photo_url to the address terminals reach it at",
+        ));
+    }
     if let Some(url) = &file.photo_url {
         let ok = url::Url::parse(url).is_ok_and(|u| u.scheme() == "http" && u.host_str().is_some());
         if !ok {
@@ -1094,6 +1133,14 @@ fn mqtt_settings(
         Some("5") | Some("5.0") => MqttVersion::V5,
         Some(other) => return Err(invalid("mqtt.version", other, "use \"3.1.1\" or \"5\"")),
     };
+    if version == MqttVersion::V5 && external.is_none() {
+        // The console would retry for ever: rumqttd refuses the protocol level.
+        return Err(invalid(
+            "mqtt.version",
+            "5",
+            "the embedded broker speaks MQTT 3.1.1 only; give a broker (--broker) for MQTT 5",
+        ));
+    }
     Ok(MqttSettings {
         credentials,
         password_source,
@@ -1309,6 +1356,50 @@ mod tests {
             ),
             ("brokr = 1", with_db(), "line 1: unknown field `brokr`"),
             (
+                "[face]\nphoto_listen = \"0.0.0.0:8095\"",
+                with_db(),
+                "face.photo_listen \"0.0.0.0:8095\": listens on every address: set face.photo_url",
+            ),
+            (
+                "[mqtt]\nversion = \"5\"",
+                with_db(),
+                "mqtt.version \"5\": the embedded broker speaks MQTT 3.1.1 only",
+            ),
+            (
+                "",
+                Overrides {
+                    broker: Some("mqtt://dana:s3cret@broker.example".into()),
+                    ..with_db()
+                },
+                "--broker \"mqtt://***@broker.example\": a broker URL carries no user or password",
+            ),
+            (
+                "",
+                Overrides {
+                    broker: Some("mqtt://dana:s3cret@broker.example:99999".into()),
+                    ..with_db()
+                },
+                "\"mqtt://***@broker.example:99999\": not a URL",
+            ),
+            (
+                "",
+                Overrides {
+                    broker: Some("mqtt://broker.example:0".into()),
+                    ..with_db()
+                },
+                "port 0 is no broker's port",
+            ),
+            (
+                "[mqtt]\nusernme = \"u\"",
+                with_db(),
+                "line 2: unknown field `usernme`",
+            ),
+            (
+                "[history]\nmax_size_mb = 17592186044416",
+                with_db(),
+                "history.max_size_mb \"17592186044416\": must be 0 (no cap) or between 16 and",
+            ),
+            (
                 "[simulator]\ncenter = [99.0, 1.0]",
                 with_db(),
                 "simulator.center",
@@ -1355,6 +1446,7 @@ mod tests {
                 .to_string();
             assert!(msg.contains(needle), "{msg:?} should name {needle:?}");
             assert!(!msg.contains('\n'), "{msg:?} must be one line");
+            assert!(!msg.contains("s3cret"), "{msg:?} repeats a password");
         }
     }
 
