@@ -374,26 +374,47 @@ impl Cli {
     }
 }
 
-/// Prints help/version as clap does; any other parse error as one line, exit status 2.
+/// Prints help/version as clap does (a command named without the subcommand it needs: its
+/// help, with exit status 2); any other parse error as one line, exit status 2.
 pub fn usage_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
-        let _ = e.print();
-        return ExitCode::SUCCESS;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+        _ => {}
     }
-    let rendered = e.render().to_string();
-    let first = rendered
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid arguments");
-    let first = first.trim_start_matches("error: ");
-    eprintln!("watchfloor: {first} (try --help)");
+    eprintln!(
+        "watchfloor: {} (try --help)",
+        one_line(&e.render().to_string())
+    );
     ExitCode::from(2)
+}
+
+/// Clap's error message on one line: the error and what it says under it (the arguments
+/// missing, the values possible, a similar argument), without the usage and the help hint.
+fn one_line(rendered: &str) -> String {
+    let mut line = String::new();
+    for part in rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+    {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part.trim_start_matches("error: "));
+    }
+    if line.is_empty() {
+        line.push_str("invalid arguments");
+    }
+    line
 }
 
 #[cfg(test)]

@@ -148,6 +148,14 @@ pub async fn sync(settings: Settings, args: SyncArgs) -> ExitCode {
         Ok(f) => f.clone(),
         Err(code) => return code,
     };
+    // SIGTERM and SIGHUP (systemd, a logout) stop it as Ctrl-C does: cleanly, with the summary.
+    let mut stop = match crate::headless::StopSignal::install() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("watchfloor: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
     let client_id = match store::open(&settings.db_path).and_then(|c| {
         Ok(match settings.client_id.clone() {
             Some(id) => id,
@@ -178,18 +186,22 @@ pub async fn sync(settings: Settings, args: SyncArgs) -> ExitCode {
     let settled =
         |p: &Vec<TerminalProgress>| !p.is_empty() && p.iter().all(TerminalProgress::settled);
     if args.wait {
-        let waited = tokio::time::timeout(
-            Duration::from_secs(args.timeout),
-            progress.wait_for(settled),
-        )
-        .await;
-        if waited.is_err() {
-            eprintln!("watchfloor: sync did not finish within {} s", args.timeout);
+        tokio::select! {
+            waited = tokio::time::timeout(
+                Duration::from_secs(args.timeout),
+                progress.wait_for(settled),
+            ) => {
+                if waited.is_err() {
+                    eprintln!("watchfloor: sync did not finish within {} s", args.timeout);
+                }
+            }
+            _ = stop.wait() => eprintln!("watchfloor: stopped before the sync finished"),
         }
     } else {
-        tracing::info!("syncing until SIGINT/SIGTERM");
-        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("syncing until SIGINT/SIGTERM/SIGHUP");
+        let _ = stop.wait().await;
     }
+    stop.exit_on_second();
     let last = progress.borrow().clone();
     handle.stop().await;
     print_summary(&settings, &last)

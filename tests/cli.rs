@@ -33,6 +33,32 @@ fn bad_flag_value_names_the_value() {
 }
 
 #[test]
+fn a_usage_error_keeps_what_clap_says_under_it_on_its_one_line() {
+    // The arguments missing, not only that some are.
+    assert_usage_error(
+        &["export", "--db", "x.sqlite"],
+        "the following required arguments were not provided: --what <WHAT>",
+    );
+    // The values possible.
+    assert_usage_error(
+        &["export", "--db", "x.sqlite", "--what", "nonsense"],
+        "[possible values: positions,",
+    );
+    // The similar argument.
+    assert_usage_error(
+        &["record", "--brokr", "x"],
+        "a similar argument exists: '--broker'",
+    );
+}
+
+#[test]
+fn a_command_without_its_subcommand_shows_its_help_with_status_2() {
+    let (code, stderr) = run_to_end(&["credentials"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("Usage: watchfloor credentials"), "{stderr}");
+}
+
+#[test]
 fn listing_terminals_of_a_file_that_is_not_there_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let typo = dir.path().join("histroy.sqlite");
@@ -126,4 +152,22 @@ fn export_refuses_bad_queries_and_missing_files_in_one_line() {
     let (code, stderr) = run_to_end(&["export", "--db", missing, "--what", "gps"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("gps"), "{stderr}");
+}
+
+#[test]
+fn a_running_sync_stopped_by_sigterm_stops_cleanly_instead_of_dying() {
+    use common::Watchfloor;
+    use nix::sys::signal::Signal;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    // No broker listens there: the sync keeps trying, as it would through an outage.
+    let broker = format!("mqtt://127.0.0.1:{}", common::free_port());
+    let mut sync = Watchfloor::start(&["sync", "--db", db.to_str().unwrap(), "--broker", &broker]);
+    sync.wait_for_log("syncing until", std::time::Duration::from_secs(30));
+    let status = sync.stop_with(Signal::SIGTERM);
+    assert!(
+        status.code().is_some(),
+        "it exits with a status of its own (it used to be killed by the signal): {status:?}; log:\n{}",
+        sync.log()
+    );
 }
