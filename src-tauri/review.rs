@@ -114,7 +114,14 @@ pub fn report(db: &std::path::Path, args: &ReportArgs, day_zone: chrono_tz::Tz) 
         .or(span.map(|s| s.to_ms + 1))
         .unwrap_or(0);
     if to <= from {
-        eprintln!("watchfloor: --until must be after --since");
+        if span.is_none() && (args.since.is_none() || args.until.is_none()) {
+            eprintln!(
+                "watchfloor: {} holds no fixes or statuses to report on: give --since and --until",
+                db.display()
+            );
+        } else {
+            eprintln!("watchfloor: --until must be after --since");
+        }
         return ExitCode::from(2);
     }
     let req = ReportRequest {

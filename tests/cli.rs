@@ -171,3 +171,22 @@ fn a_running_sync_stopped_by_sigterm_stops_cleanly_instead_of_dying() {
         sync.log()
     );
 }
+
+#[test]
+fn a_report_on_a_file_with_nothing_in_it_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    drop(watchfloor_core::store::open(&db).unwrap());
+    let (code, stderr) = run_to_end(&[
+        "report",
+        "--db",
+        db.to_str().unwrap(),
+        "--what",
+        "incidents",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("holds no fixes or statuses to report on: give --since and --until"),
+        "not \"--until must be after --since\", which neither was given: {stderr}"
+    );
+}

@@ -112,10 +112,14 @@ pub async fn review_track(
     if let Some(s) = min_stop_s {
         params.min_stop_ms = i64::from(s) * 1000;
     }
-    read(&state, move |f| {
-        review::trips::track(f, &device, from_ms, to_ms, params)
+    // A long range is a long read: on a connection of its own, so frames go on meanwhile.
+    let reader = read(&state, |f| f.another_reader()).await?;
+    tauri::async_runtime::spawn_blocking(move || {
+        review::trips::track(&reader, &device, from_ms, to_ms, params)
     })
     .await
+    .map_err(|e| CommandError::new("review", e))?
+    .map_err(|e| CommandError::new("review", e))
 }
 
 /// Writes part of the view (devices at the instant, incidents then, a track) or a report over

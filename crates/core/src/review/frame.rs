@@ -202,8 +202,10 @@ pub fn frame_at(
             here.heading = here.heading.or(heading);
         }
         let age = at_ms - prev.ts_ms;
-        // Without a status, a device counts as online while its fixes keep coming.
-        let online = online.unwrap_or(age <= p.stale_after_ms);
+        // Without a status a device is online, as live state shows one that has sent locations
+        // but never a status: then stale once its fixes stop (it used to go offline instead,
+        // grey where the live console had shown it amber).
+        let online = online.unwrap_or(true);
         out.push(DeviceView {
             id: d.id.clone(),
             name: d.name.clone(),
@@ -352,6 +354,23 @@ pub(crate) mod tests {
             .find(|d| d.id == "lone")
             .unwrap();
         assert_eq!((lone.speed, lone.speed_estimated), (None, false));
+    }
+
+    #[test]
+    fn a_device_that_never_sent_a_status_goes_stale_not_offline_as_live_state_shows_it() {
+        let conn = crate::store::open_in_memory().unwrap();
+        conn.execute_batch(
+            "INSERT INTO positions (device_id, ts_ms, lat, lon, received_ms)
+             VALUES ('p1', 0, 50.0, 4.0, 0);",
+        )
+        .unwrap();
+        let meta = device_meta(&conn).unwrap();
+        let p = FrameParams::default();
+        let at = |ms| frame_at(&conn, &meta, ms, p).unwrap().remove(0);
+        let fresh = at(1000);
+        assert!(fresh.online && !fresh.stale, "{fresh:?}");
+        let silent = at(p.stale_after_ms + 1);
+        assert!(silent.online && silent.stale, "{silent:?}");
     }
 
     #[test]

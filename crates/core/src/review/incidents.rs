@@ -18,6 +18,7 @@
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::Connection;
+use watchfloor_protocol::Severity;
 
 use crate::incidents::book::KEEP_RESOLVED_MS;
 use crate::incidents::model::Change;
@@ -131,7 +132,7 @@ impl Trails {
     pub fn incidents_at(&self, conn: &Connection, at_ms: i64) -> rusqlite::Result<IncidentsThen> {
         let forgotten_before = at_ms.saturating_sub(KEEP_RESOLVED_MS);
         let mut events = conn.prepare_cached(
-            "SELECT count(*) FROM events WHERE device_id = ?1 AND type = ?2
+            "SELECT count(*), max(ts_ms) FROM events WHERE device_id = ?1 AND type = ?2
                AND ts_ms >= ?3 AND ts_ms <= ?4",
         )?;
         let mut shown = Vec::new();
@@ -157,11 +158,24 @@ impl Trails {
             };
             let mut i = now.clone();
             (i.state, i.assignee, i.resolution) = (IncidentState::New, None, None);
+            // The severity it opened with: before its first escalation, if it had one.
+            if let Some((from, _)) = trail
+                .entries
+                .iter()
+                .find_map(|(_, a)| (a.action == "escalated").then(|| escalation(a)).flatten())
+            {
+                i.severity = from;
+            }
             for a in trail.until(at_ms) {
                 match a.action.as_str() {
                     "assigned" => i.assignee = a.detail.clone(),
                     "resolved" | "merged" => i.resolution = a.detail.clone(),
                     "reopened" => (i.assignee, i.resolution) = (None, None),
+                    "escalated" => {
+                        if let Some((_, to)) = escalation(a) {
+                            i.severity = to;
+                        }
+                    }
                     _ => {}
                 }
                 i.state = a.state;
@@ -174,10 +188,14 @@ impl Trails {
                 detail: last.detail.clone(),
             };
             if at_ms < now.last_seen_ms {
-                let seen: i64 = events
-                    .query_row((&i.source, &i.kind, now.first_seen_ms, at_ms), |r| r.get(0))?;
+                let (seen, last): (i64, Option<i64>) = events
+                    .query_row((&i.source, &i.kind, now.first_seen_ms, at_ms), |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
                 i.count = u32::try_from(seen.max(1)).unwrap_or(u32::MAX);
-                i.last_seen_ms = at_ms.max(now.first_seen_ms);
+                // The last repeat up to the instant (the console's own kinds, offline or stale,
+                // have no events: their first sighting).
+                i.last_seen_ms = last.unwrap_or(now.first_seen_ms).max(now.first_seen_ms);
             }
             shown.push(i);
         }
@@ -193,6 +211,13 @@ impl Trails {
             resolved_earlier,
         })
     }
+}
+
+/// An escalation's severities, from its detail (`"medium -> critical"`, as the incident book
+/// writes it); `None` for any other entry.
+fn escalation(a: &AuditEntry) -> Option<(Severity, Severity)> {
+    let (from, to) = a.detail.as_deref()?.split_once(" -> ")?;
+    Some((Severity::parse(from)?, Severity::parse(to)?))
 }
 
 #[cfg(test)]
@@ -290,6 +315,7 @@ mod tests {
         assert_eq!((i.state, i.count, i.assignee.clone()), (New, 1, None));
         let i = at(3500);
         assert_eq!((i.state, i.count), (Acknowledged, 2));
+        assert_eq!(i.last_seen_ms, 3000, "its last repeat, not the instant");
         assert_eq!(i.updated_by, "dana");
         let i = at(5000);
         assert_eq!((i.state, i.assignee.as_deref()), (Assigned, Some("bo")));
@@ -298,6 +324,40 @@ mod tests {
         assert_eq!((i.state, i.count), (Resolved, 3));
         assert_eq!(i.resolution.as_deref(), Some("false alarm"));
         assert_eq!(trails.audit_until("i1", 4000).len(), 3);
+    }
+
+    #[test]
+    fn the_severity_is_the_one_of_the_instant_before_and_after_an_escalation() {
+        use IncidentState::*;
+        let conn = crate::store::open_in_memory().unwrap();
+        let mut now = resolved_panic("i2");
+        (now.state, now.severity) = (Acknowledged, Severity::Critical);
+        store(
+            &conn,
+            &now,
+            &[
+                (1100, "system", "opened", None, New),
+                (2000, "dana", "acknowledged", None, Acknowledged),
+                (
+                    3000,
+                    "system",
+                    "escalated",
+                    Some("medium -> critical"),
+                    Acknowledged,
+                ),
+            ],
+        );
+        let trails = trails(&conn);
+        let at = |t| trails.incidents_at(&conn, t).unwrap().shown.remove(0);
+        assert_eq!(at(2500).severity, Severity::Medium, "before the escalation");
+        assert_eq!(at(3000).severity, Severity::Critical);
+        // An incident never escalated keeps the severity it has.
+        let never = resolved_panic("i3");
+        store(&conn, &never, &[(1100, "system", "opened", None, New)]);
+        let trails = super::tests::trails(&conn);
+        let shown = trails.incidents_at(&conn, 1200).unwrap().shown;
+        let i3 = shown.iter().find(|i| i.id == "i3").unwrap();
+        assert_eq!(i3.severity, Severity::Critical);
     }
 
     #[test]

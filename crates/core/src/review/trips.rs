@@ -104,15 +104,28 @@ pub fn track(
     let rows = file.track_rows(device, from_ms, to_ms)?;
     let mut points: Vec<TrackPoint> = Vec::with_capacity(rows.len());
     for r in rows {
-        let derived = points.last().and_then(|prev| {
-            let dt = (r.ts_ms - prev.ts_ms) as f64 / 1000.0;
-            (dt > 0.0).then(|| haversine_m(prev.lat, prev.lon, r.lat, r.lon) / dt)
+        // A fix without speed moves at the pace of its fixes, measured as live state measures
+        // it: from the newest fix at least ESTIMATE_SPAN_MS older (else the one before), with
+        // jitter under 10 m read as standing and jumps over 360 km/h as none. Between adjacent
+        // fixes, a 60 m jump in a second read as 216 km/h: the trip's top speed, red segments,
+        // and a chart flattened under it.
+        let derived = r.speed.is_none().then(|| {
+            let span_start =
+                points.partition_point(|p| p.ts_ms <= r.ts_ms - crate::live::ESTIMATE_SPAN_MS);
+            let from = span_start.checked_sub(1).or(points.len().checked_sub(1))?;
+            let from = &points[from];
+            crate::live::motion_between(
+                (from.ts_ms, from.lat, from.lon),
+                (r.ts_ms, r.lat, r.lon),
+                None,
+            )
+            .map(|(speed, _)| speed)
         });
         points.push(TrackPoint {
             ts_ms: r.ts_ms,
             lat: r.lat,
             lon: r.lon,
-            speed: r.speed.or(derived),
+            speed: r.speed.or(derived.flatten()),
         });
     }
     let mut battery = file.conn().prepare_cached(
@@ -228,6 +241,49 @@ mod tests {
             thin(pts[..10].to_vec(), MAX_TRACK_POINTS).len(),
             10,
             "short: all"
+        );
+    }
+
+    #[test]
+    fn speeds_derived_for_a_track_ride_over_a_position_jump() {
+        // A parked tracker at 1 Hz, without speeds, whose fix jumps 60 m for one second.
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.sqlite");
+        {
+            let conn = crate::store::open(&db).unwrap();
+            for t in 0..=20i64 {
+                let lat = if t == 10 {
+                    51.0 + 60.0 / 111_195.0
+                } else {
+                    51.0
+                };
+                conn.execute(
+                    "INSERT INTO positions (device_id, ts_ms, lat, lon, received_ms)
+                     VALUES ('p', ?1, ?2, 4.0, 0)",
+                    (t * 1000, lat),
+                )
+                .unwrap();
+            }
+            // Then it drives north at 15 m/s, one fix a second.
+            for t in 21..=60i64 {
+                let lat = 51.0 + (t - 20) as f64 * 15.0 / 111_195.0;
+                conn.execute(
+                    "INSERT INTO positions (device_id, ts_ms, lat, lon, received_ms)
+                     VALUES ('p', ?1, ?2, 4.0, 0)",
+                    (t * 1000, lat),
+                )
+                .unwrap();
+            }
+        }
+        let file = crate::review::ReviewFile::open(&db).unwrap();
+        let t = track(&file, "p", 0, 61_000, TripParams::default()).unwrap();
+        // Between adjacent fixes the jump read 60 m/s (216 km/h); over the 10 s span, 6.
+        let jump = t.points.iter().find(|p| p.ts_ms == 10_000).unwrap();
+        assert!(jump.speed.unwrap() < 6.1, "{jump:?}");
+        assert!(
+            (t.summary.max_speed - 15.0).abs() < 0.1,
+            "the drive sets the top speed: {}",
+            t.summary.max_speed
         );
     }
 

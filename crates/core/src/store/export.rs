@@ -238,11 +238,15 @@ fn tracks(conn: &Connection, q: &ExportQuery, out: impl Write) -> Result<u64, Ex
             continue;
         };
         let (from_utc, to_utc) = (rfc3339(from), rfc3339(to));
+        // A line needs two positions (GeoJSON and KML alike): a device with one fix in the
+        // range is a point.
+        let point = n == 1;
         if kml {
             write!(
                 out,
-                "<Placemark><name>{}</name><TimeSpan><begin>{from_utc}</begin><end>{to_utc}</end></TimeSpan><LineString><tessellate>1</tessellate><coordinates>",
-                xml_escape(&device)
+                "<Placemark><name>{}</name><TimeSpan><begin>{from_utc}</begin><end>{to_utc}</end></TimeSpan>{}<coordinates>",
+                xml_escape(&device),
+                if point { "<Point>" } else { "<LineString><tessellate>1</tessellate>" }
             )?;
         } else {
             if written > 0 {
@@ -253,7 +257,9 @@ fn tracks(conn: &Connection, q: &ExportQuery, out: impl Write) -> Result<u64, Ex
             });
             write!(
                 out,
-                "{{\"type\":\"Feature\",\"properties\":{props},\"geometry\":{{\"type\":\"LineString\",\"coordinates\":["
+                "{{\"type\":\"Feature\",\"properties\":{props},\"geometry\":{{\"type\":\"{}\",\"coordinates\":{}",
+                if point { "Point" } else { "LineString" },
+                if point { "" } else { "[" }
             )?;
         }
         let mut rows = points.query((&device, since, until))?;
@@ -267,10 +273,11 @@ fn tracks(conn: &Connection, q: &ExportQuery, out: impl Write) -> Result<u64, Ex
             }
             first = false;
         }
-        out.write_all(if kml {
-            b"</coordinates></LineString></Placemark>\n"
-        } else {
-            b"]}}"
+        out.write_all(match (kml, point) {
+            (true, true) => b"</coordinates></Point></Placemark>\n".as_slice(),
+            (true, false) => b"</coordinates></LineString></Placemark>\n",
+            (false, true) => b"}}",
+            (false, false) => b"]}}",
         })?;
         written += 1;
     }
@@ -585,13 +592,22 @@ mod tests {
             [[4.5, 50.0], [4.5, 51.0]],
             "device-time order, lon before lat"
         );
+        // van-2 has one fix: a point (a line of one position is not valid GeoJSON or KML).
+        let one = &v["features"][1];
+        assert_eq!(one["properties"]["device_id"], "van-2");
+        assert_eq!(one["geometry"]["type"], "Point");
+        let at: Vec<f64> = serde_json::from_value(one["geometry"]["coordinates"].clone()).unwrap();
+        assert_eq!(at, [4.5, 52.0]);
         let mut q = query(Table::Tracks, Format::Kml);
         q.device = Some(DeviceId::parse("van-2").unwrap());
         let (n, kml) = run(&conn, q);
         assert_eq!(n, 1);
         assert!(kml.starts_with("<?xml"));
         assert!(kml.contains("<name>van-2</name>"));
-        assert!(kml.contains("<coordinates>4.5,52</coordinates>"));
+        assert!(
+            kml.contains("<Point><coordinates>4.5,52</coordinates></Point>"),
+            "{kml}"
+        );
         assert!(kml.trim_end().ends_with("</kml>"));
         let mut out = Vec::new();
         let err = export(&conn, &query(Table::Tracks, Format::Csv), &mut out).unwrap_err();
