@@ -190,3 +190,28 @@ fn a_report_on_a_file_with_nothing_in_it_says_so() {
         "not \"--until must be after --since\", which neither was given: {stderr}"
     );
 }
+
+#[test]
+fn a_command_that_does_not_connect_does_not_read_the_certificate_files() {
+    // A site's config copied to a reviewer's laptop: its CA file is not there, and that is no
+    // reason to refuse an export.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    drop(watchfloor_core::store::open(&db).unwrap());
+    let config = dir.path().join("site.toml");
+    std::fs::write(
+        &config,
+        "broker = \"mqtts://broker.site.example:8883\"\n[mqtt]\nca_file = \"/nonexistent/site-ca.pem\"\n",
+    )
+    .unwrap();
+    let (code, stderr) = run_to_end(&[
+        "export",
+        "--config",
+        config.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--what",
+        "positions",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+}

@@ -459,12 +459,23 @@ pub struct MqttSettings {
     pub client_key_in_keyring: bool,
     /// The broker's certificate is not verified (`insecure_skip_verify`).
     pub skip_verify: bool,
+    /// The certificate files `[mqtt]` names; [`Settings::with_secrets`] reads them into
+    /// `ca_pem` and `client_auth`.
+    pub files: CertificateFiles,
     /// PEM bytes of the CA to trust instead of the system roots (mqtts:// only).
     pub ca_pem: Option<Vec<u8>>,
     /// PEM bytes of the client certificate and key.
     pub client_auth: Option<(Vec<u8>, Vec<u8>)>,
     pub keep_alive: Duration,
     pub version: MqttVersion,
+}
+
+/// The files of `[mqtt]` `ca_file`, `client_cert` and `client_key`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CertificateFiles {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 /// The MQTT protocol version spoken to the broker.
@@ -753,6 +764,21 @@ impl Settings {
             return Ok(self);
         };
         let broker = format!("{}:{}", url.host, url.port);
+        let files = &self.mqtt.files;
+        if let Some(ca) = &files.ca {
+            self.mqtt.ca_pem = Some(read_pem("mqtt.ca_file", ca, "CERTIFICATE-----")?);
+        }
+        if let Some(cert) = &files.cert {
+            let cert = read_pem("mqtt.client_cert", cert, "CERTIFICATE-----")?;
+            let key = match &files.key {
+                Some(key) => {
+                    check_private(key)?;
+                    read_pem("mqtt.client_key", key, "PRIVATE KEY-----")?
+                }
+                None => Vec::new(), // from the keyring, below
+            };
+            self.mqtt.client_auth = Some((cert, key));
+        }
         if self.mqtt.password_source == PasswordSource::Pending {
             if let Some((user, pass)) = &mut self.mqtt.credentials {
                 self.mqtt.password_source = match store.get(&SecretKey::password(&broker, user)) {
@@ -1059,60 +1085,29 @@ fn mqtt_settings(
             ))
         }
     };
-    let read_pem = |field: &str, path: &PathBuf, marker: &str| -> Result<Vec<u8>, SettingsError> {
-        if !tls {
+    // The files are named here and read by `with_secrets`, in the commands that connect: an
+    // export or a report with a config copied from another machine does not need them there.
+    for (field, path) in [
+        ("mqtt.ca_file", &file.ca_file),
+        ("mqtt.client_cert", &file.client_cert),
+        ("mqtt.client_key", &file.client_key),
+    ] {
+        if let (Some(path), false) = (path, tls) {
             return Err(invalid(
                 field,
                 path.display(),
                 "only applies to an mqtts:// broker",
             ));
         }
-        let bytes = std::fs::read(path)
-            .map_err(|e| invalid(field, path.display(), format!("cannot read it: {e}")))?;
-        if !String::from_utf8_lossy(&bytes).contains(marker) {
-            return Err(invalid(
-                field,
-                path.display(),
-                format!("is not a PEM file with a {marker} block"),
-            ));
-        }
-        Ok(bytes)
-    };
-    let ca_pem = file
-        .ca_file
-        .as_ref()
-        .map(|p| read_pem("mqtt.ca_file", p, "CERTIFICATE-----"))
-        .transpose()?;
-    // Without a key file, the client key comes from the OS keyring (`with_secrets`); the
-    // certificate (public) is read here, the key then.
-    let (client_auth, client_key_in_keyring) = match (&file.client_cert, &file.client_key) {
-        (Some(cert), Some(key)) => {
-            check_private(key)?;
-            (
-                Some((
-                    read_pem("mqtt.client_cert", cert, "CERTIFICATE-----")?,
-                    read_pem("mqtt.client_key", key, "PRIVATE KEY-----")?,
-                )),
-                false,
-            )
-        }
-        (Some(cert), None) => (
-            Some((
-                read_pem("mqtt.client_cert", cert, "CERTIFICATE-----")?,
-                Vec::new(),
-            )),
-            true,
-        ),
-        (None, None) => (None, false),
-        (None, Some(p)) => {
-            return Err(invalid(
-                "mqtt.client_key",
-                p.display(),
-                "a client key needs its mqtt.client_cert",
-            ))
-        }
-    };
-    if client_auth.is_some() && ca_pem.is_none() && !skip_verify {
+    }
+    if let (None, Some(p)) = (&file.client_cert, &file.client_key) {
+        return Err(invalid(
+            "mqtt.client_key",
+            p.display(),
+            "a client key needs its mqtt.client_cert",
+        ));
+    }
+    if file.client_cert.is_some() && file.ca_file.is_none() && !skip_verify {
         // rumqttc takes a client certificate only together with an explicit CA.
         return Err(invalid(
             "mqtt.client_cert",
@@ -1120,6 +1115,13 @@ fn mqtt_settings(
             "a client certificate needs mqtt.ca_file as well",
         ));
     }
+    // Without a key file, the client key comes from the OS keyring (`with_secrets`).
+    let client_key_in_keyring = file.client_cert.is_some() && file.client_key.is_none();
+    let files = CertificateFiles {
+        ca: file.ca_file,
+        cert: file.client_cert,
+        key: file.client_key,
+    };
     let keep_alive_s = file.keep_alive_s.unwrap_or(DEFAULT_KEEP_ALIVE_S);
     if !(5..=3600).contains(&keep_alive_s) {
         return Err(invalid(
@@ -1146,11 +1148,26 @@ fn mqtt_settings(
         password_source,
         client_key_in_keyring,
         skip_verify,
-        ca_pem,
-        client_auth,
+        files,
+        ca_pem: None,
+        client_auth: None,
         keep_alive: Duration::from_secs(keep_alive_s),
         version,
     })
+}
+
+/// Reads a PEM file named in `[mqtt]` and checks it holds a `marker` block.
+fn read_pem(field: &str, path: &Path, marker: &str) -> Result<Vec<u8>, SettingsError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| invalid(field, path.display(), format!("cannot read it: {e}")))?;
+    if !String::from_utf8_lossy(&bytes).contains(marker) {
+        return Err(invalid(
+            field,
+            path.display(),
+            format!("is not a PEM file with a {marker} block"),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// A private key file must be readable by its owner only (as OpenSSH insists): a key others
@@ -1573,26 +1590,41 @@ mod tests {
         let ca = pem("ca.pem", "CERTIFICATE");
         let cert = pem("c.pem", "CERTIFICATE");
         let key = pem("k.pem", "PRIVATE KEY");
-        let broker = external("mqtts://b.example:8883");
-        let with_key = format!("ca_file = {ca:?}\nclient_cert = {cert:?}\nclient_key = {key:?}");
-
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = mqtt_settings(mqtt_file(&with_key), &broker, None)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("readable by other users (mode 644)"), "{e}");
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(mqtt_settings(mqtt_file(&with_key), &broker, None)
-            .unwrap()
-            .client_auth
-            .is_some());
-
-        // No key file: the keyring's, for this broker.
-        let without = format!("ca_file = {ca:?}\nclient_cert = {cert:?}");
+        let with_key =
+            format!("[mqtt]\nca_file = {ca:?}\nclient_cert = {cert:?}\nclient_key = {key:?}");
         let flags = Overrides {
             broker: Some("mqtts://b.example:8883".into()),
             ..with_db()
         };
+        let nothing = MemoryStore::default();
+
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        // Read by the commands that connect only: an export or a report does not need them.
+        let settings = resolve(&with_key, flags.clone()).unwrap();
+        assert!(settings.mqtt.client_auth.is_none());
+        let e = settings.with_secrets(&nothing).unwrap_err().to_string();
+        assert!(e.contains("readable by other users (mode 644)"), "{e}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let s = resolve(&with_key, flags.clone())
+            .unwrap()
+            .with_secrets(&nothing)
+            .unwrap();
+        assert_eq!(
+            s.mqtt.ca_pem.as_deref().map(<[u8]>::len),
+            Some(std::fs::read(&ca).unwrap().len())
+        );
+        assert!(s.mqtt.client_auth.is_some());
+        // A file that is gone: only a command that connects says so.
+        let gone = format!("[mqtt]\nca_file = {:?}", dir.path().join("gone.pem"));
+        let settings = resolve(&gone, flags.clone()).unwrap();
+        let e = settings.with_secrets(&nothing).unwrap_err().to_string();
+        assert!(
+            e.contains("mqtt.ca_file") && e.contains("cannot read it"),
+            "{e}"
+        );
+
+        // No key file: the keyring's, for this broker.
+        let without = format!("ca_file = {ca:?}\nclient_cert = {cert:?}");
         let missing = resolve(&format!("[mqtt]\n{without}"), flags.clone())
             .unwrap()
             .with_secrets(&MemoryStore::default())
