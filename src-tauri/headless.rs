@@ -45,7 +45,8 @@ pub fn sim_config(
     SimConfig {
         broker_host: broker_url.host.clone(),
         broker_port: broker_url.port,
-        tls: broker_url.tls,
+        transport: watchfloor_core::link::client_transport(broker_url, &settings.mqtt),
+        credentials: settings.mqtt.credentials.clone(),
         topic_prefix: settings.topic_prefix.clone(),
         devices,
         interval: settings.sim.interval,

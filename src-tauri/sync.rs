@@ -275,6 +275,8 @@ pub fn spawn_terminals(
         .map(|i| {
             let mut cfg = TerminalConfig::new(&format!("sim-terminal-{i}"), &url.host, url.port);
             cfg.base_topic = base.clone();
+            cfg.transport = watchfloor_core::link::client_transport(&url, &settings.mqtt);
+            cfg.credentials = settings.mqtt.credentials.clone();
             cfg.per_person = Duration::from_millis(args.terminal_person_ms);
             cfg.capacity = args.terminal_capacity;
             cfg.reject_rate = args.terminal_reject_rate.clamp(0.0, 1.0);

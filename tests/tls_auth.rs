@@ -90,6 +90,48 @@ fn mqtts_with_a_private_ca_client_certificate_and_password_records_and_verifies(
         !rec.log().contains("s3cret"),
         "the password never reaches the log"
     );
+
+    // Simulated devices reach the same broker as the console does: its CA, client certificate
+    // and password (they went without, and were refused, before).
+    let mut sim = Watchfloor::start_with_env(
+        &[
+            "sim",
+            "--devices",
+            "3",
+            "--terminals",
+            "1",
+            "--broker",
+            &format!("mqtts://127.0.0.1:{}", broker.port),
+            "--config",
+            config(dir.path(), &tls, true).to_str().unwrap(),
+        ],
+        &[("WATCHFLOOR_MQTT_PASSWORD", "s3cret")],
+    );
+    let simulated = || {
+        common::try_query_i64(
+            &db,
+            "SELECT count(DISTINCT device_id) FROM statuses WHERE simulated = 1",
+        )
+    };
+    assert!(
+        common::eventually(Duration::from_secs(20), || simulated() == 3),
+        "3 simulated devices recorded, got {}; sim log:\n{}",
+        simulated(),
+        sim.log()
+    );
+    // And so does the simulated face terminal (its Online is recorded as a status).
+    let terminal = || {
+        common::try_query_i64(
+            &db,
+            "SELECT count(*) FROM statuses WHERE device_id LIKE '%sim-terminal-1'",
+        )
+    };
+    assert!(
+        common::eventually(Duration::from_secs(20), || terminal() > 0),
+        "the simulated terminal recorded; sim log:\n{}",
+        sim.log()
+    );
+    assert!(sim.stop_with(Signal::SIGTERM).success());
     assert!(rec.stop_with(Signal::SIGTERM).success());
 
     // A wrong password: refused by the broker, said in the log, retried with backoff.

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rumqttc::{
-    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport,
-};
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use watchfloor_protocol::native::{EventPayload, LocationPayload, StatusPayload};
@@ -199,8 +197,11 @@ async fn session(dev: &mut SimDevice, cfg: &SimConfig, cancel: &CancellationToke
         QoS::AtLeastOnce,
         true,
     ));
-    if cfg.tls {
-        opts.set_transport(Transport::tls_with_default_config());
+    if let Some(transport) = &cfg.transport {
+        opts.set_transport(transport.clone());
+    }
+    if let Some((user, pass)) = &cfg.credentials {
+        opts.set_credentials(user, pass);
     }
     let (client, mut eventloop) = AsyncClient::new(opts, 64);
     let mut tick = tokio::time::interval(cfg.interval);

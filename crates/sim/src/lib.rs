@@ -20,11 +20,15 @@ use tokio_util::sync::CancellationToken;
 pub use motion::Kind;
 
 /// What to simulate and where to publish it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SimConfig {
     pub broker_host: String,
     pub broker_port: u16,
-    pub tls: bool,
+    /// TLS as the console reaches the broker (its CA, client certificate, verification);
+    /// `None`: plain TCP.
+    pub transport: Option<rumqttc::Transport>,
+    /// The console's `[mqtt]` username and password, when the broker asks for them.
+    pub credentials: Option<(String, String)>,
     pub topic_prefix: String,
     pub devices: u32,
     /// Location reporting interval of moving devices.

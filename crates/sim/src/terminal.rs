@@ -21,12 +21,16 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 /// How a simulated terminal behaves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TerminalConfig {
     pub id: String,
     pub base_topic: String,
     pub broker_host: String,
     pub broker_port: u16,
+    /// TLS to the broker (as the console reaches it); `None`: plain TCP.
+    pub transport: Option<rumqttc::Transport>,
+    /// Username and password, when the broker asks for them.
+    pub credentials: Option<(String, String)>,
     /// Most persons it stores (474 beyond).
     pub capacity: usize,
     /// Time to process one person of a batch (download, feature extraction, store).
@@ -55,6 +59,8 @@ impl TerminalConfig {
             base_topic: "mqtt/face".into(),
             broker_host: broker_host.to_owned(),
             broker_port,
+            transport: None,
+            credentials: None,
             capacity: 50_000,
             per_person: Duration::from_millis(5),
             reject_rate: 0.0,
@@ -184,6 +190,12 @@ async fn session(
     let mut o = MqttOptions::new(format!("simterm-{id}"), &cfg.broker_host, cfg.broker_port);
     o.set_keep_alive(Duration::from_secs(10));
     o.set_max_packet_size(8 * 1024 * 1024, 8 * 1024 * 1024);
+    if let Some(transport) = &cfg.transport {
+        o.set_transport(transport.clone());
+    }
+    if let Some((user, pass)) = &cfg.credentials {
+        o.set_credentials(user, pass);
+    }
     o.set_last_will(LastWill::new(
         &basic,
         serde_json::to_vec(&json!({"operator": "Offline", "info": {"facesluiceId": id}}))

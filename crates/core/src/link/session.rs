@@ -14,7 +14,7 @@ use rumqttc::{v5, QoS, Transport};
 
 use super::{LinkConfig, MAX_OUTGOING_PACKET_BYTES, MAX_PACKET_BYTES};
 use crate::console_topics::{self, Presence};
-use crate::settings::MqttVersion;
+use crate::settings::{BrokerUrl, MqttSettings, MqttVersion};
 
 /// How long an MQTT 5 broker keeps our session (and queues QoS 1 for it) while we are away.
 pub const SESSION_EXPIRY_S: u32 = 7 * 24 * 3600;
@@ -55,16 +55,23 @@ enum Loop {
 }
 
 fn transport(cfg: &LinkConfig) -> Option<Transport> {
-    // Certificate verification is on (rustls): against the configured CA, or the platform's
-    // trusted roots; off only where `mqtt.insecure_skip_verify` names this very broker.
-    if !cfg.broker.tls {
+    client_transport(&cfg.broker, &cfg.mqtt)
+}
+
+/// The transport a client of `broker` uses under `[mqtt]` (the console's link, and the
+/// simulated devices of `sim` and `--simulate`): `None` for plain TCP.
+///
+/// Certificate verification is on (rustls): against the configured CA, or the platform's
+/// trusted roots; off only where `mqtt.insecure_skip_verify` names this very broker.
+pub fn client_transport(broker: &BrokerUrl, mqtt: &MqttSettings) -> Option<Transport> {
+    if !broker.tls {
         return None;
     }
-    if cfg.mqtt.skip_verify {
-        return Some(unverified::transport(cfg.mqtt.client_auth.as_ref()));
+    if mqtt.skip_verify {
+        return Some(unverified::transport(mqtt.client_auth.as_ref()));
     }
-    Some(match &cfg.mqtt.ca_pem {
-        Some(ca) => Transport::tls(ca.clone(), cfg.mqtt.client_auth.clone(), None),
+    Some(match &mqtt.ca_pem {
+        Some(ca) => Transport::tls(ca.clone(), mqtt.client_auth.clone(), None),
         None => Transport::tls_with_default_config(),
     })
 }
@@ -418,8 +425,6 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::BrokerUrl;
-    use crate::settings::MqttSettings;
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
