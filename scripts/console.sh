@@ -10,12 +10,27 @@ export PATH="$HOME/.cargo/bin:$PATH"
 npm --prefix ui run build --silent
 cargo build --release --quiet
 
+# given FLAG ARGS...: whether ARGS name FLAG, as `--flag value` or `--flag=value`.
+given() {
+  local flag=$1 a
+  shift
+  for a in "$@"; do
+    [[ $a == "$flag" || $a == "$flag="* ]] && return 0
+  done
+  return 1
+}
+
 args=()
-[[ " $* " == *" --simulate "* ]] || args+=(--simulate 50)
-if [[ " $* " != *" --listen "* && " $* " != *" --broker "* ]] && (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+given --simulate "$@" || [[ -n ${WATCHFLOOR_SIMULATE:-} ]] || args+=(--simulate 50)
+# Where the broker is, when nothing says: the embedded one on 1883. A flag, the environment or
+# a config file (which may name a broker or a listen address) is left to say it.
+if ! given --listen "$@" && ! given --broker "$@" && ! given --config "$@" \
+  && [[ -z ${WATCHFLOOR_LISTEN:-}${WATCHFLOOR_BROKER:-}${WATCHFLOOR_CONFIG:-} ]] \
+  && (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   # Something (often a system Mosquitto) already holds the MQTT port: let the embedded broker
-  # take a free one instead. The console's status bar shows which.
-  echo "console: port 1883 is in use; the embedded broker will listen on a free port" >&2
+  # take a free one instead. The console's status bar shows which; give it to mosquitto_pub
+  # with -p, or the messages go to whatever holds 1883.
+  echo "console: port 1883 is in use; the embedded broker will listen on a free port (the status bar says which: mosquitto_pub -p PORT)" >&2
   args+=(--listen 127.0.0.1:0)
 fi
 exec target/release/watchfloor "${args[@]}" "$@"
