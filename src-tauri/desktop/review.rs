@@ -25,15 +25,28 @@ const REVIEW_START_WAIT: std::time::Duration = std::time::Duration::from_secs(60
 pub struct ReviewState {
     file: Arc<Mutex<ReviewFile>>,
     params: FrameParams,
+    /// The reviewing console's device groups, placed again on devices read again.
+    groups: watchfloor_core::groups::DeviceGroups,
 }
 
-/// The live console answers `live`; the review window `review` with the file's facts.
+/// The live console answers `live`; the review window `review` with the file's facts, read
+/// again each time (the review window asks every few seconds while a running console may still
+/// be writing the file: its devices and span grow).
 #[tauri::command]
 pub async fn app_mode(app: AppHandle) -> Result<AppMode, CommandError> {
     match app.try_state::<ReviewState>() {
         None => Ok(AppMode::Live),
         Some(state) => {
-            let info = read(&state, |f| f.info()).await?;
+            let file = Arc::clone(&state.file);
+            let groups = state.groups.clone();
+            let info = tauri::async_runtime::spawn_blocking(move || {
+                let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
+                file.refresh_devices(&groups)?;
+                file.info()
+            })
+            .await
+            .map_err(|e| CommandError::new("review", e))?
+            .map_err(|e| CommandError::new("review", e))?;
             Ok(AppMode::Review { info })
         }
     }
@@ -243,6 +256,7 @@ pub fn run(
             day_zone: settings.terminal_day_zone(),
             ..FrameParams::default()
         },
+        groups: settings.device_groups.clone(),
     };
     let name = file
         .file_name()

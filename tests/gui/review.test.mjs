@@ -6,7 +6,7 @@
 // instant, and the file's bytes are unchanged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -141,4 +141,42 @@ test('a reviewer opens a recorded file offline, scrubs, follows a track and the 
     if (driver) await driver.stop();
   }
   assert.equal(sha(db), before, 'the history file is byte for byte what it was');
+});
+
+test("a review of a running console's file follows it as it grows", { timeout: 180_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'watchfloor-gui-review-live-'));
+  const db = join(dir, 'live.sqlite');
+  const port = await freePort();
+  const rec = spawn(app, ['record', '--listen', `127.0.0.1:${port}`, '--simulate', '3', '--db', db], {
+    stdio: 'ignore',
+    env: { ...process.env, XDG_DATA_HOME: join(dir, 'data') },
+  });
+  const recExited = new Promise((r) => rec.on('exit', r));
+  let driver;
+  let session;
+  try {
+    await sleep(6_000);
+    driver = await startDriver({ XDG_DATA_HOME: join(dir, 'data') });
+    session = await Session.create(driver.port, app, ['review', db]);
+    const s = session;
+    await until('the review window', () => s.execute(`return !!document.querySelector('[data-testid=review]');`), 60_000);
+    const devices = () => s.execute(`return [...document.querySelectorAll('[data-testid=review-device] option')].map((o) => o.value).filter(Boolean);`);
+    assert.deepEqual((await devices()).length, 3, 'the three simulated devices');
+    const end = () => s.execute(`return Number(document.querySelector('[data-testid=scrubber]').max);`);
+    const endAtOpening = await end();
+    // A device the file did not hold when the window opened.
+    execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-t', 'devices/late-1/location',
+      '-m', JSON.stringify({ ts: Date.now(), lat: 51.92, lon: 4.48 })]);
+    const grown = await until('the new device in the review window', async () => {
+      const ids = await devices();
+      return ids.includes('late-1') ? ids : false;
+    }, 30_000);
+    assert.equal(grown.length, 4);
+    assert.ok((await end()) > endAtOpening, 'the timeline reaches further');
+  } finally {
+    if (session) await session.close();
+    if (driver) await driver.stop();
+    rec.kill('SIGTERM');
+    await recExited;
+  }
 });

@@ -265,6 +265,21 @@ impl ReviewFile {
         &self.devices
     }
 
+    /// Reads the devices again when a running console may still be writing the file (opened
+    /// with its log), so one that has appeared since is reviewed too; a closed file or a copy
+    /// does not change. Returns whether it read them.
+    pub fn refresh_devices(
+        &mut self,
+        groups: &crate::groups::DeviceGroups,
+    ) -> rusqlite::Result<bool> {
+        if self.how != Opened::ReadOnly {
+            return Ok(false);
+        }
+        self.devices = frame::device_meta(&self.conn)?;
+        self.place_in_groups(groups);
+        Ok(true)
+    }
+
     /// Places every device in the reviewing console's groups (frames carry them).
     pub fn place_in_groups(&mut self, groups: &crate::groups::DeviceGroups) {
         for d in &mut self.devices {
@@ -501,6 +516,33 @@ mod tests {
         assert_eq!(digest(&db), db_before);
         assert_eq!(digest(&wal_path(&db)), wal_before);
         drop(writer);
+    }
+
+    #[test]
+    fn a_live_file_reviewed_while_its_console_writes_shows_devices_that_appear_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.sqlite");
+        let writer = writer_with_a_fix_in_its_log(&db);
+        let mut review = ReviewFile::open(&db).unwrap();
+        let span = |r: &ReviewFile| r.info().unwrap().span.unwrap().to_ms;
+        assert_eq!((review.devices().len(), span(&review)), (1, 5));
+        writer
+            .execute(
+                "INSERT INTO positions (device_id, ts_ms, lat, lon, received_ms) VALUES ('v2', 9, 1, 2, 9)",
+                [],
+            )
+            .unwrap();
+        let groups = crate::groups::DeviceGroups::default();
+        assert!(review.refresh_devices(&groups).unwrap());
+        assert_eq!(review.devices().len(), 2);
+        assert_eq!(span(&review), 9, "the timeline reaches the new fix");
+        drop(writer);
+
+        // A closed file does not change: nothing to read again.
+        let closed = dir.path().join("closed.sqlite");
+        drop(store::open(&closed).unwrap());
+        let mut review = ReviewFile::open(&closed).unwrap();
+        assert!(!review.refresh_devices(&groups).unwrap());
     }
 
     #[test]
