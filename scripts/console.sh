@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start: installs what is missing, builds the UI and the app (release), and opens the
 # console with its embedded broker and a simulated fleet, so something moves on the map at once.
-# Extra arguments go to watchfloor, e.g. `scripts/console.sh --simulate 500`.
+# Extra arguments go to watchfloor, e.g. `scripts/console.sh --simulate 500`. With a broker or
+# a config of a site (flag or environment) it adds nothing: no simulated fleet, no --listen.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -21,11 +22,17 @@ given() {
 }
 
 args=()
-given --simulate "$@" || [[ -n ${WATCHFLOOR_SIMULATE:-} ]] || args+=(--simulate 50)
-# Where the broker is, when nothing says: the embedded one on 1883. A flag, the environment or
-# a config file (which may name a broker or a listen address) is left to say it.
-if ! given --listen "$@" && ! given --broker "$@" && ! given --config "$@" \
-  && [[ -z ${WATCHFLOOR_LISTEN:-}${WATCHFLOOR_BROKER:-}${WATCHFLOOR_CONFIG:-} ]] \
+# A site's broker or config is left alone: no simulated fleet is sent into it unasked (a config
+# can ask, with [simulator] devices), and its broker or listen address is its own.
+site=0
+if given --broker "$@" || given --config "$@" || [[ -n ${WATCHFLOOR_BROKER:-}${WATCHFLOOR_CONFIG:-} ]]; then
+  site=1
+fi
+if [[ $site == 0 ]] && ! given --simulate "$@" && [[ -z ${WATCHFLOOR_SIMULATE:-} ]]; then
+  args+=(--simulate 50)
+fi
+# Where the broker is, when nothing says: the embedded one on 1883.
+if [[ $site == 0 ]] && ! given --listen "$@" && [[ -z ${WATCHFLOOR_LISTEN:-} ]] \
   && (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   # Something (often a system Mosquitto) already holds the MQTT port: let the embedded broker
   # take a free one instead. The console's status bar shows which; give it to mosquitto_pub

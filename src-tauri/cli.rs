@@ -58,9 +58,10 @@ pub struct CommonArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the pipeline without a window until SIGINT/SIGTERM, then flush the history and exit 0.
+    /// Run the pipeline without a window until SIGINT/SIGTERM/SIGHUP, then flush the history and
+    /// exit 0.
     Record(RecordArgs),
-    /// Run simulated devices against a broker until SIGINT/SIGTERM.
+    /// Run simulated devices against a broker until SIGINT/SIGTERM/SIGHUP.
     Sim(SimArgs),
     /// Write history rows to stdout as CSV, NDJSON or GeoJSON, or tracks as GeoJSON or KML
     /// (streamed; the file is opened read-only and may be in use by a running console).
@@ -147,7 +148,7 @@ pub struct SyncArgs {
     #[arg(long = "terminal", value_name = "ID")]
     pub terminals: Vec<String>,
     /// Run until every terminal is in sync (or the timeout), then print the summary. Without
-    /// it, sync keeps running (and keeps terminals in sync) until SIGINT/SIGTERM.
+    /// it, sync keeps running (and keeps terminals in sync) until SIGINT/SIGTERM/SIGHUP.
     #[arg(long)]
     pub wait: bool,
     /// With --wait: give up after this many seconds (exit 1 when work is left).

@@ -27,6 +27,10 @@ pub struct ReviewState {
     params: FrameParams,
     /// The reviewing console's device groups, placed again on devices read again.
     groups: watchfloor_core::groups::DeviceGroups,
+    /// A connection of its own for tracks (a month's is a long read), opened at the first and
+    /// kept: frames go on meanwhile, and tracks asked for in a row wait for each other instead
+    /// of piling up reads on cold pages.
+    track_reader: Arc<Mutex<Option<ReviewFile>>>,
 }
 
 /// The live console answers `live`; the review window `review` with the file's facts, read
@@ -125,10 +129,18 @@ pub async fn review_track(
     if let Some(s) = min_stop_s {
         params.min_stop_ms = i64::from(s) * 1000;
     }
-    // A long range is a long read: on a connection of its own, so frames go on meanwhile.
-    let reader = read(&state, |f| f.another_reader()).await?;
+    let (file, reader) = (Arc::clone(&state.file), Arc::clone(&state.track_reader));
     tauri::async_runtime::spawn_blocking(move || {
-        review::trips::track(&reader, &device, from_ms, to_ms, params)
+        let mut reader = reader.lock().unwrap_or_else(|p| p.into_inner());
+        let reader = match reader.take() {
+            Some(r) => reader.insert(r),
+            None => reader.insert(
+                file.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .another_reader()?,
+            ),
+        };
+        review::trips::track(reader, &device, from_ms, to_ms, params)
     })
     .await
     .map_err(|e| CommandError::new("review", e))?
@@ -207,8 +219,13 @@ pub async fn open_review(
     let exe = std::env::current_exe().map_err(|e| CommandError::new("review", e))?;
     let mut command = std::process::Command::new(exe);
     command.arg("review").arg(&file);
+    // The settings the console was started with (the environment goes with the process): the
+    // config names certificate files and a protocol version that only hold for its broker.
     if let Some(config) = &state.config_path {
         command.arg("--config").arg(config);
+    }
+    if !state.info.embedded_broker {
+        command.arg("--broker").arg(&state.info.broker_url);
     }
     // Waited for until its window is open, so a review that cannot start (its private copy
     // does not fit the temp folder, no display, a binary replaced by an upgrade) is said here
@@ -257,6 +274,7 @@ pub fn run(
             ..FrameParams::default()
         },
         groups: settings.device_groups.clone(),
+        track_reader: Arc::default(),
     };
     let name = file
         .file_name()

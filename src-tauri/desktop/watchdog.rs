@@ -221,6 +221,9 @@ mod linux {
     /// closing by then.
     fn reload(webview: &WebView, state: &Rc<RefCell<State>>, ending: Ending) {
         let mut s = state.borrow_mut();
+        if s.reloading {
+            return; // one reload (and one notification) per ending
+        }
         if s.last_reload
             .is_some_and(|at| at.elapsed() >= SETTLED_AFTER)
         {

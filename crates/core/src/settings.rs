@@ -338,13 +338,16 @@ impl BrokerUrl {
     }
 }
 
-/// `raw` with anything between `://` and an `@` replaced by `***`.
+/// `raw` with anything before its last `@` (after the scheme, when it has one) replaced by
+/// `***`. A broker URL has no path, so an `@` anywhere ends user information; a password may
+/// hold `/` or `:`.
 fn without_userinfo(raw: &str) -> String {
-    match raw.split_once("://") {
-        Some((scheme, rest)) => match rest.split('/').next().unwrap_or(rest).rfind('@') {
-            Some(at) => format!("{scheme}://***{}", &rest[at..]),
-            None => raw.to_owned(),
-        },
+    let (scheme, rest) = match raw.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), raw),
+    };
+    match rest.rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
         None => raw.to_owned(),
     }
 }
@@ -761,14 +764,26 @@ impl Settings {
     ) -> Result<Self, SettingsError> {
         use crate::credentials::{SecretError, SecretKey};
         let BrokerTarget::External(url) = &self.broker else {
+            if self.mqtt.version == MqttVersion::V5 {
+                // It would retry for ever: rumqttd refuses the protocol level. Checked here,
+                // in the commands that connect: an export with this config needs no broker.
+                return Err(invalid(
+                    "mqtt.version",
+                    "5",
+                    "the embedded broker speaks MQTT 3.1.1 only; give a broker (--broker) for MQTT 5",
+                ));
+            }
             return Ok(self);
         };
         let broker = format!("{}:{}", url.host, url.port);
         let files = &self.mqtt.files;
-        if let Some(ca) = &files.ca {
+        // Read once: a second call would put the certificate's empty key back over the one
+        // the keyring gave.
+        let read_already = self.mqtt.ca_pem.is_some() || self.mqtt.client_auth.is_some();
+        if let (Some(ca), false) = (&files.ca, read_already) {
             self.mqtt.ca_pem = Some(read_pem("mqtt.ca_file", ca, "CERTIFICATE-----")?);
         }
-        if let Some(cert) = &files.cert {
+        if let (Some(cert), false) = (&files.cert, read_already) {
             let cert = read_pem("mqtt.client_cert", cert, "CERTIFICATE-----")?;
             let key = match &files.key {
                 Some(key) => {
@@ -1135,14 +1150,6 @@ fn mqtt_settings(
         Some("5") | Some("5.0") => MqttVersion::V5,
         Some(other) => return Err(invalid("mqtt.version", other, "use \"3.1.1\" or \"5\"")),
     };
-    if version == MqttVersion::V5 && external.is_none() {
-        // The console would retry for ever: rumqttd refuses the protocol level.
-        return Err(invalid(
-            "mqtt.version",
-            "5",
-            "the embedded broker speaks MQTT 3.1.1 only; give a broker (--broker) for MQTT 5",
-        ));
-    }
     Ok(MqttSettings {
         credentials,
         password_source,
@@ -1378,11 +1385,6 @@ mod tests {
                 "face.photo_listen \"0.0.0.0:8095\": listens on every address: set face.photo_url",
             ),
             (
-                "[mqtt]\nversion = \"5\"",
-                with_db(),
-                "mqtt.version \"5\": the embedded broker speaks MQTT 3.1.1 only",
-            ),
-            (
                 "",
                 Overrides {
                     broker: Some("mqtt://dana:s3cret@broker.example".into()),
@@ -1397,6 +1399,22 @@ mod tests {
                     ..with_db()
                 },
                 "\"mqtt://***@broker.example:99999\": not a URL",
+            ),
+            (
+                "",
+                Overrides {
+                    broker: Some("mqtt://dana:s3cret/x@broker.example".into()),
+                    ..with_db()
+                },
+                "\"mqtt://***@broker.example\"",
+            ),
+            (
+                "",
+                Overrides {
+                    broker: Some("dana:s3cret@broker.example:1883".into()),
+                    ..with_db()
+                },
+                "\"***@broker.example:1883\"",
             ),
             (
                 "",
@@ -1637,7 +1655,24 @@ mod tests {
             .unwrap()
             .with_secrets(&store)
             .unwrap();
+        // Asked twice, the key from the keyring stays.
+        let s = s.with_secrets(&store).unwrap();
         assert_eq!(s.mqtt.client_auth.unwrap().1, b"KEYPEM");
+    }
+
+    #[test]
+    fn mqtt_5_with_the_embedded_broker_is_refused_where_it_would_connect_only() {
+        use crate::credentials::MemoryStore;
+        let settings =
+            resolve("[mqtt]\nversion = \"5\"", with_db()).expect("an export needs no broker");
+        let e = settings
+            .with_secrets(&MemoryStore::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("mqtt.version \"5\": the embedded broker speaks MQTT 3.1.1 only"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -64,6 +64,10 @@ fn transport(cfg: &LinkConfig) -> Option<Transport> {
 /// Certificate verification is on (rustls): against the configured CA, or the platform's
 /// trusted roots; off only where `mqtt.insecure_skip_verify` names this very broker.
 pub fn client_transport(broker: &BrokerUrl, mqtt: &MqttSettings) -> Option<Transport> {
+    debug_assert!(
+        mqtt.files.ca.is_none() || mqtt.ca_pem.is_some(),
+        "the CA file is read by Settings::with_secrets before anything connects"
+    );
     if !broker.tls {
         return None;
     }

@@ -201,6 +201,12 @@ fn tracks(conn: &Connection, q: &ExportQuery, out: impl Write) -> Result<u64, Ex
             ))
         }
     };
+    // One snapshot for the whole export: a console writing the file meanwhile (or pruning it)
+    // cannot make a device's fix count and its fixes disagree, and a point is a point.
+    let _snapshot = conn
+        .is_autocommit()
+        .then(|| conn.unchecked_transaction())
+        .transpose()?;
     let (since, until) = (
         q.since_ms.unwrap_or(i64::MIN),
         q.until_ms.unwrap_or(i64::MAX),
