@@ -123,6 +123,7 @@ struct Fix {
     lon: f64,
     heading: Option<f64>,
     speed: Option<f64>,
+    accuracy: Option<f64>,
 }
 
 /// Where each of `devices` was at `at_ms`: devices with no fix before `at_ms` are left out.
@@ -133,11 +134,11 @@ pub fn frame_at(
     p: FrameParams,
 ) -> rusqlite::Result<Vec<DeviceView>> {
     let mut before = conn.prepare_cached(
-        "SELECT ts_ms, lat, lon, heading, speed FROM positions
+        "SELECT ts_ms, lat, lon, heading, speed, accuracy FROM positions
          WHERE device_id = ?1 AND ts_ms <= ?2 ORDER BY ts_ms DESC, id DESC LIMIT 1",
     )?;
     let mut after = conn.prepare_cached(
-        "SELECT ts_ms, lat, lon, heading, speed FROM positions
+        "SELECT ts_ms, lat, lon, heading, speed, accuracy FROM positions
          WHERE device_id = ?1 AND ts_ms > ?2 ORDER BY ts_ms, id LIMIT 1",
     )?;
     let mut status = conn.prepare_cached(
@@ -151,6 +152,7 @@ pub fn frame_at(
             lon: r.get(2)?,
             heading: r.get(3)?,
             speed: r.get(4)?,
+            accuracy: r.get(5)?,
         })
     };
     let mut out = Vec::with_capacity(devices.len());
@@ -192,7 +194,7 @@ pub fn frame_at(
                     crate::live::motion_between(
                         (s.ts_ms, s.lat, s.lon),
                         (end.ts_ms, end.lat, end.lon),
-                        None,
+                        end.accuracy,
                     )
                 })
             }
@@ -246,6 +248,7 @@ fn interpolate(a: &Fix, b: &Fix, at_ms: i64) -> Fix {
         lon: a.lon + (b.lon - a.lon) * f,
         heading: near.heading,
         speed: near.speed,
+        accuracy: near.accuracy,
     }
 }
 
@@ -371,6 +374,24 @@ pub(crate) mod tests {
         assert!(fresh.online && !fresh.stale, "{fresh:?}");
         let silent = at(p.stale_after_ms + 1);
         assert!(silent.online && silent.stale, "{silent:?}");
+    }
+
+    #[test]
+    fn a_parked_phone_with_a_wide_accuracy_is_standing_as_live_state_reads_it() {
+        // 30 m of wander over 10 s from a fix that says it is good to 30 m: standing (twice the
+        // accuracy is the noise), as live state reads it.
+        let conn = crate::store::open_in_memory().unwrap();
+        conn.execute_batch(
+            "INSERT INTO positions (device_id, ts_ms, lat, lon, accuracy, received_ms) VALUES
+               ('ph', 0, 50.0, 4.0, 30.0, 0),
+               ('ph', 10000, 50.00027, 4.0, 30.0, 0);",
+        )
+        .unwrap();
+        let meta = device_meta(&conn).unwrap();
+        let v = frame_at(&conn, &meta, 5000, FrameParams::default())
+            .unwrap()
+            .remove(0);
+        assert_eq!((v.speed, v.heading), (Some(0.0), None), "{v:?}");
     }
 
     #[test]

@@ -117,7 +117,7 @@ pub fn track(
             crate::live::motion_between(
                 (from.ts_ms, from.lat, from.lon),
                 (r.ts_ms, r.lat, r.lon),
-                None,
+                r.accuracy,
             )
             .map(|(speed, _)| speed)
         });

@@ -51,6 +51,8 @@ pub struct PositionRow {
     pub lat: f64,
     pub lon: f64,
     pub speed: Option<f64>,
+    /// The fix's accuracy radius in metres, when the device sent one.
+    pub accuracy: Option<f64>,
 }
 
 /// One device's fixes with `from_ms <= ts < to_ms`, oldest first.
@@ -61,7 +63,7 @@ pub fn track(
     to_ms: i64,
 ) -> rusqlite::Result<Vec<PositionRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT ts_ms, lat, lon, speed FROM positions
+        "SELECT ts_ms, lat, lon, speed, accuracy FROM positions
          WHERE device_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 ORDER BY ts_ms, id",
     )?;
     let rows = stmt.query_map((device, from_ms, to_ms), |r| {
@@ -70,6 +72,7 @@ pub fn track(
             lat: r.get(1)?,
             lon: r.get(2)?,
             speed: r.get(3)?,
+            accuracy: r.get(4)?,
         })
     })?;
     rows.collect()
