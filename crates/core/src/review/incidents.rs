@@ -15,6 +15,7 @@
 //! console has added since: a frame then folds them in memory instead of reading the whole
 //! audit table again.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::Connection;
@@ -69,18 +70,22 @@ impl Repeats {
     ) -> rusqlite::Result<(usize, Option<i64>)> {
         self.catch_up(conn)?;
         let key = (source.to_owned(), kind.to_owned());
-        if !self.by_key.contains_key(&key) {
-            let mut stmt = conn.prepare_cached(
-                "SELECT ts_ms FROM events WHERE device_id = ?1 AND type = ?2 AND id <= ?3",
-            )?;
-            let mut times = stmt
-                .query_map((source, kind, self.read_up_to.unwrap_or(0)), |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<i64>>>()?;
-            times.sort_unstable();
-            self.by_key.insert(key.clone(), times);
-        }
-        let times = self.by_key.get_mut(&key).expect("just read");
-        if self.unsorted.remove(&key) {
+        let resort = self.unsorted.remove(&key);
+        let read_up_to = self.read_up_to.unwrap_or(0);
+        let times = match self.by_key.entry(key) {
+            Entry::Occupied(held) => held.into_mut(),
+            Entry::Vacant(new) => {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT ts_ms FROM events WHERE device_id = ?1 AND type = ?2 AND id <= ?3",
+                )?;
+                let mut times = stmt
+                    .query_map((source, kind, read_up_to), |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<i64>>>()?;
+                times.sort_unstable();
+                new.insert(times)
+            }
+        };
+        if resort {
             times.sort_unstable();
         }
         let lo = times.partition_point(|&t| t < from_ms);
