@@ -68,7 +68,9 @@ impl Repeats {
         from_ms: i64,
         to_ms: i64,
     ) -> rusqlite::Result<(usize, Option<i64>)> {
-        self.catch_up(conn)?;
+        if self.read_up_to.is_none() {
+            self.catch_up(conn)?; // incidents_at catches up once per frame
+        }
         let key = (source.to_owned(), kind.to_owned());
         let resort = self.unsorted.remove(&key);
         let read_up_to = self.read_up_to.unwrap_or(0);
@@ -96,24 +98,37 @@ impl Repeats {
     /// Appends the events stored since the last call to the keys already read (a running
     /// console's file grows); the first call only notes where the table ends.
     fn catch_up(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        let Some(read) = self.read_up_to else {
-            let newest: Option<i64> =
-                conn.query_row("SELECT max(id) FROM events", [], |r| r.get(0))?;
-            self.read_up_to = Some(newest.unwrap_or(0));
-            return Ok(());
+        let newest: i64 =
+            conn.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?;
+        let read = match self.read_up_to {
+            Some(read) if read == newest => return Ok(()),
+            Some(read) if read < newest => read,
+            // The first call; or retention emptied the table and ids started again (they are
+            // rowids, not AUTOINCREMENT): every key is read afresh when next asked for.
+            _ => {
+                self.by_key.clear();
+                self.unsorted.clear();
+                self.read_up_to = Some(newest);
+                return Ok(());
+            }
         };
         let mut stmt = conn.prepare_cached(
-            "SELECT id, device_id, type, ts_ms FROM events WHERE id > ?1 ORDER BY id",
+            "SELECT id, device_id, type, ts_ms FROM events WHERE id > ?1 AND id <= ?2 ORDER BY id",
         )?;
-        let mut rows = stmt.query([read])?;
+        let mut rows = stmt.query([read, newest])?;
         while let Some(r) = rows.next()? {
-            self.read_up_to = Some(r.get(0)?);
             let key: (String, String) = (r.get(1)?, r.get(2)?);
             if let Some(times) = self.by_key.get_mut(&key) {
-                times.push(r.get(3)?);
-                self.unsorted.insert(key);
+                let t: i64 = r.get(3)?;
+                // Usually the newest: appended in order. A late one is sorted in before the
+                // next search.
+                if times.last().is_some_and(|&last| t < last) {
+                    self.unsorted.insert(key);
+                }
+                times.push(t);
             }
         }
+        self.read_up_to = Some(newest);
         Ok(())
     }
 }
@@ -211,6 +226,7 @@ impl Trails {
         at_ms: i64,
     ) -> rusqlite::Result<IncidentsThen> {
         let forgotten_before = at_ms.saturating_sub(KEEP_RESOLVED_MS);
+        self.repeats.catch_up(conn)?;
         let mut shown = Vec::new();
         let mut resolved_earlier = 0u32;
         for (id, trail) in &self.by_id {
@@ -400,6 +416,15 @@ mod tests {
         .unwrap();
         let i = at(3500);
         assert_eq!((i.count, i.last_seen_ms), (3, 3200));
+        // Retention emptied the table and ids started again at 1: read afresh, not missed.
+        conn.execute_batch(
+            "DELETE FROM events;
+             INSERT INTO events (device_id, event_id, ts_ms, type, severity, received_ms)
+               VALUES ('v1', 'n1', 1500, 'panic', 'critical', 0);",
+        )
+        .unwrap();
+        let i = at(3500);
+        assert_eq!((i.count, i.last_seen_ms), (1, 1500));
         assert_eq!(i.updated_by, "dana");
         let i = at(5000);
         assert_eq!((i.state, i.assignee.as_deref()), (Assigned, Some("bo")));
