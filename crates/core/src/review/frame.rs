@@ -242,10 +242,21 @@ fn interpolate(a: &Fix, b: &Fix, at_ms: i64) -> Fix {
         0.0
     };
     let near = if f < 0.5 { a } else { b };
+    // The short way round: across the antimeridian (179.9 to -179.9) is 0.2 degrees, not 359.8.
+    let dlon = match b.lon - a.lon {
+        d if d > 180.0 => d - 360.0,
+        d if d < -180.0 => d + 360.0,
+        d => d,
+    };
+    let lon = match a.lon + dlon * f {
+        l if l > 180.0 => l - 360.0,
+        l if l < -180.0 => l + 360.0,
+        l => l,
+    };
     Fix {
         ts_ms: at_ms,
         lat: a.lat + (b.lat - a.lat) * f,
-        lon: a.lon + (b.lon - a.lon) * f,
+        lon,
         heading: near.heading,
         speed: near.speed,
         accuracy: near.accuracy,
@@ -357,6 +368,29 @@ pub(crate) mod tests {
             .find(|d| d.id == "lone")
             .unwrap();
         assert_eq!((lone.speed, lone.speed_estimated), (None, false));
+    }
+
+    #[test]
+    fn between_two_fixes_across_the_antimeridian_a_device_is_the_short_way_round() {
+        let conn = crate::store::open_in_memory().unwrap();
+        conn.execute_batch(
+            "INSERT INTO positions (device_id, ts_ms, lat, lon, speed, received_ms) VALUES
+               ('ship', 0, -17.0, 179.9, 5.0, 0),
+               ('ship', 10000, -17.0, -179.7, 5.0, 0);",
+        )
+        .unwrap();
+        let meta = device_meta(&conn).unwrap();
+        let at = |ms| {
+            frame_at(&conn, &meta, ms, FrameParams::default())
+                .unwrap()
+                .remove(0)
+                .lon
+                .unwrap()
+        };
+        // A quarter of the way: 0.1 degrees east of 179.9 is 180.0 (the same meridian as -180).
+        assert!((at(2500).abs() - 180.0).abs() < 1e-9, "{}", at(2500));
+        // Three quarters: 0.3 degrees past it, at -179.8 (it used to be near 45 east).
+        assert!((at(7500) - -179.8).abs() < 1e-9, "{}", at(7500));
     }
 
     #[test]
