@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { advance, duration, fromLocalInput, toLocalInput } from './timeline';
+import { advance, clock, duration, fromLocalInput, landing, toLocalInput } from './timeline';
 
 describe('review timeline', () => {
   it('plays at the chosen speed and stops at the end', () => {
@@ -20,5 +20,13 @@ describe('review timeline', () => {
     expect(duration(12_400)).toBe('12 s');
     expect(duration(250_000)).toBe('4 min 10 s');
     expect(duration(7_500_000)).toBe('2 h 05 min');
+  });
+
+  it('steps only within the range, and names a moment outside it', () => {
+    expect(landing(500, 100, 900, 'none')).toEqual({ at: 500 });
+    expect(landing(100, 100, 900, 'none')).toEqual({ at: 100 });
+    expect(landing(null, 100, 900, 'nothing happens after this instant')).toEqual({ error: 'nothing happens after this instant' });
+    expect(landing(950, 100, 900, 'none')).toEqual({ error: `that happens at ${clock(950)}, outside the range: widen the range to go there` });
+    expect('error' in landing(50, 100, 900, 'none')).toBe(true);
   });
 });

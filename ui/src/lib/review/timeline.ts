@@ -36,3 +36,15 @@ export function duration(ms: number): string {
   if (m < 60) return `${m} min ${String(s % 60).padStart(2, '0')} s`;
   return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
 }
+
+/**
+ * Where a step lands: `t` is the moment the backend found (the next or previous event, the
+ * next incident), `none` what to say when there is none. A moment outside the range `[from,
+ * to]` is not jumped to (the scrubber cannot show it): it is named, so the reviewer can widen
+ * the range.
+ */
+export function landing(t: number | null, from: number, to: number, none: string): { at: number } | { error: string } {
+  if (t === null) return { error: none };
+  if (t < from || t > to) return { error: `that happens at ${clock(t)}, outside the range: widen the range to go there` };
+  return { at: t };
+}
