@@ -14,13 +14,18 @@ import { freePort, startDesktopHost, until } from './webdriver.mjs';
 
 const app = process.env.WATCHFLOOR_BIN ?? 'target/debug/watchfloor';
 
+/** The fields of /proc/PID/stat after the command name: [state, ppid, pgrp, ...]. */
+function statFields(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** The pid of the WebKit web process that `parent` started, or null. */
 function webProcessOf(parent) {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = Number(statFields(entry)[1]);
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
       if (ppid === parent && cmdline.includes('WebKitWebProcess')) return Number(entry);
     } catch {
@@ -32,8 +37,7 @@ function webProcessOf(parent) {
 
 /** The process group of `pid`. */
 function processGroupOf(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+  return Number(statFields(pid)[2]);
 }
 
 test('a crashed or hung page is reloaded, re-subscribes, and the operator is told', { timeout: 180_000 }, async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Incident } from '../backend';
+import { MemoryStorage } from '../testing/memory-storage';
 import { loadHeld, saveHeld } from './handover';
 import { alertText, IncidentStore, PendingAlerts, stepSelection, type IncidentFilter } from './store';
 
@@ -179,29 +180,6 @@ describe('a page that replaces the window\'s previous one', () => {
     expect(loadHeld(storage)).toBeNull();
   });
 });
-
-/** sessionStorage's interface over a Map (Vitest runs in Node, which has none). */
-class MemoryStorage implements Storage {
-  private items = new Map<string, string>();
-  get length(): number {
-    return this.items.size;
-  }
-  clear(): void {
-    this.items.clear();
-  }
-  getItem(key: string): string | null {
-    return this.items.get(key) ?? null;
-  }
-  key(index: number): string | null {
-    return [...this.items.keys()][index] ?? null;
-  }
-  removeItem(key: string): void {
-    this.items.delete(key);
-  }
-  setItem(key: string, value: string): void {
-    this.items.set(key, value);
-  }
-}
 
 describe('stepSelection', () => {
   it('moves from the selected row, or from where it was when it left the list', () => {

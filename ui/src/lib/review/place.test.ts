@@ -1,24 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { MemoryStorage } from '../testing/memory-storage';
 import { loadPlace, savePlace } from './place';
-
-/** sessionStorage's interface over a Map (Vitest runs in Node, which has none). */
-function memory(): Storage {
-  const items = new Map<string, string>();
-  return {
-    get length() {
-      return items.size;
-    },
-    clear: () => items.clear(),
-    getItem: (k) => items.get(k) ?? null,
-    key: (i) => [...items.keys()][i] ?? null,
-    removeItem: (k) => void items.delete(k),
-    setItem: (k, v) => void items.set(k, v),
-  };
-}
 
 describe('the reviewer\'s place across a reload', () => {
   it('comes back for the same file, kept within its span', () => {
-    const s = memory();
+    const s = new MemoryStorage();
     savePlace(s, { path: '/h.sqlite', from: 100, to: 900, at: 450, device: 'van-7' });
     expect(loadPlace(s, '/h.sqlite', 0, 1000)).toEqual({ path: '/h.sqlite', from: 100, to: 900, at: 450, device: 'van-7' });
     // The file is shorter than the place (a copy): clamped into it.
@@ -26,7 +12,7 @@ describe('the reviewer\'s place across a reload', () => {
   });
 
   it('is nothing for another file, none saved, or a damaged one', () => {
-    const s = memory();
+    const s = new MemoryStorage();
     expect(loadPlace(s, '/h.sqlite', 0, 1000)).toBeNull();
     savePlace(s, { path: '/other.sqlite', from: 1, to: 2, at: 1, device: null });
     expect(loadPlace(s, '/h.sqlite', 0, 1000)).toBeNull();
