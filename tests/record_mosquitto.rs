@@ -336,6 +336,65 @@ fn owntracks_phones_are_recorded_under_their_own_namespace() {
 }
 
 #[test]
+fn a_retained_location_replayed_at_each_connect_is_stored_once() {
+    // An OwnTracks phone's location is retained: the broker sends it again at every
+    // subscription, so at each reconnect of the console and each start of a recorder.
+    let mut broker = Mosquitto::start_persistent();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let tst = now_ms() / 1000 - 3600;
+    let location =
+        format!(r#"{{"_type":"location","tid":"jd","lat":51.91,"lon":4.48,"tst":{tst}}}"#);
+    publish(broker.port, "owntracks/jane/phone", &location, 1, true);
+    let count = "SELECT count(*) FROM positions WHERE device_id = 'ot:jane.phone'";
+
+    let mut rec = Watchfloor::record(&broker, &db);
+    assert!(
+        eventually(Duration::from_secs(10), || try_query_i64(&db, count) == 1),
+        "the retained location is stored; log:\n{}",
+        rec.log()
+    );
+    // The broker restarts: the recorder connects and subscribes again, and hears it again.
+    broker.restart();
+    assert!(
+        eventually(Duration::from_secs(30), || rec.connects() == 2),
+        "reconnected; log:\n{}",
+        rec.log()
+    );
+    // A live fix after the replay, so the replay has surely been through the writer.
+    let live = format!(
+        r#"{{"_type":"location","lat":51.92,"lon":4.48,"tst":{}}}"#,
+        tst + 60
+    );
+    publish(broker.port, "owntracks/jane/phone", &live, 1, false);
+    assert!(
+        eventually(Duration::from_secs(10), || try_query_i64(&db, count) == 2),
+        "log:\n{}",
+        rec.log()
+    );
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+    // A new recorder on the file hears the retained one once more.
+    let mut rec = Watchfloor::record(&broker, &db);
+    let later = format!(
+        r#"{{"_type":"location","lat":51.93,"lon":4.48,"tst":{}}}"#,
+        tst + 120
+    );
+    publish(broker.port, "owntracks/jane/phone", &later, 1, false);
+    assert!(
+        eventually(Duration::from_secs(10), || try_query_i64(&db, count) >= 3),
+        "log:\n{}",
+        rec.log()
+    );
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+    assert_eq!(query_i64(&db, count), 3, "each fix once");
+    assert_eq!(
+        query_i64(&db, &format!("{count} AND ts_ms = {}", tst * 1000)),
+        1,
+        "the retained fix once, however often it was replayed"
+    );
+}
+
+#[test]
 fn face_terminals_presence_and_records_are_recorded_once_in_their_zone() {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();

@@ -55,7 +55,9 @@ pub struct DeviceState {
     /// against the device's, and a device whose clock is behind would stay offline after its
     /// will until its clock caught up with the console's.
     device_status_ms: Option<i64>,
-    /// Receiver clock of the last message of any kind (epoch ms).
+    /// Receiver clock of the last message of any kind (epoch ms); for a message the broker
+    /// replayed from its retained store, the time the device put on it, at most its receipt
+    /// ([`LiveState::apply_replayed`]).
     pub last_seen_ms: i64,
     /// Online, but silent for longer than the stale limit at the last sweep (or reporting only
     /// times older than what is held for that long: see `behind_since_ms`).
@@ -195,6 +197,22 @@ impl LiveState {
 
     /// Applies one decoded message received at `received_ms`.
     pub fn apply(&mut self, msg: &NativeMessage, received_ms: i64) -> Applied {
+        self.apply_heard(msg, received_ms, false)
+    }
+
+    /// Applies a message the broker replayed from its retained store (at every subscription:
+    /// each connect of the console): what the device said last, maybe days ago, not a sign
+    /// that it is alive now. It moves the device's state on like any message when it is newer
+    /// than what is held, but last-seen becomes the time the device put on it (at most its
+    /// receipt) instead of the receipt, and it does not by itself make a stale device fresh:
+    /// the next sweep judges that from last-seen. Before, every reconnect of the console made
+    /// each device with a retained status "seen 0 s ago", and fresh, however long it had been
+    /// silent.
+    pub fn apply_replayed(&mut self, msg: &NativeMessage, received_ms: i64) -> Applied {
+        self.apply_heard(msg, received_ms, true)
+    }
+
+    fn apply_heard(&mut self, msg: &NativeMessage, received_ms: i64, replayed: bool) -> Applied {
         let id = msg.device();
         let is_new = !self.devices.contains_key(id);
         let state = self
@@ -204,7 +222,14 @@ impl LiveState {
                 groups: self.groups.groups_of(id.as_str()).into(),
                 ..DeviceState::default()
             });
-        state.last_seen_ms = state.last_seen_ms.max(received_ms);
+        state.last_seen_ms = state.last_seen_ms.max(match (replayed, said_at(msg)) {
+            (false, _) => received_ms,
+            (true, Some(said)) => said.min(received_ms),
+            // No time of its own (a will stamped on arrival): nothing better than its receipt
+            // for a device heard of first this way; nothing new for one already known.
+            (true, None) if is_new => received_ms,
+            (true, None) => state.last_seen_ms,
+        });
         // What the message says of the device's clock: behind what is held (Some(true)),
         // moving on (Some(false)), or nothing (events, duplicates, wills with no time).
         let (moved, behind) = match msg {
@@ -253,6 +278,14 @@ impl LiveState {
             }
         };
         match behind {
+            // A replay says when the device spoke, not that it speaks now: a state it moves
+            // on shows the device's clock is not behind; whether the device is silent is the
+            // sweep's to judge from last-seen.
+            Some(false) if replayed => {
+                state.behind_since_ms = None;
+                state.clock_behind = false;
+            }
+            _ if replayed => {}
             Some(true) => {
                 // Still saying nothing new: a stale mark stays until something moves it on.
                 state.behind_since_ms.get_or_insert(received_ms);
@@ -457,6 +490,17 @@ fn add_to_trail(trail: &mut VecDeque<TrailPoint>, fix: &Fix, window: Duration) {
         .is_some_and(|p| p.ts_ms < oldest_kept || trail.len() > MAX_TRAIL_POINTS)
     {
         trail.pop_front();
+    }
+}
+
+/// The time the device put on `msg`, if it put one (a message stamped on arrival has none).
+fn said_at(msg: &NativeMessage) -> Option<i64> {
+    match msg {
+        NativeMessage::Location { fix, .. } => Some(fix.ts_ms),
+        NativeMessage::Status { status, .. } => {
+            (!status.stamped_on_arrival).then_some(status.ts_ms)
+        }
+        NativeMessage::Event { event, .. } => (!event.stamped_on_arrival).then_some(event.ts_ms),
     }
 }
 
@@ -847,6 +891,81 @@ mod tests {
         live.apply(&loc("a", 70_000, 1.0), 70_000);
         assert!(!live.take_changes()[0].stale);
         assert_eq!(live.counts().stale, 0);
+    }
+
+    #[test]
+    fn a_retained_replay_at_a_reconnect_does_not_make_a_silent_device_fresh() {
+        let mut live = live_with(60, 600);
+        // Online at 1 s, its status retained by the broker; then silent.
+        live.apply(&status("a", 1_000, true), 1_000);
+        assert_eq!(live.sweep_stale(100_000), vec![id("a")]);
+        live.take_changes();
+        // The console reconnects at 200 s and subscribes again: the broker replays the
+        // retained status.
+        assert_eq!(
+            live.apply_replayed(&status("a", 1_000, true), 200_000),
+            Applied::Outdated
+        );
+        let a = live.get(&id("a")).unwrap();
+        assert_eq!(
+            a.last_seen_ms, 1_000,
+            "last heard from at 1 s, not at 200 s"
+        );
+        assert!(a.stale, "still silent since 1 s");
+        assert!(
+            live.sweep_stale(200_500).is_empty(),
+            "no second turn to stale"
+        );
+        assert!(live.get(&id("a")).unwrap().stale);
+        // Its next message, live, makes it fresh at once.
+        live.apply(&status("a", 201_000, true), 201_000);
+        assert!(!live.get(&id("a")).unwrap().stale);
+    }
+
+    #[test]
+    fn a_retained_status_first_heard_counts_from_the_time_it_carries() {
+        let mut live = live_with(60, 600);
+        let day = 86_400_000;
+        // The console starts on day 3; a device's retained status says online on day 1 (it
+        // died without its will reaching the broker).
+        assert_eq!(
+            live.apply_replayed(&status("gone", day, true), 3 * day),
+            Applied::NewDevice
+        );
+        assert_eq!(live.get(&id("gone")).unwrap().last_seen_ms, day);
+        assert_eq!(
+            live.sweep_stale(3 * day + 1_000),
+            vec![id("gone")],
+            "stale at the first sweep, not two minutes after the start"
+        );
+        // One that spoke a second before the start is fresh, and stays so for the limit.
+        live.apply_replayed(&status("here", 3 * day - 1_000, true), 3 * day);
+        assert!(live.sweep_stale(3 * day + 1_000).is_empty());
+        assert_eq!(live.sweep_stale(3 * day + 60_000), vec![id("here")]);
+        // A retained status newer than what is held (sent while the console was cut off)
+        // moves the device on, and counts from its own time.
+        live.apply_replayed(&status("gone", 3 * day + 50_000, true), 3 * day + 70_000);
+        assert_eq!(
+            live.get(&id("gone")).unwrap().last_seen_ms,
+            3 * day + 50_000
+        );
+        assert!(
+            live.sweep_stale(3 * day + 71_000).is_empty(),
+            "fresh: said 21 s ago"
+        );
+        assert!(!live.get(&id("gone")).unwrap().stale);
+        // A time ahead of the receipt (a device clock ahead) counts as the receipt.
+        live.apply_replayed(&status("ahead", 3 * day + 90_000, true), 3 * day + 80_000);
+        assert_eq!(
+            live.get(&id("ahead")).unwrap().last_seen_ms,
+            3 * day + 80_000
+        );
+        // A retained will with no time of its own says nothing of when for a known device.
+        let before = live.get(&id("gone")).unwrap().last_seen_ms;
+        live.apply_replayed(&will("gone", 4 * day), 4 * day);
+        let gone = live.get(&id("gone")).unwrap();
+        assert!(!gone.online());
+        assert_eq!(gone.last_seen_ms, before);
     }
 
     #[test]

@@ -645,7 +645,7 @@ impl LiveTask {
                 image,
                 push_ack,
             }) => {
-                let mut records = self.records_of(messages, received_ms);
+                let mut records = self.records_of(messages, received_ms, msg.retained);
                 // A face terminal's record: its attendance row, its image beside its event.
                 records.extend(access.map(|record| Record::Access {
                     record,
@@ -699,16 +699,24 @@ impl LiveTask {
     }
 
     /// Applies decoded messages to live state (raising what they call for); their history rows.
-    fn records_of(&mut self, messages: Vec<NativeMessage>, received_ms: i64) -> Vec<Record> {
+    /// `replayed`: the broker sent them from its retained store (see
+    /// [`LiveState::apply_replayed`]).
+    fn records_of(
+        &mut self,
+        messages: Vec<NativeMessage>,
+        received_ms: i64,
+        replayed: bool,
+    ) -> Vec<Record> {
         messages
             .into_iter()
             .map(|m| {
-                self.apply_live(&m, received_ms);
+                self.apply_live(&m, received_ms, replayed);
                 match m {
                     NativeMessage::Location { device, fix } => Record::Position {
                         device,
                         fix,
                         received_ms,
+                        replayed,
                     },
                     NativeMessage::Status { device, status } => Record::Status {
                         device,
@@ -726,10 +734,14 @@ impl LiveTask {
     }
 
     /// Applies a decoded message to live state and raises the incidents it calls for.
-    fn apply_live(&mut self, m: &NativeMessage, received_ms: i64) {
+    fn apply_live(&mut self, m: &NativeMessage, received_ms: i64, replayed: bool) {
         let device = m.device();
         let was_online = self.live.get(device).map(|s| s.online());
-        self.live.apply(m, received_ms);
+        if replayed {
+            self.live.apply_replayed(m, received_ms);
+        } else {
+            self.live.apply(m, received_ms);
+        }
         let Some(state) = self.live.get(device) else {
             return;
         };

@@ -169,6 +169,7 @@ mod tests {
                 accuracy: None,
             },
             received_ms: 1,
+            replayed: false,
         }
     }
 

@@ -24,6 +24,16 @@ pub const INSERT: &str = "INSERT INTO positions
     (device_id, ts_ms, lat, lon, alt, heading, speed, accuracy, received_ms)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
+/// [`INSERT`] unless the file holds this device's fix at this time and place already: for a
+/// fix the broker replayed from its retained store (an OwnTracks phone's last location, at
+/// every connect of the console), which would otherwise be stored again each time.
+pub const INSERT_UNLESS_STORED: &str = "INSERT INTO positions
+    (device_id, ts_ms, lat, lon, alt, heading, speed, accuracy, received_ms)
+    SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9
+    WHERE NOT EXISTS (SELECT 1 FROM positions
+        WHERE device_id = ?1 AND ts_ms = ?2 AND lat = ?3 AND lon = ?4)";
+
+/// Runs [`INSERT`] or [`INSERT_UNLESS_STORED`] (prepared as `stmt`) for one fix.
 pub fn insert(
     stmt: &mut Statement<'_>,
     device: &DeviceId,

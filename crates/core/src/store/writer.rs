@@ -63,6 +63,9 @@ pub enum Record {
         device: DeviceId,
         fix: Fix,
         received_ms: i64,
+        /// Replayed by the broker from its retained store (at each connect of the console):
+        /// stored only if the file does not hold that fix already.
+        replayed: bool,
     },
     Status {
         device: DeviceId,
@@ -484,6 +487,7 @@ impl BatchWriter {
         let tx = self.conn.transaction()?;
         {
             let mut pos = tx.prepare_cached(positions::INSERT)?;
+            let mut pos_unless_stored = tx.prepare_cached(positions::INSERT_UNLESS_STORED)?;
             let mut sta = tx.prepare_cached(statuses::INSERT)?;
             let mut evt = tx.prepare_cached(events::INSERT)?;
             let mut qua = tx.prepare_cached(quarantine::INSERT)?;
@@ -497,7 +501,15 @@ impl BatchWriter {
                         device,
                         fix,
                         received_ms,
-                    } => positions::insert(&mut pos, device, fix, *received_ms)?,
+                        replayed,
+                    } => {
+                        let stmt = if *replayed {
+                            &mut pos_unless_stored
+                        } else {
+                            &mut pos
+                        };
+                        positions::insert(stmt, device, fix, *received_ms)?;
+                    }
                     Record::Status {
                         device,
                         status,
@@ -547,6 +559,7 @@ mod tests {
                 accuracy: None,
             },
             received_ms: ts,
+            replayed: false,
         }
     }
 
