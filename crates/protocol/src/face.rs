@@ -20,6 +20,7 @@
 //! `personName` as `persionName`. Device ids are `face:{facesluiceId}`.
 
 use std::collections::BTreeMap;
+use std::hash::Hasher as _;
 
 use base64::Engine as _;
 use chrono::{LocalResult, NaiveDateTime, TimeZone};
@@ -313,7 +314,7 @@ pub fn decode(
                 messages: vec![event(
                     device.clone(),
                     format!("snap-{snap}"),
-                    required_time(info)?,
+                    (required_time(info)?, false),
                     "stranger_capture",
                     Severity::High,
                     Some(message.to_owned()),
@@ -327,21 +328,39 @@ pub fn decode(
                 }),
             })
         }
+        // A door or tamper alarm is raised whatever is wrong with its envelope. With no
+        // messageId its id is its content's hash, so a redelivered copy is still one event;
+        // with no time, or one that is no time (a clock running fast, a DST gap, garbage), it
+        // is stamped on arrival and its message says why.
         (Topic::Alarm, op) => {
-            let id = text(&msg, "messageId")
-                .ok_or_else(|| DecodeError::Json("missing field `messageId`".into()))?;
+            let id = text(&msg, "messageId").unwrap_or_else(|| {
+                let mut hash = fnv::FnvHasher::default();
+                hash.write(payload);
+                format!("h{:016x}", hash.finish())
+            });
             let detail = text(info, "detail")
                 .or_else(|| text(info, "alarmType"))
-                .map(|d| tidy_text(&d, MAX_MESSAGE_CHARS - 64));
+                .map(|d| tidy_text(&d, MAX_MESSAGE_CHARS - 128));
+            let (time, note) = match optional_time(info) {
+                Ok(time) => (time, None),
+                Err(e) => (
+                    None,
+                    Some(format!(
+                        " (terminal time refused: {}; stamped on arrival)",
+                        truncate(&e.to_string(), 100)
+                    )),
+                ),
+            };
             Ok(only(event(
                 device.clone(),
                 format!("alarm-{id}"),
-                optional_time(info)?.unwrap_or(ctx.now_ms),
+                (time.unwrap_or(ctx.now_ms), time.is_none()),
                 "terminal_alarm",
                 Severity::High,
                 Some(format!(
-                    "{op}{}",
-                    detail.map(|d| format!(": {d}")).unwrap_or_default()
+                    "{op}{}{}",
+                    detail.map(|d| format!(": {d}")).unwrap_or_default(),
+                    note.unwrap_or_default()
                 )),
             )?))
         }
@@ -428,7 +447,7 @@ fn record(
         messages: vec![event(
             device,
             format!("rec-{record_id}"),
-            ts_ms,
+            (ts_ms, false),
             event_type,
             severity,
             Some(message),
@@ -470,10 +489,12 @@ fn jpeg(pic: Option<&Value>) -> Result<Vec<u8>, &'static str> {
     }
 }
 
+/// An event; `(ts_ms, stamped_on_arrival)` is its time and whether that is the console's
+/// clock at arrival (the terminal gave no usable one).
 fn event(
     device: DeviceId,
     event_id: String,
-    ts_ms: i64,
+    (ts_ms, stamped_on_arrival): (i64, bool),
     event_type: &str,
     severity: Severity,
     message: Option<String>,
@@ -489,7 +510,7 @@ fn event(
                 .map(|m| bounded_message("message", m, MAX_MESSAGE_CHARS))
                 .transpose()?,
             position: None,
-            stamped_on_arrival: false,
+            stamped_on_arrival,
         },
     })
 }
@@ -871,6 +892,57 @@ mod tests {
         assert!(
             long.ends_with('…') && long.chars().count() < MAX_MESSAGE_CHARS,
             "{long}"
+        );
+    }
+
+    #[test]
+    fn an_alarm_with_no_message_id_or_no_usable_time_is_raised_all_the_same() {
+        let decode_alarm =
+            |payload: &serde_json::Value| match one("mqtt/face/T1/Alarm", &payload.to_string()) {
+                NativeMessage::Event { event, .. } => event,
+                other => panic!("{other:?}"),
+            };
+        // No messageId: the id is the content's hash, the same for a redelivered copy.
+        let no_id = serde_json::json!({"operator": "DoorAlarm", "info": {"facesluiceId": "T1", "detail": "door forced"}});
+        let a = decode_alarm(&no_id);
+        assert!(a.event_id.starts_with("alarm-h"), "{}", a.event_id);
+        assert_eq!(decode_alarm(&no_id).event_id, a.event_id);
+        let other = serde_json::json!({"operator": "DoorAlarm", "info": {"facesluiceId": "T1", "detail": "tamper"}});
+        assert_ne!(decode_alarm(&other).event_id, a.event_id);
+        assert_eq!((a.ts_ms, a.stamped_on_arrival), (NOW, true));
+
+        // 08:00 UTC is 09:00 in Amsterdam: 10:00 there is an hour ahead; 02:30 on 2026-03-29
+        // does not exist there; and one time is no time.
+        for (time, why) in [
+            ("2026-11-23 10:00:00", "ahead of the receiver's clock"),
+            ("2026-03-29 02:30:00", "does not exist in Europe/Amsterdam"),
+            ("soon", "is not YYYY-MM-DD HH:mm:ss"),
+        ] {
+            let alarm = decode_alarm(&serde_json::json!({
+                "messageId": "a7", "operator": "DoorAlarm",
+                "info": {"facesluiceId": "T1", "detail": "door forced", "time": time}
+            }));
+            assert_eq!(
+                (alarm.ts_ms, alarm.stamped_on_arrival),
+                (NOW, true),
+                "{time}"
+            );
+            let message = alarm.message.unwrap();
+            assert!(
+                message.starts_with("DoorAlarm: door forced (terminal time refused: ")
+                    && message.contains(why)
+                    && message.ends_with("; stamped on arrival)"),
+                "{time}: {message}"
+            );
+        }
+        // A good time is the terminal's.
+        let on_time = decode_alarm(&serde_json::json!({
+            "messageId": "a8", "operator": "DoorAlarm",
+            "info": {"facesluiceId": "T1", "time": "2026-11-23 08:59:00"}
+        }));
+        assert_eq!(
+            (on_time.ts_ms, on_time.stamped_on_arrival),
+            (NOW - 60_000, false)
         );
     }
 

@@ -61,6 +61,8 @@ pub struct StatusPayload {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventPayload {
     pub id: String,
+    /// Missing reads as null: an event with no time is kept, stamped on arrival.
+    #[serde(default)]
     pub ts: Value,
     #[serde(rename = "type")]
     pub event_type: String,
@@ -485,9 +487,10 @@ fn validate_event(p: EventPayload, now_ms: i64) -> Result<DeviceEvent, DecodeErr
             ))
         }
     };
-    // An event may be an alarm someone has to act on: one from a device whose clock is unset (or
-    // that sends seconds) is kept, stamped on arrival and said so in its message, where a fix
-    // or a status with such a time is refused.
+    // An event may be an alarm someone has to act on: one whose time is unusable (a clock
+    // unset, running fast, or seconds; no time at all) is kept, stamped on arrival and said so
+    // in its message, where a fix or a status with such a time is refused. Events never move
+    // the device's drawn state, so a time on arrival hides no honest update.
     let (ts_ms, clock_note) = match parse_device_timestamp(&p.ts, now_ms) {
         Ok(ts) => (ts, None),
         Err(TimestampError::LooksLikeSeconds(n)) => (
@@ -496,7 +499,13 @@ fn validate_event(p: EventPayload, now_ms: i64) -> Result<DeviceEvent, DecodeErr
                 "(device time {n} is not milliseconds since 1970: clock unset, or seconds; stamped on arrival)"
             )),
         ),
-        Err(e) => return Err(e.into()),
+        Err(TimestampError::WrongType("null")) => {
+            (now_ms, Some("(no device time; stamped on arrival)".into()))
+        }
+        Err(e) => (
+            now_ms,
+            Some(format!("(device time refused: {e}; stamped on arrival)")),
+        ),
     };
     let message = p
         .message
@@ -621,6 +630,35 @@ mod tests {
             message.starts_with("SOS (device time 0 is not milliseconds"),
             "{message}"
         );
+
+        // A van whose clock runs 6 minutes fast, a time that is no time, and none at all: the
+        // alarm is raised all the same, its message says why its time is the arrival.
+        for (ts, note) in [
+            (
+                format!(r#""ts":{},"#, NOW + 6 * 60_000),
+                "(device time refused: timestamp is 360000 ms ahead",
+            ),
+            (
+                r#""ts":"yesterday","#.into(),
+                "(device time refused: timestamp \"yesterday\" is not RFC 3339",
+            ),
+            (
+                r#""ts":-5,"#.into(),
+                "(device time refused: timestamp -5 ms is out of range",
+            ),
+            (String::new(), "(no device time; stamped on arrival)"),
+        ] {
+            let payload = format!(r#"{{"id":"e-11",{ts}"type":"panic","severity":"critical"}}"#);
+            let msg = decode("devices", "devices/van-7/events", payload.as_bytes(), NOW)
+                .unwrap_or_else(|e| panic!("{payload}: {e}"));
+            let NativeMessage::Event { event, .. } = msg else {
+                panic!("expected an event")
+            };
+            assert_eq!(event.ts_ms, NOW, "{payload}");
+            assert!(event.stamped_on_arrival);
+            let message = event.message.unwrap();
+            assert!(message.starts_with(note), "{payload}: {message}");
+        }
     }
 
     #[test]
