@@ -197,6 +197,29 @@ test('the console shows a simulated fleet on the map with the broker status', { 
     );
     assert.ok(Math.hypot(ring.dx, ring.dy) < 2, `ring centred on the device: ${JSON.stringify(ring)}`);
     assert.match(ring.name, /\S/);
+    // Following the selected device keeps it in the middle of the map, says so on the map (the
+    // device panel, where it is set, is hidden on the Incidents tab), and stops when the
+    // operator moves the map another way: Fit all is not pulled back to the one device.
+    const offCentre = () => session.execute(`
+      const id = document.querySelector('[data-testid=device-row][aria-current=true]')?.dataset.deviceId;
+      const at = id && window.__watchfloorProject(id);
+      const box = document.querySelector('[data-testid=map]').getBoundingClientRect();
+      return at ? Math.hypot(at.x - (box.left + box.width / 2), at.y - (box.top + box.height / 2)) : null;`);
+    await session.execute(`document.querySelector('[data-testid=follow]').click(); return true;`);
+    const following = await until('the map following the device', async () => {
+      const chip = await session.execute(`return document.querySelector('[data-testid=map-following]')?.textContent ?? null;`);
+      const off = await offCentre();
+      return chip && off !== null && off < 40 ? { chip, off } : false;
+    }, 20_000);
+    assert.match(following.chip, /Following .+Stop/);
+    await session.execute(`document.querySelector('[data-testid=fit-all]').click(); return true;`);
+    await new Promise((r) => setTimeout(r, 2_000)); // ten batches of a moving fleet
+    const after = await session.execute(`return {
+      chip: !!document.querySelector('[data-testid=map-following]'),
+      box: document.querySelector('[data-testid=follow]').checked,
+    };`);
+    assert.deepEqual(after, { chip: false, box: false }, 'Fit all stops following');
+
     // The map follows the list's filter, and says so: the 12 vehicles in its source, no more
     // drawn (those in view, alone or in clusters), "Show all" clears it.
     const mapFiltered = await until('the map narrowed to the group', async () => {

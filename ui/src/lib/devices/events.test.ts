@@ -13,7 +13,7 @@ describe('RecentEvents', () => {
   it('reads once per device however often the same device is shown, then on the interval', async () => {
     const read = vi.fn(async (id: string) => [event(id)]);
     const shown: EventView[][] = [];
-    const events = new RecentEvents(read, (rows) => shown.push(rows), () => {}, 10_000);
+    const events = new RecentEvents(read, (rows) => shown.push(rows), () => {}, () => {}, 10_000);
     for (let i = 0; i < 50; i++) events.show('van-1'); // fifty batches bringing the selected device
     await vi.advanceTimersByTimeAsync(9_999);
     expect(read).toHaveBeenCalledTimes(1);
@@ -49,6 +49,19 @@ describe('RecentEvents', () => {
     fail({ message: 'late failure for a' });
     await vi.advanceTimersByTimeAsync(0);
     expect(errors).toEqual(['history locked']);
+    events.stop();
+  });
+
+  it('announces each new device before reading it, and not a device shown again', async () => {
+    const log: string[] = [];
+    const read = async (id: string) => (log.push(`read ${id}`), [event(id)]);
+    const events = new RecentEvents(read, (rows) => log.push(`rows ${rows[0].event_id}`), () => {}, () => log.push('switch'));
+    events.show('a');
+    events.show('a');
+    await vi.advanceTimersByTimeAsync(0);
+    events.show('b');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(log).toEqual(['switch', 'read a', 'rows a', 'switch', 'read b', 'rows b']);
     events.stop();
   });
 });

@@ -1,6 +1,8 @@
 // The device panel's recent events: read from history when the selected device changes, then
 // every 10 s, and never more often. A batch that brings the same device again (ten a second
 // while it moves) is not a new selection, and a reply for a device no longer shown is dropped.
+// A new device is announced first (`onswitch`), so the panel clears what it showed of the last
+// one: its rows, or its error, must not stand under the new device's name while it is read.
 
 import type { EventView } from '../backend';
 
@@ -16,6 +18,7 @@ export class RecentEvents {
     private readonly read: (id: string) => Promise<EventView[]>,
     private readonly onrows: (rows: EventView[]) => void,
     private readonly onerror: (message: string) => void,
+    private readonly onswitch: () => void = () => {},
     private readonly refreshMs = EVENTS_REFRESH_MS,
   ) {}
 
@@ -24,6 +27,7 @@ export class RecentEvents {
     if (id === this.#id) return;
     this.stop();
     this.#id = id;
+    this.onswitch();
     const generation = this.#generation;
     const load = () =>
       this.read(id).then(

@@ -20,6 +20,16 @@ describe('latency measurement', () => {
     expect(r.summary(20_500)?.n).toBe(100);
   });
 
+  it('starts the window again when the clock is set back, instead of stretching it', () => {
+    const hour = 3_600_000;
+    const r = new RollingPercentiles(10_000);
+    for (let t = 0; t < 5_000; t += 100) r.add(10 * hour + t, 300);
+    // NTP sets the clock back an hour: the minutes before the step are not "the last 10 s".
+    expect(r.summary(9 * hour)).toBeNull();
+    for (let t = 0; t < 20_000; t += 100) r.add(9 * hour + t, t < 10_000 ? 200 : 10);
+    expect(r.summary(9 * hour + 19_999)).toEqual({ p50: 10, p99: 200, max: 200, n: 110 });
+  });
+
   it('takes a second of 10,000 devices many times over without keeping the samples', () => {
     const r = new RollingPercentiles(10_000);
     // 30 s at 10,000 samples a second (the old array hit its cap of 100,000 here).

@@ -33,7 +33,13 @@ export class RollingPercentiles {
 
   add(atMs: number, value: number): void {
     const start = Math.floor(atMs / SLOT_MS) * SLOT_MS;
-    if (start > this.slotStart) {
+    if (start < this.slotStart - this.windowMs) {
+      // The clock was set back by more than the window (NTP, an operator): the window starts
+      // again from now. Else every sample went into the newest slot until the clock caught up,
+      // and "the last 10 s" meant everything since the step.
+      for (const slot of this.slots) slot.reset();
+      this.slotStart = start;
+    } else if (start > this.slotStart) {
       const keep = Math.ceil(this.windowMs / SLOT_MS) + 1;
       const skipped = Math.min(keep, (start - this.slotStart) / SLOT_MS);
       for (let i = 0; i < skipped; i++) {
@@ -53,7 +59,8 @@ export class RollingPercentiles {
     this.merged.reset();
     this.slots.forEach((slot, i) => {
       const slotEnd = this.slotStart - (this.slots.length - 1 - i) * SLOT_MS + SLOT_MS;
-      if (slotEnd > from && slot.totalCount > 0) this.merged.add(slot);
+      // A slot that begins after now is from before the clock was set back.
+      if (slotEnd > from && slotEnd - SLOT_MS <= nowMs && slot.totalCount > 0) this.merged.add(slot);
     });
     const n = this.merged.totalCount;
     if (n === 0) return null;
