@@ -43,8 +43,14 @@ enum Heard {
 }
 
 /// Starts `command` and waits up to `wait` for it to say ready or exit; a child still running
-/// is reaped by a thread of its own when it ends.
-pub fn start(mut command: Command, wait: Duration) -> std::io::Result<(u32, Started)> {
+/// is reaped by a thread of its own when it ends. For a child that was [`Started::Slow`],
+/// `later` is called from that thread with what became of it ([`Started::Ready`] or
+/// [`Started::Failed`]), so a failure after the wait is not lost.
+pub fn start(
+    mut command: Command,
+    wait: Duration,
+    later: impl FnOnce(Started) + Send + 'static,
+) -> std::io::Result<(u32, Started)> {
     command
         .env(READY_ENV, "1")
         .stdout(Stdio::piped())
@@ -84,26 +90,34 @@ pub fn start(mut command: Command, wait: Duration) -> std::io::Result<(u32, Star
             let _ = tx.send(Heard::Exited(status));
         }
     });
+    let failed = move |status: ExitStatus| {
+        // Everything it said before it went; a helper process it started may hold the pipe
+        // open after it, so not for ever.
+        let _ = stderr_done.recv_timeout(Duration::from_secs(2));
+        let tail = tail.lock().unwrap_or_else(|p| p.into_inner());
+        let reason = tail
+            .iter()
+            .rev()
+            .find(|l| l.starts_with("watchfloor: "))
+            .map(|l| l.trim_start_matches("watchfloor: ").to_owned())
+            .or_else(|| tail.back().cloned())
+            .unwrap_or_else(|| "it said nothing".to_owned());
+        Started::Failed {
+            status: status.to_string(),
+            reason,
+        }
+    };
     let started = match rx.recv_timeout(wait) {
         Ok(Heard::Ready) => Started::Ready,
-        Ok(Heard::Exited(status)) => {
-            // Everything it said before it went; a helper process it started may hold the
-            // pipe open after it, so not for ever.
-            let _ = stderr_done.recv_timeout(Duration::from_secs(2));
-            let tail = tail.lock().unwrap_or_else(|p| p.into_inner());
-            let reason = tail
-                .iter()
-                .rev()
-                .find(|l| l.starts_with("watchfloor: "))
-                .map(|l| l.trim_start_matches("watchfloor: ").to_owned())
-                .or_else(|| tail.back().cloned())
-                .unwrap_or_else(|| "it said nothing".to_owned());
-            Started::Failed {
-                status: status.to_string(),
-                reason,
-            }
+        Ok(Heard::Exited(status)) => failed(status),
+        Err(_) => {
+            std::thread::spawn(move || match rx.recv() {
+                Ok(Heard::Ready) => later(Started::Ready),
+                Ok(Heard::Exited(status)) => later(failed(status)),
+                Err(_) => {}
+            });
+            Started::Slow
         }
-        Err(_) => Started::Slow,
     };
     Ok((pid, started))
 }
@@ -123,6 +137,7 @@ mod tests {
         let (_, started) = start(
             sh("echo 'INFO starting' >&2; echo 'watchfloor: /tmp is full' >&2; echo late >&2; exit 1"),
             Duration::from_secs(10),
+            |_| {},
         )
         .unwrap();
         assert_eq!(
@@ -140,6 +155,7 @@ mod tests {
         let (_, started) = start(
             sh("sleep 30 >&2 & echo 'watchfloor: no display' >&2; exit 1"),
             Duration::from_secs(20),
+            |_| {},
         )
         .unwrap();
         assert!(
@@ -152,12 +168,45 @@ mod tests {
     fn a_child_that_says_ready_is_ready_and_one_that_says_nothing_is_slow() {
         let ready = format!("test -n \"${READY_ENV}\" && echo '{READY_LINE}'; sleep 2");
         assert_eq!(
-            start(sh(&ready), Duration::from_secs(10)).unwrap().1,
+            start(sh(&ready), Duration::from_secs(10), |_| {})
+                .unwrap()
+                .1,
             Started::Ready
         );
         assert_eq!(
-            start(sh("sleep 2"), Duration::from_millis(200)).unwrap().1,
+            start(sh("sleep 2"), Duration::from_millis(200), |_| {})
+                .unwrap()
+                .1,
             Started::Slow
+        );
+    }
+
+    #[test]
+    fn what_becomes_of_a_slow_child_is_told_later() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let slow_failure = "sleep 1; echo 'watchfloor: the temp folder is full' >&2; exit 1";
+        let (_, started) = start(sh(slow_failure), Duration::from_millis(100), {
+            let tx = tx.clone();
+            move |later| tx.send(later).unwrap()
+        })
+        .unwrap();
+        assert_eq!(started, Started::Slow);
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(20)).unwrap(),
+            Started::Failed {
+                status: "exit status: 1".into(),
+                reason: "the temp folder is full".into()
+            }
+        );
+        let slow_ready = format!("sleep 1; echo '{READY_LINE}'; sleep 1");
+        let (_, started) = start(sh(&slow_ready), Duration::from_millis(100), move |later| {
+            tx.send(later).unwrap()
+        })
+        .unwrap();
+        assert_eq!(started, Started::Slow);
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(20)).unwrap(),
+            Started::Ready
         );
     }
 }

@@ -175,6 +175,12 @@ pub async fn subscribe_live(
     webview: tauri::WebviewWindow,
     state: State<'_, ConsoleState>,
 ) -> Result<(), CommandError> {
+    // The previous stream ends before the new snapshot goes: one still resending a snapshot
+    // of its own (the page fell behind) could deliver it after ours, older, and the page
+    // takes any full batch.
+    if let Some(previous) = state.forwarder.lock().ok().and_then(|mut slot| slot.take()) {
+        previous.abort();
+    }
     let feed = state.feed.clone();
     // Subscribe before the snapshot so no batch falls between them; the UI drops batches whose
     // seq is not above the snapshot's.
@@ -204,6 +210,7 @@ pub async fn subscribe_live(
         }
     });
     if let Ok(mut slot) = state.forwarder.lock() {
+        // A subscription that raced this one: the newest stream wins.
         if let Some(previous) = slot.replace(task) {
             previous.abort();
         }

@@ -1,11 +1,12 @@
 //! The native file dialogs (tauri-plugin-dialog: GTK on Linux), opened by the backend itself.
 //! The page never names a path: it asks for an import, an export or a review, and the operator
 //! picks the file here. So a compromised page can read or write no file the operator did not
-//! choose in a dialog.
+//! choose in a dialog. Each dialog belongs to the window that asked (its parent): it opens in
+//! front of it, also over a full-screen console, and the window waits for it.
 
 use std::path::PathBuf;
 
-use tauri::{AppHandle, Manager, Runtime};
+use tauri::{Manager, Runtime, WebviewWindow};
 use tauri_plugin_dialog::{DialogExt, FilePath};
 
 use super::commands::CommandError;
@@ -23,13 +24,14 @@ fn path_of(picked: Option<FilePath>) -> Result<Option<PathBuf>, CommandError> {
 
 /// Asks for a file to read; `None` when the operator cancels.
 pub async fn open<R: Runtime>(
-    app: &AppHandle<R>,
+    window: &WebviewWindow<R>,
     title: &'static str,
     filter: (&'static str, &'static [&'static str]),
 ) -> Result<Option<PathBuf>, CommandError> {
-    let dialog = app
+    let dialog = window
         .dialog()
         .file()
+        .set_parent(window)
         .set_title(title)
         .add_filter(filter.0, filter.1)
         .add_filter("All files", &["*"]);
@@ -42,16 +44,18 @@ pub async fn open<R: Runtime>(
 
 /// Asks where to write, offering `default_name` in the Downloads folder; `None` on cancel.
 pub async fn save<R: Runtime>(
-    app: &AppHandle<R>,
+    window: &WebviewWindow<R>,
     title: &'static str,
     default_name: &str,
 ) -> Result<Option<PathBuf>, CommandError> {
-    let mut dialog = app
+    let mut dialog = window
         .dialog()
         .file()
+        .set_parent(window)
         .set_title(title)
         .set_file_name(default_name);
-    if let Ok(dir) = app.path().download_dir().or_else(|_| app.path().home_dir()) {
+    let paths = window.path();
+    if let Ok(dir) = paths.download_dir().or_else(|_| paths.home_dir()) {
         dialog = dialog.set_directory(dir);
     }
     let picked = tauri::async_runtime::spawn_blocking(move || dialog.blocking_save_file())

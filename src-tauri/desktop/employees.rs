@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use tauri::{AppHandle, State};
+use tauri::State;
 use watchfloor_core::facesync::report::{SyncAction, SyncOverview};
 use watchfloor_core::facesync::{self, directory, report, Control};
 use watchfloor_core::store::attendance::{
@@ -106,7 +106,7 @@ async fn send_control(state: &ConsoleState, control: Control) -> Result<(), Comm
 /// `None` when the dialog was cancelled.
 #[tauri::command]
 pub async fn import_employees(
-    app: AppHandle,
+    window: tauri::WebviewWindow,
     state: State<'_, ConsoleState>,
 ) -> Result<Option<facesync::ImportReport>, CommandError> {
     let Some(zone) = state.face_zone else {
@@ -115,7 +115,8 @@ pub async fn import_employees(
             "face terminals are turned off ([face] enabled = false)",
         ));
     };
-    let Some(csv) = dialogs::open(&app, dialogs::IMPORT_EMPLOYEES, ("CSV", &["csv"])).await? else {
+    let Some(csv) = dialogs::open(&window, dialogs::IMPORT_EMPLOYEES, ("CSV", &["csv"])).await?
+    else {
         return Ok(None);
     };
     let db = PathBuf::from(&state.info.db_path);
@@ -189,17 +190,25 @@ pub async fn attendance_daily(
 /// says in a save dialog; returns the path written, `None` when the dialog was cancelled.
 #[tauri::command]
 pub async fn export_attendance(
-    app: AppHandle,
+    window: tauri::WebviewWindow,
     state: State<'_, ConsoleState>,
     report: String,
     mut filter: AttendanceFilter,
 ) -> Result<Option<String>, CommandError> {
     let from = filter.from_day.clone().unwrap_or_default();
     let to = filter.to_day.clone().unwrap_or_default();
+    // The days go into the offered file name with digits and dashes only: the page could send
+    // any text, and a '/' or '..' in a save dialog's name field is a path.
+    let in_name = |day: &str| -> String {
+        day.chars()
+            .filter(|c| c.is_ascii_digit() || *c == '-')
+            .take(10)
+            .collect()
+    };
     let span = if from.is_empty() && to.is_empty() {
         "all".to_owned()
     } else {
-        format!("{from}_{to}")
+        format!("{}_{}", in_name(&from), in_name(&to))
     };
     let daily = match report.as_str() {
         "log" => false,
@@ -212,7 +221,7 @@ pub async fn export_attendance(
         }
     };
     let name = format!("watchfloor-{report}-{span}.csv");
-    let Some(path) = dialogs::save(&app, dialogs::EXPORT, &name).await? else {
+    let Some(path) = dialogs::save(&window, dialogs::EXPORT, &name).await? else {
         return Ok(None);
     };
     filter.limit = None;

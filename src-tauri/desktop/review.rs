@@ -12,7 +12,7 @@ use watchfloor_core::review::document::{self, DocumentError, ViewExport};
 use watchfloor_core::review::frame::FrameParams;
 use watchfloor_core::review::timeline::Direction;
 use watchfloor_core::review::trips::{Track, TripParams};
-use watchfloor_core::review::{self, AppMode, ReviewFile, ReviewFrame};
+use watchfloor_core::review::{self, AppMode, ReviewFile, ReviewFrame, ReviewStarted};
 
 use super::commands::CommandError;
 use super::dialogs;
@@ -152,11 +152,11 @@ pub async fn review_track(
 /// holds, in Downloads); resolves to the path written, `None` when the dialog was cancelled.
 #[tauri::command]
 pub async fn review_export(
-    app: AppHandle,
+    window: tauri::WebviewWindow,
     state: State<'_, ReviewState>,
     request: ViewExport,
 ) -> Result<Option<String>, CommandError> {
-    let Some(path) = dialogs::save(&app, dialogs::EXPORT, &request.file_name()).await? else {
+    let Some(path) = dialogs::save(&window, dialogs::EXPORT, &request.file_name()).await? else {
         return Ok(None);
     };
     let params = state.params;
@@ -200,15 +200,15 @@ fn write_file(
 /// The live console's "Review a file…": the operator picks a history file in a dialog; it is
 /// checked here (so a file that is no history, or one from a newer Watchfloor, is refused in
 /// the console, in words), then opened in a review window of its own, a second
-/// `watchfloor review` process, while this console runs on. Resolves to the file opened, `None`
-/// when the dialog was cancelled.
+/// `watchfloor review` process, while this console runs on. Resolves to the file and whether
+/// its window is open yet, `None` when the dialog was cancelled.
 #[tauri::command]
 pub async fn open_review(
-    app: AppHandle,
+    window: tauri::WebviewWindow,
     state: State<'_, super::ConsoleState>,
-) -> Result<Option<String>, CommandError> {
+) -> Result<Option<ReviewStarted>, CommandError> {
     let filter = ("History files", &["sqlite", "db"][..]);
-    let Some(file) = dialogs::open(&app, dialogs::OPEN_REVIEW, filter).await? else {
+    let Some(file) = dialogs::open(&window, dialogs::OPEN_REVIEW, filter).await? else {
         return Ok(None);
     };
     let checked = file.clone();
@@ -230,18 +230,35 @@ pub async fn open_review(
     // Waited for until its window is open, so a review that cannot start (its private copy
     // does not fit the temp folder, no display, a binary replaced by an upgrade) is said here
     // instead of reported as opened. Reaped when it closes; it may outlive this console.
+    // One still opening after the wait (an older file copied first) is said to be; if it then
+    // fails, a desktop notification says why (the page was answered long before).
+    let name = file.display().to_string();
+    let later = move |outcome| match outcome {
+        super::child::Started::Failed { status, reason } => {
+            tracing::error!(file = %name, %status, %reason, "the review window did not open");
+            let body = format!("{name}: {reason}");
+            if let Err(error) =
+                super::notify_desktop("Watchfloor: the review window did not open", &body)
+            {
+                tracing::warn!(%error, "the failure could not be shown as a notification");
+            }
+        }
+        _ => tracing::info!(file = %name, "review window opened"),
+    };
     let (pid, started) = tauri::async_runtime::spawn_blocking(move || {
-        super::child::start(command, REVIEW_START_WAIT)
+        super::child::start(command, REVIEW_START_WAIT, later)
     })
     .await
     .map_err(|e| CommandError::new("review", e))?
     .map_err(|e| CommandError::new("review", format!("cannot start the review window: {e}")))?;
-    match started {
+    let open = match started {
         super::child::Started::Ready => {
-            tracing::info!(file = %file.display(), pid, "review window opened")
+            tracing::info!(file = %file.display(), pid, "review window opened");
+            true
         }
         super::child::Started::Slow => {
-            tracing::warn!(file = %file.display(), pid, wait_s = REVIEW_START_WAIT.as_secs(), "review window started but not open yet")
+            tracing::warn!(file = %file.display(), pid, wait_s = REVIEW_START_WAIT.as_secs(), "review window started but not open yet");
+            false
         }
         super::child::Started::Failed { status, reason } => {
             return Err(CommandError::new(
@@ -249,8 +266,11 @@ pub async fn open_review(
                 format!("the review window did not open ({status}): {reason}"),
             ))
         }
-    }
-    Ok(Some(file.display().to_string()))
+    };
+    Ok(Some(ReviewStarted {
+        file: file.display().to_string(),
+        open,
+    }))
 }
 
 /// Opens `file` for review in a window of its own; returns when the window closes.

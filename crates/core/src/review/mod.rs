@@ -299,6 +299,17 @@ pub struct ReviewInfo {
     pub devices: Vec<frame::DeviceMeta>,
 }
 
+/// What the live console's "Review a file…" started: `open` once the review window said it is
+/// open; false when it had not within the console's wait (an older file is copied and brought
+/// up to date first, which can take minutes): it may still open, and the console tells in a
+/// desktop notification if it does not.
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct ReviewStarted {
+    pub file: String,
+    pub open: bool,
+}
+
 /// Which window the page is in: the live console, or a review of a file.
 #[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
 #[serde(tag = "mode", rename_all = "snake_case")]

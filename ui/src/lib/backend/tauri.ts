@@ -23,6 +23,7 @@ import type {
   ReviewFrame,
   Track,
   ViewExport,
+  ReviewStarted,
 } from './types';
 
 export const tauriBackend: Backend = {
@@ -56,7 +57,7 @@ export const tauriBackend: Backend = {
   reviewNextIncident: (atMs) => invoke<number | null>('review_next_incident', { atMs }),
   reviewTrack: (device, fromMs, toMs, minStopS) => invoke<Track>('review_track', { device, fromMs, toMs, minStopS }),
   reviewExport: (request: ViewExport) => invoke<string | null>('review_export', { request }),
-  openReview: () => invoke<string | null>('open_review'),
+  openReview: () => invoke<ReviewStarted | null>('open_review'),
   async subscribeLive(onBatch) {
     // Listen first: the backend's snapshot is the first event after subscribe_live.
     await listen<LiveBatch>('watchfloor://live', (e) => onBatch(e.payload));

@@ -40,6 +40,7 @@ export type { ReportKind } from './generated/ReportKind';
 export type { SyncOverview } from './generated/SyncOverview';
 export type { SyncAction } from './generated/SyncAction';
 export type { AppMode } from './generated/AppMode';
+export type { ReviewStarted } from './generated/ReviewStarted';
 export type { CommandError } from './generated/CommandError';
 
 import type { ConsoleInfo } from './generated/ConsoleInfo';
@@ -66,6 +67,7 @@ import type { ViewExport } from './generated/ViewExport';
 import type { SyncOverview } from './generated/SyncOverview';
 import type { SyncAction } from './generated/SyncAction';
 import type { AppMode } from './generated/AppMode';
+import type { ReviewStarted } from './generated/ReviewStarted';
 
 
 /** Everything the UI may ask of the backend. The only implementation that talks to Tauri is
@@ -140,7 +142,7 @@ export interface Backend {
   /** The live console: the operator picks a history file in a dialog and it opens read-only in
    * a review window of its own; resolves to the file, null when cancelled; rejects with
    * `review_refused` (and the reason) when the file cannot be reviewed. */
-  openReview(): Promise<string | null>;
+  openReview(): Promise<ReviewStarted | null>;
   /** Calls `onBatch` with a full snapshot, then with coalesced batches, until the page closes. */
   subscribeLive(onBatch: (batch: LiveBatch) => void): Promise<void>;
 }
