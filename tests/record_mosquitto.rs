@@ -395,6 +395,48 @@ fn a_retained_location_replayed_at_each_connect_is_stored_once() {
 }
 
 #[test]
+fn clearing_retained_messages_is_not_a_refusal() {
+    // A site retires devices: their retained status (and an OwnTracks phone's location) is
+    // cleared with an empty retained message, as MQTT has it. The console hears the empty
+    // messages, live, and keeps nothing of them, quarantine included.
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let mut rec = Watchfloor::record(&broker, &db);
+    for topic in [
+        "devices/old-van/status",
+        "devices/old-van/location",
+        "owntracks/jane/phone",
+    ] {
+        publish(broker.port, topic, "", 1, true);
+    }
+    publish(
+        broker.port,
+        "devices/new-van/status",
+        &format!(r#"{{"online":true,"ts":{}}}"#, now_ms()),
+        1,
+        false,
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || try_query_i64(
+            &db,
+            "SELECT count(*) FROM statuses WHERE device_id = 'new-van'"
+        ) == 1),
+        "log:\n{}",
+        rec.log()
+    );
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+    assert_eq!(query_i64(&db, "SELECT count(*) FROM quarantine"), 0);
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT count(*) FROM statuses WHERE device_id <> 'new-van'"
+        ),
+        0
+    );
+}
+
+#[test]
 fn face_terminals_presence_and_records_are_recorded_once_in_their_zone() {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();

@@ -406,7 +406,9 @@ pub fn try_publish(port: u16, topic: &str, payload: &str, qos: u8, retain: bool)
         &port.to_string(),
         "-t",
         topic,
-        "-s", // the payload on stdin: no argument-length limit for large payloads
+        // The payload on stdin (no argument-length limit for large payloads); an empty one
+        // with -n, which -s refuses (clearing a retained message).
+        if payload.is_empty() { "-n" } else { "-s" },
         "-q",
         &qos.to_string(),
     ]);

@@ -616,6 +616,14 @@ impl LiveTask {
         if shared::is_incident_topic(&msg.topic) {
             return self.ingest_incident(msg).await;
         }
+        if msg.payload.is_empty() {
+            // A zero-length message is how MQTT clears a topic's retained message (a retired
+            // device's status, `mosquitto_pub -r -n`): it says nothing of a device, so it is
+            // neither stored nor refused (a hundred cleared in a minute raised a flood).
+            tracing::debug!(topic = %msg.topic, "an empty message: a retained message cleared");
+            // `Nothing` carries a QoS 1 acknowledgement through the writer, in order.
+            return self.store_all(vec![Record::Nothing], msg.ack, None);
+        }
         let received_ms = msg.received_ms;
         let (adapter, decoded) = self.decode(&msg);
         self.counters.count_message(adapter);

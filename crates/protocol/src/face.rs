@@ -30,8 +30,9 @@ use serde_json::{json, Map, Value};
 use crate::device_id::DeviceId;
 use crate::lenient::optional_number;
 use crate::native::{
-    bounded_message, bounded_text, parse_object, DecodeError, DeviceEvent, DeviceKind,
-    NativeMessage, Severity, Status, MAX_EVENT_FIELD_CHARS, MAX_MESSAGE_CHARS, MAX_NAME_CHARS,
+    bounded_message, bounded_text, is_control_or_format, parse_object, DecodeError, DeviceEvent,
+    DeviceKind, NativeMessage, Severity, Status, MAX_EVENT_FIELD_CHARS, MAX_MESSAGE_CHARS,
+    MAX_NAME_CHARS,
 };
 use crate::time::{parse_timestamp, truncate, MAX_FUTURE_SKEW_MS};
 
@@ -522,7 +523,7 @@ fn event(
 fn tidy_text(text: &str, limit: usize) -> String {
     let tidy: String = text
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if is_control_or_format(c) { ' ' } else { c })
         .collect();
     let tidy = tidy.trim();
     match tidy.char_indices().nth(limit) {
@@ -888,6 +889,7 @@ mod tests {
         };
         assert_eq!(alarm("door forced\r\n"), "DoorAlarm: door forced");
         assert_eq!(alarm("tamper \u{1b}[2J"), "DoorAlarm: tamper  [2J");
+        assert_eq!(alarm("door\u{202E}decrof"), "DoorAlarm: door decrof");
         let long = alarm(&"x".repeat(5_000));
         assert!(
             long.ends_with('…') && long.chars().count() < MAX_MESSAGE_CHARS,

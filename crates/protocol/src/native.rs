@@ -279,7 +279,9 @@ pub enum DecodeError {
         len: usize,
         limit: usize,
     },
-    /// A name or id holds a control character (a message may hold line breaks and tabs).
+    /// A name or id holds a control character, or an invisible format character such as a
+    /// bidirectional override ([`is_control_or_format`]; a message may hold line breaks and
+    /// tabs).
     #[error("{field} contains the control character U+{code:04X}")]
     ControlCharacter { field: &'static str, code: u32 },
 }
@@ -423,6 +425,24 @@ pub(crate) fn bounded_message(
     checked_text(field, text, limit, |c| matches!(c, '\n' | '\t'))
 }
 
+/// A control character (C0, C1, DEL), or an invisible format character that changes how the
+/// text around it reads: the bidirectional overrides and isolates (U+202A-U+202E,
+/// U+2066-U+2069: "Van 7" followed by U+202E shows the rest of a line reversed, in the console,
+/// an incident title on every console, a log and an exported spreadsheet alike), the marks
+/// U+200E/U+200F, line and paragraph separators (U+2028/U+2029: a second line in a log),
+/// zero-width space, word joiner and the other invisible operators, the byte-order mark, and
+/// the interlinear annotation marks. The zero-width (non-)joiners U+200C/U+200D are letters'
+/// business in several scripts and in emoji, and are allowed.
+pub(crate) fn is_control_or_format(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200B}' | '\u{200E}' | '\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}')
+}
+
 fn checked_text(
     field: &'static str,
     text: String,
@@ -433,7 +453,10 @@ fn checked_text(
     if len > limit {
         return Err(DecodeError::TooLong { field, len, limit });
     }
-    if let Some(c) = text.chars().find(|&c| c.is_control() && !allowed(c)) {
+    if let Some(c) = text
+        .chars()
+        .find(|&c| is_control_or_format(c) && !allowed(c))
+    {
         return Err(DecodeError::ControlCharacter {
             field,
             code: u32::from(c),
@@ -658,6 +681,30 @@ mod tests {
             assert!(event.stamped_on_arrival);
             let message = event.message.unwrap();
             assert!(message.starts_with(note), "{payload}: {message}");
+        }
+    }
+
+    #[test]
+    fn names_may_hold_joiners_but_no_invisible_controls() {
+        // A family emoji (joined with U+200D) and a Persian name (U+200C) are names.
+        for name in [
+            "Team \u{1F468}\u{200D}\u{1F469}",
+            "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}",
+        ] {
+            assert_eq!(bounded_text("name", name.into(), 64), Ok(name.to_owned()));
+        }
+        for c in [
+            '\u{202E}', '\u{2066}', '\u{200F}', '\u{2028}', '\u{FEFF}', '\u{200B}',
+        ] {
+            assert_eq!(
+                bounded_text("name", format!("Van{c}7"), 64),
+                Err(DecodeError::ControlCharacter {
+                    field: "name",
+                    code: u32::from(c)
+                }),
+                "U+{:04X}",
+                u32::from(c)
+            );
         }
     }
 

@@ -161,6 +161,19 @@ fn native_refuses_each_hostile_payload_with_its_reason() {
             "control_character",
         ),
         (
+            "a right-to-left override in a name (the rest of the line shown reversed)",
+            "devices/a/status",
+            format!(r#"{{"online":true,"ts":{NOW},"name":"Van 7\u202Egnirts"}}"#).into_bytes(),
+            "control_character",
+        ),
+        (
+            "a line separator in a name (a second line in a log)",
+            "devices/a/status",
+            format!(r#"{{"online":true,"ts":{NOW},"name":"Van 7\u2028INFO forged"}}"#)
+                .into_bytes(),
+            "control_character",
+        ),
+        (
             "a control character in an event id",
             "devices/a/events",
             format!(r#"{{"id":"e\u0007","ts":{NOW},"type":"t","severity":"high"}}"#).into_bytes(),
