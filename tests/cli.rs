@@ -212,3 +212,25 @@ fn a_command_that_does_not_connect_does_not_read_the_certificate_files() {
     ]);
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[test]
+fn a_console_with_no_display_says_so_before_it_starts_anything() {
+    // Started over ssh or from a service: no window can open. It says why and exits 1, with no
+    // pipeline started (no history file made), instead of a panic inside the window library.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_watchfloor"))
+        .args(["--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("watchfloor: cannot open a window") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    assert!(!db.exists(), "nothing started");
+}

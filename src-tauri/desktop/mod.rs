@@ -132,6 +132,10 @@ pub fn run(
     config_path: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     tauri::async_runtime::set(runtime.handle().clone());
+    if let Err(e) = open_display() {
+        tell_desktop_it_did_not_start(&e);
+        return Err(e);
+    }
     // Before anything starts, so an early SIGTERM is not fatal either.
     let mut stop = runtime.block_on(async { crate::headless::StopSignal::install() })?;
     let pipeline = match runtime.block_on(Pipeline::start(&settings)) {
@@ -258,6 +262,20 @@ pub fn run(
             }
         }
     });
+    Ok(())
+}
+
+/// Opens the window toolkit on this (the main) thread, before the pipeline or anything else
+/// starts. The window library would do it when the app is built, and panic when it cannot (no
+/// DISPLAY or WAYLAND_DISPLAY: started over ssh, or from a service): the pipeline already ran,
+/// its queued history was not flushed, and the user read a Rust panic instead of a reason.
+pub(crate) fn open_display() -> anyhow::Result<()> {
+    #[cfg(target_os = "linux")]
+    gtk::init().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open a window: {e} (is DISPLAY or WAYLAND_DISPLAY set? `watchfloor record` runs without one)"
+        )
+    })?;
     Ok(())
 }
 

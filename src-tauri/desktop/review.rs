@@ -280,6 +280,8 @@ pub fn run(
     file: &Path,
 ) -> anyhow::Result<()> {
     tauri::async_runtime::set(runtime.handle().clone());
+    // Before the file is opened: an older one is copied first, for nothing without a window.
+    super::open_display()?;
     let mut stop = runtime.block_on(async { crate::headless::StopSignal::install() })?;
     let mut opened = ReviewFile::open(file)?;
     opened.place_in_groups(&settings.device_groups);
