@@ -687,6 +687,15 @@ impl Settings {
                 .base_topic
                 .unwrap_or_else(|| DEFAULT_OWNTRACKS_BASE.to_owned());
             validate_topic_prefix("owntracks.base_topic", &base)?;
+            // The app's own setting is a pattern (`owntracks/%u/%d`): copied whole, it would
+            // subscribe to topics no phone publishes on, and nothing would say so.
+            if base.contains('%') {
+                return Err(invalid(
+                    "owntracks.base_topic",
+                    &base,
+                    "is the part of the phones' topic before /%u/%d (for the app's owntracks/%u/%d: owntracks)",
+                ));
+            }
             if captures(&base, &topic_prefix) {
                 return Err(invalid(
                     "owntracks.base_topic",
@@ -1448,6 +1457,11 @@ mod tests {
                 "[owntracks]\nbase_topic = \"a/+\"",
                 with_db(),
                 "owntracks.base_topic \"a/+\"",
+            ),
+            (
+                "[owntracks]\nbase_topic = \"owntracks/%u/%d\"",
+                with_db(),
+                "owntracks.base_topic \"owntracks/%u/%d\": is the part of the phones' topic before /%u/%d",
             ),
             (
                 "topic_prefix = \"site1/devices\"\n[owntracks]\nbase_topic = \"site1\"",

@@ -14,18 +14,22 @@
 
 use serde_json::{Map, Value};
 
-use crate::device_id::DeviceId;
+use crate::device_id::{DeviceId, DeviceIdError};
 use crate::lenient::{optional_number, required_number};
 use crate::native::{
-    bounded_message, bounded_text, in_range, optional_in_range, parse_object, DecodeError,
-    DeviceEvent, DeviceKind, Fix, NativeMessage, Severity, Status, MAX_EVENT_FIELD_CHARS,
-    MAX_MESSAGE_CHARS,
+    bounded_message, bounded_text, in_range, is_control_or_format, optional_in_range, parse_object,
+    DecodeError, DeviceEvent, DeviceKind, Fix, NativeMessage, Severity, Status,
+    MAX_EVENT_FIELD_CHARS, MAX_MESSAGE_CHARS,
 };
 use crate::time::{parse_timestamp, truncate};
 use crate::MAX_PAYLOAD_BYTES;
 
 /// The namespace of OwnTracks device ids.
 pub const NAMESPACE: &str = "ot";
+
+/// The longest `tid` kept as the phone's name (the app shows two characters; longer ones are
+/// cut).
+const MAX_TID_CHARS: usize = 8;
 
 /// Which OwnTracks topic a message came on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +55,10 @@ fn parse_topic(base: &str, topic: &str) -> Result<(DeviceId, Topic), DecodeError
         (Some(u), Some(d), Some("event"), None) => (u, d, Topic::Event),
         _ => return Err(unknown()),
     };
+    // `owntracks//phone` and `owntracks/jane/` name no one: the id would be `.phone`.
+    if user.is_empty() || device.is_empty() {
+        return Err(DeviceIdError::Empty.into());
+    }
     if device.contains('.') {
         return Err(DecodeError::Unsupported(format!(
             "OwnTracks device name {:?} contains '.', which Watchfloor reserves to separate user and device",
@@ -154,8 +162,16 @@ fn location(
         100.0,
         "0..=100 %",
     )?;
+    // The tid is a label for the map (two letters on the phone's screen): one too long is cut
+    // and control characters are dropped, rather than the fix refused for its label.
     let name = match obj.get("tid") {
-        Some(Value::String(tid)) if !tid.is_empty() => Some(bounded_text("tid", tid.clone(), 8)?),
+        Some(Value::String(tid)) => Some(
+            tid.chars()
+                .filter(|&c| !is_control_or_format(c))
+                .take(MAX_TID_CHARS)
+                .collect::<String>(),
+        )
+        .filter(|t| !t.trim().is_empty()),
         _ => None,
     };
     Ok(vec![
@@ -203,7 +219,12 @@ fn transition(
             in_range("lat", lat, -90.0, 90.0, "-90..=90")?,
             in_range("lon", lon, -180.0, 180.0, "-180..=180")?,
         )),
-        _ => None,
+        (None, None) => None,
+        _ => {
+            return Err(DecodeError::Json(
+                "transition has only one of lat and lon".into(),
+            ))
+        }
     };
     // The phone has no event id: the transition's time, direction and region make one, so a
     // redelivered transition is stored once.
@@ -282,6 +303,22 @@ mod tests {
         assert_eq!(status.battery, Some(81.0));
         assert_eq!(status.kind, Some(DeviceKind::Phone));
         assert_eq!(status.name.as_deref(), Some("jp"));
+    }
+
+    #[test]
+    fn a_tid_too_long_or_with_control_characters_is_cleaned_not_the_fix_refused() {
+        let name = |tid: &str| {
+            let payload = serde_json::json!({"_type": "location", "tid": tid, "lat": 1, "lon": 2, "tst": NOW / 1000});
+            match &decode_ok("owntracks/jane/phone", &payload.to_string())[1] {
+                NativeMessage::Status { status, .. } => status.name.clone(),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(name("jp"), Some("jp".into()));
+        assert_eq!(name("a\u{1b}[2J"), Some("a[2J".into()));
+        assert_eq!(name("ABCDEFGHIJKL"), Some("ABCDEFGH".into()));
+        assert_eq!(name("\u{202E}"), None);
+        assert_eq!(name(""), None);
     }
 
     #[test]
@@ -392,6 +429,13 @@ mod tests {
                 "malformed",
             ),
             ("owntracks/jane/phone", "[1,2]", "malformed"),
+            (
+                "owntracks/jane/phone/event",
+                r#"{"_type":"transition","tst":3,"event":"leave","lat":51.9}"#,
+                "malformed",
+            ),
+            ("owntracks//phone", r#"{"_type":"lwt"}"#, "bad_device_id"),
+            ("owntracks/jane/", r#"{"_type":"lwt"}"#, "bad_device_id"),
         ];
         for (topic, payload, code) in cases {
             let err = decode(BASE, topic, payload.as_bytes(), NOW).unwrap_err();

@@ -273,8 +273,13 @@ fn owntracks_refuses_hostile_payloads_and_reads_numbers_sent_as_strings() {
             "owntracks/u/d",
             format!(r#"{{"_type":"location","tst":{tst},"lat":1,"lon":4,"tid":"a\u001b"}}"#)
         ),
-        "control_character"
+        "taken",
+        "the fix is kept; its label loses the control character (owntracks.rs tests)"
     );
+    for empty in ["owntracks//d", "owntracks/u/", "owntracks//"] {
+        let p = format!(r#"{{"_type":"location","tst":{tst},"lat":1,"lon":4}}"#);
+        assert_eq!(decode(empty, p), "bad_device_id", "{empty}");
+    }
 }
 
 #[test]
