@@ -439,6 +439,60 @@ fn version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.pragma_query_value(None, "user_version", |r| r.get(0))
 }
 
+/// The start of a private copy's folder name in the temp folder; the process id that made it
+/// follows, then a dash.
+const COPY_PREFIX: &str = "watchfloor-review-";
+
+/// Removes the private copies in `temp` whose process has ended without removing its own: a
+/// review killed (SIGKILL, a logout's second signal, a power cut) or stopped while it was still
+/// copying, which can leave gigabytes. A copy whose process id now belongs to another process
+/// is left for later.
+fn remove_abandoned_copies(temp: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(COPY_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || process_exists(pid) {
+            continue;
+        }
+        match std::fs::remove_dir_all(entry.path()) {
+            Ok(()) => {
+                tracing::info!(path = %entry.path().display(), pid, "removed a review copy its process left behind")
+            }
+            Err(error) => {
+                tracing::debug!(path = %entry.path().display(), %error, "an abandoned review copy could not be removed")
+            }
+        }
+    }
+}
+
+/// Whether a process with this id runs (or is not ours to ask about: then it is kept).
+fn process_exists(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return true;
+        };
+        // Signal 0 checks only; ESRCH is "no such process", EPERM someone else's.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        alive || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
 /// The private copy's path in the folder [`migrated_copy`] made.
 fn copy_in(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("history.sqlite")
@@ -454,8 +508,9 @@ fn migrated_copy(
         path: path.display().to_string(),
         source: e,
     };
+    remove_abandoned_copies(&std::env::temp_dir());
     let dir = tempfile::Builder::new()
-        .prefix("watchfloor-review-")
+        .prefix(&format!("{COPY_PREFIX}{}-", std::process::id()))
         .tempdir()
         .map_err(copy_err)?;
     let copy = copy_in(&dir);
@@ -477,6 +532,31 @@ fn migrated_copy(
 mod tests {
     use super::*;
     use sha2::{Digest, Sha256};
+
+    #[test]
+    fn a_copy_its_process_left_behind_is_removed_and_others_are_not() {
+        let temp = tempfile::tempdir().unwrap();
+        // A process that has ended: a child that exited and was reaped.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let ended = child.id();
+        child.wait().unwrap();
+        let make = |name: &str| {
+            let dir = temp.path().join(name);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join("history.sqlite"), b"copy").unwrap();
+            dir
+        };
+        let abandoned = make(&format!("{COPY_PREFIX}{ended}-abc"));
+        let ours = make(&format!("{COPY_PREFIX}{}-def", std::process::id()));
+        let running = make(&format!("{COPY_PREFIX}1-ghi")); // init runs
+        let old_style = make(&format!("{COPY_PREFIX}Xy12z")); // no pid in it
+        let other = make("somebody-else");
+        remove_abandoned_copies(temp.path());
+        assert!(!abandoned.exists());
+        for kept in [ours, running, old_style, other] {
+            assert!(kept.exists(), "{}", kept.display());
+        }
+    }
 
     /// A writing connection (as a running console holds) whose one fix is still in the log.
     fn writer_with_a_fix_in_its_log(db: &Path) -> Connection {
