@@ -212,6 +212,7 @@ test('the console shows a simulated fleet on the map with the broker status', { 
       return chip && off !== null && off < 40 ? { chip, off } : false;
     }, 20_000);
     assert.match(following.chip, /Following .+Stop/);
+    writeFileSync(join(artifacts, 'gui-following.png'), await session.screenshot());
     await session.execute(`document.querySelector('[data-testid=fit-all]').click(); return true;`);
     await new Promise((r) => setTimeout(r, 2_000)); // ten batches of a moving fleet
     const after = await session.execute(`return {
