@@ -190,7 +190,8 @@ pub struct MqttFile {
 pub struct HistoryFile {
     /// Days of history kept; 0 keeps everything.
     pub retention_days: Option<u64>,
-    /// Cap on the rows' size in MiB (the oldest positions go first); 0 is no cap.
+    /// Cap on the rows' size in MiB (refused messages, then the oldest history go first); 0 is
+    /// no cap.
     pub max_size_mb: Option<u64>,
 }
 

@@ -162,6 +162,11 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // 64 MiB of page cache (SQLite's default is 2 MiB): the positions index takes inserts for
     // every device at once, and with a small cache each commit re-reads its pages from the OS.
     conn.pragma_update(None, "cache_size", -65_536)?;
+    // A reader holding a snapshot for long (an export piped into a pager) stops checkpoints
+    // from going past it, and the log grows meanwhile, by gigabytes under load; without a
+    // limit it kept that size on disk for good. Truncated back to 64 MiB when a checkpoint
+    // finds it larger.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     Ok(())
 }
 

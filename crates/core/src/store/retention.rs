@@ -2,17 +2,30 @@
 //! its batches, so pruning never holds the write lock long enough to stall ingest.
 //!
 //! Two limits, each optional: an age (rows received more than `max_age` ago go, from every
-//! table) and a size (while the rows take more than `max_bytes`, the oldest positions go, since
-//! they are the bulk). Rows are found oldest-first by rowid, which is arrival order, so each
-//! chunk reads only the rows it deletes. SQLite reuses freed pages: under a size cap the file
-//! stops growing rather than shrinking.
+//! table) and a size. While the rows take more than `max_bytes`, refused messages go first
+//! (all but the newest [`QUARANTINE_KEPT_UNDER_CAP`]: the product of bad input is not kept at
+//! the cost of history), then the oldest history of any kind: whichever of positions,
+//! statuses, events, attendance and face images holds the oldest row loses its oldest chunk.
+//! Rows are found oldest-first by rowid, which is arrival order, so each chunk reads only the
+//! rows it deletes. SQLite reuses freed pages: under a size cap the file stops growing rather
+//! than shrinking. Incidents and their audit trail are never pruned (they are small).
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// Rows deleted per table per chunk.
 pub const CHUNK_ROWS: i64 = 5_000;
+/// Face images deleted per chunk: each may be megabytes, and SQLite reads a row's overflow
+/// pages to free them, so 5,000 of them held the writer (and every acknowledgement) for
+/// seconds.
+pub const IMAGE_CHUNK_ROWS: i64 = 100;
+/// Refused messages kept, newest first, while a size cap makes room: enough to read what a
+/// flood was.
+pub const QUARANTINE_KEPT_UNDER_CAP: i64 = 10_000;
+/// A size cap that keeps less history than this is warned about (at most once an hour).
+const SHORT_HISTORY_MS: i64 = 24 * 3_600_000;
 
 /// How long history is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,10 +49,31 @@ const TABLES: [&str; 6] = [
     "face_images",
 ];
 
-/// Deletes at most one chunk per table; returns how many rows went. A full chunk means there is
-/// probably more to do: the writer calls again after its next batch.
-pub fn prune_chunk(conn: &Connection, retention: &Retention, now_ms: i64) -> rusqlite::Result<u64> {
-    let mut deleted = 0u64;
+/// The history a size cap takes from, oldest row first.
+const HISTORY: [&str; 5] = [
+    "positions",
+    "statuses",
+    "events",
+    "attendance",
+    "face_images",
+];
+
+fn chunk_rows(table: &str) -> i64 {
+    if table == "face_images" {
+        IMAGE_CHUNK_ROWS
+    } else {
+        CHUNK_ROWS
+    }
+}
+
+/// Deletes at most one chunk per table; returns how many rows went and whether a chunk came
+/// back full (there is probably more to do: the writer calls again after its next batch).
+pub fn prune_chunk(
+    conn: &Connection,
+    retention: &Retention,
+    now_ms: i64,
+) -> rusqlite::Result<Pruned> {
+    let mut pruned = Pruned::default();
     if let Some(age) = retention.max_age {
         let cutoff = now_ms.saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
         for table in TABLES {
@@ -47,17 +81,89 @@ pub fn prune_chunk(conn: &Connection, retention: &Retention, now_ms: i64) -> rus
             let sql = format!(
                 "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT ?1) AND received_ms < ?2"
             );
-            deleted += conn.prepare_cached(&sql)?.execute((CHUNK_ROWS, cutoff))? as u64;
+            let limit = chunk_rows(table);
+            pruned.add(conn.prepare_cached(&sql)?.execute((limit, cutoff))?, limit);
         }
     }
     if let Some(max) = retention.max_bytes {
         if data_bytes(conn)? > max {
-            deleted += conn
-                .prepare_cached("DELETE FROM positions WHERE id IN (SELECT id FROM positions ORDER BY id LIMIT ?1)")?
-                .execute([CHUNK_ROWS])? as u64;
+            make_room(conn, now_ms, &mut pruned)?;
         }
     }
-    Ok(deleted)
+    Ok(pruned)
+}
+
+/// What one call of [`prune_chunk`] deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub rows: u64,
+    /// Some table gave a whole chunk: call again soon.
+    pub more: bool,
+}
+
+impl Pruned {
+    fn add(&mut self, deleted: usize, limit: i64) {
+        self.rows += deleted as u64;
+        self.more |= i64::try_from(deleted).unwrap_or(i64::MAX) >= limit;
+    }
+}
+
+/// One chunk towards the size cap: refused messages beyond the newest kept, else the oldest
+/// history of any kind.
+fn make_room(conn: &Connection, now_ms: i64, pruned: &mut Pruned) -> rusqlite::Result<()> {
+    let beyond_kept: Option<i64> = conn
+        .prepare_cached("SELECT id FROM quarantine ORDER BY id DESC LIMIT 1 OFFSET ?1")?
+        .query_row([QUARANTINE_KEPT_UNDER_CAP], |r| r.get(0))
+        .optional()?;
+    if let Some(newest_gone) = beyond_kept {
+        let deleted = conn
+            .prepare_cached(
+                "DELETE FROM quarantine WHERE id IN (SELECT id FROM quarantine WHERE id <= ?1 ORDER BY id LIMIT ?2)",
+            )?
+            .execute((newest_gone, CHUNK_ROWS))?;
+        pruned.add(deleted, CHUNK_ROWS);
+        // The quarantine may hold more than a chunk beyond the kept ones: more to do.
+        pruned.more = true;
+        return Ok(());
+    }
+    let mut oldest: Option<(&str, i64)> = None;
+    for table in HISTORY {
+        let sql = format!("SELECT received_ms FROM {table} ORDER BY id LIMIT 1");
+        let first: Option<i64> = conn
+            .prepare_cached(&sql)?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        if let Some(at) = first.filter(|&at| oldest.is_none_or(|(_, o)| at < o)) {
+            oldest = Some((table, at));
+        }
+    }
+    let Some((table, at)) = oldest else {
+        return Ok(());
+    };
+    if now_ms.saturating_sub(at) < SHORT_HISTORY_MS {
+        warn_short_history(now_ms, at);
+    }
+    let sql =
+        format!("DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT ?1)");
+    let limit = chunk_rows(table);
+    pruned.add(conn.prepare_cached(&sql)?.execute([limit])?, limit);
+    Ok(())
+}
+
+/// Says (at most once an hour) that the size cap now costs the last day's history.
+fn warn_short_history(now_ms: i64, oldest_ms: i64) {
+    static LAST_WARNED_MS: AtomicI64 = AtomicI64::new(i64::MIN);
+    let last = LAST_WARNED_MS.load(Ordering::Relaxed);
+    if now_ms.saturating_sub(last) >= 3_600_000
+        && LAST_WARNED_MS
+            .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(
+            kept_hours = now_ms.saturating_sub(oldest_ms) / 3_600_000,
+            "[history] max_size_mb now keeps less than a day of history: raise it, or look for what fills the file"
+        );
+    }
 }
 
 /// Bytes the database's live pages take (the file minus its free pages).
@@ -109,12 +215,22 @@ mod tests {
         };
         let now = 10_000_000 + 60_000;
 
-        assert_eq!(prune_chunk(&conn, &keep_a_day, now).unwrap(), 5_000 + 1);
-        assert_eq!(prune_chunk(&conn, &keep_a_day, now).unwrap(), 5_000);
-        assert_eq!(prune_chunk(&conn, &keep_a_day, now).unwrap(), 2_000);
+        let rows = |pruned: Pruned| (pruned.rows, pruned.more);
         assert_eq!(
-            prune_chunk(&conn, &keep_a_day, now).unwrap(),
-            0,
+            rows(prune_chunk(&conn, &keep_a_day, now).unwrap()),
+            (5_000 + 1, true)
+        );
+        assert_eq!(
+            rows(prune_chunk(&conn, &keep_a_day, now).unwrap()),
+            (5_000, true)
+        );
+        assert_eq!(
+            rows(prune_chunk(&conn, &keep_a_day, now).unwrap()),
+            (2_000, false)
+        );
+        assert_eq!(
+            rows(prune_chunk(&conn, &keep_a_day, now).unwrap()),
+            (0, false),
             "done: recent rows stay"
         );
         assert_eq!(count(&conn, "positions"), 100);
@@ -131,7 +247,7 @@ mod tests {
             max_bytes: Some(full / 2),
         };
         let mut rounds = 0;
-        while prune_chunk(&conn, &cap, 0).unwrap() > 0 {
+        while prune_chunk(&conn, &cap, 0).unwrap().rows > 0 {
             rounds += 1;
             assert!(rounds < 10, "converges");
         }
@@ -146,6 +262,93 @@ mod tests {
         assert!(count(&conn, "positions") >= 5_000, "no more than needed");
     }
 
+    fn quarantine_rows(conn: &Connection, rows: i64, received_ms: i64) {
+        let mut stmt = conn.prepare(quarantine::INSERT).unwrap();
+        for _ in 0..rows {
+            let entry = quarantine::QuarantineEntry::new(
+                received_ms,
+                "t",
+                &[b'x'; 1000],
+                "malformed",
+                "bad".into(),
+            );
+            quarantine::insert(&mut stmt, &entry).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_size_cap_takes_refused_messages_before_history_and_keeps_the_newest_of_them() {
+        // A month of positions, then a flood of refused messages today: the flood's oldest
+        // go, not the positions (before, the cap took only positions, all of them).
+        let conn = crate::store::open_in_memory().unwrap();
+        fill(&conn, 10_000, |i| i);
+        quarantine_rows(&conn, 30_000, 1_000_000);
+        let cap = Retention {
+            max_age: None,
+            max_bytes: Some(data_bytes(&conn).unwrap() / 2),
+        };
+        let mut rounds = 0;
+        while prune_chunk(&conn, &cap, 2_000_000).unwrap().more {
+            rounds += 1;
+            assert!(rounds < 20, "converges");
+        }
+        assert_eq!(count(&conn, "quarantine"), QUARANTINE_KEPT_UNDER_CAP);
+        let newest_kept: i64 = conn
+            .query_row("SELECT min(id) FROM quarantine", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            newest_kept,
+            30_000 - QUARANTINE_KEPT_UNDER_CAP + 1,
+            "the newest are kept"
+        );
+        assert!(
+            count(&conn, "positions") > 0,
+            "history goes only once the flood is gone"
+        );
+    }
+
+    #[test]
+    fn a_size_cap_takes_the_oldest_history_whatever_its_kind() {
+        let conn = crate::store::open_in_memory().unwrap();
+        // Old attendance images, then newer positions: the images go first, a hundred at a
+        // time (each may be megabytes).
+        let mut img = conn
+            .prepare(crate::store::attendance::INSERT_IMAGE)
+            .unwrap();
+        let terminal = DeviceId::parse("t1").unwrap();
+        for i in 0..300 {
+            crate::store::attendance::insert_image(
+                &mut img,
+                &terminal,
+                &format!("rec-{i}"),
+                &[0u8; 4096],
+                i,
+            )
+            .unwrap();
+        }
+        drop(img);
+        fill(&conn, 1_000, |i| 10_000 + i);
+        let cap = Retention {
+            max_age: None,
+            max_bytes: Some(1),
+        };
+        let first = prune_chunk(&conn, &cap, 20_000).unwrap();
+        assert_eq!(
+            first,
+            Pruned {
+                rows: IMAGE_CHUNK_ROWS as u64,
+                more: true
+            }
+        );
+        assert_eq!(count(&conn, "face_images"), 200);
+        assert_eq!(count(&conn, "positions"), 1_000, "newer history waits");
+        prune_chunk(&conn, &cap, 20_000).unwrap();
+        prune_chunk(&conn, &cap, 20_000).unwrap();
+        assert_eq!(count(&conn, "face_images"), 0);
+        prune_chunk(&conn, &cap, 20_000).unwrap();
+        assert_eq!(count(&conn, "positions"), 0, "then the positions");
+    }
+
     #[test]
     fn no_limits_prune_nothing() {
         let conn = crate::store::open_in_memory().unwrap();
@@ -153,7 +356,7 @@ mod tests {
         assert!(Retention::default().is_off());
         assert_eq!(
             prune_chunk(&conn, &Retention::default(), i64::MAX).unwrap(),
-            0
+            Pruned::default()
         );
     }
 }

@@ -404,12 +404,12 @@ impl BatchWriter {
             .and_then(|()| retention::prune_chunk(&self.conn, &self.retention, now_ms()))
             .and_then(|n| self.conn.execute_batch("COMMIT").map(|()| n));
         let wait = match pruned {
-            Ok(n) => {
-                self.stats.pruned.fetch_add(n, Ordering::Relaxed);
-                if n > 0 {
-                    tracing::debug!(rows = n, "pruned old history rows");
+            Ok(pruned) => {
+                self.stats.pruned.fetch_add(pruned.rows, Ordering::Relaxed);
+                if pruned.rows > 0 {
+                    tracing::debug!(rows = pruned.rows, "pruned old history rows");
                 }
-                if n >= retention::CHUNK_ROWS as u64 {
+                if pruned.more {
                     PRUNE_AGAIN
                 } else {
                     PRUNE_EVERY
