@@ -1,8 +1,9 @@
 //! The native file dialogs (tauri-plugin-dialog: GTK on Linux), opened by the backend itself.
 //! The page never names a path: it asks for an import, an export or a review, and the operator
 //! picks the file here. So a compromised page can read or write no file the operator did not
-//! choose in a dialog. Each dialog belongs to the window that asked (its parent): it opens in
-//! front of it, also over a full-screen console, and the window waits for it.
+//! choose in a dialog. Each dialog is given the window that asked as its parent; the GTK
+//! backend the dialog plugin uses on Linux (rfd 0.17) does not pass it on yet, the desktop
+//! portal backend and the other platforms do.
 
 use std::path::PathBuf;
 

@@ -67,6 +67,12 @@ pub struct DeviceState {
     pub behind_since_ms: Option<i64>,
     /// Stale because of such a run, not silence: the device's clock is behind its past.
     pub clock_behind: bool,
+    /// Receiver clock when the console first heard of the device through a replay of the
+    /// broker's retained message, until it speaks itself: its silence is counted from then,
+    /// not from the (maybe hours old) time on the replay. A vehicle that sends only fixes,
+    /// its retained status from the morning, would otherwise turn stale (and raise "has gone
+    /// silent") at the start of every console, before its next fix a second later.
+    replay_grace_from_ms: Option<i64>,
     /// Recent fixes, oldest first.
     pub trail: VecDeque<TrailPoint>,
     /// The operator's groups this device is in (placed when it is first seen).
@@ -222,6 +228,11 @@ impl LiveState {
                 groups: self.groups.groups_of(id.as_str()).into(),
                 ..DeviceState::default()
             });
+        if !replayed {
+            state.replay_grace_from_ms = None;
+        } else if is_new {
+            state.replay_grace_from_ms = Some(received_ms);
+        }
         state.last_seen_ms = state.last_seen_ms.max(match (replayed, said_at(msg)) {
             (false, _) => received_ms,
             (true, Some(said)) => said.min(received_ms),
@@ -350,7 +361,14 @@ impl LiveState {
             if let Some(since) = state.behind_since_ms.filter(|&since| since > now_ms) {
                 state.behind_since_ms = Some(since.min(now_ms));
             }
-            let silent = over(state.last_seen_ms);
+            if let Some(from) = state.replay_grace_from_ms.filter(|&from| from > now_ms) {
+                state.replay_grace_from_ms = Some(from.min(now_ms));
+            }
+            let silent = over(
+                state
+                    .last_seen_ms
+                    .max(state.replay_grace_from_ms.unwrap_or(i64::MIN)),
+            );
             let run_over = state.behind_since_ms.is_some_and(over);
             // A device stale for its silence that comes back reporting old times stays stale
             // (not fresh for a minute, then stale again); its clock is blamed only once the
@@ -923,25 +941,33 @@ mod tests {
     }
 
     #[test]
-    fn a_retained_status_first_heard_counts_from_the_time_it_carries() {
+    fn a_retained_status_first_heard_shows_its_time_and_is_judged_from_the_start() {
         let mut live = live_with(60, 600);
         let day = 86_400_000;
         // The console starts on day 3; a device's retained status says online on day 1 (it
-        // died without its will reaching the broker).
+        // died without its will reaching the broker, or it sends only fixes since).
         assert_eq!(
             live.apply_replayed(&status("gone", day, true), 3 * day),
             Applied::NewDevice
         );
-        assert_eq!(live.get(&id("gone")).unwrap().last_seen_ms, day);
         assert_eq!(
-            live.sweep_stale(3 * day + 1_000),
-            vec![id("gone")],
-            "stale at the first sweep, not two minutes after the start"
+            live.get(&id("gone")).unwrap().last_seen_ms,
+            day,
+            "last seen day 1"
         );
-        // One that spoke a second before the start is fresh, and stays so for the limit.
-        live.apply_replayed(&status("here", 3 * day - 1_000, true), 3 * day);
-        assert!(live.sweep_stale(3 * day + 1_000).is_empty());
-        assert_eq!(live.sweep_stale(3 * day + 60_000), vec![id("here")]);
+        assert!(
+            live.sweep_stale(3 * day + 1_000).is_empty(),
+            "not stale before it had the stale limit to speak (a fix a second later)"
+        );
+        // One that sends fixes speaks a second later, and is fresh from then on.
+        live.apply_replayed(&status("fixes-only", day, true), 3 * day);
+        live.apply(&loc("fixes-only", 3 * day + 1_000, 1.0), 3 * day + 1_000);
+        assert_eq!(
+            live.sweep_stale(3 * day + 61_000),
+            vec![id("gone")],
+            "the silent one stale after the limit from the start"
+        );
+        assert!(!live.get(&id("fixes-only")).unwrap().stale);
         // A retained status newer than what is held (sent while the console was cut off)
         // moves the device on, and counts from its own time.
         live.apply_replayed(&status("gone", 3 * day + 50_000, true), 3 * day + 70_000);
@@ -950,7 +976,7 @@ mod tests {
             3 * day + 50_000
         );
         assert!(
-            live.sweep_stale(3 * day + 71_000).is_empty(),
+            !live.sweep_stale(3 * day + 71_000).contains(&id("gone")),
             "fresh: said 21 s ago"
         );
         assert!(!live.get(&id("gone")).unwrap().stale);

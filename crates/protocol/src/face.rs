@@ -30,9 +30,9 @@ use serde_json::{json, Map, Value};
 use crate::device_id::DeviceId;
 use crate::lenient::optional_number;
 use crate::native::{
-    bounded_message, bounded_text, is_control_or_format, parse_object, DecodeError, DeviceEvent,
-    DeviceKind, NativeMessage, Severity, Status, MAX_EVENT_FIELD_CHARS, MAX_MESSAGE_CHARS,
-    MAX_NAME_CHARS,
+    bounded_message, bounded_text, cleaned_text, is_control_or_format, parse_object, DecodeError,
+    DeviceEvent, DeviceKind, NativeMessage, Severity, Status, MAX_EVENT_FIELD_CHARS,
+    MAX_MESSAGE_CHARS, MAX_NAME_CHARS,
 };
 use crate::time::{parse_timestamp, truncate, MAX_FUTURE_SKEW_MS};
 
@@ -334,35 +334,43 @@ pub fn decode(
         // with no time, or one that is no time (a clock running fast, a DST gap, garbage), it
         // is stamped on arrival and its message says why.
         (Topic::Alarm, op) => {
+            let (time, note) = match optional_time(info) {
+                Ok(time) => (time, String::new()),
+                Err(e) => (
+                    None,
+                    format!(
+                        " (terminal time refused: {}; stamped on arrival)",
+                        tidy_text(&e.to_string(), 100)
+                    ),
+                ),
+            };
+            // No messageId: the content's hash, and for an alarm with no usable time of its
+            // own also the minute it arrived in, or a second "door forced" a night later
+            // would be taken for a redelivery of the first and dropped.
             let id = text(&msg, "messageId").unwrap_or_else(|| {
                 let mut hash = fnv::FnvHasher::default();
                 hash.write(payload);
+                if time.is_none() {
+                    hash.write_i64(ctx.now_ms.div_euclid(ALARM_ID_MINUTE_MS));
+                }
                 format!("h{:016x}", hash.finish())
             });
+            // The operator, the terminal's detail and the note, within the message limit
+            // whatever their lengths: the note and the operator first, the detail in what is
+            // left.
+            let op = tidy_text(op, 64);
+            let budget = MAX_MESSAGE_CHARS - 8 - op.chars().count() - note.chars().count();
             let detail = text(info, "detail")
                 .or_else(|| text(info, "alarmType"))
-                .map(|d| tidy_text(&d, MAX_MESSAGE_CHARS - 128));
-            let (time, note) = match optional_time(info) {
-                Ok(time) => (time, None),
-                Err(e) => (
-                    None,
-                    Some(format!(
-                        " (terminal time refused: {}; stamped on arrival)",
-                        truncate(&e.to_string(), 100)
-                    )),
-                ),
-            };
+                .map(|d| format!(": {}", tidy_text(&d, budget)))
+                .unwrap_or_default();
             Ok(only(event(
                 device.clone(),
                 format!("alarm-{id}"),
                 (time.unwrap_or(ctx.now_ms), time.is_none()),
                 "terminal_alarm",
                 Severity::High,
-                Some(format!(
-                    "{op}{}{}",
-                    detail.map(|d| format!(": {d}")).unwrap_or_default(),
-                    note.unwrap_or_default()
-                )),
+                Some(format!("{op}{detail}{note}")),
             )?))
         }
         (_, op) => Err(DecodeError::Unsupported(format!(
@@ -371,6 +379,10 @@ pub fn decode(
         ))),
     }
 }
+
+/// An alarm with neither a messageId nor a usable time is told from another with the same
+/// content by the minute it arrived in (see the `Alarm` arm of [`decode`]).
+const ALARM_ID_MINUTE_MS: i64 = 60_000;
 
 /// A `RecPush`: who was recognised (or refused) at the terminal.
 fn record(
@@ -396,12 +408,12 @@ fn record(
                 .filter(|p| !p.is_empty())
                 .map(|p| format!("{TERMINAL_PERSON_MARK}{p}@{terminal}"))
         })
-        .map(|p| bounded_text("customId", p, MAX_EVENT_FIELD_CHARS))
+        .map(|p| cleaned_text("customId", p, MAX_EVENT_FIELD_CHARS))
         .transpose()?;
     let name = text(info, "personName")
         .or_else(|| text(info, "persionName"))
         .filter(|n| !n.is_empty())
-        .map(|n| bounded_text("personName", n, MAX_NAME_CHARS))
+        .map(|n| cleaned_text("personName", n, MAX_NAME_CHARS))
         .transpose()?;
     let similarity = optional_number(info, "similarity1")?;
     let backlog = optional_number(info, "Sendintime")? == Some(0.0);
@@ -904,11 +916,39 @@ mod tests {
                 NativeMessage::Event { event, .. } => event,
                 other => panic!("{other:?}"),
             };
-        // No messageId: the id is the content's hash, the same for a redelivered copy.
+        // No messageId: the id is the content's hash, the same for a redelivered copy; with
+        // no time either, the minute of arrival tells a second alarm from a redelivery.
         let no_id = serde_json::json!({"operator": "DoorAlarm", "info": {"facesluiceId": "T1", "detail": "door forced"}});
         let a = decode_alarm(&no_id);
         assert!(a.event_id.starts_with("alarm-h"), "{}", a.event_id);
         assert_eq!(decode_alarm(&no_id).event_id, a.event_id);
+        let later = |now_ms: i64, payload: &serde_json::Value| {
+            let ctx = FaceContext { now_ms, ..ctx() };
+            match decode(
+                BASE,
+                "mqtt/face/T1/Alarm",
+                payload.to_string().as_bytes(),
+                ctx,
+            )
+            .unwrap()
+            .messages
+            .remove(0)
+            {
+                NativeMessage::Event { event, .. } => event.event_id,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_ne!(
+            later(NOW + 86_400_000, &no_id),
+            a.event_id,
+            "the next night's alarm is its own"
+        );
+        let timed = serde_json::json!({"operator": "DoorAlarm", "info": {"facesluiceId": "T1", "time": "2026-11-23 08:59:00"}});
+        assert_eq!(
+            later(NOW + 120_000, &timed),
+            later(NOW, &timed),
+            "its own time tells it apart: a redelivery is one"
+        );
         let other = serde_json::json!({"operator": "DoorAlarm", "info": {"facesluiceId": "T1", "detail": "tamper"}});
         assert_ne!(decode_alarm(&other).event_id, a.event_id);
         assert_eq!((a.ts_ms, a.stamped_on_arrival), (NOW, true));
@@ -946,6 +986,27 @@ mod tests {
             (on_time.ts_ms, on_time.stamped_on_arrival),
             (NOW - 60_000, false)
         );
+    }
+
+    #[test]
+    fn an_alarm_is_raised_whatever_the_lengths_of_its_operator_detail_and_time() {
+        let payload = serde_json::json!({
+            "messageId": "a9", "operator": format!("Door\u{7}{}", "X".repeat(500)),
+            "info": {"facesluiceId": "T1", "detail": "y".repeat(5_000), "time": "2026-11-23 10:00:00"}
+        });
+        match one("mqtt/face/T1/Alarm", &payload.to_string()) {
+            NativeMessage::Event { event, .. } => {
+                let message = event.message.unwrap();
+                assert!(
+                    message.chars().count() <= MAX_MESSAGE_CHARS,
+                    "{}",
+                    message.chars().count()
+                );
+                assert!(message.starts_with("Door X"), "{message}");
+                assert!(message.ends_with("; stamped on arrival)"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -416,30 +416,63 @@ pub(crate) fn bounded_text(
     checked_text(field, text, limit, |_| false)
 }
 
-/// A free-text message: like [`bounded_text`], but line breaks and tabs are allowed.
+/// A free-text message: like [`bounded_text`], but line breaks and tabs are kept and the
+/// other characters [`is_control_or_format`] names become spaces, not a refusal: a message may
+/// be an alarm's, which must be raised whatever its text holds.
 pub(crate) fn bounded_message(
     field: &'static str,
     text: String,
     limit: usize,
 ) -> Result<String, DecodeError> {
-    checked_text(field, text, limit, |c| matches!(c, '\n' | '\t'))
+    let text = if text
+        .chars()
+        .any(|c| is_control_or_format(c) && !matches!(c, '\n' | '\t'))
+    {
+        text.chars()
+            .map(|c| {
+                if is_control_or_format(c) && !matches!(c, '\n' | '\t') {
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .collect()
+    } else {
+        text
+    };
+    checked_text(field, text, limit, |_| true)
 }
 
-/// A control character (C0, C1, DEL), or an invisible format character that changes how the
-/// text around it reads: the bidirectional overrides and isolates (U+202A-U+202E,
+/// A name or id a device echoes back (a face terminal's customId and personName: what we sent
+/// it, or what someone typed on its screen): like [`bounded_text`], but the characters
+/// [`is_control_or_format`] names are dropped, not a refusal, so an attendance record is not
+/// lost for its label.
+pub(crate) fn cleaned_text(
+    field: &'static str,
+    text: String,
+    limit: usize,
+) -> Result<String, DecodeError> {
+    let text = if text.chars().any(is_control_or_format) {
+        text.chars().filter(|&c| !is_control_or_format(c)).collect()
+    } else {
+        text
+    };
+    checked_text(field, text, limit, |_| false)
+}
+
+/// A control character (C0, C1, DEL), or an invisible character that changes how the text
+/// around it reads: the bidirectional embeddings, overrides and isolates (U+202A-U+202E,
 /// U+2066-U+2069: "Van 7" followed by U+202E shows the rest of a line reversed, in the console,
-/// an incident title on every console, a log and an exported spreadsheet alike), the marks
-/// U+200E/U+200F, line and paragraph separators (U+2028/U+2029: a second line in a log),
-/// zero-width space, word joiner and the other invisible operators, the byte-order mark, and
-/// the interlinear annotation marks. The zero-width (non-)joiners U+200C/U+200D are letters'
-/// business in several scripts and in emoji, and are allowed.
-pub(crate) fn is_control_or_format(c: char) -> bool {
+/// an incident title on every console, a log and an exported spreadsheet alike), line and
+/// paragraph separators (U+2028/U+2029: a second line in a log), the deprecated format
+/// controls U+206A-U+206F and the interlinear annotation marks. The marks and joiners that
+/// right-to-left and joined scripts write with (U+200E/U+200F, U+200C/U+200D) are text, and
+/// allowed.
+pub fn is_control_or_format(c: char) -> bool {
     c.is_control()
         || matches!(c,
-            '\u{200B}' | '\u{200E}' | '\u{200F}'
-            | '\u{2028}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}'
-            | '\u{FEFF}'
+            '\u{2028}'..='\u{202E}'
+            | '\u{2066}'..='\u{206F}'
             | '\u{FFF9}'..='\u{FFFB}')
 }
 
@@ -685,16 +718,18 @@ mod tests {
     }
 
     #[test]
-    fn names_may_hold_joiners_but_no_invisible_controls() {
-        // A family emoji (joined with U+200D) and a Persian name (U+200C) are names.
+    fn names_may_hold_joiners_and_marks_but_no_reordering_controls() {
+        // A family emoji (joined with U+200D), a Persian name (U+200C) and a Hebrew one with a
+        // right-to-left mark are names.
         for name in [
             "Team \u{1F468}\u{200D}\u{1F469}",
             "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}",
+            "\u{05D3}\u{05E0}\u{05D4}\u{200F} 7",
         ] {
             assert_eq!(bounded_text("name", name.into(), 64), Ok(name.to_owned()));
         }
         for c in [
-            '\u{202E}', '\u{2066}', '\u{200F}', '\u{2028}', '\u{FEFF}', '\u{200B}',
+            '\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{2028}', '\u{FFF9}',
         ] {
             assert_eq!(
                 bounded_text("name", format!("Van{c}7"), 64),
@@ -706,6 +741,15 @@ mod tests {
                 u32::from(c)
             );
         }
+        // A message keeps its lines and has the rest replaced; an echoed name drops them.
+        assert_eq!(
+            bounded_message("message", "SOS\u{7}\u{202E}x\ny".into(), 64),
+            Ok("SOS  x\ny".into())
+        );
+        assert_eq!(
+            cleaned_text("personName", "Ann\u{202E}a\u{1b}".into(), 64),
+            Ok("Anna".into())
+        );
     }
 
     #[test]

@@ -319,9 +319,11 @@ fn face_terminals_refuse_hostile_payloads_with_their_reason() {
         decode("mqtt/face/T1/Rec", rec(r#","similarity1":"inf""#)),
         "malformed"
     );
+    // A name the terminal echoes loses its control characters; the record (an attendance
+    // row, maybe a block-list match) is kept.
     assert_eq!(
         decode("mqtt/face/T1/Rec", rec(r#","personName":"x\u001b[2J""#)),
-        "control_character"
+        "taken"
     );
     let snap = format!(
         r#"{{"operator":"StrSnapPush","info":{{"facesluiceId":"T1","pic":"{}"}}}}"#,

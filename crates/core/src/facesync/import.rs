@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use watchfloor_protocol::native::is_control_or_format;
 
 use chrono::{NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
@@ -182,7 +183,7 @@ fn valid_id(id: &str) -> Result<(), String> {
     // Terminals list ids comma-separated, and ids travel inside topics' neighbours: keep them plain.
     if let Some(c) = id
         .chars()
-        .find(|c| c.is_control() || matches!(c, ',' | '/' | '+' | '#' | '"' | '\\'))
+        .find(|&c| is_control_or_format(c) || matches!(c, ',' | '/' | '+' | '#' | '"' | '\\'))
     {
         return Err(format!(
             "employee_id contains {c:?}, which terminals cannot store"
@@ -201,8 +202,12 @@ fn check_row(row: Row, base: &Path, zone: Tz) -> Result<Employee, String> {
             "name is longer than the terminals' {MAX_PERSON_NAME_CHARS} characters"
         ));
     }
-    if row.name.chars().any(char::is_control) {
-        return Err("name contains control characters".into());
+    // What a terminal echoes back in its records must pass the console's own check there.
+    if let Some(c) = row.name.chars().find(|&c| is_control_or_format(c)) {
+        return Err(format!(
+            "name contains the control character U+{:04X}",
+            u32::from(c)
+        ));
     }
     let person_type = match row.person_type.to_ascii_lowercase().as_str() {
         "" | "allow" => PersonType::Allow,
@@ -336,16 +341,21 @@ pub(crate) mod tests {
         csv.extend_from_slice(b"E8,Root,/etc/passwd\n"); // a file that is not a JPEG
         csv.extend_from_slice(b"E9,Up,../../../../etc/shadow\n");
         csv.extend_from_slice(b"E10,=HYPERLINK(\"x\"),ok.jpg\n"); // odd but a name
+                                                                  // A right-to-left override (refused: the terminals' records would echo it), and a
+                                                                  // Hebrew name with a right-to-left mark (a name).
+        csv.extend_from_slice(
+            "E11,Van\u{202E}7,ok.jpg\nE12,\u{05D3}\u{05E0}\u{200F},ok.jpg\n".as_bytes(),
+        );
         let parsed = read_csv_from(&csv[..], dir.path(), "hostile.csv", chrono_tz::UTC).unwrap();
         let ids: Vec<&str> = parsed
             .employees
             .iter()
             .map(|e| e.employee_id.as_str())
             .collect();
-        assert_eq!(ids, ["E1", "E10"], "{:#?}", parsed.errors);
+        assert_eq!(ids, ["E1", "E10", "E12"], "{:#?}", parsed.errors);
         assert_eq!(
             parsed.errors.len(),
-            8,
+            9,
             "every other row, with its reason: {:#?}",
             parsed.errors
         );
@@ -360,6 +370,7 @@ pub(crate) mod tests {
         };
         assert!(reason(3).contains("control"), "{}", reason(3));
         assert!(reason(9).contains("'+'"), "{}", reason(9));
+        assert!(reason(13).contains("U+202E"), "{}", reason(13));
         // A header that is not ours, or no text at all: refused as a whole, with the reason.
         let e = read_csv_from(&b"\xff\xfe\x00"[..], dir.path(), "junk.csv", chrono_tz::UTC)
             .unwrap_err();

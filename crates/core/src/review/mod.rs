@@ -439,11 +439,32 @@ fn version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.pragma_query_value(None, "user_version", |r| r.get(0))
 }
 
-/// The start of a private copy's folder name in the temp folder; the process id that made it
-/// follows, then a dash.
+/// The start of a private copy's folder name in the temp folder; the machine ([`host_tag`])
+/// and the process id that made it follow, each ended by a dash.
 const COPY_PREFIX: &str = "watchfloor-review-";
 
-/// Removes the private copies in `temp` whose process has ended without removing its own: a
+/// This machine's name as it may stand in a folder name (letters, digits, '.' and '_'): a
+/// temp folder shared with other machines (NFS) or containers holds copies whose process ids
+/// mean nothing here, and those are left alone.
+fn host_tag() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default();
+    let tag: String = name
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
+        .take(64)
+        .collect();
+    if tag.is_empty() {
+        "host".into()
+    } else {
+        tag
+    }
+}
+
+/// Removes the private copies in `temp` made on this machine whose process has ended without
+/// removing its own: a
 /// review killed (SIGKILL, a logout's second signal, a power cut) or stopped while it was still
 /// copying, which can leave gigabytes. A copy whose process id now belongs to another process
 /// is left for later.
@@ -451,11 +472,14 @@ fn remove_abandoned_copies(temp: &Path) {
     let Ok(entries) = std::fs::read_dir(temp) else {
         return;
     };
+    let host = host_tag();
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(pid) = name
             .to_str()
             .and_then(|n| n.strip_prefix(COPY_PREFIX))
+            .and_then(|rest| rest.strip_prefix(&host))
+            .and_then(|rest| rest.strip_prefix('-'))
             .and_then(|rest| rest.split_once('-'))
             .and_then(|(pid, _)| pid.parse::<u32>().ok())
         else {
@@ -510,7 +534,11 @@ fn migrated_copy(
     };
     remove_abandoned_copies(&std::env::temp_dir());
     let dir = tempfile::Builder::new()
-        .prefix(&format!("{COPY_PREFIX}{}-", std::process::id()))
+        .prefix(&format!(
+            "{COPY_PREFIX}{}-{}-",
+            host_tag(),
+            std::process::id()
+        ))
         .tempdir()
         .map_err(copy_err)?;
     let copy = copy_in(&dir);
@@ -546,14 +574,16 @@ mod tests {
             std::fs::write(dir.join("history.sqlite"), b"copy").unwrap();
             dir
         };
-        let abandoned = make(&format!("{COPY_PREFIX}{ended}-abc"));
-        let ours = make(&format!("{COPY_PREFIX}{}-def", std::process::id()));
-        let running = make(&format!("{COPY_PREFIX}1-ghi")); // init runs
-        let old_style = make(&format!("{COPY_PREFIX}Xy12z")); // no pid in it
+        let host = host_tag();
+        let abandoned = make(&format!("{COPY_PREFIX}{host}-{ended}-abc"));
+        let ours = make(&format!("{COPY_PREFIX}{host}-{}-def", std::process::id()));
+        let running = make(&format!("{COPY_PREFIX}{host}-1-ghi")); // init runs
+        let elsewhere = make(&format!("{COPY_PREFIX}other-machine-{ended}-jkl"));
+        let old_style = make(&format!("{COPY_PREFIX}Xy12z")); // no machine or pid in it
         let other = make("somebody-else");
         remove_abandoned_copies(temp.path());
         assert!(!abandoned.exists());
-        for kept in [ours, running, old_style, other] {
+        for kept in [ours, running, elsewhere, old_style, other] {
             assert!(kept.exists(), "{}", kept.display());
         }
     }
