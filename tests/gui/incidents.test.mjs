@@ -155,6 +155,19 @@ test('an event reaches the incident list and map; an acknowledgement in one cons
     await until('the detail panel again', () => a.execute(`return !!document.querySelector('[data-testid=resolution-note]');`));
     await new Promise((r) => setTimeout(r, 300));
     assert.notEqual(await a.execute(focused), 'resolution-note', 'the focus stays out of the note');
+    // Half a resolution note survives the side panel moving to Devices (a click on a device
+    // on the map does that) and back.
+    await a.execute(`const n = document.querySelector('[data-testid=resolution-note]');
+      n.value = 'Door checked, patrol'; n.dispatchEvent(new Event('input', { bubbles: true })); return true;`);
+    await a.execute(`document.querySelector('[data-testid=tab-devices]').click(); return true;`);
+    await until('the Devices tab', () => a.execute(`return !document.querySelector('[data-testid=resolution-note]');`));
+    await a.execute(`document.querySelector('[data-testid=tab-incidents]').click(); return true;`);
+    await a.execute(`if (!document.querySelector('[data-testid=resolution-note]')) document.querySelector('[data-incident-id="${onA.id}"]').click(); return true;`);
+    const draft = await until('the note as it was left', () =>
+      a.execute(`return document.querySelector('[data-testid=resolution-note]')?.value ?? false;`));
+    assert.equal(draft, 'Door checked, patrol');
+    await a.execute(`const n = document.querySelector('[data-testid=resolution-note]');
+      n.value = ''; n.dispatchEvent(new Event('input', { bubbles: true })); return true;`);
     // The incident shortcuts do nothing while the Employees workspace shows (the list is
     // hidden, not gone): `m` there must not assign an incident nobody sees.
     await a.execute(`document.querySelector('[data-testid=workspace-sites]').click(); return true;`);

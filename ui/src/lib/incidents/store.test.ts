@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Incident } from '../backend';
 import { MemoryStorage } from '../testing/memory-storage';
 import { loadHeld, saveHeld } from './handover';
-import { alertText, IncidentStore, PendingAlerts, stepSelection, type IncidentFilter } from './store';
+import { alertText, IncidentStore, PendingAlerts, stepAfterLeaving, stepSelection, type IncidentFilter } from './store';
 
 function incident(over: Partial<Incident>): Incident {
   return {
@@ -196,6 +196,21 @@ describe('stepSelection', () => {
   });
 });
 
+describe('stepping on after the selection left', () => {
+  it('goes to the row that was next to it, wherever the list put it since', () => {
+    // [A, B, C, X, Y] with X selected; X is acknowledged and leaves while a new, more severe
+    // N sorts on top: [N, A, B, C, Y]. j goes to Y (the position, 3, was C: skipped before).
+    const neighbours = { before: 'C', after: 'Y' };
+    const ids = ['N', 'A', 'B', 'C', 'Y'];
+    expect(stepAfterLeaving(ids, neighbours, 1)).toBe(4);
+    expect(stepAfterLeaving(ids, neighbours, -1)).toBe(3);
+    // The neighbour left too: by position.
+    expect(stepAfterLeaving(['N', 'A'], neighbours, 1)).toBeNull();
+    expect(stepAfterLeaving(ids, { before: null, after: null }, 1)).toBeNull();
+    expect(stepAfterLeaving(ids, null, 1)).toBeNull();
+  });
+});
+
 describe('PendingAlerts', () => {
   it('holds each incident once, in its newest version', () => {
     const p = new PendingAlerts();
@@ -209,5 +224,25 @@ describe('PendingAlerts', () => {
     expect(taken.find((i) => i.id === 'x')).toEqual(escalated);
     expect(alertText(taken).title).toBe('2 new incidents');
     expect(p.size).toBe(0);
+  });
+
+  it('drops what was handled while it waited, and alerts the rest as they stand', () => {
+    const p = new PendingAlerts();
+    const acked = incident({ id: 'a' });
+    const resolved = incident({ id: 'r', severity: 'high' });
+    const escalated = incident({ id: 'e', state: 'acknowledged', severity: 'critical', version: 3 });
+    const waiting = incident({ id: 'w', severity: 'high' });
+    p.add([acked, resolved, escalated, waiting]);
+    const now = new Map([
+      ['a', { ...acked, state: 'acknowledged' as const, version: 2 }],
+      ['r', { ...resolved, state: 'resolved' as const, version: 2 }],
+      ['e', escalated], // an escalation of an acknowledged incident still alerts
+      ['w', { ...waiting, severity: 'critical' as const, version: 2 }],
+    ]);
+    const taken = p.take((id) => now.get(id));
+    expect(taken.map((i) => [i.id, i.severity])).toEqual([
+      ['e', 'critical'],
+      ['w', 'critical'],
+    ]);
   });
 });

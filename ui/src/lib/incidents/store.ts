@@ -172,6 +172,26 @@ export function stepSelection(index: number, last: number | null, delta: 1 | -1,
   return Math.min(length - 1, Math.max(0, next));
 }
 
+/** The rows either side of the selection, remembered while it is in the list. */
+export interface Neighbours {
+  before: string | null;
+  after: string | null;
+}
+
+/**
+ * The row `j` (`delta` 1) or `k` (-1) moves to once the selection has left the list (it was
+ * acknowledged under the Unacknowledged filter): the row that was after it (or before it),
+ * wherever that row is now, since the list may have re-sorted in the same batch (a new, more
+ * severe incident on top moved every row down one, and the position picked a row the
+ * dispatcher had skipped). `null` when that row is gone too: go by position
+ * ([`stepSelection`]).
+ */
+export function stepAfterLeaving(ids: readonly string[], neighbours: Neighbours | null, delta: 1 | -1): number | null {
+  const id = delta > 0 ? neighbours?.after : neighbours?.before;
+  const at = id ? ids.indexOf(id) : -1;
+  return at >= 0 ? at : null;
+}
+
 /** Incidents waiting for the next notification, each once (its newest version): an incident
  * that opened and escalated within the throttle is one incident, not two. */
 export class PendingAlerts {
@@ -188,9 +208,17 @@ export class PendingAlerts {
     return this.byId.size;
   }
 
-  /** The waiting incidents, emptied. */
-  take(): Incident[] {
-    const out = [...this.byId.values()];
+  /** The waiting incidents still worth an alert, as they stand now (`current`: the list's
+   * newest version, undefined when it is gone), emptied. An alert waits up to 2 s behind the
+   * last; meanwhile a new incident may have been acknowledged, or any resolved, and then
+   * nobody needs the notification and the tone. */
+  take(current: (id: string) => Incident | undefined = () => undefined): Incident[] {
+    const out: Incident[] = [];
+    for (const waiting of this.byId.values()) {
+      const now = current(waiting.id) ?? waiting;
+      const handled = !isOpen(now) || (waiting.state === 'new' && now.state !== 'new' && now.version > waiting.version);
+      if (!handled) out.push(now.version >= waiting.version ? now : waiting);
+    }
     this.byId.clear();
     return out;
   }

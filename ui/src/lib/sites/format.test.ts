@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { followToday, isoDay, jobShare, onlineWords, pct, perSecond, terminalOnline } from './format';
+import { followToday, isoDay, jobShares, onlineWords, pct, perSecond, terminalOnline, validityDay } from './format';
 
 describe('sites formatting', () => {
   it('shows shares, rates and job progress', () => {
@@ -8,8 +8,9 @@ describe('sites formatting', () => {
     expect(perSecond(0)).toBe('–');
     expect(perSecond(4.25)).toBe('4.3/s');
     expect(perSecond(95.2)).toBe('95/s');
-    expect(jobShare(50, 10, 120)).toBe(0.5);
-    expect(jobShare(0, 0, 0)).toBe(0);
+    expect(jobShares(50, 10, 120, false)).toEqual({ done: 50 / 120, failed: 10 / 120 });
+    expect(jobShares(0, 0, 0, false)).toEqual({ done: 0, failed: 0 });
+    expect(jobShares(0, 0, 0, true)).toEqual({ done: 1, failed: 0 }); // a finished job of nobody
     const heard = (online: boolean | null, no_answer = false) => ({ online, no_answer });
     expect([true, false, null].map((o) => onlineWords(heard(o), undefined))).toEqual(['online', 'offline', 'not heard yet']);
     // The sync's word first; live state only when the sync has none; silence is said.
@@ -22,7 +23,8 @@ describe('sites formatting', () => {
     expect(onlineWords(heard(null, true), live(true))).toBe('not answering');
     // It beats but does not answer the sync's requests.
     expect(onlineWords(heard(true, true), undefined)).toBe('online, not answering');
-    expect(jobShare(130, 0, 120)).toBe(1);
+    expect(jobShares(130, 0, 120, false)).toEqual({ done: 1, failed: 0 });
+    expect(jobShares(100, 30, 120, false).failed).toBeCloseTo(20 / 120);
   });
 
   it('gives local calendar days', () => {
@@ -34,6 +36,18 @@ describe('sites formatting', () => {
     expect(isoDay(0, lateUtc, 'UTC')).toBe('2026-11-23');
     expect(isoDay(0, lateUtc, 'Asia/Dubai')).toBe('2026-11-24');
     expect(isoDay(-1, lateUtc, 'Asia/Dubai')).toBe('2026-11-23');
+  });
+
+  it("shows a validity bound as the day in the terminals' zone", () => {
+    // valid_to 2026-03-31 imported for New York: the next midnight there, 04:00 UTC on 1 April;
+    // its last valid instant is 31 March there, whatever the workstation's zone.
+    const firstInvalid = Date.UTC(2026, 3, 1, 4, 0);
+    const shown = validityDay(firstInvalid - 1, 'America/New_York');
+    expect(shown).toBe(new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeZone: 'UTC' }).format(Date.UTC(2026, 2, 31)));
+    expect(validityDay(firstInvalid - 1, 'Asia/Dubai')).toBe(
+      new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeZone: 'UTC' }).format(Date.UTC(2026, 3, 1)),
+    );
+    expect(validityDay(0, 'Not/AZone')).toBe(new Date(0).toLocaleDateString());
   });
 
   it('moves a range showing today on to the next day at midnight, and leaves a chosen one', () => {

@@ -11,9 +11,13 @@ export function perSecond(rate: number | null): string {
   return rate >= 10 ? `${Math.round(rate)}/s` : `${rate.toFixed(1)}/s`;
 }
 
-/** How far a job got, 0..1 (failed persons count as processed). */
-export function jobShare(done: number, failed: number, total: number): number {
-  return total <= 0 ? 0 : Math.min(1, (done + failed) / total);
+/** How far a job got, as the bar draws it: the share done (green, from the left) and the
+ * share failed (red, right after it), each 0..1 and together at most 1. A finished job with
+ * nobody to send (`total` 0) is a full bar. */
+export function jobShares(done: number, failed: number, total: number, finished: boolean): { done: number; failed: number } {
+  if (total <= 0) return { done: finished ? 1 : 0, failed: 0 };
+  const d = Math.min(1, done / total);
+  return { done: d, failed: Math.min(1 - d, failed / total) };
 }
 
 /** Whether a terminal is online: as this console's sync heard it, else (no sync here, or
@@ -53,6 +57,16 @@ export function isoDay(days = 0, now = Date.now(), zone?: string): string {
   const m = String(d.getMonth() + 1).padStart(2, '0');
   const day = String(d.getDate()).padStart(2, '0');
   return `${d.getFullYear()}-${m}-${day}`;
+}
+
+/** The calendar day of instant `ms` in `zone` (the terminals' zone; else this workstation's),
+ * written as the workstation's locale writes dates. */
+export function validityDay(ms: number, zone?: string): string {
+  try {
+    return new Intl.DateTimeFormat(undefined, { timeZone: zone, dateStyle: 'medium' }).format(ms);
+  } catch {
+    return new Date(ms).toLocaleDateString(); // a zone this browser does not know
+  }
 }
 
 /** The day range a live view shows once the day it showed as "today" (`shownToday`) is over:
