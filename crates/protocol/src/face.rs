@@ -345,13 +345,16 @@ pub fn decode(
                 ),
             };
             // No messageId: the content's hash, and for an alarm with no usable time of its
-            // own also the minute it arrived in, or a second "door forced" a night later
-            // would be taken for a redelivery of the first and dropped.
+            // own also the 10 minutes it arrived in, or a second "door forced" a night later
+            // would be taken for a redelivery of the first and dropped. Ten minutes: a
+            // redelivery comes well within them, and two consoles (whose clocks agree to the
+            // millisecond, give or take the broker's delivery) land in different ones only
+            // for an alarm that arrives at the turn of one.
             let id = text(&msg, "messageId").unwrap_or_else(|| {
                 let mut hash = fnv::FnvHasher::default();
                 hash.write(payload);
                 if time.is_none() {
-                    hash.write_i64(ctx.now_ms.div_euclid(ALARM_ID_MINUTE_MS));
+                    hash.write_i64(ctx.now_ms.div_euclid(ALARM_ID_WINDOW_MS));
                 }
                 format!("h{:016x}", hash.finish())
             });
@@ -381,8 +384,8 @@ pub fn decode(
 }
 
 /// An alarm with neither a messageId nor a usable time is told from another with the same
-/// content by the minute it arrived in (see the `Alarm` arm of [`decode`]).
-const ALARM_ID_MINUTE_MS: i64 = 60_000;
+/// content by the 10 minutes it arrived in (see the `Alarm` arm of [`decode`]).
+const ALARM_ID_WINDOW_MS: i64 = 10 * 60_000;
 
 /// A `RecPush`: who was recognised (or refused) at the terminal.
 fn record(
@@ -530,8 +533,8 @@ fn event(
 
 /// A terminal's own words for an alarm, fit for its incident: control characters (a firmware's
 /// CR LF, an escape) become spaces and the text is cut to `limit` characters. A door or tamper
-/// alarm must raise its incident whatever the firmware put in its text; refusing it, as a
-/// native event with such a message is, would leave the alarm in quarantine.
+/// alarm must raise its incident whatever the firmware put in its text; refusing it would leave
+/// the alarm in quarantine.
 fn tidy_text(text: &str, limit: usize) -> String {
     let tidy: String = text
         .chars()

@@ -461,18 +461,22 @@ pub(crate) fn cleaned_text(
 }
 
 /// A control character (C0, C1, DEL), or an invisible character that changes how the text
-/// around it reads: the bidirectional embeddings, overrides and isolates (U+202A-U+202E,
-/// U+2066-U+2069: "Van 7" followed by U+202E shows the rest of a line reversed, in the console,
-/// an incident title on every console, a log and an exported spreadsheet alike), line and
-/// paragraph separators (U+2028/U+2029: a second line in a log), the deprecated format
-/// controls U+206A-U+206F and the interlinear annotation marks. The marks and joiners that
-/// right-to-left and joined scripts write with (U+200E/U+200F, U+200C/U+200D) are text, and
-/// allowed.
+/// around it reads or hides a difference: the bidirectional embeddings, overrides and isolates
+/// (U+202A-U+202E, U+2066-U+2069: "Van 7" followed by U+202E shows the rest of a line
+/// reversed, in the console, an incident title on every console, a log and an exported
+/// spreadsheet alike), line and paragraph separators (U+2028/U+2029: a second line in a log),
+/// zero-width space, word joiner and invisible operators (U+200B, U+2060-U+2064: "Van 7" and
+/// "Van 7" with one in it look the same), the byte-order mark, the deprecated format controls
+/// U+206A-U+206F and the interlinear annotation marks. The marks and joiners right-to-left and
+/// joined scripts are written with (U+200E/U+200F, U+200C/U+200D) are text, and allowed.
 pub fn is_control_or_format(c: char) -> bool {
     c.is_control()
         || matches!(c,
-            '\u{2028}'..='\u{202E}'
+            '\u{200B}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
             | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
             | '\u{FFF9}'..='\u{FFFB}')
 }
 
@@ -729,7 +733,8 @@ mod tests {
             assert_eq!(bounded_text("name", name.into(), 64), Ok(name.to_owned()));
         }
         for c in [
-            '\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{2028}', '\u{FFF9}',
+            '\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{2028}', '\u{FFF9}', '\u{200B}',
+            '\u{2060}', '\u{FEFF}',
         ] {
             assert_eq!(
                 bounded_text("name", format!("Van{c}7"), 64),

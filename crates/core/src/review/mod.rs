@@ -443,9 +443,9 @@ fn version(conn: &Connection) -> rusqlite::Result<i64> {
 /// and the process id that made it follow, each ended by a dash.
 const COPY_PREFIX: &str = "watchfloor-review-";
 
-/// This machine's name as it may stand in a folder name (letters, digits, '.' and '_'): a
-/// temp folder shared with other machines (NFS) or containers holds copies whose process ids
-/// mean nothing here, and those are left alone.
+/// This machine's name as it may stand in a folder name (letters, digits, '.' and '_'; a '-',
+/// which ends the tag, becomes '_'): a temp folder shared with other machines (NFS) or
+/// containers holds copies whose process ids mean nothing here, and those are left alone.
 fn host_tag() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::env::var("HOSTNAME"))
@@ -453,6 +453,7 @@ fn host_tag() -> String {
     let tag: String = name
         .trim()
         .chars()
+        .map(|c| if c == '-' { '_' } else { c })
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_'))
         .take(64)
         .collect();

@@ -87,7 +87,9 @@ pub fn prune_chunk(
     }
     if let Some(max) = retention.max_bytes {
         if data_bytes(conn)? > max {
-            make_room(conn, now_ms, &mut pruned)?;
+            make_room(conn, max, now_ms, &mut pruned)?;
+            // Still over: more to do soon, whatever size the chunk had.
+            pruned.more |= data_bytes(conn)? > max;
         }
     }
     Ok(pruned)
@@ -108,12 +110,28 @@ impl Pruned {
     }
 }
 
-/// One chunk towards the size cap: refused messages beyond the newest kept, else the oldest
-/// history of any kind.
-fn make_room(conn: &Connection, now_ms: i64, pruned: &mut Pruned) -> rusqlite::Result<()> {
+/// Refused messages kept under a size cap of `max_bytes`: [`QUARANTINE_KEPT_UNDER_CAP`], or
+/// fewer under a small cap (about a tenth of it, at some 1.5 KB a row), so that they never
+/// take the room history needs.
+fn quarantine_kept(max_bytes: u64) -> i64 {
+    i64::try_from(max_bytes / 16_384)
+        .unwrap_or(i64::MAX)
+        .clamp(100, QUARANTINE_KEPT_UNDER_CAP)
+}
+
+/// One chunk towards the size cap: refused messages beyond the newest kept, then, while still
+/// over, the oldest history of any kind. A chunk goes no later than the next table's oldest
+/// row: a table of a few hundred alarms over a month would otherwise lose this morning's with
+/// its oldest.
+fn make_room(
+    conn: &Connection,
+    max_bytes: u64,
+    now_ms: i64,
+    pruned: &mut Pruned,
+) -> rusqlite::Result<()> {
     let beyond_kept: Option<i64> = conn
         .prepare_cached("SELECT id FROM quarantine ORDER BY id DESC LIMIT 1 OFFSET ?1")?
-        .query_row([QUARANTINE_KEPT_UNDER_CAP], |r| r.get(0))
+        .query_row([quarantine_kept(max_bytes)], |r| r.get(0))
         .optional()?;
     if let Some(newest_gone) = beyond_kept {
         let deleted = conn
@@ -122,47 +140,67 @@ fn make_room(conn: &Connection, now_ms: i64, pruned: &mut Pruned) -> rusqlite::R
             )?
             .execute((newest_gone, CHUNK_ROWS))?;
         pruned.add(deleted, CHUNK_ROWS);
-        // The quarantine may hold more than a chunk beyond the kept ones: more to do.
-        pruned.more = true;
-        return Ok(());
-    }
-    let mut oldest: Option<(&str, i64)> = None;
-    for table in HISTORY {
-        let sql = format!("SELECT received_ms FROM {table} ORDER BY id LIMIT 1");
-        let first: Option<i64> = conn
-            .prepare_cached(&sql)?
-            .query_row([], |r| r.get(0))
-            .optional()?;
-        if let Some(at) = first.filter(|&at| oldest.is_none_or(|(_, o)| at < o)) {
-            oldest = Some((table, at));
+        // More of them beyond the kept, or under the cap now: that was this chunk. Else (a
+        // flood goes on: a few new ones at every call) history's turn comes in the same call,
+        // or the file would grow for as long as the flood lasts.
+        if i64::try_from(deleted).unwrap_or(i64::MAX) >= CHUNK_ROWS
+            || data_bytes(conn)? <= max_bytes
+        {
+            return Ok(());
         }
     }
-    let Some((table, at)) = oldest else {
+    // Each table's oldest row, oldest first.
+    let mut heads: Vec<(&str, i64)> = Vec::with_capacity(HISTORY.len());
+    for table in HISTORY {
+        let sql = format!("SELECT received_ms FROM {table} ORDER BY id LIMIT 1");
+        if let Some(at) = conn
+            .prepare_cached(&sql)?
+            .query_row([], |r| r.get::<_, i64>(0))
+            .optional()?
+        {
+            heads.push((table, at));
+        }
+    }
+    heads.sort_by_key(|&(_, at)| at);
+    let Some(&(table, at)) = heads.first() else {
+        warn_cap_unmet(now_ms, None);
         return Ok(());
     };
     if now_ms.saturating_sub(at) < SHORT_HISTORY_MS {
-        warn_short_history(now_ms, at);
+        warn_cap_unmet(now_ms, Some(at));
     }
-    let sql =
-        format!("DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT ?1)");
+    let until = heads.get(1).map_or(i64::MAX, |&(_, next)| next);
+    // The oldest rows by id (arrival order), so the chunk reads only what it may delete; of
+    // those, the ones no later than the next table's oldest (the head itself always is).
+    let sql = format!(
+        "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT ?1) AND received_ms <= ?2"
+    );
     let limit = chunk_rows(table);
-    pruned.add(conn.prepare_cached(&sql)?.execute([limit])?, limit);
+    pruned.add(conn.prepare_cached(&sql)?.execute((limit, until))?, limit);
     Ok(())
 }
 
-/// Says (at most once an hour) that the size cap now costs the last day's history.
-fn warn_short_history(now_ms: i64, oldest_ms: i64) {
+/// Says (at most once an hour) that the size cap now costs the last day's history (`oldest_ms`:
+/// the oldest row left), or that nothing is left it may take (`None`: the file is over the cap
+/// with incidents, the directory and the newest refused messages alone).
+fn warn_cap_unmet(now_ms: i64, oldest_ms: Option<i64>) {
     static LAST_WARNED_MS: AtomicI64 = AtomicI64::new(i64::MIN);
     let last = LAST_WARNED_MS.load(Ordering::Relaxed);
-    if now_ms.saturating_sub(last) >= 3_600_000
-        && LAST_WARNED_MS
+    if now_ms.saturating_sub(last) < 3_600_000
+        || LAST_WARNED_MS
             .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
+            .is_err()
     {
-        tracing::warn!(
-            kept_hours = now_ms.saturating_sub(oldest_ms) / 3_600_000,
+        return;
+    }
+    match oldest_ms {
+        Some(oldest) => tracing::warn!(
+            kept_hours = now_ms.saturating_sub(oldest) / 3_600_000,
             "[history] max_size_mb now keeps less than a day of history: raise it, or look for what fills the file"
-        );
+        ),
+        None => tracing::warn!(
+            "[history] max_size_mb is exceeded by what is never pruned (incidents, the employee directory, the newest refused messages): raise it"
+        ),
     }
 }
 
@@ -292,19 +330,22 @@ mod tests {
             rounds += 1;
             assert!(rounds < 20, "converges");
         }
-        assert_eq!(count(&conn, "quarantine"), QUARANTINE_KEPT_UNDER_CAP);
+        // The flood's oldest went until the data fit; every position stayed.
+        assert!(data_bytes(&conn).unwrap() <= cap.max_bytes.unwrap());
+        assert_eq!(count(&conn, "positions"), 10_000);
+        let left = count(&conn, "quarantine");
+        assert!(
+            (quarantine_kept(cap.max_bytes.unwrap())..30_000).contains(&left),
+            "{left}"
+        );
         let newest_kept: i64 = conn
             .query_row("SELECT min(id) FROM quarantine", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(
-            newest_kept,
-            30_000 - QUARANTINE_KEPT_UNDER_CAP + 1,
-            "the newest are kept"
-        );
-        assert!(
-            count(&conn, "positions") > 0,
-            "history goes only once the flood is gone"
-        );
+        assert_eq!(newest_kept, 30_000 - left + 1, "the newest are kept");
+        // A small cap keeps about a tenth of itself for them, at least 100.
+        assert_eq!(quarantine_kept(16 * 1024 * 1024), 1_024);
+        assert_eq!(quarantine_kept(1), 100);
+        assert_eq!(quarantine_kept(u64::MAX), QUARANTINE_KEPT_UNDER_CAP);
     }
 
     #[test]
@@ -347,6 +388,71 @@ mod tests {
         assert_eq!(count(&conn, "face_images"), 0);
         prune_chunk(&conn, &cap, 20_000).unwrap();
         assert_eq!(count(&conn, "positions"), 0, "then the positions");
+    }
+
+    #[test]
+    fn under_a_flood_the_cap_still_reaches_history_in_the_same_chunk() {
+        let conn = crate::store::open_in_memory().unwrap();
+        fill(&conn, 6_000, |i| i);
+        quarantine_rows(&conn, 12_000, 1_000_000);
+        let tiny = Retention {
+            max_age: None,
+            max_bytes: Some(1),
+        };
+        // The backlog first, a chunk at a time.
+        let pruned = prune_chunk(&conn, &tiny, 2_000_000).unwrap();
+        assert_eq!((pruned.rows, pruned.more), (5_000, true));
+        assert_eq!(count(&conn, "positions"), 6_000);
+        // Down to the newest kept, history's turn comes in the same call; then, as a flood
+        // goes on, a few new refused messages at each call do not hold history's turn back.
+        assert_eq!(prune_chunk(&conn, &tiny, 2_000_000).unwrap().rows, 5_000);
+        let pruned = prune_chunk(&conn, &tiny, 2_000_000).unwrap();
+        assert_eq!(pruned.rows, (12_000 - 10_000 - 100) + 5_000);
+        assert_eq!(count(&conn, "quarantine"), 100);
+        quarantine_rows(&conn, 5, 1_500_000);
+        let pruned = prune_chunk(&conn, &tiny, 2_000_000).unwrap();
+        assert_eq!(pruned.rows, 5 + 1_000);
+        assert_eq!(count(&conn, "positions"), 0);
+    }
+
+    #[test]
+    fn a_chunk_takes_no_history_newer_than_the_next_tables_oldest() {
+        // A month of alarms (one a day, the last this morning) beside positions from day 10:
+        // the cap takes the alarms of days 1-10, then the positions, and this morning's alarm
+        // only once everything older has gone.
+        let conn = crate::store::open_in_memory().unwrap();
+        let day = 86_400_000;
+        let mut evt = conn.prepare(crate::store::events::INSERT).unwrap();
+        let dev = DeviceId::parse("door").unwrap();
+        for d in 1..=30 {
+            let event = watchfloor_protocol::DeviceEvent {
+                event_id: format!("e{d}"),
+                ts_ms: d * day,
+                event_type: "door_forced".into(),
+                severity: watchfloor_protocol::Severity::High,
+                message: None,
+                position: None,
+                stamped_on_arrival: false,
+            };
+            crate::store::events::insert(&mut evt, &dev, &event, d * day).unwrap();
+        }
+        drop(evt);
+        fill(&conn, 10, |i| 10 * day + 1 + i);
+        let tiny = Retention {
+            max_age: None,
+            max_bytes: Some(1),
+        };
+        prune_chunk(&conn, &tiny, 31 * day).unwrap();
+        assert_eq!(
+            count(&conn, "events"),
+            20,
+            "days 1-10 went, not this morning's"
+        );
+        prune_chunk(&conn, &tiny, 31 * day).unwrap();
+        assert_eq!(count(&conn, "positions"), 0);
+        assert_eq!(count(&conn, "events"), 20);
+        prune_chunk(&conn, &tiny, 31 * day).unwrap();
+        assert_eq!(count(&conn, "events"), 0, "then the rest, the newest last");
     }
 
     #[test]

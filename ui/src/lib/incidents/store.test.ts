@@ -244,5 +244,12 @@ describe('PendingAlerts', () => {
       ['e', 'critical'],
       ['w', 'critical'],
     ]);
+    // A note added to an escalated incident while the alert waited: still told as escalated.
+    const up = incident({ id: 'u', severity: 'critical', version: 2, last_change: { ...escalated.last_change, action: 'escalated', detail: 'high -> critical' } });
+    p.add([up]);
+    const noted = { ...up, version: 3, last_change: { ...up.last_change, action: 'noted' as const, detail: 'on my way' } };
+    const [told] = p.take(() => noted);
+    expect([told.version, told.last_change.action]).toEqual([3, 'escalated']);
+    expect(alertText([told]).body).toContain('(escalated: high -> critical)');
   });
 });

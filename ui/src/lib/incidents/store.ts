@@ -217,7 +217,9 @@ export class PendingAlerts {
     for (const waiting of this.byId.values()) {
       const now = current(waiting.id) ?? waiting;
       const handled = !isOpen(now) || (waiting.state === 'new' && now.state !== 'new' && now.version > waiting.version);
-      if (!handled) out.push(now.version >= waiting.version ? now : waiting);
+      // As it stands now, but with the change that made it alert: a note added meanwhile must
+      // not turn "(escalated: …)" into a plain new incident.
+      if (!handled) out.push(now.version >= waiting.version ? { ...now, last_change: waiting.last_change } : waiting);
     }
     this.byId.clear();
     return out;
