@@ -77,11 +77,22 @@ pub fn prune_chunk(
     if let Some(age) = retention.max_age {
         let cutoff = now_ms.saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
         for table in TABLES {
+            let limit = chunk_rows(table);
+            if table == "attendance" {
+                // Whole days: the daily report's first-in and last-out of a day half pruned
+                // were wrong, with no sign that rows were missing.
+                let sql = "DELETE FROM attendance WHERE id IN (SELECT id FROM attendance WHERE local_day < ?2 ORDER BY local_day LIMIT ?1)";
+                let before_day = whole_days_before(cutoff);
+                pruned.add(
+                    conn.prepare_cached(sql)?.execute((limit, before_day))?,
+                    limit,
+                );
+                continue;
+            }
             // The table name is one of the fixed names above; values are bound.
             let sql = format!(
                 "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT ?1) AND received_ms < ?2"
             );
-            let limit = chunk_rows(table);
             pruned.add(conn.prepare_cached(&sql)?.execute((limit, cutoff))?, limit);
         }
     }
@@ -93,6 +104,17 @@ pub fn prune_chunk(
         }
     }
     Ok(pruned)
+}
+
+/// The first terminal-local day (`YYYY-MM-DD`) not wholly before `cutoff_ms` in every zone: a
+/// local day ends at most 12 hours after the same UTC day does (UTC-12), so the days before
+/// the UTC date of `cutoff_ms - 12 h` are over everywhere. Attendance goes in whole days, up to
+/// a day after the age limit.
+fn whole_days_before(cutoff_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(cutoff_ms.saturating_sub(12 * 3_600_000))
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        // Before 1970 or beyond chrono's range: no day is over.
+        .unwrap_or_default()
 }
 
 /// What one call of [`prune_chunk`] deleted.
@@ -453,6 +475,53 @@ mod tests {
         assert_eq!(count(&conn, "events"), 20);
         prune_chunk(&conn, &tiny, 31 * day).unwrap();
         assert_eq!(count(&conn, "events"), 0, "then the rest, the newest last");
+    }
+
+    #[test]
+    fn attendance_goes_in_whole_days() {
+        let conn = crate::store::open_in_memory().unwrap();
+        let day = 86_400_000;
+        let at = |d: i64, h: i64| d * day + h * 3_600_000;
+        // Three terminal-local days; only local_day matters here.
+        conn.execute_batch(
+            "INSERT INTO attendance (terminal_id, record_id, ts_ms, local_time, local_day, verify_status, person_type, backlog, received_ms)
+             VALUES ('t', 'r1', 0, '08:00:00', '2026-11-20', 1, 0, 0, 0),
+                    ('t', 'r2', 0, '08:00:00', '2026-11-21', 1, 0, 0, 0),
+                    ('t', 'r3', 0, '18:00:00', '2026-11-21', 1, 0, 0, 0),
+                    ('t', 'r4', 0, '08:00:00', '2026-11-22', 1, 0, 0, 0)",
+        )
+        .unwrap();
+        let d21 = chrono::NaiveDate::from_ymd_opt(2026, 11, 21)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+            / day;
+        let keep_a_day = Retention {
+            max_age: Some(Duration::from_secs(86_400)),
+            max_bytes: None,
+        };
+        // The age limit falls in the middle of the 21st (14:00 UTC, when the 20th is over in
+        // every zone): the 20th goes, the 21st stays whole (its 08:00 row too).
+        prune_chunk(&conn, &keep_a_day, at(d21, 10) + day).unwrap();
+        assert_eq!(
+            count(&conn, "attendance"),
+            4,
+            "at 10:00 UTC the 20th is still going on west of UTC-10"
+        );
+        prune_chunk(&conn, &keep_a_day, at(d21, 14) + day).unwrap();
+        let days: Vec<String> = conn
+            .prepare("SELECT local_day FROM attendance ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(days, ["2026-11-21", "2026-11-21", "2026-11-22"]);
+        // Once the 21st is over everywhere (noon UTC on the 22nd), it goes whole.
+        prune_chunk(&conn, &keep_a_day, at(d21 + 1, 12) + day).unwrap();
+        assert_eq!(count(&conn, "attendance"), 1);
     }
 
     #[test]
