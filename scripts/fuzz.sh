@@ -17,12 +17,22 @@ export PATH="$HOME/.cargo/bin:$PATH"
 seconds=${1:-30}
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz" >&2
-  cargo install cargo-fuzz --locked --quiet
+  # The version this script was written against: a newer one may need a newer Rust.
+  cargo install cargo-fuzz --locked --version 0.13.2 --quiet
 fi
+logs=${FUZZ_LOGS:-test-artifacts}
+mkdir -p "$logs"
 for target in native owntracks face face_sync incident csv_import; do
   mkdir -p "fuzz/corpus/$target"
-  # -rss_limit_mb: a decoder that balloons on one input is a finding too.
+  # -rss_limit_mb: a decoder that balloons on one input is a finding too. The whole output
+  # (a build error, the crashing input's file) goes to the target's log; its summary here.
+  status=0
   cargo fuzz run -s none "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
-    -max_total_time="$seconds" -rss_limit_mb=512 -print_final_stats=0 2>&1 |
-    grep -E '^(Done |==[0-9]+== ERROR|.*panicked)' | sed "s/^/fuzz $target: /"
+    -max_total_time="$seconds" -rss_limit_mb=512 -print_final_stats=0 >"$logs/fuzz-$target.log" 2>&1 || status=$?
+  grep -E '^(Done |==[0-9]+== ERROR|.*panicked|Test unit written)' "$logs/fuzz-$target.log" | sed "s/^/fuzz $target: /" || true
+  if ((status != 0)); then
+    echo "fuzz $target: failed (exit $status); the last lines of $logs/fuzz-$target.log:" >&2
+    tail -n 30 "$logs/fuzz-$target.log" >&2
+    exit "$status"
+  fi
 done
