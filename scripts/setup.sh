@@ -94,8 +94,16 @@ if ! node_ok; then
   # official binary for this platform), with npm 11, into /usr/local.
   say "Node.js 20.19+ or 22.12+ is needed ($(node --version 2>/dev/null || echo 'none') here): installing Node.js 22 from the npm registry"
   command -v npm >/dev/null || apt_install nodejs npm
-  npm_g=(npm install --global --no-audit --no-fund --loglevel=error node@22 npm@11)
-  if [[ $(id -u) -eq 0 ]]; then "${npm_g[@]}"; else sudo "${npm_g[@]}"; fi
+  npm_g=(npm install --global --prefix /usr/local --no-audit --no-fund --loglevel=error node@22 npm@11)
+  if [[ $(id -u) -eq 0 ]]; then
+    "${npm_g[@]}"
+  elif command -v sudo >/dev/null; then
+    sudo "${npm_g[@]}"
+  else
+    say "not root and no sudo: run as root: ${npm_g[*]}"
+    exit 1
+  fi
+  export PATH="/usr/local/bin:$PATH"
   hash -r
   if ! node_ok; then
     say "Node.js $(node --version) is still too old: install 20.19+ or 22.12+ (README 'Prerequisites')"

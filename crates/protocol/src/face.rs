@@ -458,7 +458,13 @@ fn record(
         None
     };
     let ts_ms = required_time(info, zone, now_ms)?;
-    let local_time = text(info, "time").unwrap_or_default().trim().to_owned();
+    // As the terminal's clock read it, written out in full ("2026-1-5 8:00:00", which the
+    // parser takes, is "2026-01-05 08:00:00"): its first ten characters are the local day that
+    // reports, and retention, compare as text.
+    let raw_time = text(info, "time").unwrap_or_default();
+    let local_time = NaiveDateTime::parse_from_str(raw_time.trim(), "%Y-%m-%d %H:%M:%S")
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|_| raw_time.trim().to_owned());
     Ok(FaceMessage {
         messages: vec![event(
             device,
@@ -670,6 +676,18 @@ mod tests {
         assert_eq!(sent["messageId"], "m1");
         assert_eq!(sent["info"]["facesluiceId"], "T9");
         assert_eq!(sent["info"]["SnapOrRecordID"], "41");
+        // A time with one-digit fields, which the parser takes, is written out in full: its
+        // first ten characters are the day the reports compare.
+        let short = payload.replace("2026-11-23 11:00:00", "2026-11-3 9:05:00");
+        let later = FaceContext {
+            now_ms: NOW + 30 * 86_400_000,
+            ..ctx
+        };
+        let access = decode(BASE, "mqtt/face/T9/Rec", short.as_bytes(), later)
+            .unwrap()
+            .access
+            .unwrap();
+        assert_eq!(access.local_time, "2026-11-03 09:05:00");
     }
 
     #[test]
@@ -920,7 +938,7 @@ mod tests {
                 other => panic!("{other:?}"),
             };
         // No messageId: the id is the content's hash, the same for a redelivered copy; with
-        // no time either, the minute of arrival tells a second alarm from a redelivery.
+        // no time either, the 10 minutes of its arrival tell a second alarm from a redelivery.
         let no_id = serde_json::json!({"operator": "DoorAlarm", "info": {"facesluiceId": "T1", "detail": "door forced"}});
         let a = decode_alarm(&no_id);
         assert!(a.event_id.starts_with("alarm-h"), "{}", a.event_id);

@@ -167,6 +167,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // limit it kept that size on disk for good. Truncated back to 64 MiB when a checkpoint
     // finds it larger.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    // The writer's commits and its pruning prepare some two dozen statements: more than
+    // rusqlite's default cache of 16, which then prepared most of them again every time.
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
 

@@ -2,13 +2,14 @@
 //! its batches, so pruning never holds the write lock long enough to stall ingest.
 //!
 //! Two limits, each optional: an age (rows received more than `max_age` ago go, from every
-//! table) and a size. While the rows take more than `max_bytes`, refused messages go first
-//! (all but the newest [`QUARANTINE_KEPT_UNDER_CAP`]: the product of bad input is not kept at
-//! the cost of history), then the oldest history of any kind: whichever of positions,
-//! statuses, events, attendance and face images holds the oldest row loses its oldest chunk.
-//! Rows are found oldest-first by rowid, which is arrival order, so each chunk reads only the
-//! rows it deletes. SQLite reuses freed pages: under a size cap the file stops growing rather
-//! than shrinking. Incidents and their audit trail are never pruned (they are small).
+//! table; attendance in whole terminal-local days) and a size. While the rows take more than
+//! `max_bytes`, refused messages go first (all but the newest [`QUARANTINE_KEPT_UNDER_CAP`], or
+//! fewer under a small cap: the product of bad input is not kept at the cost of history), then
+//! a slice of the oldest history across positions, statuses, events, attendance and face
+//! images alike. Rows are found oldest-first by rowid, which is arrival order, so each chunk
+//! reads only the rows it deletes. SQLite reuses freed pages: under a size cap the file stops
+//! growing rather than shrinking. Incidents and their audit trail are never pruned (they are
+//! small).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -81,10 +82,13 @@ pub fn prune_chunk(
             if table == "attendance" {
                 // Whole days: the daily report's first-in and last-out of a day half pruned
                 // were wrong, with no sign that rows were missing.
-                let sql = "DELETE FROM attendance WHERE id IN (SELECT id FROM attendance WHERE local_day < ?2 ORDER BY local_day LIMIT ?1)";
+                // And only rows that arrived before the limit too: a terminal whose clock was
+                // reset to 2000 stamps its records with days long past.
+                let sql = "DELETE FROM attendance WHERE id IN (SELECT id FROM attendance WHERE local_day < ?2 ORDER BY local_day LIMIT ?1) AND received_ms < ?3";
                 let before_day = whole_days_before(cutoff);
                 pruned.add(
-                    conn.prepare_cached(sql)?.execute((limit, before_day))?,
+                    conn.prepare_cached(sql)?
+                        .execute((limit, before_day, cutoff))?,
                     limit,
                 );
                 continue;
@@ -98,9 +102,11 @@ pub fn prune_chunk(
     }
     if let Some(max) = retention.max_bytes {
         if data_bytes(conn)? > max {
-            make_room(conn, max, now_ms, &mut pruned)?;
-            // Still over: more to do soon, whatever size the chunk had.
-            pruned.more |= data_bytes(conn)? > max;
+            // Still over, with something left to take: more to do soon, whatever size the
+            // chunk had. Nothing left (the file is over the cap with what is never pruned):
+            // the next try waits the usual minute.
+            let took = make_room(conn, max, now_ms, &mut pruned)?;
+            pruned.more |= took && data_bytes(conn)? > max;
         }
     }
     Ok(pruned)
@@ -108,8 +114,8 @@ pub fn prune_chunk(
 
 /// The first terminal-local day (`YYYY-MM-DD`) not wholly before `cutoff_ms` in every zone: a
 /// local day ends at most 12 hours after the same UTC day does (UTC-12), so the days before
-/// the UTC date of `cutoff_ms - 12 h` are over everywhere. Attendance goes in whole days, up to
-/// a day after the age limit.
+/// the UTC date of `cutoff_ms - 12 h` are over everywhere. Attendance goes in whole days, a day
+/// or two after the age limit.
 fn whole_days_before(cutoff_ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(cutoff_ms.saturating_sub(12 * 3_600_000))
         .map(|t| t.format("%Y-%m-%d").to_string())
@@ -142,15 +148,14 @@ fn quarantine_kept(max_bytes: u64) -> i64 {
 }
 
 /// One chunk towards the size cap: refused messages beyond the newest kept, then, while still
-/// over, the oldest history of any kind. A chunk goes no later than the next table's oldest
-/// row: a table of a few hundred alarms over a month would otherwise lose this morning's with
-/// its oldest.
+/// over, a slice of the oldest history across every table (see below). Returns whether there
+/// was anything it may take.
 fn make_room(
     conn: &Connection,
     max_bytes: u64,
     now_ms: i64,
     pruned: &mut Pruned,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<bool> {
     let beyond_kept: Option<i64> = conn
         .prepare_cached("SELECT id FROM quarantine ORDER BY id DESC LIMIT 1 OFFSET ?1")?
         .query_row([quarantine_kept(max_bytes)], |r| r.get(0))
@@ -168,38 +173,52 @@ fn make_room(
         if i64::try_from(deleted).unwrap_or(i64::MAX) >= CHUNK_ROWS
             || data_bytes(conn)? <= max_bytes
         {
-            return Ok(());
+            return Ok(true);
         }
     }
-    // Each table's oldest row, oldest first.
-    let mut heads: Vec<(&str, i64)> = Vec::with_capacity(HISTORY.len());
+    // A slice of the oldest history, the same instant in every table: up to the arrival of the
+    // chunk-th row of the table whose chunk ends first (or of its last row, in one holding
+    // less). Every table loses its rows up to then, at most a chunk each. So a table of a few
+    // hundred alarms over a month loses only those older than the others' oldest chunk, not
+    // this morning's; and tables filled together (an OwnTracks fix is a position and a status
+    // of the same instant) go together, a chunk a call, not one row at a time.
+    let mut oldest: Option<i64> = None;
+    let mut until: Option<i64> = None;
     for table in HISTORY {
-        let sql = format!("SELECT received_ms FROM {table} ORDER BY id LIMIT 1");
-        if let Some(at) = conn
-            .prepare_cached(&sql)?
+        let head = format!("SELECT received_ms FROM {table} ORDER BY id LIMIT 1");
+        let Some(first) = conn
+            .prepare_cached(&head)?
             .query_row([], |r| r.get::<_, i64>(0))
             .optional()?
-        {
-            heads.push((table, at));
-        }
+        else {
+            continue;
+        };
+        let chunk_end = format!(
+            "SELECT received_ms FROM (SELECT id, received_ms FROM {table} ORDER BY id LIMIT ?1) ORDER BY id DESC LIMIT 1"
+        );
+        let end: i64 = conn
+            .prepare_cached(&chunk_end)?
+            .query_row([chunk_rows(table)], |r| r.get(0))?;
+        oldest = Some(oldest.map_or(first, |o: i64| o.min(first)));
+        until = Some(until.map_or(end, |u: i64| u.min(end)));
     }
-    heads.sort_by_key(|&(_, at)| at);
-    let Some(&(table, at)) = heads.first() else {
+    let (Some(oldest), Some(until)) = (oldest, until) else {
         warn_cap_unmet(now_ms, None);
-        return Ok(());
+        return Ok(false);
     };
-    if now_ms.saturating_sub(at) < SHORT_HISTORY_MS {
-        warn_cap_unmet(now_ms, Some(at));
+    if now_ms.saturating_sub(oldest) < SHORT_HISTORY_MS {
+        warn_cap_unmet(now_ms, Some(oldest));
     }
-    let until = heads.get(1).map_or(i64::MAX, |&(_, next)| next);
-    // The oldest rows by id (arrival order), so the chunk reads only what it may delete; of
-    // those, the ones no later than the next table's oldest (the head itself always is).
-    let sql = format!(
-        "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT ?1) AND received_ms <= ?2"
-    );
-    let limit = chunk_rows(table);
-    pruned.add(conn.prepare_cached(&sql)?.execute((limit, until))?, limit);
-    Ok(())
+    for table in HISTORY {
+        // The oldest rows by id (arrival order), so the chunk reads only what it may delete;
+        // of those, the ones no later than the slice's end.
+        let sql = format!(
+            "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT ?1) AND received_ms <= ?2"
+        );
+        let limit = chunk_rows(table);
+        pruned.add(conn.prepare_cached(&sql)?.execute((limit, until))?, limit);
+    }
+    Ok(true)
 }
 
 /// Says (at most once an hour) that the size cap now costs the last day's history (`oldest_ms`:
@@ -440,7 +459,7 @@ mod tests {
     #[test]
     fn a_chunk_takes_no_history_newer_than_the_next_tables_oldest() {
         // A month of alarms (one a day, the last this morning) beside positions from day 10:
-        // the cap takes the alarms of days 1-10, then the positions, and this morning's alarm
+        // the cap takes the alarms of days 1-10 with the positions, and this morning's alarm
         // only once everything older has gone.
         let conn = crate::store::open_in_memory().unwrap();
         let day = 86_400_000;
@@ -470,9 +489,7 @@ mod tests {
             20,
             "days 1-10 went, not this morning's"
         );
-        prune_chunk(&conn, &tiny, 31 * day).unwrap();
         assert_eq!(count(&conn, "positions"), 0);
-        assert_eq!(count(&conn, "events"), 20);
         prune_chunk(&conn, &tiny, 31 * day).unwrap();
         assert_eq!(count(&conn, "events"), 0, "then the rest, the newest last");
     }
@@ -522,6 +539,54 @@ mod tests {
         // Once the 21st is over everywhere (noon UTC on the 22nd), it goes whole.
         prune_chunk(&conn, &keep_a_day, at(d21 + 1, 12) + day).unwrap();
         assert_eq!(count(&conn, "attendance"), 1);
+    }
+
+    #[test]
+    fn tables_filled_together_go_together_a_chunk_a_call() {
+        // OwnTracks: every fix is a position and a status of the same instant. Before, each
+        // call took the rows of one table up to the other's oldest: one or two a call.
+        let conn = crate::store::open_in_memory().unwrap();
+        fill(&conn, 12_000, |i| i);
+        let mut sta = conn.prepare(crate::store::statuses::INSERT).unwrap();
+        let dev = DeviceId::parse("v").unwrap();
+        for i in 0..12_000 {
+            let status = watchfloor_protocol::Status {
+                ts_ms: i,
+                online: true,
+                battery: None,
+                signal: None,
+                kind: None,
+                name: None,
+                simulated: false,
+                stamped_on_arrival: false,
+            };
+            crate::store::statuses::insert(&mut sta, &dev, &status, i).unwrap();
+        }
+        drop(sta);
+        let tiny = Retention {
+            max_age: None,
+            max_bytes: Some(1),
+        };
+        let pruned = prune_chunk(&conn, &tiny, 20_000).unwrap();
+        assert_eq!((pruned.rows, pruned.more), (10_000, true));
+        assert_eq!(count(&conn, "positions"), 7_000);
+        assert_eq!(count(&conn, "statuses"), 7_000);
+    }
+
+    #[test]
+    fn over_the_cap_with_nothing_to_take_waits_the_usual_minute() {
+        let conn = crate::store::open_in_memory().unwrap();
+        quarantine_rows(&conn, 50, 1_000);
+        let tiny = Retention {
+            max_age: None,
+            max_bytes: Some(1),
+        };
+        assert_eq!(prune_chunk(&conn, &tiny, 2_000).unwrap(), Pruned::default());
+        assert_eq!(
+            count(&conn, "quarantine"),
+            50,
+            "the newest refused messages are kept"
+        );
     }
 
     #[test]
