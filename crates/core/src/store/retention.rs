@@ -67,8 +67,9 @@ fn chunk_rows(table: &str) -> i64 {
     }
 }
 
-/// Deletes at most one chunk per table; returns how many rows went and whether a chunk came
-/// back full (there is probably more to do: the writer calls again after its next batch).
+/// Deletes at most one chunk per table; returns how many rows went and whether there is
+/// probably more to do (a chunk came back full, or the data is still over the size cap with
+/// something left to take): then the writer calls again after its next batch.
 pub fn prune_chunk(
     conn: &Connection,
     retention: &Retention,
@@ -127,7 +128,7 @@ fn whole_days_before(cutoff_ms: i64) -> String {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pruned {
     pub rows: u64,
-    /// Some table gave a whole chunk: call again soon.
+    /// Some table gave a whole chunk, or the size cap is not met yet: call again soon.
     pub more: bool,
 }
 
