@@ -30,7 +30,7 @@ use serde_json::{json, Map, Value};
 use crate::device_id::DeviceId;
 use crate::lenient::optional_number;
 use crate::native::{
-    bounded_message, bounded_text, cleaned_text, is_control_or_format, parse_object, DecodeError,
+    bounded_message, bounded_text, cleaned_text, parse_object, without_controls, DecodeError,
     DeviceEvent, DeviceKind, NativeMessage, Severity, Status, MAX_EVENT_FIELD_CHARS,
     MAX_MESSAGE_CHARS, MAX_NAME_CHARS,
 };
@@ -542,10 +542,7 @@ fn event(
 /// alarm must raise its incident whatever the firmware put in its text; refusing it would leave
 /// the alarm in quarantine.
 fn tidy_text(text: &str, limit: usize) -> String {
-    let tidy: String = text
-        .chars()
-        .map(|c| if is_control_or_format(c) { ' ' } else { c })
-        .collect();
+    let tidy = without_controls(text.to_owned(), |_| false, Some(' '));
     let tidy = tidy.trim();
     match tidy.char_indices().nth(limit) {
         Some((cut, _)) => format!("{}…", &tidy[..cut]),

@@ -416,6 +416,24 @@ pub(crate) fn bounded_text(
     checked_text(field, text, limit, |_| false)
 }
 
+/// `text` with every character [`is_control_or_format`] names, except those `keep` keeps,
+/// replaced by `with` (or dropped when `with` is `None`): for text that is shown whatever it
+/// holds, where a refusal would cost more than its label (an alarm, an attendance record, a
+/// phone's fix). Returns `text` itself when there is nothing to replace.
+pub(crate) fn without_controls(
+    text: String,
+    keep: impl Fn(char) -> bool,
+    with: Option<char>,
+) -> String {
+    let unwanted = |c: char| is_control_or_format(c) && !keep(c);
+    if !text.chars().any(unwanted) {
+        return text;
+    }
+    text.chars()
+        .filter_map(|c| if unwanted(c) { with } else { Some(c) })
+        .collect()
+}
+
 /// A free-text message: like [`bounded_text`], but line breaks and tabs are kept and the
 /// other characters [`is_control_or_format`] names become spaces, not a refusal: a message may
 /// be an alarm's, which must be raised whatever its text holds.
@@ -424,22 +442,7 @@ pub(crate) fn bounded_message(
     text: String,
     limit: usize,
 ) -> Result<String, DecodeError> {
-    let text = if text
-        .chars()
-        .any(|c| is_control_or_format(c) && !matches!(c, '\n' | '\t'))
-    {
-        text.chars()
-            .map(|c| {
-                if is_control_or_format(c) && !matches!(c, '\n' | '\t') {
-                    ' '
-                } else {
-                    c
-                }
-            })
-            .collect()
-    } else {
-        text
-    };
+    let text = without_controls(text, |c| matches!(c, '\n' | '\t'), Some(' '));
     checked_text(field, text, limit, |_| true)
 }
 
@@ -452,11 +455,7 @@ pub(crate) fn cleaned_text(
     text: String,
     limit: usize,
 ) -> Result<String, DecodeError> {
-    let text = if text.chars().any(is_control_or_format) {
-        text.chars().filter(|&c| !is_control_or_format(c)).collect()
-    } else {
-        text
-    };
+    let text = without_controls(text, |_| false, None);
     checked_text(field, text, limit, |_| false)
 }
 

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use crate::device_id::{DeviceId, DeviceIdError};
 use crate::lenient::{optional_number, required_number};
 use crate::native::{
-    bounded_message, bounded_text, in_range, is_control_or_format, optional_in_range, parse_object,
+    bounded_message, bounded_text, in_range, optional_in_range, parse_object, without_controls,
     DecodeError, DeviceEvent, DeviceKind, Fix, NativeMessage, Severity, Status,
     MAX_EVENT_FIELD_CHARS, MAX_MESSAGE_CHARS,
 };
@@ -166,8 +166,8 @@ fn location(
     // and control characters are dropped, rather than the fix refused for its label.
     let name = match obj.get("tid") {
         Some(Value::String(tid)) => Some(
-            tid.chars()
-                .filter(|&c| !is_control_or_format(c))
+            without_controls(tid.clone(), |_| false, None)
+                .chars()
                 .take(MAX_TID_CHARS)
                 .collect::<String>(),
         )
