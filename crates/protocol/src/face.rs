@@ -299,26 +299,33 @@ pub fn decode(
                 .transpose()?;
             Ok(only(status(true, Some(required_time(info)?), name)))
         }
-        // The will has no time: it is stamped on arrival.
-        (Topic::Basic, "Offline") => Ok(only(status(false, optional_time(info)?, None))),
+        // The will has no time, or one from a clock that is not set: it is stamped on
+        // arrival (refused, it would have left the terminal online for good).
+        (Topic::Basic, "Offline") => Ok(only(status(
+            false,
+            time_or_arrival(optional_time(info)).0,
+            None,
+        ))),
         (Topic::Heartbeat, "HeartBeat") => Ok(only(status(true, Some(required_time(info)?), None))),
         (Topic::Rec, "RecPush") => record(device.clone(), &id_text, info, zone, ctx.now_ms),
         (Topic::Snap, "StrSnapPush") => {
             let snap = text(info, "SnapID")
                 .ok_or_else(|| DecodeError::Json("missing field `info.SnapID`".into()))?;
             let image = jpeg(info.get("pic").or_else(|| msg.get("pic")));
+            // A stranger at the door is raised whatever the terminal's clock says.
+            let (time, note) = time_or_arrival(required_time(info).map(Some));
             let message = match image {
-                Ok(_) => "Unknown face captured",
-                Err(why) => &format!("Unknown face captured ({why})"),
+                Ok(_) => format!("Unknown face captured{note}"),
+                Err(why) => format!("Unknown face captured ({why}){note}"),
             };
             Ok(FaceMessage {
                 messages: vec![event(
                     device.clone(),
                     format!("snap-{snap}"),
-                    (required_time(info)?, false),
+                    (time.unwrap_or(ctx.now_ms), time.is_none()),
                     "stranger_capture",
                     Severity::High,
-                    Some(message.to_owned()),
+                    Some(message),
                 )?],
                 access: None,
                 image: image.ok(),
@@ -334,16 +341,7 @@ pub fn decode(
         // with no time, or one that is no time (a clock running fast, a DST gap, garbage), it
         // is stamped on arrival and its message says why.
         (Topic::Alarm, op) => {
-            let (time, note) = match optional_time(info) {
-                Ok(time) => (time, String::new()),
-                Err(e) => (
-                    None,
-                    format!(
-                        " (terminal time refused: {}; stamped on arrival)",
-                        tidy_text(&e.to_string(), 100)
-                    ),
-                ),
-            };
+            let (time, note) = time_or_arrival(optional_time(info));
             // No messageId: the content's hash, and for an alarm with no usable time of its
             // own also the 10 minutes it arrived in, or a second "door forced" a night later
             // would be taken for a redelivery of the first and dropped. Ten minutes: a
@@ -380,6 +378,22 @@ pub fn decode(
             "operator {:?} is not expected on this topic",
             truncate(op, 32)
         ))),
+    }
+}
+
+/// A terminal's time, or none (stamped on arrival) and the note that says why for one that is
+/// refused (ahead of the console's clock, before 2010, in a DST gap, not a time). For what is
+/// raised whatever the clock says: alarms, stranger captures, block-list matches, wills.
+fn time_or_arrival(time: Result<Option<i64>, DecodeError>) -> (Option<i64>, String) {
+    match time {
+        Ok(time) => (time, String::new()),
+        Err(e) => (
+            None,
+            format!(
+                " (terminal time refused: {}; stamped on arrival)",
+                tidy_text(&e.to_string(), 160)
+            ),
+        ),
     }
 }
 
@@ -457,7 +471,33 @@ fn record(
     } else {
         None
     };
-    let ts_ms = required_time(info, zone, now_ms)?;
+    // A block-list match is an alarm: with a time that is refused it is still raised, stamped
+    // on arrival, and with no attendance row (whose day would be a guess). Any other record
+    // with such a time is refused whole, and kept in quarantine with the reason.
+    let ts_ms = match required_time(info, zone, now_ms) {
+        Ok(ts_ms) => ts_ms,
+        Err(e) if person_type == 1 => {
+            let (_, note) = time_or_arrival(Err(e));
+            return Ok(FaceMessage {
+                messages: vec![event(
+                    device,
+                    format!("rec-{record_id}"),
+                    (now_ms, true),
+                    event_type,
+                    severity,
+                    Some(message + &note),
+                )?],
+                access: None,
+                image,
+                push_ack: Some(PushAck {
+                    terminal: terminal.to_owned(),
+                    kind: PushKind::Record,
+                    id: record_id,
+                }),
+            });
+        }
+        Err(e) => return Err(e),
+    };
     // As the terminal's clock read it, written out in full ("2026-1-5 8:00:00", which the
     // parser takes, is "2026-01-05 08:00:00"): its first ten characters are the local day that
     // reports, and retention, compare as text.
@@ -733,11 +773,14 @@ mod tests {
                 id: "77".into()
             })
         );
+        // A stranger capture with a time that is no time is kept (below), and answered.
         let snap =
             r#"{"operator":"StrSnapPush","info":{"facesluiceId":"T1","SnapID":"9","time":"soon"}}"#;
-        assert!(decode(BASE, "mqtt/face/T1/Snap", snap.as_bytes(), ctx()).is_err());
         assert_eq!(
-            owed_ack(BASE, "mqtt/face/T1/Snap", snap.as_bytes()).map(|a| (a.kind, a.id)),
+            decode(BASE, "mqtt/face/T1/Snap", snap.as_bytes(), ctx())
+                .unwrap()
+                .push_ack
+                .map(|a| (a.kind, a.id)),
             Some((PushKind::Snapshot, "9".into()))
         );
         // Too big to decode (a scene of several MB), or from a terminal whose id is no device
@@ -827,6 +870,75 @@ mod tests {
         assert!(
             matches!(m, NativeMessage::Status { status, .. } if status.online && status.ts_ms == NOW)
         );
+    }
+
+    #[test]
+    fn a_terminal_whose_clock_is_not_set_still_raises_its_alarms() {
+        // Back from a power cut at the firmware's date.
+        const UNSET: &str = "2000-01-01 00:03:00";
+        let heartbeat = format!(
+            r#"{{"operator":"HeartBeat","info":{{"facesluiceId":"T1","time":"{UNSET}"}}}}"#
+        );
+        let err = decode(BASE, "mqtt/face/heartbeat", heartbeat.as_bytes(), ctx()).unwrap_err();
+        assert_eq!(err.code(), "bad_timestamp");
+        assert!(err.to_string().contains("clock is not set"), "{err}");
+        // An ordinary record is refused whole (quarantined with the reason, and answered).
+        let record = |person_type: u8| {
+            format!(
+                r#"{{"operator":"RecPush","info":{{"facesluiceId":"T1","RecordID":"41","customId":"E7",
+                "VerifyStatus":"1","PersonType":"{person_type}","time":"{UNSET}"}}}}"#
+            )
+        };
+        assert!(decode(BASE, "mqtt/face/T1/Rec", record(0).as_bytes(), ctx()).is_err());
+        // A block-list match is raised, stamped on arrival, without an attendance row.
+        let matched = decode(BASE, "mqtt/face/T1/Rec", record(1).as_bytes(), ctx()).unwrap();
+        assert!(matched.access.is_none());
+        assert_eq!(matched.push_ack.map(|a| a.id), Some("41".into()));
+        let [NativeMessage::Event { event, .. }] = &matched.messages[..] else {
+            panic!("{:?}", matched.messages)
+        };
+        assert_eq!(
+            (
+                event.event_type.as_str(),
+                event.ts_ms,
+                event.stamped_on_arrival
+            ),
+            ("blocklist_match", NOW, true)
+        );
+        let message = event.message.as_deref().unwrap();
+        assert!(
+            message.starts_with("E7, verify status 1 (no image sent) (terminal time refused: ")
+                && message.contains("before 2010: the device's clock is not set;")
+                && message.ends_with("stamped on arrival)"),
+            "{message}"
+        );
+        // So is a stranger at the door.
+        let snap = one(
+            "mqtt/face/T1/Snap",
+            &format!(
+                r#"{{"operator":"StrSnapPush","info":{{"facesluiceId":"T1","SnapID":"8","time":"{UNSET}","pic":"{JPEG_B64}"}}}}"#
+            ),
+        );
+        let NativeMessage::Event { event, .. } = snap else {
+            panic!("{snap:?}")
+        };
+        assert_eq!((event.ts_ms, event.stamped_on_arrival), (NOW, true));
+        assert!(
+            event
+                .message
+                .as_deref()
+                .unwrap()
+                .starts_with("Unknown face captured (terminal time refused: "),
+            "{:?}",
+            event.message
+        );
+        // And its will ends its session, stamped on arrival.
+        let will = one(
+            "mqtt/face/basic",
+            &format!(r#"{{"operator":"Offline","info":{{"facesluiceId":"T1","time":"{UNSET}"}}}}"#),
+        );
+        assert!(matches!(will, NativeMessage::Status { status, .. }
+            if !status.online && status.ts_ms == NOW && status.stamped_on_arrival));
     }
 
     #[test]

@@ -390,27 +390,33 @@ mod tests {
             ),
             (
                 "owntracks/jane/phone",
-                r#"{"lat":1,"lon":2,"tst":3}"#,
+                r#"{"lat":1,"lon":2,"tst":1795421690}"#,
                 "malformed",
             ),
             (
                 "owntracks/jane/phone",
-                r#"{"_type":"location","lat":1,"tst":3}"#,
+                r#"{"_type":"location","lat":1,"tst":1795421690}"#,
                 "malformed",
             ),
             (
                 "owntracks/jane/phone",
-                r#"{"_type":"location","lat":"north","lon":2,"tst":3}"#,
+                r#"{"_type":"location","lat":"north","lon":2,"tst":1795421690}"#,
                 "malformed",
             ),
             (
                 "owntracks/jane/phone",
-                r#"{"_type":"location","lat":91,"lon":2,"tst":3}"#,
+                r#"{"_type":"location","lat":91,"lon":2,"tst":1795421690}"#,
                 "out_of_range",
             ),
             (
                 "owntracks/jane/phone",
                 r#"{"_type":"location","lat":1,"lon":2,"tst":4102444800}"#,
+                "bad_timestamp",
+            ),
+            (
+                // A phone whose clock was never set (tst 0, 1970).
+                "owntracks/jane/phone",
+                r#"{"_type":"location","lat":1,"lon":2,"tst":0}"#,
                 "bad_timestamp",
             ),
             (
@@ -425,13 +431,13 @@ mod tests {
             ),
             (
                 "owntracks/jane/phone/event",
-                r#"{"_type":"transition","tst":3,"event":"dance"}"#,
+                r#"{"_type":"transition","tst":1795421690,"event":"dance"}"#,
                 "malformed",
             ),
             ("owntracks/jane/phone", "[1,2]", "malformed"),
             (
                 "owntracks/jane/phone/event",
-                r#"{"_type":"transition","tst":3,"event":"leave","lat":51.9}"#,
+                r#"{"_type":"transition","tst":1795421690,"event":"leave","lat":51.9}"#,
                 "malformed",
             ),
             ("owntracks//phone", r#"{"_type":"lwt"}"#, "bad_device_id"),
@@ -478,7 +484,7 @@ mod proptests {
 
         /// Any location with fields in range decodes, and the fix carries them unchanged.
         #[test]
-        fn valid_locations_round_trip(lat in -90.0f64..=90.0, lon in -180.0f64..=180.0, tst in 0i64..1_795_421_000, as_text: bool) {
+        fn valid_locations_round_trip(lat in -90.0f64..=90.0, lon in -180.0f64..=180.0, tst in 1_262_304_000i64..1_795_421_000, as_text: bool) {
             let num = |v: f64| if as_text { format!("\"{v}\"") } else { v.to_string() };
             let payload = format!(r#"{{"_type":"location","lat":{},"lon":{},"tst":{tst}}}"#, num(lat), num(lon));
             let msgs = decode(BASE_FOR_PROPTEST, "owntracks/u/d", payload.as_bytes(), 1_795_421_700_000).unwrap();

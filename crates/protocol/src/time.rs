@@ -20,6 +20,8 @@ pub enum TimestampError {
     OutOfRange(f64),
     #[error("timestamp {0} looks like seconds since 1970 (1973 or earlier as milliseconds): send milliseconds")]
     LooksLikeSeconds(i64),
+    #[error("timestamp {0} ms ({1}) is before 2010: the device's clock is not set")]
+    ClockUnset(i64, String),
     #[error(
         "timestamp is {ahead_ms} ms ahead of the receiver's clock (limit {MAX_FUTURE_SKEW_MS} ms)"
     )]
@@ -30,6 +32,12 @@ pub enum TimestampError {
 /// seconds, the commonest slip (OwnTracks's own `tst` is seconds), which read as milliseconds
 /// would put a fix in January 1970, stored and shown as 56 years old.
 const EARLIEST_NUMBER_MS: f64 = 100_000_000_000.0;
+
+/// 2010-01-01T00:00:00Z. A device time before it is a clock that was never set or lost its
+/// setting: GPS units and terminals come back from a flat battery at 1970, 1980, 2000 or their
+/// firmware's date. Taken at its word it was stored as history decades old (and stretched a
+/// review's timeline to those decades) while the device looked stale at once.
+pub const EARLIEST_DEVICE_MS: i64 = 1_262_304_000_000;
 
 /// The last millisecond of the year 9999: timestamps are accepted from 1970 to here, which
 /// keeps arithmetic on them far from overflow and keeps every stored time a positive number.
@@ -55,17 +63,26 @@ pub fn parse_timestamp(value: &Value, now_ms: i64) -> Result<i64, TimestampError
     if ahead_ms > MAX_FUTURE_SKEW_MS {
         return Err(TimestampError::InFuture { ahead_ms });
     }
+    if ms < EARLIEST_DEVICE_MS {
+        let shown = DateTime::from_timestamp_millis(ms)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_default();
+        return Err(TimestampError::ClockUnset(ms, shown));
+    }
     Ok(ms)
 }
 
 /// [`parse_timestamp`] for a time a device wrote itself as a number of milliseconds (the native
 /// format's `ts`): a number before 1973 is refused as seconds.
 pub fn parse_device_timestamp(value: &Value, now_ms: i64) -> Result<i64, TimestampError> {
-    let ms = parse_timestamp(value, now_ms)?;
-    if value.is_number() && (ms as f64) < EARLIEST_NUMBER_MS {
-        return Err(TimestampError::LooksLikeSeconds(ms));
+    match parse_timestamp(value, now_ms) {
+        Err(TimestampError::ClockUnset(ms, _))
+            if value.is_number() && (ms as f64) < EARLIEST_NUMBER_MS =>
+        {
+            Err(TimestampError::LooksLikeSeconds(ms))
+        }
+        other => other,
     }
-    Ok(ms)
 }
 
 /// Shortens untrusted text for an error message, on a character boundary.
@@ -88,12 +105,31 @@ mod tests {
         let err = parse_device_timestamp(&json!(NOW / 1000), NOW).unwrap_err();
         assert_eq!(err, TimestampError::LooksLikeSeconds(NOW / 1000));
         assert!(err.to_string().contains("looks like seconds"), "{err}");
-        // 1973 on: milliseconds. A string is what it says, whatever its year.
-        assert!(parse_device_timestamp(&json!(100_000_000_000i64), NOW).is_ok());
-        assert_eq!(
+        // A string is what it says: 1970 as text is a clock not set, not seconds.
+        assert!(matches!(
             parse_device_timestamp(&json!("1970-01-01T00:00:01Z"), NOW),
-            Ok(1000)
+            Err(TimestampError::ClockUnset(1000, _))
+        ));
+    }
+
+    #[test]
+    fn a_clock_that_was_never_set_is_refused_with_its_date() {
+        // 2000-01-01 as milliseconds: a GPS unit back from a flat battery.
+        let err = parse_device_timestamp(&json!(946_684_800_000i64), NOW).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "timestamp 946684800000 ms (2000-01-01 00:00:00 UTC) is before 2010: the device's clock is not set"
         );
+        assert!(matches!(
+            parse_timestamp(&json!("1980-01-06T00:00:00Z"), NOW),
+            Err(TimestampError::ClockUnset(..))
+        ));
+        // The first millisecond of 2010 is a time; the one before is not.
+        assert_eq!(
+            parse_timestamp(&json!(EARLIEST_DEVICE_MS), NOW),
+            Ok(EARLIEST_DEVICE_MS)
+        );
+        assert!(parse_timestamp(&json!(EARLIEST_DEVICE_MS - 1), NOW).is_err());
     }
 
     #[test]
@@ -136,7 +172,10 @@ mod tests {
             parse_timestamp(&json!("0001-01-01T00:00:00Z"), NOW),
             Err(TimestampError::OutOfRange(_))
         ));
-        assert_eq!(parse_timestamp(&json!("1970-01-01T00:00:00Z"), NOW), Ok(0));
+        assert!(matches!(
+            parse_timestamp(&json!("1970-01-01T00:00:00Z"), NOW),
+            Err(TimestampError::ClockUnset(0, _))
+        ));
         assert!(matches!(
             parse_timestamp(&json!("yesterday"), NOW),
             Err(TimestampError::BadText(_))

@@ -807,6 +807,7 @@ mod tests {
             .execute_batch(&format!(
                 "DROP TABLE directory_version; DROP TABLE employee_versions;
                  DROP INDEX sync_failures_by_employee; DROP TABLE directory_inputs;
+                 DROP INDEX events_by_device_time;
                  {}
                  PRAGMA user_version = {};",
                 later_triggers,

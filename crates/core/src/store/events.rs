@@ -23,6 +23,13 @@ CREATE TABLE events (
 CREATE INDEX events_by_time ON events (ts_ms);
 ";
 
+/// A device's events in time order: the device panel's newest events and a device's export
+/// read only the rows they return. Without it a device with 100,000 events had them all read
+/// and sorted for the ten the panel shows.
+pub const DDL_BY_DEVICE: &str = "
+CREATE INDEX events_by_device_time ON events (device_id, ts_ms);
+";
+
 pub const INSERT: &str = "INSERT OR IGNORE INTO events
     (device_id, event_id, ts_ms, type, severity, message, lat, lon, received_ms)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
@@ -47,12 +54,12 @@ pub fn insert(
     Ok(())
 }
 
+const RECENT: &str = "SELECT event_id, ts_ms, type, severity, message FROM events
+    WHERE device_id = ?1 ORDER BY ts_ms DESC LIMIT ?2";
+
 /// A device's newest events, newest first.
 pub fn recent(conn: &Connection, device: &str, limit: u32) -> rusqlite::Result<Vec<EventView>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT event_id, ts_ms, type, severity, message FROM events
-         WHERE device_id = ?1 ORDER BY ts_ms DESC LIMIT ?2",
-    )?;
+    let mut stmt = conn.prepare_cached(RECENT)?;
     let rows = stmt.query_map((device, limit), |r| {
         Ok(EventView {
             event_id: r.get(0)?,
@@ -69,6 +76,16 @@ pub fn recent(conn: &Connection, device: &str, limit: u32) -> rusqlite::Result<V
 mod tests {
     use super::*;
     use watchfloor_protocol::Severity;
+
+    #[test]
+    fn a_devices_newest_events_are_read_from_its_index_without_a_sort() {
+        let plan = crate::store::query_plan(RECENT, ("van-1", 10_u32)).join("; ");
+        assert!(
+            plan.contains("USING INDEX events_by_device_time (device_id=?)"),
+            "{plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
 
     #[test]
     fn a_redelivered_event_is_stored_once() {

@@ -26,6 +26,8 @@ const MIGRATIONS: &[&[&str]] = &[
     &[crate::facesync::directory::DDL_VERSION],
     // 6: a number that moves with the employees and terminal groups the sync plans from.
     &[crate::facesync::directory::DDL_INPUTS],
+    // 7: device events by device and time.
+    &[events::DDL_BY_DEVICE],
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +42,8 @@ pub enum MigrationError {
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The oldest schema offline review reads in place: the migrations after it add only what review
-/// never reads (5: the employee directory's version; 6: the sync's inputs' version), so a file
+/// never reads (5: the employee directory's version; 6: the sync's inputs' version) or an index
+/// it reads as well without (7: events by device, the same rows found by a scan), so a file
 /// recorded by an earlier Watchfloor is not copied whole to be migrated. Raise it to the new
 /// version when a migration adds anything review reads.
 pub const REVIEW_READS_IN_PLACE_FROM: i64 = 4;
