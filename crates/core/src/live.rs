@@ -185,6 +185,22 @@ pub struct LiveState {
     changed: HashMap<DeviceId, i64>,
     settings: LiveSettings,
     groups: DeviceGroups,
+    listening: Listening,
+}
+
+/// Whether the console hears its devices: silence means something only while it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listening {
+    /// Subscribed since this time (receiver clock): silence counts from it at the earliest.
+    Since(i64),
+    /// The console's own link is down: no device is marked stale for it.
+    Deaf,
+}
+
+impl Default for Listening {
+    fn default() -> Self {
+        Self::Since(i64::MIN)
+    }
 }
 
 impl LiveState {
@@ -346,6 +362,12 @@ impl LiveState {
     /// or reporting only older times for that long, as stale; returns those that turned stale
     /// now. Each one is sent in the next batch.
     pub fn sweep_stale(&mut self, now_ms: i64) -> Vec<DeviceId> {
+        // A console cut off from its broker hears nobody: marking its devices stale (and
+        // raising "has gone silent" for each, shared with every console at the reconnect)
+        // would blame a thousand devices for its own link.
+        let Listening::Since(listening_since) = self.listening else {
+            return Vec::new();
+        };
         let limit = i64::try_from(self.settings.stale_after.as_millis()).unwrap_or(i64::MAX);
         let over = |since: i64| now_ms.saturating_sub(since) > limit;
         let mut turned = Vec::new();
@@ -367,7 +389,8 @@ impl LiveState {
             let silent = over(
                 state
                     .last_seen_ms
-                    .max(state.replay_grace_from_ms.unwrap_or(i64::MIN)),
+                    .max(state.replay_grace_from_ms.unwrap_or(i64::MIN))
+                    .max(listening_since.min(now_ms)),
             );
             let run_over = state.behind_since_ms.is_some_and(over);
             // A device stale for its silence that comes back reporting old times stays stale
@@ -386,6 +409,13 @@ impl LiveState {
             state.clock_behind = clock_behind;
         }
         turned
+    }
+
+    /// Tells the sweep whether the console hears its devices: [`Listening::Deaf`] while its
+    /// link is down, then `Since` the reconnect, from which each device has the stale limit to
+    /// speak again (its retained status, replayed at the subscription, is no sign of life).
+    pub fn set_listening(&mut self, listening: Listening) {
+        self.listening = listening;
     }
 
     /// A device's recent fixes, oldest first (empty for an unknown device).
@@ -876,6 +906,27 @@ mod tests {
             vec![id("a")],
             "stale after its silence, not an hour later"
         );
+    }
+
+    #[test]
+    fn no_device_goes_stale_while_the_console_itself_is_cut_off() {
+        let mut live = live_with(60, 600);
+        live.apply(&status("a", 1_000, true), 1_000);
+        live.take_changes();
+        // The console's link drops at 30 s and comes back at 10 minutes.
+        live.set_listening(Listening::Deaf);
+        assert!(live.sweep_stale(600_000).is_empty(), "nobody is heard: no blame");
+        assert!(live.take_changes().is_empty() && live.counts().stale == 0);
+        live.set_listening(Listening::Since(600_000));
+        assert!(
+            live.sweep_stale(659_000).is_empty(),
+            "a minute from the reconnect to speak again"
+        );
+        assert_eq!(live.sweep_stale(661_000), vec![id("a")]);
+        // Listening all along, it would have gone stale at 61 s.
+        let mut always = live_with(60, 600);
+        always.apply(&status("a", 1_000, true), 1_000);
+        assert_eq!(always.sweep_stale(61_001), vec![id("a")]);
     }
 
     #[test]

@@ -236,6 +236,7 @@ impl Pipeline {
             publisher: shared::Publisher::new(outbound_tx),
             changed_incidents: HashMap::new(),
             published_at_connect: 0,
+            listening_at_connect: None,
             pruned_incidents_ms: 0,
             push_acks: 0,
             warned_device_limit: false,
@@ -416,6 +417,8 @@ struct LiveTask {
     changed_incidents: HashMap<String, Incident>,
     /// The link's connect count when every incident was last published.
     published_at_connect: u64,
+    /// The connection count the live state's silence counts from; none while the link is down.
+    listening_at_connect: Option<u64>,
     /// When resolved incidents were last pruned from memory (once a minute is plenty).
     pruned_incidents_ms: i64,
     /// PushAcks sent (numbers their messageIds).
@@ -498,6 +501,7 @@ impl LiveTask {
                 }
                 _ = tick.tick() => {
                     let now = now_ms();
+                    self.follow_link_for_silence(now);
                     for id in self.live.sweep_stale(now) {
                         self.raise_stale(&id, now);
                     }
@@ -837,6 +841,25 @@ impl LiveTask {
             }
         };
         self.store_all(records, msg.ack, None);
+    }
+
+    /// Devices go stale only while the link is up, and each has the stale limit from the
+    /// (re)connect to speak again.
+    fn follow_link_for_silence(&mut self, now_ms: i64) {
+        let link = self.connection.borrow();
+        let listening = if link.state != crate::view::LinkState::Connected {
+            None
+        } else if self.listening_at_connect == Some(link.connects) {
+            return;
+        } else {
+            Some(link.connects)
+        };
+        drop(link);
+        self.listening_at_connect = listening;
+        self.live.set_listening(match listening {
+            Some(_) => crate::live::Listening::Since(now_ms),
+            None => crate::live::Listening::Deaf,
+        });
     }
 
     /// After each (re)connect, publishes every incident held once more, so that changes made
