@@ -314,9 +314,9 @@ async fn forgotten_incidents_leave_the_broker_and_a_losing_edit_never_reaches_th
         .iter()
         .all(|i| i.id != old_id && i.id != away_id));
 
-    // An incident A opened (version 1), then a forged edit of the same version that loses the
-    // tie-break (not an operator's, and an earlier updated_ms): A keeps its own, in memory and
-    // in the file.
+    // An incident A opened (version 1), then an edit of the same version that loses the
+    // tie-break (resolved, where A's is open), published retained as every console does: A
+    // keeps its own, in memory and in the file, and puts it back on the broker.
     publish_async(
         port,
         "devices/v1/events",
@@ -337,7 +337,7 @@ async fn forgotten_incidents_leave_the_broker_and_a_losing_edit_never_reaches_th
         port,
         loser_topic,
         serde_json::to_string(&loser).unwrap(),
-        false,
+        true,
     )
     .await;
     // A cleared retained message from another console (an empty message) is no error.
@@ -368,6 +368,19 @@ async fn forgotten_incidents_leave_the_broker_and_a_losing_edit_never_reaches_th
     let snap = a.feed().snapshot().await.unwrap();
     let kept = snap.incidents.iter().find(|i| i.id == held.id).unwrap();
     assert_eq!((kept.state, kept.version), (IncidentState::New, 1));
+    // The broker held the loser for a moment; a console started now gets A's.
+    let restored = tokio::task::spawn_blocking(move || {
+        eventually(Duration::from_secs(10), || {
+            retained(port, loser_topic).is_some_and(|r| {
+                serde_json::from_str::<Incident>(&r).is_ok_and(|i| i.state == IncidentState::New)
+            })
+        })
+    });
+    assert!(
+        restored.await.unwrap(),
+        "the broker still holds the losing copy: {:?}",
+        retained(port, loser_topic)
+    );
     a.shutdown().await; // the writer commits what it was given
     let stored = |sql: &str| query_i64(&db, &sql.replace("ID", &held.id));
     assert_eq!(

@@ -915,7 +915,10 @@ mod tests {
         live.take_changes();
         // The console's link drops at 30 s and comes back at 10 minutes.
         live.set_listening(Listening::Deaf);
-        assert!(live.sweep_stale(600_000).is_empty(), "nobody is heard: no blame");
+        assert!(
+            live.sweep_stale(600_000).is_empty(),
+            "nobody is heard: no blame"
+        );
         assert!(live.take_changes().is_empty() && live.counts().stale == 0);
         live.set_listening(Listening::Since(600_000));
         assert!(

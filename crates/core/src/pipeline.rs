@@ -45,6 +45,8 @@ const WRITER_QUEUE: usize = 16_384;
 const BATCH_BUFFER: usize = 64;
 /// Incident changes waiting for the link to publish them.
 const OUTBOUND_QUEUE: usize = 4096;
+/// How often one incident's retained copy is put back over a losing one, at most.
+const RESTORE_RETAINED_EVERY_MS: i64 = 10_000;
 
 /// A running pipeline.
 pub struct Pipeline {
@@ -237,6 +239,7 @@ impl Pipeline {
             changed_incidents: HashMap::new(),
             published_at_connect: 0,
             listening_at_connect: None,
+            restored_retained: HashMap::new(),
             pruned_incidents_ms: 0,
             push_acks: 0,
             warned_device_limit: false,
@@ -419,6 +422,8 @@ struct LiveTask {
     published_at_connect: u64,
     /// The connection count the live state's silence counts from; none while the link is down.
     listening_at_connect: Option<u64>,
+    /// When each incident's retained copy was last put back over a losing one.
+    restored_retained: HashMap<String, i64>,
     /// When resolved incidents were last pruned from memory (once a minute is plenty).
     pruned_incidents_ms: i64,
     /// PushAcks sent (numbers their messageIds).
@@ -818,12 +823,15 @@ impl LiveTask {
             Ok(Some(remote)) => {
                 let id = remote.id.clone();
                 let forgotten = self.incidents.is_outdated(&remote, msg.received_ms);
-                self.incidents.merge(remote, msg.received_ms);
+                let differs = self.incidents.get(&id).is_some_and(|held| *held != remote);
+                let taken = self.incidents.merge(remote, msg.received_ms);
                 let records = self.drain_incidents();
                 if forgotten {
                     // Still retained from before (or republished by a console whose clock is
                     // behind): cleared, so that the broker does not replay it for ever.
                     self.clear_retained(&id);
+                } else if differs && !taken {
+                    self.restore_retained(&id, msg.received_ms);
                 }
                 if records.is_empty() {
                     // Nothing new (our own echo, an older or a losing version): nothing to
@@ -874,6 +882,29 @@ impl LiveTask {
         self.published_at_connect = connects;
         let ids = self.incidents.snapshot().into_iter().map(|i| i.id);
         self.publisher.publish_all(ids, &self.incidents);
+    }
+
+    /// Publishes incident `id` again after a copy that loses to ours came in: every copy is
+    /// published retained, so the broker now holds the loser (an older version sent by a
+    /// console back from an outage, or the losing side of a tie that reached the broker last),
+    /// and a console started later would take it. Every console holding the winner answers;
+    /// their copies are equal, so nothing answers them. At most once per
+    /// [`RESTORE_RETAINED_EVERY_MS`] per incident: a client replaying old copies in a loop
+    /// does not make every console publish at its pace.
+    fn restore_retained(&mut self, id: &str, now_ms: i64) {
+        if self
+            .restored_retained
+            .get(id)
+            .is_some_and(|&at| now_ms.saturating_sub(at) < RESTORE_RETAINED_EVERY_MS)
+        {
+            return;
+        }
+        if self.restored_retained.len() >= book::MAX_HELD_INCIDENTS {
+            self.restored_retained
+                .retain(|_, at| now_ms.saturating_sub(*at) < RESTORE_RETAINED_EVERY_MS);
+        }
+        self.restored_retained.insert(id.to_owned(), now_ms);
+        self.publisher.publish(id, &self.incidents);
     }
 
     /// Clears the broker's retained copy of incident `id` (an empty retained message), once
