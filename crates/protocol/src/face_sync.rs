@@ -165,13 +165,16 @@ pub struct Ack {
     pub code: Option<u32>,
     /// `info.detail`, the terminal's reason in words.
     pub detail: Option<String>,
+    /// `info.result` was "fail" with no result per person: the request as a whole was refused,
+    /// whatever `code` says (some firmware sends no code at all).
+    pub refused: bool,
     pub body: AckBody,
 }
 
 impl Ack {
     /// Whether the request as a whole was carried out (per-person results may still fail).
     pub fn accepted(&self) -> bool {
-        self.code.is_none_or(|c| c == 200)
+        self.code.is_none_or(|c| c == 200) && !self.refused
     }
 }
 
@@ -246,12 +249,22 @@ pub fn decode_ack(base: &str, topic: &str, payload: &[u8]) -> Result<Ack, Decode
         },
         _ => AckBody::Other,
     };
+    // "fail" beside per-person lists is what some firmware says when any one person failed:
+    // the lists tell who. Without them nobody was stored.
+    let per_person = match &body {
+        AckBody::Edit { ok, failed } => !ok.is_empty() || !failed.is_empty(),
+        AckBody::Delete { ok, failed } => !ok.is_empty() || !failed.is_empty(),
+        _ => false,
+    };
+    let refused =
+        !per_person && text(info, "result").is_some_and(|r| r.trim().eq_ignore_ascii_case("fail"));
     Ok(Ack {
         terminal: terminal.to_owned(),
         message_id,
         operator,
         code,
         detail: text(info, "detail").filter(|d| !d.is_empty()),
+        refused,
         body,
     })
 }
@@ -500,6 +513,22 @@ mod tests {
         assert_eq!(busy.code, Some(410));
         assert!(!busy.accepted());
         assert_eq!(busy.detail.as_deref(), Some("busy"));
+        // "fail" with no code and nobody listed: refused as a whole.
+        let failed = decode_ack(
+            "mqtt/face",
+            "mqtt/face/T1/Ack",
+            br#"{"messageId":"m5","operator":"EditPersonsNew-Ack","info":{"result":"fail","detail":"busy"}}"#,
+        )
+        .unwrap();
+        assert!(!failed.accepted());
+        // "fail" beside per-person lists (one person failed): the lists say who.
+        let partly = decode_ack(
+            "mqtt/face",
+            "mqtt/face/T1/Ack",
+            br#"{"messageId":"m6","operator":"EditPersonsNew-Ack","code":"200","info":{"AddSucInfo":[{"customId":"E1"}],"AddErrInfo":[{"customId":"E2","errcode":"468"}],"result":"fail"}}"#,
+        )
+        .unwrap();
+        assert!(partly.accepted());
         let q = decode_ack(
             "mqtt/face",
             "mqtt/face/T1/Ack",

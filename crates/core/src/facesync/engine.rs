@@ -246,6 +246,13 @@ impl Term {
         self.work = None;
         let r = self.inflight.take()?;
         let id = r.message_id.clone();
+        self.keep_unanswered(r);
+        Some(id)
+    }
+
+    /// Keeps what `r` sent as not known to be stored (see [`Self::sent_unanswered`]): the next
+    /// query's answer tells.
+    fn keep_unanswered(&mut self, r: Request) {
         self.late.push_back(r);
         while self.late.len() > 8 {
             if let Some(old) = self.late.pop_front().filter(|r| r.op == Op::Edit) {
@@ -253,7 +260,35 @@ impl Term {
                     .extend(old.items.into_iter().map(|(id, _)| id));
             }
         }
-        Some(id)
+    }
+
+    /// Persons of an accepted batch or deletion its Ack names neither as done nor as failed
+    /// (a firmware that sends only the counts, or echoes an id in another form): not known to
+    /// be stored, or removed. They were taken off the work and nothing planned them again, so
+    /// the job said "done" with a person pending, and a leaver kept door access. Now the
+    /// terminal is asked what it holds once the work is sent, and planned again from that.
+    fn named_neither(&mut self, op: Op, unnamed: Vec<(String, String)>) {
+        if unnamed.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            persons = unnamed.len(),
+            "{} answered without naming every person sent: asking the terminal what it holds",
+            op.operator()
+        );
+        self.reconciled = false;
+        self.replan_when_done = true;
+        if op == Op::Edit {
+            self.keep_unanswered(Request {
+                // Not an id this console sends (those are hex), so no Ack is taken for it.
+                message_id: "(persons an Ack named neither)".into(),
+                op,
+                items: unnamed,
+                tokens: Vec::new(),
+                sent: Instant::now(),
+                deadline: Instant::now(),
+            });
+        }
     }
 
     /// What the requests given up on sent: each employee an upsert among them carried, with its
@@ -708,6 +743,17 @@ impl Engine {
         let now = now_ms();
         let result = match ack.body {
             AckBody::Edit { ok, failed } if op == Op::Edit => {
+                let named: HashSet<&str> = ok
+                    .iter()
+                    .map(String::as_str)
+                    .chain(failed.iter().map(|f| f.custom_id.as_str()))
+                    .collect();
+                let unnamed: Vec<(String, String)> = items
+                    .iter()
+                    .filter(|(id, _)| !named.contains(id.as_str()))
+                    .cloned()
+                    .collect();
+                t.named_neither(op, unnamed);
                 let content: HashMap<&str, &str> = items
                     .iter()
                     .map(|(id, c)| (id.as_str(), c.as_str()))
@@ -769,6 +815,12 @@ impl Engine {
                 res
             }
             AckBody::Delete { ok, failed } if op == Op::Delete => {
+                let unnamed: Vec<(String, String)> = items
+                    .iter()
+                    .filter(|(id, _)| !ok.contains(id) && !failed.contains(id))
+                    .cloned()
+                    .collect();
+                t.named_neither(op, unnamed);
                 if !failed.is_empty() {
                     // Unknown ids come back as failures: ask what the terminal really holds.
                     t.reconciled = false;
@@ -1265,6 +1317,7 @@ mod tests {
                 operator: "QueryPerson".into(),
                 code: Some(200),
                 detail: None,
+                refused: false,
                 body: AckBody::Query {
                     custom_ids: vec!["E1".into()],
                 },
@@ -1281,6 +1334,76 @@ mod tests {
             directory::confirmed(&engine.conn, "T1").unwrap().get("E1"),
             Some(&None)
         );
+    }
+
+    #[tokio::test]
+    async fn persons_an_ack_names_neither_way_are_asked_about_not_taken_as_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
+        directory::save_terminal(
+            &conn,
+            &Terminal {
+                terminal_id: "T1".into(),
+                ..Terminal::default()
+            },
+        )
+        .unwrap();
+        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let (out_tx, _out_rx) = mpsc::channel(8);
+        let cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
+        let mut engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+        let ack = |message_id: &str, operator: &str, body: AckBody| Ack {
+            terminal: "T1".into(),
+            message_id: message_id.into(),
+            operator: operator.into(),
+            code: Some(200),
+            detail: None,
+            refused: false,
+            body,
+        };
+        let term = engine.terms.get_mut("T1").unwrap();
+        term.reconciled = true;
+        term.inflight = Some(request("m1", Op::Edit, &[("E1", "c1"), ("E2", "c2")]));
+        // The terminal names E1 stored and says nothing of E2.
+        engine.on_ack(ack(
+            "m1",
+            "EditPersonsNew",
+            AckBody::Edit {
+                ok: vec!["E1".into()],
+                failed: vec![],
+            },
+        ));
+        let term = &engine.terms["T1"];
+        assert!(!term.reconciled && term.replan_when_done, "asked again");
+        let confirmed = directory::confirmed(&engine.conn, "T1").unwrap();
+        assert_eq!(confirmed.get("E1"), Some(&Some("c1".to_owned())));
+        assert_eq!(confirmed.get("E2"), None, "not taken as stored");
+        // The terminal's list has E2 (ours): it holds what was sent.
+        engine.managed.extend(["E1".to_owned(), "E2".to_owned()]);
+        engine.terms.get_mut("T1").unwrap().inflight = Some(request("q1", Op::Query, &[]));
+        engine.on_ack(ack(
+            "q1",
+            "QueryPerson",
+            AckBody::Query {
+                custom_ids: vec!["E1".into(), "E2".into()],
+            },
+        ));
+        let confirmed = directory::confirmed(&engine.conn, "T1").unwrap();
+        assert_eq!(confirmed.get("E2"), Some(&Some("c2".to_owned())));
+        // A deletion answered without one of its ids: the terminal is asked again too.
+        let term = engine.terms.get_mut("T1").unwrap();
+        term.replan_when_done = false;
+        term.inflight = Some(request("d1", Op::Delete, &[("E1", ""), ("E2", "")]));
+        engine.on_ack(ack(
+            "d1",
+            "DeletePersons",
+            AckBody::Delete {
+                ok: vec!["E1".into()],
+                failed: vec![],
+            },
+        ));
+        let term = &engine.terms["T1"];
+        assert!(!term.reconciled && term.replan_when_done);
     }
 
     #[tokio::test]
