@@ -242,6 +242,18 @@ fn a_killed_simulator_goes_offline_through_its_last_wills() {
     );
     rec.wait_for_log("went offline", Duration::from_secs(5));
     assert_eq!(rec.stop_with(Signal::SIGTERM).code(), Some(0));
+    // Each will carries its connection's start; it is stored at the instant it ended the
+    // session, after every fix and status of it, so review shows the device offline from then.
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT count(*) FROM statuses s WHERE online = 0
+               AND ts_ms > (SELECT max(ts_ms) FROM statuses WHERE device_id = s.device_id AND online = 1)
+               AND ts_ms > (SELECT max(ts_ms) FROM positions WHERE device_id = s.device_id)"
+        ),
+        3,
+        "each device's newest row in the history is its will"
+    );
 }
 
 #[test]

@@ -45,6 +45,14 @@ const WRITER_QUEUE: usize = 16_384;
 const BATCH_BUFFER: usize = 64;
 /// Incident changes waiting for the link to publish them.
 const OUTBOUND_QUEUE: usize = 4096;
+/// The time a last will that ended a session is stored with: its arrival, on the device's
+/// clock (the newest time it put on a fix or a status, `last_ts`, plus what passed on the
+/// receiver's since that message was heard), so that it comes after every row of the session
+/// it ends, as it came after them on the console.
+fn session_end_ms(last_ts: i64, heard_ms: i64, received_ms: i64) -> i64 {
+    last_ts.saturating_add(received_ms.saturating_sub(heard_ms).max(1))
+}
+
 /// How often one incident's retained copy is put back over a losing one, at most.
 const RESTORE_RETAINED_EVERY_MS: i64 = 10_000;
 
@@ -727,7 +735,26 @@ impl LiveTask {
         messages
             .into_iter()
             .map(|m| {
+                let before = self
+                    .live
+                    .get(m.device())
+                    .map(|s| (s.online(), s.last_device_ts(), s.last_seen_ms));
                 self.apply_live(&m, received_ms, replayed);
+                let m = match (m, before) {
+                    (
+                        NativeMessage::Status { device, mut status },
+                        Some((true, last_ts, heard)),
+                    ) if !replayed
+                        && !status.online
+                        && !status.stamped_on_arrival
+                        && status.ts_ms < last_ts
+                        && self.live.get(&device).is_some_and(|s| !s.online()) =>
+                    {
+                        status.ts_ms = session_end_ms(last_ts, heard, received_ms);
+                        NativeMessage::Status { device, status }
+                    }
+                    (m, _) => m,
+                };
                 match m {
                     NativeMessage::Location { device, fix } => Record::Position {
                         device,
@@ -751,6 +778,11 @@ impl LiveTask {
     }
 
     /// Applies a decoded message to live state and raises the incidents it calls for.
+    ///
+    /// (A last will that ends a session carries the session's start, its connect time: stored
+    /// so, review, which orders statuses by time, showed the device online (its newest
+    /// heartbeat) for good. Its row gets the instant it took effect instead: see
+    /// [`session_end_ms`].)
     fn apply_live(&mut self, m: &NativeMessage, received_ms: i64, replayed: bool) {
         let device = m.device();
         let was_online = self.live.get(device).map(|s| s.online());

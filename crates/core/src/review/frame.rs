@@ -142,7 +142,7 @@ pub fn frame_at(
          WHERE device_id = ?1 AND ts_ms > ?2 ORDER BY ts_ms, id LIMIT 1",
     )?;
     let mut status = conn.prepare_cached(
-        "SELECT online, battery, signal FROM statuses
+        "SELECT online, battery, signal, ts_ms FROM statuses
          WHERE device_id = ?1 AND ts_ms <= ?2 ORDER BY ts_ms DESC, online DESC LIMIT 1",
     )?;
     let fix = |r: &rusqlite::Row<'_>| {
@@ -161,16 +161,17 @@ pub fn frame_at(
             continue;
         };
         let next = after.query_row((&d.id, at_ms), fix).optional()?;
-        let (online, battery, signal) = status
+        let (online, battery, signal, status_ts) = status
             .query_row((&d.id, at_ms), |r| {
                 Ok((
                     Some(r.get::<_, i64>(0)? != 0),
                     r.get::<_, Option<f64>>(1)?,
                     r.get::<_, Option<f64>>(2)?,
+                    Some(r.get::<_, i64>(3)?),
                 ))
             })
             .optional()?
-            .unwrap_or((None, None, None));
+            .unwrap_or((None, None, None, None));
         let next = next.filter(|n| n.ts_ms - prev.ts_ms <= p.max_gap_ms);
         let mut here = match &next {
             Some(n) => interpolate(&prev, n, at_ms),
@@ -203,7 +204,9 @@ pub fn frame_at(
             here.speed = Some(speed);
             here.heading = here.heading.or(heading);
         }
-        let age = at_ms - prev.ts_ms;
+        // Silent since the newest thing it said, fix or status, as the live console counts it:
+        // a parked vehicle sending only heartbeats was amber all night.
+        let age = at_ms - prev.ts_ms.max(status_ts.unwrap_or(i64::MIN));
         // Without a status a device is online, as live state shows one that has sent locations
         // but never a status: then stale once its fixes stop (it used to go offline instead,
         // grey where the live console had shown it amber).
@@ -225,7 +228,7 @@ pub fn frame_at(
             battery,
             signal,
             fix_ts_ms: Some(prev.ts_ms),
-            last_seen_ms: prev.ts_ms,
+            last_seen_ms: prev.ts_ms.max(status_ts.unwrap_or(i64::MIN)),
             groups: std::sync::Arc::clone(&d.groups),
         });
     }
@@ -327,6 +330,30 @@ pub(crate) mod tests {
         // s1 is online (its last status says so) but silent: stale.
         let s1 = f.iter().find(|d| d.id == "s1").unwrap();
         assert!(s1.online && s1.stale);
+    }
+
+    #[test]
+    fn a_parked_device_still_sending_statuses_is_not_silent() {
+        let conn = crate::store::open_in_memory().unwrap();
+        conn.execute_batch(
+            "INSERT INTO positions (device_id, ts_ms, lat, lon, speed, received_ms) VALUES
+               ('p1', 0, 50.0, 4.0, 0.0, 0);
+             INSERT INTO statuses (device_id, ts_ms, online, battery, signal, kind, name, simulated, received_ms) VALUES
+               ('p1', 0, 1, 90.0, NULL, 'vehicle', NULL, 0, 0),
+               ('p1', 600000, 1, 88.0, NULL, NULL, NULL, 0, 0);",
+        )
+        .unwrap();
+        let meta = device_meta(&conn).unwrap();
+        let at = |ms| {
+            frame_at(&conn, &meta, ms, FrameParams::default())
+                .unwrap()
+                .remove(0)
+        };
+        let heartbeat = at(660_000);
+        assert!(heartbeat.online && !heartbeat.stale, "{heartbeat:?}");
+        assert_eq!(heartbeat.last_seen_ms, 600_000);
+        // Two minutes after its last heartbeat it is.
+        assert!(at(721_000).stale);
     }
 
     #[test]
