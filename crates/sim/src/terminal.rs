@@ -447,11 +447,24 @@ fn invent_record(s: &TerminalStore, rng: &mut rand::rngs::StdRng) -> SimRecord {
     }
 }
 
+/// Where a run's RecordIDs and SnapIDs start: a real terminal keeps counting across restarts
+/// (the console takes a RecordID it has as a redelivery, acknowledges it and keeps the first),
+/// so a simulator counting from 1 at every start had its records after the first run dropped
+/// as repeats. Counting from its start second times 1,000 keeps each run's ids above the last
+/// run's at anything under 1,000 records a second.
+fn first_record_id(now: std::time::SystemTime) -> u64 {
+    now.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs().saturating_mul(1000))
+}
+
 /// Publishes queued records and re-pushes those whose PushAck is overdue.
 async fn push_records(cfg: &TerminalConfig, client: &AsyncClient, store: &SharedStore) {
     let due: Vec<(String, String)> = {
         let mut s = store.lock().expect("store");
         for r in std::mem::take(&mut s.outbox) {
+            if s.next_record_id == 0 {
+                s.next_record_id = first_record_id(std::time::SystemTime::now());
+            }
             s.next_record_id += 1;
             let n = s.next_record_id;
             let (key, topic, payload) = record_payload(cfg, n, &r);
@@ -635,5 +648,24 @@ impl Batch {
                 ack.to_string(),
             )
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn a_later_run_counts_its_records_from_above_an_earlier_ones() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_796_600_000);
+        let first_run = first_record_id(start);
+        // A minute's run at 900 records a second, then a restart.
+        let last_of_first_run = first_run + 60 * 900;
+        let second_run = first_record_id(start + Duration::from_secs(60));
+        assert!(
+            second_run > last_of_first_run,
+            "{second_run} <= {last_of_first_run}"
+        );
     }
 }
