@@ -126,6 +126,11 @@ pub enum EmployeesCommand {
     Import {
         /// The CSV file; photo paths are relative to its folder.
         file: PathBuf,
+        /// Remove every employee the file leaves out, however many. Without it an import that
+        /// would remove more than a twentieth of the directory (at least 10) imports nothing
+        /// and says how many would go.
+        #[arg(long)]
+        allow_removals: bool,
     },
 }
 

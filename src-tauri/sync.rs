@@ -29,8 +29,30 @@ pub fn employees(settings: &Settings, command: &EmployeesCommand) -> ExitCode {
         Ok(f) => f,
         Err(code) => return code,
     };
-    let EmployeesCommand::Import { file } = command;
-    match facesync::import_file(&settings.db_path, file, face.zone) {
+    let EmployeesCommand::Import {
+        file,
+        allow_removals,
+    } = command;
+    let removals = if *allow_removals {
+        facesync::Removals::Any
+    } else {
+        facesync::Removals::Few
+    };
+    match facesync::import_file(&settings.db_path, file, face.zone, removals) {
+        Ok(facesync::ImportReport {
+            unconfirmed: Some(u),
+            ..
+        }) => {
+            eprintln!(
+                "watchfloor: {} leaves out {} of the {} employees in the directory: importing it \
+                 would remove them from every terminal. Nothing was imported; if that is meant, \
+                 run it again with --allow-removals",
+                file.display(),
+                u.removing,
+                u.current
+            );
+            ExitCode::from(1)
+        }
         Ok(report) => {
             let printed = (|| -> std::io::Result<()> {
                 let mut out = std::io::stdout().lock();

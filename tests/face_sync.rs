@@ -107,7 +107,7 @@ impl Site {
     }
 
     fn import(&self, csv: &Path) -> facesync::ImportReport {
-        facesync::import_file(&self.db, csv, chrono_tz::UTC).unwrap()
+        facesync::import_file(&self.db, csv, chrono_tz::UTC, facesync::Removals::Any).unwrap()
     }
 
     fn start_sync(&self, only: &[String]) -> SyncHandle {
@@ -493,6 +493,18 @@ async fn the_command_line_imports_and_syncs_to_completion() {
     assert!(
         stdout.contains("line 202: ?: employee_id contains '/'"),
         "{stdout}"
+    );
+    // A file of a few new hires: it would remove the 200, so nothing is imported without
+    // --allow-removals.
+    let hires = site.write_csv("hires.csv", &["N1,New One,face.jpg,,,,".to_owned()]);
+    let (code, _, stderr) =
+        run_with_output(&["employees", "import", hires.to_str().unwrap(), "--db", &db]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("leaves out 200 of the 200 employees")
+            && stderr.contains("Nothing was imported")
+            && stderr.contains("--allow-removals"),
+        "{stderr}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let out = sync_cli(&site, &["T1", "T2"]).await;

@@ -103,11 +103,14 @@ async fn send_control(state: &ConsoleState, control: Control) -> Result<(), Comm
 }
 
 /// Imports the employee CSV the operator picks in a dialog and has the sync plan again;
-/// `None` when the dialog was cancelled.
+/// `None` when the dialog was cancelled. An import that would remove many employees stops
+/// before changing anything, and its report says how many (`unconfirmed`); the operator's
+/// confirmation imports that `file` again with `confirmed_removals` (no dialog).
 #[tauri::command]
 pub async fn import_employees(
     window: tauri::WebviewWindow,
     state: State<'_, ConsoleState>,
+    confirmed_file: Option<String>,
 ) -> Result<Option<facesync::ImportReport>, CommandError> {
     let Some(zone) = state.face_zone else {
         return Err(CommandError::new(
@@ -115,16 +118,27 @@ pub async fn import_employees(
             "face terminals are turned off ([face] enabled = false)",
         ));
     };
-    let Some(csv) = dialogs::open(&window, dialogs::IMPORT_EMPLOYEES, ("CSV", &["csv"])).await?
-    else {
-        return Ok(None);
+    let (csv, removals) = match confirmed_file {
+        Some(file) => (PathBuf::from(file), facesync::Removals::Any),
+        None => {
+            let picked =
+                dialogs::open(&window, dialogs::IMPORT_EMPLOYEES, ("CSV", &["csv"])).await?;
+            let Some(csv) = picked else {
+                return Ok(None);
+            };
+            (csv, facesync::Removals::Few)
+        }
     };
     let db = PathBuf::from(&state.info.db_path);
-    let report =
-        tauri::async_runtime::spawn_blocking(move || facesync::import_file(&db, &csv, zone))
-            .await
-            .map_err(|e| CommandError::new("import", e))?
-            .map_err(|e| CommandError::new("import", format!("{e:#}")))?;
+    let report = tauri::async_runtime::spawn_blocking(move || {
+        facesync::import_file(&db, &csv, zone, removals)
+    })
+    .await
+    .map_err(|e| CommandError::new("import", e))?
+    .map_err(|e| CommandError::new("import", format!("{e:#}")))?;
+    if report.unconfirmed.is_some() {
+        return Ok(Some(report)); // nothing changed: no reload
+    }
     // The import is committed: its report is the answer even should the sync not take the
     // Reload (it stopped; its next start plans from the directory anyway). An error here would
     // hide the report and invite a second import.

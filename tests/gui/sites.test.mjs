@@ -4,7 +4,8 @@
 // reason), sees the open list follow the sync (changed rows only), watches both terminals' jobs
 // finish in the Terminals panel, opens one employee's
 // state on each terminal, sees live attendance joined to the directory, the daily report, and
-// exports the log as CSV. Screenshots of each panel are saved.
+// exports the log as CSV, and has to confirm an import that would remove most employees.
+// Screenshots of each panel are saved.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -141,6 +142,27 @@ test('a supervisor imports employees, watches the sync finish, and reads and exp
     await until('the daily report', async () => (await s.execute(count('daily-row'))) > 0, 15_000);
     writeFileSync(join(artifacts, 'gui-sites-daily.png'), await s.screenshot());
     assert.ok(existsSync(out));
+
+    // A file of two new hires imported as if it were the whole list: nothing is imported until
+    // the supervisor confirms that the 40 it leaves out are to go.
+    const hires = join(dir, 'new-hires.csv');
+    writeFileSync(hires, 'employee_id,name,photo,terminals\nN001,New One,face.jpg,\nN002,New Two,face.jpg,\n');
+    await s.execute(click('sites-employees'));
+    await until('the import button', () => s.execute(click('import-run')));
+    await answerFileDialog('Import employees (CSV)', hires);
+    const asked = await until('the confirmation', async () => {
+      const t = await s.execute(text('import-confirm'));
+      return /leaves out/.test(t) ? t : false;
+    }, 20_000);
+    assert.match(asked, /Nothing was imported\..*leaves out 40 of the 40 employees/s);
+    writeFileSync(join(artifacts, 'gui-sites-import-confirm.png'), await s.screenshot());
+    assert.equal(await s.execute(`return [...document.querySelectorAll('[data-testid=employee-row]')].some((e) => /N001/.test(e.textContent));`), false);
+    await s.execute(click('import-confirm-run'));
+    const applied = await until('the confirmed import', async () => {
+      const t = await s.execute(text('import-report'));
+      return /2 added/.test(t) ? t : false;
+    }, 20_000);
+    assert.match(applied, /40 removed/);
   } finally {
     if (session) await session.close();
     if (driver) await driver.stop();

@@ -41,7 +41,7 @@ async fn run(employees: usize, terminals: usize, person_ms: u64) -> anyhow::Resu
     std::fs::write(&csv_path, csv)?;
     let db = dir.path().join("history.sqlite");
     let t0 = Instant::now();
-    let report = facesync::import_file(&db, &csv_path, chrono_tz::UTC)?;
+    let report = facesync::import_file(&db, &csv_path, chrono_tz::UTC, facesync::Removals::Any)?;
     let import_s = t0.elapsed().as_secs_f64();
     anyhow::ensure!(
         report.errors.is_empty(),

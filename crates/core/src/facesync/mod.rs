@@ -44,12 +44,78 @@ pub struct ImportReport {
     pub errors: Vec<import::RowError>,
     /// Removals not applied because some rows could not be read at all.
     pub removals_held: bool,
+    /// Nothing was imported: the file leaves out more employees than an import removes
+    /// unasked, and the operator must say so ([`Removals::Any`]).
+    pub unconfirmed: Option<UnconfirmedRemovals>,
+}
+
+/// An import stopped before removing many employees.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[ts(export)]
+pub struct UnconfirmedRemovals {
+    /// The file, to import again once confirmed.
+    pub file: String,
+    /// Employees on the directory now whom the file leaves out.
+    #[ts(type = "number")]
+    pub removing: u64,
+    /// Employees on the directory now.
+    #[ts(type = "number")]
+    pub current: u64,
+}
+
+/// Whether an import may remove many employees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removals {
+    /// As many as the file leaves out (the operator confirmed, or `--allow-removals`).
+    Any,
+    /// Up to [`removals_without_asking`]; beyond, nothing is imported and the report says
+    /// how many would go.
+    Few,
+}
+
+/// How many employees an import removes without asking: a tenth of a small directory (at
+/// least 10), a twentieth of a large one. A file of the week's new hires imported as the
+/// whole list would otherwise remove everyone else from every terminal at once (and bring
+/// each of them back costs a photo download per terminal).
+pub fn removals_without_asking(current: u64) -> u64 {
+    (current / 20).max(10)
 }
 
 /// Imports an employee CSV into the history file at `db`, applying the difference.
-pub fn import_file(db: &Path, csv: &Path, zone: chrono_tz::Tz) -> anyhow::Result<ImportReport> {
+pub fn import_file(
+    db: &Path,
+    csv: &Path,
+    zone: chrono_tz::Tz,
+    removals: Removals,
+) -> anyhow::Result<ImportReport> {
     let parsed = import::read_csv(csv, zone)?;
     let mut conn = store::open(db)?;
+    if removals == Removals::Few && !parsed.unreadable_ids {
+        let current = directory::employees(&conn)?;
+        let listed: HashSet<&str> = parsed
+            .employees
+            .iter()
+            .map(|e| e.employee_id.as_str())
+            .collect();
+        let keep = parsed.failed_ids();
+        let removing = current
+            .keys()
+            .filter(|id| !listed.contains(id.as_str()) && !keep.contains(*id))
+            .count() as u64;
+        let current = current.len() as u64;
+        if removing > removals_without_asking(current) {
+            return Ok(ImportReport {
+                counts: directory::ImportCounts::default(),
+                errors: parsed.errors,
+                removals_held: false,
+                unconfirmed: Some(UnconfirmedRemovals {
+                    file: csv.display().to_string(),
+                    removing,
+                    current,
+                }),
+            });
+        }
+    }
     if parsed.employees.is_empty() && parsed.errors.is_empty() {
         // A header alone (an export that stopped, the wrong file) would remove everyone.
         let current: i64 = conn.query_row(
@@ -76,6 +142,7 @@ pub fn import_file(db: &Path, csv: &Path, zone: chrono_tz::Tz) -> anyhow::Result
         counts,
         errors: parsed.errors,
         removals_held: parsed.unreadable_ids,
+        unconfirmed: None,
     })
 }
 
@@ -233,10 +300,18 @@ mod tests {
         let csv = dir.path().join("staff.csv");
         std::fs::write(&csv, "employee_id,name,photo\nE1,Ann,a.jpg\nE2,Bo,a.jpg\n").unwrap();
         let zone = chrono_tz::UTC;
-        assert_eq!(import_file(&db, &csv, zone).unwrap().counts.added, 2);
+        assert_eq!(
+            import_file(&db, &csv, zone, Removals::Any)
+                .unwrap()
+                .counts
+                .added,
+            2
+        );
         // The same header with no rows: refused, and both stay.
         std::fs::write(&csv, "employee_id,name,photo\n").unwrap();
-        let err = import_file(&db, &csv, zone).unwrap_err().to_string();
+        let err = import_file(&db, &csv, zone, Removals::Any)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("would remove all 2"), "{err}");
         let conn = store::open(&db).unwrap();
         let left: i64 = conn
@@ -249,6 +324,68 @@ mod tests {
         assert_eq!(left, 2);
         // One listed: the other is removed, as a re-import does.
         std::fs::write(&csv, "employee_id,name,photo\nE1,Ann,a.jpg\n").unwrap();
-        assert_eq!(import_file(&db, &csv, zone).unwrap().counts.removed, 1);
+        assert_eq!(
+            import_file(&db, &csv, zone, Removals::Few)
+                .unwrap()
+                .counts
+                .removed,
+            1
+        );
+    }
+
+    #[test]
+    fn a_file_leaving_out_many_employees_is_imported_only_when_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.sqlite");
+        std::fs::write(dir.path().join("a.jpg"), import::tests::jpeg(480, 640)).unwrap();
+        let csv = dir.path().join("staff.csv");
+        let staff = |ids: std::ops::Range<u32>| {
+            let rows: String = ids.map(|i| format!("E{i},Person {i},a.jpg\n")).collect();
+            std::fs::write(&csv, format!("employee_id,name,photo\n{rows}")).unwrap();
+        };
+        let zone = chrono_tz::UTC;
+        let active = || -> i64 {
+            store::open(&db)
+                .unwrap()
+                .query_row(
+                    "SELECT count(*) FROM employees WHERE removed_ms IS NULL",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        staff(0..300);
+        import_file(&db, &csv, zone, Removals::Few).unwrap();
+        assert_eq!(active(), 300);
+        // The week's 5 new hires, imported as if they were the whole list.
+        staff(300..305);
+        let stopped = import_file(&db, &csv, zone, Removals::Few).unwrap();
+        assert_eq!(
+            stopped.unconfirmed,
+            Some(UnconfirmedRemovals {
+                file: csv.display().to_string(),
+                removing: 300,
+                current: 300,
+            })
+        );
+        assert_eq!(stopped.counts, directory::ImportCounts::default());
+        assert_eq!(active(), 300, "nothing imported, nobody removed");
+        // Fifteen leavers of 300 (a twentieth) go unasked; sixteen are asked about.
+        staff(15..300);
+        assert!(import_file(&db, &csv, zone, Removals::Few)
+            .unwrap()
+            .unconfirmed
+            .is_none());
+        assert_eq!(active(), 285);
+        staff(31..300);
+        assert!(import_file(&db, &csv, zone, Removals::Few)
+            .unwrap()
+            .unconfirmed
+            .is_some());
+        // Confirmed: imported as it is.
+        staff(300..305);
+        let done = import_file(&db, &csv, zone, Removals::Any).unwrap();
+        assert_eq!((done.counts.added, done.counts.removed), (5, 285));
+        assert_eq!(active(), 5);
     }
 }

@@ -915,12 +915,15 @@ mod tests {
             assert!(book.get(&id).is_none());
             assert!(book.take_changes().is_empty());
         }
-        // Resolved within the day, or still open, it is taken as ever.
+        // Resolved within the day, it is taken as ever by a console that never held it.
         assert!(b.merge(resolved.clone(), 1 + KEEP_RESOLVED_MS / 2));
-        let mut open = a.get(&id).cloned().unwrap_or(resolved);
-        open.state = IncidentState::New;
-        open.id = "0123456789abcdef".into();
-        assert!(a.merge(open, two_days));
+        // A newer version of the one `a` forgot (reopened elsewhere) is taken by `a` too.
+        let mut reopened = resolved;
+        reopened.state = IncidentState::New;
+        reopened.version += 1;
+        reopened.updated_ms = two_days;
+        assert!(a.merge(reopened, two_days));
+        assert_eq!(a.get(&id).map(|i| i.state), Some(IncidentState::New));
     }
 
     #[test]

@@ -47,7 +47,7 @@ impl IncidentState {
 #[ts(export)]
 pub struct Change {
     /// "opened", "acknowledged", "assigned", "resolved", "reopened", "note", "repeated",
-    /// "merged".
+    /// "escalated", "merged".
     pub action: String,
     /// The operator's note, the assignee, the resolution, or the merge target.
     pub detail: Option<String>,
@@ -175,8 +175,9 @@ mod tests {
         assert_eq!(a.len(), 16);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, incident_id("v1", "panic", "e2"));
-        // "v1"+"panice1" must not collide with "v1"+"panic"+"e1".
-        assert_ne!(incident_id("v1p", "anic", "e1"), a);
+        // Moving characters across either separator gives another id.
+        assert_ne!(incident_id("v1p", "anic", "e1"), a, "source | kind");
+        assert_ne!(incident_id("v1", "panice", "1"), a, "kind | key");
     }
 
     #[test]

@@ -113,8 +113,9 @@ export interface Backend {
    * and the reason for a name that cannot be one. */
   setTerminalGroups(terminal: string, groups: string[]): Promise<void>;
   /** Imports the employee CSV the operator picks in the backend's file dialog; null when the
-   * dialog was cancelled. */
-  importEmployees(): Promise<ImportReport | null>;
+   * dialog was cancelled. One that would remove many employees imports nothing and says so
+   * (`unconfirmed`); `confirmedFile` (that report's file) imports it as it is, no dialog. */
+  importEmployees(confirmedFile?: string): Promise<ImportReport | null>;
   /** The attendance log, newest first. */
   attendanceLog(filter: AttendanceFilter): Promise<AttendanceRow[]>;
   /** First in and last out per employee and day (terminal-local days, inclusive). */

@@ -6,7 +6,7 @@
 export type Change = { 
 /**
  * "opened", "acknowledged", "assigned", "resolved", "reopened", "note", "repeated",
- * "merged".
+ * "escalated", "merged".
  */
 action: string, 
 /**
