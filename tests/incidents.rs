@@ -162,6 +162,20 @@ async fn consoles_on_one_broker_share_one_picture_of_incidents() {
         false,
     )
     .await;
+    // A forged copy of the open offline incident at the last version every console accepts
+    // would leave it unable to take another change: quarantined.
+    let mut forged = offline.clone();
+    forged.version = (1 << 53) - 1;
+    forged.state = IncidentState::Acknowledged;
+    let forged_topic: &'static str =
+        Box::leak(format!("watchfloor/incidents/{}", offline.id).into_boxed_str());
+    publish_async(
+        port,
+        forged_topic,
+        serde_json::to_string(&forged).unwrap(),
+        false,
+    )
+    .await;
 
     // A console started later gets the current picture from the retained messages.
     let c = console(&broker, &db_c, "cy").await;
@@ -217,8 +231,25 @@ async fn consoles_on_one_broker_share_one_picture_of_incidents() {
                 db,
                 "SELECT count(*) FROM quarantine WHERE topic LIKE 'watchfloor/incidents/%'"
             ),
-            2,
+            3,
             "hostile incident messages quarantined in {db:?}"
+        );
+        assert_eq!(
+            query_i64(
+                db,
+                "SELECT count(*) FROM quarantine WHERE reason_code = 'incident_out_of_bounds'
+                 AND reason LIKE 'version 9007199254740991 is more than 10000000 past%'"
+            ),
+            1,
+            "{db:?}"
+        );
+        assert_eq!(
+            query_i64(
+                db,
+                "SELECT count(*) FROM incidents WHERE kind = 'offline' AND state = 'new'"
+            ),
+            1,
+            "the offline incident as it was, in {db:?}"
         );
     }
 }

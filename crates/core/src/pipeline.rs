@@ -841,6 +841,11 @@ impl LiveTask {
         };
         let records = match decoded {
             Ok(None) => vec![Record::Nothing],
+            Ok(Some(remote)) if self.incidents.implausible(&remote).is_some() => {
+                let reason = self.incidents.implausible(&remote).unwrap_or_default();
+                tracing::warn!(topic = %msg.topic, "incident message quarantined: {reason}");
+                vec![quarantined(&msg, "incident_out_of_bounds", reason)]
+            }
             Ok(Some(remote))
                 if !self.incidents.has_room_for(&remote)
                     && !self.incidents.is_old_news(&remote, msg.received_ms) =>

@@ -133,6 +133,13 @@ fn text(value: &str, what: &'static str) -> Result<String, ActionError> {
     Ok(value.to_owned())
 }
 
+/// How far past the version held another console's copy may be: ten million changes (a
+/// repeat a second for four months) made while this console was away.
+pub const MAX_VERSION_STEP: u64 = 10_000_000;
+/// The highest version a copy of an incident this console never held may have: a repeat a
+/// second for thirty years.
+pub const MAX_NEW_VERSION: u64 = 1_000_000_000;
+
 /// The version after `v`, at most [`MAX_VERSION`], the highest every console accepts (a version
 /// past it would be quarantined by all of them, ours included). An incident at the cap (only a
 /// forged version gets there) takes no more changes here: one at the same version would not
@@ -266,6 +273,34 @@ impl IncidentBook {
     /// [`MAX_HELD_INCIDENTS`]: one held already, or room for one more.
     pub fn has_room_for(&self, remote: &Incident) -> bool {
         self.incidents.contains_key(&remote.id) || self.incidents.len() < self.max_held()
+    }
+
+    /// Why another console's `remote` cannot be an honest copy, if it cannot: a version far
+    /// beyond the one held (or forgotten), or a new incident already at a version no run of
+    /// changes reaches, or seen last before it was seen first. Any broker client may publish
+    /// on the incident topics, and one forged version near [`MAX_VERSION`] taken by every
+    /// console left an incident that could take no more changes: an open panic that counted
+    /// no repeat, raised no new incident and could never be resolved.
+    pub fn implausible(&self, remote: &Incident) -> Option<String> {
+        if remote.first_seen_ms > remote.last_seen_ms {
+            return Some("first seen after it was last seen".into());
+        }
+        let known = self
+            .incidents
+            .get(&remote.id)
+            .map(|held| held.version)
+            .or_else(|| self.forgotten.get(&remote.id).map(|(v, _)| *v));
+        match known {
+            Some(v) if remote.version > v.saturating_add(MAX_VERSION_STEP) => Some(format!(
+                "version {} is more than {MAX_VERSION_STEP} past the {v} held",
+                remote.version
+            )),
+            None if remote.version > MAX_NEW_VERSION => Some(format!(
+                "a new incident at version {} (over {MAX_NEW_VERSION})",
+                remote.version
+            )),
+            _ => None,
+        }
     }
 
     fn max_held(&self) -> usize {
@@ -1010,6 +1045,28 @@ mod tests {
         assert!(b.merge(from_a.clone(), 301));
         assert_eq!(b.take_changes().len(), 1, "no repeat to count again");
         assert_eq!(b.get(&id), Some(&from_a));
+    }
+
+    #[test]
+    fn copies_no_run_of_changes_could_make_are_told_apart() {
+        let mut book = IncidentBook::default();
+        let id = book.raise(&trigger("v1", "e1", 10), 100).unwrap();
+        let held = book.get(&id).unwrap().clone();
+        let mut copy = held.clone();
+        copy.version = 1 + MAX_VERSION_STEP;
+        assert_eq!(book.implausible(&copy), None, "ten million changes on");
+        copy.version = MAX_VERSION;
+        let why = book.implausible(&copy).unwrap();
+        assert!(why.contains("past the 1 held"), "{why}");
+        let mut new = held.clone();
+        new.id = "00000000000000ff".into();
+        new.version = MAX_NEW_VERSION;
+        assert_eq!(book.implausible(&new), None);
+        new.version += 1;
+        assert!(book.implausible(&new).unwrap().contains("a new incident"));
+        let mut backwards = held;
+        backwards.first_seen_ms = backwards.last_seen_ms + 1;
+        assert!(book.implausible(&backwards).is_some());
     }
 
     #[test]
