@@ -156,10 +156,15 @@ fn next_version(v: u64) -> u64 {
 /// repeat counted by another console must not undo an acknowledgement), then the later change,
 /// then the operator's name. A total order, so every console settles on the same version
 /// whatever order they hear them in.
+///
+/// A note loses to any other change of the same version (and is then made again on top of the
+/// winner, see [`note_again`]): a note changes nothing else, yet taken as the winner it undid
+/// a resolution made at the same time (the note's state was open) or an acknowledgement.
 fn wins(candidate: &Incident, held: &Incident) -> bool {
     let key = |i: &Incident| {
         (
             i.version,
+            i.last_change.action != NOTE,
             i.state.is_open(),
             i.updated_by != SYSTEM,
             i.updated_ms,
@@ -195,6 +200,29 @@ fn repeat_again(held: &Incident, winner: &Incident, now_ms: i64) -> Option<Incid
         again.version = next_version(winner.version);
         again.updated_ms = now_ms;
         again.updated_by = SYSTEM.into();
+        again.last_change = held.last_change.clone();
+        again
+    })
+}
+
+/// The change an operator's note makes.
+const NOTE: &str = "note";
+
+/// `held`, an operator's note, lost to `winner`, another change of the same version: the
+/// note again, on top of the winner, as its next version. Made the same on every console that
+/// held the note (its author and time are the note's, the time the later of the two), so
+/// their copies are equal; `None` when the winner carries the note already.
+fn note_again(held: &Incident, winner: &Incident) -> Option<Incident> {
+    let lost_note = held.last_change.action == NOTE
+        && held.updated_by != SYSTEM
+        && held.version == winner.version
+        && winner.version < MAX_VERSION
+        && (winner.last_change != held.last_change || winner.updated_by != held.updated_by);
+    lost_note.then(|| {
+        let mut again = winner.clone();
+        again.version = next_version(winner.version);
+        again.updated_ms = held.updated_ms.max(winner.updated_ms);
+        again.updated_by.clone_from(&held.updated_by);
         again.last_change = held.last_change.clone();
         again
     })
@@ -544,9 +572,13 @@ impl IncidentBook {
     /// An incident this book does not hold is not taken when it is old news
     /// ([`IncidentBook::is_old_news`]).
     pub fn merge(&mut self, remote: Incident, now_ms: i64) -> bool {
+        // What this console made that lost to `remote` and is made again on top of it: a
+        // repeat it counted, or a note (whose audit row this console has, at the lost version).
         let again = match self.incidents.get(&remote.id) {
             Some(held) if !wins(&remote, held) => return false,
-            Some(held) => repeat_again(held, &remote, now_ms),
+            Some(held) => repeat_again(held, &remote, now_ms)
+                .map(|i| (i, true))
+                .or_else(|| note_again(held, &remote).map(|i| (i, false))),
             None if self.is_old_news(&remote, now_ms) => return false,
             None => None,
         };
@@ -561,8 +593,8 @@ impl IncidentBook {
             .and_then(|other| self.incidents.get(&other).cloned());
         let audited = remote.last_change.action != "repeated";
         self.record(remote.clone(), audited, false);
-        if let Some(again) = again {
-            let audited = again.last_change.action != "repeated";
+        if let Some((again, new_change)) = again {
+            let audited = new_change && again.last_change.action != "repeated";
             self.record(again, audited, true);
         }
         if let Some(other) = duplicate {
@@ -1035,16 +1067,95 @@ mod tests {
         assert_eq!(a.get(&id), b.get(&id));
         // Between two operators the later change still wins.
         let from_a = a
-            .act(&id, &IncidentAction::Note { text: "x".into() }, "ana", 300)
+            .act(
+                &id,
+                &IncidentAction::Assign { to: "ana".into() },
+                "ana",
+                300,
+            )
             .unwrap();
         let from_b = b
-            .act(&id, &IncidentAction::Note { text: "y".into() }, "bo", 299)
+            .act(&id, &IncidentAction::Assign { to: "bo".into() }, "bo", 299)
             .unwrap();
         assert!(!a.merge(from_b, 301));
         b.take_changes();
         assert!(b.merge(from_a.clone(), 301));
         assert_eq!(b.take_changes().len(), 1, "no repeat to count again");
         assert_eq!(b.get(&id), Some(&from_a));
+    }
+
+    #[test]
+    fn a_note_made_as_another_operator_resolves_is_kept_and_undoes_nothing() {
+        let mut a = IncidentBook::default();
+        let mut b = IncidentBook::default();
+        let id = a.raise(&trigger("v1", "e1", 10), 100).unwrap();
+        b.merge(a.get(&id).unwrap().clone(), 101);
+        b.take_changes();
+        // At once: Ana resolves it, Bo adds a note (later by the clock).
+        let resolved = a
+            .act(
+                &id,
+                &IncidentAction::Resolve {
+                    note: "towed".into(),
+                },
+                "ana",
+                200,
+            )
+            .unwrap();
+        let note = b
+            .act(
+                &id,
+                &IncidentAction::Note {
+                    text: "driver called".into(),
+                },
+                "bo",
+                201,
+            )
+            .unwrap();
+        b.take_changes();
+        assert_eq!((resolved.version, note.version), (2, 2));
+        // The resolution wins everywhere; the note is made again on top of it.
+        assert!(!a.merge(note, 202));
+        assert!(b.merge(resolved, 202));
+        let changes = b.take_changes();
+        assert_eq!(changes.len(), 2);
+        assert!(changes[0].audit.is_some(), "the resolution is audited on B");
+        let again = &changes[1];
+        assert!(
+            again.publish && again.audit.is_none(),
+            "B audited its note already"
+        );
+        let i = &again.incident;
+        assert_eq!(
+            (
+                i.version,
+                i.state,
+                i.resolution.as_deref(),
+                i.updated_by.as_str(),
+                i.last_change.detail.as_deref()
+            ),
+            (
+                3,
+                IncidentState::Resolved,
+                Some("towed"),
+                "bo",
+                Some("driver called")
+            )
+        );
+        // A takes it, with its own audit row for the note.
+        assert!(a.merge(i.clone(), 203));
+        let on_a = a.take_changes();
+        assert_eq!(
+            on_a.last()
+                .unwrap()
+                .audit
+                .as_ref()
+                .map(|e| e.action.as_str()),
+            Some("note")
+        );
+        assert_eq!(a.get(&id), b.get(&id));
+        // Made the same on every console that held the note: equal copies, nothing more.
+        assert!(!a.merge(i.clone(), 204));
     }
 
     #[test]
