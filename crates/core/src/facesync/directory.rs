@@ -658,6 +658,16 @@ pub struct Failure {
     pub at_ms: i64,
 }
 
+/// The `content` of a refusal to remove a person (a person's own content is a hash in hex).
+pub const REMOVAL_CONTENT: &str = "(removal)";
+
+/// Forgets a refusal (the person is no longer wanted on the terminal, nor on it).
+pub fn clear_failure(conn: &Connection, terminal: &str, employee: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM sync_failures WHERE terminal_id = ?1 AND employee_id = ?2")?
+        .execute(params![terminal, employee])?;
+    Ok(())
+}
+
 /// Records a refusal (counting attempts for the same content).
 pub fn record_failure(tx: &Connection, f: &Failure) -> rusqlite::Result<u32> {
     tx.prepare_cached(

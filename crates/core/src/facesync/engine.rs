@@ -825,11 +825,41 @@ impl Engine {
                     // Unknown ids come back as failures: ask what the terminal really holds.
                     t.reconciled = false;
                 }
+                // Each refusal is counted: one the terminal still holds is removed again, up
+                // to the attempts allowed, then shown as refused. (It was asked about and sent
+                // again for ever, as fast as the terminal answered, and a leaver kept access
+                // with nothing shown.) An id the terminal lacks is forgotten by the query.
+                let sent: HashSet<&str> = items.iter().map(|(id, _)| id.as_str()).collect();
+                let res = (|| -> rusqlite::Result<u64> {
+                    let tx = self.conn.unchecked_transaction()?;
+                    directory::confirm_removed(&tx, &ack.terminal, &ok)?;
+                    let mut given_up = 0;
+                    for id in failed.iter().filter(|id| sent.contains(id.as_str())) {
+                        let attempts = directory::record_failure(
+                            &tx,
+                            &Failure {
+                                terminal_id: ack.terminal.clone(),
+                                employee_id: id.clone(),
+                                content: directory::REMOVAL_CONTENT.into(),
+                                errcode: 0,
+                                reason: "the terminal did not remove this person".into(),
+                                attempts: 0,
+                                at_ms: now,
+                            },
+                        )?;
+                        if attempts == self.cfg.max_attempts {
+                            given_up += 1;
+                        }
+                    }
+                    tx.commit()?;
+                    Ok(given_up)
+                })();
                 if let Some(j) = t.job.as_mut() {
                     j.done += ok.len() as u64;
+                    j.failed += *res.as_ref().unwrap_or(&0);
                     j.busy_ms += elapsed.map_or(0, |e| e.as_millis() as u64);
                 }
-                directory::confirm_removed(&self.conn, &ack.terminal, &ok)
+                res.map(|_| ())
             }
             AckBody::Progress { status } if op == Op::Progress => {
                 if status == 0 {
@@ -920,9 +950,27 @@ impl Engine {
         let mut deletes: Vec<String> = confirmed
             .keys()
             .filter(|eid| !desired.contains_key(eid.as_str()))
+            .filter(|eid| {
+                !failures.get(eid.as_str()).is_some_and(|f| {
+                    f.content == directory::REMOVAL_CONTENT && f.attempts >= self.cfg.max_attempts
+                })
+            })
             .cloned()
             .collect();
         deletes.sort();
+        // Refusals that no longer mean anything: a person refused while wanted here who no
+        // longer is, or one refused removal whom the terminal no longer holds. They were kept
+        // for good, listed as refused, and `sync --wait` failed on them for ever.
+        for f in failures.values() {
+            let wanted = desired.contains_key(f.employee_id.as_str());
+            let held = confirmed.contains_key(&f.employee_id);
+            let removal = f.content == directory::REMOVAL_CONTENT;
+            if (!wanted && !removal) || (removal && (wanted || !held)) {
+                if let Err(e) = directory::clear_failure(&self.conn, id, &f.employee_id) {
+                    tracing::warn!(terminal = id, error = %e, "could not clear a refusal");
+                }
+            }
+        }
         let work = Work {
             deletes: deletes.into(),
             upserts: upserts.into(),
@@ -1404,6 +1452,74 @@ mod tests {
         ));
         let term = &engine.terms["T1"];
         assert!(!term.reconciled && term.replan_when_done);
+    }
+
+    #[tokio::test]
+    async fn a_removal_the_terminal_keeps_refusing_is_tried_three_times_then_shown_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
+        directory::save_terminal(
+            &conn,
+            &Terminal {
+                terminal_id: "T1".into(),
+                ..Terminal::default()
+            },
+        )
+        .unwrap();
+        // A leaver the terminal holds.
+        directory::confirm_stored(&conn, "T1", &[("E9".into(), "c9".into())], 1).unwrap();
+        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let (out_tx, _out_rx) = mpsc::channel(8);
+        let cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
+        let mut engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+        engine.managed.insert("E9".into());
+        let ack = |message_id: &str, body: AckBody| Ack {
+            terminal: "T1".into(),
+            message_id: message_id.into(),
+            operator: "DeletePersons".into(),
+            code: Some(200),
+            detail: None,
+            refused: false,
+            body,
+        };
+        let planned = |engine: &mut Engine| {
+            engine.plan("T1");
+            let work = engine.terms["T1"].work.as_ref().unwrap();
+            work.deletes.iter().cloned().collect::<Vec<_>>()
+        };
+        for n in 1..=3 {
+            assert_eq!(planned(&mut engine), ["E9"], "attempt {n}");
+            let message_id = format!("d{n}");
+            engine.terms.get_mut("T1").unwrap().inflight =
+                Some(request(&message_id, Op::Delete, &[("E9", "")]));
+            engine.on_ack(ack(
+                &message_id,
+                AckBody::Delete {
+                    ok: vec![],
+                    failed: vec!["E9".into()],
+                },
+            ));
+        }
+        assert!(planned(&mut engine).is_empty(), "not sent a fourth time");
+        let refused = directory::failures(&engine.conn, Some("T1")).unwrap();
+        assert_eq!(
+            refused
+                .iter()
+                .map(|f| (f.employee_id.as_str(), f.content.as_str(), f.attempts))
+                .collect::<Vec<_>>(),
+            [("E9", directory::REMOVAL_CONTENT, 3)]
+        );
+        assert_eq!(engine.terms["T1"].job.as_ref().map(|j| j.failed), Some(1));
+        // Once the terminal no longer holds it, the refusal goes too.
+        engine.terms.get_mut("T1").unwrap().inflight = Some(request("q1", Op::Query, &[]));
+        engine.on_ack(Ack {
+            operator: "QueryPerson".into(),
+            ..ack("q1", AckBody::Query { custom_ids: vec![] })
+        });
+        assert!(planned(&mut engine).is_empty());
+        assert!(directory::failures(&engine.conn, Some("T1"))
+            .unwrap()
+            .is_empty());
     }
 
     #[tokio::test]

@@ -331,14 +331,20 @@ pub fn placements(
             .as_ref()
             .is_some_and(|e| e.should_be_on(&t.terminal_id, &mine, now_ms));
         let here = confirmed.get(&t.terminal_id);
-        let failure = failures
-            .get(&t.terminal_id)
-            .filter(|f| Some(&f.content) == content.as_ref());
+        // The refusal that stands: of this content while assigned, of the removal while not.
+        let failure = failures.get(&t.terminal_id).filter(|f| {
+            if assigned {
+                Some(&f.content) == content.as_ref()
+            } else {
+                f.content == directory::REMOVAL_CONTENT
+            }
+        });
         let state = match (assigned, here, failure) {
             (true, Some((c, _)), _) if c.as_ref() == content.as_ref() => "synced",
             (true, _, Some(_)) => "failed",
             (true, _, None) => "pending",
-            (false, Some(_), _) => "removing",
+            (false, Some(_), Some(_)) => "failed",
+            (false, Some(_), None) => "removing",
             (false, None, _) => "absent",
         };
         out.push(Placement {
@@ -485,7 +491,7 @@ mod tests {
     fn placements_say_synced_pending_failed_removing_and_absent() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
-        for id in ["T1", "T2", "T3", "T4"] {
+        for id in ["T1", "T2", "T3", "T4", "T5", "T6"] {
             directory::save_terminal(
                 &conn,
                 &Terminal {
@@ -520,6 +526,21 @@ mod tests {
             },
         )
         .unwrap();
+        // On T5 too, and T5 refused to remove them (three times).
+        directory::confirm_stored(&conn, "T5", &[("E1".into(), "old".into())], 1).unwrap();
+        directory::record_failure(
+            &conn,
+            &directory::Failure {
+                terminal_id: "T5".into(),
+                employee_id: "E1".into(),
+                content: directory::REMOVAL_CONTENT.into(),
+                errcode: 0,
+                reason: "the terminal did not remove this person".into(),
+                attempts: 3,
+                at_ms: 5,
+            },
+        )
+        .unwrap();
         let got: Vec<(String, String)> = placements(&conn, "E1", 10)
             .unwrap()
             .into_iter()
@@ -530,6 +551,8 @@ mod tests {
             ("T2", "pending"),
             ("T3", "failed"),
             ("T4", "removing"),
+            ("T5", "failed"),
+            ("T6", "absent"),
         ];
         assert_eq!(
             got,
@@ -537,10 +560,11 @@ mod tests {
         );
 
         let rows = employee_rows(&conn).unwrap();
-        assert_eq!((rows[0].on_terminals, rows[0].failures), (2, 1));
+        // On T1, T4, T5; refused on T3 and (its removal) on T5.
+        assert_eq!((rows[0].on_terminals, rows[0].failures), (3, 2));
         conn.execute("UPDATE terminals SET online = 1", []).unwrap();
         let terminals = terminal_rows(&conn, &[]).unwrap();
-        assert_eq!(terminals.len(), 4);
+        assert_eq!(terminals.len(), 6);
         assert!(terminals.iter().all(|t| t.state.is_none()), "never synced");
         assert!(
             terminals.iter().all(|t| t.online.is_none()),
@@ -549,8 +573,8 @@ mod tests {
         let confirmed: Vec<u64> = terminals.iter().map(|t| t.confirmed).collect();
         assert_eq!(
             confirmed,
-            [1, 0, 0, 1],
-            "E1 is confirmed on T1 and (still) on T4"
+            [1, 0, 0, 1, 1, 0],
+            "E1 is confirmed on T1 and (still) on T4 and T5"
         );
     }
 }
