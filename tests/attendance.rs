@@ -199,32 +199,48 @@ async fn records_are_stored_once_in_the_terminals_zone_answered_after_commit_and
     );
 }
 
-/// A push the console refuses (stamped a day ahead of its clock) is kept in quarantine with
+/// A push the console refuses (a similarity that is no number) is kept in quarantine with
 /// its reason and still answered once that row is stored: a terminal with reliable re-push
 /// would otherwise push it again for ever, a new quarantine row each time.
 #[test]
-fn a_push_refused_for_its_time_is_quarantined_and_still_answered() {
+fn a_push_refused_for_a_bad_field_is_quarantined_and_still_answered() {
+    push_is_answered_and_kept(
+        "",
+        &chrono::Utc::now(),
+        r#""similarity1":"high","#,
+        Some("malformed"),
+        None,
+    );
+}
+
+/// A push stamped a day ahead of the console's clock (a terminal whose clock is wrong) is
+/// kept, stamped on arrival, and answered: refused, it was answered all the same, and the
+/// terminal deleted a record nobody could count.
+#[test]
+fn a_push_from_a_terminal_with_a_wrong_clock_is_kept_stamped_on_arrival_and_answered() {
     let tomorrow = chrono::Utc::now() + chrono::Duration::days(1);
-    refused_push_is_quarantined_and_answered("", &tomorrow, "bad_timestamp", None);
+    push_is_answered_and_kept("", &tomorrow, "", None, None);
 }
 
 #[test]
 fn a_push_from_a_terminal_beyond_the_device_limit_is_quarantined_and_still_answered() {
-    refused_push_is_quarantined_and_answered(
+    push_is_answered_and_kept(
         "[live]\nmax_devices = 1\n",
         &chrono::Utc::now(),
-        "device_limit",
+        "",
+        Some("device_limit"),
         Some("veh-1"),
     );
 }
 
-/// A RecPush from terminal DOOR stamped `time` is refused with `reason_code` (after
-/// `fill_with`, when given, has reported and so filled live state), kept in quarantine with
-/// its reason, and still answered with a PushAck.
-fn refused_push_is_quarantined_and_answered(
+/// A RecPush from terminal DOOR stamped `time`, with `extra_info` in its `info`, is answered
+/// with a PushAck; refused with `reason_code` (after `fill_with`, when given, has reported and
+/// so filled live state), it is kept in quarantine with its reason, else as an attendance row.
+fn push_is_answered_and_kept(
     extra_config: &str,
     time: &chrono::DateTime<chrono::Utc>,
-    reason_code: &str,
+    extra_info: &str,
+    reason_code: Option<&str>,
     fill_with: Option<&str>,
 ) {
     let broker = Mosquitto::start();
@@ -248,7 +264,7 @@ fn refused_push_is_quarantined_and_answered(
     }
 
     let push = format!(
-        r#"{{"operator":"RecPush","info":{{"facesluiceId":"DOOR","RecordID":"R-REFUSED","VerifyStatus":"1","time":"{}"}}}}"#,
+        r#"{{"operator":"RecPush","info":{{{extra_info}"facesluiceId":"DOOR","RecordID":"R-REFUSED","VerifyStatus":"1","time":"{}"}}}}"#,
         time.format("%Y-%m-%d %H:%M:%S")
     );
     let mut answers = std::process::Command::new("mosquitto_sub")
@@ -276,6 +292,19 @@ fn refused_push_is_quarantined_and_answered(
     assert_eq!(ack["info"]["PushAckType"], "1");
     assert_eq!(console.stop_with(Signal::SIGTERM).code(), Some(0));
 
+    let Some(reason_code) = reason_code else {
+        assert_eq!(query_i64(&db, "SELECT count(*) FROM quarantine"), 0);
+        assert_eq!(
+            query_i64(
+                &db,
+                "SELECT count(*) FROM attendance WHERE record_id = 'R-REFUSED'
+                 AND abs(ts_ms - received_ms) < 60000"
+            ),
+            1,
+            "kept, stamped on arrival"
+        );
+        return;
+    };
     assert!(
         query_i64(
             &db,

@@ -471,45 +471,42 @@ fn record(
     } else {
         None
     };
-    // A block-list match is an alarm: with a time that is refused it is still raised, stamped
-    // on arrival, and with no attendance row (whose day would be a guess). Any other record
-    // with such a time is refused whole, and kept in quarantine with the reason.
-    let ts_ms = match required_time(info, zone, now_ms) {
-        Ok(ts_ms) => ts_ms,
-        Err(e) if person_type == 1 => {
-            let (_, note) = time_or_arrival(Err(e));
-            return Ok(FaceMessage {
-                messages: vec![event(
-                    device,
-                    format!("rec-{record_id}"),
-                    (now_ms, true),
-                    event_type,
-                    severity,
-                    Some(message + &note),
-                )?],
-                access: None,
-                image,
-                push_ack: Some(PushAck {
-                    terminal: terminal.to_owned(),
-                    kind: PushKind::Record,
-                    id: record_id,
-                }),
-            });
-        }
-        Err(e) => return Err(e),
-    };
-    // As the terminal's clock read it, written out in full ("2026-1-5 8:00:00", which the
-    // parser takes, is "2026-01-05 08:00:00"): its first ten characters are the local day that
-    // reports, and retention, compare as text.
+    // A record whose time is refused (a terminal clock minutes fast, one never set, a time in
+    // a DST gap, none) is kept, stamped on arrival, its local time the arrival's on the
+    // terminal's calendar, and its message says what the terminal wrote. Refused, it went to
+    // quarantine and was still answered, so the terminal deleted it: a terminal whose clock had
+    // drifted six minutes lost every attendance record, and a block-list match raised nothing.
     let raw_time = text(info, "time").unwrap_or_default();
-    let local_time = NaiveDateTime::parse_from_str(raw_time.trim(), "%Y-%m-%d %H:%M:%S")
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_else(|_| raw_time.trim().to_owned());
+    let (ts_ms, local_time, stamped) = match required_time(info, zone, now_ms) {
+        // As the terminal's clock read it, written out in full ("2026-1-5 8:00:00", which the
+        // parser takes, is "2026-01-05 08:00:00"): its first ten characters are the local day
+        // that reports, and retention, compare as text.
+        Ok(ts_ms) => (
+            ts_ms,
+            NaiveDateTime::parse_from_str(raw_time.trim(), "%Y-%m-%d %H:%M:%S")
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_else(|_| raw_time.trim().to_owned()),
+            false,
+        ),
+        Err(e) => {
+            message += &format!(
+                " (terminal time {:?} refused: {}; stamped on arrival)",
+                tidy_text(&raw_time, 40),
+                tidy_text(&e.to_string(), 160)
+            );
+            let arrival = zone
+                .timestamp_millis_opt(now_ms)
+                .single()
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_default();
+            (now_ms, arrival, true)
+        }
+    };
     Ok(FaceMessage {
         messages: vec![event(
             device,
             format!("rec-{record_id}"),
-            (ts_ms, false),
+            (ts_ms, stamped),
             event_type,
             severity,
             Some(message),
@@ -760,13 +757,12 @@ mod tests {
 
     #[test]
     fn a_refused_push_is_still_owed_its_ack_and_a_broken_envelope_is_not() {
-        // A day ahead of the receiver's clock: refused, but the terminal must hear back.
-        let future = r#"{"operator":"RecPush","info":{"facesluiceId":"T1","RecordID":"77",
-            "VerifyStatus":"1","time":"2026-11-24 09:00:00"}}"#;
-        let refused = decode(BASE, "mqtt/face/T1/Rec", future.as_bytes(), ctx()).unwrap_err();
-        assert!(refused.to_string().contains("ahead"), "{refused}");
+        // A similarity that is no number: refused, but the terminal must hear back.
+        let bad = r#"{"operator":"RecPush","info":{"facesluiceId":"T1","RecordID":"77",
+            "VerifyStatus":"1","similarity1":"high","time":"2026-11-23 09:00:00"}}"#;
+        assert!(decode(BASE, "mqtt/face/T1/Rec", bad.as_bytes(), ctx()).is_err());
         assert_eq!(
-            owed_ack(BASE, "mqtt/face/T1/Rec", future.as_bytes()),
+            owed_ack(BASE, "mqtt/face/T1/Rec", bad.as_bytes()),
             Some(PushAck {
                 terminal: "T1".into(),
                 kind: PushKind::Record,
@@ -873,7 +869,7 @@ mod tests {
     }
 
     #[test]
-    fn a_terminal_whose_clock_is_not_set_still_raises_its_alarms() {
+    fn a_terminal_whose_clock_is_not_set_still_raises_its_alarms_and_keeps_its_records() {
         // Back from a power cut at the firmware's date.
         const UNSET: &str = "2000-01-01 00:03:00";
         let heartbeat = format!(
@@ -882,17 +878,23 @@ mod tests {
         let err = decode(BASE, "mqtt/face/heartbeat", heartbeat.as_bytes(), ctx()).unwrap_err();
         assert_eq!(err.code(), "bad_timestamp");
         assert!(err.to_string().contains("clock is not set"), "{err}");
-        // An ordinary record is refused whole (quarantined with the reason, and answered).
+        // Its records are kept, stamped on arrival: the attendance row on the terminal's
+        // calendar at that instant (NOW is 09:00 in Amsterdam), answered as ever.
         let record = |person_type: u8| {
             format!(
                 r#"{{"operator":"RecPush","info":{{"facesluiceId":"T1","RecordID":"41","customId":"E7",
                 "VerifyStatus":"1","PersonType":"{person_type}","time":"{UNSET}"}}}}"#
             )
         };
-        assert!(decode(BASE, "mqtt/face/T1/Rec", record(0).as_bytes(), ctx()).is_err());
-        // A block-list match is raised, stamped on arrival, without an attendance row.
+        let entry = decode(BASE, "mqtt/face/T1/Rec", record(0).as_bytes(), ctx()).unwrap();
+        let access = entry.access.unwrap();
+        assert_eq!(
+            (access.ts_ms, access.local_time.as_str()),
+            (NOW, "2026-11-23 09:00:00")
+        );
+        // A block-list match is raised, stamped on arrival.
         let matched = decode(BASE, "mqtt/face/T1/Rec", record(1).as_bytes(), ctx()).unwrap();
-        assert!(matched.access.is_none());
+        assert!(matched.access.is_some());
         assert_eq!(matched.push_ack.map(|a| a.id), Some("41".into()));
         let [NativeMessage::Event { event, .. }] = &matched.messages[..] else {
             panic!("{:?}", matched.messages)
@@ -907,8 +909,9 @@ mod tests {
         );
         let message = event.message.as_deref().unwrap();
         assert!(
-            message.starts_with("E7, verify status 1 (no image sent) (terminal time refused: ")
-                && message.contains("before 2010: the device's clock is not set;")
+            message.starts_with(
+                "E7, verify status 1 (no image sent) (terminal time \"2000-01-01 00:03:00\" refused: "
+            ) && message.contains("before 2010: the device's clock is not set;")
                 && message.ends_with("stamped on arrival)"),
             "{message}"
         );
