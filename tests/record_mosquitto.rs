@@ -514,6 +514,42 @@ fn face_terminals_presence_and_records_are_recorded_once_in_their_zone() {
     assert_eq!(query_i64(&db, "SELECT count(*) FROM quarantine"), 0);
 }
 
+/// With no employee sync in the process (`[face] sync = false`, for scheduled `watchfloor sync`
+/// runs) the recorder answers a terminal's Online itself, as the protocol requires.
+#[test]
+fn a_recorder_without_the_sync_still_answers_a_terminals_online() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let config = dir.path().join("watchfloor.toml");
+    std::fs::write(&config, "[face]\nsync = false\n").unwrap();
+    let mut rec = Watchfloor::record_with(&broker, &db, &["--config", config.to_str().unwrap()]);
+    rec.wait_for_log("connected to broker", Duration::from_secs(20));
+    let mut answers = std::process::Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
+        .args(["-t", "mqtt/face/T7", "-C", "1", "-W", "30"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub is installed");
+    let online = format!(
+        r#"{{"messageId":"on-1","operator":"Online","info":{{"facesluiceId":"T7","time":"{}"}}}}"#,
+        chrono::Local::now().format("%Y-%m-%d %H:%M:%S")
+    );
+    // As a terminal does: Online again until answered (the listener may subscribe late).
+    let answered = eventually(Duration::from_secs(20), || {
+        publish(broker.port, "mqtt/face/basic", &online, 1, false);
+        std::thread::sleep(Duration::from_millis(300));
+        answers.try_wait().unwrap().is_some()
+    });
+    let answer = answers.wait_with_output().unwrap();
+    assert!(answered, "no Online-Ack; log:\n{}", rec.log());
+    let ack: serde_json::Value = serde_json::from_slice(&answer.stdout).unwrap();
+    assert_eq!(ack["operator"], "Online-Ack");
+    assert_eq!(ack["messageId"], "on-1");
+    assert_eq!(ack["info"]["facesluiceId"], "T7");
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+}
+
 /// `GET path` on 127.0.0.1:port; the whole response as text.
 fn http_get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};

@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use watchfloor_protocol::face::{self, FaceContext, FaceMessage};
-use watchfloor_protocol::{native, owntracks, DecodeError, DeviceId, NativeMessage};
+use watchfloor_protocol::{face_sync, native, owntracks, DecodeError, DeviceId, NativeMessage};
 
 use crate::broker::{self, EmbeddedBroker};
 use crate::clock::now_ms;
@@ -699,8 +699,30 @@ impl LiveTask {
                 self.refuse(&msg, e.code(), e.to_string())
             }
         };
+        if reply.is_none() && adapter == Adapter::Face {
+            reply = self.online_ack(&msg);
+        }
         records.extend(self.drain_incidents());
         self.store_all(records, msg.ack, reply);
+    }
+
+    /// The answer a face terminal's `Online` must have (or it sends Online again and again),
+    /// when no employee sync runs in this process to give it (`[face] sync = false`, the
+    /// setting for scheduled `watchfloor sync` runs); whatever the recording made of it.
+    fn online_ack(&self, msg: &Inbound) -> Option<Outbound> {
+        let face = self.face.as_ref().filter(|f| !f.sync)?;
+        match face_sync::decode_presence(&face.base_topic, &msg.topic, &msg.payload) {
+            Ok(face_sync::Presence::Online {
+                terminal,
+                message_id,
+                ..
+            }) => Some(Outbound {
+                topic: face_sync::command_topic(&face.base_topic, &terminal),
+                payload: face_sync::online_ack(&terminal, message_id.as_deref()),
+                retain: false,
+            }),
+            _ => None,
+        }
     }
 
     /// The quarantine row for a message refused for `reason` (counted towards a flood).
