@@ -54,6 +54,7 @@ impl Site {
                 terminal_zones: Default::default(),
                 push_ack: true,
                 sync: true,
+                sync_retry_after: Duration::from_millis(300),
             },
             terminals: HashMap::new(),
         }

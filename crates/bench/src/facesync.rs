@@ -71,6 +71,7 @@ async fn run(employees: usize, terminals: usize, person_ms: u64) -> anyhow::Resu
         terminal_zones: Default::default(),
         push_ack: true,
         sync: true,
+        sync_retry_after: Duration::from_secs(60),
     };
     let started = Instant::now();
     let handle = facesync::start(SyncTarget {

@@ -214,6 +214,9 @@ pub struct FaceFile {
     pub push_ack: Option<bool>,
     /// The console runs employee sync while it runs. Default true.
     pub sync: Option<bool>,
+    /// Seconds a person refused for a passing reason waits before it is sent again (then 4
+    /// times as long). Default 60.
+    pub sync_retry_s: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -433,6 +436,9 @@ pub struct FaceSettings {
     pub push_ack: bool,
     /// The console (not only `watchfloor sync`) runs employee sync.
     pub sync: bool,
+    /// How long a person refused for a passing reason (photo download, busy) waits before
+    /// its second attempt (4 times as long before its third).
+    pub sync_retry_after: std::time::Duration,
 }
 
 /// Where the broker password came from (shown at start and in the console, never the value).
@@ -1039,6 +1045,17 @@ fn face_settings(
         terminal_zones,
         push_ack: file.push_ack.unwrap_or(true),
         sync: file.sync.unwrap_or(true),
+        sync_retry_after: Duration::from_secs(match file.sync_retry_s {
+            None => 60,
+            Some(s @ 1..=86_400) => s,
+            Some(s) => {
+                return Err(invalid(
+                    "face.sync_retry_s",
+                    s,
+                    "must be 1 to 86400 (seconds)",
+                ))
+            }
+        }),
     }))
 }
 

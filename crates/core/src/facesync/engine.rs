@@ -61,6 +61,8 @@ pub struct SyncConfig {
     pub min_timeout: Duration,
     /// Times a person refused for a passing reason (photo download, busy) is sent again.
     pub max_attempts: u32,
+    /// How long such a person waits after its first refusal ([`retry_delay`]).
+    pub retry_after: Duration,
     /// Work only on these terminals (all when `None`).
     pub only: Option<HashSet<String>>,
 }
@@ -76,6 +78,7 @@ impl SyncConfig {
             first_batch: 20,
             min_timeout: Duration::from_secs(15),
             max_attempts: 3,
+            retry_after: Duration::from_secs(60),
             only: None,
         }
     }
@@ -188,6 +191,9 @@ struct Term {
     work: Option<Work>,
     /// Persons were refused for a passing reason: plan again once the work runs out.
     replan_when_done: bool,
+    /// When the earliest person refused for a passing reason is due to be sent again
+    /// ([`retry_delay`]): the job waits for it instead of ending.
+    deferred_until_ms: Option<i64>,
     inflight: Option<Request>,
     /// Requests given up on, whose Acks are still applied when they come.
     late: VecDeque<Request>,
@@ -200,6 +206,13 @@ struct Term {
     retry_at: Option<Instant>,
     delays: Box<dyn Iterator<Item = Duration> + Send>,
     job: Option<Job>,
+}
+
+/// How long a person refused for a passing reason (410, 464, 465) waits after its `attempts`-th
+/// refusal: `first` (a minute by default), then 4 times as long, and so on.
+fn retry_delay(first: Duration, attempts: u32) -> i64 {
+    let first = i64::try_from(first.as_millis()).unwrap_or(i64::MAX);
+    first.saturating_mul(4_i64.saturating_pow(attempts.saturating_sub(1).min(8)))
 }
 
 fn backoff() -> Box<dyn Iterator<Item = Duration> + Send> {
@@ -230,6 +243,7 @@ impl Term {
             cancelled: false,
             work: None,
             replan_when_done: false,
+            deferred_until_ms: None,
             inflight: None,
             late: VecDeque::new(),
             late_forgotten: HashSet::new(),
@@ -933,19 +947,33 @@ impl Engine {
             .iter()
             .map(|f| (f.employee_id.as_str(), f))
             .collect();
-        let mut upserts: Vec<String> = desired
-            .iter()
-            .filter(|(eid, e)| {
-                let content = e.content();
-                let held = confirmed.get(**eid).and_then(|c| c.as_deref());
-                let blocked = failures.get(**eid).is_some_and(|f| {
-                    f.content == content
-                        && (!is_transient(f.errcode) || f.attempts >= self.cfg.max_attempts)
-                });
-                held != Some(content.as_str()) && !blocked
-            })
-            .map(|(eid, _)| eid.to_string())
-            .collect();
+        let mut upserts: Vec<String> = Vec::new();
+        // Persons refused for a passing reason wait before they are sent again: all attempts
+        // used up within a second (a photo host down for a minute, another tool's batch
+        // running) parked them as failed for good.
+        let mut deferred = 0_u64;
+        let mut next_due: Option<i64> = None;
+        for (eid, e) in &desired {
+            let content = e.content();
+            if confirmed.get(*eid).and_then(|c| c.as_deref()) == Some(content.as_str()) {
+                continue;
+            }
+            match failures.get(*eid).filter(|f| f.content == content) {
+                Some(f) if !is_transient(f.errcode) || f.attempts >= self.cfg.max_attempts => {}
+                Some(f)
+                    if f.at_ms
+                        .saturating_add(retry_delay(self.cfg.retry_after, f.attempts))
+                        > now =>
+                {
+                    deferred += 1;
+                    let due = f
+                        .at_ms
+                        .saturating_add(retry_delay(self.cfg.retry_after, f.attempts));
+                    next_due = Some(next_due.map_or(due, |n| n.min(due)));
+                }
+                _ => upserts.push(eid.to_string()),
+            }
+        }
         upserts.sort();
         let mut deletes: Vec<String> = confirmed
             .keys()
@@ -976,7 +1004,8 @@ impl Engine {
             upserts: upserts.into(),
         };
         let t = self.terms.get_mut(id).expect("checked above");
-        let pending = work.len() as u64;
+        t.deferred_until_ms = next_due;
+        let pending = work.len() as u64 + deferred;
         let in_flight = t.inflight.as_ref().map_or(0, |r| r.items.len()) as u64;
         match t.job.as_mut() {
             Some(j) if j.state == "running" || j.state == "paused" => {
@@ -1051,6 +1080,12 @@ impl Engine {
             t.replan_when_done = false;
             t.work = None;
             return;
+        } else if let Some(due) = t.deferred_until_ms.take() {
+            // Persons wait for their next attempt: plan again then.
+            let wait = u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0);
+            t.work = None;
+            t.retry_at = Some(now + Duration::from_millis(wait));
+            return;
         } else {
             if let Some(j) = t.job.as_mut().filter(|j| j.state == "running") {
                 j.state = "done".into();
@@ -1092,6 +1127,33 @@ impl Engine {
         }
     }
 
+    /// Says so on the terminal (its panel row, and the log when it is not said already) when its photo
+    /// URLs name this machine only and the terminal is elsewhere: the default photo endpoint
+    /// listens on 127.0.0.1, and every person then failed 464 or 465 with no hint why.
+    fn warn_if_photos_unreachable(&mut self, id: &str) {
+        if !self.photos.urls_are_local_only() {
+            return;
+        }
+        let Some(t) = self.terms.get_mut(id) else {
+            return;
+        };
+        let remote = t.meta.ip.as_deref().and_then(|ip| {
+            ip.parse::<std::net::IpAddr>()
+                .ok()
+                .filter(|ip| !ip.is_loopback())
+        });
+        let Some(ip) = remote else { return };
+        let words = format!(
+            "photos are served at {}, which this terminal ({ip}) cannot reach: set [face] \
+             photo_listen (and photo_url) to an address it can",
+            self.photos.local_addr()
+        );
+        if t.meta.last_error.as_deref() != Some(words.as_str()) {
+            tracing::warn!(terminal = id, "{words}");
+            t.meta.last_error = Some(words);
+        }
+    }
+
     async fn send(&mut self, id: &str, op: Op, items: Vec<(String, String)>) {
         let message_id = format!("wf-{:016x}", rand::random::<u64>());
         let per_person_ms = self
@@ -1111,6 +1173,7 @@ impl Engine {
                 face_sync::delete_persons(&message_id, &ids)
             }
             Op::Edit => {
+                self.warn_if_photos_unreachable(id);
                 let persons: Vec<Person> = items
                     .iter()
                     .filter_map(|(eid, _)| self.employees.get(eid))
@@ -1520,6 +1583,84 @@ mod tests {
         assert!(directory::failures(&engine.conn, Some("T1"))
             .unwrap()
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_terminal_elsewhere_is_told_it_cannot_reach_photos_on_this_machine_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
+        for (id, ip) in [("GATE", "10.0.0.7"), ("LOCAL", "127.0.0.1")] {
+            directory::save_terminal(
+                &conn,
+                &Terminal {
+                    terminal_id: id.into(),
+                    ip: Some(ip.into()),
+                    ..Terminal::default()
+                },
+            )
+            .unwrap();
+        }
+        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let (out_tx, _out_rx) = mpsc::channel(8);
+        let cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
+        let mut engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+        engine.warn_if_photos_unreachable("GATE");
+        engine.warn_if_photos_unreachable("LOCAL");
+        let said = engine.terms["GATE"].meta.last_error.clone().unwrap();
+        assert!(
+            said.starts_with("photos are served at 127.0.0.1:")
+                && said.contains("which this terminal (10.0.0.7) cannot reach"),
+            "{said}"
+        );
+        assert_eq!(engine.terms["LOCAL"].meta.last_error, None);
+    }
+
+    #[tokio::test]
+    async fn a_person_refused_for_a_passing_reason_waits_before_the_next_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.sqlite");
+        let mut conn = crate::store::open(&db).unwrap();
+        directory::save_terminal(
+            &conn,
+            &Terminal {
+                terminal_id: "T1".into(),
+                ..Terminal::default()
+            },
+        )
+        .unwrap();
+        directory::apply_import(&mut conn, &[ann()], &HashSet::new(), false, 1).unwrap();
+        // The photo download failed a moment ago (465, first attempt).
+        directory::record_failure(
+            &conn,
+            &Failure {
+                terminal_id: "T1".into(),
+                employee_id: "E1".into(),
+                content: ann().content(),
+                errcode: 465,
+                reason: "photo download failed or timed out".into(),
+                attempts: 0,
+                at_ms: now_ms(),
+            },
+        )
+        .unwrap();
+        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let (out_tx, _out_rx) = mpsc::channel(8);
+        let mut cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
+        cfg.retry_after = Duration::from_millis(300);
+        let mut engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+        engine.plan("T1");
+        let t = &engine.terms["T1"];
+        assert!(t.work.as_ref().unwrap().upserts.is_empty(), "not at once");
+        assert!(t.deferred_until_ms.is_some());
+        assert_eq!(
+            t.job.as_ref().map(|j| (j.state.as_str(), j.total)),
+            Some(("running", 1))
+        );
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        engine.plan("T1");
+        let t = &engine.terms["T1"];
+        assert_eq!(t.work.as_ref().unwrap().upserts, ["E1"], "due now");
+        assert_eq!(t.deferred_until_ms, None);
     }
 
     #[tokio::test]

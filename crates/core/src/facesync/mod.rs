@@ -209,6 +209,7 @@ pub fn start(target: SyncTarget<'_>) -> anyhow::Result<SyncHandle> {
     let conn = store::open(target.db).context("opening the history file for the sync")?;
     let mut cfg = SyncConfig::new(&face.base_topic, face.zone);
     cfg.max_batch = face.sync_batch;
+    cfg.retry_after = face.sync_retry_after;
     cfg.terminal_zones = face.terminal_zones.clone();
     if !target.terminals.is_empty() {
         cfg.only = Some(target.terminals.iter().cloned().collect::<HashSet<_>>());

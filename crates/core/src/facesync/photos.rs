@@ -84,6 +84,12 @@ impl PhotoServer {
         self.addr
     }
 
+    /// Whether the photo URLs name this machine only (`127.0.0.1`, `::1`, `localhost`: the
+    /// default `[face] photo_listen`), which a terminal elsewhere on the network cannot reach.
+    pub fn urls_are_local_only(&self) -> bool {
+        url_host_is_loopback(&self.url_base)
+    }
+
     /// A URL for `photo` valid until `expires`.
     pub fn grant(&self, photo: PathBuf, expires: Instant) -> (String, String) {
         let token = format!("{:032x}", rand::random::<u128>());
@@ -109,6 +115,20 @@ impl PhotoServer {
         let g = self.grants.lock().expect("grant table lock");
         g.by_token.values().filter(|(_, e)| *e > now).count()
     }
+}
+
+/// The host of an `http://host[:port]/...` URL is this machine only.
+fn url_host_is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Drop for PhotoServer {
@@ -161,6 +181,25 @@ fn serve(server: &tiny_http::Server, grants: &Mutex<Grants>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn urls_on_this_machine_only_are_told_apart() {
+        for local in [
+            "http://127.0.0.1:8095",
+            "http://localhost:8095/",
+            "http://[::1]:8095",
+            "http://127.1.2.3",
+        ] {
+            assert!(url_host_is_loopback(local), "{local}");
+        }
+        for reachable in [
+            "http://10.0.0.2:8095",
+            "https://photos.example.org/base",
+            "http://[fd00::2]:80",
+        ] {
+            assert!(!url_host_is_loopback(reachable), "{reachable}");
+        }
+    }
+
     use super::*;
     use std::io::{Read, Write};
     use std::time::Duration;
