@@ -133,6 +133,22 @@ impl DeviceState {
         self.status.as_ref().and_then(|s| s.name.as_deref())
     }
 
+    /// Whether the device says it is simulated (`"simulated": true` in its status).
+    pub fn simulated(&self) -> bool {
+        self.status.as_ref().is_some_and(|s| s.simulated)
+    }
+
+    /// The name incidents give the device `id`: its own name (else `None`, its id), marked
+    /// "(simulated)" for a simulated one, so an incident it raises (its title, its desktop
+    /// alert, its row in a report) is never taken for a real device's.
+    pub fn incident_name(&self, id: &DeviceId) -> Option<String> {
+        match (self.name(), self.simulated()) {
+            (name, true) => Some(format!("{} (simulated)", name.unwrap_or(id.as_str()))),
+            (Some(name), false) => Some(name.to_owned()),
+            (None, false) => None,
+        }
+    }
+
     /// The device's kind ("vehicle", "bodycam"...), if it said.
     pub fn kind(&self) -> Option<&'static str> {
         self.status
@@ -905,6 +921,41 @@ mod tests {
             live.sweep_stale(9 * hour + 61_000),
             vec![id("a")],
             "stale after its silence, not an hour later"
+        );
+    }
+
+    #[test]
+    fn incidents_name_a_simulated_device_so() {
+        let mut live = live_with(60, 600);
+        let named = |name: Option<&str>, simulated, ts| NativeMessage::Status {
+            device: id("u3"),
+            status: Status {
+                name: name.map(str::to_owned),
+                simulated,
+                ..match status("u3", ts, true) {
+                    NativeMessage::Status { status, .. } => status,
+                    _ => unreachable!(),
+                }
+            },
+        };
+        live.apply(&named(Some("Unit 3"), false, 1_000), 1_000);
+        let state = live.get(&id("u3")).unwrap();
+        assert_eq!(state.incident_name(&id("u3")).as_deref(), Some("Unit 3"));
+        live.apply(&named(Some("Unit 3"), true, 2_000), 2_000);
+        let state = live.get(&id("u3")).unwrap();
+        assert_eq!(
+            state.incident_name(&id("u3")).as_deref(),
+            Some("Unit 3 (simulated)")
+        );
+        let mut unnamed = live_with(60, 600);
+        unnamed.apply(&named(None, true, 1_000), 1_000);
+        assert_eq!(
+            unnamed
+                .get(&id("u3"))
+                .unwrap()
+                .incident_name(&id("u3"))
+                .as_deref(),
+            Some("u3 (simulated)")
         );
     }
 

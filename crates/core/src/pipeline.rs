@@ -817,11 +817,14 @@ impl LiveTask {
             return;
         };
         let trigger = match m {
-            NativeMessage::Event { event, .. } => self.rules.on_event(device, state.name(), event),
+            NativeMessage::Event { event, .. } => {
+                let name = state.incident_name(device);
+                self.rules.on_event(device, name.as_deref(), event)
+            }
             NativeMessage::Status { status, .. } if was_online == Some(true) && !state.online() => {
                 self.rules.on_offline(
                     device,
-                    state.name(),
+                    state.incident_name(device).as_deref(),
                     state.kind(),
                     (status.ts_ms, state.offline_cause_ms(status)),
                     state.position(),
@@ -840,7 +843,7 @@ impl LiveTask {
         };
         let trigger = self.rules.on_stale(
             device,
-            s.name(),
+            s.incident_name(device).as_deref(),
             s.kind(),
             s.last_device_ts(),
             now_ms,
