@@ -76,8 +76,8 @@ impl ReviewFile {
             });
         }
         let has_wal = has_log(path);
-        match open_flags(path, !has_wal).and_then(|c| version(&c)) {
-            Ok(found) => store::check_readable(path, found),
+        match open_flags(path, !has_wal).and_then(|c| version(&c).map(|v| (c, v))) {
+            Ok((conn, found)) => store::check_readable(&conn, path, found),
             Err(_) if has_wal => Self::open(path).map(drop),
             Err(source) => Err(StoreError::Open {
                 path: path.display().to_string(),
@@ -102,12 +102,13 @@ impl ReviewFile {
         let mut source = (path.to_owned(), !has_wal);
         let (conn, how, copy) = match direct.and_then(|(c, how)| version(&c).map(|v| (c, how, v))) {
             Ok((conn, how, found)) => {
-                store::check_readable(path, found)?;
+                store::check_readable(&conn, path, found)?;
                 if found >= migration::REVIEW_READS_IN_PLACE_FROM {
                     (conn, how, None)
                 } else {
+                    let (copied, dir) = migrated_copy(path, Source::Open(&conn))?;
                     drop(conn);
-                    let (conn, dir) = migrated_copy(path, has_wal)?;
+                    let conn = copied;
                     source = (copy_in(&dir), false);
                     (conn, Opened::Copy, Some(dir))
                 }
@@ -116,7 +117,7 @@ impl ReviewFile {
             // read a copy.
             Err(e) if has_wal => {
                 tracing::info!(error = %e, "reading a copy of {}", shown());
-                let (conn, dir) = migrated_copy(path, true)?;
+                let (conn, dir) = migrated_copy(path, Source::FileAndLog)?;
                 source = (copy_in(&dir), false);
                 (conn, Opened::Copy, Some(dir))
             }
@@ -523,11 +524,22 @@ fn copy_in(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("history.sqlite")
 }
 
+/// What a private copy is made from.
+enum Source<'c> {
+    /// The file, open for reading: copied by SQLite in one read transaction, so a console
+    /// writing to it meanwhile (a checkpoint mid-copy) cannot tear the copy, as copying the
+    /// file and then its log could.
+    Open(&'c Connection),
+    /// The file and its log as they are on disk: a log that cannot be read in place has no
+    /// `-shm` beside it, so no console has the file open.
+    FileAndLog,
+}
+
 /// Copies the file (and its log) into a private folder, brings the copy's schema up to date
 /// and opens it read-only.
 fn migrated_copy(
     path: &Path,
-    with_wal: bool,
+    source: Source<'_>,
 ) -> Result<(Connection, tempfile::TempDir), StoreError> {
     let copy_err = |e: std::io::Error| StoreError::CreateDir {
         path: path.display().to_string(),
@@ -543,12 +555,29 @@ fn migrated_copy(
         .tempdir()
         .map_err(copy_err)?;
     let copy = copy_in(&dir);
-    std::fs::copy(path, &copy).map_err(copy_err)?;
-    if with_wal {
-        std::fs::copy(wal_path(path), wal_path(&copy)).map_err(copy_err)?;
+    match (source, copy.to_str()) {
+        (Source::Open(conn), Some(into)) => {
+            conn.execute("VACUUM INTO ?1", [into])
+                .map_err(|source| StoreError::Open {
+                    path: copy.display().to_string(),
+                    source,
+                })?;
+        }
+        (Source::Open(_), None) => {
+            std::fs::copy(path, &copy).map_err(copy_err)?;
+            if has_log(path) {
+                std::fs::copy(wal_path(path), wal_path(&copy)).map_err(copy_err)?;
+            }
+        }
+        (Source::FileAndLog, _) => {
+            std::fs::copy(path, &copy).map_err(copy_err)?;
+            std::fs::copy(wal_path(path), wal_path(&copy)).map_err(copy_err)?;
+        }
     }
-    let found = version(&Connection::open(&copy)?)?;
-    store::check_readable(path, found)?;
+    let copied = Connection::open(&copy)?;
+    let found = version(&copied)?;
+    store::check_readable(&copied, path, found)?;
+    drop(copied);
     drop(store::open(&copy)?);
     let conn = open_flags(&copy, false).map_err(|source| StoreError::Open {
         path: copy.display().to_string(),
@@ -875,5 +904,27 @@ mod tests {
             .expect("refused");
         assert!(missing.to_string().contains("does not exist"), "{missing}");
         assert!(ReviewFile::check(&dir.path().join("nope.sqlite")).is_err());
+        // Another program's database that keeps a schema version of its own, as an older
+        // Watchfloor's would be: refused as it is, not copied and "migrated".
+        let versioned = dir.path().join("versioned.sqlite");
+        Connection::open(&versioned)
+            .unwrap()
+            .execute_batch("CREATE TABLE positions (x); PRAGMA user_version = 2;")
+            .unwrap();
+        let err = ReviewFile::open(&versioned).err().expect("refused");
+        assert!(
+            err.to_string().ends_with(
+                "is not a Watchfloor history file (a schema version, but not the tables of one)"
+            ),
+            "{err}"
+        );
+        // Nor does a recording console write its tables into such a file.
+        let before = std::fs::read(&other).unwrap();
+        let err = store::open(&other).expect_err("refused");
+        assert!(
+            err.to_string().contains("not a Watchfloor history"),
+            "{err}"
+        );
+        assert!(std::fs::read(&other).unwrap() == before, "untouched");
     }
 }

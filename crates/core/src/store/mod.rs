@@ -45,8 +45,8 @@ pub enum StoreError {
     },
     #[error("history file {path} does not exist")]
     Missing { path: String },
-    #[error("{path} is not a Watchfloor history file (no schema version)")]
-    NotHistory { path: String },
+    #[error("{path} is not a Watchfloor history file ({why})")]
+    NotHistory { path: String, why: &'static str },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
 }
@@ -63,6 +63,13 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
         path: path.display().to_string(),
         source,
     })?;
+    // Another program's database given as the history file is refused, not migrated: the
+    // migrations would write our tables into it (or fail half-way on a name it uses too).
+    // Checked before anything is set (WAL mode alone rewrites the file's header).
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > 0 || has_tables(&conn)? {
+        check_readable(&conn, path, found)?;
+    }
     configure(&conn)?;
     migration::migrate(&mut conn).map_err(|e| match e {
         migration::MigrationError::Newer { found, supported } => StoreError::NewerSchema {
@@ -73,6 +80,14 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
         migration::MigrationError::Sql(e) => StoreError::Sql(e),
     })?;
     Ok(conn)
+}
+
+fn has_tables(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        [],
+        |r| r.get(0),
+    )
 }
 
 /// Opens an existing history file for reading only: no schema change, no write, ever (export,
@@ -94,13 +109,22 @@ pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     .map_err(open_err)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    check_readable(path, found)?;
+    check_readable(&conn, path, found)?;
     Ok(conn)
 }
 
-/// A file at schema version `found` can be read by this build: refuses a newer schema, and a
-/// file that is no history at all (version 0).
-pub(crate) fn check_readable(path: &Path, found: i64) -> Result<(), StoreError> {
+/// The tables every history file has had since its first schema.
+const FIRST_TABLES: [&str; 5] = ["meta", "positions", "statuses", "events", "quarantine"];
+
+/// The file open on `conn`, at schema version `found`, can be read by this build: refuses a
+/// newer schema, and a file that is no history of ours (no schema version; or a version with
+/// none of our tables: another program's database, which was copied whole into the temp
+/// folder to be "migrated", then failed on a table it lacked).
+pub(crate) fn check_readable(conn: &Connection, path: &Path, found: i64) -> Result<(), StoreError> {
+    let not_history = |why| StoreError::NotHistory {
+        path: path.display().to_string(),
+        why,
+    };
     if found > migration::SCHEMA_VERSION {
         return Err(StoreError::NewerSchema {
             path: path.display().to_string(),
@@ -109,9 +133,18 @@ pub(crate) fn check_readable(path: &Path, found: i64) -> Result<(), StoreError> 
         });
     }
     if found == 0 {
-        return Err(StoreError::NotHistory {
-            path: path.display().to_string(),
-        });
+        return Err(not_history("no schema version"));
+    }
+    let ours: i64 = conn.query_row(
+        &format!(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ({})",
+            FIRST_TABLES.map(|t| format!("'{t}'")).join(", ")
+        ),
+        [],
+        |r| r.get(0),
+    )?;
+    if ours < FIRST_TABLES.len() as i64 {
+        return Err(not_history("a schema version, but not the tables of one"));
     }
     Ok(())
 }
