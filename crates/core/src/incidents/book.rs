@@ -205,6 +205,45 @@ fn repeat_again(held: &Incident, winner: &Incident, now_ms: i64) -> Option<Incid
     })
 }
 
+/// `keep`, the open incident of a cause that another, `drop`, is merged into, with what `drop`
+/// knew beyond it: its count and last time seen where higher, its severity where worse, and
+/// its state and assignee where further on (acknowledged or assigned). Made the same on every
+/// console that merges the two. `None` when `drop` adds nothing. (The survivor used to stay as
+/// it was: an escalated, assigned incident merged into a new one lost its critical severity,
+/// its count and its assignee.)
+fn absorbed(keep: &Incident, drop: &Incident) -> Option<Incident> {
+    let further = |s: IncidentState| match s {
+        IncidentState::New => 0,
+        IncidentState::Acknowledged => 1,
+        IncidentState::Assigned => 2,
+        IncidentState::Resolved => 0,
+    };
+    let takes_state = drop.state.is_open() && further(drop.state) > further(keep.state);
+    let adds = drop.count > keep.count
+        || drop.last_seen_ms > keep.last_seen_ms
+        || drop.severity < keep.severity
+        || takes_state;
+    if !adds || keep.version >= MAX_VERSION {
+        return None;
+    }
+    let mut i = keep.clone();
+    i.count = keep.count.max(drop.count);
+    i.last_seen_ms = keep.last_seen_ms.max(drop.last_seen_ms);
+    i.severity = keep.severity.min(drop.severity);
+    if takes_state {
+        i.state = drop.state;
+        i.assignee.clone_from(&drop.assignee);
+    }
+    i.version = next_version(keep.version);
+    i.updated_ms = keep.updated_ms.max(drop.updated_ms);
+    i.updated_by = SYSTEM.into();
+    i.last_change = Change {
+        action: "merged".into(),
+        detail: Some(drop.id.clone()),
+    };
+    Some(i)
+}
+
 /// The change an operator's note makes.
 const NOTE: &str = "note";
 
@@ -609,6 +648,7 @@ impl IncidentBook {
                 self.put(keep);
                 return true;
             }
+            let survivor = absorbed(&keep, &drop);
             let mut merged = drop;
             merged.state = IncidentState::Resolved;
             merged.resolution = Some(format!("merged into {}", keep.id));
@@ -620,7 +660,11 @@ impl IncidentBook {
                 detail: Some(keep.id.clone()),
             };
             self.record(merged, true, true);
-            self.put(keep); // the survivor is the open one of its cause
+            match survivor {
+                // The survivor is the open one of its cause, with what the other knew.
+                Some(folded) => self.record(folded, true, true),
+                None => self.put(keep),
+            }
         }
         true
     }
@@ -926,12 +970,21 @@ mod tests {
         a.take_changes();
         assert!(a.merge(from_b, 110));
         let merged = a.take_changes();
-        let last = &merged.last().unwrap().incident;
+        let dropped = merged
+            .iter()
+            .find(|c| c.incident.id == second && c.incident.state == IncidentState::Resolved)
+            .expect("the second resolved as merged");
+        assert!(dropped.publish);
+        // The survivor takes what the second knew beyond it (it was seen later).
+        let survivor = &merged.last().unwrap().incident;
         assert_eq!(
-            (last.id.as_str(), last.state),
-            (second.as_str(), IncidentState::Resolved)
+            (
+                survivor.id.as_str(),
+                survivor.last_seen_ms,
+                survivor.last_change.action.as_str()
+            ),
+            (first.as_str(), 20, "merged")
         );
-        assert!(merged.last().unwrap().publish);
         // B reaches the same outcome from the other side.
         b.merge(from_a, 110);
         for book in [&a, &b] {
@@ -941,8 +994,53 @@ mod tests {
                 Some(format!("merged into {first}").as_str())
             );
         }
+        assert_eq!(a.get(&first), b.get(&first), "the same survivor on both");
         // And a new repeat lands on the survivor.
         assert_eq!(a.raise(&trigger("v1", "e3", 30), 120), Some(first));
+    }
+
+    #[test]
+    fn a_merged_incident_s_severity_count_and_assignee_are_kept_on_the_survivor() {
+        let mut a = IncidentBook::default();
+        let mut b = IncidentBook::default();
+        let high = |key, at_ms| Trigger {
+            severity: Severity::High,
+            ..trigger("v1", key, at_ms)
+        };
+        let first = a.raise(&high("e1", 10), 100).unwrap();
+        let second = b.raise(&high("e2", 20), 100).unwrap();
+        // On B (cut off from A): escalated, counted again, assigned to Dana.
+        let worse = Trigger {
+            severity: Severity::Critical,
+            ..trigger("v1", "e3", 30)
+        };
+        b.raise(&worse, 101).unwrap();
+        b.act(
+            &second,
+            &IncidentAction::Assign { to: "dana".into() },
+            "bo",
+            102,
+        )
+        .unwrap();
+        let from_b = b.get(&second).unwrap().clone();
+        assert!(a.merge(from_b, 110));
+        let kept = a.get(&first).unwrap();
+        assert_eq!(
+            (
+                kept.state,
+                kept.assignee.as_deref(),
+                kept.severity,
+                kept.count,
+                kept.last_seen_ms
+            ),
+            (
+                IncidentState::Assigned,
+                Some("dana"),
+                Severity::Critical,
+                2,
+                30
+            )
+        );
     }
 
     #[test]
