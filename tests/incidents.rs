@@ -328,7 +328,30 @@ async fn forgotten_incidents_leave_the_broker_and_a_losing_edit_never_reaches_th
         .await
         .unwrap();
 
+    // What the away console hears on that topic from now on.
+    let heard = std::process::Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", away_topic])
+        .args(["-C", "3", "-W", "20"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub is installed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
     let a = console(&broker, &db, "ana").await;
+    // A answers the away console's old copy with the last version in its history file, once
+    // and not retained: the away console takes it (it is newer) and stops showing it open.
+    let heard = tokio::task::spawn_blocking(move || heard.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let answered = String::from_utf8_lossy(&heard.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Incident>(l).ok())
+        .any(|i| i.version == 3 && i.state == IncidentState::Resolved);
+    assert!(
+        answered,
+        "no answer from history: {}",
+        String::from_utf8_lossy(&heard.stdout)
+    );
     // A takes neither back, and clears both from the broker.
     let cleared = tokio::task::spawn_blocking(move || {
         eventually(Duration::from_secs(10), || {

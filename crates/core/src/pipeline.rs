@@ -248,6 +248,7 @@ impl Pipeline {
             published_at_connect: 0,
             listening_at_connect: None,
             restored_retained: HashMap::new(),
+            db_path: settings.db_path.clone(),
             pruned_incidents_ms: 0,
             push_acks: 0,
             warned_device_limit: false,
@@ -430,8 +431,11 @@ struct LiveTask {
     published_at_connect: u64,
     /// The connection count the live state's silence counts from; none while the link is down.
     listening_at_connect: Option<u64>,
-    /// When each incident's retained copy was last put back over a losing one.
+    /// When each incident's retained copy was last put back over a losing one (or an old copy
+    /// answered from history).
     restored_retained: HashMap<String, i64>,
+    /// The history file, read for an incident's last version once it is forgotten.
+    db_path: std::path::PathBuf,
     /// When resolved incidents were last pruned from memory (once a minute is plenty).
     pruned_incidents_ms: i64,
     /// PushAcks sent (numbers their messageIds).
@@ -885,12 +889,16 @@ impl LiveTask {
             Ok(Some(remote)) => {
                 let id = remote.id.clone();
                 let forgotten = self.incidents.is_outdated(&remote, msg.received_ms);
+                let stale_copy = self.incidents.forgot_newer(&remote);
                 let differs = self.incidents.get(&id).is_some_and(|held| *held != remote);
                 let taken = self.incidents.merge(remote, msg.received_ms);
                 let records = self.drain_incidents();
                 if forgotten {
                     // Still retained from before (or republished by a console whose clock is
                     // behind): cleared, so that the broker does not replay it for ever.
+                    if stale_copy {
+                        self.answer_from_history(&id, msg.received_ms);
+                    }
                     self.clear_retained(&id);
                 } else if differs && !taken {
                     self.restore_retained(&id, msg.received_ms);
@@ -954,19 +962,53 @@ impl LiveTask {
     /// [`RESTORE_RETAINED_EVERY_MS`] per incident: a client replaying old copies in a loop
     /// does not make every console publish at its pace.
     fn restore_retained(&mut self, id: &str, now_ms: i64) {
+        if self.answer_due(id, now_ms) {
+            self.publisher.publish(id, &self.incidents);
+        }
+    }
+
+    /// Whether incident `id` may be answered (its copy put back, or sent from history) now: at
+    /// most once per [`RESTORE_RETAINED_EVERY_MS`]; remembers that it was.
+    fn answer_due(&mut self, id: &str, now_ms: i64) -> bool {
         if self
             .restored_retained
             .get(id)
             .is_some_and(|&at| now_ms.saturating_sub(at) < RESTORE_RETAINED_EVERY_MS)
         {
-            return;
+            return false;
         }
         if self.restored_retained.len() >= book::MAX_HELD_INCIDENTS {
             self.restored_retained
                 .retain(|_, at| now_ms.saturating_sub(*at) < RESTORE_RETAINED_EVERY_MS);
         }
         self.restored_retained.insert(id.to_owned(), now_ms);
-        self.publisher.publish(id, &self.incidents);
+        true
+    }
+
+    /// Answers an older copy of an incident this console forgot (a console back after more
+    /// than a day republishing the incidents it held, open, which were resolved meanwhile)
+    /// with the last version in the history file, sent once and not retained: that console
+    /// takes it (it is newer) and stops showing, and counting events on, an incident everyone
+    /// else resolved. At most once per [`RESTORE_RETAINED_EVERY_MS`] per incident; the file is
+    /// read only then.
+    fn answer_from_history(&mut self, id: &str, now_ms: i64) {
+        if !self.answer_due(id, now_ms) {
+            return;
+        }
+        let last = store::open_read_only(&self.db_path)
+            .map_err(anyhow::Error::from)
+            .and_then(|conn| Ok(store::incidents::get(&conn, id)?));
+        match last {
+            Ok(Some(incident)) => {
+                if !self.publisher.send_once(&incident) {
+                    tracing::debug!(incident = %id, "link queue full: an old copy not answered now");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(incident = %id, error = %e, "could not read an incident's last version")
+            }
+        }
     }
 
     /// Clears the broker's retained copy of incident `id` (an empty retained message), once

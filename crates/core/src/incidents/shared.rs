@@ -169,6 +169,18 @@ impl Publisher {
         }
     }
 
+    /// Sends one copy of `incident` that the broker does not keep (not retained): to answer a
+    /// console that republished an older version, without putting back on the broker an
+    /// incident that was cleared from it. False when the link's queue is full.
+    pub fn send_once(&self, incident: &Incident) -> bool {
+        let msg = Outbound {
+            topic: topic(&incident.id),
+            payload: encode(incident),
+            retain: false,
+        };
+        self.outbound.try_send(msg).is_ok()
+    }
+
     /// How many incident topics wait for room in the link's queue.
     pub fn backlog(&self) -> usize {
         self.unsent.len()
