@@ -1,11 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { advance, clock, duration, fromLocalInput, landing, toLocalInput } from './timeline';
+import { advance, clock, duration, fromLocalInput, landing, toLocalInput, zoneLabel } from './timeline';
 
 describe('review timeline', () => {
   it('plays at the chosen speed and stops at the end', () => {
     expect(advance(1000, 16, 60, 1_000_000)).toBe(1000 + 960);
     expect(advance(999_000, 1000, 1000, 1_000_000)).toBe(1_000_000);
     expect(advance(5, -3, 10, 100)).toBe(5);
+  });
+
+  it('names the zone the times are in, with its offset at that instant', () => {
+    const winter = Date.UTC(2026, 0, 15, 12);
+    const summer = Date.UTC(2026, 6, 15, 12);
+    expect(zoneLabel(winter, 'Europe/Amsterdam')).toBe('UTC+01:00 Europe/Amsterdam');
+    expect(zoneLabel(summer, 'Europe/Amsterdam')).toBe('UTC+02:00 Europe/Amsterdam');
+    expect(zoneLabel(winter, 'America/New_York')).toBe('UTC-05:00 America/New_York');
+    expect(zoneLabel(winter, 'UTC')).toBe('UTC');
+    expect(zoneLabel(winter, 'Europe/London')).toBe('UTC+00:00 Europe/London');
   });
 
   it('round-trips local input values to the second', () => {

@@ -16,6 +16,19 @@ export function clock(ms: number): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
+/** The workstation's zone at `ms`, as the times in this window are: `UTC+01:00 Europe/Amsterdam`.
+ * A reviewer elsewhere than the site sees whose clock the scrubber's 09:14 is (attendance
+ * records are on the terminals' own clocks, and reports in UTC). `zone` is for tests. */
+export function zoneLabel(ms: number, zone?: string): string {
+  const name = zone ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? '';
+  const part = new Intl.DateTimeFormat('en-GB', { timeZone: name || undefined, timeZoneName: 'longOffset' })
+    .formatToParts(new Date(ms))
+    .find((p) => p.type === 'timeZoneName')?.value;
+  // 'GMT+01:00'; at offset 0 'GMT' (WebKit) or 'GMT+00:00' (V8).
+  const offset = !part || part === 'GMT' ? 'UTC+00:00' : part.replace('GMT', 'UTC');
+  return name && name !== 'UTC' && name !== 'Etc/UTC' ? `${offset} ${name}` : 'UTC';
+}
+
 /** The value of an `<input type="datetime-local">` for `ms` (local time, to the second). */
 export function toLocalInput(ms: number): string {
   return clock(ms).replace(' ', 'T');
