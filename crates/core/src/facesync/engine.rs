@@ -191,6 +191,9 @@ struct Term {
     work: Option<Work>,
     /// Persons were refused for a passing reason: plan again once the work runs out.
     replan_when_done: bool,
+    /// The largest batch to send, while a batch refused whole is halved to find the person it
+    /// was refused for; cleared when the terminal's work is done.
+    batch_cap: Option<usize>,
     /// When the earliest person refused for a passing reason is due to be sent again
     /// ([`retry_delay`]): the job waits for it instead of ending.
     deferred_until_ms: Option<i64>,
@@ -244,6 +247,7 @@ impl Term {
             work: None,
             replan_when_done: false,
             deferred_until_ms: None,
+            batch_cap: None,
             inflight: None,
             late: VecDeque::new(),
             late_forgotten: HashSet::new(),
@@ -750,6 +754,37 @@ impl Engine {
             tracing::warn!(terminal = ack.terminal, "{words}");
             t.meta.last_error = Some(words);
             t.work = None;
+            // A batch refused whole for something other than being busy may be refused for
+            // one person in it (a name the firmware cannot take): the same batch was sent
+            // again every minute for ever, and no one after it was synced. It is halved until
+            // the person is alone, then that person is recorded as refused and the rest go on.
+            if op == Op::Edit && code != 410 && !items.is_empty() {
+                if items.len() > 1 {
+                    t.batch_cap = Some(items.len() / 2);
+                    t.retry_at = Some(Instant::now() + Duration::from_secs(1));
+                    return;
+                }
+                let (eid, content) = &items[0];
+                let refused = directory::record_failure(
+                    &self.conn,
+                    &Failure {
+                        terminal_id: ack.terminal.clone(),
+                        employee_id: eid.clone(),
+                        content: content.clone(),
+                        errcode: code,
+                        reason: format!("refused with the whole request: {}", error_meaning(code)),
+                        attempts: 0,
+                        at_ms: now_ms(),
+                    },
+                );
+                if let Err(e) = refused {
+                    tracing::error!(terminal = ack.terminal, error = %e, "could not record a refusal");
+                } else if let Some(j) = t.job.as_mut() {
+                    j.failed += 1;
+                }
+                t.retry_at = Some(Instant::now() + Duration::from_secs(1));
+                return;
+            }
             t.retry_at = Some(Instant::now() + t.delays.next().unwrap_or(Duration::from_secs(60)));
             return;
         }
@@ -1087,6 +1122,7 @@ impl Engine {
             t.retry_at = Some(now + Duration::from_millis(wait));
             return;
         } else {
+            t.batch_cap = None;
             if let Some(j) = t.job.as_mut().filter(|j| j.state == "running") {
                 j.state = "done".into();
                 j.finished_ms = Some(now_ms());
@@ -1118,7 +1154,12 @@ impl Engine {
     }
 
     fn batch_size(&self, id: &str) -> usize {
-        let max = self.cfg.max_batch.clamp(1, MAX_EDIT_BATCH);
+        let cap = self.terms.get(id).and_then(|t| t.batch_cap);
+        let max = self
+            .cfg
+            .max_batch
+            .min(cap.unwrap_or(MAX_EDIT_BATCH))
+            .clamp(1, MAX_EDIT_BATCH);
         match self.terms.get(id).and_then(|t| t.meta.ms_per_person) {
             Some(ms) if ms > 0.0 => {
                 ((self.cfg.target_batch.as_secs_f64() * 1000.0 / ms) as usize).clamp(1, max)
@@ -1661,6 +1702,58 @@ mod tests {
         let t = &engine.terms["T1"];
         assert_eq!(t.work.as_ref().unwrap().upserts, ["E1"], "due now");
         assert_eq!(t.deferred_until_ms, None);
+    }
+
+    #[tokio::test]
+    async fn a_batch_refused_whole_is_halved_until_the_person_it_was_refused_for_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
+        directory::save_terminal(
+            &conn,
+            &Terminal {
+                terminal_id: "T1".into(),
+                ..Terminal::default()
+            },
+        )
+        .unwrap();
+        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let (out_tx, _out_rx) = mpsc::channel(8);
+        let cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
+        let mut engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+        let refused = |message_id: &str| Ack {
+            terminal: "T1".into(),
+            message_id: message_id.into(),
+            operator: "EditPersonsNew".into(),
+            code: Some(400),
+            detail: None,
+            refused: false,
+            body: AckBody::Other,
+        };
+        let four = [("E1", "c1"), ("E2", "c2"), ("E3", "c3"), ("E4", "c4")];
+        engine.terms.get_mut("T1").unwrap().inflight = Some(request("m1", Op::Edit, &four));
+        engine.on_ack(refused("m1"));
+        assert_eq!(engine.batch_size("T1"), 2, "halved");
+        engine.terms.get_mut("T1").unwrap().inflight =
+            Some(request("m2", Op::Edit, &[("E3", "c3")]));
+        engine.on_ack(refused("m2"));
+        let failures = directory::failures(&engine.conn, Some("T1")).unwrap();
+        assert_eq!(
+            failures
+                .iter()
+                .map(|f| (f.employee_id.as_str(), f.content.as_str(), f.errcode))
+                .collect::<Vec<_>>(),
+            [("E3", "c3", 400)],
+            "the person alone is recorded refused (and not planned again until changed)"
+        );
+        // Busy (410) is not a refusal of anyone: no halving.
+        let mut engine_busy = engine;
+        engine_busy.terms.get_mut("T1").unwrap().batch_cap = None;
+        engine_busy.terms.get_mut("T1").unwrap().inflight = Some(request("m3", Op::Edit, &four));
+        engine_busy.on_ack(Ack {
+            code: Some(410),
+            ..refused("m3")
+        });
+        assert_eq!(engine_busy.terms["T1"].batch_cap, None);
     }
 
     #[tokio::test]
