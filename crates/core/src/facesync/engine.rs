@@ -191,6 +191,11 @@ struct Term {
     work: Option<Work>,
     /// Persons were refused for a passing reason: plan again once the work runs out.
     replan_when_done: bool,
+    /// `QueryProgress` requests refused or unanswered in a row: after
+    /// [`PROGRESS_TRIES`], the terminal is taken as one without it (some firmware has none).
+    progress_unanswered: u32,
+    /// `QueryProgress` answers in a row saying a batch is running.
+    progress_busy: u32,
     /// The largest batch to send, while a batch refused whole is halved to find the person it
     /// was refused for; cleared when the terminal's work is done.
     batch_cap: Option<usize>,
@@ -210,6 +215,15 @@ struct Term {
     delays: Box<dyn Iterator<Item = Duration> + Send>,
     job: Option<Job>,
 }
+
+/// `QueryProgress` requests refused or unanswered in a row before a terminal is taken as one
+/// without it: the sync goes on to ask what it holds (and a batch still running there is
+/// answered 410). Firmware without it was never synced: refused or never answered, it was
+/// asked again, with backoff, for ever.
+const PROGRESS_TRIES: u32 = 3;
+/// `QueryProgress` answers saying busy before the sync goes on regardless: a minute at 1 s,
+/// then 10 s apart, about 20 minutes in all.
+const PROGRESS_BUSY_POLLS: u32 = 60 + 114;
 
 /// How long a person refused for a passing reason (410, 464, 465) waits after its `attempts`-th
 /// refusal: `first` (a minute by default), then 4 times as long, and so on.
@@ -247,6 +261,8 @@ impl Term {
             work: None,
             replan_when_done: false,
             deferred_until_ms: None,
+            progress_unanswered: 0,
+            progress_busy: 0,
             batch_cap: None,
             inflight: None,
             late: VecDeque::new(),
@@ -567,6 +583,9 @@ impl Engine {
                     "{} not answered within {waited} s",
                     r.op.operator()
                 ));
+                if r.op == Op::Progress {
+                    t.progress_unanswered += 1;
+                }
                 if let Some(gone) = t.give_up_inflight() {
                     let _ = directory::take_inflight(&self.conn, &gone);
                 }
@@ -754,6 +773,9 @@ impl Engine {
             tracing::warn!(terminal = ack.terminal, "{words}");
             t.meta.last_error = Some(words);
             t.work = None;
+            if op == Op::Progress {
+                t.progress_unanswered += 1;
+            }
             // A batch refused whole for something other than being busy may be refused for
             // one person in it (a name the firmware cannot take): the same batch was sent
             // again every minute for ever, and no one after it was synced. It is halved until
@@ -911,11 +933,26 @@ impl Engine {
                 res.map(|_| ())
             }
             AckBody::Progress { status } if op == Op::Progress => {
+                t.progress_unanswered = 0;
                 if status == 0 {
                     t.idle = true;
+                    t.progress_busy = 0;
+                } else if t.progress_busy >= PROGRESS_BUSY_POLLS {
+                    // Busy for 20 minutes on end: stuck, or a firmware that means something
+                    // else by it. Go on; a batch still running is answered 410.
+                    tracing::warn!(
+                        terminal = ack.terminal,
+                        status,
+                        "QueryProgress has said busy for 20 minutes: going on"
+                    );
+                    t.idle = true;
+                    t.progress_busy = 0;
                 } else {
-                    // A batch (perhaps ours, from before a restart) is still running: wait.
-                    t.retry_at = Some(Instant::now() + Duration::from_secs(1));
+                    // A batch (perhaps ours, from before a restart) is still running: wait,
+                    // every second for a minute, then every 10 s.
+                    t.progress_busy += 1;
+                    let wait = if t.progress_busy <= 60 { 1 } else { 10 };
+                    t.retry_at = Some(Instant::now() + Duration::from_secs(wait));
                 }
                 Ok(())
             }
@@ -1087,7 +1124,7 @@ impl Engine {
             {
                 return;
             }
-            if t.online.is_none() || !t.idle {
+            if (t.online.is_none() || !t.idle) && t.progress_unanswered < PROGRESS_TRIES {
                 self.send(id, Op::Progress, Vec::new()).await;
                 return;
             }
@@ -1754,6 +1791,55 @@ mod tests {
             ..refused("m3")
         });
         assert_eq!(engine_busy.terms["T1"].batch_cap, None);
+    }
+
+    #[tokio::test]
+    async fn a_terminal_without_query_progress_is_synced_all_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
+        directory::save_terminal(
+            &conn,
+            &Terminal {
+                terminal_id: "T1".into(),
+                ..Terminal::default()
+            },
+        )
+        .unwrap();
+        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let (out_tx, mut out_rx) = mpsc::channel(8);
+        let cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
+        let mut engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+        engine.terms.get_mut("T1").unwrap().online = Some(true);
+        let mut asked = Vec::new();
+        for n in 0..4 {
+            engine.pump("T1").await;
+            let sent = out_rx.try_recv().expect("a request");
+            let v: serde_json::Value = serde_json::from_slice(&sent.payload).unwrap();
+            let op = v["operator"].as_str().unwrap().to_owned();
+            let message_id = v["messageId"].as_str().unwrap().to_owned();
+            asked.push(op.clone());
+            // The firmware refuses QueryProgress (it has none).
+            engine.on_ack(Ack {
+                terminal: "T1".into(),
+                message_id,
+                operator: op,
+                code: Some(if n < 3 { 404 } else { 200 }),
+                detail: None,
+                refused: false,
+                body: AckBody::Other,
+            });
+            engine.terms.get_mut("T1").unwrap().retry_at = None;
+        }
+        assert_eq!(
+            asked,
+            [
+                "QueryProgress",
+                "QueryProgress",
+                "QueryProgress",
+                "QueryPerson"
+            ],
+            "three refusals, then on without it"
+        );
     }
 
     #[tokio::test]
