@@ -166,6 +166,45 @@ struct Request {
     deadline: Instant,
 }
 
+/// Records the person set aside on `t` as refused (the terminal took a batch without them, or
+/// there was no one else to send), and lifts the halving.
+fn blame_suspect(conn: &Connection, terminal: &str, t: &mut Term, now: i64) {
+    let Some(suspect) = t.suspect.take() else {
+        return;
+    };
+    t.batch_cap = None;
+    let refused = directory::record_failure(
+        conn,
+        &Failure {
+            terminal_id: terminal.to_owned(),
+            employee_id: suspect.employee,
+            content: suspect.content,
+            errcode: suspect.code,
+            reason: format!(
+                "refused with the whole request: {}",
+                error_meaning(suspect.code)
+            ),
+            attempts: 0,
+            at_ms: now,
+        },
+    );
+    match refused {
+        Ok(_) => {
+            if let Some(j) = t.job.as_mut() {
+                j.failed += 1;
+            }
+        }
+        Err(e) => tracing::error!(terminal, error = %e, "could not record a refusal"),
+    }
+}
+
+/// A person a whole batch may have been refused for.
+struct Suspect {
+    employee: String,
+    content: String,
+    code: u32,
+}
+
 #[derive(Default)]
 struct Work {
     deletes: VecDeque<String>,
@@ -196,6 +235,9 @@ struct Term {
     progress_unanswered: u32,
     /// `QueryProgress` answers in a row saying a batch is running.
     progress_busy: u32,
+    /// The person a batch of one was refused for, set aside while the next batch tells whether
+    /// the terminal refuses them or everything.
+    suspect: Option<Suspect>,
     /// The largest batch to send, while a batch refused whole is halved to find the person it
     /// was refused for; cleared when the terminal's work is done.
     batch_cap: Option<usize>,
@@ -263,6 +305,7 @@ impl Term {
             deferred_until_ms: None,
             progress_unanswered: 0,
             progress_busy: 0,
+            suspect: None,
             batch_cap: None,
             inflight: None,
             late: VecDeque::new(),
@@ -776,42 +819,55 @@ impl Engine {
             if op == Op::Progress {
                 t.progress_unanswered += 1;
             }
-            // A batch refused whole for something other than being busy may be refused for
-            // one person in it (a name the firmware cannot take): the same batch was sent
-            // again every minute for ever, and no one after it was synced. It is halved until
-            // the person is alone, then that person is recorded as refused and the rest go on.
-            if op == Op::Edit && code != 410 && !items.is_empty() {
-                if items.len() > 1 {
-                    t.batch_cap = Some(items.len() / 2);
-                    t.retry_at = Some(Instant::now() + Duration::from_secs(1));
-                    return;
+            // A batch refused whole with a code that may be about one person in it (a name the
+            // firmware cannot take) was sent again every minute for ever, and no one after it
+            // was synced. It is halved until one person is left; refused alone, that person is
+            // set aside and the next batch sent without them: taken, the person is recorded as
+            // refused; refused too, the terminal refuses everything (no one is blamed, and the
+            // halving stops).
+            let about_someone = ack
+                .code
+                .is_some_and(|c| (400..500).contains(&c) && !matches!(c, 404 | 410 | 417));
+            if op == Op::Edit && about_someone && !items.is_empty() {
+                match &t.suspect {
+                    Some(suspect)
+                        if suspect.code == code
+                            && !items.iter().any(|(e, _)| *e == suspect.employee) =>
+                    {
+                        tracing::warn!(
+                            terminal = ack.terminal,
+                            code,
+                            "the terminal refuses every batch: nobody is blamed"
+                        );
+                        t.suspect = None;
+                        t.batch_cap = None;
+                    }
+                    _ if items.len() > 1 => {
+                        t.batch_cap = Some(items.len() / 2);
+                        t.retry_at = Some(Instant::now() + Duration::from_secs(1));
+                        return;
+                    }
+                    _ => {
+                        let (employee, content) = items[0].clone();
+                        t.suspect = Some(Suspect {
+                            employee,
+                            content,
+                            code,
+                        });
+                        t.retry_at = Some(Instant::now() + Duration::from_secs(1));
+                        return;
+                    }
                 }
-                let (eid, content) = &items[0];
-                let refused = directory::record_failure(
-                    &self.conn,
-                    &Failure {
-                        terminal_id: ack.terminal.clone(),
-                        employee_id: eid.clone(),
-                        content: content.clone(),
-                        errcode: code,
-                        reason: format!("refused with the whole request: {}", error_meaning(code)),
-                        attempts: 0,
-                        at_ms: now_ms(),
-                    },
-                );
-                if let Err(e) = refused {
-                    tracing::error!(terminal = ack.terminal, error = %e, "could not record a refusal");
-                } else if let Some(j) = t.job.as_mut() {
-                    j.failed += 1;
-                }
-                t.retry_at = Some(Instant::now() + Duration::from_secs(1));
-                return;
             }
             t.retry_at = Some(Instant::now() + t.delays.next().unwrap_or(Duration::from_secs(60)));
             return;
         }
         t.delays = backoff();
         let now = now_ms();
+        if op == Op::Edit {
+            // The batch after a person was set aside was taken: that person is the one refused.
+            blame_suspect(&self.conn, &ack.terminal, t, now);
+        }
         let result = match ack.body {
             AckBody::Edit { ok, failed } if op == Op::Edit => {
                 let named: HashSet<&str> = ok
@@ -1025,7 +1081,11 @@ impl Engine {
         // running) parked them as failed for good.
         let mut deferred = 0_u64;
         let mut next_due: Option<i64> = None;
+        let set_aside = t.suspect.as_ref().map(|s| s.employee.as_str());
         for (eid, e) in &desired {
+            if Some(*eid) == set_aside {
+                continue;
+            }
             let content = e.content();
             if confirmed.get(*eid).and_then(|c| c.as_deref()) == Some(content.as_str()) {
                 continue;
@@ -1159,6 +1219,8 @@ impl Engine {
             t.retry_at = Some(now + Duration::from_millis(wait));
             return;
         } else {
+            // A person set aside with no one left to send after them: refused alone, blamed.
+            blame_suspect(&self.conn, id, t, now_ms());
             t.batch_cap = None;
             if let Some(j) = t.job.as_mut().filter(|j| j.state == "running") {
                 j.state = "done".into();
@@ -1757,40 +1819,59 @@ mod tests {
         let (out_tx, _out_rx) = mpsc::channel(8);
         let cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
         let mut engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
-        let refused = |message_id: &str| Ack {
+        let answer = |message_id: &str, code: Option<u32>| Ack {
             terminal: "T1".into(),
             message_id: message_id.into(),
             operator: "EditPersonsNew".into(),
-            code: Some(400),
+            code,
             detail: None,
             refused: false,
-            body: AckBody::Other,
+            body: AckBody::Edit {
+                ok: vec![],
+                failed: vec![],
+            },
+        };
+        let sent = |engine: &mut Engine, message_id: &str, items: &[(&str, &str)], code| {
+            engine.terms.get_mut("T1").unwrap().inflight =
+                Some(request(message_id, Op::Edit, items));
+            engine.on_ack(answer(message_id, code));
+        };
+        let refusals = |engine: &Engine| {
+            directory::failures(&engine.conn, Some("T1"))
+                .unwrap()
+                .into_iter()
+                .map(|f| (f.employee_id, f.errcode))
+                .collect::<Vec<_>>()
         };
         let four = [("E1", "c1"), ("E2", "c2"), ("E3", "c3"), ("E4", "c4")];
-        engine.terms.get_mut("T1").unwrap().inflight = Some(request("m1", Op::Edit, &four));
-        engine.on_ack(refused("m1"));
+        sent(&mut engine, "m1", &four, Some(400));
         assert_eq!(engine.batch_size("T1"), 2, "halved");
-        engine.terms.get_mut("T1").unwrap().inflight =
-            Some(request("m2", Op::Edit, &[("E3", "c3")]));
-        engine.on_ack(refused("m2"));
-        let failures = directory::failures(&engine.conn, Some("T1")).unwrap();
+        // Alone, E3 is refused: set aside, not blamed yet.
+        sent(&mut engine, "m2", &[("E3", "c3")], Some(400));
+        assert!(refusals(&engine).is_empty());
+        // The next batch, without E3, is taken: E3 was the one.
+        sent(&mut engine, "m3", &[("E4", "c4")], Some(200));
+        assert_eq!(refusals(&engine), [("E3".to_owned(), 400)]);
+        assert_eq!(engine.terms["T1"].batch_cap, None, "halving lifted");
+
+        // A terminal that refuses everything: the person set aside is not blamed.
+        sent(&mut engine, "m4", &[("E5", "c5")], Some(403));
+        sent(&mut engine, "m5", &[("E6", "c6")], Some(403));
         assert_eq!(
-            failures
-                .iter()
-                .map(|f| (f.employee_id.as_str(), f.content.as_str(), f.errcode))
-                .collect::<Vec<_>>(),
-            [("E3", "c3", 400)],
-            "the person alone is recorded refused (and not planned again until changed)"
+            refusals(&engine),
+            [("E3".to_owned(), 400)],
+            "nobody more blamed"
         );
-        // Busy (410) is not a refusal of anyone: no halving.
-        let mut engine_busy = engine;
-        engine_busy.terms.get_mut("T1").unwrap().batch_cap = None;
-        engine_busy.terms.get_mut("T1").unwrap().inflight = Some(request("m3", Op::Edit, &four));
-        engine_busy.on_ack(Ack {
-            code: Some(410),
-            ..refused("m3")
+        assert!(engine.terms["T1"].suspect.is_none());
+        // Busy (410), or a "fail" with no code, is nobody's fault: no halving.
+        sent(&mut engine, "m6", &four, Some(410));
+        assert_eq!(engine.terms["T1"].batch_cap, None);
+        engine.terms.get_mut("T1").unwrap().inflight = Some(request("m7", Op::Edit, &four));
+        engine.on_ack(Ack {
+            refused: true,
+            ..answer("m7", None)
         });
-        assert_eq!(engine_busy.terms["T1"].batch_cap, None);
+        assert_eq!(engine.terms["T1"].batch_cap, None);
     }
 
     #[tokio::test]

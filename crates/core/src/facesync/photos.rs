@@ -4,8 +4,9 @@
 //! until that request's deadline and revoked as soon as its Ack arrives, so only persons in a
 //! pending job are reachable and only for as long as a terminal needs. tiny_http (already used
 //! for the metrics endpoint) serves it on threads of its own, several of them (tiny_http's way
-//! to serve requests at once): a download never waits on the engine, and a terminal on a poor
-//! link that stalls mid-download holds one worker, not every other terminal's downloads.
+//! to serve requests at once), and each photo is written on a thread of its own: a download
+//! never waits on the engine, and a terminal on a poor link that stalls mid-download holds one
+//! writer, not every other terminal's downloads.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -143,6 +144,41 @@ impl Drop for PhotoServer {
     }
 }
 
+/// Photos being written to terminals at once, each on a thread of its own. tiny_http sets no
+/// socket timeouts, so a terminal that stalls mid-download (a reboot, a poor link) holds its
+/// writer until TCP gives up: written by the eight workers themselves, eight such terminals
+/// stopped every download. Beyond this many, a request is answered 503 (the terminal reports
+/// 465, tried again later).
+const MAX_WRITERS: usize = 64;
+
+static WRITERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Writes `response` on a thread of its own, or answers 503 when [`MAX_WRITERS`] are busy.
+fn respond_apart<R: std::io::Read + Send + 'static>(
+    request: tiny_http::Request,
+    response: tiny_http::Response<R>,
+) -> std::io::Result<()> {
+    use std::sync::atomic::Ordering;
+    if WRITERS.fetch_add(1, Ordering::SeqCst) >= MAX_WRITERS {
+        WRITERS.fetch_sub(1, Ordering::SeqCst);
+        tracing::warn!("{MAX_WRITERS} photo downloads under way: one answered 503");
+        return request.respond(tiny_http::Response::empty(503));
+    }
+    let spawned = std::thread::Builder::new()
+        .name("photo-writer".into())
+        .spawn(move || {
+            if let Err(e) = request.respond(response) {
+                tracing::debug!(error = %e, "photo response not delivered");
+            }
+            WRITERS.fetch_sub(1, Ordering::SeqCst);
+        });
+    if let Err(e) = spawned {
+        WRITERS.fetch_sub(1, Ordering::SeqCst);
+        return Err(e);
+    }
+    Ok(())
+}
+
 fn serve(server: &tiny_http::Server, grants: &Mutex<Grants>) {
     for request in server.incoming_requests() {
         let found = (*request.method() == tiny_http::Method::Get)
@@ -164,7 +200,10 @@ fn serve(server: &tiny_http::Server, grants: &Mutex<Grants>) {
                 } else {
                     let header = tiny_http::Header::from_bytes("Content-Type", "image/jpeg")
                         .expect("a static header is valid");
-                    request.respond(tiny_http::Response::from_file(file).with_header(header))
+                    respond_apart(
+                        request,
+                        tiny_http::Response::from_file(file).with_header(header),
+                    )
                 }
             }
             Some(Err(e)) => {
