@@ -41,15 +41,22 @@ pub fn employees(settings: &Settings, command: &EmployeesCommand) -> ExitCode {
     match facesync::import_file(&settings.db_path, file, face.zone, removals) {
         Ok(facesync::ImportReport {
             unconfirmed: Some(u),
+            errors,
             ..
         }) => {
+            let report_errors = errors.len();
             eprintln!(
                 "watchfloor: {} leaves out {} of the {} employees in the directory: importing it \
                  would remove them from every terminal. Nothing was imported; if that is meant, \
-                 run it again with --allow-removals",
+                 run it again with --allow-removals{}",
                 file.display(),
                 u.removing,
-                u.current
+                u.current,
+                match report_errors {
+                    0 => String::new(),
+                    n =>
+                        format!(" ({n} rows of it cannot be imported either; they are listed then)"),
+                }
             );
             ExitCode::from(1)
         }

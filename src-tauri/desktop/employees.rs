@@ -104,13 +104,14 @@ async fn send_control(state: &ConsoleState, control: Control) -> Result<(), Comm
 
 /// Imports the employee CSV the operator picks in a dialog and has the sync plan again;
 /// `None` when the dialog was cancelled. An import that would remove many employees stops
-/// before changing anything, and its report says how many (`unconfirmed`); the operator's
-/// confirmation imports that `file` again with `confirmed_removals` (no dialog).
+/// before changing anything, and its report says how many (`unconfirmed`); `confirm` imports
+/// that file again (no dialog), removing at most as many as the operator was told. The file is
+/// kept here, never named by the page: a page that could name one could import any CSV on disk.
 #[tauri::command]
 pub async fn import_employees(
     window: tauri::WebviewWindow,
     state: State<'_, ConsoleState>,
-    confirmed_file: Option<String>,
+    confirm: bool,
 ) -> Result<Option<facesync::ImportReport>, CommandError> {
     let Some(zone) = state.face_zone else {
         return Err(CommandError::new(
@@ -118,9 +119,20 @@ pub async fn import_employees(
             "face terminals are turned off ([face] enabled = false)",
         ));
     };
-    let (csv, removals) = match confirmed_file {
-        Some(file) => (PathBuf::from(file), facesync::Removals::Any),
-        None => {
+    let pending = state
+        .pending_import
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    let (csv, removals) = match (confirm, pending) {
+        (true, Some((file, removing))) => (file, facesync::Removals::UpTo(removing)),
+        (true, None) => {
+            return Err(CommandError::new(
+                "nothing_to_confirm",
+                "no import is waiting for a confirmation: import the file again",
+            ))
+        }
+        (false, _) => {
             let picked =
                 dialogs::open(&window, dialogs::IMPORT_EMPLOYEES, ("CSV", &["csv"])).await?;
             let Some(csv) = picked else {
@@ -130,14 +142,20 @@ pub async fn import_employees(
         }
     };
     let db = PathBuf::from(&state.info.db_path);
+    let file = csv.clone();
     let report = tauri::async_runtime::spawn_blocking(move || {
         facesync::import_file(&db, &csv, zone, removals)
     })
     .await
     .map_err(|e| CommandError::new("import", e))?
     .map_err(|e| CommandError::new("import", format!("{e:#}")))?;
-    if report.unconfirmed.is_some() {
-        return Ok(Some(report)); // nothing changed: no reload
+    if let Some(u) = &report.unconfirmed {
+        // Nothing changed: no reload. Confirmed, it removes at most this many.
+        *state
+            .pending_import
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((file, u.removing));
+        return Ok(Some(report));
     }
     // The import is committed: its report is the answer even should the sync not take the
     // Reload (it stopped; its next start plans from the directory anyway). An error here would

@@ -108,6 +108,9 @@ pub struct ConsoleState {
     pub face_zone: Option<chrono_tz::Tz>,
     /// The `--config` file this console was started with, passed on to review windows.
     pub config_path: Option<std::path::PathBuf>,
+    /// The employee import that stopped before removing many, until the operator confirms it:
+    /// the file and how many it would remove. Kept here, so the page never names a file.
+    pub pending_import: Mutex<Option<(std::path::PathBuf, u64)>>,
 }
 
 pub struct SyncControls {
@@ -167,6 +170,7 @@ pub fn run(
         sync_problem,
         face_zone: settings.face.as_ref().map(|f| f.zone),
         config_path,
+        pending_import: Mutex::new(None),
     };
     tracing::info!(broker = %state.info.broker_url, embedded = state.info.embedded_broker, db = %state.info.db_path, "console starting");
 

@@ -66,15 +66,18 @@ pub struct UnconfirmedRemovals {
 /// Whether an import may remove many employees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removals {
-    /// As many as the file leaves out (the operator confirmed, or `--allow-removals`).
+    /// As many as the file leaves out (`--allow-removals`).
     Any,
     /// Up to [`removals_without_asking`]; beyond, nothing is imported and the report says
     /// how many would go.
     Few,
+    /// Up to this many (what the operator was told and confirmed); more (the file or the
+    /// directory changed meanwhile) and nothing is imported, the report saying how many now.
+    UpTo(u64),
 }
 
-/// How many employees an import removes without asking: a tenth of a small directory (at
-/// least 10), a twentieth of a large one. A file of the week's new hires imported as the
+/// How many employees an import removes without asking: a twentieth of the directory, and at
+/// least 10. A file of the week's new hires imported as the
 /// whole list would otherwise remove everyone else from every terminal at once (and bring
 /// each of them back costs a photo download per terminal).
 pub fn removals_without_asking(current: u64) -> u64 {
@@ -90,32 +93,6 @@ pub fn import_file(
 ) -> anyhow::Result<ImportReport> {
     let parsed = import::read_csv(csv, zone)?;
     let mut conn = store::open(db)?;
-    if removals == Removals::Few && !parsed.unreadable_ids {
-        let current = directory::employees(&conn)?;
-        let listed: HashSet<&str> = parsed
-            .employees
-            .iter()
-            .map(|e| e.employee_id.as_str())
-            .collect();
-        let keep = parsed.failed_ids();
-        let removing = current
-            .keys()
-            .filter(|id| !listed.contains(id.as_str()) && !keep.contains(*id))
-            .count() as u64;
-        let current = current.len() as u64;
-        if removing > removals_without_asking(current) {
-            return Ok(ImportReport {
-                counts: directory::ImportCounts::default(),
-                errors: parsed.errors,
-                removals_held: false,
-                unconfirmed: Some(UnconfirmedRemovals {
-                    file: csv.display().to_string(),
-                    removing,
-                    current,
-                }),
-            });
-        }
-    }
     if parsed.employees.is_empty() && parsed.errors.is_empty() {
         // A header alone (an export that stopped, the wrong file) would remove everyone.
         let current: i64 = conn.query_row(
@@ -129,6 +106,36 @@ pub fn import_file(
                  terminal, so nothing was imported",
                 csv.display()
             );
+        }
+    }
+    if removals != Removals::Any && !parsed.unreadable_ids {
+        let current = directory::employees(&conn)?;
+        let listed: HashSet<&str> = parsed
+            .employees
+            .iter()
+            .map(|e| e.employee_id.as_str())
+            .collect();
+        let keep = parsed.failed_ids();
+        let removing = current
+            .keys()
+            .filter(|id| !listed.contains(id.as_str()) && !keep.contains(*id))
+            .count() as u64;
+        let current = current.len() as u64;
+        let allowed = match removals {
+            Removals::UpTo(n) => n,
+            _ => removals_without_asking(current),
+        };
+        if removing > allowed {
+            return Ok(ImportReport {
+                counts: directory::ImportCounts::default(),
+                errors: parsed.errors,
+                removals_held: false,
+                unconfirmed: Some(UnconfirmedRemovals {
+                    file: csv.display().to_string(),
+                    removing,
+                    current,
+                }),
+            });
         }
     }
     let counts = directory::apply_import(
@@ -383,9 +390,13 @@ mod tests {
             .unwrap()
             .unconfirmed
             .is_some());
-        // Confirmed: imported as it is.
+        // Confirmed for fewer than it would remove now (the directory changed since the
+        // question): asked again. Confirmed for as many: imported as it is.
         staff(300..305);
-        let done = import_file(&db, &csv, zone, Removals::Any).unwrap();
+        let again = import_file(&db, &csv, zone, Removals::UpTo(284)).unwrap();
+        assert_eq!(again.unconfirmed.map(|u| u.removing), Some(285));
+        assert_eq!(active(), 285);
+        let done = import_file(&db, &csv, zone, Removals::UpTo(285)).unwrap();
         assert_eq!((done.counts.added, done.counts.removed), (5, 285));
         assert_eq!(active(), 5);
     }

@@ -45,8 +45,7 @@ export const tauriBackend: Backend = {
   syncFailures: (terminal) => invoke<Failure[]>('sync_failures', { terminal }),
   syncControl: (action, terminal) => invoke<void>('sync_control', { action, terminal }),
   setTerminalGroups: (terminal, groups) => invoke<void>('set_terminal_groups', { terminal, groups }),
-  importEmployees: (confirmedFile) =>
-    invoke<ImportReport | null>('import_employees', { confirmedFile: confirmedFile ?? null }),
+  importEmployees: (confirm) => invoke<ImportReport | null>('import_employees', { confirm: confirm ?? false }),
   attendanceLog: (filter) => invoke<AttendanceRow[]>('attendance_log', { filter }),
   attendanceDaily: (fromDay, toDay) => invoke<DailyRow[]>('attendance_daily', { fromDay, toDay }),
   exportAttendance: (report, filter) => invoke<string | null>('export_attendance', { report, filter }),

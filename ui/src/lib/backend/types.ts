@@ -114,8 +114,9 @@ export interface Backend {
   setTerminalGroups(terminal: string, groups: string[]): Promise<void>;
   /** Imports the employee CSV the operator picks in the backend's file dialog; null when the
    * dialog was cancelled. One that would remove many employees imports nothing and says so
-   * (`unconfirmed`); `confirmedFile` (that report's file) imports it as it is, no dialog. */
-  importEmployees(confirmedFile?: string): Promise<ImportReport | null>;
+   * (`unconfirmed`); `confirm` imports that file (the backend keeps it: the page never names
+   * one), removing at most as many as the report said. */
+  importEmployees(confirm?: boolean): Promise<ImportReport | null>;
   /** The attendance log, newest first. */
   attendanceLog(filter: AttendanceFilter): Promise<AttendanceRow[]>;
   /** First in and last out per employee and day (terminal-local days, inclusive). */
