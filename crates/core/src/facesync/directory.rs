@@ -668,6 +668,21 @@ pub fn clear_failure(conn: &Connection, terminal: &str, employee: &str) -> rusql
     Ok(())
 }
 
+/// Counts a refusal as at least `attempts` tries (one given up on at once).
+pub fn raise_attempts(
+    conn: &Connection,
+    terminal: &str,
+    employee: &str,
+    attempts: u32,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE sync_failures SET attempts = max(attempts, ?3)
+         WHERE terminal_id = ?1 AND employee_id = ?2",
+    )?
+    .execute(params![terminal, employee, attempts])?;
+    Ok(())
+}
+
 /// Records a refusal (counting attempts for the same content).
 pub fn record_failure(tx: &Connection, f: &Failure) -> rusqlite::Result<u32> {
     tx.prepare_cached(

@@ -235,6 +235,11 @@ struct Term {
     progress_unanswered: u32,
     /// `QueryProgress` answers in a row saying a batch is running.
     progress_busy: u32,
+    /// Persons accepted batches or deletions left unnamed, with how many times in a row.
+    unnamed_rounds: HashMap<String, u32>,
+    /// When to plan again for persons waiting for their next attempt (nothing else to send
+    /// until then); cleared when the directory changes.
+    replan_at: Option<Instant>,
     /// The person a batch of one was refused for, set aside while the next batch tells whether
     /// the terminal refuses them or everything.
     suspect: Option<Suspect>,
@@ -263,6 +268,16 @@ struct Term {
 /// answered 410). Firmware without it was never synced: refused or never answered, it was
 /// asked again, with backoff, for ever.
 const PROGRESS_TRIES: u32 = 3;
+/// The reasons recorded for a person [`UNNAMED_ROUNDS`] Acks in a row left unnamed.
+const NEVER_NAMED_ADDED: &str =
+    "the terminal's answers never said whether it took this person, and its list does not show them";
+const NEVER_NAMED_REMOVED: &str =
+    "the terminal's answers never said whether it removed this person, and its list still shows them";
+
+/// Accepted batches or deletions in a row that name a person neither done nor failed, while
+/// the terminal's list shows the change did not happen, before the person is recorded as
+/// refused.
+const UNNAMED_ROUNDS: u32 = 3;
 /// `QueryProgress` answers saying busy before the sync goes on regardless: a minute at 1 s,
 /// then 10 s apart, about 20 minutes in all.
 const PROGRESS_BUSY_POLLS: u32 = 60 + 114;
@@ -305,6 +320,8 @@ impl Term {
             deferred_until_ms: None,
             progress_unanswered: 0,
             progress_busy: 0,
+            unnamed_rounds: HashMap::new(),
+            replan_at: None,
             suspect: None,
             batch_cap: None,
             inflight: None,
@@ -344,9 +361,21 @@ impl Term {
     /// be stored, or removed. They were taken off the work and nothing planned them again, so
     /// the job said "done" with a person pending, and a leaver kept door access. Now the
     /// terminal is asked what it holds once the work is sent, and planned again from that.
-    fn named_neither(&mut self, op: Op, unnamed: Vec<(String, String)>) {
+    ///
+    /// A person left unnamed [`UNNAMED_ROUNDS`] times in a row (the change never shows on the
+    /// terminal, and its answers never say why) is returned, to be recorded as refused: it was
+    /// otherwise sent, asked about and sent again for ever.
+    fn named_neither(
+        &mut self,
+        op: Op,
+        items: &[(String, String)],
+        unnamed: Vec<(String, String)>,
+    ) -> Vec<(String, String)> {
+        self.unnamed_rounds.retain(|id, _| {
+            !items.iter().any(|(sent, _)| sent == id) || unnamed.iter().any(|(u, _)| u == id)
+        });
         if unnamed.is_empty() {
-            return;
+            return Vec::new();
         }
         tracing::warn!(
             persons = unnamed.len(),
@@ -355,7 +384,15 @@ impl Term {
         );
         self.reconciled = false;
         self.replan_when_done = true;
-        if op == Op::Edit {
+        let (given_up, unnamed): (Vec<_>, Vec<_>) = unnamed.into_iter().partition(|(id, _)| {
+            let rounds = self.unnamed_rounds.entry(id.clone()).or_insert(0);
+            *rounds += 1;
+            *rounds >= UNNAMED_ROUNDS
+        });
+        for (id, _) in &given_up {
+            self.unnamed_rounds.remove(id);
+        }
+        if op == Op::Edit && !unnamed.is_empty() {
             self.keep_unanswered(Request {
                 // Not an id this console sends (those are hex), so no Ack is taken for it.
                 message_id: "(persons an Ack named neither)".into(),
@@ -366,6 +403,7 @@ impl Term {
                 deadline: Instant::now(),
             });
         }
+        given_up
     }
 
     /// What the requests given up on sent: each employee an upsert among them carried, with its
@@ -521,6 +559,7 @@ impl Engine {
             .min();
         for t in self.terms.values_mut() {
             t.work = None;
+            t.replan_at = None;
         }
         self.inputs_read = inputs;
         Ok(())
@@ -880,7 +919,7 @@ impl Engine {
                     .filter(|(id, _)| !named.contains(id.as_str()))
                     .cloned()
                     .collect();
-                t.named_neither(op, unnamed);
+                let given_up = t.named_neither(op, &items, unnamed);
                 let content: HashMap<&str, &str> = items
                     .iter()
                     .map(|(id, c)| (id.as_str(), c.as_str()))
@@ -923,6 +962,21 @@ impl Engine {
                             t.meta.last_error = Some("terminal storage full (474)".into());
                         }
                     }
+                    for (id, c) in &given_up {
+                        directory::record_failure(
+                            &tx,
+                            &Failure {
+                                terminal_id: ack.terminal.clone(),
+                                employee_id: id.clone(),
+                                content: c.clone(),
+                                errcode: 0,
+                                reason: NEVER_NAMED_ADDED.into(),
+                                attempts: 0,
+                                at_ms: now,
+                            },
+                        )?;
+                        permanent += 1;
+                    }
                     tx.commit()
                 })();
                 if let Some(elapsed) = elapsed.filter(|_| !items.is_empty()) {
@@ -947,7 +1001,7 @@ impl Engine {
                     .filter(|(id, _)| !ok.contains(id) && !failed.contains(id))
                     .cloned()
                     .collect();
-                t.named_neither(op, unnamed);
+                let given_up = t.named_neither(op, &items, unnamed);
                 if !failed.is_empty() {
                     // Unknown ids come back as failures: ask what the terminal really holds.
                     t.reconciled = false;
@@ -960,7 +1014,23 @@ impl Engine {
                 let res = (|| -> rusqlite::Result<u64> {
                     let tx = self.conn.unchecked_transaction()?;
                     directory::confirm_removed(&tx, &ack.terminal, &ok)?;
-                    let mut given_up = 0;
+                    let mut refused_for_good = 0;
+                    for (id, _) in &given_up {
+                        directory::record_failure(
+                            &tx,
+                            &Failure {
+                                terminal_id: ack.terminal.clone(),
+                                employee_id: id.clone(),
+                                content: directory::REMOVAL_CONTENT.into(),
+                                errcode: 0,
+                                reason: NEVER_NAMED_REMOVED.into(),
+                                attempts: 0,
+                                at_ms: now,
+                            },
+                        )?;
+                        directory::raise_attempts(&tx, &ack.terminal, id, self.cfg.max_attempts)?;
+                        refused_for_good += 1;
+                    }
                     for id in failed.iter().filter(|id| sent.contains(id.as_str())) {
                         let attempts = directory::record_failure(
                             &tx,
@@ -975,11 +1045,11 @@ impl Engine {
                             },
                         )?;
                         if attempts == self.cfg.max_attempts {
-                            given_up += 1;
+                            refused_for_good += 1;
                         }
                     }
                     tx.commit()?;
-                    Ok(given_up)
+                    Ok(refused_for_good)
                 })();
                 if let Some(j) = t.job.as_mut() {
                     j.done += ok.len() as u64;
@@ -1193,6 +1263,10 @@ impl Engine {
                 return;
             }
             if t.work.is_none() {
+                if t.replan_at.is_some_and(|at| at > now) {
+                    return;
+                }
+                self.terms.get_mut(id).expect("checked above").replan_at = None;
                 self.plan(id);
             }
         }
@@ -1213,10 +1287,12 @@ impl Engine {
             t.work = None;
             return;
         } else if let Some(due) = t.deferred_until_ms.take() {
-            // Persons wait for their next attempt: plan again then.
+            // Persons wait for their next attempt: plan again then, or sooner when the
+            // directory changes (a leaver must not wait on someone else's photo). The
+            // terminal-wide backoff, `retry_at`, is for a terminal that refuses.
             let wait = u64::try_from(due.saturating_sub(now_ms())).unwrap_or(0);
             t.work = None;
-            t.retry_at = Some(now + Duration::from_millis(wait));
+            t.replan_at = Some(now + Duration::from_millis(wait));
             return;
         } else {
             // A person set aside with no one left to send after them: refused alone, blamed.
@@ -1726,6 +1802,64 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_removal_the_terminal_answers_without_naming_is_given_up_after_three_rounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
+        directory::save_terminal(
+            &conn,
+            &Terminal {
+                terminal_id: "T1".into(),
+                ..Terminal::default()
+            },
+        )
+        .unwrap();
+        directory::confirm_stored(&conn, "T1", &[("E9".into(), "c9".into())], 1).unwrap();
+        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let (out_tx, _out_rx) = mpsc::channel(8);
+        let cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
+        let mut engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+        engine.managed.insert("E9".into());
+        for n in 1..=3 {
+            engine.plan("T1");
+            let deletes: Vec<_> = engine.terms["T1"]
+                .work
+                .as_ref()
+                .unwrap()
+                .deletes
+                .iter()
+                .cloned()
+                .collect();
+            assert_eq!(deletes, ["E9"], "round {n}");
+            let message_id = format!("d{n}");
+            engine.terms.get_mut("T1").unwrap().inflight =
+                Some(request(&message_id, Op::Delete, &[("E9", "")]));
+            // 200, and no list at all.
+            engine.on_ack(Ack {
+                terminal: "T1".into(),
+                message_id,
+                operator: "DeletePersons".into(),
+                code: Some(200),
+                detail: None,
+                refused: false,
+                body: AckBody::Delete {
+                    ok: vec![],
+                    failed: vec![],
+                },
+            });
+            assert!(!engine.terms["T1"].reconciled, "asked what it holds");
+            // Its list still shows E9 (it is still confirmed here).
+        }
+        engine.plan("T1");
+        assert!(
+            engine.terms["T1"].work.as_ref().unwrap().deletes.is_empty(),
+            "given up"
+        );
+        let refused = directory::failures(&engine.conn, Some("T1")).unwrap();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].reason, NEVER_NAMED_REMOVED);
+    }
+
+    #[tokio::test]
     async fn a_terminal_elsewhere_is_told_it_cannot_reach_photos_on_this_machine_only() {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
@@ -1795,6 +1929,18 @@ mod tests {
         assert_eq!(
             t.job.as_ref().map(|j| (j.state.as_str(), j.total)),
             Some(("running", 1))
+        );
+        // With nothing else to send, the terminal waits for E1's turn: not with its backoff,
+        // which would hold back a leaver imported meanwhile, but until the directory changes.
+        let t = engine.terms.get_mut("T1").unwrap();
+        (t.online, t.idle, t.reconciled) = (Some(true), true, true);
+        engine.pump("T1").await;
+        let t = &engine.terms["T1"];
+        assert!(t.replan_at.is_some() && t.retry_at.is_none());
+        engine.reload().unwrap();
+        assert!(
+            engine.terms["T1"].replan_at.is_none(),
+            "a change plans at once"
         );
         tokio::time::sleep(Duration::from_millis(350)).await;
         engine.plan("T1");
