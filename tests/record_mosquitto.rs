@@ -514,6 +514,43 @@ fn face_terminals_presence_and_records_are_recorded_once_in_their_zone() {
     assert_eq!(query_i64(&db, "SELECT count(*) FROM quarantine"), 0);
 }
 
+/// A device that dies before it sends anything after its connect status: its will carries the
+/// same time as that status, and is stored after it (review shows it offline).
+#[test]
+fn a_will_at_the_time_of_its_connect_status_is_stored_after_it() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let mut rec = Watchfloor::record(&broker, &db);
+    rec.wait_for_log("connected to broker", Duration::from_secs(20));
+    let t = now_ms() - 1_000;
+    for online in [true, false] {
+        publish(
+            broker.port,
+            "devices/w1/status",
+            &format!(r#"{{"ts":{t},"online":{online}}}"#),
+            1,
+            false,
+        );
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || try_query_i64(
+            &db,
+            "SELECT count(*) FROM statuses WHERE device_id = 'w1' AND online = 0"
+        ) == 1),
+        "log:\n{}",
+        rec.log()
+    );
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+    assert_eq!(
+        query_i64(
+            &db,
+            &format!("SELECT count(*) FROM statuses WHERE device_id = 'w1' AND online = 0 AND ts_ms > {t}")
+        ),
+        1
+    );
+}
+
 /// With no employee sync in the process (`[face] sync = false`, for scheduled `watchfloor sync`
 /// runs) the recorder answers a terminal's Online itself, as the protocol requires.
 #[test]

@@ -90,7 +90,11 @@ impl DeviceState {
             Some(held) => (Some(held.ts_ms), held.online),
             None => (None, false),
         };
-        let applies = if incoming.stamped_on_arrival {
+        let applies = if incoming.stamped_on_arrival && incoming.online {
+            // Presence from a device whose clock cannot be read (a terminal not set): it says
+            // "online now", whatever the clocks.
+            true
+        } else if incoming.stamped_on_arrival {
             // A will with no time of its own: the broker publishes it after every message of
             // the connection it ends, so it ends the session held whatever the clocks say
             // (and says nothing new of a device already offline).
@@ -922,6 +926,24 @@ mod tests {
             vec![id("a")],
             "stale after its silence, not an hour later"
         );
+    }
+
+    #[test]
+    fn presence_stamped_on_arrival_turns_a_device_back_online() {
+        let mut live = live_with(60, 600);
+        let stamped = |online, ts| match status("t1", ts, online) {
+            NativeMessage::Status { device, mut status } => {
+                status.stamped_on_arrival = true;
+                NativeMessage::Status { device, status }
+            }
+            _ => unreachable!(),
+        };
+        // A terminal whose clock is not set: heartbeats and its will are all stamped on arrival.
+        live.apply(&stamped(true, 1_000), 1_000);
+        live.apply(&stamped(false, 2_000), 2_000);
+        assert!(!live.get(&id("t1")).unwrap().online());
+        live.apply(&stamped(true, 3_000), 3_000);
+        assert!(live.get(&id("t1")).unwrap().online(), "back online");
     }
 
     #[test]

@@ -773,7 +773,7 @@ impl LiveTask {
                     ) if !replayed
                         && !status.online
                         && !status.stamped_on_arrival
-                        && status.ts_ms < last_ts
+                        && status.ts_ms <= last_ts
                         && self.live.get(&device).is_some_and(|s| !s.online()) =>
                     {
                         status.ts_ms = session_end_ms(last_ts, heard, received_ms);

@@ -297,7 +297,13 @@ pub fn decode(
                 .filter(|n| !n.is_empty())
                 .map(|n| bounded_text("facesname", n, MAX_NAME_CHARS))
                 .transpose()?;
-            Ok(only(status(true, Some(required_time(info)?), name)))
+            // Presence says "now": with a clock that is not set (or running fast) it is
+            // stamped on arrival, or the terminal would show offline while it works.
+            Ok(only(status(
+                true,
+                time_or_arrival(required_time(info).map(Some)).0,
+                name,
+            )))
         }
         // The will has no time, or one from a clock that is not set: it is stamped on
         // arrival (refused, it would have left the terminal online for good).
@@ -306,7 +312,11 @@ pub fn decode(
             time_or_arrival(optional_time(info)).0,
             None,
         ))),
-        (Topic::Heartbeat, "HeartBeat") => Ok(only(status(true, Some(required_time(info)?), None))),
+        (Topic::Heartbeat, "HeartBeat") => Ok(only(status(
+            true,
+            time_or_arrival(required_time(info).map(Some)).0,
+            None,
+        ))),
         (Topic::Rec, "RecPush") => record(device.clone(), &id_text, info, zone, ctx.now_ms),
         (Topic::Snap, "StrSnapPush") => {
             let snap = text(info, "SnapID")
@@ -875,9 +885,10 @@ mod tests {
         let heartbeat = format!(
             r#"{{"operator":"HeartBeat","info":{{"facesluiceId":"T1","time":"{UNSET}"}}}}"#
         );
-        let err = decode(BASE, "mqtt/face/heartbeat", heartbeat.as_bytes(), ctx()).unwrap_err();
-        assert_eq!(err.code(), "bad_timestamp");
-        assert!(err.to_string().contains("clock is not set"), "{err}");
+        // Its presence is stamped on arrival: it is online, whatever its clock says.
+        let beat = one("mqtt/face/heartbeat", &heartbeat);
+        assert!(matches!(beat, NativeMessage::Status { status, .. }
+            if status.online && status.ts_ms == NOW && status.stamped_on_arrival));
         // Its records are kept, stamped on arrival: the attendance row on the terminal's
         // calendar at that instant (NOW is 09:00 in Amsterdam), answered as ever.
         let record = |person_type: u8| {
@@ -1184,16 +1195,6 @@ mod tests {
             ),
             (
                 "mqtt/face/basic",
-                r#"{"operator":"Online","info":{"facesluiceId":"T1","time":"23/11/2026"}}"#,
-                "malformed",
-            ),
-            (
-                "mqtt/face/basic",
-                r#"{"operator":"Online","info":{"facesluiceId":"T1","time":"2027-01-01 00:00:00"}}"#,
-                "bad_timestamp",
-            ),
-            (
-                "mqtt/face/basic",
                 r#"{"operator":"Reboot","info":{"facesluiceId":"T1"}}"#,
                 "unsupported",
             ),
@@ -1212,9 +1213,29 @@ mod tests {
             let err = decode(BASE, topic, payload.as_bytes(), ctx()).unwrap_err();
             assert_eq!(err.code(), code, "{topic} {payload}: {err}");
         }
-        // 2026-03-29 02:30 does not exist in Amsterdam (clocks jump from 02:00 to 03:00).
-        let gap = decode(BASE, "mqtt/face/heartbeat", br#"{"operator":"HeartBeat","info":{"facesluiceId":"T1","time":"2026-03-29 02:30:00"}}"#, ctx()).unwrap_err();
-        assert!(gap.to_string().contains("does not exist"), "{gap}");
+        // Presence with a time that is no time (not one, ahead, in a DST gap: 2026-03-29 02:30
+        // does not exist in Amsterdam) says "online now": stamped on arrival.
+        for (topic, payload) in [
+            (
+                "mqtt/face/basic",
+                r#"{"operator":"Online","info":{"facesluiceId":"T1","time":"23/11/2026"}}"#,
+            ),
+            (
+                "mqtt/face/basic",
+                r#"{"operator":"Online","info":{"facesluiceId":"T1","time":"2027-01-01 00:00:00"}}"#,
+            ),
+            (
+                "mqtt/face/heartbeat",
+                r#"{"operator":"HeartBeat","info":{"facesluiceId":"T1","time":"2026-03-29 02:30:00"}}"#,
+            ),
+        ] {
+            let m = one(topic, payload);
+            assert!(
+                matches!(&m, NativeMessage::Status { status, .. }
+                    if status.online && status.ts_ms == NOW && status.stamped_on_arrival),
+                "{payload}: {m:?}"
+            );
+        }
     }
 }
 

@@ -515,8 +515,16 @@ fn validate_fix(p: LocationPayload, now_ms: i64) -> Result<Fix, DecodeError> {
 }
 
 fn validate_status(p: StatusPayload, now_ms: i64) -> Result<Status, DecodeError> {
+    // A last will (`online: false`) whose time is refused (a tracker that connected before its
+    // clock was set stamps it 2000, or 1980) is stamped on arrival: refused, the device stayed
+    // online and was later called silent instead of offline.
+    let (ts_ms, stamped_on_arrival) = match parse_device_timestamp(&p.ts, now_ms) {
+        Ok(ts) => (ts, false),
+        Err(_) if !p.online => (now_ms, true),
+        Err(e) => return Err(e.into()),
+    };
     Ok(Status {
-        ts_ms: parse_device_timestamp(&p.ts, now_ms)?,
+        ts_ms,
         online: p.online,
         battery: optional_in_range("battery", p.battery, 0.0, 100.0, "0..=100 %")?,
         signal: optional_in_range("signal", p.signal, -200.0, 0.0, "-200..=0 dBm")?,
@@ -526,7 +534,7 @@ fn validate_status(p: StatusPayload, now_ms: i64) -> Result<Status, DecodeError>
             .map(|n| bounded_text("name", n, MAX_NAME_CHARS))
             .transpose()?,
         simulated: p.simulated,
-        stamped_on_arrival: false,
+        stamped_on_arrival,
     })
 }
 
@@ -843,6 +851,30 @@ mod tests {
         assert_eq!(status.kind, Some(DeviceKind::Bodycam));
         assert!(status.simulated);
         assert_eq!(status.battery, Some(88.0));
+    }
+
+    #[test]
+    fn a_will_whose_clock_was_never_set_is_stamped_on_arrival() {
+        // A tracker that connected before its clock was set stamped its will 2000-01-01.
+        let will = decode(
+            "devices",
+            "devices/t9/status",
+            br#"{"ts":946684800000,"online":false}"#,
+            NOW,
+        )
+        .unwrap();
+        let NativeMessage::Status { status, .. } = will else {
+            panic!("{will:?}")
+        };
+        assert_eq!((status.ts_ms, status.stamped_on_arrival), (NOW, true));
+        // An online status with such a time is refused, as a fix is.
+        assert!(decode(
+            "devices",
+            "devices/t9/status",
+            br#"{"ts":946684800000,"online":true}"#,
+            NOW
+        )
+        .is_err());
     }
 
     proptest! {
