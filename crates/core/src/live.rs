@@ -205,23 +205,16 @@ pub struct LiveState {
     changed: HashMap<DeviceId, i64>,
     settings: LiveSettings,
     groups: DeviceGroups,
-    listening: Listening,
+    /// Since when the console's own link is down (receiver clock), while it is.
+    deaf_since: Option<i64>,
+    /// The console's past outages, `(from, to)`, oldest first: a device's silence does not
+    /// count the time the console could not hear it.
+    outages: std::collections::VecDeque<(i64, i64)>,
 }
 
-/// Whether the console hears its devices: silence means something only while it does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listening {
-    /// Subscribed since this time (receiver clock): silence counts from it at the earliest.
-    Since(i64),
-    /// The console's own link is down: no device is marked stale for it.
-    Deaf,
-}
-
-impl Default for Listening {
-    fn default() -> Self {
-        Self::Since(i64::MIN)
-    }
-}
+/// Outages remembered: a week of them, at most this many.
+const MAX_OUTAGES: usize = 10_000;
+const OUTAGES_KEPT_MS: i64 = 7 * 24 * 3_600_000;
 
 impl LiveState {
     pub fn new(settings: LiveSettings) -> Self {
@@ -384,12 +377,22 @@ impl LiveState {
     pub fn sweep_stale(&mut self, now_ms: i64) -> Vec<DeviceId> {
         // A console cut off from its broker hears nobody: marking its devices stale (and
         // raising "has gone silent" for each, shared with every console at the reconnect)
-        // would blame a thousand devices for its own link.
-        let Listening::Since(listening_since) = self.listening else {
+        // would blame a thousand devices for its own link. After it, a device's silence does
+        // not count the time the console was deaf (and only that: a link dropping every few
+        // seconds must not keep every device fresh for ever).
+        if self.deaf_since.is_some() {
             return Vec::new();
-        };
+        }
         let limit = i64::try_from(self.settings.stale_after.as_millis()).unwrap_or(i64::MAX);
-        let over = |since: i64| now_ms.saturating_sub(since) > limit;
+        let outages = &self.outages;
+        let heard_for = |since: i64| {
+            let deaf: i64 = outages
+                .iter()
+                .map(|&(from, to)| (to.min(now_ms) - from.max(since)).max(0))
+                .sum();
+            now_ms.saturating_sub(since).saturating_sub(deaf)
+        };
+        let over = |since: i64| heard_for(since) > limit;
         let mut turned = Vec::new();
         for (id, state) in &mut self.devices {
             // The workstation's clock was set back (NTP, an operator): a last-seen time after
@@ -409,8 +412,7 @@ impl LiveState {
             let silent = over(
                 state
                     .last_seen_ms
-                    .max(state.replay_grace_from_ms.unwrap_or(i64::MIN))
-                    .max(listening_since.min(now_ms)),
+                    .max(state.replay_grace_from_ms.unwrap_or(i64::MIN)),
             );
             let run_over = state.behind_since_ms.is_some_and(over);
             // A device stale for its silence that comes back reporting old times stays stale
@@ -431,11 +433,30 @@ impl LiveState {
         turned
     }
 
-    /// Tells the sweep whether the console hears its devices: [`Listening::Deaf`] while its
-    /// link is down, then `Since` the reconnect, from which each device has the stale limit to
-    /// speak again (its retained status, replayed at the subscription, is no sign of life).
-    pub fn set_listening(&mut self, listening: Listening) {
-        self.listening = listening;
+    /// The console's own link went down at `now_ms` (receiver clock): no device goes stale
+    /// until it is back.
+    pub fn link_down(&mut self, now_ms: i64) {
+        self.deaf_since.get_or_insert(now_ms);
+    }
+
+    /// The link is back at `now_ms`: the outage is not counted in any device's silence (its
+    /// retained status, replayed at the subscription, is no sign of life, so this is what
+    /// gives each device back the time it could not be heard).
+    pub fn link_up(&mut self, now_ms: i64) {
+        let Some(from) = self.deaf_since.take() else {
+            return;
+        };
+        if now_ms > from {
+            self.outages.push_back((from, now_ms));
+        }
+        while self.outages.len() > MAX_OUTAGES
+            || self
+                .outages
+                .front()
+                .is_some_and(|&(_, to)| to < now_ms.saturating_sub(OUTAGES_KEPT_MS))
+        {
+            self.outages.pop_front();
+        }
     }
 
     /// A device's recent fixes, oldest first (empty for an unknown device).
@@ -987,22 +1008,33 @@ mod tests {
         live.apply(&status("a", 1_000, true), 1_000);
         live.take_changes();
         // The console's link drops at 30 s and comes back at 10 minutes.
-        live.set_listening(Listening::Deaf);
+        live.link_down(30_000);
         assert!(
             live.sweep_stale(600_000).is_empty(),
             "nobody is heard: no blame"
         );
         assert!(live.take_changes().is_empty() && live.counts().stale == 0);
-        live.set_listening(Listening::Since(600_000));
-        assert!(
-            live.sweep_stale(659_000).is_empty(),
-            "a minute from the reconnect to speak again"
-        );
-        assert_eq!(live.sweep_stale(661_000), vec![id("a")]);
+        live.link_up(600_000);
+        // 29 s heard before the outage, so 31 s after it.
+        assert!(live.sweep_stale(631_000).is_empty());
+        assert_eq!(live.sweep_stale(631_001), vec![id("a")]);
         // Listening all along, it would have gone stale at 61 s.
         let mut always = live_with(60, 600);
         always.apply(&status("a", 1_000, true), 1_000);
         assert_eq!(always.sweep_stale(61_001), vec![id("a")]);
+    }
+
+    #[test]
+    fn a_link_that_keeps_dropping_does_not_keep_devices_fresh() {
+        let mut live = live_with(60, 600);
+        live.apply(&status("a", 0, true), 0);
+        // A second's outage every 10 s: 7 s of deafness in the first 70 s.
+        for k in 0..7 {
+            live.link_down(k * 10_000 + 5_000);
+            live.link_up(k * 10_000 + 6_000);
+        }
+        assert!(live.sweep_stale(67_000).is_empty(), "60 s heard");
+        assert_eq!(live.sweep_stale(67_001), vec![id("a")]);
     }
 
     #[test]

@@ -247,6 +247,7 @@ impl Pipeline {
             changed_incidents: HashMap::new(),
             published_at_connect: 0,
             listening_at_connect: None,
+            last_tick_ms: 0,
             restored_retained: HashMap::new(),
             db_path: settings.db_path.clone(),
             pruned_incidents_ms: 0,
@@ -431,6 +432,8 @@ struct LiveTask {
     published_at_connect: u64,
     /// The connection count the live state's silence counts from; none while the link is down.
     listening_at_connect: Option<u64>,
+    /// When the last tick ran (receiver clock).
+    last_tick_ms: i64,
     /// When each incident's retained copy was last put back over a losing one (or an old copy
     /// answered from history).
     restored_retained: HashMap<String, i64>,
@@ -921,23 +924,27 @@ impl LiveTask {
         self.store_all(records, msg.ack, None);
     }
 
-    /// Devices go stale only while the link is up, and each has the stale limit from the
-    /// (re)connect to speak again.
+    /// Devices go stale only while the link is up, and the time it was down does not count in
+    /// their silence.
     fn follow_link_for_silence(&mut self, now_ms: i64) {
         let link = self.connection.borrow();
-        let listening = if link.state != crate::view::LinkState::Connected {
-            None
-        } else if self.listening_at_connect == Some(link.connects) {
-            return;
-        } else {
-            Some(link.connects)
-        };
+        let (connected, connects) = (
+            link.state == crate::view::LinkState::Connected,
+            link.connects,
+        );
         drop(link);
-        self.listening_at_connect = listening;
-        self.live.set_listening(match listening {
-            Some(_) => crate::live::Listening::Since(now_ms),
-            None => crate::live::Listening::Deaf,
-        });
+        if !connected {
+            self.live.link_down(now_ms);
+            self.listening_at_connect = None;
+        } else if self.listening_at_connect != Some(connects) {
+            if self.listening_at_connect.is_some() {
+                // Dropped and back between two ticks: deaf since the last, at most.
+                self.live.link_down(self.last_tick_ms);
+            }
+            self.live.link_up(now_ms);
+            self.listening_at_connect = Some(connects);
+        }
+        self.last_tick_ms = now_ms;
     }
 
     /// After each (re)connect, publishes every incident held once more, so that changes made
