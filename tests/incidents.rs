@@ -173,9 +173,19 @@ async fn consoles_on_one_broker_share_one_picture_of_incidents() {
         port,
         forged_topic,
         serde_json::to_string(&forged).unwrap(),
-        false,
+        true,
     )
     .await;
+    // Published retained, it replaced the true copy on the broker for a moment: A and B put
+    // theirs back, so a console started later hears of the incident.
+    let restored = tokio::task::spawn_blocking(move || {
+        eventually(Duration::from_secs(10), || {
+            retained(port, forged_topic).is_some_and(|r| {
+                serde_json::from_str::<Incident>(&r).is_ok_and(|i| i.version < 1_000)
+            })
+        })
+    });
+    assert!(restored.await.unwrap(), "the forged copy is still retained");
 
     // A console started later gets the current picture from the retained messages.
     let c = console(&broker, &db_c, "cy").await;

@@ -249,7 +249,9 @@ impl Pipeline {
             listening_at_connect: None,
             last_tick_ms: 0,
             restored_retained: HashMap::new(),
+            restore_later: HashMap::new(),
             db_path: settings.db_path.clone(),
+            history_reader: None,
             pruned_incidents_ms: 0,
             push_acks: 0,
             warned_device_limit: false,
@@ -437,8 +439,12 @@ struct LiveTask {
     /// When each incident's retained copy was last put back over a losing one (or an old copy
     /// answered from history).
     restored_retained: HashMap<String, i64>,
+    /// Retained copies to put back when their turn comes (see `restore_retained`).
+    restore_later: HashMap<String, i64>,
     /// The history file, read for an incident's last version once it is forgotten.
     db_path: std::path::PathBuf,
+    /// A read-only connection to it, opened when first needed.
+    history_reader: Option<rusqlite::Connection>,
     /// When resolved incidents were last pruned from memory (once a minute is plenty).
     pruned_incidents_ms: i64,
     /// PushAcks sent (numbers their messageIds).
@@ -522,6 +528,7 @@ impl LiveTask {
                 _ = tick.tick() => {
                     let now = now_ms();
                     self.follow_link_for_silence(now);
+                    self.restore_due(now);
                     for id in self.live.sweep_stale(now) {
                         self.raise_stale(&id, now);
                     }
@@ -876,6 +883,11 @@ impl LiveTask {
             Ok(Some(remote)) if self.incidents.implausible(&remote).is_some() => {
                 let reason = self.incidents.implausible(&remote).unwrap_or_default();
                 tracing::warn!(topic = %msg.topic, "incident message quarantined: {reason}");
+                // Published retained, it replaced the true copy on the broker: put that back,
+                // or a console started later never hears of the incident.
+                if self.incidents.get(&remote.id).is_some() {
+                    self.restore_retained(&remote.id, msg.received_ms);
+                }
                 vec![quarantined(&msg, "incident_out_of_bounds", reason)]
             }
             Ok(Some(remote))
@@ -971,6 +983,33 @@ impl LiveTask {
     fn restore_retained(&mut self, id: &str, now_ms: i64) {
         if self.answer_due(id, now_ms) {
             self.publisher.publish(id, &self.incidents);
+        } else {
+            // Answered less than 10 s ago: answered again then (not dropped, or a second
+            // losing copy would stay on the broker for good).
+            let due = self
+                .restored_retained
+                .get(id)
+                .map_or(now_ms, |at| at.saturating_add(RESTORE_RETAINED_EVERY_MS));
+            self.restore_later.insert(id.to_owned(), due);
+        }
+    }
+
+    /// Puts back the retained copies whose answer waited for its turn.
+    fn restore_due(&mut self, now_ms: i64) {
+        if self.restore_later.is_empty() {
+            return;
+        }
+        let due: Vec<String> = self
+            .restore_later
+            .iter()
+            .filter(|(_, &at)| at <= now_ms)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            self.restore_later.remove(&id);
+            if self.incidents.get(&id).is_some() && self.answer_due(&id, now_ms) {
+                self.publisher.publish(&id, &self.incidents);
+            }
         }
     }
 
@@ -1002,9 +1041,24 @@ impl LiveTask {
         if !self.answer_due(id, now_ms) {
             return;
         }
-        let last = store::open_read_only(&self.db_path)
-            .map_err(anyhow::Error::from)
-            .and_then(|conn| Ok(store::incidents::get(&conn, id)?));
+        // One read-only connection, opened at the first answer and kept: a console back after
+        // a day republishes hundreds, and each open (with its schema check) held the live
+        // task that long.
+        if self.history_reader.is_none() {
+            match store::open_read_only(&self.db_path) {
+                Ok(conn) => self.history_reader = Some(conn),
+                Err(e) => {
+                    tracing::warn!(incident = %id, error = %e, "could not read the history file");
+                    return;
+                }
+            }
+        }
+        let last = self
+            .history_reader
+            .as_ref()
+            .map(|conn| store::incidents::get(conn, id))
+            .transpose()
+            .map(Option::flatten);
         match last {
             Ok(Some(incident)) => {
                 if !self.publisher.send_once(&incident) {

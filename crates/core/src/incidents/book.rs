@@ -397,9 +397,6 @@ impl IncidentBook {
         self.staleness(remote, now_ms).is_some()
     }
 
-    /// Whether the broker's retained copy of `remote`, old news, can be cleared: it is older
-    /// than what every console knows. (A version equal to the one forgotten here may be another
-    /// console's that won a tie this console never heard of: ignored, but left alone.)
     /// Whether this book forgot a newer version of `remote` than `remote` (a console back from
     /// a long absence republishing what it held then).
     pub fn forgot_newer(&self, remote: &Incident) -> bool {
@@ -410,6 +407,9 @@ impl IncidentBook {
                 .is_some_and(|&(version, _)| version > remote.version)
     }
 
+    /// Whether the broker's retained copy of `remote`, old news, can be cleared: it is older
+    /// than what every console knows. (A version equal to the one forgotten here may be another
+    /// console's that won a tie this console never heard of: ignored, but left alone.)
     pub fn is_outdated(&self, remote: &Incident, now_ms: i64) -> bool {
         self.staleness(remote, now_ms) == Some(std::cmp::Ordering::Less)
     }
