@@ -1364,7 +1364,8 @@ impl Engine {
              photo_listen (and photo_url) to an address it can",
             self.photos.local_addr()
         );
-        if t.meta.last_error.as_deref() != Some(words.as_str()) {
+        // Not over another error (a request not answered says more), nor said twice.
+        if t.meta.last_error.is_none() {
             tracing::warn!(terminal = id, "{words}");
             t.meta.last_error = Some(words);
         }

@@ -125,7 +125,9 @@ pub fn import_file(
             Removals::UpTo(n) => n,
             _ => removals_without_asking(current),
         };
-        if removing > allowed {
+        // Everyone, however few: a file of one new hire over a directory of ten.
+        let everyone = removing > 0 && removing == current && removals == Removals::Few;
+        if removing > allowed || everyone {
             return Ok(ImportReport {
                 counts: directory::ImportCounts::default(),
                 errors: parsed.errors,
@@ -399,5 +401,9 @@ mod tests {
         let done = import_file(&db, &csv, zone, Removals::UpTo(285)).unwrap();
         assert_eq!((done.counts.added, done.counts.removed), (5, 285));
         assert_eq!(active(), 5);
+        // A small directory is not wiped unasked either: one new hire over the five.
+        staff(400..401);
+        let stopped = import_file(&db, &csv, zone, Removals::Few).unwrap();
+        assert_eq!(stopped.unconfirmed.map(|u| u.removing), Some(5));
     }
 }

@@ -26,7 +26,8 @@ export function zoneLabel(ms: number, zone?: string): string {
     .find((p) => p.type === 'timeZoneName')?.value;
   // 'GMT+01:00'; at offset 0 'GMT' (WebKit) or 'GMT+00:00' (V8).
   const offset = !part || part === 'GMT' ? 'UTC+00:00' : part.replace('GMT', 'UTC');
-  return name && name !== 'UTC' && name !== 'Etc/UTC' ? `${offset} ${name}` : 'UTC';
+  if (name === 'UTC' || name === 'Etc/UTC') return 'UTC';
+  return name ? `${offset} ${name}` : offset;
 }
 
 /** The value of an `<input type="datetime-local">` for `ms` (local time, to the second). */
