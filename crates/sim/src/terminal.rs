@@ -1,9 +1,11 @@
-//! SIMULATED face-recognition terminals ("mqtt/face" family), faithful to
-//! `../shared/protocols/face-terminals-mqtt-face.md`, quirks included: numbers sent as strings,
-//! one batch at a time (a second is refused with 410, and counted as a violation so tests can
-//! fail on it), 417 when `PersonNum` does not match the list, a capacity (474 when full), a
-//! per-person processing time, photos downloaded from `picURI` over HTTP (465 when the download
-//! fails, 466 when it is not a JPEG), random photo rejections (468), `Online` re-sent until
+//! SIMULATED face-recognition terminals ("mqtt/face" family), following
+//! `../shared/protocols/face-terminals-mqtt-face.md`: numbers sent as strings, one batch at a
+//! time (a second is refused with 410, and counted as a violation so tests can fail on it), 417
+//! when `PersonNum` does not match the list (and, our choice of code where the notes name none,
+//! when it is outside 1-1000 for an edit or 0-200 for a deletion), 461 for a person without a
+//! `customId`, a capacity (474 when full), a per-person processing time, photos downloaded from
+//! `picURI` over HTTP (465 when the download fails, 466 when it is not a JPEG, 467 over
+//! 1,000,000 bytes), random photo rejections (468), `Online` re-sent until
 //! `Online-Ack`, `Offline` as the MQTT will, going offline mid-batch (`offline_rate`), and
 //! access records (`RecPush`, `StrSnapPush`) re-pushed until the platform's `PushAck`.
 //!
@@ -373,6 +375,21 @@ async fn handle(ctx: &Ctx<'_>, rng: &mut rand::rngs::StdRng, cmd: Value) {
                     .cloned()
                     .unwrap_or_default()
             };
+            // The documented limits: 1 to 1000 persons an edit, 0 to 200 a deletion. The code
+            // a real firmware answers beyond them is not in the protocol notes: 417 here.
+            let limits = if op == "EditPersonsNew" {
+                1..=1000
+            } else {
+                0..=200
+            };
+            if !limits.contains(&(list.len() as u64)) {
+                let r = reply(
+                    "417",
+                    json!({"result": "fail", "detail": "PersonNum out of range"}),
+                );
+                let _ = client.publish(&ack_topic, QoS::AtMostOnce, false, r).await;
+                return;
+            }
             if declared != Some(list.len() as u64) {
                 let r = reply(
                     "417",
@@ -529,7 +546,9 @@ async fn edit_one(
     rng: &mut rand::rngs::StdRng,
     item: &Value,
 ) -> Option<u32> {
-    let id = item["customId"].as_str().filter(|s| !s.is_empty())?;
+    let Some(id) = item["customId"].as_str().filter(|s| !s.is_empty()) else {
+        return Some(461);
+    };
     let Some(uri) = item["picURI"].as_str().filter(|s| !s.is_empty()) else {
         return Some(463);
     };
@@ -540,6 +559,9 @@ async fn edit_one(
     let Some(photo) = photo else { return Some(465) };
     if photo.is_empty() || !photo.starts_with(&[0xFF, 0xD8]) {
         return Some(466);
+    }
+    if photo.len() > 1_000_000 {
+        return Some(467);
     }
     if cfg.reject_rate > 0.0 && rng.random_bool(cfg.reject_rate.min(1.0)) {
         return Some(468);

@@ -1583,7 +1583,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_card_ends_in_each_terminal_s_own_clock_zone() {
+    async fn a_card_ends_at_one_instant_written_in_each_terminal_s_own_clock() {
         let dir = tempfile::tempdir().unwrap();
         let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
         let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();

@@ -82,7 +82,9 @@ pub enum ViewExport {
         at_ms: i64,
         format: DocumentFormat,
     },
-    /// Every incident opened by the instant, as it stood then (CSV).
+    /// The incident list as a console's list held it at the instant (CSV): every incident open
+    /// then, and those resolved within the day before it, as they stood then. Incidents
+    /// resolved earlier are in the incidents report, not here.
     Incidents {
         #[ts(type = "number")]
         at_ms: i64,
