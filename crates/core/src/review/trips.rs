@@ -3,8 +3,10 @@
 //!
 //! A stop is a stretch of at least `min_stop_ms` during which every fix stays within
 //! `stop_radius_m` of where the stretch began (GPS jitter of a parked vehicle does not count as
-//! driving). A gap between fixes longer than `max_gap_ms` is neither moving nor stopped: the
-//! device was silent, and its time is reported apart.
+//! driving), but for one fix at a time that jumps out and back (a glitch); a gap between two
+//! fixes of a stop is part of it, however long (a tracker reporting rarely while parked).
+//! Another gap between fixes longer than `max_gap_ms` is neither moving nor stopped: the device
+//! was silent, and its time is reported apart.
 
 use serde::Serialize;
 use ts_rs::TS;
@@ -173,15 +175,26 @@ pub fn analyse(points: &[TrackPoint], p: TripParams) -> TripSummary {
     let mut s = TripSummary::default();
     let mut i = 0;
     while i + 1 < points.len() {
-        // Does a stop start here? Extend while every fix stays near points[i].
+        // Does a stop start here? Extend while every fix stays near points[i]: one fix that
+        // jumps out and back (a GPS glitch) does not end it, and a gap between two fixes in
+        // the same place is part of it (a tracker reporting every 10 minutes while parked was
+        // "silent" all night, with no stop listed).
         let anchor = points[i];
+        let near = |k: usize| {
+            haversine_m(anchor.lat, anchor.lon, points[k].lat, points[k].lon) <= p.stop_radius_m
+        };
         let mut j = i;
-        while j + 1 < points.len()
-            && points[j + 1].ts_ms - points[j].ts_ms <= p.max_gap_ms
-            && haversine_m(anchor.lat, anchor.lon, points[j + 1].lat, points[j + 1].lon)
-                <= p.stop_radius_m
-        {
-            j += 1;
+        loop {
+            if j + 1 < points.len() && near(j + 1) {
+                j += 1;
+            } else if j + 2 < points.len()
+                && near(j + 2)
+                && points[j + 2].ts_ms - points[j].ts_ms <= p.max_gap_ms
+            {
+                j += 2;
+            } else {
+                break;
+            }
         }
         if j > i && points[j].ts_ms - anchor.ts_ms >= p.min_stop_ms {
             s.stopped_ms += points[j].ts_ms - anchor.ts_ms;
@@ -290,7 +303,8 @@ mod tests {
     #[test]
     fn drive_park_drive_gives_one_stop_and_the_totals() {
         // 0.001 deg of latitude is ~111 m. Drive 10 fixes 10 s apart (1 km at ~11 m/s), park
-        // for 5 minutes with 5 m of jitter, drive again, then go silent for 10 minutes.
+        // for 5 minutes with 5 m of jitter, drive again, then go silent for 10 minutes and
+        // come back somewhere else.
         let mut pts = Vec::new();
         for k in 0..=9 {
             pts.push(pt(k * 10, 51.0 + 0.001 * k as f64, 4.0));
@@ -303,7 +317,8 @@ mod tests {
         for k in 1..=5 {
             pts.push(pt(390 + k * 10, park + 0.001 * k as f64, 4.0));
         }
-        pts.push(pt(440 + 600, park + 0.005, 4.0));
+        // Heard again 10 minutes later, elsewhere (in the same place it would be a stop).
+        pts.push(pt(440 + 600, park + 0.008, 4.0));
         let s = analyse(&pts, TripParams::default());
         assert_eq!(s.stops.len(), 1, "{:?}", s.stops);
         assert_eq!((s.stops[0].from_ms, s.stops[0].to_ms), (90_000, 390_000));
@@ -317,6 +332,26 @@ mod tests {
             s.distance_m
         );
         assert!((s.avg_speed - s.distance_m / 140.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn one_glitch_does_not_split_a_stop_and_a_parked_tracker_s_gaps_are_part_of_it() {
+        // Parked 10 minutes at 1 fix / 10 s; one fix 80 m off at 300 s (a GPS glitch).
+        let mut pts: Vec<TrackPoint> = (0..=60).map(|k| pt(k * 10, 51.0, 4.0)).collect();
+        pts[30].lat += 80.0 / 111_195.0;
+        let s = analyse(&pts, TripParams::default());
+        assert_eq!(s.stops.len(), 1, "{:?}", s.stops);
+        assert_eq!((s.stopped_ms, s.distance_m), (600_000, 0.0));
+        // Overnight: a fix every 10 minutes (gaps over the 5-minute limit) in the same place.
+        let night: Vec<TrackPoint> = (0..=48).map(|k| pt(k * 600, 51.0, 4.0)).collect();
+        let s = analyse(&night, TripParams::default());
+        assert_eq!(
+            (s.stops.len(), s.stopped_ms, s.silent_ms),
+            (1, 48 * 600_000, 0)
+        );
+        // A gap between two places is still silence.
+        let away = [pt(0, 51.0, 4.0), pt(900, 51.01, 4.0)];
+        assert_eq!(analyse(&away, TripParams::default()).silent_ms, 900_000);
     }
 
     #[test]
