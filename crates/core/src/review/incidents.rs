@@ -56,6 +56,8 @@ struct Repeats {
     unsorted: HashSet<(String, String)>,
     /// The newest event row read; `None` before the first key is read.
     read_up_to: Option<i64>,
+    /// The oldest event's time in the file (`i64::MAX`: none), read once.
+    oldest_event_ms: Option<i64>,
 }
 
 impl Repeats {
@@ -95,6 +97,22 @@ impl Repeats {
         Ok((hi.saturating_sub(lo), (hi > lo).then(|| times[hi - 1])))
     }
 
+    /// Whether the file still holds the events from `from_ms` on (retention has not taken any
+    /// that old): only then can an incident's repeats be counted again.
+    fn kept_since(&mut self, conn: &Connection, from_ms: i64) -> rusqlite::Result<bool> {
+        if self.oldest_event_ms.is_none() {
+            self.oldest_event_ms = Some(
+                conn.query_row("SELECT min(ts_ms) FROM events", [], |r| {
+                    r.get::<_, Option<i64>>(0)
+                })?
+                .unwrap_or(i64::MAX),
+            );
+        }
+        // The oldest event is what retention left: later than the incident's start, some of
+        // its repeats may be gone (so may all be, in an empty table).
+        Ok(self.oldest_event_ms.unwrap_or(i64::MAX) <= from_ms)
+    }
+
     /// Appends the events stored since the last call to the keys already read (a running
     /// console's file grows); the first call only notes where the table ends.
     fn catch_up(&mut self, conn: &Connection) -> rusqlite::Result<()> {
@@ -108,6 +126,7 @@ impl Repeats {
             _ => {
                 self.by_key.clear();
                 self.unsorted.clear();
+                self.oldest_event_ms = None;
                 self.read_up_to = Some(newest);
                 return Ok(());
             }
@@ -283,7 +302,12 @@ impl Trails {
                 let (seen, last) =
                     self.repeats
                         .between(conn, (&i.source, &i.kind), now.first_seen_ms, at_ms)?;
-                i.count = u32::try_from(seen.max(1)).unwrap_or(u32::MAX);
+                // Counted again only while the file holds the events since it opened: once
+                // retention took some, the count stays as the file has it (counted as 1, it
+                // looked like a single occurrence).
+                if self.repeats.kept_since(conn, now.first_seen_ms)? {
+                    i.count = u32::try_from(seen.max(1)).unwrap_or(u32::MAX);
+                }
                 // The last repeat up to the instant (the console's own kinds, offline or stale,
                 // have no events: their first sighting).
                 i.last_seen_ms = last.unwrap_or(now.first_seen_ms).max(now.first_seen_ms);
@@ -423,8 +447,9 @@ mod tests {
                VALUES ('v1', 'n1', 1500, 'panic', 'critical', 0);",
         )
         .unwrap();
+        // The events of its start are gone: the count stays as the file has it.
         let i = at(3500);
-        assert_eq!((i.count, i.last_seen_ms), (1, 1500));
+        assert_eq!((i.count, i.last_seen_ms), (3, 1500));
         assert_eq!(i.updated_by, "dana");
         let i = at(5000);
         assert_eq!((i.state, i.assignee.as_deref()), (Assigned, Some("bo")));
