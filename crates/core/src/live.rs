@@ -385,9 +385,12 @@ impl LiveState {
         }
         let limit = i64::try_from(self.settings.stale_after.as_millis()).unwrap_or(i64::MAX);
         let outages = &self.outages;
+        // Newest first, and only those after `since`: a fresh device looks at the last few.
         let heard_for = |since: i64| {
             let deaf: i64 = outages
                 .iter()
+                .rev()
+                .take_while(|&&(_, to)| to > since)
                 .map(|&(from, to)| (to.min(now_ms) - from.max(since)).max(0))
                 .sum();
             now_ms.saturating_sub(since).saturating_sub(deaf)
