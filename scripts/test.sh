@@ -16,11 +16,14 @@ if [[ "${CI:-}" == true ]]; then export CARGO_INCREMENTAL=0; fi
 artifacts=test-artifacts
 rm -rf "$artifacts" && mkdir -p "$artifacts"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# A test runner that fails does not stop the others: every runner's summary is printed, and the
+# script fails at the end. (Type checks, lints and builds still stop it at once.)
+failed=()
 
 step "UI: type check"
 npm --prefix ui run check --silent
 step "UI: unit tests"
-npm --prefix ui test --silent -- --reporter=default 2>&1 | tee "$artifacts/vitest.log"
+npm --prefix ui test --silent -- --reporter=default 2>&1 | tee "$artifacts/vitest.log" || failed+=("UI unit tests")
 step "UI: production build"
 npm --prefix ui run build --silent
 
@@ -29,7 +32,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "Rust: unit and end-to-end tests"
-cargo test --workspace --locked 2>&1 | tee "$artifacts/cargo-test.log"
+cargo test --workspace --locked 2>&1 | tee "$artifacts/cargo-test.log" || failed+=("Rust tests")
 
 if git rev-parse --git-dir >/dev/null 2>&1; then
   step "Generated TypeScript types match the Rust types"
@@ -50,10 +53,10 @@ export LIBGL_ALWAYS_SOFTWARE=1 WEBKIT_DISABLE_DMABUF_RENDERER=1
 export WATCHFLOOR_BIN="$PWD/target/debug/watchfloor" WATCHFLOOR_ARTIFACTS="$PWD/$artifacts"
 # The files by name (Node 22 takes a directory argument as a file), one at a time: they share
 # one display, and two file dialogs on it at once could take each other's keys.
-xvfb-run -a -s "-screen 0 1600x1000x24" node --test --test-concurrency=1 --test-reporter=spec tests/gui/*.test.mjs 2>&1 | tee "$artifacts/gui-test.log"
+xvfb-run -a -s "-screen 0 1600x1000x24" node --test --test-concurrency=1 --test-reporter=spec tests/gui/*.test.mjs 2>&1 | tee "$artifacts/gui-test.log" || failed+=("GUI tests")
 
 step "Fuzz: every decoder, 30 s each"
-scripts/fuzz.sh 30 2>&1 | tee "$artifacts/fuzz.log"
+scripts/fuzz.sh 30 2>&1 | tee "$artifacts/fuzz.log" || failed+=("fuzzing")
 
 step "Summary"
 du -sh target fuzz/target 2>/dev/null | sed 's/^/disk used by /' || true
@@ -66,3 +69,7 @@ ui=$(sed 's/\x1b\[[0-9;]*m//g' "$artifacts/vitest.log" | awk '/^ *Tests / { for 
 gui=$(awk 'NF == 3 && $2 == "pass" { p = $3 } NF == 3 && $2 == "fail" { f = $3 } END { print p+0, f+0 }' "$artifacts/gui-test.log")
 read -r rp rf <<<"$rust"; read -r up uf <<<"$ui"; read -r gp gf <<<"$gui"
 echo "Total: $((rp + up + gp)) passed, $((rf + uf + gf)) failed"
+if ((${#failed[@]})); then
+  echo "failed: ${failed[*]}" >&2
+  exit 1
+fi
