@@ -166,35 +166,39 @@ struct Request {
     deadline: Instant,
 }
 
-/// Records the person set aside on `t` as refused (the terminal took a batch without them, or
+/// Records the persons set aside on `t` as refused (the terminal took a batch without them, or
 /// there was no one else to send), and lifts the halving.
-fn blame_suspect(conn: &Connection, terminal: &str, t: &mut Term, now: i64) {
-    let Some(suspect) = t.suspect.take() else {
+fn blame_suspects(conn: &Connection, terminal: &str, t: &mut Term, now: i64) {
+    if t.suspects.is_empty() {
         return;
-    };
+    }
     t.batch_cap = None;
-    let refused = directory::record_failure(
-        conn,
-        &Failure {
-            terminal_id: terminal.to_owned(),
-            employee_id: suspect.employee,
-            content: suspect.content,
-            errcode: suspect.code,
-            reason: format!(
-                "refused with the whole request: {}",
-                error_meaning(suspect.code)
-            ),
-            attempts: 0,
-            at_ms: now,
-        },
-    );
-    match refused {
-        Ok(_) => {
-            if let Some(j) = t.job.as_mut() {
-                j.failed += 1;
+    for suspect in std::mem::take(&mut t.suspects) {
+        let refused = directory::record_failure(
+            conn,
+            &Failure {
+                terminal_id: terminal.to_owned(),
+                employee_id: suspect.employee,
+                content: suspect.content,
+                errcode: suspect.code,
+                reason: format!(
+                    "refused with the whole request: {}",
+                    error_meaning(suspect.code)
+                ),
+                attempts: 0,
+                at_ms: now,
+            },
+        );
+        match refused {
+            Ok(_) => {
+                if let Some(j) = t.job.as_mut() {
+                    // Set aside, the person was left out of the job's total.
+                    j.failed += 1;
+                    j.total += 1;
+                }
             }
+            Err(e) => tracing::error!(terminal, error = %e, "could not record a refusal"),
         }
-        Err(e) => tracing::error!(terminal, error = %e, "could not record a refusal"),
     }
 }
 
@@ -203,7 +207,14 @@ struct Suspect {
     employee: String,
     content: String,
     code: u32,
+    /// When they were set aside: only a batch sent after it tells.
+    at: Instant,
 }
+
+/// Persons refused alone, one after another, before the sync takes it that the terminal
+/// refuses every batch (and blames nobody). More than one: two neighbours in the list with
+/// names the firmware refuses were taken for a terminal refusing everything, for ever.
+const MAX_SUSPECTS: usize = 5;
 
 #[derive(Default)]
 struct Work {
@@ -236,13 +247,15 @@ struct Term {
     /// `QueryProgress` answers in a row saying a batch is running.
     progress_busy: u32,
     /// Persons accepted batches or deletions left unnamed, with how many times in a row.
-    unnamed_rounds: HashMap<String, u32>,
+    /// Keyed by id: the change (removal, or the content sent) and the rounds. Forgotten when
+    /// an Ack names the person, or the terminal's list shows the change was made.
+    unnamed_rounds: HashMap<String, (Op, String, u32)>,
     /// When to plan again for persons waiting for their next attempt (nothing else to send
     /// until then); cleared when the directory changes.
     replan_at: Option<Instant>,
-    /// The person a batch of one was refused for, set aside while the next batch tells whether
+    /// Persons a batch of one was refused for, set aside while the next batch tells whether
     /// the terminal refuses them or everything.
-    suspect: Option<Suspect>,
+    suspects: Vec<Suspect>,
     /// The largest batch to send, while a batch refused whole is halved to find the person it
     /// was refused for; cleared when the terminal's work is done.
     batch_cap: Option<usize>,
@@ -263,6 +276,9 @@ struct Term {
     job: Option<Job>,
 }
 
+/// A terminal's error while it refuses persons for want of room.
+const STORAGE_FULL: &str = "terminal storage full (474)";
+
 /// `QueryProgress` requests refused or unanswered in a row before a terminal is taken as one
 /// without it: the sync goes on to ask what it holds (and a batch still running there is
 /// answered 410). Firmware without it was never synced: refused or never answered, it was
@@ -270,7 +286,7 @@ struct Term {
 const PROGRESS_TRIES: u32 = 3;
 /// The reasons recorded for a person [`UNNAMED_ROUNDS`] Acks in a row left unnamed.
 const NEVER_NAMED_ADDED: &str =
-    "the terminal's answers never said whether it took this person, and its list does not show them";
+    "the terminal's answers never said whether it took this person, or this change to them";
 const NEVER_NAMED_REMOVED: &str =
     "the terminal's answers never said whether it removed this person, and its list still shows them";
 
@@ -322,7 +338,7 @@ impl Term {
             progress_busy: 0,
             unnamed_rounds: HashMap::new(),
             replan_at: None,
-            suspect: None,
+            suspects: Vec::new(),
             batch_cap: None,
             inflight: None,
             late: VecDeque::new(),
@@ -374,6 +390,16 @@ impl Term {
         self.unnamed_rounds.retain(|id, _| {
             !items.iter().any(|(sent, _)| sent == id) || unnamed.iter().any(|(u, _)| u == id)
         });
+        // A round counts the same change only: another content starts again.
+        for (id, content) in &unnamed {
+            if self
+                .unnamed_rounds
+                .get(id)
+                .is_some_and(|(o, c, _)| *o != op || c != content)
+            {
+                self.unnamed_rounds.remove(id);
+            }
+        }
         if unnamed.is_empty() {
             return Vec::new();
         }
@@ -384,11 +410,15 @@ impl Term {
         );
         self.reconciled = false;
         self.replan_when_done = true;
-        let (given_up, unnamed): (Vec<_>, Vec<_>) = unnamed.into_iter().partition(|(id, _)| {
-            let rounds = self.unnamed_rounds.entry(id.clone()).or_insert(0);
-            *rounds += 1;
-            *rounds >= UNNAMED_ROUNDS
-        });
+        let (given_up, unnamed): (Vec<_>, Vec<_>) =
+            unnamed.into_iter().partition(|(id, content)| {
+                let entry =
+                    self.unnamed_rounds
+                        .entry(id.clone())
+                        .or_insert((op, content.clone(), 0));
+                entry.2 += 1;
+                entry.2 >= UNNAMED_ROUNDS
+            });
         for (id, _) in &given_up {
             self.unnamed_rounds.remove(id);
         }
@@ -626,6 +656,9 @@ impl Engine {
                         t.cancelled = false;
                         t.work = None;
                         t.retry_at = None;
+                        t.replan_at = None;
+                        t.suspects.clear();
+                        t.batch_cap = None;
                         if let Some(j) = t.job.as_mut() {
                             j.retry_failed();
                             if let Err(e) = directory::save_job(&self.conn, j) {
@@ -768,6 +801,12 @@ impl Engine {
                 t.idle = false;
                 t.reconciled = false;
                 t.retry_at = None;
+                // Restarted, it may have lost persons or kept a leaver: planned again at once,
+                // and asked about its progress afresh (a silence of the dead link before does
+                // not make it one without QueryProgress).
+                t.replan_at = None;
+                t.progress_unanswered = 0;
+                t.progress_busy = 0;
             }
             Presence::Offline { .. } => {
                 if let Some(gone) = t.give_up_inflight() {
@@ -868,44 +907,50 @@ impl Engine {
                 .code
                 .is_some_and(|c| (400..500).contains(&c) && !matches!(c, 404 | 410 | 417));
             if op == Op::Edit && about_someone && !items.is_empty() {
-                match &t.suspect {
-                    Some(suspect)
-                        if suspect.code == code
-                            && !items.iter().any(|(e, _)| *e == suspect.employee) =>
-                    {
-                        tracing::warn!(
-                            terminal = ack.terminal,
-                            code,
-                            "the terminal refuses every batch: nobody is blamed"
-                        );
-                        t.suspect = None;
-                        t.batch_cap = None;
-                    }
-                    _ if items.len() > 1 => {
-                        t.batch_cap = Some(items.len() / 2);
-                        t.retry_at = Some(Instant::now() + Duration::from_secs(1));
-                        return;
-                    }
-                    _ => {
-                        let (employee, content) = items[0].clone();
-                        t.suspect = Some(Suspect {
-                            employee,
-                            content,
-                            code,
-                        });
-                        t.retry_at = Some(Instant::now() + Duration::from_secs(1));
-                        return;
-                    }
+                if items.len() > 1 {
+                    t.batch_cap = Some(items.len() / 2);
+                    t.retry_at = Some(Instant::now() + Duration::from_secs(1));
+                    return;
                 }
+                if t.suspects.len() + 1 < MAX_SUSPECTS {
+                    let (employee, content) = items[0].clone();
+                    t.suspects.push(Suspect {
+                        employee,
+                        content,
+                        code,
+                        at: Instant::now(),
+                    });
+                    t.retry_at = Some(Instant::now() + Duration::from_secs(1));
+                    return;
+                }
+                tracing::warn!(
+                    terminal = ack.terminal,
+                    code,
+                    "{MAX_SUSPECTS} persons refused alone in a row: the terminal refuses every batch; nobody is blamed"
+                );
+                t.suspects.clear();
+                t.batch_cap = None;
             }
             t.retry_at = Some(Instant::now() + t.delays.next().unwrap_or(Duration::from_secs(60)));
             return;
         }
         t.delays = backoff();
+        // Answered: an earlier error no longer describes the terminal, but for a full storage,
+        // which holds until a batch stores someone again.
+        if t.meta.last_error.as_deref() != Some(STORAGE_FULL) {
+            t.meta.last_error = None;
+        }
         let now = now_ms();
-        if op == Op::Edit {
-            // The batch after a person was set aside was taken: that person is the one refused.
-            blame_suspect(&self.conn, &ack.terminal, t, now);
+        // A batch sent after persons were set aside, without them, was taken: they are the ones
+        // refused. (One sent before, late or from before a restart, tells nothing.)
+        let sent_at = elapsed.map(|e| Instant::now() - e);
+        let tells = op == Op::Edit
+            && sent_at.is_some_and(|sent| t.suspects.iter().all(|s| s.at <= sent))
+            && !items
+                .iter()
+                .any(|(e, _)| t.suspects.iter().any(|s| s.employee == *e));
+        if tells {
+            blame_suspects(&self.conn, &ack.terminal, t, now);
         }
         let result = match ack.body {
             AckBody::Edit { ok, failed } if op == Op::Edit => {
@@ -932,6 +977,9 @@ impl Engine {
                             .map(|c| (id.clone(), c.to_string()))
                     })
                     .collect();
+                if !stored.is_empty() && t.meta.last_error.as_deref() == Some(STORAGE_FULL) {
+                    t.meta.last_error = None;
+                }
                 let mut permanent = 0;
                 let mut transient = false;
                 let res = (|| -> rusqlite::Result<()> {
@@ -959,7 +1007,7 @@ impl Engine {
                             permanent += 1;
                         }
                         if f.errcode == 474 {
-                            t.meta.last_error = Some("terminal storage full (474)".into());
+                            t.meta.last_error = Some(STORAGE_FULL.into());
                         }
                     }
                     for (id, c) in &given_up {
@@ -1086,6 +1134,18 @@ impl Engine {
                 t.meta.person_count = Some(custom_ids.len() as u32);
                 t.reconciled = true;
                 t.work = None;
+                // What it holds is known anew: planned from it now, not after a retry's wait.
+                t.replan_at = None;
+                // An unnamed addition it lists, or an unnamed removal it no longer does, was
+                // made: not counted against it. (An unnamed change to someone it already held
+                // cannot be told from its list: still counted.)
+                let listed: HashSet<&str> = custom_ids.iter().map(String::as_str).collect();
+                let confirmed_before =
+                    directory::confirmed(&self.conn, &ack.terminal).unwrap_or_default();
+                t.unnamed_rounds.retain(|id, (op, _, _)| match op {
+                    Op::Delete => listed.contains(id.as_str()),
+                    _ => !listed.contains(id.as_str()) || confirmed_before.contains_key(id),
+                });
                 let present: HashSet<String> = custom_ids.into_iter().collect();
                 let sent: HashMap<&str, &str> = t
                     .sent_unanswered()
@@ -1151,9 +1211,8 @@ impl Engine {
         // running) parked them as failed for good.
         let mut deferred = 0_u64;
         let mut next_due: Option<i64> = None;
-        let set_aside = t.suspect.as_ref().map(|s| s.employee.as_str());
         for (eid, e) in &desired {
-            if Some(*eid) == set_aside {
+            if t.suspects.iter().any(|s| s.employee == *eid) {
                 continue;
             }
             let content = e.content();
@@ -1295,8 +1354,8 @@ impl Engine {
             t.replan_at = Some(now + Duration::from_millis(wait));
             return;
         } else {
-            // A person set aside with no one left to send after them: refused alone, blamed.
-            blame_suspect(&self.conn, id, t, now_ms());
+            // Persons set aside with no one left to send after them: refused alone, blamed.
+            blame_suspects(&self.conn, id, t, now_ms());
             t.batch_cap = None;
             if let Some(j) = t.job.as_mut().filter(|j| j.state == "running") {
                 j.state = "done".into();
@@ -1718,6 +1777,10 @@ mod tests {
         ));
         let confirmed = directory::confirmed(&engine.conn, "T1").unwrap();
         assert_eq!(confirmed.get("E2"), Some(&Some("c2".to_owned())));
+        assert!(
+            !engine.terms["T1"].unnamed_rounds.contains_key("E2"),
+            "a change the list shows made is not counted against the terminal"
+        );
         // A deletion answered without one of its ids: the terminal is asked again too.
         let term = engine.terms.get_mut("T1").unwrap();
         term.replan_when_done = false;
@@ -1993,25 +2056,28 @@ mod tests {
         let four = [("E1", "c1"), ("E2", "c2"), ("E3", "c3"), ("E4", "c4")];
         sent(&mut engine, "m1", &four, Some(400));
         assert_eq!(engine.batch_size("T1"), 2, "halved");
-        // Alone, E3 is refused: set aside, not blamed yet.
-        sent(&mut engine, "m2", &[("E3", "c3")], Some(400));
+        // Alone, E2 and then its neighbour E3 are refused: set aside, not blamed yet.
+        sent(&mut engine, "m2", &[("E2", "c2")], Some(400));
+        sent(&mut engine, "m3", &[("E3", "c3")], Some(400));
         assert!(refusals(&engine).is_empty());
-        // The next batch, without E3, is taken: E3 was the one.
-        sent(&mut engine, "m3", &[("E4", "c4")], Some(200));
-        assert_eq!(refusals(&engine), [("E3".to_owned(), 400)]);
-        assert_eq!(engine.terms["T1"].batch_cap, None, "halving lifted");
-
-        // A terminal that refuses everything: the person set aside is not blamed.
-        sent(&mut engine, "m4", &[("E5", "c5")], Some(403));
-        sent(&mut engine, "m5", &[("E6", "c6")], Some(403));
+        // The next batch, without them, is taken: they were the ones.
+        sent(&mut engine, "m4", &[("E4", "c4")], Some(200));
         assert_eq!(
             refusals(&engine),
-            [("E3".to_owned(), 400)],
-            "nobody more blamed"
+            [("E2".to_owned(), 400), ("E3".to_owned(), 400)]
         );
-        assert!(engine.terms["T1"].suspect.is_none());
+        assert_eq!(engine.terms["T1"].batch_cap, None, "halving lifted");
+
+        // A terminal that refuses everything: five persons refused alone in a row, and the
+        // ones set aside are not blamed.
+        for n in 5..10 {
+            let e = format!("E{n}");
+            sent(&mut engine, &format!("m{n}"), &[(&e, "c")], Some(403));
+        }
+        assert_eq!(refusals(&engine).len(), 2, "nobody more blamed");
+        assert!(engine.terms["T1"].suspects.is_empty());
         // Busy (410), or a "fail" with no code, is nobody's fault: no halving.
-        sent(&mut engine, "m6", &four, Some(410));
+        sent(&mut engine, "m16", &four, Some(410));
         assert_eq!(engine.terms["T1"].batch_cap, None);
         engine.terms.get_mut("T1").unwrap().inflight = Some(request("m7", Op::Edit, &four));
         engine.on_ack(Ack {
@@ -2067,6 +2133,10 @@ mod tests {
                 "QueryPerson"
             ],
             "three refusals, then on without it"
+        );
+        assert_eq!(
+            engine.terms["T1"].meta.last_error, None,
+            "answered, the terminal's row no longer shows the refusals"
         );
     }
 
