@@ -85,15 +85,16 @@ pub struct DeviceState {
 impl DeviceState {
     /// Applies a status if it moves the device forward; see `online_since_ms` for last wills
     /// and `device_status_ms` for statuses stamped on arrival.
-    fn apply_status(&mut self, incoming: &Status) -> bool {
+    fn apply_status(&mut self, incoming: &Status, replayed: bool) -> bool {
         let (held_ts, held_online) = match &self.status {
             Some(held) => (Some(held.ts_ms), held.online),
             None => (None, false),
         };
         let applies = if incoming.stamped_on_arrival && incoming.online {
             // Presence from a device whose clock cannot be read (a terminal not set): it says
-            // "online now", whatever the clocks.
-            true
+            // "online now", whatever the clocks; but not as a replay of the broker's retained
+            // copy (stamped on its replay, it would bring a device that went offline back).
+            !replayed || held_ts.is_none()
         } else if incoming.stamped_on_arrival {
             // A will with no time of its own: the broker publishes it after every message of
             // the connection it ends, so it ends the session held whatever the clocks say
@@ -182,11 +183,15 @@ impl DeviceState {
         if !status.stamped_on_arrival {
             return status.ts_ms;
         }
+        // No time of the device's own known (a terminal whose clock is not set stamps nothing
+        // usable): the 10 minutes the will arrived in, the same on consoles whose clocks
+        // agree, but for a will arriving at the turn of one. (Each console's own arrival time
+        // gave every console an incident of its own for one outage.)
         self.fix
             .as_ref()
             .map(|f| f.ts_ms)
             .max(self.device_status_ms)
-            .unwrap_or(status.ts_ms)
+            .unwrap_or(status.ts_ms.div_euclid(OFFLINE_CAUSE_WINDOW_MS) * OFFLINE_CAUSE_WINDOW_MS)
     }
 
     /// Online per the latest status (the last will says offline). A device that has sent
@@ -211,6 +216,10 @@ pub struct LiveState {
     /// count the time the console could not hear it.
     outages: std::collections::VecDeque<(i64, i64)>,
 }
+
+/// The window a will with no device time of any kind behind it is placed in, to name its
+/// going-offline incident the same on every console.
+const OFFLINE_CAUSE_WINDOW_MS: i64 = 10 * 60_000;
 
 /// Outages remembered: a week of them, at most this many.
 const MAX_OUTAGES: usize = 10_000;
@@ -295,7 +304,7 @@ impl LiveState {
                 (moved, (moved || behind).then_some(behind))
             }
             NativeMessage::Status { status, .. } => {
-                let moved = state.apply_status(status);
+                let moved = state.apply_status(status, replayed);
                 let behind = !moved
                     && !status.stamped_on_arrival
                     && state.device_status_ms.is_some_and(|h| status.ts_ms < h);
@@ -412,11 +421,13 @@ impl LiveState {
             if let Some(from) = state.replay_grace_from_ms.filter(|&from| from > now_ms) {
                 state.replay_grace_from_ms = Some(from.min(now_ms));
             }
-            let silent = over(
-                state
-                    .last_seen_ms
-                    .max(state.replay_grace_from_ms.unwrap_or(i64::MIN)),
-            );
+            // Only an online device can be stale: an offline one's silence is not worked out.
+            let silent = state.online()
+                && over(
+                    state
+                        .last_seen_ms
+                        .max(state.replay_grace_from_ms.unwrap_or(i64::MIN)),
+                );
             let run_over = state.behind_since_ms.is_some_and(over);
             // A device stale for its silence that comes back reporting old times stays stale
             // (not fresh for a minute, then stale again); its clock is blamed only once the
@@ -968,6 +979,24 @@ mod tests {
         assert!(!live.get(&id("t1")).unwrap().online());
         live.apply(&stamped(true, 3_000), 3_000);
         assert!(live.get(&id("t1")).unwrap().online(), "back online");
+        // A replay of a retained one does not bring it back.
+        live.apply(&stamped(false, 4_000), 4_000);
+        live.apply_replayed(&stamped(true, 5_000), 5_000);
+        assert!(
+            !live.get(&id("t1")).unwrap().online(),
+            "a replay is no sign of life"
+        );
+        // With no time of its own known, its going offline is named by the 10 minutes the
+        // will came in: the same on two consoles that heard it 2 s apart.
+        let will = |ts| match stamped(false, ts) {
+            NativeMessage::Status { status, .. } => status,
+            _ => unreachable!(),
+        };
+        let state = live.get(&id("t1")).unwrap();
+        assert_eq!(
+            state.offline_cause_ms(&will(1_801_000)),
+            state.offline_cause_ms(&will(1_803_000))
+        );
     }
 
     #[test]
