@@ -35,6 +35,10 @@ pub struct IncidentsThen {
     pub resolved_earlier: u32,
 }
 
+/// How much later than an incident's opening its first event may have arrived (delivery) for
+/// the file to be taken as holding its events.
+const KEPT_SLACK_MS: i64 = 60_000;
+
 /// Every incident's audit trail in a history file, read once.
 #[derive(Debug, Default)]
 pub struct Trails {
@@ -56,7 +60,8 @@ struct Repeats {
     unsorted: HashSet<(String, String)>,
     /// The newest event row read; `None` before the first key is read.
     read_up_to: Option<i64>,
-    /// The oldest event's time in the file (`i64::MAX`: none), read once.
+    /// When the oldest event left in the file arrived (`i64::MAX`: none); read again at each
+    /// catch-up (retention goes on in a running console's file).
     oldest_event_ms: Option<i64>,
 }
 
@@ -100,22 +105,28 @@ impl Repeats {
     /// Whether the file still holds the events from `from_ms` on (retention has not taken any
     /// that old): only then can an incident's repeats be counted again.
     fn kept_since(&mut self, conn: &Connection, from_ms: i64) -> rusqlite::Result<bool> {
+        use rusqlite::OptionalExtension;
         if self.oldest_event_ms.is_none() {
+            // Retention deletes in arrival order: the first row left is where it stopped.
             self.oldest_event_ms = Some(
-                conn.query_row("SELECT min(ts_ms) FROM events", [], |r| {
-                    r.get::<_, Option<i64>>(0)
-                })?
+                conn.query_row(
+                    "SELECT received_ms FROM events ORDER BY id LIMIT 1",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()?
                 .unwrap_or(i64::MAX),
             );
         }
-        // The oldest event is what retention left: later than the incident's start, some of
-        // its repeats may be gone (so may all be, in an empty table).
-        Ok(self.oldest_event_ms.unwrap_or(i64::MAX) <= from_ms)
+        // Received later than the incident opened (give or take its delivery), the first row
+        // left says retention took the events of its start (all of them, in an empty table).
+        Ok(self.oldest_event_ms.unwrap_or(i64::MAX) <= from_ms.saturating_add(KEPT_SLACK_MS))
     }
 
     /// Appends the events stored since the last call to the keys already read (a running
     /// console's file grows); the first call only notes where the table ends.
     fn catch_up(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        self.oldest_event_ms = None;
         let newest: i64 =
             conn.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?;
         let read = match self.read_up_to {
@@ -302,11 +313,21 @@ impl Trails {
                 let (seen, last) =
                     self.repeats
                         .between(conn, (&i.source, &i.kind), now.first_seen_ms, at_ms)?;
-                // Counted again only while the file holds the events since it opened: once
-                // retention took some, the count stays as the file has it (counted as 1, it
-                // looked like a single occurrence).
+                // Counted again while the file holds the events since it opened. Once retention
+                // took some (counted, it looked like a single occurrence), it is the count the
+                // file has less the repeats after the instant (the newest, which retention
+                // takes last).
                 if self.repeats.kept_since(conn, now.first_seen_ms)? {
                     i.count = u32::try_from(seen.max(1)).unwrap_or(u32::MAX);
+                } else {
+                    let (after, _) = self.repeats.between(
+                        conn,
+                        (&i.source, &i.kind),
+                        at_ms.saturating_add(1),
+                        now.last_seen_ms,
+                    )?;
+                    let after = u32::try_from(after).unwrap_or(u32::MAX);
+                    i.count = now.count.saturating_sub(after).max(1);
                 }
                 // The last repeat up to the instant (the console's own kinds, offline or stale,
                 // have no events: their first sighting).
@@ -444,12 +465,14 @@ mod tests {
         conn.execute_batch(
             "DELETE FROM events;
              INSERT INTO events (device_id, event_id, ts_ms, type, severity, received_ms)
-               VALUES ('v1', 'n1', 1500, 'panic', 'critical', 0);",
+               VALUES ('v1', 'n1', 1500, 'panic', 'critical', 100000);",
         )
         .unwrap();
-        // The events of its start are gone: the count stays as the file has it.
+        // The events of its start are gone (the first row left arrived long after it opened):
+        // the count is the file's, less the repeats kept after the instant.
         let i = at(3500);
         assert_eq!((i.count, i.last_seen_ms), (3, 1500));
+        assert_eq!(at(1200).count, 2, "3, less the one kept at 1500");
         assert_eq!(i.updated_by, "dana");
         let i = at(5000);
         assert_eq!((i.state, i.assignee.as_deref()), (Assigned, Some("bo")));
