@@ -102,16 +102,32 @@ async fn send_control(state: &ConsoleState, control: Control) -> Result<(), Comm
         .map_err(|_| CommandError::new("sync_stopped", "the employee sync has stopped"))
 }
 
+/// An employee import that stopped before removing many, waiting for the operator.
+pub struct PendingImport {
+    file: PathBuf,
+    /// How many it would remove: confirmed, it removes at most this many.
+    removing: u64,
+    /// The file's length and time of change when the question was asked.
+    seen: Option<(u64, std::time::SystemTime)>,
+}
+
+fn file_stamp(file: &std::path::Path) -> Option<(u64, std::time::SystemTime)> {
+    let meta = std::fs::metadata(file).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
+}
+
 /// Imports the employee CSV the operator picks in a dialog and has the sync plan again;
 /// `None` when the dialog was cancelled. An import that would remove many employees stops
-/// before changing anything, and its report says how many (`unconfirmed`); `confirm` imports
-/// that file again (no dialog), removing at most as many as the operator was told. The file is
-/// kept here, never named by the page: a page that could name one could import any CSV on disk.
+/// before changing anything, and its report says how many (`unconfirmed`). `confirm`:
+/// `Some(true)` imports that file (no dialog), removing at most as many as the operator was
+/// told, and only if the file is as it was then; `Some(false)` drops the question (the
+/// operator cancelled it). The file is kept here, never named by the page: a page that could
+/// name one could import any CSV on disk.
 #[tauri::command]
 pub async fn import_employees(
     window: tauri::WebviewWindow,
     state: State<'_, ConsoleState>,
-    confirm: bool,
+    confirm: Option<bool>,
 ) -> Result<Option<facesync::ImportReport>, CommandError> {
     let Some(zone) = state.face_zone else {
         return Err(CommandError::new(
@@ -119,25 +135,42 @@ pub async fn import_employees(
             "face terminals are turned off ([face] enabled = false)",
         ));
     };
-    let pending = state
-        .pending_import
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
-    let (csv, removals) = match (confirm, pending) {
-        (true, Some((file, removing))) => (file, facesync::Removals::UpTo(removing)),
-        (true, None) => {
-            return Err(CommandError::new(
-                "nothing_to_confirm",
-                "no import is waiting for a confirmation: import the file again",
-            ))
+    let pending = || {
+        state
+            .pending_import
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    };
+    let (csv, removals) = match confirm {
+        Some(false) => {
+            pending().take();
+            return Ok(None);
         }
-        (false, _) => {
+        Some(true) => {
+            let Some(p) = pending().take() else {
+                return Err(CommandError::new(
+                    "nothing_to_confirm",
+                    "no import is waiting for a confirmation: import the file again",
+                ));
+            };
+            if file_stamp(&p.file) != p.seen {
+                return Err(CommandError::new(
+                    "file_changed",
+                    format!(
+                        "{} changed since the question: import it again",
+                        p.file.display()
+                    ),
+                ));
+            }
+            (p.file, facesync::Removals::UpTo(p.removing))
+        }
+        None => {
             let picked =
                 dialogs::open(&window, dialogs::IMPORT_EMPLOYEES, ("CSV", &["csv"])).await?;
             let Some(csv) = picked else {
-                return Ok(None);
+                return Ok(None); // a question still on screen stands
             };
+            pending().take();
             (csv, facesync::Removals::Few)
         }
     };
@@ -151,10 +184,12 @@ pub async fn import_employees(
     .map_err(|e| CommandError::new("import", format!("{e:#}")))?;
     if let Some(u) = &report.unconfirmed {
         // Nothing changed: no reload. Confirmed, it removes at most this many.
-        *state
-            .pending_import
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some((file, u.removing));
+        let seen = file_stamp(&file);
+        *pending() = Some(PendingImport {
+            file,
+            removing: u.removing,
+            seen,
+        });
         return Ok(Some(report));
     }
     // The import is committed: its report is the answer even should the sync not take the

@@ -110,7 +110,7 @@ pub struct ConsoleState {
     pub config_path: Option<std::path::PathBuf>,
     /// The employee import that stopped before removing many, until the operator confirms it:
     /// the file and how many it would remove. Kept here, so the page never names a file.
-    pub pending_import: Mutex<Option<(std::path::PathBuf, u64)>>,
+    pub pending_import: Mutex<Option<employees::PendingImport>>,
 }
 
 pub struct SyncControls {

@@ -157,6 +157,12 @@ test('a supervisor imports employees, watches the sync finish, and reads and exp
     assert.match(asked, /Nothing was imported\..*leaves out 40 of the 40 employees/s);
     writeFileSync(join(artifacts, 'gui-sites-import-confirm.png'), await s.screenshot());
     assert.equal(await s.execute(`return [...document.querySelectorAll('[data-testid=employee-row]')].some((e) => /N001/.test(e.textContent));`), false);
+    // Cancelled, the question goes (and the backend forgets the import); asked again, confirmed.
+    await s.execute(click('import-confirm-cancel'));
+    await until('the question gone', async () => !(await s.execute(`return !!document.querySelector('[data-testid=import-confirm]');`)));
+    await until('the import button', () => s.execute(click('import-run')));
+    await answerFileDialog('Import employees (CSV)', hires);
+    await until('the question again', async () => /leaves out 40/.test(await s.execute(text('import-confirm'))), 20_000);
     await s.execute(click('import-confirm-run'));
     const applied = await until('the confirmed import', async () => {
       const t = await s.execute(text('import-report'));

@@ -114,8 +114,9 @@ export interface Backend {
   setTerminalGroups(terminal: string, groups: string[]): Promise<void>;
   /** Imports the employee CSV the operator picks in the backend's file dialog; null when the
    * dialog was cancelled. One that would remove many employees imports nothing and says so
-   * (`unconfirmed`); `confirm` imports that file (the backend keeps it: the page never names
-   * one), removing at most as many as the report said. */
+   * (`unconfirmed`); `confirm` true imports that file (the backend keeps it: the page never
+   * names one), removing at most as many as the report said, and only if the file did not
+   * change since; false drops the question (null). */
   importEmployees(confirm?: boolean): Promise<ImportReport | null>;
   /** The attendance log, newest first. */
   attendanceLog(filter: AttendanceFilter): Promise<AttendanceRow[]>;
