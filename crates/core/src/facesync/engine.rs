@@ -1623,6 +1623,32 @@ mod tests {
         t.give_up_inflight();
     }
 
+    /// An engine over a new history file holding terminal T1 (and what `prepare` adds), with
+    /// the default settings but what `configure` changes; the file's folder, and what the
+    /// engine sends.
+    fn engine_for_t1(
+        prepare: impl FnOnce(&mut Connection),
+        configure: impl FnOnce(&mut SyncConfig),
+    ) -> (Engine, mpsc::Receiver<Outbound>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
+        directory::save_terminal(
+            &conn,
+            &Terminal {
+                terminal_id: "T1".into(),
+                ..Terminal::default()
+            },
+        )
+        .unwrap();
+        prepare(&mut conn);
+        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
+        let (out_tx, out_rx) = mpsc::channel(8);
+        let mut cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
+        configure(&mut cfg);
+        let engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+        (engine, out_rx, dir)
+    }
+
     #[test]
     fn what_unanswered_batches_sent_is_trusted_only_when_it_is_all_known() {
         let mut t = Term::new(Terminal::default());
@@ -1668,18 +1694,8 @@ mod tests {
 
     #[tokio::test]
     async fn new_employees_and_late_query_answers_are_not_taken_for_what_a_terminal_holds() {
-        let dir = tempfile::tempdir().unwrap();
+        let (mut engine, _out_rx, dir) = engine_for_t1(|_| {}, |_| {});
         let db = dir.path().join("h.sqlite");
-        let conn = crate::store::open(&db).unwrap();
-        let t = Terminal {
-            terminal_id: "T1".into(),
-            ..Terminal::default()
-        };
-        directory::save_terminal(&conn, &t).unwrap();
-        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
-        let (out_tx, _out_rx) = mpsc::channel(8);
-        let cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
-        let mut engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
         engine.terms.get_mut("T1").unwrap().reconciled = true;
         // Nothing new in the directory: the terminal's last answer stands.
         engine.reload().unwrap();
@@ -1725,20 +1741,7 @@ mod tests {
 
     #[tokio::test]
     async fn persons_an_ack_names_neither_way_are_asked_about_not_taken_as_done() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
-        directory::save_terminal(
-            &conn,
-            &Terminal {
-                terminal_id: "T1".into(),
-                ..Terminal::default()
-            },
-        )
-        .unwrap();
-        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
-        let (out_tx, _out_rx) = mpsc::channel(8);
-        let cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
-        let mut engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+        let (mut engine, _out_rx, _dir) = engine_for_t1(|_| {}, |_| {});
         let ack = |message_id: &str, operator: &str, body: AckBody| Ack {
             terminal: "T1".into(),
             message_id: message_id.into(),
@@ -1799,22 +1802,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_removal_the_terminal_keeps_refusing_is_tried_three_times_then_shown_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
-        directory::save_terminal(
-            &conn,
-            &Terminal {
-                terminal_id: "T1".into(),
-                ..Terminal::default()
-            },
-        )
-        .unwrap();
         // A leaver the terminal holds.
-        directory::confirm_stored(&conn, "T1", &[("E9".into(), "c9".into())], 1).unwrap();
-        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
-        let (out_tx, _out_rx) = mpsc::channel(8);
-        let cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
-        let mut engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+        let (mut engine, _out_rx, _dir) = engine_for_t1(
+            |conn| {
+                directory::confirm_stored(conn, "T1", &[("E9".into(), "c9".into())], 1).unwrap();
+            },
+            |_| {},
+        );
         engine.managed.insert("E9".into());
         let ack = |message_id: &str, body: AckBody| Ack {
             terminal: "T1".into(),
@@ -1867,21 +1861,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_removal_the_terminal_answers_without_naming_is_given_up_after_three_rounds() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
-        directory::save_terminal(
-            &conn,
-            &Terminal {
-                terminal_id: "T1".into(),
-                ..Terminal::default()
+        let (mut engine, _out_rx, _dir) = engine_for_t1(
+            |conn| {
+                directory::confirm_stored(conn, "T1", &[("E9".into(), "c9".into())], 1).unwrap();
             },
-        )
-        .unwrap();
-        directory::confirm_stored(&conn, "T1", &[("E9".into(), "c9".into())], 1).unwrap();
-        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
-        let (out_tx, _out_rx) = mpsc::channel(8);
-        let cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
-        let mut engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+            |_| {},
+        );
         engine.managed.insert("E9".into());
         for n in 1..=3 {
             engine.plan("T1");
@@ -1955,37 +1940,26 @@ mod tests {
 
     #[tokio::test]
     async fn a_person_refused_for_a_passing_reason_waits_before_the_next_attempt() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("h.sqlite");
-        let mut conn = crate::store::open(&db).unwrap();
-        directory::save_terminal(
-            &conn,
-            &Terminal {
-                terminal_id: "T1".into(),
-                ..Terminal::default()
+        let (mut engine, _out_rx, _dir) = engine_for_t1(
+            |conn| {
+                directory::apply_import(conn, &[ann()], &HashSet::new(), false, 1).unwrap();
+                // The photo download failed a moment ago (465, first attempt).
+                directory::record_failure(
+                    conn,
+                    &Failure {
+                        terminal_id: "T1".into(),
+                        employee_id: "E1".into(),
+                        content: ann().content(),
+                        errcode: 465,
+                        reason: "photo download failed or timed out".into(),
+                        attempts: 0,
+                        at_ms: now_ms(),
+                    },
+                )
+                .unwrap();
             },
-        )
-        .unwrap();
-        directory::apply_import(&mut conn, &[ann()], &HashSet::new(), false, 1).unwrap();
-        // The photo download failed a moment ago (465, first attempt).
-        directory::record_failure(
-            &conn,
-            &Failure {
-                terminal_id: "T1".into(),
-                employee_id: "E1".into(),
-                content: ann().content(),
-                errcode: 465,
-                reason: "photo download failed or timed out".into(),
-                attempts: 0,
-                at_ms: now_ms(),
-            },
-        )
-        .unwrap();
-        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
-        let (out_tx, _out_rx) = mpsc::channel(8);
-        let mut cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
-        cfg.retry_after = Duration::from_millis(300);
-        let mut engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+            |cfg| cfg.retry_after = Duration::from_millis(300),
+        );
         engine.plan("T1");
         let t = &engine.terms["T1"];
         assert!(t.work.as_ref().unwrap().upserts.is_empty(), "not at once");
@@ -2015,20 +1989,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_refused_whole_is_halved_until_the_person_it_was_refused_for_is_found() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
-        directory::save_terminal(
-            &conn,
-            &Terminal {
-                terminal_id: "T1".into(),
-                ..Terminal::default()
-            },
-        )
-        .unwrap();
-        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
-        let (out_tx, _out_rx) = mpsc::channel(8);
-        let cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
-        let mut engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+        let (mut engine, _out_rx, _dir) = engine_for_t1(|_| {}, |_| {});
         let answer = |message_id: &str, code: Option<u32>| Ack {
             terminal: "T1".into(),
             message_id: message_id.into(),
@@ -2089,20 +2050,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_terminal_without_query_progress_is_synced_all_the_same() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
-        directory::save_terminal(
-            &conn,
-            &Terminal {
-                terminal_id: "T1".into(),
-                ..Terminal::default()
-            },
-        )
-        .unwrap();
-        let photos = PhotoServer::start("127.0.0.1:0".parse().unwrap(), None).unwrap();
-        let (out_tx, mut out_rx) = mpsc::channel(8);
-        let cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
-        let mut engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
+        let (mut engine, mut out_rx, _dir) = engine_for_t1(|_| {}, |_| {});
         engine.terms.get_mut("T1").unwrap().online = Some(true);
         let mut asked = Vec::new();
         for n in 0..4 {
