@@ -1,0 +1,38 @@
+#!/usr/bin/env python3
+# Migration 7 (the events (device_id, ts_ms) index) on a synthetic events table: how long it
+# takes once on an existing file, and what it saves the device panel. Usage:
+#   python3 scripts/bench-events-index.py EVENTS DEVICES   (see docs/BENCHMARKS.md)
+import os, sqlite3, sys, tempfile, time
+
+n = int(sys.argv[1]); devices = int(sys.argv[2])
+folder = tempfile.mkdtemp(prefix="watchfloor-bench-index-")
+path = os.path.join(folder, "events.sqlite")
+c = sqlite3.connect(path)
+c.execute("PRAGMA journal_mode=WAL")
+c.execute("""CREATE TABLE events (id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, event_id TEXT NOT NULL,
+ ts_ms INTEGER NOT NULL, type TEXT NOT NULL, severity TEXT NOT NULL, message TEXT, lat REAL, lon REAL,
+ received_ms INTEGER NOT NULL, UNIQUE (device_id, event_id)) STRICT""")
+c.execute("CREATE INDEX events_by_time ON events (ts_ms)")
+t0 = 1796000000000
+rows = ((f"dev-{i % devices:05d}", f"e{i}", t0 + i * 10, "door_open", "info", "the door was opened", 51.9, 4.4, t0 + i * 10 + 50) for i in range(n))
+c.executemany("INSERT INTO events (device_id, event_id, ts_ms, type, severity, message, lat, lon, received_ms) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+c.commit(); c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+size = os.path.getsize(path)
+start = time.perf_counter()
+c.execute("CREATE INDEX events_by_device_time ON events (device_id, ts_ms)"); c.commit()
+took = time.perf_counter() - start
+c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+print(f"{n} events, {devices} devices, file {size/1e6:.0f} MB -> {os.path.getsize(path)/1e6:.0f} MB; index built in {took:.2f} s; sqlite {sqlite3.sqlite_version}")
+# The panel's query before/after, for one device.
+q = "SELECT event_id, ts_ms FROM events WHERE device_id = ? ORDER BY ts_ms DESC LIMIT 20"
+s = time.perf_counter()
+for k in range(200): c.execute(q, (f"dev-{k:05d}",)).fetchall()
+print(f"newest 20 events of a device: {(time.perf_counter()-s)/200*1000:.3f} ms each (with the index)")
+c.execute("DROP INDEX events_by_device_time")
+s = time.perf_counter()
+for k in range(200): c.execute(q, (f"dev-{k:05d}",)).fetchall()
+print(f"newest 20 events of a device: {(time.perf_counter()-s)/200*1000:.3f} ms each (without)")
+c.close()
+for name in os.listdir(folder):
+    os.remove(os.path.join(folder, name))
+os.rmdir(folder)
