@@ -85,6 +85,17 @@ describe('IncidentStore', () => {
     expect(s.apply([{ ...low, severity: 'medium', version: 2 }], false, 'critical')).toEqual([]);
   });
 
+  it('says an incident escalated when the batch brings the repeat after the escalation', () => {
+    const s = new IncidentStore();
+    const high = incident({ id: 'm', severity: 'high', state: 'acknowledged', version: 2 });
+    s.apply([high], true, 'critical');
+    // Escalated (v3) and repeated (v4) between two batches: the page gets v4, a "repeated".
+    const repeated = { ...high, severity: 'critical' as const, version: 4, count: 3, last_change: { action: 'repeated', detail: null } };
+    const [alert] = s.apply([repeated], false, 'critical');
+    expect(alertText([alert]).body).toBe('panic button at v1 (escalated: high -> critical)');
+    expect(s.byId.get('m')?.last_change.action).toBe('repeated');
+  });
+
   it('forgets incidents resolved more than a day ago, never open ones', () => {
     const s = new IncidentStore();
     const day = 24 * 3600 * 1000;

@@ -105,7 +105,15 @@ export class IncidentStore {
       this.byId.set(i.id, i);
       const becameNew = i.state === 'new' && (!held || held.state !== 'new');
       const escalated = held !== undefined && isOpen(i) && severityRank(i.severity) < severityRank(held.severity);
-      if (!quiet && (becameNew || escalated) && severityRank(i.severity) <= severityRank(alertAt)) alerts.push(i);
+      if (!quiet && (becameNew || escalated) && severityRank(i.severity) <= severityRank(alertAt)) {
+        // An escalation and a repeat after it in one batch reach the page as the repeat: the
+        // alert still says it escalated, and from what.
+        const said =
+          escalated && !becameNew && i.last_change.action !== 'escalated'
+            ? { ...i, last_change: { action: 'escalated', detail: `${held.severity} -> ${i.severity}` } }
+            : i;
+        alerts.push(said);
+      }
     }
     return alerts;
   }
