@@ -16,4 +16,21 @@ describe('incident drafts', () => {
     d.set('i1', { note: '', resolution: '', assignee: '' });
     expect(d.size).toBe(1);
   });
+
+  it('hands a refused send back to the panel open on the incident, or to the next one', () => {
+    const d = new Drafts();
+    const told: string[] = [];
+    // The panel that sent was closed; another is open on the same incident.
+    const stop = d.onRefused((id) => told.push(id));
+    d.refused('i1', { note: 'called the driver', resolution: '', assignee: '' }, 'incident i1 is resolved');
+    expect(told).toEqual(['i1']);
+    expect(d.get('i1').note).toBe('called the driver');
+    expect(d.takeRefusal('i1')).toBe('incident i1 is resolved');
+    expect(d.takeRefusal('i1'), 'shown once').toBeNull();
+    // With no panel open, the reason waits for the next one.
+    stop();
+    d.refused('i2', { note: '', resolution: 'towed', assignee: '' }, 'version limit');
+    expect(told).toEqual(['i1']);
+    expect(d.takeRefusal('i2')).toBe('version limit');
+  });
 });

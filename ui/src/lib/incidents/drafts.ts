@@ -13,6 +13,9 @@ const EMPTY: Draft = { note: '', resolution: '', assignee: '' };
 
 export class Drafts {
   #byIncident = new Map<string, Draft>();
+  /** Why an incident's last send was refused, until its panel has shown it. */
+  #refusals = new Map<string, string>();
+  #listeners = new Set<(id: string) => void>();
 
   get(id: string): Draft {
     return { ...(this.#byIncident.get(id) ?? EMPTY) };
@@ -21,6 +24,29 @@ export class Drafts {
   set(id: string, draft: Draft): void {
     if (draft.note || draft.resolution || draft.assignee) this.#byIncident.set(id, { ...draft });
     else this.#byIncident.delete(id);
+  }
+
+  /** A send was refused after its panel may have closed (and another opened on the same
+   * incident): the text goes back into the draft, the reason is kept, and the panel open on
+   * the incident, if any, is told (they used to land in the closed one, and be lost). */
+  refused(id: string, draft: Draft, why: string): void {
+    this.set(id, draft);
+    this.#refusals.set(id, why);
+    for (const listener of this.#listeners) listener(id);
+  }
+
+  /** The reason a send on `id` was refused, once (the panel that shows it takes it). */
+  takeRefusal(id: string): string | null {
+    const why = this.#refusals.get(id) ?? null;
+    this.#refusals.delete(id);
+    return why;
+  }
+
+  /** Calls `listener` with the incident's id whenever a send on it is refused; returns the
+   * function that stops it. */
+  onRefused(listener: (id: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   get size(): number {
