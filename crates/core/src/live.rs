@@ -215,6 +215,8 @@ pub struct LiveState {
     /// The console's past outages, `(from, to)`, oldest first: a device's silence does not
     /// count the time the console could not hear it.
     outages: std::collections::VecDeque<(i64, i64)>,
+    /// Devices forgotten since the last batch ([`LiveState::forget_silent`]).
+    removed: Vec<DeviceId>,
 }
 
 /// The window a will with no device time of any kind behind it is placed in, to name its
@@ -491,7 +493,36 @@ impl LiveState {
     }
 
     pub fn has_changes(&self) -> bool {
-        !self.changed.is_empty()
+        !self.changed.is_empty() || !self.removed.is_empty()
+    }
+
+    /// Forgets the devices offline or stale whose last message is older than
+    /// `[live] forget_after_days` (they stay in the history file): a console running for
+    /// months beside a fleet whose phones come and go would otherwise fill `max_devices` with
+    /// devices gone for good, and refuse new ones. Returns how many went; the next batch names
+    /// them.
+    pub fn forget_silent(&mut self, now_ms: i64) -> usize {
+        let Some(after) = self.settings.forget_after else {
+            return 0;
+        };
+        let after = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+        let before = self.devices.len();
+        let removed = &mut self.removed;
+        let changed = &mut self.changed;
+        self.devices.retain(|id, s| {
+            let gone = (!s.online() || s.stale) && now_ms.saturating_sub(s.last_seen_ms) > after;
+            if gone {
+                changed.remove(id);
+                removed.push(id.clone());
+            }
+            !gone
+        });
+        before - self.devices.len()
+    }
+
+    /// The devices forgotten since the last call (for the next batch).
+    pub fn take_removed(&mut self) -> Vec<DeviceId> {
+        std::mem::take(&mut self.removed)
     }
 
     pub fn get(&self, id: &DeviceId) -> Option<&DeviceState> {
@@ -961,6 +992,34 @@ mod tests {
             vec![id("a")],
             "stale after its silence, not an hour later"
         );
+    }
+
+    #[test]
+    fn devices_gone_for_longer_than_the_limit_are_forgotten_and_named_once() {
+        let day = 86_400_000;
+        let mut live = LiveState::new(LiveSettings {
+            forget_after: Some(Duration::from_secs(7 * 86_400)),
+            ..LiveSettings::default()
+        });
+        live.apply(&status("gone", 0, false), 0); // offline since day 0
+        live.apply(&status("silent", 0, true), 0); // online, then silent (stale)
+        live.apply(&status("here", 8 * day, true), 8 * day);
+        live.sweep_stale(8 * day);
+        live.take_changes();
+        assert_eq!(live.forget_silent(8 * day), 2);
+        let mut gone: Vec<String> = live.take_removed().iter().map(|d| d.to_string()).collect();
+        gone.sort();
+        assert_eq!(gone, ["gone", "silent"]);
+        assert!(live.take_removed().is_empty(), "named once");
+        assert!(live.get(&id("here")).is_some() && live.counts().total == 1);
+        // Heard again, it is a device like any other.
+        live.apply(&status("gone", 9 * day, true), 9 * day);
+        assert_eq!(live.counts().total, 2);
+        // Never, when so set.
+        let mut kept = live_with(60, 600);
+        kept.settings.forget_after = None;
+        kept.apply(&status("old", 0, false), 0);
+        assert_eq!(kept.forget_silent(365 * day), 0);
     }
 
     #[test]

@@ -534,6 +534,10 @@ impl LiveTask {
                     }
                     if now - self.pruned_incidents_ms >= 60_000 {
                         self.pruned_incidents_ms = now;
+                        let forgotten = self.live.forget_silent(now);
+                        if forgotten > 0 {
+                            tracing::info!(devices = forgotten, "devices long offline or silent left live state");
+                        }
                         for id in self.incidents.prune(now) {
                             self.clear_retained(&id);
                         }
@@ -566,6 +570,13 @@ impl LiveTask {
 
     fn batch(&mut self, full: bool) -> LiveBatch {
         let emitted_at_ms = now_ms();
+        let removed: Vec<String> = self
+            .live
+            .take_removed()
+            .into_iter()
+            .filter(|_| !full)
+            .map(|id| id.to_string())
+            .collect();
         let devices = if full {
             self.live.snapshot()
         } else {
@@ -592,6 +603,7 @@ impl LiveTask {
             emitted_at_ms,
             full,
             devices,
+            removed,
             counts: self.live.counts(),
             connection: self.connection.borrow_and_update().clone(),
             quarantined: self.counters.quarantined.load(Ordering::Relaxed),

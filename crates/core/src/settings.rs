@@ -40,6 +40,10 @@ pub const DEFAULT_STALE_AFTER_S: u64 = 120;
 /// Devices live state holds at most (`[live] max_devices`): five times the fleet the console
 /// is benchmarked with. A message from a device beyond it is quarantined (`device_limit`).
 pub const DEFAULT_MAX_DEVICES: u32 = 50_000;
+/// Days an offline or silent device stays in live state after it was last heard: a console
+/// running for months beside a fleet whose phones come and go would otherwise fill
+/// `max_devices` with devices gone for good, and then refuse new ones.
+pub const DEFAULT_FORGET_AFTER_DAYS: u64 = 7;
 /// Minutes of recent track kept per device for the map.
 pub const DEFAULT_TRAIL_MINUTES: u64 = 10;
 /// Default centre of the simulated fleet (Rotterdam), chosen for its mix of port, ring roads and
@@ -232,6 +236,9 @@ pub struct LiveFile {
     pub stale_after_s: Option<u64>,
     pub trail_minutes: Option<u64>,
     pub max_devices: Option<u32>,
+    /// Days a device that is offline or silent stays in live state (the map, the list) after
+    /// it was last heard; 0 keeps it until the console restarts. Default 7.
+    pub forget_after_days: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -522,6 +529,9 @@ pub struct LiveSettings {
     /// Most devices held; a new device beyond them is refused (its messages quarantined), so
     /// a flood of made-up ids cannot grow the console's memory without bound.
     pub max_devices: usize,
+    /// A device offline or silent this long after it was last heard leaves live state (it
+    /// stays in the history file); `None`: never.
+    pub forget_after: Option<Duration>,
 }
 
 impl Default for LiveSettings {
@@ -530,6 +540,7 @@ impl Default for LiveSettings {
             stale_after: Duration::from_secs(DEFAULT_STALE_AFTER_S),
             trail: Duration::from_secs(DEFAULT_TRAIL_MINUTES * 60),
             max_devices: DEFAULT_MAX_DEVICES as usize,
+            forget_after: Some(Duration::from_secs(DEFAULT_FORGET_AFTER_DAYS * 86_400)),
         }
     }
 }
@@ -672,6 +683,17 @@ impl Settings {
             ));
         }
 
+        let forget_after_days = file
+            .live
+            .forget_after_days
+            .unwrap_or(DEFAULT_FORGET_AFTER_DAYS);
+        if forget_after_days > 3650 {
+            return Err(invalid(
+                "live.forget_after_days",
+                forget_after_days,
+                "must be between 0 (never) and 3650",
+            ));
+        }
         let max_devices = file.live.max_devices.unwrap_or(DEFAULT_MAX_DEVICES);
         if !(1..=1_000_000).contains(&max_devices) {
             return Err(invalid(
@@ -758,6 +780,8 @@ impl Settings {
                 stale_after: Duration::from_secs(stale_after_s),
                 trail: Duration::from_secs(trail_minutes * 60),
                 max_devices: max_devices as usize,
+                forget_after: (forget_after_days > 0)
+                    .then(|| Duration::from_secs(forget_after_days * 86_400)),
             },
             owntracks_base,
             mqtt,
@@ -1500,6 +1524,11 @@ mod tests {
                 "[live]\nmax_devices = 0",
                 with_db(),
                 "live.max_devices \"0\"",
+            ),
+            (
+                "[live]\nforget_after_days = 4000",
+                with_db(),
+                "live.forget_after_days \"4000\"",
             ),
             (
                 "[live]\nmax_devices = 10\n[simulator]\ndevices = 11",

@@ -139,6 +139,9 @@ pub struct LiveBatch {
     /// True when `devices` holds every device (a snapshot), not only the changed ones.
     pub full: bool,
     pub devices: Vec<DeviceView>,
+    /// Devices live state forgot since the previous batch (offline or silent for longer than
+    /// `[live] forget_after_days`): the screens drop them. Empty in a full batch.
+    pub removed: Vec<String>,
     pub counts: DeviceCounts,
     pub connection: ConnectionView,
     /// Messages refused since start (malformed, unknown topic, bad id...), kept in quarantine.

@@ -141,6 +141,7 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
           emitted_at_ms: Date.now(),
           full,
           devices,
+          removed: [],
           counts: { total: devices.length, online: devices.filter((d) => d.online).length, stale: 0 },
           connection,
           quarantined: 0,

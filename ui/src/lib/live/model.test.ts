@@ -3,12 +3,13 @@ import { LiveModel } from './model';
 import { fakeFleet } from '../backend/fake';
 import type { LiveBatch } from '../backend';
 
-function batch(seq: number, full: boolean, devices = fakeFleet(3, [0, 0], 1000)): LiveBatch {
+function batch(seq: number, full: boolean, devices = fakeFleet(3, [0, 0], 1000), removed: string[] = []): LiveBatch {
   return {
     seq,
     full,
     emitted_at_ms: 0,
     devices,
+    removed,
     counts: { total: devices.length, online: devices.length, stale: 0 },
     connection: { state: 'connected', broker: 'mqtt://x:1', last_error: null, next_attempt_ms: null, connects: 1, probe_rtt_ms: 2.5, probe_ok_ms: 0 },
     quarantined: 0,
@@ -61,6 +62,15 @@ describe('LiveModel', () => {
     m.apply(batch(1, false, [{ ...fleet[0], simulated: false }]));
     expect(m.simulated).toBe(2);
     m.apply(batch(2, false, [{ ...fleet[0], id: 'real-1', simulated: false }, { ...fleet[1] }]));
+    expect(m.simulated).toBe(2);
+  });
+
+  it('drops the devices the backend forgot, and their share of the simulated count', () => {
+    const m = new LiveModel();
+    const fleet = fakeFleet(3, [0, 0], 0);
+    m.apply(batch(0, true, fleet));
+    m.apply(batch(1, false, [], [fleet[1].id, 'never-held']));
+    expect([...m.devices.keys()]).toEqual([fleet[0].id, fleet[2].id]);
     expect(m.simulated).toBe(2);
   });
 });

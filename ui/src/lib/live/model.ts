@@ -32,6 +32,13 @@ export class LiveModel {
       this.simulated += Number(d.simulated) - Number(before?.simulated ?? false);
       this.devices.set(d.id, d);
     }
+    // Forgotten by the backend (offline or silent for days): gone from the list and the map.
+    for (const id of batch.removed) {
+      const before = this.devices.get(id);
+      if (!before) continue;
+      this.simulated -= Number(before.simulated);
+      this.devices.delete(id);
+    }
     this.counts = batch.counts;
     this.connection = batch.connection;
     this.quarantined = batch.quarantined;

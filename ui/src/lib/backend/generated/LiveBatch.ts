@@ -22,7 +22,12 @@ emitted_at_ms: number,
 /**
  * True when `devices` holds every device (a snapshot), not only the changed ones.
  */
-full: boolean, devices: Array<DeviceView>, counts: DeviceCounts, connection: ConnectionView, 
+full: boolean, devices: Array<DeviceView>, 
+/**
+ * Devices live state forgot since the previous batch (offline or silent for longer than
+ * `[live] forget_after_days`): the screens drop them. Empty in a full batch.
+ */
+removed: Array<string>, counts: DeviceCounts, connection: ConnectionView, 
 /**
  * Messages refused since start (malformed, unknown topic, bad id...), kept in quarantine.
  */
