@@ -22,6 +22,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 logs=${FUZZ_LOGS:-test-artifacts}
 mkdir -p "$logs"
+failed=()
 for target in native owntracks face face_sync incident csv_import; do
   mkdir -p "fuzz/corpus/$target"
   # -rss_limit_mb: a decoder that balloons on one input is a finding too. The whole output
@@ -31,8 +32,13 @@ for target in native owntracks face face_sync incident csv_import; do
     -max_total_time="$seconds" -rss_limit_mb=512 -print_final_stats=0 >"$logs/fuzz-$target.log" 2>&1 || status=$?
   grep -E '^(Done |==[0-9]+== ERROR|.*panicked|Test unit written)' "$logs/fuzz-$target.log" | sed "s/^/fuzz $target: /" || true
   if ((status != 0)); then
+    # The other targets still run: one failure does not hide another.
     echo "fuzz $target: failed (exit $status); the last lines of $logs/fuzz-$target.log:" >&2
     tail -n 30 "$logs/fuzz-$target.log" >&2
-    exit "$status"
+    failed+=("$target")
   fi
 done
+if ((${#failed[@]})); then
+  echo "fuzz: failed: ${failed[*]}" >&2
+  exit 1
+fi

@@ -147,6 +147,7 @@ pub async fn import_employees(
             return Ok(None);
         }
         Some(true) => {
+            // Taken: confirmed or refused, this question is answered.
             let Some(p) = pending().take() else {
                 return Err(CommandError::new(
                     "nothing_to_confirm",
@@ -170,10 +171,15 @@ pub async fn import_employees(
             let Some(csv) = picked else {
                 return Ok(None); // a question still on screen stands
             };
+            // Another file: the question on screen is no longer the one to answer (the page
+            // drops it whatever this import's outcome).
             pending().take();
             (csv, facesync::Removals::Few)
         }
     };
+    // Read before the import reads the file: a change made meanwhile then shows at the
+    // confirmation.
+    let stamp = file_stamp(&csv);
     let db = PathBuf::from(&state.info.db_path);
     let file = csv.clone();
     let report = tauri::async_runtime::spawn_blocking(move || {
@@ -184,11 +190,10 @@ pub async fn import_employees(
     .map_err(|e| CommandError::new("import", format!("{e:#}")))?;
     if let Some(u) = &report.unconfirmed {
         // Nothing changed: no reload. Confirmed, it removes at most this many.
-        let seen = file_stamp(&file);
         *pending() = Some(PendingImport {
             file,
             removing: u.removing,
-            seen,
+            seen: stamp,
         });
         return Ok(Some(report));
     }

@@ -43,6 +43,8 @@ test('the map hides device names while too many are in view, and shows them zoom
     });
     assert.match(crowded.legend, /names hidden: \d+ devices in view/);
     await until('the crowded view drawn', async () => (await s.execute(`return window.__watchfloorRendered();`)) > 400);
+    // Drawn (more than 400 devices on screen), still without a name.
+    assert.equal((await map()).labels, 0, 'no names drawn in the drawn crowded view');
     writeFileSync(join(artifacts, 'gui-labels-hidden.png'), await s.screenshot());
 
     // Zoom in with the map's + button until the view holds few enough devices.

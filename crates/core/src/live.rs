@@ -50,6 +50,9 @@ pub struct DeviceState {
     /// an offline status at or after this instant ends the session even though newer (periodic)
     /// statuses were seen in between.
     pub online_since_ms: Option<i64>,
+    /// The window ([`OFFLINE_CAUSE_WINDOW_MS`]) of the will stamped on arrival before the
+    /// latest one, and of the latest: a second outage in one window is an outage of its own.
+    will_windows: (Option<i64>, Option<i64>),
     /// The newest time the device's own clock put on a status. A status stamped on arrival
     /// (a last will with no time) is not compared with it: that would pit the console's clock
     /// against the device's, and a device whose clock is behind would stay offline after its
@@ -116,6 +119,12 @@ impl DeviceState {
         }
         if incoming.online && !held_online {
             self.online_since_ms = Some(incoming.ts_ms);
+        }
+        if incoming.stamped_on_arrival && !incoming.online {
+            self.will_windows = (
+                self.will_windows.1,
+                Some(incoming.ts_ms.div_euclid(OFFLINE_CAUSE_WINDOW_MS)),
+            );
         }
         // A last will is usually just `{"online": false}`: what the device said about itself
         // before (kind, name, simulated, last battery and signal) still describes it.
@@ -187,11 +196,20 @@ impl DeviceState {
         // usable): the 10 minutes the will arrived in, the same on consoles whose clocks
         // agree, but for a will arriving at the turn of one. (Each console's own arrival time
         // gave every console an incident of its own for one outage.)
+        // A second outage in the same window (the terminal back and gone again within ten
+        // minutes) is named by this console's arrival time instead: an incident of its own,
+        // which the consoles then merge as two for one cause.
+        let window = status.ts_ms.div_euclid(OFFLINE_CAUSE_WINDOW_MS);
+        let named_by_window = if self.will_windows.0 == Some(window) {
+            status.ts_ms
+        } else {
+            window * OFFLINE_CAUSE_WINDOW_MS
+        };
         self.fix
             .as_ref()
             .map(|f| f.ts_ms)
             .max(self.device_status_ms)
-            .unwrap_or(status.ts_ms.div_euclid(OFFLINE_CAUSE_WINDOW_MS) * OFFLINE_CAUSE_WINDOW_MS)
+            .unwrap_or(named_by_window)
     }
 
     /// Online per the latest status (the last will says offline). A device that has sent
@@ -1051,11 +1069,30 @@ mod tests {
             NativeMessage::Status { status, .. } => status,
             _ => unreachable!(),
         };
-        let state = live.get(&id("t1")).unwrap();
+        let mut other = live_with(60, 600);
+        other.apply(&stamped(true, 1_700_000), 1_700_000);
+        live.apply(&stamped(true, 1_700_000), 1_700_000);
+        live.apply(&stamped(false, 1_801_000), 1_801_000);
+        other.apply(&stamped(false, 1_803_000), 1_803_000);
+        let first = live
+            .get(&id("t1"))
+            .unwrap()
+            .offline_cause_ms(&will(1_801_000));
         assert_eq!(
-            state.offline_cause_ms(&will(1_801_000)),
-            state.offline_cause_ms(&will(1_803_000))
+            first,
+            other
+                .get(&id("t1"))
+                .unwrap()
+                .offline_cause_ms(&will(1_803_000))
         );
+        // Back, and gone again within the window: another outage, another name.
+        live.apply(&stamped(true, 1_900_000), 1_900_000);
+        live.apply(&stamped(false, 2_000_000), 2_000_000);
+        let second = live
+            .get(&id("t1"))
+            .unwrap()
+            .offline_cause_ms(&will(2_000_000));
+        assert_ne!(second, first);
     }
 
     #[test]

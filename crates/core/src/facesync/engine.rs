@@ -211,9 +211,9 @@ struct Suspect {
     at: Instant,
 }
 
-/// Persons refused alone, one after another, before the sync takes it that the terminal
-/// refuses every batch (and blames nobody). More than one: two neighbours in the list with
-/// names the firmware refuses were taken for a terminal refusing everything, for ever.
+/// Persons refused alone, one after another, before a person the terminal holds is sent again
+/// unchanged to tell whether it refuses them or everything (neighbours in the list with names
+/// the firmware refuses, imported together, were taken for a terminal refusing everything).
 const MAX_SUSPECTS: usize = 5;
 
 #[derive(Default)]
@@ -256,6 +256,10 @@ struct Term {
     /// Persons a batch of one was refused for, set aside while the next batch tells whether
     /// the terminal refuses them or everything.
     suspects: Vec<Suspect>,
+    /// [`MAX_SUSPECTS`] were set aside: a person the terminal holds is to be sent unchanged.
+    probe_due: bool,
+    /// That person, while their batch is answered.
+    probing: Option<String>,
     /// The largest batch to send, while a batch refused whole is halved to find the person it
     /// was refused for; cleared when the terminal's work is done.
     batch_cap: Option<usize>,
@@ -274,6 +278,25 @@ struct Term {
     retry_at: Option<Instant>,
     delays: Box<dyn Iterator<Item = Duration> + Send>,
     job: Option<Job>,
+}
+
+/// Why a terminal cannot download its photos, when that is so: the photo URLs name this machine
+/// only (`local`, the default endpoint on 127.0.0.1) and the terminal is elsewhere (its Online
+/// named a non-local address).
+fn photo_hint(local: bool, served_at: std::net::SocketAddr, meta: &Terminal) -> Option<String> {
+    if !local {
+        return None;
+    }
+    let ip = meta
+        .ip
+        .as_deref()?
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .filter(|ip| !ip.is_loopback())?;
+    Some(format!(
+        "photos are served at {served_at}, which this terminal ({ip}) cannot reach: set [face] \
+         photo_listen (and photo_url) to an address it can"
+    ))
 }
 
 /// A terminal's error while it refuses persons for want of room.
@@ -339,6 +362,8 @@ impl Term {
             unnamed_rounds: HashMap::new(),
             replan_at: None,
             suspects: Vec::new(),
+            probe_due: false,
+            probing: None,
             batch_cap: None,
             inflight: None,
             late: VecDeque::new(),
@@ -658,6 +683,7 @@ impl Engine {
                         t.retry_at = None;
                         t.replan_at = None;
                         t.suspects.clear();
+                        (t.probe_due, t.probing) = (false, None);
                         t.batch_cap = None;
                         if let Some(j) = t.job.as_mut() {
                             j.retry_failed();
@@ -912,7 +938,8 @@ impl Engine {
                     t.retry_at = Some(Instant::now() + Duration::from_secs(1));
                     return;
                 }
-                if t.suspects.len() + 1 < MAX_SUSPECTS {
+                let probe_refused = t.probing.take().is_some_and(|p| p == items[0].0);
+                if !probe_refused {
                     let (employee, content) = items[0].clone();
                     t.suspects.push(Suspect {
                         employee,
@@ -920,13 +947,17 @@ impl Engine {
                         code,
                         at: Instant::now(),
                     });
+                    // Several refused alone in a row: a person the terminal already holds is
+                    // sent again unchanged, to tell many refused names from a terminal that
+                    // refuses everything.
+                    t.probe_due = t.suspects.len() >= MAX_SUSPECTS;
                     t.retry_at = Some(Instant::now() + Duration::from_secs(1));
                     return;
                 }
                 tracing::warn!(
                     terminal = ack.terminal,
                     code,
-                    "{MAX_SUSPECTS} persons refused alone in a row: the terminal refuses every batch; nobody is blamed"
+                    "a person the terminal holds was refused too: it refuses every batch; nobody is blamed"
                 );
                 t.suspects.clear();
                 t.batch_cap = None;
@@ -952,8 +983,13 @@ impl Engine {
         if tells {
             blame_suspects(&self.conn, &ack.terminal, t, now);
         }
+        if op == Op::Edit {
+            t.probing = None;
+        }
         let result = match ack.body {
             AckBody::Edit { ok, failed } if op == Op::Edit => {
+                let (photos_local, photos_at) =
+                    (self.photos.urls_are_local_only(), self.photos.local_addr());
                 let named: HashSet<&str> = ok
                     .iter()
                     .map(String::as_str)
@@ -1008,6 +1044,13 @@ impl Engine {
                         }
                         if f.errcode == 474 {
                             t.meta.last_error = Some(STORAGE_FULL.into());
+                        }
+                        // Photos it could not download, from URLs it cannot reach: say why (the
+                        // answer cleared the hint given when the batch went).
+                        if matches!(f.errcode, 464 | 465) {
+                            if let Some(hint) = photo_hint(photos_local, photos_at, &t.meta) {
+                                t.meta.last_error = Some(hint);
+                            }
                         }
                     }
                     for (id, c) in &given_up {
@@ -1329,6 +1372,10 @@ impl Engine {
                 self.plan(id);
             }
         }
+        if self.terms.get(id).is_some_and(|t| t.probe_due) {
+            self.send_probe(id).await;
+            return;
+        }
         let max = self.batch_size(id);
         let t = self.terms.get_mut(id).expect("checked above");
         if let Some(j) = t.job.as_mut().filter(|j| j.state == "paused") {
@@ -1387,6 +1434,36 @@ impl Engine {
         self.send(id, op, items).await;
     }
 
+    /// Sends a person the terminal holds, unchanged (an upsert of what it has), after several
+    /// were refused alone in a row: taken, they were refused for themselves and are blamed
+    /// (see `on_ack`); refused, the terminal refuses everything. With no one to send, nobody
+    /// is blamed.
+    async fn send_probe(&mut self, id: &str) {
+        let confirmed = directory::confirmed(&self.conn, id).unwrap_or_default();
+        let probe = confirmed.iter().find_map(|(eid, held)| {
+            let content = self.employees.get(eid)?.content();
+            (held.as_deref() == Some(content.as_str())).then(|| (eid.clone(), content))
+        });
+        let Some(t) = self.terms.get_mut(id) else {
+            return;
+        };
+        t.probe_due = false;
+        match probe {
+            Some((eid, content)) => {
+                t.probing = Some(eid.clone());
+                self.send(id, Op::Edit, vec![(eid, content)]).await;
+            }
+            None => {
+                tracing::warn!(
+                    terminal = id,
+                    "persons refused alone in a row, and none held to tell why: nobody is blamed"
+                );
+                t.suspects.clear();
+                t.batch_cap = None;
+            }
+        }
+    }
+
     fn batch_size(&self, id: &str) -> usize {
         let cap = self.terms.get(id).and_then(|t| t.batch_cap);
         let max = self
@@ -1406,27 +1483,17 @@ impl Engine {
     /// URLs name this machine only and the terminal is elsewhere: the default photo endpoint
     /// listens on 127.0.0.1, and every person then failed 464 or 465 with no hint why.
     fn warn_if_photos_unreachable(&mut self, id: &str) {
-        if !self.photos.urls_are_local_only() {
-            return;
-        }
+        let local = self.photos.urls_are_local_only();
+        let addr = self.photos.local_addr();
         let Some(t) = self.terms.get_mut(id) else {
             return;
         };
-        let remote = t.meta.ip.as_deref().and_then(|ip| {
-            ip.parse::<std::net::IpAddr>()
-                .ok()
-                .filter(|ip| !ip.is_loopback())
-        });
-        let Some(ip) = remote else { return };
-        let words = format!(
-            "photos are served at {}, which this terminal ({ip}) cannot reach: set [face] \
-             photo_listen (and photo_url) to an address it can",
-            self.photos.local_addr()
-        );
-        // Not over another error (a request not answered says more), nor said twice.
+        // Not over another error (a request not answered says more).
         if t.meta.last_error.is_none() {
-            tracing::warn!(terminal = id, "{words}");
-            t.meta.last_error = Some(words);
+            if let Some(words) = photo_hint(local, addr, &t.meta) {
+                tracing::warn!(terminal = id, "{words}");
+                t.meta.last_error = Some(words);
+            }
         }
     }
 
@@ -1936,6 +2003,25 @@ mod tests {
             "{said}"
         );
         assert_eq!(engine.terms["LOCAL"].meta.last_error, None);
+        // The answer to the batch, every photo failed 465, still says why.
+        engine.terms.get_mut("GATE").unwrap().inflight =
+            Some(request("m1", Op::Edit, &[("E1", "c1")]));
+        engine.on_ack(Ack {
+            terminal: "GATE".into(),
+            message_id: "m1".into(),
+            operator: "EditPersonsNew".into(),
+            code: Some(200),
+            detail: None,
+            refused: false,
+            body: AckBody::Edit {
+                ok: vec![],
+                failed: vec![face_sync::PersonError {
+                    custom_id: "E1".into(),
+                    errcode: 465,
+                }],
+            },
+        });
+        assert_eq!(engine.terms["GATE"].meta.last_error.as_ref(), Some(&said));
     }
 
     #[tokio::test]
@@ -2029,14 +2115,26 @@ mod tests {
         );
         assert_eq!(engine.terms["T1"].batch_cap, None, "halving lifted");
 
-        // A terminal that refuses everything: five persons refused alone in a row, and the
-        // ones set aside are not blamed.
+        // Five persons refused alone in a row: a person the terminal holds is to be sent again
+        // unchanged to tell whether it refuses them or everything; it holds nobody here, so
+        // the ones set aside are not blamed.
         for n in 5..10 {
             let e = format!("E{n}");
             sent(&mut engine, &format!("m{n}"), &[(&e, "c")], Some(403));
         }
-        assert_eq!(refusals(&engine).len(), 2, "nobody more blamed");
-        assert!(engine.terms["T1"].suspects.is_empty());
+        let t = engine.terms.get_mut("T1").unwrap();
+        assert!(t.probe_due && t.suspects.len() == MAX_SUSPECTS);
+        (t.online, t.idle, t.reconciled, t.retry_at) = (Some(true), true, true, None);
+        assert_eq!(refusals(&engine).len(), 2);
+        engine.pump("T1").await;
+        // (Planning also forgot E2's and E3's refusals: they are in no directory here.)
+        assert!(
+            refusals(&engine)
+                .iter()
+                .all(|(e, _)| !["E5", "E6", "E7", "E8", "E9"].contains(&e.as_str())),
+            "nobody more blamed"
+        );
+        assert!(engine.terms["T1"].suspects.is_empty() && !engine.terms["T1"].probe_due);
         // Busy (410), or a "fail" with no code, is nobody's fault: no halving.
         sent(&mut engine, "m16", &four, Some(410));
         assert_eq!(engine.terms["T1"].batch_cap, None);
@@ -2085,6 +2183,61 @@ mod tests {
         assert_eq!(
             engine.terms["T1"].meta.last_error, None,
             "answered, the terminal's row no longer shows the refusals"
+        );
+    }
+
+    #[tokio::test]
+    async fn what_is_known_anew_ends_a_wait_and_a_full_storage_outlasts_other_answers() {
+        let (mut engine, _out_rx, _dir) = engine_for_t1(|_| {}, |_| {});
+        let answer = |message_id: &str, operator: &str, body: AckBody| Ack {
+            terminal: "T1".into(),
+            message_id: message_id.into(),
+            operator: operator.into(),
+            code: Some(200),
+            detail: None,
+            refused: false,
+            body,
+        };
+        let later = || Some(Instant::now() + Duration::from_secs(3600));
+        // Waiting for a person's next attempt: a QueryPerson answer plans at once.
+        engine.terms.get_mut("T1").unwrap().replan_at = later();
+        engine.terms.get_mut("T1").unwrap().inflight = Some(request("q1", Op::Query, &[]));
+        engine.on_ack(answer(
+            "q1",
+            "QueryPerson",
+            AckBody::Query { custom_ids: vec![] },
+        ));
+        assert!(engine.terms["T1"].replan_at.is_none());
+        // So does the terminal's Online (restarted), which also forgets the QueryProgress
+        // silences counted before.
+        let t = engine.terms.get_mut("T1").unwrap();
+        (t.replan_at, t.progress_unanswered) = (later(), PROGRESS_TRIES);
+        engine
+            .on_presence(Presence::Online {
+                terminal: "T1".into(),
+                name: None,
+                ip: None,
+                firmware: None,
+                message_id: None,
+            })
+            .await;
+        let t = &engine.terms["T1"];
+        assert!(t.replan_at.is_none() && t.progress_unanswered == 0);
+        // And Retry.
+        engine.terms.get_mut("T1").unwrap().replan_at = later();
+        engine.on_control(Control::Retry(None));
+        assert!(engine.terms["T1"].replan_at.is_none());
+        // A full storage stays on the row through answers that store nobody.
+        engine.terms.get_mut("T1").unwrap().meta.last_error = Some(STORAGE_FULL.into());
+        engine.terms.get_mut("T1").unwrap().inflight = Some(request("q2", Op::Query, &[]));
+        engine.on_ack(answer(
+            "q2",
+            "QueryPerson",
+            AckBody::Query { custom_ids: vec![] },
+        ));
+        assert_eq!(
+            engine.terms["T1"].meta.last_error.as_deref(),
+            Some(STORAGE_FULL)
         );
     }
 

@@ -14,6 +14,9 @@
 //! The trails are read from the file once ([`Trails`]) and topped up with the rows a running
 //! console has added since: a frame then folds them in memory instead of reading the whole
 //! audit table again.
+//!
+//! Once retention has taken the events of an incident's start, its count at an instant is
+//! approximate: the count the file has, less the repeats kept after the instant.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
