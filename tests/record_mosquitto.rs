@@ -551,6 +551,67 @@ fn a_will_at_the_time_of_its_connect_status_is_stored_after_it() {
     );
 }
 
+/// A device that died while the recorder was stopped: its will, replayed from the broker's
+/// retained store at the next start, carries its session's start, and is stored after the
+/// last row of that session (review shows the device offline from then, not online for good).
+#[test]
+fn a_will_replayed_at_start_is_stored_after_what_the_file_holds() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let connect = now_ms() - 60_000;
+    let mut rec = Watchfloor::record(&broker, &db);
+    rec.wait_for_log("connected to broker", Duration::from_secs(20));
+    for (ts, online) in [(connect, true), (connect + 30_000, true)] {
+        publish(
+            broker.port,
+            "devices/w2/status",
+            &format!(r#"{{"ts":{ts},"online":{online}}}"#),
+            1,
+            true,
+        );
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || try_query_i64(
+            &db,
+            "SELECT count(*) FROM statuses WHERE device_id = 'w2'"
+        ) == 2),
+        "log:\n{}",
+        rec.log()
+    );
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+    // The device dies meanwhile: the broker publishes its will (retained) at its connect time.
+    publish(
+        broker.port,
+        "devices/w2/status",
+        &format!(r#"{{"ts":{connect},"online":false}}"#),
+        1,
+        true,
+    );
+    // It reaches the restarted recorder twice: queued for its session, and replayed retained.
+    let mut rec = Watchfloor::record(&broker, &db);
+    assert!(
+        eventually(Duration::from_secs(15), || try_query_i64(
+            &db,
+            "SELECT count(*) FROM statuses WHERE device_id = 'w2' AND online = 0"
+        ) >= 1),
+        "log:\n{}",
+        rec.log()
+    );
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+    assert_eq!(
+        query_i64(
+            &db,
+            &format!(
+                "SELECT count(*) FROM statuses WHERE device_id = 'w2' AND online = 0 AND ts_ms <= {}",
+                connect + 30_000
+            )
+        ),
+        0,
+        "no copy of the will is stored before the last row of its session"
+    );
+}
+
 /// With no employee sync in the process (`[face] sync = false`, for scheduled `watchfloor sync`
 /// runs) the recorder answers a terminal's Online itself, as the protocol requires.
 #[test]

@@ -801,6 +801,21 @@ impl LiveTask {
                         status.ts_ms = session_end_ms(last_ts, heard, received_ms);
                         NativeMessage::Status { device, status }
                     }
+                    // A will replayed from the broker's retained store at a (re)connect, or
+                    // queued for this console's session while it was stopped: the device went
+                    // offline while this console was not listening, after the last row it
+                    // stored of it. Stored at its session's start, review showed the device
+                    // online (its newest heartbeat) for good.
+                    (NativeMessage::Status { device, mut status }, before)
+                        if (replayed || before.is_none())
+                            && !status.online
+                            && !status.stamped_on_arrival =>
+                    {
+                        if let Some(last) = self.last_stored_ms(&device) {
+                            status.ts_ms = status.ts_ms.max(last.saturating_add(1));
+                        }
+                        NativeMessage::Status { device, status }
+                    }
                     (m, _) => m,
                 };
                 match m {
@@ -1043,6 +1058,38 @@ impl LiveTask {
         true
     }
 
+    /// The newest time the history file holds a fix or a status of `device` at (its
+    /// committed rows; read through the kept read-only connection).
+    fn last_stored_ms(&mut self, device: &DeviceId) -> Option<i64> {
+        let conn = self.history_reader()?;
+        let newest = |table: &str| {
+            conn.query_row(
+                &format!("SELECT max(ts_ms) FROM {table} WHERE device_id = ?1"),
+                [device.as_str()],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .unwrap_or_else(|e| {
+                tracing::warn!(%device, error = %e, "could not read the history file");
+                None
+            })
+        };
+        newest("statuses").max(newest("positions"))
+    }
+
+    /// The kept read-only connection to the history file, opened when first needed.
+    fn history_reader(&mut self) -> Option<&rusqlite::Connection> {
+        if self.history_reader.is_none() {
+            match store::open_read_only(&self.db_path) {
+                Ok(conn) => self.history_reader = Some(conn),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the history file");
+                    return None;
+                }
+            }
+        }
+        self.history_reader.as_ref()
+    }
+
     /// Answers an older copy of an incident this console forgot (a console back after more
     /// than a day republishing the incidents it held, open, which were resolved meanwhile)
     /// with the last version in the history file, sent once and not retained: that console
@@ -1056,21 +1103,10 @@ impl LiveTask {
         // One read-only connection, opened at the first answer and kept: a console back after
         // a day republishes hundreds, and each open (with its schema check) held the live
         // task that long.
-        if self.history_reader.is_none() {
-            match store::open_read_only(&self.db_path) {
-                Ok(conn) => self.history_reader = Some(conn),
-                Err(e) => {
-                    tracing::warn!(incident = %id, error = %e, "could not read the history file");
-                    return;
-                }
-            }
-        }
-        let last = self
-            .history_reader
-            .as_ref()
-            .map(|conn| store::incidents::get(conn, id))
-            .transpose()
-            .map(Option::flatten);
+        let Some(conn) = self.history_reader() else {
+            return;
+        };
+        let last = store::incidents::get(conn, id);
         match last {
             Ok(Some(incident)) => {
                 if !self.publisher.send_once(&incident) {
