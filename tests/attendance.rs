@@ -267,26 +267,11 @@ fn push_is_answered_and_kept(
         r#"{{"operator":"RecPush","info":{{{extra_info}"facesluiceId":"DOOR","RecordID":"R-REFUSED","VerifyStatus":"1","time":"{}"}}}}"#,
         time.format("%Y-%m-%d %H:%M:%S")
     );
-    let mut answers = std::process::Command::new("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
-        .args(["-t", "mqtt/face/DOOR", "-C", "1", "-W", "30"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("mosquitto_sub is installed");
-    // As a terminal does: push again until answered (the first may come before the
-    // console or the listener has subscribed).
-    let answered = eventually(Duration::from_secs(20), || {
-        publish(broker.port, "mqtt/face/DOOR/Rec", &push, 1, false);
-        std::thread::sleep(Duration::from_millis(300));
-        answers.try_wait().unwrap().is_some()
-    });
-    let answer = answers.wait_with_output().unwrap();
-    assert!(
-        answered,
-        "no PushAck for the refused push:\n{}",
-        console.log()
-    );
-    let ack: serde_json::Value = serde_json::from_slice(&answer.stdout).unwrap();
+    // As a terminal does: push again until answered.
+    let ack = publish_until_answered(broker.port, "mqtt/face/DOOR/Rec", &push, "mqtt/face/DOOR");
+    let Some(ack) = ack else {
+        panic!("no PushAck for the refused push:\n{}", console.log())
+    };
     assert_eq!(ack["operator"], "PushAck");
     assert_eq!(ack["info"]["SnapOrRecordID"], "R-REFUSED");
     assert_eq!(ack["info"]["PushAckType"], "1");

@@ -623,25 +623,15 @@ fn a_recorder_without_the_sync_still_answers_a_terminals_online() {
     std::fs::write(&config, "[face]\nsync = false\n").unwrap();
     let mut rec = Watchfloor::record_with(&broker, &db, &["--config", config.to_str().unwrap()]);
     rec.wait_for_log("connected to broker", Duration::from_secs(20));
-    let mut answers = std::process::Command::new("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
-        .args(["-t", "mqtt/face/T7", "-C", "1", "-W", "30"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("mosquitto_sub is installed");
     let online = format!(
         r#"{{"messageId":"on-1","operator":"Online","info":{{"facesluiceId":"T7","time":"{}"}}}}"#,
         chrono::Local::now().format("%Y-%m-%d %H:%M:%S")
     );
-    // As a terminal does: Online again until answered (the listener may subscribe late).
-    let answered = eventually(Duration::from_secs(20), || {
-        publish(broker.port, "mqtt/face/basic", &online, 1, false);
-        std::thread::sleep(Duration::from_millis(300));
-        answers.try_wait().unwrap().is_some()
-    });
-    let answer = answers.wait_with_output().unwrap();
-    assert!(answered, "no Online-Ack; log:\n{}", rec.log());
-    let ack: serde_json::Value = serde_json::from_slice(&answer.stdout).unwrap();
+    // As a terminal does: Online again until answered.
+    let ack = publish_until_answered(broker.port, "mqtt/face/basic", &online, "mqtt/face/T7");
+    let Some(ack) = ack else {
+        panic!("no Online-Ack; log:\n{}", rec.log())
+    };
     assert_eq!(ack["operator"], "Online-Ack");
     assert_eq!(ack["messageId"], "on-1");
     assert_eq!(ack["info"]["facesluiceId"], "T7");

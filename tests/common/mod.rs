@@ -387,6 +387,35 @@ pub fn run_with_input(args: &[&str], env: &[(&str, String)], input: &str) -> (i3
     )
 }
 
+/// Publishes `payload` on `topic` (QoS 1) every 300 ms, as a terminal repeats a message until
+/// it is answered, until one message arrives on `answer_topic` (within 20 s); returns it. The
+/// first may come before the console, or the listener, has subscribed.
+pub fn publish_until_answered(
+    port: u16,
+    topic: &str,
+    payload: &str,
+    answer_topic: &str,
+) -> Option<serde_json::Value> {
+    let mut answers = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-t", answer_topic, "-C", "1", "-W", "30"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub is installed");
+    let answered = eventually(Duration::from_secs(20), || {
+        publish(port, topic, payload, 1, false);
+        std::thread::sleep(Duration::from_millis(300));
+        answers.try_wait().unwrap().is_some()
+    });
+    if !answered {
+        let _ = answers.kill();
+    }
+    let out = answers.wait_with_output().unwrap();
+    answered
+        .then(|| serde_json::from_slice(&out.stdout).ok())
+        .flatten()
+}
+
 /// Publishes one message with `mosquitto_pub` (a real, independent MQTT client).
 pub fn publish(port: u16, topic: &str, payload: &str, qos: u8, retain: bool) {
     assert!(

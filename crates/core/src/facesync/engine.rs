@@ -1690,6 +1690,19 @@ mod tests {
         t.give_up_inflight();
     }
 
+    /// T1's accepted (code 200) answer to request `message_id`.
+    fn t1_answer(message_id: &str, operator: &str, body: AckBody) -> Ack {
+        Ack {
+            terminal: "T1".into(),
+            message_id: message_id.into(),
+            operator: operator.into(),
+            code: Some(200),
+            detail: None,
+            refused: false,
+            body,
+        }
+    }
+
     /// An engine over a new history file holding terminal T1 (and what `prepare` adds), with
     /// the default settings but what `configure` changes; the file's folder, and what the
     /// engine sends.
@@ -1809,15 +1822,7 @@ mod tests {
     #[tokio::test]
     async fn persons_an_ack_names_neither_way_are_asked_about_not_taken_as_done() {
         let (mut engine, _out_rx, _dir) = engine_for_t1(|_| {}, |_| {});
-        let ack = |message_id: &str, operator: &str, body: AckBody| Ack {
-            terminal: "T1".into(),
-            message_id: message_id.into(),
-            operator: operator.into(),
-            code: Some(200),
-            detail: None,
-            refused: false,
-            body,
-        };
+        let ack = t1_answer;
         let term = engine.terms.get_mut("T1").unwrap();
         term.reconciled = true;
         term.inflight = Some(request("m1", Op::Edit, &[("E1", "c1"), ("E2", "c2")]));
@@ -1877,15 +1882,7 @@ mod tests {
             |_| {},
         );
         engine.managed.insert("E9".into());
-        let ack = |message_id: &str, body: AckBody| Ack {
-            terminal: "T1".into(),
-            message_id: message_id.into(),
-            operator: "DeletePersons".into(),
-            code: Some(200),
-            detail: None,
-            refused: false,
-            body,
-        };
+        let ack = |message_id: &str, body: AckBody| t1_answer(message_id, "DeletePersons", body);
         let planned = |engine: &mut Engine| {
             engine.plan("T1");
             let work = engine.terms["T1"].work.as_ref().unwrap();
@@ -2077,16 +2074,15 @@ mod tests {
     async fn a_batch_refused_whole_is_halved_until_the_person_it_was_refused_for_is_found() {
         let (mut engine, _out_rx, _dir) = engine_for_t1(|_| {}, |_| {});
         let answer = |message_id: &str, code: Option<u32>| Ack {
-            terminal: "T1".into(),
-            message_id: message_id.into(),
-            operator: "EditPersonsNew".into(),
             code,
-            detail: None,
-            refused: false,
-            body: AckBody::Edit {
-                ok: vec![],
-                failed: vec![],
-            },
+            ..t1_answer(
+                message_id,
+                "EditPersonsNew",
+                AckBody::Edit {
+                    ok: vec![],
+                    failed: vec![],
+                },
+            )
         };
         let sent = |engine: &mut Engine, message_id: &str, items: &[(&str, &str)], code| {
             engine.terms.get_mut("T1").unwrap().inflight =
@@ -2189,15 +2185,7 @@ mod tests {
     #[tokio::test]
     async fn what_is_known_anew_ends_a_wait_and_a_full_storage_outlasts_other_answers() {
         let (mut engine, _out_rx, _dir) = engine_for_t1(|_| {}, |_| {});
-        let answer = |message_id: &str, operator: &str, body: AckBody| Ack {
-            terminal: "T1".into(),
-            message_id: message_id.into(),
-            operator: operator.into(),
-            code: Some(200),
-            detail: None,
-            refused: false,
-            body,
-        };
+        let answer = t1_answer;
         let later = || Some(Instant::now() + Duration::from_secs(3600));
         // Waiting for a person's next attempt: a QueryPerson answer plans at once.
         engine.terms.get_mut("T1").unwrap().replan_at = later();
