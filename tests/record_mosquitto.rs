@@ -551,6 +551,71 @@ fn a_will_at_the_time_of_its_connect_status_is_stored_after_it() {
     );
 }
 
+/// A device that reconnects at once: the broker publishes its old connection's will as the new
+/// one takes over, and the new session's first status, on the device's clock, can carry a time
+/// a little before the instant the will was stored with. It came after the will and is stored
+/// after it (review shows the device online again, not offline until its next status).
+#[test]
+fn a_session_that_starts_right_after_a_will_is_stored_after_it() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let mut rec = Watchfloor::record(&broker, &db);
+    rec.wait_for_log("connected to broker", Duration::from_secs(20));
+    let t = now_ms() - 1_000;
+    let status = |ts: i64, online: bool| {
+        publish(
+            broker.port,
+            "devices/w3/status",
+            &format!(r#"{{"ts":{ts},"online":{online}}}"#),
+            1,
+            false,
+        )
+    };
+    status(t, true);
+    let stored = |sql: &str| eventually(Duration::from_secs(10), || try_query_i64(&db, sql) == 1);
+    assert!(
+        stored("SELECT count(*) FROM statuses WHERE device_id = 'w3'"),
+        "log:\n{}",
+        rec.log()
+    );
+    // The will comes 400 ms after the connect status: stored about 400 ms after it.
+    std::thread::sleep(Duration::from_millis(400));
+    status(t, false);
+    assert!(
+        stored("SELECT count(*) FROM statuses WHERE device_id = 'w3' AND online = 0"),
+        "log:\n{}",
+        rec.log()
+    );
+    // The new session's status, stamped 100 ms after the old connect by the device's clock.
+    status(t + 100, true);
+    assert!(
+        eventually(Duration::from_secs(10), || try_query_i64(
+            &db,
+            "SELECT count(*) FROM statuses WHERE device_id = 'w3' AND online = 1"
+        ) == 2),
+        "log:\n{}",
+        rec.log()
+    );
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+    let will = query_i64(
+        &db,
+        "SELECT ts_ms FROM statuses WHERE device_id = 'w3' AND online = 0",
+    );
+    assert!(
+        will >= t + 400,
+        "the will is stored when it came: {will} vs {t}"
+    );
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT online FROM statuses WHERE device_id = 'w3' ORDER BY ts_ms DESC LIMIT 1"
+        ),
+        1,
+        "the newest row of the device is the status that brought it back"
+    );
+}
+
 /// A device that died while the recorder was stopped: its will, replayed from the broker's
 /// retained store at the next start, carries its session's start, and is stored after the
 /// last row of that session (review shows the device offline from then, not online for good).

@@ -53,6 +53,10 @@ pub struct DeviceState {
     /// The window ([`OFFLINE_CAUSE_WINDOW_MS`]) of the will stamped on arrival before the
     /// latest one, and of the latest: a second outage in one window is an outage of its own.
     will_windows: (Option<i64>, Option<i64>),
+    /// The time the history stored the last will that ended the device's session with
+    /// ([`LiveState::note_session_end`]), until a status brings it back online: the status
+    /// that starts its next session is stored after it.
+    session_end_stored_ms: Option<i64>,
     /// The newest time the device's own clock put on a status. A status stamped on arrival
     /// (a last will with no time) is not compared with it: that would pit the console's clock
     /// against the device's, and a device whose clock is behind would stay offline after its
@@ -120,6 +124,9 @@ impl DeviceState {
         if incoming.online && !held_online {
             self.online_since_ms = Some(incoming.ts_ms);
         }
+        if incoming.online {
+            self.session_end_stored_ms = None;
+        }
         if incoming.stamped_on_arrival && !incoming.online {
             self.will_windows = (
                 self.will_windows.1,
@@ -140,6 +147,12 @@ impl DeviceState {
         }
         self.status = Some(status);
         true
+    }
+
+    /// The time the history stored the will that ended the device's last session with, while
+    /// it has not come back online.
+    pub fn session_end_stored_ms(&self) -> Option<i64> {
+        self.session_end_stored_ms
     }
 
     /// The name the device gave itself, if any.
@@ -541,6 +554,14 @@ impl LiveState {
     /// The devices forgotten since the last call (for the next batch).
     pub fn take_removed(&mut self) -> Vec<DeviceId> {
         std::mem::take(&mut self.removed)
+    }
+
+    /// Notes the time the history stored the will that ended `id`'s session with (see
+    /// [`DeviceState::session_end_stored_ms`]).
+    pub fn note_session_end(&mut self, id: &DeviceId, stored_ms: i64) {
+        if let Some(state) = self.devices.get_mut(id) {
+            state.session_end_stored_ms = Some(stored_ms);
+        }
     }
 
     pub fn get(&self, id: &DeviceId) -> Option<&DeviceState> {

@@ -783,15 +783,19 @@ impl LiveTask {
         messages
             .into_iter()
             .map(|m| {
-                let before = self
-                    .live
-                    .get(m.device())
-                    .map(|s| (s.online(), s.last_device_ts(), s.last_seen_ms));
+                let before = self.live.get(m.device()).map(|s| {
+                    (
+                        s.online(),
+                        s.last_device_ts(),
+                        s.last_seen_ms,
+                        s.session_end_stored_ms(),
+                    )
+                });
                 self.apply_live(&m, received_ms, replayed);
                 let m = match (m, before) {
                     (
                         NativeMessage::Status { device, mut status },
-                        Some((true, last_ts, heard)),
+                        Some((true, last_ts, heard, _)),
                     ) if !replayed
                         && !status.online
                         && !status.stamped_on_arrival
@@ -799,6 +803,25 @@ impl LiveTask {
                         && self.live.get(&device).is_some_and(|s| !s.online()) =>
                     {
                         status.ts_ms = session_end_ms(last_ts, heard, received_ms);
+                        self.live.note_session_end(&device, status.ts_ms);
+                        NativeMessage::Status { device, status }
+                    }
+                    // The status that opens the session after such a will: a device that
+                    // reconnects at once (the broker publishes the old connection's will as the
+                    // new one takes over) can put a time on it a little before the instant the
+                    // will was stored with (the two come from different clocks), and review
+                    // showed the device offline until its next status. It came after the will,
+                    // and is stored after it.
+                    (
+                        NativeMessage::Status { device, mut status },
+                        Some((false, _, _, Some(ended))),
+                    ) if !replayed
+                        && status.online
+                        && !status.stamped_on_arrival
+                        && status.ts_ms <= ended
+                        && self.live.get(&device).is_some_and(|s| s.online()) =>
+                    {
+                        status.ts_ms = ended.saturating_add(1);
                         NativeMessage::Status { device, status }
                     }
                     // A will replayed from the broker's retained store at a (re)connect, or
@@ -813,6 +836,9 @@ impl LiveTask {
                     {
                         if let Some(last) = self.last_stored_ms(&device) {
                             status.ts_ms = status.ts_ms.max(last.saturating_add(1));
+                        }
+                        if self.live.get(&device).is_some_and(|s| !s.online()) {
+                            self.live.note_session_end(&device, status.ts_ms);
                         }
                         NativeMessage::Status { device, status }
                     }
