@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-export PATH="$HOME/.cargo/bin:$PATH"
+# The Node.js setup.sh may have put in /usr/local/bin ahead of the distribution's, and Rust.
+export PATH="/usr/local/bin:$HOME/.cargo/bin:$PATH"
 
 npm --prefix ui run build --silent
 cargo build --release --quiet
@@ -40,4 +41,4 @@ if [[ $site == 0 ]] && ! given --listen "$@" && [[ -z ${WATCHFLOOR_LISTEN:-} ]] 
   echo "console: port 1883 is in use; the embedded broker will listen on a free port (the status bar says which: mosquitto_pub -p PORT)" >&2
   args+=(--listen 127.0.0.1:0)
 fi
-exec target/release/watchfloor "${args[@]}" "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/watchfloor" "${args[@]}" "$@"

@@ -17,8 +17,9 @@ say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 # Tauri 2 on Linux: WebKitGTK 4.1, GTK 3, appindicator, rsvg, OpenSSL headers, a C toolchain.
 # ca-certificates: rustup's and cargo's downloads check TLS against them, and a minimal image
 # (a container) has none.
+# mosquitto-clients: the Quick start publishes to the console with mosquitto_pub.
 packages=(build-essential pkg-config curl ca-certificates file libwebkit2gtk-4.1-dev libgtk-3-dev
-  libayatana-appindicator3-dev librsvg2-dev libssl-dev libxdo-dev)
+  libayatana-appindicator3-dev librsvg2-dev libssl-dev libxdo-dev mosquitto-clients)
 if [[ $want_tests == 1 ]]; then
   # Tests: a real broker and its clients, a virtual display, the WebKit WebDriver, screenshots,
   # Mesa's software OpenGL for MapLibre's WebGL under Xvfb, xdotool to read window titles, and a
@@ -26,7 +27,7 @@ if [[ $want_tests == 1 ]]; then
   # for the stand-in tray host and notification daemon of the GUI tests (desktop_host.py).
   # dbus: the bus daemon and dbus-run-session (its own package, dbus-daemon, on Debian 12 and
   # Ubuntu 24.04, which dbus depends on; inside dbus on Ubuntu 22.04).
-  packages+=(mosquitto mosquitto-clients openssl xvfb xauth webkit2gtk-driver imagemagick libgl1-mesa-dri git xdotool dbus gnome-keyring python3-dbus python3-gi)
+  packages+=(mosquitto openssl xvfb xauth webkit2gtk-driver imagemagick libgl1-mesa-dri git xdotool dbus gnome-keyring python3-dbus python3-gi)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -77,9 +78,17 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
   say "adding rustfmt and clippy to the Rust toolchain"
   rustup component add rustfmt clippy
 fi
-rust_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
-if ((rust_minor < 90)); then
-  say "Rust $(rustc --version) is older than 1.90: run 'rustup update stable'"
+# The workspace builds with 1.90 (its rust-version); the test suite's cargo-fuzz 0.13.2 needs
+# 1.91 (its locked dependencies do). A rustup install is brought up to date.
+rust_needed=90
+[[ $want_tests == 1 ]] && rust_needed=91
+rust_minor() { rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/'; }
+if (($(rust_minor) < rust_needed)) && command -v rustup >/dev/null; then
+  say "Rust $(rustc --version) is older than 1.$rust_needed: updating the stable toolchain with rustup"
+  rustup update stable --no-self-update
+fi
+if (($(rust_minor) < rust_needed)); then
+  say "Rust $(rustc --version) is older than 1.$rust_needed: install a newer one (rustup update stable)"
   exit 1
 fi
 

@@ -9,7 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --tests
-export PATH="$HOME/.cargo/bin:$PATH"
+# The Node.js setup.sh may have put in /usr/local/bin ahead of the distribution's; Rust; and
+# the sbin folders, where Debian installs mosquitto (not on a normal user's PATH there).
+export PATH="/usr/local/bin:$HOME/.cargo/bin:$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 # A one-shot CI build gains nothing from incremental compilation's cache (over a GB on disk).
 if [[ "${CI:-}" == true ]]; then export CARGO_INCREMENTAL=0; fi
 
@@ -35,13 +38,20 @@ step "Rust: unit and end-to-end tests"
 # --no-fail-fast: a failing test binary does not stop the others (nor hide their counts).
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$artifacts/cargo-test.log" || failed+=("Rust tests")
 
-if git rev-parse --git-dir >/dev/null 2>&1; then
-  step "Generated TypeScript types match the Rust types"
-  if ! git diff --exit-code --stat -- ui/src/lib/backend/generated; then
+step "Generated TypeScript types match the Rust types"
+# safe.directory: a checkout owned by another user (a CI volume) is still this repository.
+git_here() { git -c safe.directory="$PWD" "$@"; }
+if [[ ! -e .git ]]; then
+  echo "skipped: not a git checkout, nothing to compare the generated types with"
+elif ! git_here rev-parse --git-dir >/dev/null; then
+  echo "git cannot read this checkout: the generated types were not compared" >&2
+  failed+=("generated types")
+else
+  if ! git_here diff --exit-code --stat -- ui/src/lib/backend/generated; then
     echo "ui/src/lib/backend/generated drifted from the Rust types: run 'cargo test' and commit the result" >&2
     failed+=("generated types")
   fi
-  untracked=$(git ls-files --others --exclude-standard -- ui/src/lib/backend/generated)
+  untracked=$(git_here ls-files --others --exclude-standard -- ui/src/lib/backend/generated)
   if [[ -n "$untracked" ]]; then
     echo "new generated types are not committed: $untracked" >&2
     failed+=("generated types")
@@ -51,7 +61,7 @@ fi
 step "GUI: the desktop app under Xvfb"
 # Software OpenGL for WebGL; no DMA-BUF renderer (there is no GPU under Xvfb).
 export LIBGL_ALWAYS_SOFTWARE=1 WEBKIT_DISABLE_DMABUF_RENDERER=1
-export WATCHFLOOR_BIN="$PWD/target/debug/watchfloor" WATCHFLOOR_ARTIFACTS="$PWD/$artifacts"
+export WATCHFLOOR_BIN="$target_dir/debug/watchfloor" WATCHFLOOR_ARTIFACTS="$PWD/$artifacts"
 # The files by name (Node 22 takes a directory argument as a file), one at a time: they share
 # one display, and two file dialogs on it at once could take each other's keys.
 xvfb-run -a -s "-screen 0 1600x1000x24" node --test --test-concurrency=1 --test-reporter=spec tests/gui/*.test.mjs 2>&1 | tee "$artifacts/gui-test.log" || failed+=("GUI tests")
@@ -60,16 +70,25 @@ step "Fuzz: every decoder, 30 s each"
 scripts/fuzz.sh 30 2>&1 | tee "$artifacts/fuzz.log" || failed+=("fuzzing")
 
 step "Summary"
-du -sh target fuzz/target 2>/dev/null | sed 's/^/disk used by /' || true
+du -sh "$target_dir" fuzz/target 2>/dev/null | sed 's/^/disk used by /' || true
 grep -E '^test result:' "$artifacts/cargo-test.log" || true
 sed 's/\x1b\[[0-9;]*m//g' "$artifacts/vitest.log" | grep -E '^\s*(Test Files|Tests)\s' || true
-grep -E '^\S+ (tests|pass|fail|skipped) [0-9]+$' "$artifacts/gui-test.log" || true
+grep -E '^\S+ (tests|pass|fail|cancelled|skipped) [0-9]+$' "$artifacts/gui-test.log" || true
 grep -E '^fuzz ' "$artifacts/fuzz.log" || true
 rust=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p+0, f+0 }' "$artifacts/cargo-test.log")
 ui=$(sed 's/\x1b\[[0-9;]*m//g' "$artifacts/vitest.log" | awk '/^ *Tests / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p+0, f+0 }')
-gui=$(awk 'NF == 3 && $2 == "pass" { p = $3 } NF == 3 && $2 == "fail" { f = $3 } END { print p+0, f+0 }' "$artifacts/gui-test.log")
+# A cancelled GUI test (its file crashed, or timed out) counts as failed.
+gui=$(awk 'NF == 3 && $2 == "pass" { p = $3 } NF == 3 && ($2 == "fail" || $2 == "cancelled") { f += $3 } END { print p+0, f+0 }' "$artifacts/gui-test.log")
 read -r rp rf <<<"$rust"; read -r up uf <<<"$ui"; read -r gp gf <<<"$gui"
 echo "Total: $((rp + up + gp)) passed, $((rf + uf + gf)) failed"
+# A runner that failed with no failing test counted stopped before its tests did (a build error,
+# a crashed test binary): the total above is then short of what did not run.
+if [[ " ${failed[*]} " == *" Rust tests "* ]] && ((rf == 0)); then
+  echo "incomplete: the Rust tests failed without a failing test counted (a build error or a crash: $artifacts/cargo-test.log)" >&2
+fi
+if [[ " ${failed[*]} " == *" GUI tests "* ]] && ((gf == 0)); then
+  echo "incomplete: the GUI tests failed without a failing test counted ($artifacts/gui-test.log)" >&2
+fi
 if ((${#failed[@]})); then
   echo "failed: ${failed[*]}" >&2
   exit 1

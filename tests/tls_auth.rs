@@ -197,6 +197,8 @@ fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
+/// Linux only: the keyring is a private D-Bus session with GNOME Keyring (the Secret Service).
+#[cfg(target_os = "linux")]
 #[test]
 fn the_password_and_client_key_come_from_the_os_keyring_and_nowhere_else() {
     let tls = TlsFiles::generate();
