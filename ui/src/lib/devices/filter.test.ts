@@ -87,4 +87,17 @@ describe('device states and filters', () => {
     expect(inAlarm(device({ id: 'van-1', groups: [] }))).toBe(false);
     expect(inAlarm(device({ id: 'van-2', groups: ['North'] }))).toBe(false);
   });
+
+  it('keeps a device in alarm in the list of its own state (a vehicle gone offline opens an incident)', () => {
+    const alarmed = new Set(['van-1']);
+    const offline = deviceMatcher({ ...DEFAULT_DEVICE_FILTER, state: 'offline' }, alarmed);
+    expect(offline(device({ id: 'van-1', online: false }))).toBe(true);
+    expect(offline(device({ id: 'van-2', online: false }))).toBe(true);
+    expect(offline(device({ id: 'van-1', online: true }))).toBe(false);
+    const moving = deviceMatcher({ ...DEFAULT_DEVICE_FILTER, state: 'moving' }, alarmed);
+    expect(moving(device({ id: 'van-1', speed: 10 }))).toBe(true);
+    expect(moving(device({ id: 'van-1', speed: 0 }))).toBe(false);
+    // It is still drawn in alarm.
+    expect(displayState(device({ id: 'van-1', online: false }), alarmed)).toBe('alarm');
+  });
 });

@@ -9,10 +9,21 @@ export const DISPLAY_STATES: readonly DisplayState[] = ['alarm', 'offline', 'sta
 export const MOVING_MS = 0.6;
 
 export function displayState(d: DeviceView, alarmed: ReadonlySet<string>): DisplayState {
-  if (alarmed.has(d.id)) return 'alarm';
+  return alarmed.has(d.id) ? 'alarm' : linkState(d);
+}
+
+/** The state under an alarm: offline, stale, moving or stopped. */
+function linkState(d: DeviceView): Exclude<DisplayState, 'alarm'> {
   if (!d.online) return 'offline';
   if (d.stale) return 'stale';
   return (d.speed ?? 0) >= MOVING_MS ? 'moving' : 'stopped';
+}
+
+/** Whether `d` is in `state`, as the state filter reads it: "in alarm" is any device with an open
+ * incident; the others are the device's own state, alarm or not. A vehicle that goes offline
+ * opens an incident and is drawn in alarm, and must still be in the list of offline devices. */
+export function inState(d: DeviceView, state: DisplayState, alarmed: ReadonlySet<string>): boolean {
+  return state === 'alarm' ? alarmed.has(d.id) : linkState(d) === state;
 }
 
 /** The kinds a device declares (`DeviceView.kind`), in the order the list's filter offers them. */
@@ -88,7 +99,7 @@ export function deviceMatcher(f: DeviceFilter, alarmed: ReadonlySet<string>): (d
   const text = f.text.trim().toLowerCase();
   return (d) =>
     (f.kind === 'all' || (d.kind ?? 'other') === f.kind) &&
-    (f.state === 'all' || displayState(d, alarmed) === f.state) &&
+    (f.state === 'all' || inState(d, f.state, alarmed)) &&
     (f.group === 'all' || d.groups.includes(f.group)) &&
     (f.source === 'all' || deviceSource(d) === f.source) &&
     (!text || d.id.toLowerCase().includes(text) || (d.name ?? '').toLowerCase().includes(text));

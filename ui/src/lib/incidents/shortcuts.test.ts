@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { shortcutFor, type KeyPress } from './shortcuts';
+import { shortcutFor, TypingGuard, type KeyPress } from './shortcuts';
 
 const press = (key: string, target: object | null = null, mods: Partial<KeyPress> = {}): KeyPress => ({
   key,
@@ -40,5 +40,33 @@ describe('incident shortcuts', () => {
     expect(shortcutFor(press('a', { tagName: 'SELECT' }))).toBeNull();
     expect(shortcutFor(press('a', { tagName: 'DIV', isContentEditable: true }))).toBeNull();
     expect(shortcutFor(press('r', listRow, { ctrlKey: true }))).toBeNull();
+  });
+});
+
+describe('TypingGuard', () => {
+  it('keeps the shortcuts off after the field being typed into is removed, until the next deliberate move', () => {
+    const guard = new TypingGuard();
+    const field = { tagName: 'INPUT', isConnected: true };
+    expect(guard.blocks()).toBe(false);
+    guard.focusIn(field);
+    // Its form is taken away (the incident was resolved elsewhere): the focus falls to the page.
+    field.isConnected = false;
+    expect(guard.blocks()).toBe(true);
+    expect(guard.blocks()).toBe(true);
+    guard.pointerDown(); // a click
+    expect(guard.blocks()).toBe(false);
+    guard.focusIn(field);
+    guard.focusIn({ tagName: 'BUTTON', isConnected: true }); // Tab to a button
+    expect(guard.blocks()).toBe(false);
+  });
+
+  it('does not block while the field stays, nor after the focus was on something not typed into', () => {
+    const guard = new TypingGuard();
+    guard.focusIn({ tagName: 'INPUT', isConnected: true });
+    expect(guard.blocks()).toBe(false);
+    const row = { tagName: 'DIV', isConnected: true };
+    guard.focusIn(row);
+    row.isConnected = false;
+    expect(guard.blocks()).toBe(false);
   });
 });

@@ -51,3 +51,36 @@ export function shortcutFor(e: KeyPress): Shortcut | null {
       return null;
   }
 }
+
+/** A text field that had the focus and is gone: typing went on, but into nothing. */
+export interface Removable extends Focusable {
+  isConnected?: boolean;
+}
+
+/** Keeps the shortcuts off while the operator is still typing into a text field that was taken
+ * away under them (another console resolved the incident whose resolution note they were
+ * writing, and the form went): the focus falls to the page, and the next letters of the note
+ * would otherwise select, acknowledge, assign and resolve other incidents. The shortcuts come
+ * back with the operator's next deliberate move: a pointer press, or the focus put somewhere.
+ * (Read from `focusin`, not `focusout`: a field removed with the focus fires no event that
+ * browsers agree on; the focus moving anywhere else fires `focusin`.) */
+export class TypingGuard {
+  private field: Removable | null = null;
+
+  /** A `focusin` in the window: the text field that has the focus now, if it is one. */
+  focusIn(target: EventTarget | Removable | null): void {
+    const t = target as Removable | null;
+    this.field = typing(t) ? t : null;
+  }
+
+  /** A `pointerdown` in the window: the operator chose where to go. */
+  pointerDown(): void {
+    this.field = null;
+  }
+
+  /** Whether a key press must not act: the text field that had the focus was removed from the
+   * page, and the focus has been nowhere since. */
+  blocks(): boolean {
+    return this.field !== null && this.field.isConnected === false;
+  }
+}

@@ -124,6 +124,13 @@ export function ago(thenMs: number, nowMs: number): string {
   return `${Math.floor(s / 3600)} h ago`;
 }
 
+/** The time of day of `thenMs`, with its date when that is not the day of `nowMs` (a night
+ * shift's audit trail crosses midnight). */
+export function clockTime(thenMs: number, nowMs: number): string {
+  const then = new Date(thenMs);
+  return then.toDateString() === new Date(nowMs).toDateString() ? then.toLocaleTimeString() : then.toLocaleString();
+}
+
 const STATE_WORDS: Record<DisplayState, string> = {
   alarm: 'in alarm (open incident)',
   offline: 'offline',

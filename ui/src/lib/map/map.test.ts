@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FrameScheduler } from './frame';
-import { ago, deviceFacts, devicesToFeatures, extendTrail, incidentsToFeatures, mergeTrail, trailToFeature } from './features';
+import { ago, clockTime, deviceFacts, devicesToFeatures, extendTrail, incidentsToFeatures, mergeTrail, trailToFeature } from './features';
 import { fakeFleet } from '../backend/fake';
 import { DISPLAY_STATES } from '../devices/filter';
 import { OnDemandImages, preloadedImageIds } from './icons';
@@ -172,3 +172,14 @@ describe('images drawn on demand', () => {
   });
 });
 
+
+describe('clockTime', () => {
+  it('gives the date too when the time is not today', () => {
+    const now = new Date(2026, 11, 7, 0, 10).getTime();
+    const today = new Date(2026, 11, 7, 0, 5).getTime();
+    const yesterday = new Date(2026, 11, 6, 23, 58).getTime();
+    expect(clockTime(today, now)).toBe(new Date(today).toLocaleTimeString());
+    expect(clockTime(yesterday, now)).toBe(new Date(yesterday).toLocaleString());
+    expect(clockTime(yesterday, now)).not.toBe(new Date(yesterday).toLocaleTimeString());
+  });
+});
