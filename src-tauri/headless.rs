@@ -258,7 +258,14 @@ impl StopSignal {
         tokio::spawn(async move {
             while self.wait().await.is_ok() {
                 if first.elapsed() >= SIGNAL_BURST {
-                    eprintln!("watchfloor: a second stop signal: exiting without waiting for the history to be flushed");
+                    // Not eprintln!, which panics when stderr is gone (the terminal that
+                    // started us closed: the first signal was its SIGHUP), and the panic would
+                    // end this task before the exit, leaving every later signal unheard.
+                    use std::io::Write;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "watchfloor: a second stop signal: exiting without waiting for the history to be flushed"
+                    );
                     std::process::exit(1);
                 }
             }

@@ -83,7 +83,9 @@ pub async fn device_trail(
     state: State<'_, ConsoleState>,
     device: String,
 ) -> Result<Vec<TrailPoint>, CommandError> {
-    let id = DeviceId::parse(&device).map_err(|e| CommandError::new("bad_device_id", e))?;
+    // Namespaced too: an OwnTracks phone (`ot:...`) or a face terminal (`face:...`).
+    let id =
+        DeviceId::parse_qualified(&device).map_err(|e| CommandError::new("bad_device_id", e))?;
     state.feed.trail(id).await.ok_or_else(stopped)
 }
 

@@ -232,8 +232,12 @@ pub async fn set_terminal_groups(
     .await
     .map_err(|e| CommandError::new("groups", e))?
     .map_err(|e| CommandError::new("groups", e))?;
+    // The groups are saved: a sync that did not take the reload (it stopped) plans from the
+    // directory at its next start anyway, and an error here would say the save failed.
     if state.sync.is_some() {
-        send_control(&state, Control::Reload).await?;
+        if let Err(e) = send_control(&state, Control::Reload).await {
+            tracing::warn!(error = %e.message, "terminal groups saved; the sync did not take the reload");
+        }
     }
     Ok(())
 }

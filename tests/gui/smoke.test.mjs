@@ -246,6 +246,35 @@ test('the console shows a simulated fleet on the map with the broker status', { 
     assert.equal(everyone.group, 'all');
     assert.match(everyone.count, /^20/);
 
+    // An OwnTracks phone (a namespaced id, ot:...) selected after it sent three fixes shows
+    // them as its trail: the trail is read from live state by the device's full id.
+    const tst = Math.floor(Date.now() / 1000);
+    for (const [k, lat] of [51.91, 51.912, 51.914].entries()) {
+      execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(brokerPort), '-t', 'owntracks/gui/phone', '-m', JSON.stringify({ _type: 'location', tst: tst - 30 + k * 10, lat, lon: 4.47 })]);
+    }
+    await session.execute(`
+      const box = document.querySelector('[data-testid=device-search]');
+      box.value = 'ot:gui';
+      box.dispatchEvent(new Event('input', { bubbles: true }));
+      return true;`);
+    await until('the phone listed', () =>
+      session.execute(`return [...document.querySelectorAll('[data-testid=device-row]')].some((r) => r.dataset.deviceId === 'ot:gui.phone');`),
+    );
+    await session.execute(`[...document.querySelectorAll('[data-testid=device-row]')].find((r) => r.dataset.deviceId === 'ot:gui.phone').click(); return true;`);
+    const phoneTrail = await until('the phone trail', () =>
+      session.execute(`
+        const panel = document.querySelector('[data-testid=device-panel][data-device-id="ot:gui.phone"]');
+        const t = panel?.querySelector('[data-testid=device-trail]')?.textContent ?? '';
+        return t.startsWith('Trail: 3 fixes') ? t : false;`),
+    );
+    assert.match(phoneTrail, /^Trail: 3 fixes/);
+    await session.execute(`
+      const box = document.querySelector('[data-testid=device-search]');
+      box.value = '';
+      box.dispatchEvent(new Event('input', { bubbles: true }));
+      document.querySelector('[data-testid=device-panel] .close').click();
+      return true;`);
+
     // A wider window (a wall screen, in small): the text grows with it, and so do the side panel
     // and the map's symbols (at 1280 px both are at their laptop size).
     const sizes = () => session.execute(`return {
