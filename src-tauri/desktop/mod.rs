@@ -295,17 +295,56 @@ fn tell_desktop_it_did_not_start(error: &anyhow::Error) {
 /// Shows a critical desktop notification from Watchfloor. Blocks on D-Bus: call it off the
 /// window's thread. Fails when no notification service answers.
 pub(crate) fn notify_desktop(summary: &str, body: &str) -> Result<(), notify_rust::error::Error> {
+    // The body carries device names and incident titles, which any device can choose: a server
+    // that reads markup in bodies (dunst, KDE, xfce4-notifyd) showed "R&D <north>" mangled or
+    // empty, and took a device's `<a href>` or `<img>`. Escaped for those; asked once.
+    static BODY_MARKUP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let markup = *BODY_MARKUP.get_or_init(|| {
+        #[cfg(all(unix, not(target_os = "macos")))]
+        return notify_rust::get_capabilities()
+            .map_or(true, |caps| caps.iter().any(|c| c == "body-markup"));
+        #[cfg(not(all(unix, not(target_os = "macos"))))]
+        false
+    });
+    let body = if markup {
+        escape_markup(body)
+    } else {
+        body.to_owned()
+    };
     notify_rust::Notification::new()
         .appname("Watchfloor")
         .summary(summary)
-        .body(body)
+        .body(&body)
         .urgency(notify_rust::Urgency::Critical)
         .show()
         .map(|_| ())
 }
 
+/// `text` as the notification spec's body markup reads it: its `&`, `<` and `>` as entities.
+fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_notification_body_cannot_carry_markup() {
+        assert_eq!(
+            super::escape_markup("R&D van <north>: <a href=\"x\">panic</a>"),
+            "R&amp;D van &lt;north&gt;: &lt;a href=\"x\"&gt;panic&lt;/a&gt;"
+        );
+        assert_eq!(super::escape_markup("Van 7: panic"), "Van 7: panic");
+    }
+
     #[test]
     fn an_online_style_widens_the_csp_for_its_origin_only() {
         assert_eq!(
