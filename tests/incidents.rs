@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use watchfloor_core::incidents::{Incident, IncidentAction, IncidentState};
+use watchfloor_core::incidents::{Incident, IncidentAction, IncidentState, SeenIncident};
 use watchfloor_core::settings::{ConfigFile, Overrides};
 use watchfloor_core::{Pipeline, Settings};
 
@@ -104,7 +104,7 @@ async fn consoles_on_one_broker_share_one_picture_of_incidents() {
     // Ana acknowledges on A; B shows it.
     let acked = a
         .feed()
-        .act(id.clone(), IncidentAction::Acknowledge)
+        .act(id.clone(), IncidentAction::Acknowledge, None)
         .await
         .unwrap()
         .expect("a new incident can be acknowledged");
@@ -118,7 +118,7 @@ async fn consoles_on_one_broker_share_one_picture_of_incidents() {
 
     // Bo assigns it to himself on B; A shows it.
     b.feed()
-        .act(id.clone(), IncidentAction::Assign { to: "bo".into() })
+        .act(id.clone(), IncidentAction::Assign { to: "bo".into() }, None)
         .await
         .unwrap()
         .unwrap();
@@ -127,6 +127,28 @@ async fn consoles_on_one_broker_share_one_picture_of_incidents() {
     })
     .await;
     assert_eq!((seen.assignee.as_deref(), seen.version), (Some("bo"), 3));
+
+    // Ana, whose screen still showed it acknowledged and unassigned, presses "assign to me":
+    // refused, saying who has it, and Bo keeps it.
+    let as_ana_saw = SeenIncident {
+        state: IncidentState::Acknowledged,
+        severity: acked.severity,
+        assignee: None,
+    };
+    let refused = a
+        .feed()
+        .act(
+            id.clone(),
+            IncidentAction::Assign { to: "ana".into() },
+            Some(as_ana_saw),
+        )
+        .await
+        .unwrap()
+        .expect_err("an incident assigned since it was seen is not taken over");
+    assert_eq!(refused.code(), "incident_changed");
+    assert!(refused.to_string().contains("assigned to bo"), "{refused}");
+    let (held, _) = wait_for_incident(&a, "A still holds Bo's", |i| i.id == id).await;
+    assert_eq!((held.assignee.as_deref(), held.version), (Some("bo"), 3));
 
     // A repeat of the cause bumps the counter on both, not a second incident.
     publish_async(
@@ -201,6 +223,7 @@ async fn consoles_on_one_broker_share_one_picture_of_incidents() {
             IncidentAction::Resolve {
                 note: "driver pressed by mistake".into(),
             },
+            None,
         )
         .await
         .unwrap()
@@ -214,7 +237,7 @@ async fn consoles_on_one_broker_share_one_picture_of_incidents() {
     // Invalid actions are refused with a reason.
     let refused = a
         .feed()
-        .act(id.clone(), IncidentAction::Acknowledge)
+        .act(id.clone(), IncidentAction::Acknowledge, None)
         .await
         .unwrap();
     assert_eq!(refused.unwrap_err().code(), "invalid_transition");

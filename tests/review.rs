@@ -135,7 +135,7 @@ async fn a_recorded_run_reviews_to_what_happened_and_the_file_is_untouched() {
         tokio::time::sleep(Duration::from_millis(1200)).await;
         let done = console
             .feed()
-            .act(id.clone(), action)
+            .act(id.clone(), action, None)
             .await
             .unwrap()
             .expect("the action is allowed");

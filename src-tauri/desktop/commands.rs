@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tauri::{AppHandle, Emitter, Manager, State};
 use tokio::sync::broadcast::error::RecvError;
-use watchfloor_core::incidents::{AuditEntry, Incident, IncidentAction};
+use watchfloor_core::incidents::{AuditEntry, Incident, IncidentAction, SeenIncident};
 use watchfloor_core::metrics::MetricsView;
 use watchfloor_core::store::{self, quarantine::QuarantineView};
 use watchfloor_core::view::{ConsoleInfo, EventView, LiveBatch, TrailPoint};
@@ -89,16 +89,19 @@ pub async fn device_trail(
     state.feed.trail(id).await.ok_or_else(stopped)
 }
 
-/// Applies an operator's action to an incident, as this console's operator.
+/// Applies an operator's action to an incident, as this console's operator. `seen`: the incident
+/// as the page showed it; the action is refused (`incident_changed`, saying what changed) when
+/// it has changed since in state, severity or assignee.
 #[tauri::command]
 pub async fn act_on_incident(
     state: State<'_, ConsoleState>,
     id: String,
     action: IncidentAction,
+    seen: Option<SeenIncident>,
 ) -> Result<Incident, CommandError> {
     state
         .feed
-        .act(id, action)
+        .act(id, action, seen)
         .await
         .ok_or_else(stopped)?
         .map_err(|e| CommandError::new(e.code(), e))

@@ -25,7 +25,7 @@ use crate::clock::now_ms;
 use crate::incidents::book::{self, BookChange, KEEP_FORGOTTEN_MS, KEEP_RESOLVED_MS};
 use crate::incidents::rules::FloodWatch;
 use crate::incidents::{
-    shared, ActionError, Incident, IncidentAction, IncidentBook, IncidentRules,
+    shared, ActionError, Incident, IncidentAction, IncidentBook, IncidentRules, SeenIncident,
 };
 use crate::link::{self, Inbound, LinkConfig, Outbound};
 use crate::live::LiveState;
@@ -353,6 +353,7 @@ type TrailRequest = (DeviceId, oneshot::Sender<Vec<TrailPoint>>);
 type ActionRequest = (
     String,
     IncidentAction,
+    Option<SeenIncident>,
     oneshot::Sender<Result<Incident, ActionError>>,
 );
 
@@ -367,15 +368,17 @@ pub struct LiveFeed {
 }
 
 impl LiveFeed {
-    /// Applies an operator's action to incident `id` (as this console's operator); `None` once
-    /// the pipeline has stopped.
+    /// Applies an operator's action to incident `id` (as this console's operator), refused
+    /// when it changed since the operator saw it as `seen`; `None` once the pipeline has
+    /// stopped.
     pub async fn act(
         &self,
         id: String,
         action: IncidentAction,
+        seen: Option<SeenIncident>,
     ) -> Option<Result<Incident, ActionError>> {
         let (reply, rx) = oneshot::channel();
-        self.actions.send((id, action, reply)).await.ok()?;
+        self.actions.send((id, action, seen, reply)).await.ok()?;
         rx.await.ok()
     }
 
@@ -519,8 +522,14 @@ impl LiveTask {
                 Some((id, reply)) = self.trails.recv() => {
                     let _ = reply.send(self.live.trail(&id));
                 }
-                Some((id, action, reply)) = self.actions.recv() => {
-                    let result = self.incidents.act(&id, &action, &self.operator, now_ms());
+                Some((id, action, seen, reply)) = self.actions.recv() => {
+                    let result = self.incidents.act_as_seen(
+                        &id,
+                        &action,
+                        seen.as_ref(),
+                        &self.operator,
+                        now_ms(),
+                    );
                     let records = self.drain_incidents();
                     self.store_all(records, None, None);
                     let _ = reply.send(result);

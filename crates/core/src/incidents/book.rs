@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use super::model::{AuditEntry, Change, Incident, IncidentAction, IncidentState};
+use super::model::{AuditEntry, Change, Incident, IncidentAction, IncidentState, SeenIncident};
 use super::rules::{Trigger, CONSOLE_KINDS, OVERFLOW_KIND};
 use super::shared::MAX_VERSION;
 
@@ -53,6 +53,9 @@ pub enum ActionError {
     /// gets there): a further change could not win on the other consoles.
     #[error("the incident has reached its last version and takes no more changes")]
     VersionLimit,
+    /// The incident changed since the operator saw it ([`SeenIncident`]).
+    #[error("the incident changed since you saw it: {0}. Nothing was done; look again")]
+    Changed(String),
 }
 
 impl ActionError {
@@ -64,6 +67,7 @@ impl ActionError {
             ActionError::Empty(_) => "empty_text",
             ActionError::TooLong(_) => "text_too_long",
             ActionError::VersionLimit => "version_limit",
+            ActionError::Changed(_) => "incident_changed",
         }
     }
 }
@@ -544,6 +548,26 @@ impl IncidentBook {
     }
 
     /// An operator's action. On success the incident's new state is returned (and queued).
+    /// [`IncidentBook::act`], refused when the incident changed since the operator saw it as
+    /// `seen` (a note is taken whatever changed: it changes nothing).
+    pub fn act_as_seen(
+        &mut self,
+        id: &str,
+        action: &IncidentAction,
+        seen: Option<&SeenIncident>,
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<Incident, ActionError> {
+        if let (Some(seen), Some(now)) = (seen, self.incidents.get(id)) {
+            if !matches!(action, IncidentAction::Note { .. }) {
+                if let Some(changed) = seen.changes_in(now) {
+                    return Err(ActionError::Changed(changed));
+                }
+            }
+        }
+        self.act(id, action, actor, now_ms)
+    }
+
     pub fn act(
         &mut self,
         id: &str,
@@ -738,6 +762,83 @@ mod tests {
             title: format!("{source} panic"),
             at_ms,
             position: Some((51.9, 4.5)),
+        }
+    }
+
+    #[test]
+    fn an_action_on_an_incident_changed_since_it_was_seen_is_refused_with_what_changed() {
+        let mut book = IncidentBook::default();
+        let high = Trigger {
+            severity: Severity::High,
+            ..trigger("v1", "e1", 10)
+        };
+        let id = book.raise(&high, 100).unwrap();
+        let seen = |i: &Incident| SeenIncident {
+            state: i.state,
+            severity: i.severity,
+            assignee: i.assignee.clone(),
+        };
+        let as_opened = seen(book.get(&id).unwrap());
+        // A repeat moves the counter only: what the operator saw still stands.
+        book.raise(&trigger_of(&high, "e2", 20), 200);
+        let acked = book
+            .act_as_seen(
+                &id,
+                &IncidentAction::Acknowledge,
+                Some(&as_opened),
+                "ana",
+                300,
+            )
+            .unwrap();
+        // A repeat escalates it to critical: a resolution written for the high one is refused.
+        book.raise(&trigger("v1", "e3", 30), 400);
+        let resolve = IncidentAction::Resolve {
+            note: "false alarm".into(),
+        };
+        let err = book
+            .act_as_seen(&id, &resolve, Some(&seen(&acked)), "ana", 500)
+            .unwrap_err();
+        assert_eq!(err.code(), "incident_changed");
+        assert!(err.to_string().contains("from high to critical"), "{err}");
+        assert_eq!(book.get(&id).unwrap().state, IncidentState::Acknowledged);
+        // A note is taken whatever changed.
+        book.act_as_seen(
+            &id,
+            &IncidentAction::Note {
+                text: "on it".into(),
+            },
+            Some(&seen(&acked)),
+            "ana",
+            600,
+        )
+        .unwrap();
+        // Assigned to Bo meanwhile: Ana's "assign to me" from the screen before is refused.
+        let now = seen(book.get(&id).unwrap());
+        book.act(&id, &IncidentAction::Assign { to: "bo".into() }, "bo", 700)
+            .unwrap();
+        let err = book
+            .act_as_seen(
+                &id,
+                &IncidentAction::Assign { to: "ana".into() },
+                Some(&now),
+                "ana",
+                800,
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("assigned to bo"), "{err}");
+        // Seen as it is: taken. Without a sight of it (the CLI, older pages): taken.
+        let now = seen(book.get(&id).unwrap());
+        book.act_as_seen(&id, &resolve, Some(&now), "ana", 900)
+            .unwrap();
+        book.act_as_seen(&id, &IncidentAction::Reopen, None, "ana", 1000)
+            .unwrap();
+    }
+
+    fn trigger_of(t: &Trigger, key: &str, at_ms: i64) -> Trigger {
+        Trigger {
+            key: key.into(),
+            at_ms,
+            ..t.clone()
         }
     }
 

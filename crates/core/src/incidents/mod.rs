@@ -18,5 +18,5 @@ pub mod rules;
 pub mod shared;
 
 pub use book::{ActionError, IncidentBook};
-pub use model::{AuditEntry, Incident, IncidentAction, IncidentState};
+pub use model::{AuditEntry, Incident, IncidentAction, IncidentState, SeenIncident};
 pub use rules::{IncidentRules, Trigger};

@@ -119,6 +119,52 @@ pub enum IncidentAction {
     },
 }
 
+/// What the operator saw of an incident when they acted on it. An action on an incident that
+/// has changed in any of these since (another console assigned or resolved it, a repeat
+/// escalated it) is refused, with what changed: a resolution note written for a high alarm must
+/// not close the critical one it has become, and "assign to me" must not take over an incident
+/// a colleague was given a moment before. Repeats that change none of these (the counter, the
+/// last-seen time) do not refuse it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[ts(export)]
+pub struct SeenIncident {
+    pub state: IncidentState,
+    #[ts(type = "\"critical\" | \"high\" | \"medium\" | \"low\" | \"info\"")]
+    pub severity: Severity,
+    pub assignee: Option<String>,
+}
+
+impl SeenIncident {
+    /// What of `now` differs from what was seen, in words; `None` when nothing does.
+    pub fn changes_in(&self, now: &Incident) -> Option<String> {
+        let mut changed = Vec::new();
+        if now.state != self.state {
+            changed.push(format!("it is {} now", now.state.as_str()));
+        }
+        if now.severity != self.severity {
+            changed.push(format!(
+                "its severity went from {} to {}",
+                self.severity.as_str(),
+                now.severity.as_str()
+            ));
+        }
+        if now.assignee != self.assignee {
+            changed.push(match &now.assignee {
+                Some(who) => format!("it is assigned to {who}"),
+                None => "it is no longer assigned".to_owned(),
+            });
+        }
+        (!changed.is_empty()).then(|| {
+            format!(
+                "{} ({} by {})",
+                changed.join(", "),
+                now.last_change.action,
+                now.updated_by
+            )
+        })
+    }
+}
+
 /// One row of an incident's audit trail: who did what, when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[ts(export)]

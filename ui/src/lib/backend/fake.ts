@@ -1,6 +1,6 @@
 // A fake backend for the browser preview (`npm run dev` without Tauri) and for tests. Its
 // devices are synthetic and marked simulated; the UI shows a banner while it is in use.
-import type { Backend, ConnectionView, ConsoleInfo, DeviceView, EmployeeRow, Incident, IncidentAction, LiveBatch, MetricsView, ReviewInfo, TrackPoint } from './types';
+import type { Backend, ConnectionView, ConsoleInfo, DeviceView, EmployeeRow, Incident, IncidentAction, LiveBatch, MetricsView, ReviewInfo, SeenIncident, TrackPoint } from './types';
 
 export interface FakeOptions {
   devices: number;
@@ -121,9 +121,11 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
     notify: async () => {},
     checkNotifications: async () => 'fake backend: no desktop notifications',
     setAttention: async () => {},
-    async actOnIncident(id, action) {
+    async actOnIncident(id, action, seen) {
       const held = incidents.get(id);
       if (!held) throw { code: 'not_found', message: `no incident ${id}` };
+      const differs = seen && action.action !== 'note' ? changedSince(seen, held) : null;
+      if (differs) throw { code: 'incident_changed', message: `the incident changed since you saw it: ${differs}. Nothing was done; look again` };
       const next = applyFakeAction(held, action, info.operator);
       incidents.set(id, next);
       changed.push(next);
@@ -161,7 +163,7 @@ export function createFakeBackend(opts: FakeOptions = { devices: 40, intervalMs:
 }
 
 /** Two labelled fake incidents for the preview. */
-function fakeIncidents(now: number): Incident[] {
+export function fakeIncidents(now: number): Incident[] {
   const base = {
     assignee: null,
     resolution: null,
@@ -175,6 +177,16 @@ function fakeIncidents(now: number): Incident[] {
     { ...base, id: 'fa0000000000000a', source: 'fake-1', kind: 'panic_button', severity: 'critical', title: 'Fake 2: panic button (FAKE)', first_seen_ms: now - 90_000, last_seen_ms: now - 90_000, updated_ms: now - 90_000, lat: 51.93, lon: 4.48 },
     { ...base, id: 'fa0000000000000b', source: 'fake-9', kind: 'offline', severity: 'high', title: 'Fake 10 (vehicle) went offline (FAKE)', first_seen_ms: now - 30_000, last_seen_ms: now - 30_000, updated_ms: now - 30_000, lat: 51.91, lon: 4.46 },
   ];
+}
+
+/** What of `now` differs from what was `seen`, in words (as the backend says it, less who);
+ * null when nothing does. The backend's check (`SeenIncident::changes_in`), for the fake one. */
+function changedSince(seen: SeenIncident, now: Incident): string | null {
+  const out: string[] = [];
+  if (now.state !== seen.state) out.push(`it is ${now.state} now`);
+  if (now.severity !== seen.severity) out.push(`its severity went from ${seen.severity} to ${now.severity}`);
+  if (now.assignee !== seen.assignee) out.push(now.assignee ? `it is assigned to ${now.assignee}` : 'it is no longer assigned');
+  return out.length ? out.join(', ') : null;
 }
 
 function applyFakeAction(i: Incident, a: IncidentAction, actor: string): Incident {

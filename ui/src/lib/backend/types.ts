@@ -12,6 +12,7 @@ export type { MetricsView } from './generated/MetricsView';
 export type { QuarantineView } from './generated/QuarantineView';
 export type { Incident } from './generated/Incident';
 export type { IncidentAction } from './generated/IncidentAction';
+export type { SeenIncident } from './generated/SeenIncident';
 export type { IncidentState } from './generated/IncidentState';
 export type { AuditEntry } from './generated/AuditEntry';
 export type { EventView } from './generated/EventView';
@@ -51,6 +52,7 @@ import type { AuditEntry } from './generated/AuditEntry';
 import type { EventView } from './generated/EventView';
 import type { Incident } from './generated/Incident';
 import type { IncidentAction } from './generated/IncidentAction';
+import type { SeenIncident } from './generated/SeenIncident';
 import type { TrailPoint } from './generated/TrailPoint';
 import type { EmployeeList } from './generated/EmployeeList';
 import type { Placement } from './generated/Placement';
@@ -86,8 +88,10 @@ export interface Backend {
   deviceEvents(device: string, limit: number): Promise<EventView[]>;
   /** A device's recent trail from live state, oldest first. */
   deviceTrail(device: string): Promise<TrailPoint[]>;
-  /** Applies an operator's action (as this console's operator); rejects with a CommandError. */
-  actOnIncident(id: string, action: IncidentAction): Promise<Incident>;
+  /** Applies an operator's action (as this console's operator); rejects with a CommandError, with
+   * code `incident_changed` when the incident changed in state, severity or assignee since
+   * `seen` (what the operator was shown). */
+  actOnIncident(id: string, action: IncidentAction, seen?: SeenIncident): Promise<Incident>;
   /** An incident's audit trail, oldest first. */
   incidentAudit(id: string): Promise<AuditEntry[]>;
   /** A desktop notification; rejects with code `notifications_unavailable` when none can show. */

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Incident } from '../backend';
 import { MemoryStorage } from '../testing/memory-storage';
 import { loadHeld, saveHeld } from './handover';
-import { alertText, IncidentStore, PendingAlerts, stepAfterLeaving, stepSelection, type IncidentFilter } from './store';
+import { alertText, IncidentStore, PendingAlerts, seenOf, stepAfterLeaving, stepSelection, type IncidentFilter } from './store';
+import { createFakeBackend, fakeIncidents } from '../backend/fake';
 
 function incident(over: Partial<Incident>): Incident {
   return {
@@ -262,5 +263,23 @@ describe('PendingAlerts', () => {
     const [told] = p.take(() => noted);
     expect([told.version, told.last_change.action]).toEqual([3, 'escalated']);
     expect(alertText([told]).body).toContain('(escalated: high -> critical)');
+  });
+});
+
+describe('acting on the incident as it was seen', () => {
+  it('sends what the operator was shown, and the (fake) backend refuses a changed incident', async () => {
+    const backend = createFakeBackend();
+    const held = fakeIncidents(Date.now())[0];
+    const seen = seenOf(held);
+    expect(seen).toEqual({ state: held.state, severity: held.severity, assignee: held.assignee });
+    // Someone else assigns it...
+    await backend.actOnIncident(held.id, { action: 'assign', to: 'dana' });
+    // ...so an "assign to me" from the screen before is refused, saying who has it.
+    await expect(backend.actOnIncident(held.id, { action: 'assign', to: 'preview' }, seen)).rejects.toMatchObject({
+      code: 'incident_changed',
+      message: expect.stringContaining('assigned to dana'),
+    });
+    // A note is taken whatever changed.
+    await expect(backend.actOnIncident(held.id, { action: 'note', text: 'seen' }, seen)).resolves.toMatchObject({ id: held.id });
   });
 });

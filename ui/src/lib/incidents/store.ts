@@ -1,8 +1,14 @@
 // Incidents in the UI: the newest version of each, kept by id, listed in triage order, and the
 // rule that decides which changes alert the dispatcher.
-import type { Incident } from '../backend';
+import type { Incident, SeenIncident } from '../backend';
 
 export type Severity = Incident['severity'];
+
+/** What the operator is shown of `i`, sent with an action on it (see `SeenIncident`). */
+export function seenOf(i: Incident): SeenIncident {
+  return { state: i.state, severity: i.severity, assignee: i.assignee };
+}
+
 export const SEVERITIES: readonly Severity[] = ['critical', 'high', 'medium', 'low', 'info'];
 
 /** 0 is the most urgent. */
