@@ -165,6 +165,10 @@ pub fn set_attention(app: AppHandle, unacknowledged: u32) -> Result<(), CommandE
 
 /// The event carrying live batches to the window (`ui/src/lib/backend/tauri.ts` listens).
 pub const LIVE_EVENT: &str = "watchfloor://live";
+/// Said to the page when live state stops sending batches while the console runs (its task
+/// ended: a defect), with the reason: the map and the incident list would otherwise freeze
+/// under a status bar that still says "connected".
+pub const LIVE_ENDED_EVENT: &str = "watchfloor://live-ended";
 
 /// Streams live state to the calling window as [`LIVE_EVENT`]s: first a full snapshot, then
 /// coalesced batches. A page that subscribes again (after a reload) replaces the previous
@@ -192,6 +196,13 @@ pub async fn subscribe_live(
     let mut rx = feed.subscribe();
     let snapshot = feed.snapshot().await.ok_or_else(stopped)?;
     let label = webview.label().to_owned();
+    let ended = {
+        let (webview, label) = (webview.clone(), label.clone());
+        move |reason: &str| {
+            tracing::error!("live updates to the window ended: {reason}");
+            let _ = webview.emit_to(label.as_str(), LIVE_ENDED_EVENT, reason);
+        }
+    };
     let send = move |batch: &LiveBatch| webview.emit_to(label.as_str(), LIVE_EVENT, batch);
     send(&snapshot).map_err(|e| CommandError::new("ipc", e))?;
     tracing::info!("a page subscribed to live state");
@@ -204,10 +215,11 @@ pub async fn subscribe_live(
                     tracing::warn!(missed, "the window fell behind; resending a full snapshot");
                     match feed.snapshot().await {
                         Some(s) => Arc::new(s),
-                        None => return,
+                        None => return ended("live state stopped answering"),
                     }
                 }
-                Err(RecvError::Closed) => return,
+                // At the console's exit the window is gone first: this reaches no one then.
+                Err(RecvError::Closed) => return ended("live state stopped"),
             };
             if send(&batch).is_err() {
                 return;

@@ -58,9 +58,10 @@ export const tauriBackend: Backend = {
   reviewTrack: (device, fromMs, toMs, minStopS) => invoke<Track>('review_track', { device, fromMs, toMs, minStopS }),
   reviewExport: (request: ViewExport) => invoke<string | null>('review_export', { request }),
   openReview: () => invoke<ReviewStarted | null>('open_review'),
-  async subscribeLive(onBatch) {
+  async subscribeLive(onBatch, onEnded) {
     // Listen first: the backend's snapshot is the first event after subscribe_live.
     await listen<LiveBatch>('watchfloor://live', (e) => onBatch(e.payload));
+    await listen<string>('watchfloor://live-ended', (e) => onEnded?.(e.payload));
     await invoke('subscribe_live');
   },
 };

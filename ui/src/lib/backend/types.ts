@@ -150,6 +150,7 @@ export interface Backend {
    * a review window of its own; resolves to the file, null when cancelled; rejects with
    * `review_refused` (and the reason) when the file cannot be reviewed. */
   openReview(): Promise<ReviewStarted | null>;
-  /** Calls `onBatch` with a full snapshot, then with coalesced batches, until the page closes. */
-  subscribeLive(onBatch: (batch: LiveBatch) => void): Promise<void>;
+  /** Calls `onBatch` with a full snapshot, then with coalesced batches, until the page closes;
+   * `onEnded` with the reason if the backend stops sending them while it runs (a defect). */
+  subscribeLive(onBatch: (batch: LiveBatch) => void, onEnded?: (reason: string) => void): Promise<void>;
 }
