@@ -156,9 +156,11 @@ pub fn set_attention(app: AppHandle, unacknowledged: u32) -> Result<(), CommandE
     }
     if let Some(tray) = app.tray_by_id(super::TRAY_ID) {
         let label = (unacknowledged > 0).then(|| unacknowledged.to_string());
-        // The label shows beside the icon where the tray host supports it (AppIndicator).
-        let _ = tray.set_title(label.as_deref());
-        let _ = tray.set_tooltip(Some(&title));
+        // The label shows beside the icon where the tray host supports it (AppIndicator). A
+        // failure is the page's to retry (it sends the count again at the next change).
+        tray.set_title(label.as_deref())
+            .and_then(|()| tray.set_tooltip(Some(&title)))
+            .map_err(|e| CommandError::new("tray", e))?;
     }
     Ok(())
 }
