@@ -211,8 +211,17 @@ pub fn run(
             if let Some(error) = problem {
                 tracing::warn!(%error, "no tray icon: the unacknowledged count shows in the window title only");
             }
-            let window = open_window(app, CONSOLE_WINDOW)?;
-            watchdog::watch(&window, "The console");
+            // Not `?`: Tauri panics on a setup error, past the exit below that flushes the
+            // history. Said (in the log and the desktop's notifications), then a clean exit.
+            match open_window(app, CONSOLE_WINDOW) {
+                Ok(window) => watchdog::watch(&window, "The console"),
+                Err(e) => {
+                    let error = anyhow::anyhow!("cannot open the console window: {e}");
+                    tracing::error!("{error:#}");
+                    tell_desktop_it_did_not_start(&error);
+                    app.handle().exit(1);
+                }
+            }
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![

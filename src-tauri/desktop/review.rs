@@ -315,10 +315,18 @@ pub fn run(
                     handle.exit(0);
                 }
             });
-            let window = super::open_window(app, super::REVIEW_WINDOW)?;
-            window.set_title(&format!("Watchfloor review: {name} (read-only)"))?;
-            super::watchdog::watch(&window, "The review window");
-            super::child::report_ready();
+            // Not `?`: Tauri panics on a setup error, past the exit that deletes a private copy.
+            match super::open_window(app, super::REVIEW_WINDOW) {
+                Ok(window) => {
+                    let _ = window.set_title(&format!("Watchfloor review: {name} (read-only)"));
+                    super::watchdog::watch(&window, "The review window");
+                    super::child::report_ready();
+                }
+                Err(e) => {
+                    tracing::error!("cannot open the review window: {e}");
+                    app.handle().exit(1);
+                }
+            }
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
