@@ -514,15 +514,21 @@ fn face_terminals_presence_and_records_are_recorded_once_in_their_zone() {
     assert_eq!(query_i64(&db, "SELECT count(*) FROM quarantine"), 0);
 }
 
+/// A broker, a history file in a folder of its own, and a recorder connected to the broker.
+fn connected_recorder() -> (Mosquitto, tempfile::TempDir, std::path::PathBuf, Watchfloor) {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let rec = Watchfloor::record(&broker, &db);
+    rec.wait_for_log("connected to broker", Duration::from_secs(20));
+    (broker, dir, db, rec)
+}
+
 /// A device that dies before it sends anything after its connect status: its will carries the
 /// same time as that status, and is stored after it (review shows it offline).
 #[test]
 fn a_will_at_the_time_of_its_connect_status_is_stored_after_it() {
-    let broker = Mosquitto::start();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("history.sqlite");
-    let mut rec = Watchfloor::record(&broker, &db);
-    rec.wait_for_log("connected to broker", Duration::from_secs(20));
+    let (broker, _dir, db, mut rec) = connected_recorder();
     let t = now_ms() - 1_000;
     for online in [true, false] {
         publish(
@@ -557,11 +563,7 @@ fn a_will_at_the_time_of_its_connect_status_is_stored_after_it() {
 /// after it (review shows the device online again, not offline until its next status).
 #[test]
 fn a_session_that_starts_right_after_a_will_is_stored_after_it() {
-    let broker = Mosquitto::start();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("history.sqlite");
-    let mut rec = Watchfloor::record(&broker, &db);
-    rec.wait_for_log("connected to broker", Duration::from_secs(20));
+    let (broker, _dir, db, mut rec) = connected_recorder();
     let t = now_ms() - 1_000;
     let status = |ts: i64, online: bool| {
         publish(
