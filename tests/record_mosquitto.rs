@@ -655,17 +655,39 @@ fn a_will_replayed_at_start_is_stored_after_what_the_file_holds() {
         1,
         true,
     );
-    // It reaches the restarted recorder twice: queued for its session, and replayed retained.
-    let mut rec = Watchfloor::record(&broker, &db);
-    assert!(
-        eventually(Duration::from_secs(15), || try_query_i64(
-            &db,
-            "SELECT count(*) FROM statuses WHERE device_id = 'w2' AND online = 0"
-        ) >= 1),
-        "log:\n{}",
-        rec.log()
-    );
-    assert!(rec.stop_with(Signal::SIGTERM).success());
+    // It reaches the restarted recorder twice: queued for its session, and replayed retained;
+    // and a third time, replayed, at the start after. Stored once.
+    for start in 1..=2 {
+        let rec = Watchfloor::record(&broker, &db);
+        rec.wait_for_log("connected to broker", Duration::from_secs(20));
+        // A marker published now is handled after what the broker sent at the connect.
+        let marker = format!("mark-{start}");
+        publish(
+            broker.port,
+            &format!("devices/{marker}/status"),
+            &format!(r#"{{"ts":{},"online":true}}"#, now_ms()),
+            1,
+            false,
+        );
+        assert!(
+            eventually(Duration::from_secs(15), || try_query_i64(
+                &db,
+                &format!("SELECT count(*) FROM statuses WHERE device_id = '{marker}'")
+            ) == 1),
+            "log:\n{}",
+            rec.log()
+        );
+        let mut rec = rec;
+        assert!(rec.stop_with(Signal::SIGTERM).success());
+        assert_eq!(
+            query_i64(
+                &db,
+                "SELECT count(*) FROM statuses WHERE device_id = 'w2' AND online = 0"
+            ),
+            1,
+            "the will is stored once (start {start})"
+        );
+    }
     assert_eq!(
         query_i64(
             &db,
@@ -677,6 +699,61 @@ fn a_will_replayed_at_start_is_stored_after_what_the_file_holds() {
         0,
         "no copy of the will is stored before the last row of its session"
     );
+}
+
+/// The broker replays a dead device's retained will at every reconnect of the console: stored
+/// once, at the instant it ended the session (each replay added an offline row).
+#[test]
+fn a_will_replayed_at_each_reconnect_is_stored_once() {
+    let mut broker = Mosquitto::start_persistent();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let mut rec = Watchfloor::record(&broker, &db);
+    rec.wait_for_log("connected to broker", Duration::from_secs(20));
+    let t = now_ms() - 1_000;
+    for online in [true, false] {
+        publish(
+            broker.port,
+            "devices/w4/status",
+            &format!(r#"{{"ts":{t},"online":{online}}}"#),
+            1,
+            true,
+        );
+    }
+    let offline_rows = "SELECT count(*) FROM statuses WHERE device_id = 'w4' AND online = 0";
+    assert!(
+        eventually(Duration::from_secs(10), || try_query_i64(&db, offline_rows)
+            == 1),
+        "log:\n{}",
+        rec.log()
+    );
+    for restart in 1..=2 {
+        broker.restart();
+        assert!(
+            eventually(Duration::from_secs(30), || rec.connects() > restart),
+            "reconnects; log:\n{}",
+            rec.log()
+        );
+        // A marker published now is handled after the replay at the reconnect.
+        let marker = format!("mark-{restart}");
+        publish(
+            broker.port,
+            &format!("devices/{marker}/status"),
+            &format!(r#"{{"ts":{},"online":true}}"#, now_ms()),
+            1,
+            false,
+        );
+        assert!(
+            eventually(Duration::from_secs(15), || try_query_i64(
+                &db,
+                &format!("SELECT count(*) FROM statuses WHERE device_id = '{marker}'")
+            ) == 1),
+            "log:\n{}",
+            rec.log()
+        );
+    }
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+    assert_eq!(query_i64(&db, offline_rows), 1, "log:\n{}", rec.log());
 }
 
 /// With no employee sync in the process (`[face] sync = false`, for scheduled `watchfloor sync`

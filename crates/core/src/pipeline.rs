@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use rumqttc::QoS;
+use rusqlite::OptionalExtension;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -51,6 +52,28 @@ const OUTBOUND_QUEUE: usize = 4096;
 /// it ends, as it came after them on the console.
 fn session_end_ms(last_ts: i64, heard_ms: i64, received_ms: i64) -> i64 {
     last_ts.saturating_add(received_ms.saturating_sub(heard_ms).max(1))
+}
+
+/// What live state held of a device before a message was applied ([`Pipeline::records_of`]).
+#[derive(Debug, Clone, Copy)]
+struct Before {
+    online: bool,
+    /// The newest time the device put on a fix or a status.
+    last_ts: i64,
+    /// When it was last heard (receiver clock).
+    heard_ms: i64,
+    /// The stored instant of the will that ended its last session, while it is offline.
+    session_end: Option<i64>,
+    /// Its held status: (time, online).
+    status: Option<(i64, bool)>,
+}
+
+/// The newest row the history file holds of a device.
+#[derive(Debug, Clone, Copy)]
+struct LastStored {
+    ts_ms: i64,
+    /// It is an offline status (and no fix is newer).
+    ends_offline: bool,
 }
 
 /// How often one incident's retained copy is put back over a losing one, at most.
@@ -792,28 +815,27 @@ impl LiveTask {
         messages
             .into_iter()
             .map(|m| {
-                let before = self.live.get(m.device()).map(|s| {
-                    (
-                        s.online(),
-                        s.last_device_ts(),
-                        s.last_seen_ms,
-                        s.session_end_stored_ms(),
-                    )
+                let before = self.live.get(m.device()).map(|s| Before {
+                    online: s.online(),
+                    last_ts: s.last_device_ts(),
+                    heard_ms: s.last_seen_ms,
+                    session_end: s.session_end_stored_ms(),
+                    status: s.status.as_ref().map(|st| (st.ts_ms, st.online)),
                 });
                 self.apply_live(&m, received_ms, replayed);
                 let m = match (m, before) {
-                    (
-                        NativeMessage::Status { device, mut status },
-                        Some((true, last_ts, heard, _)),
-                    ) if !replayed
-                        && !status.online
-                        && !status.stamped_on_arrival
-                        && status.ts_ms <= last_ts
-                        && self.live.get(&device).is_some_and(|s| !s.online()) =>
+                    // The will that ends the session held: stored at the instant it did.
+                    (NativeMessage::Status { device, mut status }, Some(b))
+                        if b.online
+                            && !replayed
+                            && !status.online
+                            && !status.stamped_on_arrival
+                            && status.ts_ms <= b.last_ts
+                            && self.live.get(&device).is_some_and(|s| !s.online()) =>
                     {
-                        status.ts_ms = session_end_ms(last_ts, heard, received_ms);
+                        status.ts_ms = session_end_ms(b.last_ts, b.heard_ms, received_ms);
                         self.live.note_session_end(&device, status.ts_ms);
-                        NativeMessage::Status { device, status }
+                        Some(NativeMessage::Status { device, status })
                     }
                     // The status that opens the session after such a will: a device that
                     // reconnects at once (the broker publishes the old connection's will as the
@@ -821,37 +843,58 @@ impl LiveTask {
                     // will was stored with (the two come from different clocks), and review
                     // showed the device offline until its next status. It came after the will,
                     // and is stored after it.
-                    (
-                        NativeMessage::Status { device, mut status },
-                        Some((false, _, _, Some(ended))),
-                    ) if !replayed
-                        && status.online
-                        && !status.stamped_on_arrival
-                        && status.ts_ms <= ended
-                        && self.live.get(&device).is_some_and(|s| s.online()) =>
+                    (NativeMessage::Status { device, mut status }, Some(b))
+                        if !b.online
+                            && !replayed
+                            && status.online
+                            && !status.stamped_on_arrival
+                            && b.session_end.is_some_and(|ended| status.ts_ms <= ended)
+                            && self.live.get(&device).is_some_and(|s| s.online()) =>
                     {
-                        status.ts_ms = ended.saturating_add(1);
-                        NativeMessage::Status { device, status }
+                        status.ts_ms = b.session_end.unwrap_or_default().saturating_add(1);
+                        Some(NativeMessage::Status { device, status })
+                    }
+                    // Another copy of the will live state holds, the device offline since: a
+                    // redelivery (the link dropped before its acknowledgement) or the broker's
+                    // retained copy replayed at a reconnect. The first was stored at the instant
+                    // it ended the session; stored again at its own time (the session's start),
+                    // or after the newest row, every reconnect added an offline row.
+                    (NativeMessage::Status { status, .. }, Some(b))
+                        if !b.online
+                            && !status.online
+                            && !status.stamped_on_arrival
+                            && b.status == Some((status.ts_ms, false)) =>
+                    {
+                        None
                     }
                     // A will replayed from the broker's retained store at a (re)connect, or
                     // queued for this console's session while it was stopped: the device went
                     // offline while this console was not listening, after the last row it
                     // stored of it. Stored at its session's start, review showed the device
-                    // online (its newest heartbeat) for good.
+                    // online (its newest heartbeat) for good. One the file already ends on (this
+                    // will, stored at an earlier start) is not stored again.
                     (NativeMessage::Status { device, mut status }, before)
                         if (replayed || before.is_none())
                             && !status.online
                             && !status.stamped_on_arrival =>
                     {
-                        if let Some(last) = self.last_stored_ms(&device) {
-                            status.ts_ms = status.ts_ms.max(last.saturating_add(1));
+                        match self.last_stored(&device) {
+                            Some(last) if last.ends_offline && last.ts_ms >= status.ts_ms => None,
+                            last => {
+                                if let Some(last) = last {
+                                    status.ts_ms = status.ts_ms.max(last.ts_ms.saturating_add(1));
+                                }
+                                if self.live.get(&device).is_some_and(|s| !s.online()) {
+                                    self.live.note_session_end(&device, status.ts_ms);
+                                }
+                                Some(NativeMessage::Status { device, status })
+                            }
                         }
-                        if self.live.get(&device).is_some_and(|s| !s.online()) {
-                            self.live.note_session_end(&device, status.ts_ms);
-                        }
-                        NativeMessage::Status { device, status }
                     }
-                    (m, _) => m,
+                    (m, _) => Some(m),
+                };
+                let Some(m) = m else {
+                    return Record::Nothing;
                 };
                 match m {
                     NativeMessage::Location { device, fix } => Record::Position {
@@ -1093,22 +1136,41 @@ impl LiveTask {
         true
     }
 
-    /// The newest time the history file holds a fix or a status of `device` at (its
-    /// committed rows; read through the kept read-only connection).
-    fn last_stored_ms(&mut self, device: &DeviceId) -> Option<i64> {
+    /// The newest row the history file holds of `device` (a fix or a status; its committed
+    /// rows, read through the kept read-only connection).
+    fn last_stored(&mut self, device: &DeviceId) -> Option<LastStored> {
         let conn = self.history_reader()?;
-        let newest = |table: &str| {
-            conn.query_row(
-                &format!("SELECT max(ts_ms) FROM {table} WHERE device_id = ?1"),
+        let read = || -> rusqlite::Result<Option<LastStored>> {
+            let status: Option<(i64, bool)> = conn
+                .query_row(
+                    "SELECT ts_ms, online FROM statuses WHERE device_id = ?1 ORDER BY ts_ms DESC, online LIMIT 1",
+                    [device.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let fix: Option<i64> = conn.query_row(
+                "SELECT max(ts_ms) FROM positions WHERE device_id = ?1",
                 [device.as_str()],
-                |r| r.get::<_, Option<i64>>(0),
-            )
-            .unwrap_or_else(|e| {
-                tracing::warn!(%device, error = %e, "could not read the history file");
-                None
+                |r| r.get(0),
+            )?;
+            Ok(match (status, fix) {
+                (None, None) => None,
+                (Some((ts_ms, online)), fix) if fix.is_none_or(|f| f <= ts_ms) => {
+                    Some(LastStored {
+                        ts_ms,
+                        ends_offline: !online,
+                    })
+                }
+                (status, fix) => Some(LastStored {
+                    ts_ms: fix.max(status.map(|s| s.0)).unwrap_or_default(),
+                    ends_offline: false,
+                }),
             })
         };
-        newest("statuses").max(newest("positions"))
+        read().unwrap_or_else(|e| {
+            tracing::warn!(%device, error = %e, "could not read the history file");
+            None
+        })
     }
 
     /// The kept read-only connection to the history file, opened when first needed.

@@ -297,6 +297,7 @@ impl Writer {
                         retention,
                         next_prune: Instant::now(),
                         image_bytes,
+                        gave_up: false,
                     }
                     .run(rx)
                 })?
@@ -350,6 +351,11 @@ struct BatchWriter {
     next_prune: Instant,
     /// Bytes of images sent and not committed ([`WriterQueue`]): taken back after each batch.
     image_bytes: Arc<AtomicU64>,
+    /// A batch was given up while closing: no acknowledgement goes out after it. One message's
+    /// records can straddle two batches (its acknowledgement rides on its last record), so a
+    /// later batch that commits may owe the broker the acknowledgement of a message whose other
+    /// rows were in the batch given up.
+    gave_up: bool,
 }
 
 impl BatchWriter {
@@ -446,7 +452,11 @@ impl BatchWriter {
                         acks: batch.iter().filter_map(|q| q.ack).collect(),
                         replies: batch.iter().filter_map(|q| q.reply.clone()).collect(),
                     };
-                    if !committed.acks.is_empty() || !committed.replies.is_empty() {
+                    let owed = !committed.acks.is_empty() || !committed.replies.is_empty();
+                    if owed && self.gave_up {
+                        tracing::warn!(acks = committed.acks.len(),
+                            "committed after a batch was given up: its acknowledgements are withheld, and the broker will deliver those messages again");
+                    } else if owed {
                         (self.on_commit)(committed);
                     }
                     return;
@@ -465,6 +475,7 @@ impl BatchWriter {
                             .fetch_add(batch.len() as u64, Ordering::Relaxed);
                         tracing::error!(rows = batch.len(), unacked,
                             "shutting down with a batch that cannot be committed: its QoS 1 messages were not acknowledged and the broker will deliver them again");
+                        self.gave_up = true;
                         return;
                     }
                     std::thread::sleep(pause);
@@ -753,6 +764,7 @@ mod tests {
             retention: Retention::default(),
             next_prune: Instant::now(),
             image_bytes: Arc::default(),
+            gave_up: false,
         };
         let synchronous = |w: &BatchWriter| -> i64 {
             w.conn
@@ -823,6 +835,41 @@ mod tests {
         assert_eq!(got, vec![1, 2, 3, 4, 5]);
         assert_eq!(count(&path, "events"), 5);
         assert!(stats.stall().is_none(), "the alarm clears after a commit");
+    }
+
+    #[test]
+    fn no_acknowledgement_goes_out_after_a_batch_given_up_at_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.sqlite");
+        let conn = crate::store::open(&path).unwrap();
+        conn.busy_timeout(Duration::from_millis(20)).unwrap();
+        let (on_commit, acks) = collecting_acks();
+        let mut writer = BatchWriter {
+            conn,
+            stats: Arc::default(),
+            closing: Arc::new(AtomicBool::new(true)),
+            on_commit,
+            full_sync: false,
+            retention: Retention::default(),
+            next_prune: Instant::now(),
+            image_bytes: Arc::default(),
+            gave_up: false,
+        };
+        // A message's first record cannot be committed while closing (the file is locked):
+        // given up after two tries.
+        let blocker = Connection::open(&path).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        writer.commit_until_done(&[Queued::new(event(1), None)]);
+        assert_eq!(count(&path, "events"), 0);
+        // Its last record, carrying its acknowledgement, goes in the next batch, which commits.
+        blocker.execute_batch("ROLLBACK").unwrap();
+        let ack = Some(AckToken { epoch: 1, pkid: 7 });
+        writer.commit_until_done(&[Queued::new(event(2), ack)]);
+        assert_eq!(count(&path, "events"), 1);
+        assert!(
+            acks.try_recv().is_err(),
+            "the broker must deliver the message again: part of it was never stored"
+        );
     }
 
     #[test]
