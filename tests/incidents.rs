@@ -481,3 +481,31 @@ async fn forgotten_incidents_leave_the_broker_and_a_losing_edit_never_reaches_th
     );
     assert_eq!(stored("SELECT count(*) FROM quarantine"), 0);
 }
+
+/// A window's feed hears that live state stopped, although the feed (and so the batch channel)
+/// is still held: the desktop says so instead of freezing the map under "connected".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_hears_that_live_state_stopped() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let p = console(&broker, &dir.path().join("h.sqlite"), "ana").await;
+    let feed = p.feed();
+    let mut batches = feed.subscribe();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), feed.ended())
+            .await
+            .is_err(),
+        "running: not ended"
+    );
+    p.shutdown().await;
+    tokio::time::timeout(Duration::from_secs(10), feed.ended())
+        .await
+        .expect("the feed hears the end of live state");
+    // The batch channel itself stays open while the feed is held: waiting on it alone would
+    // wait for ever.
+    while batches.try_recv().is_ok() {}
+    assert!(matches!(
+        batches.try_recv(),
+        Err(tokio::sync::broadcast::error::TryRecvError::Empty)
+    ));
+}

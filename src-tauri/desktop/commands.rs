@@ -211,7 +211,13 @@ pub async fn subscribe_live(
 
     let task = tauri::async_runtime::spawn(async move {
         loop {
-            let batch = match rx.recv().await {
+            // The batch channel stays open while any feed is held (this task holds one): the
+            // end of live state is heard from the feed itself.
+            let next = tokio::select! {
+                next = rx.recv() => next,
+                () = feed.ended() => return ended("live state stopped"),
+            };
+            let batch = match next {
                 Ok(batch) => batch,
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "the window fell behind; resending a full snapshot");

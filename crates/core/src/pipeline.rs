@@ -391,6 +391,12 @@ pub struct LiveFeed {
 }
 
 impl LiveFeed {
+    /// Resolves when live state has stopped (its task ended): no more batches will come,
+    /// although the batch channel stays open while any feed is held.
+    pub async fn ended(&self) {
+        self.snapshots.closed().await;
+    }
+
     /// Applies an operator's action to incident `id` (as this console's operator), refused
     /// when it changed since the operator saw it as `seen`; `None` once the pipeline has
     /// stopped.
