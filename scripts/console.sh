@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-# The Node.js setup.sh may have put in /usr/local/bin ahead of the distribution's, and Rust.
-export PATH="/usr/local/bin:$HOME/.cargo/bin:$PATH"
+# Rust as setup.sh checked it (rustup's, first), and the Node.js setup.sh may have put in
+# /usr/local/bin ahead of the distribution's.
+export PATH="$HOME/.cargo/bin:/usr/local/bin:$PATH"
 
 npm --prefix ui run build --silent
 cargo build --release --quiet

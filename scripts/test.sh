@@ -9,9 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --tests
-# The Node.js setup.sh may have put in /usr/local/bin ahead of the distribution's; Rust; and
-# the sbin folders, where Debian installs mosquitto (not on a normal user's PATH there).
-export PATH="/usr/local/bin:$HOME/.cargo/bin:$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+# Rust as setup.sh checked it (rustup's, first); the Node.js setup.sh may have put in
+# /usr/local/bin ahead of the distribution's; and the sbin folders, where Debian installs
+# mosquitto (not on a normal user's PATH there).
+export PATH="$HOME/.cargo/bin:/usr/local/bin:$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 # A one-shot CI build gains nothing from incremental compilation's cache (over a GB on disk).
 if [[ "${CI:-}" == true ]]; then export CARGO_INCREMENTAL=0; fi
@@ -40,7 +41,12 @@ cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$artifacts/cargo-test
 
 step "Generated TypeScript types match the Rust types"
 # safe.directory: a checkout owned by another user (a CI volume) is still this repository.
-git_here() { git -c safe.directory="$PWD" "$@"; }
+# Git reads it only from a global or system config (not from -c before 2.40): a global config
+# of this run's own, which includes the user's.
+git_config=$(mktemp)
+trap 'rm -f "$git_config"' EXIT
+printf '[include]\n\tpath = %s/.gitconfig\n[safe]\n\tdirectory = %s\n' "$HOME" "$PWD" >"$git_config"
+git_here() { GIT_CONFIG_GLOBAL="$git_config" git "$@"; }
 if [[ ! -e .git ]]; then
   echo "skipped: not a git checkout, nothing to compare the generated types with"
 elif ! git_here rev-parse --git-dir >/dev/null; then

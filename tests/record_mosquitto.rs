@@ -701,6 +701,64 @@ fn a_will_replayed_at_start_is_stored_after_what_the_file_holds() {
     );
 }
 
+/// A phone's `lwt` has no time of its own and is stamped on arrival; the location the phone
+/// sends when it is back carries its fix time, which can be earlier (a fix it took before).
+/// The phone is online again in review too: that status is stored after the will.
+#[test]
+fn a_phone_back_after_its_lwt_is_stored_online_after_it() {
+    let (broker, _dir, db, mut rec) = connected_recorder();
+    let tst = now_ms() / 1000;
+    let location =
+        |tst: i64| format!(r#"{{"_type":"location","lat":51.9,"lon":4.47,"tst":{tst}}}"#);
+    publish(
+        broker.port,
+        "owntracks/ann/phone",
+        &location(tst - 20),
+        1,
+        false,
+    );
+    publish(
+        broker.port,
+        "owntracks/ann/phone",
+        r#"{"_type":"lwt","tst":1}"#,
+        1,
+        false,
+    );
+    let rows = |online: u8| {
+        format!(
+            "SELECT count(*) FROM statuses WHERE device_id = 'ot:ann.phone' AND online = {online}"
+        )
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || try_query_i64(&db, &rows(0))
+            == 1),
+        "log:\n{}",
+        rec.log()
+    );
+    publish(
+        broker.port,
+        "owntracks/ann/phone",
+        &location(tst - 10),
+        1,
+        false,
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || try_query_i64(&db, &rows(1))
+            == 2),
+        "log:\n{}",
+        rec.log()
+    );
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT online FROM statuses WHERE device_id = 'ot:ann.phone' ORDER BY ts_ms DESC LIMIT 1"
+        ),
+        1,
+        "the newest status of the phone is the one that brought it back"
+    );
+}
+
 /// The broker replays a dead device's retained will at every reconnect of the console: stored
 /// once, at the instant it ended the session (each replay added an offline row).
 #[test]

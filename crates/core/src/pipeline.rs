@@ -897,6 +897,19 @@ impl LiveTask {
                             }
                         }
                     }
+                    // A will with no time of its own (an OwnTracks `lwt`, a terminal's `Offline`),
+                    // stamped on its arrival, that ends the session: the status that opens the
+                    // next is stored after it (above), whatever the device's clock says.
+                    (NativeMessage::Status { device, status }, Some(b))
+                        if b.online
+                            && !replayed
+                            && !status.online
+                            && status.stamped_on_arrival
+                            && self.live.get(&device).is_some_and(|s| !s.online()) =>
+                    {
+                        self.live.note_session_end(&device, status.ts_ms);
+                        Some(NativeMessage::Status { device, status })
+                    }
                     (m, _) => Some(m),
                 };
                 let Some(m) = m else {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Drafts } from './drafts';
+import { Drafts, TypedSince } from './drafts';
 
 describe('incident drafts', () => {
   it('keeps what was typed per incident until it is sent, and nothing empty', () => {
@@ -32,5 +32,24 @@ describe('incident drafts', () => {
     d.refused('i2', { note: '', resolution: 'towed', assignee: '' }, 'version limit');
     expect(told).toEqual(['i1']);
     expect(d.takeRefusal('i2')).toBe('version limit');
+  });
+});
+
+describe('TypedSince', () => {
+  it('keeps the incident as it was when the operator began typing, until the text is sent', () => {
+    const since = new TypedSince<string>();
+    let shown = 'high';
+    since.typed('resolution', 'f', () => shown);
+    shown = 'critical'; // a repeat escalates it while they type
+    since.typed('resolution', 'false alarm', () => shown);
+    expect(since.take('resolution')).toBe('high');
+    expect(since.take('resolution')).toBeUndefined(); // sent: the next text starts afresh
+    since.typed('resolution', 'x', () => shown);
+    since.typed('resolution', '', () => shown); // emptied
+    since.typed('resolution', 'y', () => 'medium');
+    expect(since.take('resolution')).toBe('medium');
+    since.typed('assignee', 'bo', () => shown);
+    since.clear();
+    expect(since.take('assignee')).toBeUndefined();
   });
 });

@@ -56,3 +56,28 @@ export class Drafts {
 
 /** The page's drafts, shared by every incident panel it opens. */
 export const drafts = new Drafts();
+
+/** The incident as it was when the operator began typing a resolution or an assignee: what
+ * sending that text acts on (see `SeenIncident`). An escalation that comes while they type
+ * then refuses the send, and they look again. */
+export class TypedSince<T> {
+  #since: { resolution: T | null; assignee: T | null } = { resolution: null, assignee: null };
+
+  /** The field now holds `value`; `now` is the incident as shown now. */
+  typed(field: 'resolution' | 'assignee', value: string, now: () => T): void {
+    if (!value) this.#since[field] = null;
+    else this.#since[field] ??= now();
+  }
+
+  /** What the field's text was typed for, forgotten as it is sent. */
+  take(field: 'resolution' | 'assignee'): T | undefined {
+    const seen = this.#since[field] ?? undefined;
+    this.#since[field] = null;
+    return seen;
+  }
+
+  /** The panel shows another incident. */
+  clear(): void {
+    this.#since = { resolution: null, assignee: null };
+  }
+}

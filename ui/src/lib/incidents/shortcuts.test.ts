@@ -53,10 +53,19 @@ describe('TypingGuard', () => {
     field.isConnected = false;
     expect(guard.blocks()).toBe(true);
     expect(guard.blocks()).toBe(true);
-    guard.pointerDown(); // a click
+    guard.chose(); // a click
     expect(guard.blocks()).toBe(false);
     guard.focusIn(field);
     guard.focusIn({ tagName: 'BUTTON', isConnected: true }); // Tab to a button
+    expect(guard.blocks()).toBe(false);
+  });
+
+  it('does not block after the operator sent the form (Enter in the resolution note)', () => {
+    const guard = new TypingGuard();
+    const field = { tagName: 'INPUT', isConnected: true };
+    guard.focusIn(field);
+    guard.chose(); // the submit event of the field's form
+    field.isConnected = false; // the incident is resolved: the form goes
     expect(guard.blocks()).toBe(false);
   });
 

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { zoomsOnly } from './input';
+import { pansByKey } from './input';
 
-describe('zoomsOnly', () => {
-  it('tells zooming the map from panning it away', () => {
-    expect(zoomsOnly({ type: 'wheel' })).toBe(true);
-    expect(zoomsOnly({ type: 'dblclick' })).toBe(true);
-    expect(zoomsOnly({ type: 'click' })).toBe(true); // the zoom buttons
-    expect(zoomsOnly({ type: 'keydown', key: '+' })).toBe(true);
-    expect(zoomsOnly({ type: 'keydown', key: '-' })).toBe(true);
-    expect(zoomsOnly({ type: 'keydown', key: 'ArrowLeft' })).toBe(false);
-    expect(zoomsOnly({ type: 'mousedown' })).toBe(false);
-    expect(zoomsOnly({ type: 'touchstart' })).toBe(false);
+describe('pansByKey', () => {
+  it('tells the arrow keys, which pan the map away, from every input that zooms', () => {
+    expect(pansByKey({ type: 'keydown', key: 'ArrowLeft' })).toBe(true);
+    expect(pansByKey({ type: 'keydown', key: 'ArrowDown' })).toBe(true);
+    expect(pansByKey({ type: 'keydown', key: '+' })).toBe(false);
+    expect(pansByKey({ type: 'keydown', key: '-' })).toBe(false);
+    expect(pansByKey({ type: 'wheel' })).toBe(false);
+    expect(pansByKey({ type: 'dblclick' })).toBe(false);
+    expect(pansByKey({ type: 'click' })).toBe(false); // the zoom buttons
+    expect(pansByKey({ type: 'touchstart' })).toBe(false); // a pinch (a touch drag fires dragstart)
   });
 });
