@@ -96,6 +96,82 @@ async fn a_stalled_writer_never_stops_the_live_console() {
     console.shutdown().await;
 }
 
+/// While the file is locked, acknowledgements are held and the broker stops sending QoS 1
+/// once its window of unacknowledged messages is full: a vehicle heard by its QoS 1 statuses
+/// only falls silent at the console although it speaks. That is no reason to call it stale
+/// (and raise "has gone silent" on every console): the stall counts as an outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_held_at_the_broker_by_a_stalled_writer_are_not_called_silent() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.sqlite");
+    let mut config = ConfigFile::default();
+    config.live.stale_after_s = Some(8);
+    let console = console_with(&broker, &db, config).await;
+    let port = broker.port;
+    let status = move || {
+        let payload = format!(r#"{{"ts":{},"online":true,"kind":"vehicle"}}"#, now_ms());
+        publish(port, "devices/van-q/status", &payload, 1, false);
+    };
+    tokio::task::spawn_blocking(status).await.unwrap();
+    let db2 = db.clone();
+    tokio::task::spawn_blocking(move || {
+        assert!(eventually(Duration::from_secs(10), || try_query_i64(
+            &db2,
+            "SELECT count(*) FROM statuses WHERE device_id = 'van-q'"
+        ) == 1));
+    })
+    .await
+    .unwrap();
+
+    let blocker = rusqlite::Connection::open(&db).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Other devices' QoS 1 events fill the broker's window of unacknowledged messages.
+    tokio::task::spawn_blocking(move || {
+        for n in 0..40 {
+            assert!(try_publish_event(port, "noise", &format!("n-{n}")));
+        }
+    })
+    .await
+    .unwrap();
+    // The van goes on reporting, every 2 s, for twice the stale limit: held at the broker.
+    for _ in 0..8 {
+        tokio::task::spawn_blocking(status).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let snapshot = console.feed().snapshot().await.expect("running");
+    let van = snapshot
+        .devices
+        .iter()
+        .find(|d| d.id == "van-q")
+        .expect("van in live state");
+    assert!(
+        !van.stale,
+        "a van held at the broker by the stall is not stale"
+    );
+    assert!(
+        !snapshot.incidents.iter().any(|i| i.source == "van-q"),
+        "no incident for the van: {:?}",
+        snapshot.incidents
+    );
+    assert!(
+        console.writer_stats().stall().is_some(),
+        "the writer was stalled all along (else this test proves nothing)"
+    );
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    let db2 = db.clone();
+    tokio::task::spawn_blocking(move || {
+        let expected: Vec<String> = (0..40).map(|n| format!("n-{n}")).collect();
+        let mut expected = expected;
+        expected.sort();
+        assert_events_stored(&db2, &expected, Duration::from_secs(60));
+    })
+    .await
+    .unwrap();
+    console.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_writer_does_not_hold_shutdown_up_for_ever() {
     // Malformed messages: each a quarantine row, which is never given up under overload (unlike
@@ -146,8 +222,12 @@ async fn a_stalled_writer_does_not_hold_shutdown_up_for_ever() {
 
 /// A console (the pipeline, no window) on `broker` writing to `db`, connected and subscribed.
 async fn console_on(broker: &Mosquitto, db: &std::path::Path) -> Pipeline {
+    console_with(broker, db, ConfigFile::default()).await
+}
+
+async fn console_with(broker: &Mosquitto, db: &std::path::Path, config: ConfigFile) -> Pipeline {
     let settings = Settings::resolve(
-        ConfigFile::default(),
+        config,
         Overrides {
             broker: Some(broker.url()),
             db: Some(db.to_path_buf()),

@@ -1069,7 +1069,15 @@ impl LiveTask {
             link.connects,
         );
         drop(link);
-        if !connected {
+        // While history writing is paused, acknowledgements are held, and the broker stops
+        // sending QoS 1 once its window of unacknowledged messages is full (Mosquitto: 20):
+        // devices heard at QoS 1 only (statuses, events, OwnTracks phones) fall silent here
+        // although they speak, and raised "has gone silent" for each. Counted as an outage.
+        let held = self.writer_stats.stall();
+        if let Some((since, _)) = &held {
+            self.live.link_down(*since);
+        }
+        if !connected || held.is_some() {
             self.live.link_down(now_ms);
             self.listening_at_connect = None;
         } else if self.listening_at_connect != Some(connects) {
