@@ -759,6 +759,34 @@ fn a_phone_back_after_its_lwt_is_stored_online_after_it() {
     );
 }
 
+/// Two consoles started with the same client id take the session from each other at every
+/// connect. Each connection drops at once, and each console waits longer before the next (up
+/// to 5 s): starting the backoff again at every connect, they reconnected a few times a second
+/// for ever, and the broker published their wills at each.
+#[test]
+fn consoles_sharing_a_client_id_do_not_reconnect_in_a_storm() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let same = ["--client-id", "twin-console"];
+    let mut a = Watchfloor::record_with(&broker, &dir.path().join("a.sqlite"), &same);
+    let mut b = Watchfloor::record_with(&broker, &dir.path().join("b.sqlite"), &same);
+    std::thread::sleep(Duration::from_secs(12));
+    let connects = (a.connects(), b.connects());
+    assert!(a.stop_with(Signal::SIGTERM).success());
+    assert!(b.stop_with(Signal::SIGTERM).success());
+    // With the backoff started again at each connect: 25 to 50 each in 12 s. Waiting 0.5, 1, 2,
+    // 4 and then 5 s (with jitter up to as much again): at most 8.
+    assert!(
+        connects.0 <= 10 && connects.1 <= 10,
+        "connects in 12 s: {connects:?}; log of a:\n{}",
+        a.log()
+    );
+    assert!(
+        connects.0 >= 2 && connects.1 >= 2,
+        "they did take the session from each other: {connects:?}"
+    );
+}
+
 /// The broker replays a dead device's retained will at every reconnect of the console: stored
 /// once, at the instant it ended the session (each replay added an offline row).
 #[test]

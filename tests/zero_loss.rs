@@ -31,7 +31,8 @@ fn broker_restarted_ten_times_mid_stream_loses_and_doubles_nothing() {
             }
         }
         broker.restart();
-        // Recovery each time: the recorder connects again (its backoff starts at 250 ms).
+        // Recovery each time: the recorder connects again (its first wait grows with each
+        // connection that dropped within 10 s, up to 5 s).
         let want = round + 2;
         assert!(
             eventually(Duration::from_secs(20), || rec.connects() >= want),

@@ -115,9 +115,29 @@ pub struct Inbound {
     pub ack: Option<AckToken>,
 }
 
-fn backoff() -> impl Iterator<Item = Duration> {
+/// A connection that lasted this long before it dropped was a working one: the next attempt
+/// starts the backoff from its first delay. One that dropped sooner (a message the console
+/// cannot take, resent first at every connect; a second console with the same client id; a
+/// broker that refuses it after its CONNACK) starts it from twice the delay the last such one
+/// did, up to [`MAX_FLAP_DELAY`]: starting from 250 ms at every connect, the console retried a
+/// few times a second for ever, and every cycle made the broker publish its will (other
+/// consoles saw it flap), replay every retained status and take every incident again.
+const STABLE_CONNECTION: Duration = Duration::from_secs(10);
+/// The most a connection that keeps dropping soon after it is made waits before the next.
+const MAX_FLAP_DELAY: Duration = Duration::from_secs(5);
+/// The backoff's first delay.
+const FIRST_DELAY: Duration = Duration::from_millis(250);
+
+/// The first delay after `flaps` connections in a row that dropped soon after they were made.
+fn first_delay_after(flaps: u32) -> Duration {
+    FIRST_DELAY
+        .saturating_mul(1 << flaps.min(16))
+        .min(MAX_FLAP_DELAY)
+}
+
+fn backoff_from(first: Duration) -> impl Iterator<Item = Duration> {
     ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(250))
+        .with_min_delay(first)
         .with_max_delay(Duration::from_secs(30))
         .with_factor(2.0)
         .with_jitter()
@@ -154,7 +174,7 @@ pub async fn run(
         .then(|| console_topics::presence_topic(&cfg.client_id));
     let probe = console_topics::probe_topic(&cfg.client_id);
     let started = Instant::now();
-    let mut delays = backoff();
+    let mut delays = backoff_from(FIRST_DELAY);
     // Bumped at every connect and every connection loss: the epoch an ack token must match.
     let epoch = Arc::new(AtomicU64::new(0));
     let mut acker = tokio::spawn(send_acks(client.clone(), acks, Arc::clone(&epoch)));
@@ -169,6 +189,13 @@ pub async fn run(
     let mut view = ConnectionView::connecting(&cfg.broker.to_string());
     state.send_replace(view.clone());
     let mut connected_at_ms = 0;
+    // When the current connection was made, while it is up; and how many in a row dropped
+    // soon after they were made.
+    let mut up_since: Option<Instant> = None;
+    let mut flaps = 0u32;
+    // The last connection error logged: a connection that keeps dropping the same way is
+    // said once, not at every cycle.
+    let mut logged_error: Option<String> = None;
 
     loop {
         let event = tokio::select! {
@@ -178,7 +205,7 @@ pub async fn run(
         match event {
             Ok(SessionEvent::Connected { session_present }) => {
                 epoch.fetch_add(1, Ordering::SeqCst);
-                delays = backoff();
+                up_since = Some(Instant::now());
                 let subscriptions = cfg
                     .subscriptions
                     .iter()
@@ -242,8 +269,22 @@ pub async fn run(
             Ok(_) => {}
             Err(words) => {
                 epoch.fetch_add(1, Ordering::SeqCst);
+                match up_since.take() {
+                    Some(t) if t.elapsed() >= STABLE_CONNECTION => {
+                        flaps = 0;
+                        delays = backoff_from(FIRST_DELAY);
+                        logged_error = None;
+                    }
+                    Some(_) => {
+                        flaps = flaps.saturating_add(1);
+                        delays = backoff_from(first_delay_after(flaps));
+                    }
+                    // The connect itself failed: the backoff goes on.
+                    None => {}
+                }
                 let delay = delays.next().unwrap_or(Duration::from_secs(30));
-                if view.last_error.as_deref() != Some(words.as_str()) {
+                if logged_error.as_deref() != Some(words.as_str()) {
+                    logged_error = Some(words.clone());
                     if words.contains("payload size limit exceeded") {
                         tracing::error!(broker = %view.broker, limit_bytes = MAX_PACKET_BYTES,
                             "the broker keeps sending a message larger than this console accepts; set the broker's message size limit below it (Mosquitto: message_size_limit) or use MQTT 5");
@@ -444,6 +485,13 @@ async fn disconnect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connections_that_keep_dropping_wait_longer_each_time_up_to_a_limit() {
+        let firsts: Vec<u128> = (0..8).map(|n| first_delay_after(n).as_millis()).collect();
+        assert_eq!(firsts, [250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
+        assert_eq!(first_delay_after(u32::MAX), MAX_FLAP_DELAY);
+    }
 
     #[tokio::test]
     async fn retry_now_cuts_a_backoff_short() {
