@@ -701,6 +701,42 @@ fn a_will_replayed_at_start_is_stored_after_what_the_file_holds() {
     );
 }
 
+/// A QoS 1 OwnTracks location delivered twice (the broker sends it again when its
+/// acknowledgement was lost with a connection: here, published twice) is one position.
+#[test]
+fn a_qos1_location_delivered_again_is_stored_once() {
+    let (broker, _dir, db, mut rec) = connected_recorder();
+    let tst = now_ms() / 1000 - 5;
+    let location = format!(r#"{{"_type":"location","lat":51.9,"lon":4.47,"tst":{tst}}}"#);
+    for _ in 0..2 {
+        publish(broker.port, "owntracks/bo/phone", &location, 1, false);
+    }
+    // A marker after both: handled after them.
+    publish(
+        broker.port,
+        "owntracks/bo/phone",
+        r#"{"_type":"lwt","tst":1}"#,
+        1,
+        false,
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || try_query_i64(
+            &db,
+            "SELECT count(*) FROM statuses WHERE device_id = 'ot:bo.phone' AND online = 0"
+        ) == 1),
+        "log:\n{}",
+        rec.log()
+    );
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT count(*) FROM positions WHERE device_id = 'ot:bo.phone'"
+        ),
+        1
+    );
+}
+
 /// A phone's `lwt` has no time of its own and is stamped on arrival; the location the phone
 /// sends when it is back carries its fix time, which can be earlier (a fix it took before).
 /// The phone is online again in review too: that status is stored after the will.

@@ -43,7 +43,7 @@ pub fn writer(rows: u64, events: u64) -> anyhow::Result<()> {
             device,
             fix,
             received_ms: 0,
-            replayed: false,
+            maybe_stored: false,
         };
         tx.send(Queued::new(record, None))?;
     }

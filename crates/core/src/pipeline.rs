@@ -734,7 +734,8 @@ impl LiveTask {
                 image,
                 push_ack,
             }) => {
-                let mut records = self.records_of(messages, received_ms, msg.retained);
+                let mut records =
+                    self.records_of(messages, received_ms, msg.retained, msg.ack.is_some());
                 // A face terminal's record: its attendance row, its image beside its event.
                 records.extend(access.map(|record| Record::Access {
                     record,
@@ -811,12 +812,13 @@ impl LiveTask {
 
     /// Applies decoded messages to live state (raising what they call for); their history rows.
     /// `replayed`: the broker sent them from its retained store (see
-    /// [`LiveState::apply_replayed`]).
+    /// [`LiveState::apply_replayed`]); `qos1`: they came at QoS 1 (and may be a redelivery).
     fn records_of(
         &mut self,
         messages: Vec<NativeMessage>,
         received_ms: i64,
         replayed: bool,
+        qos1: bool,
     ) -> Vec<Record> {
         messages
             .into_iter()
@@ -920,7 +922,7 @@ impl LiveTask {
                         device,
                         fix,
                         received_ms,
-                        replayed,
+                        maybe_stored: replayed || qos1,
                     },
                     NativeMessage::Status { device, status } => Record::Status {
                         device,
@@ -1279,10 +1281,16 @@ impl LiveTask {
     /// rides on the last, so it is released only when all are committed.
     fn store_all(
         &mut self,
-        records: Vec<Record>,
+        mut records: Vec<Record>,
         ack: Option<link::AckToken>,
         mut reply: Option<Outbound>,
     ) {
+        // A message with nothing to store still owes its acknowledgement: `Nothing` carries it
+        // through the writer, in order (without it, the broker held the message in flight for
+        // the rest of the connection).
+        if records.is_empty() {
+            records.push(Record::Nothing);
+        }
         let last = records.len().saturating_sub(1);
         // Every record of a message the broker waits to have acknowledged is kept: the ack
         // rides on the last one, but it answers for all of them (an OwnTracks location is a

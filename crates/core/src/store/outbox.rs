@@ -169,7 +169,7 @@ mod tests {
                 accuracy: None,
             },
             received_ms: 1,
-            replayed: false,
+            maybe_stored: false,
         }
     }
 

@@ -26,7 +26,8 @@ pub const INSERT: &str = "INSERT INTO positions
 
 /// [`INSERT`] unless the file holds this device's fix at this time and place already: for a
 /// fix the broker replayed from its retained store (an OwnTracks phone's last location, at
-/// every connect of the console), which would otherwise be stored again each time.
+/// every connect of the console), which would otherwise be stored again each time, and for one
+/// of a QoS 1 message, which the broker delivers again when its acknowledgement was lost.
 pub const INSERT_UNLESS_STORED: &str = "INSERT INTO positions
     (device_id, ts_ms, lat, lon, alt, heading, speed, accuracy, received_ms)
     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9

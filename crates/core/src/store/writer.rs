@@ -63,9 +63,11 @@ pub enum Record {
         device: DeviceId,
         fix: Fix,
         received_ms: i64,
-        /// Replayed by the broker from its retained store (at each connect of the console):
-        /// stored only if the file does not hold that fix already.
-        replayed: bool,
+        /// It may be stored already: replayed by the broker from its retained store (at each
+        /// connect of the console), or part of a QoS 1 message (an OwnTracks location), which
+        /// the broker delivers again when its acknowledgement was lost with a connection.
+        /// Stored only if the file does not hold that fix already.
+        maybe_stored: bool,
     },
     Status {
         device: DeviceId,
@@ -512,9 +514,9 @@ impl BatchWriter {
                         device,
                         fix,
                         received_ms,
-                        replayed,
+                        maybe_stored,
                     } => {
-                        let stmt = if *replayed {
+                        let stmt = if *maybe_stored {
                             &mut pos_unless_stored
                         } else {
                             &mut pos
@@ -570,7 +572,7 @@ mod tests {
                 accuracy: None,
             },
             received_ms: ts,
-            replayed: false,
+            maybe_stored: false,
         }
     }
 
