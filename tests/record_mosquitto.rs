@@ -953,6 +953,7 @@ fn record_serves_prometheus_metrics_when_asked() {
         text.contains("watchfloor_records_total{kind=\"position\"} 1\n"),
         "{text}"
     );
+    assert!(text.contains("watchfloor_broker_connected 1\n"), "{text}");
     assert!(
         text.contains("watchfloor_broker_connects_total 1\n"),
         "{text}"

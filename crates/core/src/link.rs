@@ -292,6 +292,9 @@ pub async fn run(
                     tracing::warn!(broker = %view.broker, error = %words, retry_in_ms = delay.as_millis() as u64, "broker connection failed");
                 }
                 view.state = LinkState::BackingOff;
+                // A round trip of a connection that is gone says nothing of the next (it was
+                // exported as the broker's health all through an outage).
+                view.probe_rtt_ms = None;
                 view.last_error = Some(words);
                 view.next_attempt_ms = Some(now_ms() + delay.as_millis() as i64);
                 state.send_replace(view.clone());

@@ -124,6 +124,9 @@ pub struct MetricsView {
     /// Connections made since start (the first one included).
     #[ts(type = "number")]
     pub connects: u64,
+    /// Connected to the broker now.
+    pub broker_connected: bool,
+    /// The last probe's round trip, while connected (none before the first of a connection).
     pub probe_rtt_ms: Option<f64>,
     pub push_latency: Option<LatencyView>,
 }
@@ -165,6 +168,7 @@ impl Metrics {
             writer_commit_seconds_total: load(&w.commit_us_total) as f64 / 1e6,
             writer_stalled: w.stall().is_some(),
             connects: connection.connects,
+            broker_connected: connection.state == crate::view::LinkState::Connected,
             probe_rtt_ms: connection.probe_rtt_ms,
             push_latency: c.push_latency.lock().ok().and_then(|l| *l),
         }
@@ -257,6 +261,12 @@ pub fn prometheus_text(m: &MetricsView) -> String {
         "counter",
         "Connections made to the broker.",
         &[("", m.connects as f64)],
+    );
+    metric(
+        "broker_connected",
+        "gauge",
+        "1 while connected to the broker.",
+        &[("", f64::from(u8::from(m.broker_connected)))],
     );
     if let Some(rtt) = m.probe_rtt_ms {
         metric(

@@ -73,6 +73,7 @@ export function fakeMetrics(uptimeS: number, devices: number, intervalMs: number
     writer_commit_seconds_total: 0,
     writer_stalled: false,
     connects: 1,
+    broker_connected: true,
     probe_rtt_ms: null,
     push_latency: null,
   };

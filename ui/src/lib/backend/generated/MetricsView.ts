@@ -28,4 +28,12 @@ writer_stalled: boolean,
 /**
  * Connections made since start (the first one included).
  */
-connects: number, probe_rtt_ms: number | null, push_latency: LatencyView | null, };
+connects: number, 
+/**
+ * Connected to the broker now.
+ */
+broker_connected: boolean, 
+/**
+ * The last probe's round trip, while connected (none before the first of a connection).
+ */
+probe_rtt_ms: number | null, push_latency: LatencyView | null, };
