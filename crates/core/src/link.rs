@@ -31,7 +31,7 @@ use crate::console_topics::{self, Presence, Probe};
 mod session;
 use crate::settings::{BrokerUrl, MqttSettings};
 use crate::view::{ConnectionView, LinkState};
-pub use session::client_transport;
+pub use session::{check_client_transport, client_transport};
 use session::{Client, EventLoop, SessionEvent};
 
 /// Largest MQTT packet taken from the broker. Far above every decoder's payload limit (1 MiB at

@@ -196,6 +196,9 @@ impl Pipeline {
                 }
             }
         });
+        link::check_client_transport(&broker_url, &settings.mqtt).map_err(|e| {
+            anyhow::anyhow!("the MQTT client certificate and key cannot be used: {e}")
+        })?;
         let writer = Writer::spawn(conn, WRITER_QUEUE, on_commit, settings.retention)
             .context("starting the history writer")?;
         let cancel = CancellationToken::new();

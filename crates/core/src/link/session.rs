@@ -54,6 +54,16 @@ enum Loop {
     V5(Box<v5::EventLoop>),
 }
 
+/// Whether the client certificate and key can be used, where the console builds its TLS
+/// configuration itself (`mqtt.insecure_skip_verify`): a key rustls refuses otherwise failed
+/// every connection attempt with a certificate error that named the wrong cause.
+pub fn check_client_transport(broker: &BrokerUrl, mqtt: &MqttSettings) -> Result<(), String> {
+    if broker.tls && mqtt.skip_verify {
+        unverified::config(mqtt.client_auth.as_ref()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 fn transport(cfg: &LinkConfig) -> Option<Transport> {
     client_transport(&cfg.broker, &cfg.mqtt)
 }
@@ -145,6 +155,21 @@ mod unverified {
     }
 
     pub fn transport(client_auth: Option<&(Vec<u8>, Vec<u8>)>) -> Transport {
+        match config(client_auth) {
+            Ok(c) => Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(c))),
+            // Checked before the link starts ([`super::check_client_transport`]): unreachable
+            // there; a config rustls refuses fails every connection attempt.
+            Err(e) => {
+                tracing::error!(error = %e, "cannot set up TLS without verification");
+                Transport::tls_with_default_config()
+            }
+        }
+    }
+
+    /// The rustls configuration: no verification of the broker, our client certificate.
+    pub fn config(
+        client_auth: Option<&(Vec<u8>, Vec<u8>)>,
+    ) -> Result<rustls::ClientConfig, rustls::Error> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
@@ -165,15 +190,7 @@ mod unverified {
             }
             None => Ok(b.with_no_client_auth()),
         });
-        match config {
-            Ok(c) => Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(c))),
-            // A config rustls refuses (a bad key) fails every connection attempt with the
-            // same error, which the link shows: the default transport carries it there.
-            Err(e) => {
-                tracing::error!(error = %e, "cannot set up TLS without verification");
-                Transport::tls_with_default_config()
-            }
-        }
+        config
     }
 }
 
@@ -431,6 +448,22 @@ mod tests {
     use super::*;
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn a_client_key_that_cannot_be_used_is_said_before_the_link_starts() {
+        let broker = BrokerUrl::parse("mqtts://127.0.0.1:8883", "test").unwrap();
+        let mut mqtt = MqttSettings {
+            skip_verify: true,
+            ..MqttSettings::default()
+        };
+        assert_eq!(check_client_transport(&broker, &mqtt), Ok(()));
+        mqtt.client_auth = Some((b"not a certificate".to_vec(), b"not a key".to_vec()));
+        let err = check_client_transport(&broker, &mqtt).unwrap_err();
+        assert!(err.contains("client key"), "{err}");
+        // Plain TCP, or a verified broker (rumqttc reads the key itself and says so): no check.
+        let plain = BrokerUrl::parse("mqtt://127.0.0.1:1883", "test").unwrap();
+        assert_eq!(check_client_transport(&plain, &mqtt), Ok(()));
+    }
 
     /// A QoS 1 PUBLISH of `payload` on topic `t`, packet id `pkid`, in MQTT 3.1.1 or 5.
     fn publish(v5: bool, pkid: u16, payload: &[u8]) -> Vec<u8> {
