@@ -795,6 +795,33 @@ fn a_phone_back_after_its_lwt_is_stored_online_after_it() {
     );
 }
 
+/// A broker that grants QoS 1 subscriptions at QoS 0 only (Mosquitto's `max_qos`; or one that
+/// refuses a filter, by its access rules): the link says so, and which, instead of showing
+/// itself connected while messages may be lost or never come. (Mosquitto refuses the console's
+/// own connection there, its will being QoS 1; the employee sync's link, which has none,
+/// connects and shows the check.)
+#[test]
+fn a_subscription_granted_below_its_qos_is_said() {
+    let broker = Mosquitto::with_config("persistence false\nmax_qos 0\n");
+    let dir = tempfile::tempdir().unwrap();
+    let url = broker.url();
+    let db = dir.path().join("h.sqlite");
+    let mut rec = Watchfloor::start(&["record", "--broker", &url, "--db", db.to_str().unwrap()]);
+    assert!(
+        eventually(Duration::from_secs(10), || rec
+            .log()
+            .contains("mqtt/face/+/Ack: granted at QoS 0 instead of 1")),
+        "log:\n{}",
+        rec.log()
+    );
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+    assert!(
+        !rec.log().contains("probe: granted"),
+        "the probe's filter asks for QoS 0: nothing to say; log:\n{}",
+        rec.log()
+    );
+}
+
 /// Two consoles started with the same client id take the session from each other at every
 /// connect. Each connection drops at once, and each console waits longer before the next (up
 /// to 5 s): starting the backoff again at every connect, they reconnected a few times a second

@@ -92,7 +92,8 @@ impl Mosquitto {
         ))
     }
 
-    fn with_config(extra: &str) -> Self {
+    /// A broker with `extra` in its configuration.
+    pub fn with_config(extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         // Started as root (as in CI), Mosquitto drops to the `mosquitto` user before it saves its
         // state: without write access here its persistence fails (logged only), every restart

@@ -15,6 +15,7 @@
 //! (its `epoch`): after a reconnect the broker redelivers every unacknowledged message, and that
 //! copy is the one acknowledged. rumqttc likewise discards PUBACKs still queued at a disconnect.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -135,6 +136,14 @@ fn first_delay_after(flaps: u32) -> Duration {
         .min(MAX_FLAP_DELAY)
 }
 
+/// Adds a subscription problem to what the connection view says.
+fn add_problem(view: &mut ConnectionView, problem: String) {
+    view.subscription_problem = Some(match view.subscription_problem.take() {
+        Some(before) => format!("{before}; {problem}"),
+        None => problem,
+    });
+}
+
 fn backoff_from(first: Duration) -> impl Iterator<Item = Duration> {
     ExponentialBuilder::default()
         .with_min_delay(first)
@@ -193,6 +202,9 @@ pub async fn run(
     // soon after they were made.
     let mut up_since: Option<Instant> = None;
     let mut flaps = 0u32;
+    // The subscriptions of this connection not answered yet, in the order they were sent (one
+    // filter per SUBSCRIBE; the broker answers them in order).
+    let mut awaiting_suback: VecDeque<(String, QoS)> = VecDeque::new();
     // The last connection error logged: a connection that keeps dropping the same way is
     // said once, not at every cycle.
     let mut logged_error: Option<String> = None;
@@ -211,9 +223,15 @@ pub async fn run(
                     .iter()
                     .cloned()
                     .chain([(probe.clone(), QoS::AtMostOnce)]);
+                awaiting_suback.clear();
+                view.subscription_problem = None;
                 for (filter, qos) in subscriptions {
-                    if let Err(e) = client.try_subscribe(&filter, qos) {
-                        tracing::error!(error = %e, filter, "could not queue subscription");
+                    match client.try_subscribe(&filter, qos) {
+                        Ok(()) => awaiting_suback.push_back((filter, qos)),
+                        Err(e) => {
+                            tracing::error!(error = %e, filter, "could not queue subscription");
+                            add_problem(&mut view, format!("{filter}: not sent ({e})"));
+                        }
                     }
                 }
                 if let Some(presence) = &presence {
@@ -229,6 +247,26 @@ pub async fn run(
                 view.last_error = None;
                 view.next_attempt_ms = None;
                 state.send_replace(view.clone());
+            }
+            Ok(SessionEvent::Subscribed { granted }) => {
+                for granted in granted {
+                    let Some((filter, asked)) = awaiting_suback.pop_front() else {
+                        break;
+                    };
+                    let problem = match granted {
+                        None => Some(format!("{filter}: refused by the broker")),
+                        Some(g) if (g as u8) < (asked as u8) => Some(format!(
+                            "{filter}: granted at QoS {} instead of {} (messages may be lost)",
+                            g as u8, asked as u8
+                        )),
+                        Some(_) => None,
+                    };
+                    if let Some(problem) = problem {
+                        tracing::error!(broker = %view.broker, "subscription {problem}: what it carries does not reach this console as it should (the broker's access rules?)");
+                        add_problem(&mut view, problem);
+                        state.send_replace(view.clone());
+                    }
+                }
             }
             Ok(SessionEvent::Message { topic, payload, .. }) if topic == probe => {
                 if let Some(rtt) = probe_round_trip(&payload, started) {

@@ -44,6 +44,9 @@ pub struct ConnectionView {
     /// broker no longer delivers.
     #[ts(type = "number | null")]
     pub probe_ok_ms: Option<i64>,
+    /// Subscriptions the broker refused, or granted at a lower QoS than asked, on this
+    /// connection, in words: what they carry does not arrive (or may be lost).
+    pub subscription_problem: Option<String>,
 }
 
 impl ConnectionView {
@@ -57,6 +60,7 @@ impl ConnectionView {
             connects: 0,
             probe_rtt_ms: None,
             probe_ok_ms: None,
+            subscription_problem: None,
         }
     }
 }

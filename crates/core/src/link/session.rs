@@ -32,6 +32,11 @@ pub enum SessionEvent {
         /// Set for QoS 1 (and 2): the packet id to acknowledge.
         pkid: Option<u16>,
     },
+    /// A SUBACK: for each filter of the SUBSCRIBE it answers, the QoS granted, or `None` when
+    /// the broker refused it.
+    Subscribed {
+        granted: Vec<Option<QoS>>,
+    },
     DisconnectSent,
     Other,
 }
@@ -337,6 +342,16 @@ fn v4_event(event: rumqttc::Event) -> SessionEvent {
             payload: p.payload,
             retain: p.retain,
         },
+        Event::Incoming(Packet::SubAck(a)) => SessionEvent::Subscribed {
+            granted: a
+                .return_codes
+                .into_iter()
+                .map(|c| match c {
+                    rumqttc::SubscribeReasonCode::Success(q) => Some(q),
+                    rumqttc::SubscribeReasonCode::Failure => None,
+                })
+                .collect(),
+        },
         Event::Outgoing(Outgoing::Disconnect) => SessionEvent::DisconnectSent,
         _ => SessionEvent::Other,
     }
@@ -356,6 +371,20 @@ fn v5_event(event: v5::Event) -> SessionEvent {
             topic: String::from_utf8_lossy(&p.topic).into_owned(),
             payload: p.payload,
             retain: p.retain,
+        },
+        Event::Incoming(Packet::SubAck(a)) => SessionEvent::Subscribed {
+            granted: a
+                .return_codes
+                .into_iter()
+                .map(|c| match c {
+                    v5::mqttbytes::v5::SubscribeReasonCode::Success(q) => Some(match q {
+                        V5QoS::AtMostOnce => QoS::AtMostOnce,
+                        V5QoS::AtLeastOnce => QoS::AtLeastOnce,
+                        V5QoS::ExactlyOnce => QoS::ExactlyOnce,
+                    }),
+                    _ => None,
+                })
+                .collect(),
         },
         Event::Outgoing(Outgoing::Disconnect) => SessionEvent::DisconnectSent,
         _ => SessionEvent::Other,

@@ -16,6 +16,7 @@ const connection: ConnectionView = {
   connects: 1,
   probe_rtt_ms: null,
   probe_ok_ms: null,
+  subscription_problem: null,
 };
 
 /** A deterministic synthetic fleet circling `center`. */

@@ -29,4 +29,9 @@ probe_rtt_ms: number | null,
  * When the last probe came back (epoch ms); older than ~15 s while connected means the
  * broker no longer delivers.
  */
-probe_ok_ms: number | null, };
+probe_ok_ms: number | null, 
+/**
+ * Subscriptions the broker refused, or granted at a lower QoS than asked, on this
+ * connection, in words: what they carry does not arrive (or may be lost).
+ */
+subscription_problem: string | null, };
