@@ -201,6 +201,9 @@ pub async fn subscribe_live(
     let ended = {
         let (webview, label) = (webview.clone(), label.clone());
         move |reason: &str| {
+            if super::EXITING.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
             tracing::error!("live updates to the window ended: {reason}");
             let _ = webview.emit_to(label.as_str(), LIVE_ENDED_EVENT, reason);
         }

@@ -93,6 +93,10 @@ pub fn context(map_style_url: Option<&str>) -> tauri::Context<tauri::Wry> {
 }
 
 /// What the commands can reach.
+/// The console is closing: live state ending then is no defect to report.
+pub(crate) static EXITING: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 pub struct ConsoleState {
     pub info: watchfloor_core::view::ConsoleInfo,
     pub feed: watchfloor_core::pipeline::LiveFeed,
@@ -258,9 +262,11 @@ pub fn run(
     app.run(move |_app, event| {
         if let RunEvent::ExitRequested { .. } = event {
             watchdog::stand_down();
+            EXITING.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         if let RunEvent::Exit = event {
             watchdog::stand_down();
+            EXITING.store(true, std::sync::atomic::Ordering::Relaxed);
             if let Some((pipeline, simulator, sync)) = running.take() {
                 runtime.block_on(async {
                     if let Some(sync) = sync {

@@ -15,7 +15,7 @@
 //! (its `epoch`): after a reconnect the broker redelivers every unacknowledged message, and that
 //! copy is the one acknowledged. rumqttc likewise discards PUBACKs still queued at a disconnect.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -202,9 +202,12 @@ pub async fn run(
     // soon after they were made.
     let mut up_since: Option<Instant> = None;
     let mut flaps = 0u32;
-    // The subscriptions of this connection not answered yet, in the order they were sent (one
-    // filter per SUBSCRIBE; the broker answers them in order).
-    let mut awaiting_suback: VecDeque<(String, QoS)> = VecDeque::new();
+    // Subscriptions queued and not sent yet, in order (one filter per SUBSCRIBE); and those
+    // sent on this connection and not answered, by packet id. A connection that fails takes
+    // the sent ones with it; the unsent ones go out first on the next if the broker kept the
+    // session, and are dropped (by rumqttc, and here) if not.
+    let mut unsent: VecDeque<(String, QoS)> = VecDeque::new();
+    let mut sent: HashMap<u16, (String, QoS)> = HashMap::new();
     // The last connection error logged: a connection that keeps dropping the same way is
     // said once, not at every cycle.
     let mut logged_error: Option<String> = None;
@@ -223,11 +226,14 @@ pub async fn run(
                     .iter()
                     .cloned()
                     .chain([(probe.clone(), QoS::AtMostOnce)]);
-                awaiting_suback.clear();
+                sent.clear();
+                if !session_present {
+                    unsent.clear();
+                }
                 view.subscription_problem = None;
                 for (filter, qos) in subscriptions {
                     match client.try_subscribe(&filter, qos) {
-                        Ok(()) => awaiting_suback.push_back((filter, qos)),
+                        Ok(()) => unsent.push_back((filter, qos)),
                         Err(e) => {
                             tracing::error!(error = %e, filter, "could not queue subscription");
                             add_problem(&mut view, format!("{filter}: not sent ({e})"));
@@ -248,11 +254,16 @@ pub async fn run(
                 view.next_attempt_ms = None;
                 state.send_replace(view.clone());
             }
-            Ok(SessionEvent::Subscribed { granted }) => {
-                for granted in granted {
-                    let Some((filter, asked)) = awaiting_suback.pop_front() else {
-                        break;
-                    };
+            Ok(SessionEvent::SubscribeSent { pkid }) => {
+                if let Some(subscription) = unsent.pop_front() {
+                    sent.insert(pkid, subscription);
+                }
+            }
+            Ok(SessionEvent::Subscribed { pkid, granted }) => {
+                let Some((filter, asked)) = sent.remove(&pkid) else {
+                    continue;
+                };
+                if let Some(granted) = granted.into_iter().next() {
                     let problem = match granted {
                         None => Some(format!("{filter}: refused by the broker")),
                         Some(g) if (g as u8) < (asked as u8) => Some(format!(
@@ -307,6 +318,7 @@ pub async fn run(
             Ok(_) => {}
             Err(words) => {
                 epoch.fetch_add(1, Ordering::SeqCst);
+                sent.clear();
                 match up_since.take() {
                     Some(t) if t.elapsed() >= STABLE_CONNECTION => {
                         flaps = 0;

@@ -57,6 +57,9 @@ pub struct DeviceState {
     /// ([`LiveState::note_session_end`]), until a status brings it back online: the status
     /// that starts its next session is stored after it.
     session_end_stored_ms: Option<i64>,
+    /// Receiver clock of the last message heard from the device at QoS 0 (a fix), which the
+    /// broker sends whatever the console's acknowledgements ([`LiveState::deliveries_held`]).
+    qos0_heard_ms: Option<i64>,
     /// The newest time the device's own clock put on a status. A status stamped on arrival
     /// (a last will with no time) is not compared with it: that would pit the console's clock
     /// against the device's, and a device whose clock is behind would stay offline after its
@@ -246,6 +249,9 @@ pub struct LiveState {
     /// The console's past outages, `(from, to)`, oldest first: a device's silence does not
     /// count the time the console could not hear it.
     outages: std::collections::VecDeque<(i64, i64)>,
+    /// Since when the broker may be holding QoS 1 messages back (history writing paused:
+    /// acknowledgements held), and when that ended ([`LiveState::deliveries_held`]).
+    held: Option<(i64, Option<i64>)>,
     /// Devices forgotten since the last batch ([`LiveState::forget_silent`]).
     removed: Vec<DeviceId>,
 }
@@ -413,6 +419,23 @@ impl LiveState {
         self.devices.iter().map(|(id, s)| view(id, s)).collect()
     }
 
+    /// Whether the broker may be holding QoS 1 messages back: `Some(since)` while history
+    /// writing is paused (acknowledgements are held, and a broker stops sending QoS 1 once its
+    /// window of unacknowledged messages is full: Mosquitto's is 20), `None` once it writes
+    /// again. A device not heard at QoS 0 since then may be speaking at QoS 1 (statuses,
+    /// events, an OwnTracks phone) into the broker's queue: it is not called silent for that,
+    /// nor for a stale limit after the hold while the broker's backlog arrives. One heard at
+    /// QoS 0 during the hold (fixes still flow) is judged as ever: a tracker that dies then is
+    /// called silent when it would be.
+    pub fn deliveries_held(&mut self, since: Option<i64>, now_ms: i64) {
+        self.held = match (since, self.held) {
+            (Some(_), Some((from, None))) => Some((from, None)),
+            (Some(from), _) => Some((from.min(now_ms), None)),
+            (None, Some((from, None))) => Some((from, Some(now_ms))),
+            (None, held) => held,
+        };
+    }
+
     /// Marks online devices silent for longer than the stale limit (receiver clock `now_ms`),
     /// or reporting only older times for that long, as stale; returns those that turned stale
     /// now. Each one is sent in the next batch.
@@ -438,6 +461,12 @@ impl LiveState {
             now_ms.saturating_sub(since).saturating_sub(deaf)
         };
         let over = |since: i64| heard_for(since) > limit;
+        if let Some((_, Some(ended))) = self.held {
+            if now_ms.saturating_sub(ended) >= limit {
+                self.held = None;
+            }
+        }
+        let held_from = self.held.map(|(from, _)| from);
         let mut turned = Vec::new();
         for (id, state) in &mut self.devices {
             // The workstation's clock was set back (NTP, an operator): a last-seen time after
@@ -455,7 +484,11 @@ impl LiveState {
                 state.replay_grace_from_ms = Some(from.min(now_ms));
             }
             // Only an online device can be stale: an offline one's silence is not worked out.
+            // One not heard at QoS 0 since the broker began holding QoS 1 back keeps what it was.
+            let held_back =
+                held_from.is_some_and(|from| state.qos0_heard_ms.is_none_or(|q| q < from));
             let silent = state.online()
+                && (!held_back || state.stale)
                 && over(
                     state
                         .last_seen_ms
@@ -554,6 +587,13 @@ impl LiveState {
     /// The devices forgotten since the last call (for the next batch).
     pub fn take_removed(&mut self) -> Vec<DeviceId> {
         std::mem::take(&mut self.removed)
+    }
+
+    /// Notes that a message of `id` came at QoS 0 (not replayed) at `received_ms`.
+    pub fn heard_at_qos0(&mut self, id: &DeviceId, received_ms: i64) {
+        if let Some(state) = self.devices.get_mut(id) {
+            state.qos0_heard_ms = state.qos0_heard_ms.max(Some(received_ms));
+        }
     }
 
     /// Notes the time the history stored the will that ended `id`'s session with (see
@@ -1149,6 +1189,28 @@ mod tests {
                 .as_deref(),
             Some("u3 (simulated)")
         );
+    }
+
+    #[test]
+    fn while_the_broker_holds_qos1_back_only_devices_heard_at_qos0_are_judged() {
+        let mut live = live_with(10, 600);
+        // "q" speaks at QoS 1 only (statuses); "t" sends QoS 0 fixes (and a status).
+        live.apply(&status("q", 1_000, true), 1_000);
+        live.apply(&status("t", 1_000, true), 1_000);
+        live.apply(&loc("t", 1_000, 51.0), 1_000);
+        live.heard_at_qos0(&id("t"), 1_000);
+        // History writing pauses at 2 s: the broker holds QoS 1 back; fixes still come.
+        live.deliveries_held(Some(2_000), 2_000);
+        live.apply(&loc("t", 3_000, 51.1), 3_000);
+        live.heard_at_qos0(&id("t"), 3_000);
+        // The tracker dies at 3 s: called silent 10 s later, as ever. "q" is not.
+        assert_eq!(live.sweep_stale(13_001), vec![id("t")]);
+        assert!(live.sweep_stale(60_000).is_empty());
+        // Writing resumes at 60 s: "q" has a stale limit for the broker's backlog to arrive...
+        live.deliveries_held(None, 60_000);
+        assert!(live.sweep_stale(69_999).is_empty());
+        // ...and, still unheard after it, is silent.
+        assert_eq!(live.sweep_stale(70_000), vec![id("q")]);
     }
 
     #[test]

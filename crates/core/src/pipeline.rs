@@ -834,6 +834,9 @@ impl LiveTask {
                     status: s.status.as_ref().map(|st| (st.ts_ms, st.online)),
                 });
                 self.apply_live(&m, received_ms, replayed);
+                if !qos1 && !replayed {
+                    self.live.heard_at_qos0(m.device(), received_ms);
+                }
                 let m = match (m, before) {
                     // The will that ends the session held: stored at the instant it did.
                     (NativeMessage::Status { device, mut status }, Some(b))
@@ -1076,13 +1079,11 @@ impl LiveTask {
         drop(link);
         // While history writing is paused, acknowledgements are held, and the broker stops
         // sending QoS 1 once its window of unacknowledged messages is full (Mosquitto: 20):
-        // devices heard at QoS 1 only (statuses, events, OwnTracks phones) fall silent here
-        // although they speak, and raised "has gone silent" for each. Counted as an outage.
-        let held = self.writer_stats.stall();
-        if let Some((since, _)) = &held {
-            self.live.link_down(*since);
-        }
-        if !connected || held.is_some() {
+        // devices heard at QoS 1 only (statuses, events, OwnTracks phones) fell silent here
+        // although they spoke, and raised "has gone silent" for each.
+        self.live
+            .deliveries_held(self.writer_stats.stall().map(|(since, _)| since), now_ms);
+        if !connected {
             self.live.link_down(now_ms);
             self.listening_at_connect = None;
         } else if self.listening_at_connect != Some(connects) {
@@ -1290,8 +1291,12 @@ impl LiveTask {
     ) {
         // A message with nothing to store still owes its acknowledgement: `Nothing` carries it
         // through the writer, in order (without it, the broker held the message in flight for
-        // the rest of the connection).
+        // the rest of the connection). With nothing owed either, nothing goes (the tick calls
+        // this ten times a second with no incident change).
         if records.is_empty() {
+            if ack.is_none() && reply.is_none() {
+                return;
+            }
             records.push(Record::Nothing);
         }
         let last = records.len().saturating_sub(1);

@@ -211,6 +211,8 @@ pub fn start_for_console(
 
 /// Starts the photo endpoint, the engine and its MQTT link.
 pub fn start(target: SyncTarget<'_>) -> anyhow::Result<SyncHandle> {
+    link::check_client_transport(&target.broker, &target.mqtt)
+        .map_err(|e| anyhow::anyhow!("the MQTT client certificate and key cannot be used: {e}"))?;
     let lock = store::lock::HistoryLock::acquire(target.db, store::lock::Role::Sync)?;
     let face = target.face;
     let photos = photos::PhotoServer::start(face.photo_listen, face.photo_url.clone())?;

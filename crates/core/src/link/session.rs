@@ -32,9 +32,14 @@ pub enum SessionEvent {
         /// Set for QoS 1 (and 2): the packet id to acknowledge.
         pkid: Option<u16>,
     },
-    /// A SUBACK: for each filter of the SUBSCRIBE it answers, the QoS granted, or `None` when
-    /// the broker refused it.
+    /// A SUBSCRIBE went out with this packet id (requests are sent in the order queued).
+    SubscribeSent {
+        pkid: u16,
+    },
+    /// A SUBACK: for each filter of the SUBSCRIBE `pkid`, the QoS granted, or `None` when the
+    /// broker refused it.
     Subscribed {
+        pkid: u16,
         granted: Vec<Option<QoS>>,
     },
     DisconnectSent,
@@ -342,7 +347,9 @@ fn v4_event(event: rumqttc::Event) -> SessionEvent {
             payload: p.payload,
             retain: p.retain,
         },
+        Event::Outgoing(Outgoing::Subscribe(pkid)) => SessionEvent::SubscribeSent { pkid },
         Event::Incoming(Packet::SubAck(a)) => SessionEvent::Subscribed {
+            pkid: a.pkid,
             granted: a
                 .return_codes
                 .into_iter()
@@ -372,7 +379,9 @@ fn v5_event(event: v5::Event) -> SessionEvent {
             payload: p.payload,
             retain: p.retain,
         },
+        Event::Outgoing(Outgoing::Subscribe(pkid)) => SessionEvent::SubscribeSent { pkid },
         Event::Incoming(Packet::SubAck(a)) => SessionEvent::Subscribed {
+            pkid: a.pkid,
             granted: a
                 .return_codes
                 .into_iter()

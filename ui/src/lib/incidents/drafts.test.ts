@@ -48,6 +48,12 @@ describe('TypedSince', () => {
     since.typed('resolution', '', () => shown); // emptied
     since.typed('resolution', 'y', () => 'medium');
     expect(since.take('resolution')).toBe('medium');
+    // The operator's own action (acknowledge) moves a kept sight on to its result.
+    since.typed('resolution', 'false alarm', () => 'new');
+    since.acted('acknowledged');
+    expect(since.take('resolution')).toBe('acknowledged');
+    since.acted('assigned'); // nothing typed: nothing kept
+    expect(since.take('resolution')).toBeUndefined();
     since.typed('assignee', 'bo', () => shown);
     since.clear();
     expect(since.take('assignee')).toBeUndefined();

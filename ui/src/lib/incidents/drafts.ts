@@ -76,6 +76,14 @@ export class TypedSince<T> {
     return seen;
   }
 
+  /** This page's own action was taken, leaving the incident as `now`: a sight kept for a text
+   * being typed moves on to it (the operator made that change; acknowledging, then sending the
+   * resolution typed before, must not be refused as changed). */
+  acted(now: T): void {
+    if (this.#since.resolution !== null) this.#since.resolution = now;
+    if (this.#since.assignee !== null) this.#since.assignee = now;
+  }
+
   /** The panel shows another incident. */
   clear(): void {
     this.#since = { resolution: null, assignee: null };

@@ -60,12 +60,12 @@ describe('TypingGuard', () => {
     expect(guard.blocks()).toBe(false);
   });
 
-  it('does not block after the operator sent the form (Enter in the resolution note)', () => {
+  it('does not block once the focus is put on the panel after the operator sent the form', () => {
     const guard = new TypingGuard();
     const field = { tagName: 'INPUT', isConnected: true };
     guard.focusIn(field);
-    guard.chose(); // the submit event of the field's form
-    field.isConnected = false; // the incident is resolved: the form goes
+    field.isConnected = false; // Enter in the resolution note: resolved, the form goes
+    guard.focusIn({ tagName: 'SECTION', isConnected: true }); // the panel takes the focus
     expect(guard.blocks()).toBe(false);
   });
 

@@ -61,8 +61,8 @@ export interface Removable extends Focusable {
  * away under them (another console resolved the incident whose resolution note they were
  * writing, and the form went): the focus falls to the page, and the next letters of the note
  * would otherwise select, acknowledge, assign and resolve other incidents. The shortcuts come
- * back with the operator's next deliberate move: a pointer press, a form sent (the operator's own
- * Enter in the field, which takes the form away too), or the focus put somewhere.
+ * back with the operator's next deliberate move: a pointer press, or the focus put somewhere
+ * (the incident panel takes it when the operator's own Enter in the field took the form away).
  * (Read from `focusin`, not `focusout`: a field removed with the focus fires no event that
  * browsers agree on; the focus moving anywhere else fires `focusin`.) */
 export class TypingGuard {
@@ -74,7 +74,7 @@ export class TypingGuard {
     this.field = typing(t) ? t : null;
   }
 
-  /** A `pointerdown` or a `submit` in the window: the operator chose. */
+  /** A `pointerdown` in the window: the operator chose. */
   chose(): void {
     this.field = null;
   }
