@@ -169,11 +169,20 @@ impl Metrics {
             writer_stalled: w.stall().is_some(),
             connects: connection.connects,
             broker_connected: connection.state == crate::view::LinkState::Connected,
-            probe_rtt_ms: connection.probe_rtt_ms,
+            // A round trip whose probe is older than the status bar trusts (15 s) says nothing
+            // of the broker now: a broker that stopped answering kept a healthy figure.
+            probe_rtt_ms: connection.probe_rtt_ms.filter(|_| {
+                connection
+                    .probe_ok_ms
+                    .is_some_and(|t| crate::clock::now_ms().saturating_sub(t) <= PROBE_FRESH_MS)
+            }),
             push_latency: c.push_latency.lock().ok().and_then(|l| *l),
         }
     }
 }
+
+/// How long a probe's round trip stands for the broker's health: the status bar's limit too.
+const PROBE_FRESH_MS: i64 = 15_000;
 
 /// The snapshot in Prometheus' text exposition format (version 0.0.4).
 pub fn prometheus_text(m: &MetricsView) -> String {
