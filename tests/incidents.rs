@@ -509,3 +509,20 @@ async fn a_feed_hears_that_live_state_stopped() {
         Err(tokio::sync::broadcast::error::TryRecvError::Empty)
     ));
 }
+
+/// An idle console writes nothing: the tick's empty incident drain once sent an empty record
+/// to the writer ten times a second, which filled its outbox in minutes during a stall.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_console_sends_its_writer_nothing() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let p = console(&broker, &dir.path().join("h.sqlite"), "ana").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stats = p.writer_stats();
+    assert_eq!(
+        stats.batches.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "twenty ticks of nothing to store"
+    );
+    p.shutdown().await;
+}

@@ -99,7 +99,8 @@ async fn a_stalled_writer_never_stops_the_live_console() {
 /// While the file is locked, acknowledgements are held and the broker stops sending QoS 1
 /// once its window of unacknowledged messages is full: a vehicle heard by its QoS 1 statuses
 /// only falls silent at the console although it speaks. That is no reason to call it stale
-/// (and raise "has gone silent" on every console): the stall counts as an outage.
+/// (and raise "has gone silent" on every console): a device last heard at QoS 1 keeps its state
+/// while the stall lasts; one last heard at QoS 0 is judged as ever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_held_at_the_broker_by_a_stalled_writer_are_not_called_silent() {
     let broker = Mosquitto::start();
@@ -134,12 +135,33 @@ async fn devices_held_at_the_broker_by_a_stalled_writer_are_not_called_silent() 
     })
     .await
     .unwrap();
-    // The van goes on reporting, every 2 s, for twice the stale limit: held at the broker.
-    for _ in 0..8 {
+    // The van goes on reporting, every 2 s, for twice the stale limit: held at the broker. A
+    // tracker's QoS 0 fixes still come for the first 4 s, and then stop: it is called silent.
+    let fix = move |k: i64| {
+        let payload = format!(
+            r#"{{"ts":{},"lat":51.9,"lon":{}}}"#,
+            now_ms(),
+            4.0 + k as f64 * 1e-4
+        );
+        publish(port, "devices/trk-0/location", &payload, 0, false);
+    };
+    for k in 0..8 {
         tokio::task::spawn_blocking(status).await.unwrap();
+        if k < 2 {
+            tokio::task::spawn_blocking(move || fix(k)).await.unwrap();
+        }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let snapshot = console.feed().snapshot().await.expect("running");
+    let tracker = snapshot
+        .devices
+        .iter()
+        .find(|d| d.id == "trk-0")
+        .expect("tracker in live state");
+    assert!(
+        tracker.stale,
+        "a tracker whose QoS 0 fixes stopped during the stall is silent"
+    );
     let van = snapshot
         .devices
         .iter()

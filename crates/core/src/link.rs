@@ -114,6 +114,9 @@ pub struct Inbound {
     pub received_ms: i64,
     /// Set for QoS 1: hand it back (via [`Acker`]) once the message is stored.
     pub ack: Option<AckToken>,
+    /// It came at QoS 1 (also when there is nothing to acknowledge: a publish read by a
+    /// connection that failed).
+    pub qos1: bool,
 }
 
 /// A connection that lasted this long before it dropped was a working one: the next attempt
@@ -202,10 +205,11 @@ pub async fn run(
     // soon after they were made.
     let mut up_since: Option<Instant> = None;
     let mut flaps = 0u32;
-    // Subscriptions queued and not sent yet, in order (one filter per SUBSCRIBE); and those
-    // sent on this connection and not answered, by packet id. A connection that fails takes
-    // the sent ones with it; the unsent ones go out first on the next if the broker kept the
-    // session, and are dropped (by rumqttc, and here) if not.
+    // Subscriptions queued on this connection and not sent yet, in order (one filter per
+    // SUBSCRIBE); and those sent and not answered, by packet id. A connection that fails takes
+    // both with it (the session drops the unsent SUBSCRIBEs rumqttc would send first on the
+    // next, one of whose writes may also have failed after its Outgoing event): every connect
+    // subscribes to everything again.
     let mut unsent: VecDeque<(String, QoS)> = VecDeque::new();
     let mut sent: HashMap<u16, (String, QoS)> = HashMap::new();
     // The last connection error logged: a connection that keeps dropping the same way is
@@ -227,9 +231,7 @@ pub async fn run(
                     .cloned()
                     .chain([(probe.clone(), QoS::AtMostOnce)]);
                 sent.clear();
-                if !session_present {
-                    unsent.clear();
-                }
+                unsent.clear();
                 view.subscription_problem = None;
                 for (filter, qos) in subscriptions {
                     match client.try_subscribe(&filter, qos) {
@@ -295,6 +297,7 @@ pub async fn run(
                 payload,
                 retain,
                 pkid,
+                qos1,
             }) => {
                 let ack = pkid.map(|pkid| AckToken {
                     epoch: epoch.load(Ordering::SeqCst),
@@ -306,6 +309,7 @@ pub async fn run(
                     retained: retain,
                     received_ms: now_ms(),
                     ack,
+                    qos1,
                 };
                 let sent = tokio::select! {
                     _ = cancel.cancelled() => break,
@@ -319,6 +323,7 @@ pub async fn run(
             Err(words) => {
                 epoch.fetch_add(1, Ordering::SeqCst);
                 sent.clear();
+                unsent.clear();
                 match up_since.take() {
                     Some(t) if t.elapsed() >= STABLE_CONNECTION => {
                         flaps = 0;

@@ -422,11 +422,11 @@ impl LiveState {
     /// Whether the broker may be holding QoS 1 messages back: `Some(since)` while history
     /// writing is paused (acknowledgements are held, and a broker stops sending QoS 1 once its
     /// window of unacknowledged messages is full: Mosquitto's is 20), `None` once it writes
-    /// again. A device not heard at QoS 0 since then may be speaking at QoS 1 (statuses,
-    /// events, an OwnTracks phone) into the broker's queue: it is not called silent for that,
-    /// nor for a stale limit after the hold while the broker's backlog arrives. One heard at
-    /// QoS 0 during the hold (fixes still flow) is judged as ever: a tracker that dies then is
-    /// called silent when it would be.
+    /// again. A device whose last message came at QoS 1 (a status, an event, an OwnTracks
+    /// phone's location) may be speaking into the broker's queue: it is not called silent for
+    /// that, nor for a stale limit after the hold while the broker's backlog arrives. One last
+    /// heard at QoS 0 (a fix: those still flow) is judged as ever: a tracker that dies during
+    /// the hold, or just before it was noticed, is called silent when it would be.
     pub fn deliveries_held(&mut self, since: Option<i64>, now_ms: i64) {
         self.held = match (since, self.held) {
             (Some(_), Some((from, None))) => Some((from, None)),
@@ -484,9 +484,10 @@ impl LiveState {
                 state.replay_grace_from_ms = Some(from.min(now_ms));
             }
             // Only an online device can be stale: an offline one's silence is not worked out.
-            // One not heard at QoS 0 since the broker began holding QoS 1 back keeps what it was.
+            // One whose last message came at QoS 1 keeps what it was while the broker may be
+            // holding its next back; one last heard at QoS 0 (fixes, which still come) is judged.
             let held_back =
-                held_from.is_some_and(|from| state.qos0_heard_ms.is_none_or(|q| q < from));
+                held_from.is_some() && state.qos0_heard_ms.is_none_or(|q| q < state.last_seen_ms);
             let silent = state.online()
                 && (!held_back || state.stale)
                 && over(

@@ -737,8 +737,7 @@ impl LiveTask {
                 image,
                 push_ack,
             }) => {
-                let mut records =
-                    self.records_of(messages, received_ms, msg.retained, msg.ack.is_some());
+                let mut records = self.records_of(messages, received_ms, msg.retained, msg.qos1);
                 // A face terminal's record: its attendance row, its image beside its event.
                 records.extend(access.map(|record| Record::Access {
                     record,
@@ -1083,7 +1082,9 @@ impl LiveTask {
         // although they spoke, and raised "has gone silent" for each.
         self.live
             .deliveries_held(self.writer_stats.stall().map(|(since, _)| since), now_ms);
-        if !connected {
+        // And once 4,096 records wait beside the writer's full queue, this task stops reading
+        // from the broker altogether: nobody is heard, as with the link down.
+        if !connected || self.outbox.is_full() {
             self.live.link_down(now_ms);
             self.listening_at_connect = None;
         } else if self.listening_at_connect != Some(connects) {

@@ -31,6 +31,9 @@ pub enum SessionEvent {
         retain: bool,
         /// Set for QoS 1 (and 2): the packet id to acknowledge.
         pkid: Option<u16>,
+        /// It came at QoS 1 or 2 (also when there is nothing to acknowledge: a publish a failed
+        /// connection had read).
+        qos1: bool,
     },
     /// A SUBSCRIBE went out with this packet id (requests are sent in the order queued).
     SubscribeSent {
@@ -288,6 +291,7 @@ impl EventLoop {
         }
         let result = self.inner.poll().await;
         if let Err(error) = &result {
+            self.inner.drop_pending_subscriptions();
             let read = self.inner.take_read_publishes();
             if !read.is_empty() {
                 self.stranded.extend(read.into_iter().map(Ok));
@@ -307,6 +311,20 @@ impl Loop {
         })
     }
 
+    /// Drops the SUBSCRIBEs a failed connection left unsent (rumqttc keeps them, to send first
+    /// on a resumed session): the link subscribes to everything again at every connect, and
+    /// matches each SUBACK to the SUBSCRIBE it sent on that connection.
+    fn drop_pending_subscriptions(&mut self) {
+        match self {
+            Loop::V4(l) => l
+                .pending
+                .retain(|r| !matches!(r, rumqttc::Request::Subscribe(_))),
+            Loop::V5(l) => l
+                .pending
+                .retain(|r| !matches!(r, v5::Request::Subscribe(_))),
+        }
+    }
+
     /// Takes the publishes read from the connection and not handed out yet, with no packet id
     /// to acknowledge: that connection is gone, a PUBACK for it can only reach the next one,
     /// and the broker delivers them again if it kept the session. Drops the rest of what it
@@ -323,11 +341,13 @@ impl Loop {
                     payload,
                     retain,
                     pkid: _,
+                    qos1,
                 } => Some(SessionEvent::Message {
                     topic,
                     payload,
                     retain,
                     pkid: None,
+                    qos1,
                 }),
                 _ => None,
             })
@@ -343,6 +363,7 @@ fn v4_event(event: rumqttc::Event) -> SessionEvent {
         },
         Event::Incoming(Packet::Publish(p)) => SessionEvent::Message {
             pkid: (p.qos != QoS::AtMostOnce).then_some(p.pkid),
+            qos1: p.qos != QoS::AtMostOnce,
             topic: p.topic,
             payload: p.payload,
             retain: p.retain,
@@ -374,6 +395,7 @@ fn v5_event(event: v5::Event) -> SessionEvent {
         },
         Event::Incoming(Packet::Publish(p)) => SessionEvent::Message {
             pkid: (p.qos != V5QoS::AtMostOnce).then_some(p.pkid),
+            qos1: p.qos != V5QoS::AtMostOnce,
             // MQTT topics are UTF-8 by the standard; anything else is shown as is.
             topic: String::from_utf8_lossy(&p.topic).into_owned(),
             payload: p.payload,

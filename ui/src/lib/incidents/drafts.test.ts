@@ -48,12 +48,17 @@ describe('TypedSince', () => {
     since.typed('resolution', '', () => shown); // emptied
     since.typed('resolution', 'y', () => 'medium');
     expect(since.take('resolution')).toBe('medium');
-    // The operator's own action (acknowledge) moves a kept sight on to its result.
+    // The operator's own action (acknowledge) moves a kept sight on to its result...
     since.typed('resolution', 'false alarm', () => 'new');
-    since.acted('acknowledged');
+    since.acted('new', 'acknowledged');
     expect(since.take('resolution')).toBe('acknowledged');
-    since.acted('assigned'); // nothing typed: nothing kept
+    since.acted('new', 'assigned'); // nothing typed: nothing kept
     expect(since.take('resolution')).toBeUndefined();
+    // ...but not a sight the incident had already left when the action was sent (it escalated
+    // while the resolution was typed): sending the text is still refused.
+    since.typed('resolution', 'false alarm', () => 'high');
+    since.acted('critical', 'critical, acknowledged');
+    expect(since.take('resolution')).toBe('high');
     since.typed('assignee', 'bo', () => shown);
     since.clear();
     expect(since.take('assignee')).toBeUndefined();

@@ -76,12 +76,15 @@ export class TypedSince<T> {
     return seen;
   }
 
-  /** This page's own action was taken, leaving the incident as `now`: a sight kept for a text
-   * being typed moves on to it (the operator made that change; acknowledging, then sending the
-   * resolution typed before, must not be refused as changed). */
-  acted(now: T): void {
-    if (this.#since.resolution !== null) this.#since.resolution = now;
-    if (this.#since.assignee !== null) this.#since.assignee = now;
+  /** This page's own action, sent for the incident as `sent`, was taken and left it as `now`: a
+   * sight kept for a text being typed that is `sent` moves on to `now` (the operator made that
+   * change: acknowledging, then sending the resolution typed before, must not be refused as
+   * changed). One that differs (the incident changed since the text was begun) stays, so that
+   * sending the text is refused and the operator looks again. */
+  acted(sent: T, now: T): void {
+    const same = (a: T | null) => a !== null && JSON.stringify(a) === JSON.stringify(sent);
+    if (same(this.#since.resolution)) this.#since.resolution = now;
+    if (same(this.#since.assignee)) this.#since.assignee = now;
   }
 
   /** The panel shows another incident. */
