@@ -57,9 +57,10 @@ pub struct DeviceState {
     /// ([`LiveState::note_session_end`]), until a status brings it back online: the status
     /// that starts its next session is stored after it.
     session_end_stored_ms: Option<i64>,
-    /// Receiver clock of the last message heard from the device at QoS 0 (a fix), which the
-    /// broker sends whatever the console's acknowledgements ([`LiveState::deliveries_held`]).
-    qos0_heard_ms: Option<i64>,
+    /// Some of its messages come at QoS 1 (statuses, events, an OwnTracks phone's locations),
+    /// which a broker holds back while the console's acknowledgements are held
+    /// ([`LiveState::deliveries_held`]).
+    speaks_at_qos1: bool,
     /// The newest time the device's own clock put on a status. A status stamped on arrival
     /// (a last will with no time) is not compared with it: that would pit the console's clock
     /// against the device's, and a device whose clock is behind would stay offline after its
@@ -244,7 +245,8 @@ pub struct LiveState {
     changed: HashMap<DeviceId, i64>,
     settings: LiveSettings,
     groups: DeviceGroups,
-    /// Since when the console's own link is down (receiver clock), while it is.
+    /// Since when the console cannot hear (its link down, or its queue to the writer full),
+    /// while it cannot.
     deaf_since: Option<i64>,
     /// The console's past outages, `(from, to)`, oldest first: a device's silence does not
     /// count the time the console could not hear it.
@@ -262,6 +264,8 @@ const OFFLINE_CAUSE_WINDOW_MS: i64 = 10 * 60_000;
 
 /// Outages remembered: a week of them, at most this many.
 const MAX_OUTAGES: usize = 10_000;
+/// Outages closer than this are one ([`LiveState::link_up`]).
+const OUTAGE_MERGE_MS: i64 = 1_000;
 const OUTAGES_KEPT_MS: i64 = 7 * 24 * 3_600_000;
 
 impl LiveState {
@@ -422,11 +426,12 @@ impl LiveState {
     /// Whether the broker may be holding QoS 1 messages back: `Some(since)` while history
     /// writing is paused (acknowledgements are held, and a broker stops sending QoS 1 once its
     /// window of unacknowledged messages is full: Mosquitto's is 20), `None` once it writes
-    /// again. A device whose last message came at QoS 1 (a status, an event, an OwnTracks
-    /// phone's location) may be speaking into the broker's queue: it is not called silent for
-    /// that, nor for a stale limit after the hold while the broker's backlog arrives. One last
-    /// heard at QoS 0 (a fix: those still flow) is judged as ever: a tracker that dies during
-    /// the hold, or just before it was noticed, is called silent when it would be.
+    /// again. A device some of whose messages come at QoS 1 (statuses, events, an OwnTracks
+    /// phone's locations) may be speaking into the broker's queue (a parked vehicle sends only
+    /// its QoS 1 heartbeats): it is not called silent while the hold lasts, nor for a stale
+    /// limit after it while the broker's backlog arrives; one that truly died meanwhile is
+    /// called silent then. A device heard at QoS 0 only (a tracker sending fixes: those still
+    /// flow) is judged as ever.
     pub fn deliveries_held(&mut self, since: Option<i64>, now_ms: i64) {
         self.held = match (since, self.held) {
             (Some(_), Some((from, None))) => Some((from, None)),
@@ -466,7 +471,7 @@ impl LiveState {
                 self.held = None;
             }
         }
-        let held_from = self.held.map(|(from, _)| from);
+        let held = self.held.is_some();
         let mut turned = Vec::new();
         for (id, state) in &mut self.devices {
             // The workstation's clock was set back (NTP, an operator): a last-seen time after
@@ -484,10 +489,9 @@ impl LiveState {
                 state.replay_grace_from_ms = Some(from.min(now_ms));
             }
             // Only an online device can be stale: an offline one's silence is not worked out.
-            // One whose last message came at QoS 1 keeps what it was while the broker may be
-            // holding its next back; one last heard at QoS 0 (fixes, which still come) is judged.
-            let held_back =
-                held_from.is_some() && state.qos0_heard_ms.is_none_or(|q| q < state.last_seen_ms);
+            // One that speaks at QoS 1 keeps what it was while the broker may be holding its
+            // reports back; one heard at QoS 0 only (fixes, which still come) is judged.
+            let held_back = held && state.speaks_at_qos1;
             let silent = state.online()
                 && (!held_back || state.stale)
                 && over(
@@ -528,7 +532,12 @@ impl LiveState {
             return;
         };
         if now_ms > from {
-            self.outages.push_back((from, now_ms));
+            // Outages less than a second apart (the writer's queue flapping full and not full,
+            // a link that drops and comes back at once) are one: each sweep walks the list.
+            match self.outages.back_mut() {
+                Some(last) if from.saturating_sub(last.1) < OUTAGE_MERGE_MS => last.1 = now_ms,
+                _ => self.outages.push_back((from, now_ms)),
+            }
         }
         while self.outages.len() > MAX_OUTAGES
             || self
@@ -590,10 +599,10 @@ impl LiveState {
         std::mem::take(&mut self.removed)
     }
 
-    /// Notes that a message of `id` came at QoS 0 (not replayed) at `received_ms`.
-    pub fn heard_at_qos0(&mut self, id: &DeviceId, received_ms: i64) {
+    /// Notes that a message of `id` came at QoS 1 (replayed or not).
+    pub fn heard_at_qos1(&mut self, id: &DeviceId) {
         if let Some(state) = self.devices.get_mut(id) {
-            state.qos0_heard_ms = state.qos0_heard_ms.max(Some(received_ms));
+            state.speaks_at_qos1 = true;
         }
     }
 
@@ -1193,25 +1202,43 @@ mod tests {
     }
 
     #[test]
-    fn while_the_broker_holds_qos1_back_only_devices_heard_at_qos0_are_judged() {
+    fn while_the_broker_holds_qos1_back_only_devices_heard_at_qos0_only_are_judged() {
         let mut live = live_with(10, 600);
-        // "q" speaks at QoS 1 only (statuses); "t" sends QoS 0 fixes (and a status).
+        // "q" speaks at QoS 1 (statuses); "v" too, and sends fixes, the last one before the
+        // stall (it parks: heartbeats only from then); "t" sends QoS 0 fixes only.
         live.apply(&status("q", 1_000, true), 1_000);
-        live.apply(&status("t", 1_000, true), 1_000);
+        live.heard_at_qos1(&id("q"));
+        live.apply(&status("v", 500, true), 500);
+        live.heard_at_qos1(&id("v"));
+        live.apply(&loc("v", 1_000, 50.0), 1_000);
         live.apply(&loc("t", 1_000, 51.0), 1_000);
-        live.heard_at_qos0(&id("t"), 1_000);
-        // History writing pauses at 2 s: the broker holds QoS 1 back; fixes still come.
+        // History writing pauses at 2 s (noticed then): the broker holds QoS 1 back; fixes
+        // still come from "t" until it dies at 3 s.
         live.deliveries_held(Some(2_000), 2_000);
         live.apply(&loc("t", 3_000, 51.1), 3_000);
-        live.heard_at_qos0(&id("t"), 3_000);
-        // The tracker dies at 3 s: called silent 10 s later, as ever. "q" is not.
+        // "t" is called silent 10 s later, as ever; "q" and the parked "v" are not.
         assert_eq!(live.sweep_stale(13_001), vec![id("t")]);
         assert!(live.sweep_stale(60_000).is_empty());
-        // Writing resumes at 60 s: "q" has a stale limit for the broker's backlog to arrive...
+        // Writing resumes at 60 s: a stale limit for the broker's backlog to arrive...
         live.deliveries_held(None, 60_000);
         assert!(live.sweep_stale(69_999).is_empty());
-        // ...and, still unheard after it, is silent.
-        assert_eq!(live.sweep_stale(70_000), vec![id("q")]);
+        // ...and those still unheard after it are silent.
+        let mut late = live.sweep_stale(70_000);
+        late.sort();
+        assert_eq!(late, vec![id("q"), id("v")]);
+    }
+
+    #[test]
+    fn outages_a_moment_apart_are_one() {
+        let mut live = live_with(60, 600);
+        live.apply(&status("a", 1_000, true), 1_000);
+        // A queue flapping full and not full: deaf for 200 ms at a time, 300 ms apart.
+        for k in 0..100 {
+            live.link_down(10_000 + k * 300);
+            live.link_up(10_200 + k * 300);
+        }
+        assert_eq!(live.outages.len(), 1, "{:?}", live.outages.front());
+        assert_eq!(live.outages[0], (10_000, 10_200 + 99 * 300));
     }
 
     #[test]

@@ -833,8 +833,8 @@ impl LiveTask {
                     status: s.status.as_ref().map(|st| (st.ts_ms, st.online)),
                 });
                 self.apply_live(&m, received_ms, replayed);
-                if !qos1 && !replayed {
-                    self.live.heard_at_qos0(m.device(), received_ms);
+                if qos1 {
+                    self.live.heard_at_qos1(m.device());
                 }
                 let m = match (m, before) {
                     // The will that ends the session held: stored at the instant it did.
