@@ -524,6 +524,26 @@ fn connected_recorder() -> (Mosquitto, tempfile::TempDir, std::path::PathBuf, Wa
     (broker, dir, db, rec)
 }
 
+/// Publishes a status of device `marker` and waits until the recorder has stored it: what the
+/// broker sent before it (at a connect, a replay) has been handled by then.
+fn store_marker(broker: &Mosquitto, db: &std::path::Path, rec: &Watchfloor, marker: &str) {
+    publish(
+        broker.port,
+        &format!("devices/{marker}/status"),
+        &format!(r#"{{"ts":{},"online":true}}"#, now_ms()),
+        1,
+        false,
+    );
+    assert!(
+        eventually(Duration::from_secs(15), || try_query_i64(
+            db,
+            &format!("SELECT count(*) FROM statuses WHERE device_id = '{marker}'")
+        ) == 1),
+        "log:\n{}",
+        rec.log()
+    );
+}
+
 /// A device that dies before it sends anything after its connect status: its will carries the
 /// same time as that status, and is stored after it (review shows it offline).
 #[test]
@@ -661,22 +681,7 @@ fn a_will_replayed_at_start_is_stored_after_what_the_file_holds() {
         let rec = Watchfloor::record(&broker, &db);
         rec.wait_for_log("connected to broker", Duration::from_secs(20));
         // A marker published now is handled after what the broker sent at the connect.
-        let marker = format!("mark-{start}");
-        publish(
-            broker.port,
-            &format!("devices/{marker}/status"),
-            &format!(r#"{{"ts":{},"online":true}}"#, now_ms()),
-            1,
-            false,
-        );
-        assert!(
-            eventually(Duration::from_secs(15), || try_query_i64(
-                &db,
-                &format!("SELECT count(*) FROM statuses WHERE device_id = '{marker}'")
-            ) == 1),
-            "log:\n{}",
-            rec.log()
-        );
+        store_marker(&broker, &db, &rec, &format!("mark-{start}"));
         let mut rec = rec;
         assert!(rec.stop_with(Signal::SIGTERM).success());
         assert_eq!(
@@ -884,22 +889,7 @@ fn a_will_replayed_at_each_reconnect_is_stored_once() {
             rec.log()
         );
         // A marker published now is handled after the replay at the reconnect.
-        let marker = format!("mark-{restart}");
-        publish(
-            broker.port,
-            &format!("devices/{marker}/status"),
-            &format!(r#"{{"ts":{},"online":true}}"#, now_ms()),
-            1,
-            false,
-        );
-        assert!(
-            eventually(Duration::from_secs(15), || try_query_i64(
-                &db,
-                &format!("SELECT count(*) FROM statuses WHERE device_id = '{marker}'")
-            ) == 1),
-            "log:\n{}",
-            rec.log()
-        );
+        store_marker(&broker, &db, &rec, &format!("mark-{restart}"));
     }
     assert!(rec.stop_with(Signal::SIGTERM).success());
     assert_eq!(query_i64(&db, offline_rows), 1, "log:\n{}", rec.log());

@@ -592,6 +592,21 @@ mod tests {
         }
     }
 
+    /// A writer on `conn` driven by the test itself (no thread, no queue).
+    fn batch_writer(conn: Connection, on_commit: OnCommit, closing: bool) -> BatchWriter {
+        BatchWriter {
+            conn,
+            stats: Arc::default(),
+            closing: Arc::new(AtomicBool::new(closing)),
+            on_commit,
+            full_sync: false,
+            retention: Retention::default(),
+            next_prune: Instant::now(),
+            image_bytes: Arc::default(),
+            gave_up: false,
+        }
+    }
+
     fn collecting_acks() -> (OnCommit, mpsc::Receiver<Committed>) {
         let (tx, rx) = mpsc::channel();
         (
@@ -757,17 +772,11 @@ mod tests {
     fn a_batch_owed_only_a_push_ack_is_synced_to_disk() {
         let dir = tempfile::tempdir().unwrap();
         let (on_commit, _committed) = collecting_acks();
-        let mut writer = BatchWriter {
-            conn: crate::store::open(&dir.path().join("h.sqlite")).unwrap(),
-            stats: Arc::default(),
-            closing: Arc::default(),
+        let mut writer = batch_writer(
+            crate::store::open(&dir.path().join("h.sqlite")).unwrap(),
             on_commit,
-            full_sync: false,
-            retention: Retention::default(),
-            next_prune: Instant::now(),
-            image_bytes: Arc::default(),
-            gave_up: false,
-        };
+            false,
+        );
         let synchronous = |w: &BatchWriter| -> i64 {
             w.conn
                 .pragma_query_value(None, "synchronous", |r| r.get(0))
@@ -846,17 +855,7 @@ mod tests {
         let conn = crate::store::open(&path).unwrap();
         conn.busy_timeout(Duration::from_millis(20)).unwrap();
         let (on_commit, acks) = collecting_acks();
-        let mut writer = BatchWriter {
-            conn,
-            stats: Arc::default(),
-            closing: Arc::new(AtomicBool::new(true)),
-            on_commit,
-            full_sync: false,
-            retention: Retention::default(),
-            next_prune: Instant::now(),
-            image_bytes: Arc::default(),
-            gave_up: false,
-        };
+        let mut writer = batch_writer(conn, on_commit, true);
         // A message's first record cannot be committed while closing (the file is locked):
         // given up after two tries.
         let blocker = Connection::open(&path).unwrap();
