@@ -429,13 +429,12 @@ fn clearing_retained_messages_is_not_a_refusal() {
         1,
         false,
     );
-    assert!(
-        eventually(Duration::from_secs(10), || try_query_i64(
-            &db,
-            "SELECT count(*) FROM statuses WHERE device_id = 'new-van'"
-        ) == 1),
-        "log:\n{}",
-        rec.log()
+    wait_for_rows(
+        &db,
+        &rec,
+        "SELECT count(*) FROM statuses WHERE device_id = 'new-van'",
+        1,
+        Duration::from_secs(10),
     );
     assert!(rec.stop_with(Signal::SIGTERM).success());
     assert_eq!(query_i64(&db, "SELECT count(*) FROM quarantine"), 0);
@@ -524,6 +523,15 @@ fn connected_recorder() -> (Mosquitto, tempfile::TempDir, std::path::PathBuf, Wa
     (broker, dir, db, rec)
 }
 
+/// Waits until `sql` (a count) reads `n` in `db`, else fails with the recorder's log.
+fn wait_for_rows(db: &std::path::Path, rec: &Watchfloor, sql: &str, n: i64, within: Duration) {
+    assert!(
+        eventually(within, || try_query_i64(db, sql) == n),
+        "{sql} never read {n}; log:\n{}",
+        rec.log()
+    );
+}
+
 /// Publishes a status of device `marker` and waits until the recorder has stored it: what the
 /// broker sent before it (at a connect, a replay) has been handled by then.
 fn store_marker(broker: &Mosquitto, db: &std::path::Path, rec: &Watchfloor, marker: &str) {
@@ -559,13 +567,12 @@ fn a_will_at_the_time_of_its_connect_status_is_stored_after_it() {
             false,
         );
     }
-    assert!(
-        eventually(Duration::from_secs(10), || try_query_i64(
-            &db,
-            "SELECT count(*) FROM statuses WHERE device_id = 'w1' AND online = 0"
-        ) == 1),
-        "log:\n{}",
-        rec.log()
+    wait_for_rows(
+        &db,
+        &rec,
+        "SELECT count(*) FROM statuses WHERE device_id = 'w1' AND online = 0",
+        1,
+        Duration::from_secs(10),
     );
     assert!(rec.stop_with(Signal::SIGTERM).success());
     assert_eq!(
@@ -611,13 +618,12 @@ fn a_session_that_starts_right_after_a_will_is_stored_after_it() {
     );
     // The new session's status, stamped 100 ms after the old connect by the device's clock.
     status(t + 100, true);
-    assert!(
-        eventually(Duration::from_secs(10), || try_query_i64(
-            &db,
-            "SELECT count(*) FROM statuses WHERE device_id = 'w3' AND online = 1"
-        ) == 2),
-        "log:\n{}",
-        rec.log()
+    wait_for_rows(
+        &db,
+        &rec,
+        "SELECT count(*) FROM statuses WHERE device_id = 'w3' AND online = 1",
+        2,
+        Duration::from_secs(10),
     );
     assert!(rec.stop_with(Signal::SIGTERM).success());
     let will = query_i64(
@@ -658,13 +664,12 @@ fn a_will_replayed_at_start_is_stored_after_what_the_file_holds() {
             true,
         );
     }
-    assert!(
-        eventually(Duration::from_secs(10), || try_query_i64(
-            &db,
-            "SELECT count(*) FROM statuses WHERE device_id = 'w2'"
-        ) == 2),
-        "log:\n{}",
-        rec.log()
+    wait_for_rows(
+        &db,
+        &rec,
+        "SELECT count(*) FROM statuses WHERE device_id = 'w2'",
+        2,
+        Duration::from_secs(10),
     );
     assert!(rec.stop_with(Signal::SIGTERM).success());
     // The device dies meanwhile: the broker publishes its will (retained) at its connect time.
@@ -724,13 +729,12 @@ fn a_qos1_location_delivered_again_is_stored_once() {
         1,
         false,
     );
-    assert!(
-        eventually(Duration::from_secs(10), || try_query_i64(
-            &db,
-            "SELECT count(*) FROM statuses WHERE device_id = 'ot:bo.phone' AND online = 0"
-        ) == 1),
-        "log:\n{}",
-        rec.log()
+    wait_for_rows(
+        &db,
+        &rec,
+        "SELECT count(*) FROM statuses WHERE device_id = 'ot:bo.phone' AND online = 0",
+        1,
+        Duration::from_secs(10),
     );
     assert!(rec.stop_with(Signal::SIGTERM).success());
     assert_eq!(
