@@ -746,6 +746,35 @@ fn a_qos1_location_delivered_again_is_stored_once() {
     );
 }
 
+/// A phone's `lwt` delivered twice (again after a dropped link, a kill, or as the broker's
+/// retained copy at a reconnect: here, published twice) is one offline row, although each copy
+/// is stamped with its own arrival.
+#[test]
+fn an_lwt_delivered_again_is_stored_once() {
+    let (broker, _dir, db, mut rec) = connected_recorder();
+    let tst = now_ms() / 1000 - 5;
+    let location = format!(r#"{{"_type":"location","lat":51.9,"lon":4.47,"tst":{tst}}}"#);
+    publish(broker.port, "owntracks/cy/phone", &location, 1, false);
+    for _ in 0..2 {
+        publish(
+            broker.port,
+            "owntracks/cy/phone",
+            r#"{"_type":"lwt","tst":1}"#,
+            1,
+            false,
+        );
+    }
+    store_marker(&broker, &db, &rec, "mark-lwt");
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT count(*) FROM statuses WHERE device_id = 'ot:cy.phone' AND online = 0"
+        ),
+        1
+    );
+}
+
 /// A phone's `lwt` has no time of its own and is stamped on arrival; the location the phone
 /// sends when it is back carries its fix time, which can be earlier (a fix it took before).
 /// The phone is online again in review too: that status is stored after the will.

@@ -880,6 +880,18 @@ impl LiveTask {
                     {
                         None
                     }
+                    // A will with no time of its own (an OwnTracks `lwt`, a terminal's `Offline`)
+                    // for a device already offline says nothing new (live state takes nothing of
+                    // it): a copy delivered again (after a dropped link, a kill, a retained
+                    // replay) is stamped with its own arrival, and each was one more offline row.
+                    (NativeMessage::Status { status, .. }, Some(b))
+                        if !b.online
+                            && !status.online
+                            && status.stamped_on_arrival
+                            && b.status.is_some_and(|(_, online)| !online) =>
+                    {
+                        None
+                    }
                     // A will replayed from the broker's retained store at a (re)connect, or
                     // queued for this console's session while it was stopped: the device went
                     // offline while this console was not listening, after the last row it
