@@ -775,6 +775,60 @@ fn an_lwt_delivered_again_is_stored_once() {
     );
 }
 
+/// A phone's retained `lwt`, replayed by the broker at each start of the recorder, is one row.
+#[test]
+fn a_retained_lwt_replayed_at_each_start_is_stored_once() {
+    let (broker, _dir, db, mut rec) = connected_recorder();
+    let tst = now_ms() / 1000 - 5;
+    let location = format!(r#"{{"_type":"location","lat":51.9,"lon":4.47,"tst":{tst}}}"#);
+    publish(broker.port, "owntracks/di/phone", &location, 1, false);
+    publish(
+        broker.port,
+        "owntracks/di/phone",
+        r#"{"_type":"lwt","tst":1}"#,
+        1,
+        true,
+    );
+    store_marker(&broker, &db, &rec, "mark-r0");
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+    for start in 1..=2 {
+        let mut rec = Watchfloor::record(&broker, &db);
+        rec.wait_for_log("connected to broker", Duration::from_secs(20));
+        store_marker(&broker, &db, &rec, &format!("mark-r{start}"));
+        assert!(rec.stop_with(Signal::SIGTERM).success());
+    }
+    let offline = "SELECT count(*) FROM statuses WHERE device_id = 'ot:di.phone' AND online = 0";
+    assert_eq!(query_i64(&db, offline), 1);
+}
+
+/// A phone whose clock runs two minutes ahead of the console's: its `lwt` (stamped with the
+/// console's clock on arrival) is stored after its last location, not before it (review showed
+/// it online for good).
+#[test]
+fn an_lwt_is_stored_after_the_rows_of_a_phone_whose_clock_is_ahead() {
+    let (broker, _dir, db, mut rec) = connected_recorder();
+    let tst = now_ms() / 1000 + 120;
+    let location = format!(r#"{{"_type":"location","lat":51.9,"lon":4.47,"tst":{tst}}}"#);
+    publish(broker.port, "owntracks/ed/phone", &location, 1, false);
+    publish(
+        broker.port,
+        "owntracks/ed/phone",
+        r#"{"_type":"lwt","tst":1}"#,
+        1,
+        false,
+    );
+    store_marker(&broker, &db, &rec, "mark-ahead");
+    assert!(rec.stop_with(Signal::SIGTERM).success());
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT online FROM statuses WHERE device_id = 'ot:ed.phone' ORDER BY ts_ms DESC LIMIT 1"
+        ),
+        0,
+        "the phone's newest status is its will"
+    );
+}
+
 /// A phone's `lwt` has no time of its own and is stamped on arrival; the location the phone
 /// sends when it is back carries its fix time, which can be earlier (a fix it took before).
 /// The phone is online again in review too: that status is stored after the will.

@@ -880,18 +880,6 @@ impl LiveTask {
                     {
                         None
                     }
-                    // A will with no time of its own (an OwnTracks `lwt`, a terminal's `Offline`)
-                    // for a device already offline says nothing new (live state takes nothing of
-                    // it): a copy delivered again (after a dropped link, a kill, a retained
-                    // replay) is stamped with its own arrival, and each was one more offline row.
-                    (NativeMessage::Status { status, .. }, Some(b))
-                        if !b.online
-                            && !status.online
-                            && status.stamped_on_arrival
-                            && b.status.is_some_and(|(_, online)| !online) =>
-                    {
-                        None
-                    }
                     // A will replayed from the broker's retained store at a (re)connect, or
                     // queued for this console's session while it was stopped: the device went
                     // offline while this console was not listening, after the last row it
@@ -917,17 +905,61 @@ impl LiveTask {
                         }
                     }
                     // A will with no time of its own (an OwnTracks `lwt`, a terminal's `Offline`),
-                    // stamped on its arrival, that ends the session: the status that opens the
-                    // next is stored after it (above), whatever the device's clock says.
-                    (NativeMessage::Status { device, status }, Some(b))
+                    // stamped on its arrival, that ends the session held: stored after every row
+                    // of the session (a device clock ahead of the console's put later times on
+                    // them), and the status that opens the next is stored after it (above).
+                    (NativeMessage::Status { device, mut status }, Some(b))
                         if b.online
                             && !replayed
                             && !status.online
                             && status.stamped_on_arrival
                             && self.live.get(&device).is_some_and(|s| !s.online()) =>
                     {
+                        status.ts_ms = status.ts_ms.max(b.last_ts.saturating_add(1));
                         self.live.note_session_end(&device, status.ts_ms);
                         Some(NativeMessage::Status { device, status })
+                    }
+                    // Any other will with no time of its own: a copy delivered again (after a
+                    // dropped link or a kill), the broker's retained copy at a (re)connect, one
+                    // for a device this console does not hold yet. Each copy is stamped with its
+                    // own arrival, so none matched the statuses table's unique key, and each was
+                    // one more offline row. For a device held offline, it says nothing new (the
+                    // row that took it offline is stored, or on its way to the file).
+                    (NativeMessage::Status { status, .. }, Some(b))
+                        if !b.online && !status.online && status.stamped_on_arrival =>
+                    {
+                        None
+                    }
+                    // For one held online (its retained will replayed at a reconnect) or not held
+                    // yet (at a start), the file decides: one that already ends on the device
+                    // offline takes nothing; else the will goes after its newest row.
+                    (NativeMessage::Status { device, mut status }, _)
+                        if !status.online && status.stamped_on_arrival =>
+                    {
+                        match self.last_stored(&device) {
+                            Some(last) if last.ends_offline => None,
+                            last => {
+                                if let Some(last) = last {
+                                    status.ts_ms = status.ts_ms.max(last.ts_ms.saturating_add(1));
+                                }
+                                if self.live.get(&device).is_some_and(|s| !s.online()) {
+                                    self.live.note_session_end(&device, status.ts_ms);
+                                }
+                                Some(NativeMessage::Status { device, status })
+                            }
+                        }
+                    }
+                    // Presence with no time of its own (a terminal whose clock is not set)
+                    // replayed from the broker's retained store, which live state did not take
+                    // (it would bring back a device that went offline since): not stored either,
+                    // or the file would end on it, online.
+                    (NativeMessage::Status { device, status }, Some(_))
+                        if replayed
+                            && status.online
+                            && status.stamped_on_arrival
+                            && self.live.get(&device).is_some_and(|s| !s.online()) =>
+                    {
+                        None
                     }
                     (m, _) => Some(m),
                 };
