@@ -793,7 +793,9 @@ fn a_retained_lwt_replayed_at_each_start_is_stored_once() {
     assert!(rec.stop_with(Signal::SIGTERM).success());
     for start in 1..=2 {
         let mut rec = Watchfloor::record(&broker, &db);
-        rec.wait_for_log("connected to broker", Duration::from_secs(20));
+        // The probe is subscribed last: once it comes back, every subscription (and the
+        // broker's retained replay for each) has been handled.
+        rec.wait_for_log("broker probe came back", Duration::from_secs(20));
         store_marker(&broker, &db, &rec, &format!("mark-r{start}"));
         assert!(rec.stop_with(Signal::SIGTERM).success());
     }

@@ -855,12 +855,12 @@ impl LiveTask {
                     // new one takes over) can put a time on it a little before the instant the
                     // will was stored with (the two come from different clocks), and review
                     // showed the device offline until its next status. It came after the will,
-                    // and is stored after it.
+                    // and is stored after it (also a presence stamped on arrival, by a device
+                    // whose clock ran ahead before: its will went after those rows).
                     (NativeMessage::Status { device, mut status }, Some(b))
                         if !b.online
                             && !replayed
                             && status.online
-                            && !status.stamped_on_arrival
                             && b.session_end.is_some_and(|ended| status.ts_ms <= ended)
                             && self.live.get(&device).is_some_and(|s| s.online()) =>
                     {
@@ -892,7 +892,10 @@ impl LiveTask {
                             && !status.stamped_on_arrival =>
                     {
                         match self.last_stored(&device) {
-                            Some(last) if last.ends_offline && last.ts_ms >= status.ts_ms => None,
+                            Some(last) if last.ends_offline && last.ts_ms >= status.ts_ms => {
+                                self.note_session_end_if_offline(&device, last.ts_ms);
+                                None
+                            }
                             last => {
                                 if let Some(last) = last {
                                     status.ts_ms = status.ts_ms.max(last.ts_ms.saturating_add(1));
@@ -933,14 +936,23 @@ impl LiveTask {
                     // For one held online (its retained will replayed at a reconnect) or not held
                     // yet (at a start), the file decides: one that already ends on the device
                     // offline takes nothing; else the will goes after its newest row.
-                    (NativeMessage::Status { device, mut status }, _)
+                    // (Rows of the device still on their way to the file count: live state's
+                    // newest time of it.)
+                    (NativeMessage::Status { device, mut status }, before)
                         if !status.online && status.stamped_on_arrival =>
                     {
+                        let held_ts = before.map_or(i64::MIN, |b| b.last_ts);
                         match self.last_stored(&device) {
-                            Some(last) if last.ends_offline => None,
+                            Some(last) if last.ends_offline && last.ts_ms >= held_ts => {
+                                self.note_session_end_if_offline(&device, last.ts_ms);
+                                None
+                            }
                             last => {
                                 if let Some(last) = last {
                                     status.ts_ms = status.ts_ms.max(last.ts_ms.saturating_add(1));
+                                }
+                                if before.is_some() {
+                                    status.ts_ms = status.ts_ms.max(held_ts.saturating_add(1));
                                 }
                                 if self.live.get(&device).is_some_and(|s| !s.online()) {
                                     self.live.note_session_end(&device, status.ts_ms);
@@ -1214,6 +1226,14 @@ impl LiveTask {
         true
     }
 
+    /// Notes, for a device live state holds offline, the stored time of the will that ended its
+    /// session (the status that opens the next goes after it).
+    fn note_session_end_if_offline(&mut self, device: &DeviceId, stored_ms: i64) {
+        if self.live.get(device).is_some_and(|s| !s.online()) {
+            self.live.note_session_end(device, stored_ms);
+        }
+    }
+
     /// The newest row the history file holds of `device` (a fix or a status; its committed
     /// rows, read through the kept read-only connection).
     fn last_stored(&mut self, device: &DeviceId) -> Option<LastStored> {
@@ -1221,7 +1241,8 @@ impl LiveTask {
         let read = || -> rusqlite::Result<Option<LastStored>> {
             let status: Option<(i64, bool)> = conn
                 .query_row(
-                    "SELECT ts_ms, online FROM statuses WHERE device_id = ?1 ORDER BY ts_ms DESC, online LIMIT 1",
+                    // At one time, online is the newer, as review reads them.
+                    "SELECT ts_ms, online FROM statuses WHERE device_id = ?1 ORDER BY ts_ms DESC, online DESC LIMIT 1",
                     [device.as_str()],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
