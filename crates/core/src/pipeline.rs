@@ -886,26 +886,13 @@ impl LiveTask {
                     // stored of it. Stored at its session's start, review showed the device
                     // online (its newest heartbeat) for good. One the file already ends on (this
                     // will, stored at an earlier start) is not stored again.
-                    (NativeMessage::Status { device, mut status }, before)
+                    (NativeMessage::Status { device, status }, before)
                         if (replayed || before.is_none())
                             && !status.online
                             && !status.stamped_on_arrival =>
                     {
-                        match self.last_stored(&device) {
-                            Some(last) if last.ends_offline && last.ts_ms >= status.ts_ms => {
-                                self.note_session_end_if_offline(&device, last.ts_ms);
-                                None
-                            }
-                            last => {
-                                if let Some(last) = last {
-                                    status.ts_ms = status.ts_ms.max(last.ts_ms.saturating_add(1));
-                                }
-                                if self.live.get(&device).is_some_and(|s| !s.online()) {
-                                    self.live.note_session_end(&device, status.ts_ms);
-                                }
-                                Some(NativeMessage::Status { device, status })
-                            }
-                        }
+                        let said_at = status.ts_ms;
+                        self.will_after_file(device, status, said_at, i64::MIN)
                     }
                     // A will with no time of its own (an OwnTracks `lwt`, a terminal's `Offline`),
                     // stamped on its arrival, that ends the session held: stored after every row
@@ -938,28 +925,11 @@ impl LiveTask {
                     // offline takes nothing; else the will goes after its newest row.
                     // (Rows of the device still on their way to the file count: live state's
                     // newest time of it.)
-                    (NativeMessage::Status { device, mut status }, before)
+                    (NativeMessage::Status { device, status }, before)
                         if !status.online && status.stamped_on_arrival =>
                     {
                         let held_ts = before.map_or(i64::MIN, |b| b.last_ts);
-                        match self.last_stored(&device) {
-                            Some(last) if last.ends_offline && last.ts_ms >= held_ts => {
-                                self.note_session_end_if_offline(&device, last.ts_ms);
-                                None
-                            }
-                            last => {
-                                if let Some(last) = last {
-                                    status.ts_ms = status.ts_ms.max(last.ts_ms.saturating_add(1));
-                                }
-                                if before.is_some() {
-                                    status.ts_ms = status.ts_ms.max(held_ts.saturating_add(1));
-                                }
-                                if self.live.get(&device).is_some_and(|s| !s.online()) {
-                                    self.live.note_session_end(&device, status.ts_ms);
-                                }
-                                Some(NativeMessage::Status { device, status })
-                            }
-                        }
+                        self.will_after_file(device, status, held_ts, held_ts)
                     }
                     // Presence with no time of its own (a terminal whose clock is not set)
                     // replayed from the broker's retained store, which live state did not take
@@ -1224,6 +1194,32 @@ impl LiveTask {
         }
         self.restored_retained.insert(id.to_owned(), now_ms);
         true
+    }
+
+    /// A will that reached this console when it was not listening, or again: dropped when the
+    /// history file already ends on the device offline at or after `dropped_from` (the will's
+    /// own time, or live state's newest time of the device, whose rows may still be on their
+    /// way to the file); else stored after the file's newest row and after `after`. Either way,
+    /// the status that opens the device's next session is stored after it.
+    fn will_after_file(
+        &mut self,
+        device: DeviceId,
+        mut status: native::Status,
+        dropped_from: i64,
+        after: i64,
+    ) -> Option<NativeMessage> {
+        match self.last_stored(&device) {
+            Some(last) if last.ends_offline && last.ts_ms >= dropped_from => {
+                self.note_session_end_if_offline(&device, last.ts_ms);
+                None
+            }
+            last => {
+                let newest = last.map_or(after, |l| l.ts_ms.max(after));
+                status.ts_ms = status.ts_ms.max(newest.saturating_add(1));
+                self.note_session_end_if_offline(&device, status.ts_ms);
+                Some(NativeMessage::Status { device, status })
+            }
+        }
     }
 
     /// Notes, for a device live state holds offline, the stored time of the will that ended its
