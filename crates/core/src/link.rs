@@ -4,8 +4,9 @@
 //! rumqttc reconnects by itself on the next `poll` after an error; this task decides *when* that
 //! poll happens (exponential backoff with jitter, so a broker restart is not met by a storm of
 //! our own), re-subscribes after every connect, and publishes its [`ConnectionView`] on a watch
-//! channel for the UI and the log. Received publishes go out over a bounded channel: if the
-//! pipeline falls behind, this task waits, TCP fills, and the broker holds the backlog.
+//! channel for the UI and the log. Received publishes go out over a queue bounded in messages and
+//! bytes ([`inbound_queue`]): if the pipeline falls behind, this task waits, TCP fills, and the
+//! broker holds the backlog.
 //!
 //! **QoS 1 is acknowledged by hand** (rumqttc's manual acks): each QoS 1 publish travels on with
 //! an [`AckToken`], and the PUBACK goes out only when the history writer hands the token back
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use rumqttc::QoS;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
@@ -119,6 +120,75 @@ pub struct Inbound {
     pub qos1: bool,
 }
 
+/// The queue from the link to what consumes its messages (the live task, the employee sync),
+/// bounded by messages and by bytes of payload: a count alone let it hold gigabytes while the
+/// consumer was held up and large messages came in (a face terminal's snapshot is up to 1 MiB;
+/// a message up to [`MAX_PACKET_BYTES`] is taken so that it can be quarantined). When either
+/// bound is reached the link waits, TCP fills and the broker holds the rest. A message larger
+/// than the byte bound waits for an empty queue and then goes alone.
+pub fn inbound_queue(messages: usize, bytes: u32) -> (InboundSender, InboundQueue) {
+    let (tx, rx) = mpsc::channel(messages);
+    let room = Arc::new(Semaphore::new(bytes as usize));
+    let sender = InboundSender {
+        tx,
+        room: Arc::clone(&room),
+        bytes,
+    };
+    (sender, InboundQueue { rx, room, bytes })
+}
+
+/// The link's side of [`inbound_queue`].
+pub struct InboundSender {
+    tx: mpsc::Sender<(Inbound, OwnedSemaphorePermit)>,
+    room: Arc<Semaphore>,
+    bytes: u32,
+}
+
+/// The consumer of the queue is gone.
+#[derive(Debug)]
+pub struct QueueClosed;
+
+impl InboundSender {
+    /// Waits for room (in messages and in bytes), then queues `msg`.
+    pub async fn send(&self, msg: Inbound) -> Result<(), QueueClosed> {
+        let cost = u32::try_from(msg.payload.len()).map_or(self.bytes, |n| n.min(self.bytes));
+        let permit = Arc::clone(&self.room)
+            .acquire_many_owned(cost)
+            .await
+            .map_err(|_| QueueClosed)?;
+        self.tx.send((msg, permit)).await.map_err(|_| QueueClosed)
+    }
+}
+
+/// The consumer's side of [`inbound_queue`].
+pub struct InboundQueue {
+    rx: mpsc::Receiver<(Inbound, OwnedSemaphorePermit)>,
+    room: Arc<Semaphore>,
+    bytes: u32,
+}
+
+impl InboundQueue {
+    /// The next message; `None` once the link ended and the queue is empty. Its bytes leave
+    /// the queue's count as it is taken.
+    pub async fn recv(&mut self) -> Option<Inbound> {
+        self.rx.recv().await.map(|(msg, _room)| msg)
+    }
+
+    /// Messages waiting.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
+    /// Bytes of payload waiting.
+    pub fn queued_bytes(&self) -> usize {
+        (self.bytes as usize).saturating_sub(self.room.available_permits())
+    }
+}
+
 /// A connection that lasted this long before it dropped was a working one: the next attempt
 /// starts the backoff from its first delay. One that dropped sooner (a message the console
 /// cannot take, resent first at every connect; a second console with the same client id; a
@@ -173,7 +243,7 @@ pub struct Outbound {
 /// leaves the broker nothing stored to deliver again.
 pub async fn run(
     cfg: LinkConfig,
-    inbound: mpsc::Sender<Inbound>,
+    inbound: InboundSender,
     acks: AckQueue,
     state: watch::Sender<ConnectionView>,
     outbound: mpsc::Receiver<Outbound>,
@@ -551,6 +621,63 @@ mod tests {
         assert_eq!(first_delay_after(u32::MAX), MAX_FLAP_DELAY);
     }
 
+    fn message(bytes: usize) -> Inbound {
+        Inbound {
+            topic: "t".into(),
+            payload: Bytes::from(vec![0; bytes]),
+            retained: false,
+            received_ms: 0,
+            ack: None,
+            qos1: false,
+        }
+    }
+
+    /// Polls `f` once: its output if it is done without waiting.
+    fn poll_once<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> Option<F::Output> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.poll(&mut cx) {
+            std::task::Poll::Ready(out) => Some(out),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    fn sent_at_once(tx: &InboundSender, msg: Inbound) -> bool {
+        poll_once(std::pin::pin!(tx.send(msg))).is_some_and(|r| r.is_ok())
+    }
+
+    #[tokio::test]
+    async fn the_link_queue_is_bounded_in_bytes_as_well_as_in_messages() {
+        let (tx, mut rx) = inbound_queue(100, 1000);
+        assert!(sent_at_once(&tx, message(600)));
+        assert_eq!(rx.queued_bytes(), 600);
+        // Room for 99 more messages, not for 600 more bytes: the link waits...
+        let mut second = Box::pin(tx.send(message(600)));
+        assert!(poll_once(second.as_mut()).is_none());
+        assert_eq!(rx.len(), 1);
+        // ...until the first is taken.
+        assert_eq!(rx.recv().await.unwrap().payload.len(), 600);
+        second.await.unwrap();
+        assert_eq!((rx.len(), rx.queued_bytes()), (1, 600));
+
+        // A message larger than the whole bound waits for an empty queue, then goes alone.
+        let mut huge = Box::pin(tx.send(message(5000)));
+        assert!(poll_once(huge.as_mut()).is_none());
+        rx.recv().await.unwrap();
+        huge.await.unwrap();
+        assert_eq!(rx.queued_bytes(), 1000);
+        assert_eq!(rx.recv().await.unwrap().payload.len(), 5000);
+        assert_eq!(rx.queued_bytes(), 0);
+
+        // The count bound still holds for empty payloads.
+        let (tx, rx) = inbound_queue(2, 1000);
+        for _ in 0..2 {
+            assert!(sent_at_once(&tx, message(0)));
+        }
+        assert!(poll_once(std::pin::pin!(tx.send(message(0)))).is_none());
+        drop(rx);
+        assert!(tx.send(message(0)).await.is_err(), "the consumer is gone");
+    }
+
     #[tokio::test]
     async fn retry_now_cuts_a_backoff_short() {
         // A port nobody listens on: every attempt fails and the backoff grows.
@@ -570,7 +697,7 @@ mod tests {
             clean_session: true,
             presence: true,
         };
-        let (inbound, _rx) = mpsc::channel(1);
+        let (inbound, _rx) = inbound_queue(1, 1024);
         let (_acker, acks) = ack_channel();
         let (state_tx, mut state) = watch::channel(ConnectionView::connecting("x"));
         let retry = Arc::new(Notify::new());

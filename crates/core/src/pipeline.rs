@@ -38,8 +38,10 @@ use crate::store::writer::{Committed, Queued, Record, Writer, WriterStats};
 use crate::store::{self, meta};
 use crate::view::{ConnectionView, ConsoleInfo, HistoryHealth, LatencyView, LiveBatch, TrailPoint};
 
-/// Depth of the queue from the link to the live task.
+/// Depth of the queue from the link to the live task, in messages and in bytes of payload
+/// (see [`link::inbound_queue`]).
 const INBOUND_QUEUE: usize = 8192;
+const INBOUND_QUEUE_BYTES: u32 = 64 * 1024 * 1024;
 /// Depth of the queue from the live task to the writer.
 const WRITER_QUEUE: usize = 16_384;
 /// Batches kept for a slow screen before it must resync from a snapshot.
@@ -202,7 +204,7 @@ impl Pipeline {
         let writer = Writer::spawn(conn, WRITER_QUEUE, on_commit, settings.retention)
             .context("starting the history writer")?;
         let cancel = CancellationToken::new();
-        let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+        let (inbound_tx, inbound_rx) = link::inbound_queue(INBOUND_QUEUE, INBOUND_QUEUE_BYTES);
         let (conn_tx, conn_rx) = watch::channel(ConnectionView::connecting(&info.broker_url));
         let prefix = &settings.topic_prefix;
         let link_cfg = LinkConfig {
@@ -441,7 +443,7 @@ struct LiveTask {
     owntracks_base: Option<String>,
     face: Option<FaceSettings>,
     live: LiveState,
-    inbound: mpsc::Receiver<Inbound>,
+    inbound: link::InboundQueue,
     snapshots: mpsc::Receiver<oneshot::Sender<LiveBatch>>,
     trails: mpsc::Receiver<TrailRequest>,
     actions: mpsc::Receiver<ActionRequest>,

@@ -502,7 +502,7 @@ impl Term {
 
 /// The engine's inputs and outputs.
 pub struct EngineIo {
-    pub inbound: mpsc::Receiver<Inbound>,
+    pub inbound: crate::link::InboundQueue,
     pub acker: Acker,
     pub control: mpsc::Receiver<Control>,
     pub progress: watch::Sender<Vec<TerminalProgress>>,
@@ -2247,7 +2247,7 @@ mod tests {
         let (out_tx, _out_rx) = mpsc::channel(1);
         let cfg = SyncConfig::new("mqtt/face", chrono_tz::UTC);
         let engine = Engine::new(cfg, conn, photos, out_tx, &[]).unwrap();
-        let (_in_tx, in_rx) = mpsc::channel(1);
+        let (_in_tx, in_rx) = crate::link::inbound_queue(1, 1024);
         let (acker, _acks) = crate::link::ack_channel();
         let (ctl_tx, ctl_rx) = mpsc::channel(16);
         let (progress_tx, mut progress) = watch::channel(Vec::new());

@@ -241,7 +241,8 @@ pub fn start(target: SyncTarget<'_>) -> anyhow::Result<SyncHandle> {
         presence: false,
     };
     let cancel = CancellationToken::new();
-    let (in_tx, in_rx) = mpsc::channel(1024);
+    // Acks, statuses and heartbeats: small, but a misconfigured terminal may send anything.
+    let (in_tx, in_rx) = link::inbound_queue(1024, 16 * 1024 * 1024);
     let (acker, ack_queue) = link::ack_channel();
     let (conn_tx, conn_rx) =
         watch::channel(ConnectionView::connecting(&link_cfg.broker.to_string()));
