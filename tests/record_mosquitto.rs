@@ -892,8 +892,8 @@ fn a_phone_back_after_its_lwt_is_stored_online_after_it() {
 /// A broker that grants QoS 1 subscriptions at QoS 0 only (Mosquitto's `max_qos`; or one that
 /// refuses a filter, by its access rules): the link says so, and which, instead of showing
 /// itself connected while messages may be lost or never come. (Mosquitto refuses the console's
-/// own connection there, its will being QoS 1; the employee sync's link, which has none,
-/// connects and shows the check.)
+/// own connection there, its will being QoS 1, closing it without a word: the console says
+/// where to look. The employee sync's link, which has no will, connects and shows the check.)
 #[test]
 fn a_subscription_granted_below_its_qos_is_said() {
     let broker = Mosquitto::with_config("persistence false\nmax_qos 0\n");
@@ -905,6 +905,13 @@ fn a_subscription_granted_below_its_qos_is_said() {
         eventually(Duration::from_secs(10), || rec
             .log()
             .contains("mqtt/face/+/Ack: granted at QoS 0 instead of 1")),
+        "log:\n{}",
+        rec.log()
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || rec.log().contains(
+            "the broker closed the connection before accepting it; its log says why"
+        )),
         "log:\n{}",
         rec.log()
     );

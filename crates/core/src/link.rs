@@ -189,6 +189,22 @@ impl InboundQueue {
     }
 }
 
+/// A connect that the broker ended before its CONNACK says only "Connection closed by peer
+/// abruptly" (MQTT 3.1.1 has no code for most refusals): the words say where the reason is, and
+/// the usual ones (Mosquitto with `max_qos 0` refuses the console's will, which is QoS 1).
+fn closed_before_accepting(words: String) -> String {
+    if words.contains("closed by peer") || words.contains("reset by peer") {
+        format!(
+            "{words}: the broker closed the connection before accepting it; its log says why \
+             (a listener that expects TLS or MQTT 5; Mosquitto's max_qos 0 or \
+             retain_available false, which refuse this console's QoS 1 retained will; an access \
+             rule or a plugin)"
+        )
+    } else {
+        words
+    }
+}
+
 /// A connection that lasted this long before it dropped was a working one: the next attempt
 /// starts the backoff from its first delay. One that dropped sooner (a message the console
 /// cannot take, resent first at every connect; a second console with the same client id; a
@@ -390,7 +406,7 @@ pub async fn run(
                 }
             }
             Ok(_) => {}
-            Err(words) => {
+            Err(mut words) => {
                 epoch.fetch_add(1, Ordering::SeqCst);
                 sent.clear();
                 unsent.clear();
@@ -405,7 +421,7 @@ pub async fn run(
                         delays = backoff_from(first_delay_after(flaps));
                     }
                     // The connect itself failed: the backoff goes on.
-                    None => {}
+                    None => words = closed_before_accepting(words),
                 }
                 let delay = delays.next().unwrap_or(Duration::from_secs(30));
                 if logged_error.as_deref() != Some(words.as_str()) {
