@@ -118,6 +118,10 @@ pub struct Inbound {
     /// It came at QoS 1 (also when there is nothing to acknowledge: a publish read by a
     /// connection that failed).
     pub qos1: bool,
+    /// The broker says it sent this message before (MQTT's DUP flag): a QoS 1 message not
+    /// acknowledged on a connection that failed, or before the console stopped. Its first copy
+    /// may be stored already.
+    pub redelivered: bool,
 }
 
 /// The queue from the link to what consumes its messages (the live task, the employee sync),
@@ -384,6 +388,7 @@ pub async fn run(
                 retain,
                 pkid,
                 qos1,
+                dup,
             }) => {
                 let ack = pkid.map(|pkid| AckToken {
                     epoch: epoch.load(Ordering::SeqCst),
@@ -396,6 +401,7 @@ pub async fn run(
                     received_ms: now_ms(),
                     ack,
                     qos1,
+                    redelivered: dup,
                 };
                 let sent = tokio::select! {
                     _ = cancel.cancelled() => break,
@@ -645,6 +651,7 @@ mod tests {
             received_ms: 0,
             ack: None,
             qos1: false,
+            redelivered: false,
         }
     }
 

@@ -1409,13 +1409,9 @@ fn generic(messages: Vec<NativeMessage>) -> FaceMessage {
 
 /// The quarantine row for a refused message.
 fn quarantined(msg: &Inbound, code: &'static str, reason: String) -> Record {
-    Record::Quarantine(QuarantineEntry::new(
-        msg.received_ms,
-        &msg.topic,
-        &msg.payload,
-        code,
-        reason,
-    ))
+    let mut entry = QuarantineEntry::new(msg.received_ms, &msg.topic, &msg.payload, code, reason);
+    entry.redelivered = msg.redelivered;
+    Record::Quarantine(entry)
 }
 
 /// Asks the MQTT link to try the broker again now instead of at the end of its backoff.

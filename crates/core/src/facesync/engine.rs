@@ -776,11 +776,10 @@ impl Engine {
 
     fn quarantine(&self, msg: &Inbound, code: &'static str, reason: String) {
         tracing::warn!(topic = msg.topic, reason, "terminal Ack quarantined");
-        let entry = QuarantineEntry::new(msg.received_ms, &msg.topic, &msg.payload, code, reason);
-        let stored = self
-            .conn
-            .prepare_cached(quarantine::INSERT)
-            .and_then(|mut s| quarantine::insert(&mut s, &entry));
+        let mut entry =
+            QuarantineEntry::new(msg.received_ms, &msg.topic, &msg.payload, code, reason);
+        entry.redelivered = msg.redelivered;
+        let stored = quarantine::store(&self.conn, &entry);
         if let Err(e) = stored {
             tracing::error!(error = %e, "could not store a quarantined Ack");
         }

@@ -34,6 +34,8 @@ pub enum SessionEvent {
         /// It came at QoS 1 or 2 (also when there is nothing to acknowledge: a publish a failed
         /// connection had read).
         qos1: bool,
+        /// The broker sent it before (the DUP flag: redelivered in a resumed session).
+        dup: bool,
     },
     /// A SUBSCRIBE went out with this packet id (requests are sent in the order queued).
     SubscribeSent {
@@ -342,12 +344,14 @@ impl Loop {
                     retain,
                     pkid: _,
                     qos1,
+                    dup,
                 } => Some(SessionEvent::Message {
                     topic,
                     payload,
                     retain,
                     pkid: None,
                     qos1,
+                    dup,
                 }),
                 _ => None,
             })
@@ -364,6 +368,7 @@ fn v4_event(event: rumqttc::Event) -> SessionEvent {
         Event::Incoming(Packet::Publish(p)) => SessionEvent::Message {
             pkid: (p.qos != QoS::AtMostOnce).then_some(p.pkid),
             qos1: p.qos != QoS::AtMostOnce,
+            dup: p.dup,
             topic: p.topic,
             payload: p.payload,
             retain: p.retain,
@@ -396,6 +401,7 @@ fn v5_event(event: v5::Event) -> SessionEvent {
         Event::Incoming(Packet::Publish(p)) => SessionEvent::Message {
             pkid: (p.qos != V5QoS::AtMostOnce).then_some(p.pkid),
             qos1: p.qos != V5QoS::AtMostOnce,
+            dup: p.dup,
             // MQTT topics are UTF-8 by the standard; anything else is shown as is.
             topic: String::from_utf8_lossy(&p.topic).into_owned(),
             payload: p.payload,
@@ -548,7 +554,7 @@ mod tests {
 
     /// A broker that, on the first connection, answers the CONNECT and then sends three QoS 1
     /// publishes and closes in one write (a broker going down mid-stream); on the second it
-    /// answers the CONNECT (a new session) and stays.
+    /// answers the CONNECT, sends the first again (DUP set: it was not acknowledged) and stays.
     async fn broker_that_closes_after_three(v5: bool) -> u16 {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -567,6 +573,9 @@ mod tests {
             let (mut second, _) = listener.accept().await.unwrap();
             let _connect = second.read(&mut buf).await.unwrap();
             second.write_all(&connack(v5)).await.unwrap();
+            let mut again = publish(v5, 1, b"old-1");
+            again[0] |= 0x08; // DUP
+            second.write_all(&again).await.unwrap();
             // Hold the connection until the test ends.
             let _ = second.read(&mut buf).await;
         });
@@ -597,7 +606,7 @@ mod tests {
             let mut seen = Vec::new();
             let result = tokio::time::timeout(Duration::from_secs(10), async {
                 let mut connects = 0;
-                while connects < 2 {
+                while connects < 2 || seen.len() < 7 {
                     match eventloop.poll().await {
                         Ok(SessionEvent::Connected { .. }) => {
                             connects += 1;
@@ -608,11 +617,20 @@ mod tests {
                                 tokio::time::sleep(Duration::from_millis(300)).await;
                             }
                         }
-                        Ok(SessionEvent::Message { payload, pkid, .. }) => {
-                            // Nothing of a connection that failed is acknowledged: an ack
-                            // queued now would go out on the next connection.
-                            assert_eq!(pkid, None, "no packet id to acknowledge");
-                            seen.push(String::from_utf8_lossy(&payload).into_owned());
+                        Ok(SessionEvent::Message {
+                            payload, pkid, dup, ..
+                        }) => {
+                            let text = String::from_utf8_lossy(&payload).into_owned();
+                            if connects == 1 {
+                                // Nothing of a connection that failed is acknowledged: an ack
+                                // queued now would go out on the next connection.
+                                assert_eq!(pkid, None, "no packet id to acknowledge");
+                                seen.push(text);
+                            } else {
+                                // The copy sent again says so (MQTT's DUP flag).
+                                assert_eq!(pkid, Some(1));
+                                seen.push(format!("{text} again: {dup}"));
+                            }
                         }
                         Ok(_) => {}
                         Err(_) => seen.push("error".to_string()),
@@ -626,7 +644,15 @@ mod tests {
             );
             assert_eq!(
                 seen,
-                ["connected", "old-1", "old-2", "old-3", "error", "connected"],
+                [
+                    "connected",
+                    "old-1",
+                    "old-2",
+                    "old-3",
+                    "error",
+                    "connected",
+                    "old-1 again: true"
+                ],
                 "v5 {v5}: the old connection's messages come before its error, not after the next ConnAck"
             );
         }

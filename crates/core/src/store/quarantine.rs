@@ -26,6 +26,19 @@ pub const INSERT: &str = "INSERT INTO quarantine
     (received_ms, topic, payload, payload_len, reason_code, reason)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
+/// [`INSERT`] for a message the broker sent again ([`QuarantineEntry::redelivered`]): not when
+/// the same refusal of the same message is among the last 10,000 rows (its first copy, stored
+/// and not acknowledged before the connection failed or the console stopped). That is more
+/// than a broker sends again at once (its window of unacknowledged messages: Mosquitto's
+/// default is 20), and rowid order is arrival order, so the window is a range of the primary
+/// key.
+const INSERT_UNLESS_STORED: &str = "INSERT INTO quarantine
+    (received_ms, topic, payload, payload_len, reason_code, reason)
+    SELECT ?1, ?2, ?3, ?4, ?5, ?6
+    WHERE NOT EXISTS (SELECT 1 FROM quarantine
+        WHERE id > (SELECT coalesce(max(id), 0) FROM quarantine) - 10000
+          AND topic = ?2 AND payload = ?3 AND payload_len = ?4 AND reason_code = ?5)";
+
 /// A refused message, ready to store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuarantineEntry {
@@ -37,6 +50,9 @@ pub struct QuarantineEntry {
     pub payload_len: usize,
     pub reason_code: &'static str,
     pub reason: String,
+    /// The broker sent the message before (MQTT's DUP flag): not stored again when its first
+    /// copy was (see [`store`]).
+    pub redelivered: bool,
 }
 
 impl QuarantineEntry {
@@ -56,11 +72,29 @@ impl QuarantineEntry {
             payload_len: payload.len(),
             reason_code,
             reason,
+            redelivered: false,
         }
     }
 }
 
+/// Stores `q`; a redelivered message only when its first copy is not stored already (a QoS 1
+/// message refused and stored, whose acknowledgement was lost with the connection, came again
+/// and was stored twice). Returns whether a row was added.
+pub fn store(conn: &Connection, q: &QuarantineEntry) -> rusqlite::Result<bool> {
+    let sql = if q.redelivered {
+        INSERT_UNLESS_STORED
+    } else {
+        INSERT
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    Ok(insert_with(&mut stmt, q)? > 0)
+}
+
 pub fn insert(stmt: &mut Statement<'_>, q: &QuarantineEntry) -> rusqlite::Result<()> {
+    insert_with(stmt, q).map(|_| ())
+}
+
+fn insert_with(stmt: &mut Statement<'_>, q: &QuarantineEntry) -> rusqlite::Result<usize> {
     stmt.execute((
         q.received_ms,
         &q.topic,
@@ -68,8 +102,7 @@ pub fn insert(stmt: &mut Statement<'_>, q: &QuarantineEntry) -> rusqlite::Result
         i64::try_from(q.payload_len).unwrap_or(i64::MAX),
         q.reason_code,
         &q.reason,
-    ))?;
-    Ok(())
+    ))
 }
 
 /// A quarantined message as the UI lists it.
@@ -133,6 +166,36 @@ mod tests {
         assert_eq!(list[0].payload_len, 500);
         assert_eq!(list[1].payload_preview, "{\u{fffd}old");
         assert_eq!(recent(&conn, 1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_refused_message_sent_again_is_stored_once() {
+        let conn = crate::store::open_in_memory().unwrap();
+        let count = || -> i64 {
+            conn.query_row("SELECT count(*) FROM quarantine", [], |r| r.get(0))
+                .unwrap()
+        };
+        let refusal = |payload: &[u8], redelivered: bool| {
+            let mut e =
+                QuarantineEntry::new(5, "devices/x/status", payload, "malformed", "bad".into());
+            e.redelivered = redelivered;
+            e
+        };
+        assert!(store(&conn, &refusal(b"{bad", false)).unwrap());
+        // The broker sends it again (its acknowledgement went with the connection).
+        assert!(!store(&conn, &refusal(b"{bad", true)).unwrap());
+        assert_eq!(count(), 1);
+        // A device that sends the same bad message again is heard each time.
+        assert!(store(&conn, &refusal(b"{bad", false)).unwrap());
+        // A redelivery whose first copy was never stored (the console stopped first) is.
+        assert!(store(&conn, &refusal(b"{worse", true)).unwrap());
+        assert_eq!(count(), 3);
+        // ...as is one whose first copy is further back than any redelivery reaches.
+        let mut stmt = conn.prepare(INSERT).unwrap();
+        for _ in 0..10_000 {
+            insert(&mut stmt, &refusal(b"other", false)).unwrap();
+        }
+        assert!(store(&conn, &refusal(b"{bad", true)).unwrap());
     }
 
     #[test]

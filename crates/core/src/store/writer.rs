@@ -503,7 +503,6 @@ impl BatchWriter {
             let mut pos_unless_stored = tx.prepare_cached(positions::INSERT_UNLESS_STORED)?;
             let mut sta = tx.prepare_cached(statuses::INSERT)?;
             let mut evt = tx.prepare_cached(events::INSERT)?;
-            let mut qua = tx.prepare_cached(quarantine::INSERT)?;
             let mut inc = tx.prepare_cached(incidents::UPSERT)?;
             let mut aud = tx.prepare_cached(incidents::INSERT_AUDIT)?;
             let mut acc = tx.prepare_cached(attendance::INSERT)?;
@@ -533,7 +532,9 @@ impl BatchWriter {
                         event,
                         received_ms,
                     } => events::insert(&mut evt, device, event, *received_ms)?,
-                    Record::Quarantine(entry) => quarantine::insert(&mut qua, entry)?,
+                    Record::Quarantine(entry) => {
+                        quarantine::store(&tx, entry)?;
+                    }
                     Record::Access {
                         record,
                         received_ms,
