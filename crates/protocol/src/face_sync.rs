@@ -430,20 +430,54 @@ fn error_list(info: &Map<String, Value>, field: &str) -> Result<Vec<PersonError>
 }
 
 /// `QueryPerson` answers with every id as one comma-separated string (`info.customId`); a list
-/// is accepted too.
+/// is accepted too, of ids (strings or numbers) or of `{customId}` objects. A person enrolled
+/// on the terminal's own screen has no customId: skipped, as an empty place in the string is.
+/// Any other entry refuses the answer: read as "the terminal holds nobody", it made the sync
+/// forget everyone it had placed there, and a leaver was never removed.
 fn query_ids(info: &Map<String, Value>) -> Result<Vec<String>, DecodeError> {
-    match info.get("customId").or_else(|| info.get("customIds")) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()),
-        Some(Value::Array(_)) => id_list(info, "customId").or_else(|_| id_list(info, "customIds")),
-        Some(_) => Err(DecodeError::Json(
-            "`info.customId` is not a list of ids".into(),
-        )),
+    let (field, value) = match (info.get("customId"), info.get("customIds")) {
+        (Some(v), _) if !v.is_null() => ("customId", v),
+        (_, Some(v)) => ("customIds", v),
+        (Some(v), None) => ("customId", v),
+        (None, None) => return Ok(Vec::new()),
+    };
+    let ids = |items: Vec<Option<String>>| {
+        items
+            .into_iter()
+            .flatten()
+            .map(|id| id.trim().to_owned())
+            .filter(|id| !id.is_empty())
+            .collect()
+    };
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::String(s) => Ok(ids(s.split(',').map(|id| Some(id.to_owned())).collect())),
+        Value::Array(items) => {
+            let read: Result<Vec<Option<String>>, DecodeError> = items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(Some(s.clone())),
+                    Value::Number(n) => Ok(Some(n.to_string())),
+                    // Enrolled on the terminal's own screen: not ours.
+                    Value::Object(o) if !o.contains_key("customId") => Ok(None),
+                    Value::Object(o) => match text(o, "customId") {
+                        Some(id) => Ok(Some(id)),
+                        None if o["customId"].is_null() => Ok(None),
+                        None => Err(DecodeError::Json(format!(
+                            "`info.{field}` has a customId that is not text: {}",
+                            o["customId"]
+                        ))),
+                    },
+                    other => Err(DecodeError::Json(format!(
+                        "`info.{field}` has an entry that is not an id: {other}"
+                    ))),
+                })
+                .collect();
+            Ok(ids(read?))
+        }
+        other => Err(DecodeError::Json(format!(
+            "`info.{field}` is not a list of ids: {other}"
+        ))),
     }
 }
 
@@ -548,6 +582,47 @@ mod tests {
                 custom_ids: vec!["E1".into(), "E2".into(), "E3".into()]
             }
         );
+    }
+
+    #[test]
+    fn a_person_list_is_read_whatever_its_shape_and_refused_when_it_cannot_be() {
+        let query = |info: &str| {
+            decode_ack(
+                "mqtt/face",
+                "mqtt/face/T1/Ack",
+                format!(
+                    r#"{{"messageId":"q","operator":"QueryPerson-Ack","code":"200","info":{info}}}"#
+                )
+                .as_bytes(),
+            )
+            .map(|a| a.body)
+        };
+        let ids = |list: &[&str]| AckBody::Query {
+            custom_ids: list.iter().map(|s| s.to_string()).collect(),
+        };
+        // Someone enrolled on the terminal's own screen has no customId; ids may be numbers.
+        assert_eq!(
+            query(
+                r#"{"customId":[{"customId":"E1"},{"personId":"7"},{"customId":null},1002," E3 "]}"#
+            )
+            .unwrap(),
+            ids(&["E1", "1002", "E3"])
+        );
+        assert_eq!(
+            query(r#"{"customIds":["E1","E2"]}"#).unwrap(),
+            ids(&["E1", "E2"])
+        );
+        assert_eq!(query(r#"{"customId":""}"#).unwrap(), ids(&[]));
+        // What cannot be read is refused, not taken as "the terminal holds nobody".
+        for info in [
+            r#"{"customId":[{"customId":"E1"},true]}"#,
+            r#"{"customId":[{"customId":["E1"]}]}"#,
+            r#"{"customId":{"E1":1}}"#,
+            r#"{"customIds":[["E1"]]}"#,
+        ] {
+            let err = query(info).unwrap_err().to_string();
+            assert!(err.contains("info.customId"), "{info}: {err}");
+        }
     }
 
     #[test]
