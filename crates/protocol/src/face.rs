@@ -189,12 +189,14 @@ struct Envelope {
     device: DeviceId,
 }
 
-/// A message's `info` object (none is an empty one).
-fn info_of(msg: &Map<String, Value>) -> Result<&Map<String, Value>, DecodeError> {
+/// A message's `info` object (none is an empty one; so is one that is not an object on an
+/// alarm, which is raised whatever is wrong with its envelope).
+fn info_of(msg: &Map<String, Value>, kind: Topic) -> Result<&Map<String, Value>, DecodeError> {
     static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
     match msg.get("info") {
         Some(Value::Object(info)) => Ok(info),
         None => Ok(EMPTY.get_or_init(Map::new)),
+        Some(_) if kind == Topic::Alarm => Ok(EMPTY.get_or_init(Map::new)),
         Some(_) => Err(DecodeError::Json("`info` is not an object".into())),
     }
 }
@@ -202,10 +204,16 @@ fn info_of(msg: &Map<String, Value>) -> Result<&Map<String, Value>, DecodeError>
 fn envelope(base: &str, topic: &str, payload: &[u8]) -> Result<Envelope, DecodeError> {
     let (topic_id, kind) = parse_topic(base, topic)?;
     let msg = parse_object(payload, MAX_FACE_PAYLOAD_BYTES)?;
+    // An alarm is raised whatever is wrong with its envelope: with no operator it is an
+    // "Alarm", and an `info` that is not an object is its detail (see the Alarm arm of
+    // [`decode`]).
     let operator = text(&msg, "operator")
+        .filter(|op| !op.trim().is_empty())
+        .or_else(|| (kind == Topic::Alarm).then(|| "Alarm".to_owned()))
         .ok_or_else(|| DecodeError::Json("missing field `operator`".into()))?;
+    let info = info_of(&msg, kind)?;
     // The terminal names itself in info.facesluiceId; on per-terminal topics the topic must agree.
-    let id_text = text(info_of(&msg)?, "facesluiceId")
+    let id_text = text(info, "facesluiceId")
         .or(topic_id.map(str::to_owned))
         .ok_or_else(|| DecodeError::Json("missing field `info.facesluiceId`".into()))?;
     if let Some(t) = topic_id {
@@ -243,11 +251,11 @@ pub fn owed_ack(base: &str, topic: &str, payload: &[u8]) -> Option<PushAck> {
         (Topic::Snap, "StrSnapPush") => (PushKind::Snapshot, "SnapID"),
         _ => return None,
     };
-    let info = info_of(&msg).ok()?;
+    let info = info_of(&msg, Topic::Rec).ok()?;
     if text(info, "facesluiceId").is_some_and(|named| named != terminal) {
         return None;
     }
-    let id = text(info, field)?;
+    let id = push_id(info, field).ok()?;
     bounded_text(field, id.clone(), MAX_EVENT_FIELD_CHARS).ok()?;
     Some(PushAck {
         terminal: terminal.to_owned(),
@@ -270,7 +278,7 @@ pub fn decode(
         id_text,
         device,
     } = envelope(base, topic, payload)?;
-    let info = info_of(&msg)?;
+    let info = info_of(&msg, kind)?;
     let zone = ctx.zone_of(&id_text);
     let required_time = |info| required_time(info, zone, ctx.now_ms);
     let optional_time = |info| optional_time(info, zone, ctx.now_ms);
@@ -319,8 +327,7 @@ pub fn decode(
         ))),
         (Topic::Rec, "RecPush") => record(device.clone(), &id_text, info, zone, ctx.now_ms),
         (Topic::Snap, "StrSnapPush") => {
-            let snap = text(info, "SnapID")
-                .ok_or_else(|| DecodeError::Json("missing field `info.SnapID`".into()))?;
+            let snap = push_id(info, "SnapID")?;
             let image = jpeg(info.get("pic").or_else(|| msg.get("pic")));
             // A stranger at the door is raised whatever the terminal's clock says.
             let (time, note) = time_or_arrival(required_time(info).map(Some));
@@ -358,9 +365,18 @@ pub fn decode(
             // redelivery comes well within them, and two consoles (whose clocks agree to the
             // millisecond, give or take the broker's delivery) land in different ones only
             // for an alarm that arrives at the turn of one.
-            let id = text(&msg, "messageId").unwrap_or_else(|| {
-                let mut hash = fnv::FnvHasher::default();
-                hash.write(payload);
+            //
+            // With a messageId, the id is it and a short hash of the message: a terminal's
+            // counter starts again after a reboot, and its next "door forced" was taken for a
+            // redelivery of the alarm that had that number before. An empty messageId, or one
+            // no event id can hold (too long, control characters), is no messageId.
+            let mut hash = fnv::FnvHasher::default();
+            hash.write(payload);
+            let with_message_id = text(&msg, "messageId")
+                .map(|m| format!("{}-{:08x}", m.trim(), hash.finish() as u32))
+                .filter(|id| !id.starts_with('-'))
+                .filter(|id| bounded_text("event id", format!("alarm-{id}"), 96).is_ok());
+            let id = with_message_id.unwrap_or_else(|| {
                 if time.is_none() {
                     hash.write_i64(ctx.now_ms.div_euclid(ALARM_ID_WINDOW_MS));
                 }
@@ -373,6 +389,7 @@ pub fn decode(
             let budget = MAX_MESSAGE_CHARS - 8 - op.chars().count() - note.chars().count();
             let detail = text(info, "detail")
                 .or_else(|| text(info, "alarmType"))
+                .or_else(|| text(&msg, "info"))
                 .map(|d| format!(": {}", tidy_text(&d, budget)))
                 .unwrap_or_default();
             Ok(only(event(
@@ -419,8 +436,7 @@ fn record(
     zone: Tz,
     now_ms: i64,
 ) -> Result<FaceMessage, DecodeError> {
-    let record_id = text(info, "RecordID")
-        .ok_or_else(|| DecodeError::Json("missing field `info.RecordID`".into()))?;
+    let record_id = push_id(info, "RecordID")?;
     // Absent is read as 0, "none": no verification took place.
     let verify = optional_number(info, "VerifyStatus")?.unwrap_or(0.0) as i64;
     let person_type = optional_number(info, "PersonType")?.unwrap_or(0.0) as i64;
@@ -594,6 +610,18 @@ fn tidy_text(text: &str, limit: usize) -> String {
     match tidy.char_indices().nth(limit) {
         Some((cut, _)) => format!("{}…", &tidy[..cut]),
         None => tidy.to_owned(),
+    }
+}
+
+/// A push's own id (`RecordID`, `SnapID`): what it is stored as, deduplicated by, and answered
+/// with. An empty one is refused: every such push of a terminal was one id (`rec-`), so all
+/// but the first were taken for redeliveries and dropped (and acknowledged, so the terminal
+/// forgot them).
+fn push_id(info: &Map<String, Value>, field: &str) -> Result<String, DecodeError> {
+    match text(info, field) {
+        Some(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
+        Some(_) => Err(DecodeError::Json(format!("`info.{field}` is empty"))),
+        None => Err(DecodeError::Json(format!("missing field `info.{field}`"))),
     }
 }
 
@@ -1130,6 +1158,62 @@ mod tests {
             (on_time.ts_ms, on_time.stamped_on_arrival),
             (NOW - 60_000, false)
         );
+    }
+
+    #[test]
+    fn an_alarm_is_its_own_whatever_its_message_id_and_is_raised_without_an_envelope() {
+        let id_of =
+            |payload: serde_json::Value| match one("mqtt/face/T1/Alarm", &payload.to_string()) {
+                NativeMessage::Event { event, .. } => (event.event_id, event.message.unwrap()),
+                other => panic!("{other:?}"),
+            };
+        let alarm = |message_id: &str, time: &str| {
+            id_of(serde_json::json!({
+                "messageId": message_id, "operator": "DoorAlarm",
+                "info": {"facesluiceId": "T1", "detail": "door forced", "time": time}
+            }))
+            .0
+        };
+        // A counter that starts again after a reboot: the same number, another alarm.
+        let first = alarm("1", "2026-11-23 08:00:00");
+        assert!(first.starts_with("alarm-1-"), "{first}");
+        assert_eq!(
+            alarm("1", "2026-11-23 08:00:00"),
+            first,
+            "a redelivery is one"
+        );
+        assert_ne!(alarm("1", "2026-11-23 08:30:00"), first);
+        // An empty messageId, or one no event id can hold, is no messageId: the alarm is
+        // raised, and two of them are two.
+        for bad in ["", "  ", "a\u{7}b", &"m".repeat(200)] {
+            let id = alarm(bad, "2026-11-23 08:00:00");
+            assert!(id.starts_with("alarm-h"), "{bad:?}: {id}");
+            assert_ne!(alarm(bad, "2026-11-23 08:10:00"), id, "{bad:?}");
+        }
+        // No operator, and an `info` that is not an object: raised all the same.
+        let (_, message) = id_of(serde_json::json!({"messageId": "m", "info": "door open"}));
+        assert!(message.starts_with("Alarm: door open"), "{message}");
+    }
+
+    #[test]
+    fn a_push_with_an_empty_id_is_refused_and_not_answered() {
+        for (topic, operator, field) in [
+            ("mqtt/face/T1/Rec", "RecPush", "RecordID"),
+            ("mqtt/face/T1/Snap", "StrSnapPush", "SnapID"),
+        ] {
+            let payload = serde_json::json!({
+                "operator": operator,
+                "info": {"facesluiceId": "T1", field: " ", "time": "2026-11-23 08:59:00", "customId": "E1"}
+            })
+            .to_string();
+            let err = decode(BASE, topic, payload.as_bytes(), ctx()).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains(&format!("`info.{field}` is empty")),
+                "{err}"
+            );
+            assert_eq!(owed_ack(BASE, topic, payload.as_bytes()), None);
+        }
     }
 
     #[test]
