@@ -1006,6 +1006,16 @@ fn face_settings(
             "must differ from topic_prefix and owntracks.base_topic, and neither may lie inside it (their topics would go to the face decoder)",
         ));
     }
+    // The other way round, the phones' subscription (`{base}/+/+`) takes in the commands and
+    // answers the console sends the terminals (`{face}/{terminal}`): each came back and was
+    // quarantined, and enough of them raised a quarantine flood.
+    if owntracks_base.is_some_and(|o| captures(o, &base_topic)) {
+        return Err(invalid(
+            "face.base_topic",
+            &base_topic,
+            "may not lie inside owntracks.base_topic (the phones' subscription would take in the console's commands to the terminals)",
+        ));
+    }
     let parse_zone = |field: &str, name: &str| {
         name.parse::<chrono_tz::Tz>().map_err(|_| {
             invalid(
@@ -1280,15 +1290,26 @@ fn validate_topic_prefix(field: &'static str, prefix: &str) -> Result<(), Settin
         && !prefix
             .chars()
             .any(|c| matches!(c, '+' | '#') || c.is_control());
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
+    if !ok {
+        return Err(invalid(
             field,
             prefix,
             "must be topic levels without wildcards, e.g. devices or site1/devices",
-        ))
+        ));
     }
+    // The consoles' own topics (presence, probe, shared incidents): a device adapter's
+    // subscriptions there took them in and quarantined them as bad device messages.
+    if captures(crate::console_topics::ROOT, prefix) {
+        return Err(invalid(
+            field,
+            prefix,
+            format!(
+                "{root} and the topics under it are the consoles' own",
+                root = crate::console_topics::ROOT
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `history.sqlite` in the platform data directory (e.g. `~/.local/share/watchfloor` on Linux).
@@ -1331,9 +1352,10 @@ mod tests {
 
     #[test]
     fn an_adapter_may_lie_inside_one_asked_after_it() {
-        // OwnTracks is asked before native, face before both: these route right.
+        // OwnTracks is asked before native, face before both: these route right. (Face may
+        // not lie inside OwnTracks: the phones' subscription takes in the terminals' commands.)
         let s = resolve(
-            "topic_prefix = \"site1\"\n[owntracks]\nbase_topic = \"site1/phones\"\n[face]\nbase_topic = \"site1/phones/face\"",
+            "topic_prefix = \"site1\"\n[owntracks]\nbase_topic = \"site1/phones\"\n[face]\nbase_topic = \"site1/face\"",
             with_db(),
         )
         .expect("inner bases asked first are fine");
@@ -1499,6 +1521,21 @@ mod tests {
                 "[owntracks]\nbase_topic = \"a/+\"",
                 with_db(),
                 "owntracks.base_topic \"a/+\"",
+            ),
+            (
+                "[owntracks]\nbase_topic = \"site1\"\n[face]\nbase_topic = \"site1/face\"",
+                with_db(),
+                "face.base_topic \"site1/face\": may not lie inside owntracks.base_topic",
+            ),
+            (
+                "[owntracks]\nbase_topic = \"watchfloor\"",
+                with_db(),
+                "owntracks.base_topic \"watchfloor\": watchfloor and the topics under it are the consoles' own",
+            ),
+            (
+                "topic_prefix = \"watchfloor/devices\"",
+                with_db(),
+                "topic_prefix \"watchfloor/devices\": watchfloor and the topics under it",
             ),
             (
                 "[owntracks]\nbase_topic = \"owntracks/%u/%d\"",
