@@ -563,10 +563,21 @@ fn jpeg(pic: Option<&Value>) -> Result<Vec<u8>, &'static str> {
     let Some(Value::String(pic)) = pic else {
         return Err("no image sent");
     };
+    use base64::engine::{general_purpose, DecodePaddingMode, GeneralPurpose};
+    // Line breaks every 76 characters (MIME, Android's Base64.DEFAULT) and missing padding
+    // are read: refused, the face crop of a block-list match was lost.
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        general_purpose::PAD.with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
     let b64 = pic.split_once(";base64,").map_or(pic.as_str(), |(_, b)| b);
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .map_err(|_| "image is not base64")?;
+    let bytes = if b64.bytes().any(|b| b.is_ascii_whitespace()) {
+        let packed: Vec<u8> = b64.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        LENIENT.decode(packed)
+    } else {
+        LENIENT.decode(b64)
+    }
+    .map_err(|_| "image is not base64")?;
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         Ok(bytes)
     } else {
@@ -760,6 +771,28 @@ mod tests {
             .access
             .unwrap();
         assert_eq!(access.local_time, "2026-11-03 09:05:00");
+    }
+
+    #[test]
+    fn an_image_with_line_breaks_or_without_padding_is_read() {
+        let image = |pic: &str| jpeg(Some(&Value::String(pic.to_owned())));
+        let whole = image(JPEG_B64).unwrap();
+        // MIME and Android's Base64.DEFAULT break lines (every 76 characters: here 5, the
+        // image is small).
+        let wrapped: String = JPEG_B64
+            .as_bytes()
+            .chunks(5)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        assert!(wrapped.contains('\n'));
+        assert_eq!(image(&format!("{wrapped}\n")).unwrap(), whole);
+        assert_eq!(image(JPEG_B64.trim_end_matches('=')).unwrap(), whole);
+        assert_eq!(
+            image(&format!("data:image/jpeg;base64,{wrapped}")).unwrap(),
+            whole
+        );
+        assert_eq!(image("not base64!"), Err("image is not base64"));
     }
 
     #[test]
