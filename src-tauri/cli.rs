@@ -142,15 +142,17 @@ pub enum TerminalsCommand {
     Group {
         /// The group's name, as the CSV's `terminals` column names it.
         name: String,
-        /// Terminal ids.
+        /// Terminal ids (T-07, or face:T-07 as the console shows them).
+        #[arg(value_parser = terminal_id)]
         terminals: Vec<String>,
     },
 }
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// Only these terminals (repeatable). Default: every known terminal.
-    #[arg(long = "terminal", value_name = "ID")]
+    /// Only these terminals (repeatable; T-07, or face:T-07 as the console shows them).
+    /// Default: every known terminal.
+    #[arg(long = "terminal", value_name = "ID", value_parser = terminal_id)]
     pub terminals: Vec<String>,
     /// Run until every terminal is in sync (or the timeout), then print the summary. Without
     /// it, sync keeps running (and keeps terminals in sync) until SIGINT/SIGTERM/SIGHUP.
@@ -421,6 +423,11 @@ fn one_line(rendered: &str) -> String {
         line.push_str("invalid arguments");
     }
     line
+}
+
+/// A terminal id as written on the command line: its own (T-07) or the console's (face:T-07).
+fn terminal_id(written: &str) -> Result<String, String> {
+    Ok(watchfloor_protocol::face::terminal_id(written).to_owned())
 }
 
 #[cfg(test)]

@@ -1029,9 +1029,16 @@ fn face_settings(
         .terminal_zones
         .unwrap_or_default()
         .into_iter()
-        .map(|(terminal, name)| {
-            let zone = parse_zone(&format!("face.terminal_zones.{terminal}"), &name)?;
-            Ok((terminal, zone))
+        .map(|(written, name)| {
+            let field = format!("face.terminal_zones.{written}");
+            let zone = parse_zone(&field, &name)?;
+            // Keyed by the terminal's own id (`facesluiceId`); the console shows it as
+            // face:T-07, and a key written so matched nothing: the terminal's times were read
+            // in the default zone, hours off, and nothing said so.
+            let terminal = watchfloor_protocol::face::terminal_id(&written);
+            watchfloor_protocol::DeviceId::parse(terminal)
+                .map_err(|e| invalid(&field, &written, format!("not a terminal id: {e}")))?;
+            Ok((terminal.to_owned(), zone))
         })
         .collect::<Result<_, SettingsError>>()?;
     let zone = match file.time_zone {
@@ -1351,6 +1358,18 @@ mod tests {
     }
 
     #[test]
+    fn a_terminal_zone_may_name_the_terminal_as_the_console_shows_it() {
+        let s = resolve(
+            "[face]\nterminal_zones = { \"face:T-07\" = \"Asia/Dubai\", \"T-08\" = \"UTC\" }",
+            with_db(),
+        )
+        .unwrap();
+        let zones = &s.face.unwrap().terminal_zones;
+        assert_eq!(zones.get("T-07"), Some(&chrono_tz::Asia::Dubai));
+        assert_eq!(zones.get("T-08"), Some(&chrono_tz::UTC));
+    }
+
+    #[test]
     fn an_adapter_may_lie_inside_one_asked_after_it() {
         // OwnTracks is asked before native, face before both: these route right. (Face may
         // not lie inside OwnTracks: the phones' subscription takes in the terminals' commands.)
@@ -1526,6 +1545,11 @@ mod tests {
                 "[owntracks]\nbase_topic = \"site1\"\n[face]\nbase_topic = \"site1/face\"",
                 with_db(),
                 "face.base_topic \"site1/face\": may not lie inside owntracks.base_topic",
+            ),
+            (
+                "[face]\nterminal_zones = { \"T 07\" = \"Asia/Dubai\" }",
+                with_db(),
+                "face.terminal_zones.T 07 \"T 07\": not a terminal id",
             ),
             (
                 "[owntracks]\nbase_topic = \"watchfloor\"",

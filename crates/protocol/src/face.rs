@@ -38,6 +38,16 @@ use crate::time::{parse_timestamp, truncate, MAX_FUTURE_SKEW_MS};
 
 /// The namespace of face-terminal device ids.
 pub const NAMESPACE: &str = "face";
+
+/// A terminal's own id (`T-07`, as it names itself in `facesluiceId`) from what a person may
+/// write: that, or the id the console shows for it (`face:T-07`).
+pub fn terminal_id(written: &str) -> &str {
+    let written = written.trim();
+    written
+        .strip_prefix(NAMESPACE)
+        .and_then(|rest| rest.strip_prefix(':'))
+        .unwrap_or(written)
+}
 /// Records carry a base64 face crop, snapshots a base64 scene: far larger than a location. A
 /// 1 MB JPEG (the terminals' own limit on photos) is 1.4 MB as base64; the embedded broker takes
 /// messages up to the same 4 MiB.

@@ -232,7 +232,8 @@ fn check_row(row: Row, base: &Path, zone: Tz) -> Result<Employee, String> {
     let terminals = row
         .terminals
         .split(';')
-        .map(str::trim)
+        // The console shows a terminal as face:T-07; its name here is T-07.
+        .map(watchfloor_protocol::face::terminal_id)
         .filter(|t| !t.is_empty())
         .map(str::to_owned)
         .collect();
@@ -386,7 +387,7 @@ pub(crate) mod tests {
         std::fs::write(dir.path().join("png.jpg"), b"\x89PNG\r\n").unwrap();
         let csv = "employee_id,name,photo,terminals,valid_from,valid_to,person_type\n\
             E1,Ann,ok.jpg,,,,\n\
-            E2,Bob,ok.jpg,T1;gate,2026-01-01,2026-12-31,block\n\
+            E2,Bob,ok.jpg,face:T1; gate,2026-01-01,2026-12-31,block\n\
             E3,Cy,missing.jpg,,,,\n\
             E4,Di,tiny.jpg,,,,\n\
             E5,Ed,big.jpg,,,,\n\
@@ -406,6 +407,7 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(ids, ["E1", "E2", "E10"]);
         let e2 = &parsed.employees[1];
+        // The console shows a terminal as face:T1: its name here is T1.
         assert_eq!(e2.terminals, ["T1", "gate"]);
         assert_eq!(e2.person_type, PersonType::Block);
         // Through 31 December, Amsterdam: ends at 2027-01-01T00:00+01:00.
