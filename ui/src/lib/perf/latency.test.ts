@@ -54,6 +54,20 @@ describe('latency measurement', () => {
     expect(p.window.summary(1200)?.n).toBe(2);
   });
 
+  it('forgets what waited while the window was hidden', () => {
+    const p = new PaintLatency();
+    p.handed([1000]);
+    p.sent();
+    p.handed([1010]);
+    p.forget(); // hidden: no frames until it returns an hour later
+    p.painted(3_601_000);
+    expect(p.window.summary(3_601_000)).toBeNull();
+    p.handed([3_601_100]);
+    p.sent();
+    p.painted(3_601_150);
+    expect(p.window.summary(3_601_150)).toEqual({ p50: 50, p99: 50, max: 50, n: 1 });
+  });
+
   it('holds at most its limit of fixes while the map does not paint', () => {
     const p = new PaintLatency(3);
     for (let i = 0; i < 100; i++) p.handed([1000 + i, 1000 + i]);

@@ -111,6 +111,14 @@ export class PaintLatency {
     this.inFlight = [];
   }
 
+  /** Forgets the fixes waiting for a paint: the window is hidden (minimised, on another
+   * workspace), its animation frames stop, and the paint at its return would count the time it
+   * was away as the screen's latency (the status bar showed the hours it was minimised). */
+  forget(): void {
+    this.pending = [];
+    this.inFlight = [];
+  }
+
   /** Whether sent updates wait for a paint. */
   get waiting(): boolean {
     return this.inFlight.length > 0;
