@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Incident } from '../backend';
 import { MemoryStorage } from '../testing/memory-storage';
 import { loadHeld, saveHeld } from './handover';
-import { alertText, IncidentStore, PendingAlerts, seenOf, stepAfterLeaving, stepSelection, type IncidentFilter } from './store';
+import { alertText, IncidentStore, PendingAlerts, sameMembers, seenOf, stepAfterLeaving, stepSelection, type IncidentFilter } from './store';
 import { createFakeBackend, fakeIncidents } from '../backend/fake';
 
 function incident(over: Partial<Incident>): Incident {
@@ -281,5 +281,14 @@ describe('acting on the incident as it was seen', () => {
     });
     // A note is taken whatever changed.
     await expect(backend.actOnIncident(held.id, { action: 'note', text: 'seen' }, seen)).resolves.toMatchObject({ id: held.id });
+  });
+});
+
+describe('alarmed devices', () => {
+  it('are the same set when the same devices are in alarm, whatever the order', () => {
+    expect(sameMembers(new Set(['a', 'b']), new Set(['b', 'a']))).toBe(true);
+    expect(sameMembers(new Set(['a', 'b']), new Set(['a']))).toBe(false);
+    expect(sameMembers(new Set(['a', 'b']), new Set(['a', 'c']))).toBe(false);
+    expect(sameMembers(new Set(), new Set())).toBe(true);
   });
 });

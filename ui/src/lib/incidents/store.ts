@@ -171,6 +171,13 @@ export class IncidentStore {
   }
 }
 
+/** Whether two sets hold the same members. */
+export function sameMembers<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
 /**
  * The row `j` (`delta` 1) or `k` (-1) moves to in a list of `length` rows. `index` is the
  * selected row's, -1 when it is not in the list (none selected, or it just left: acknowledged
