@@ -1,7 +1,10 @@
 // One request at a time, for views that ask again faster than the backend answers (a panel
 // refreshed at every playback frame): while one request runs, only the newest one asked for
-// waits, and a reply is handed on only when nothing newer waits, so replies never land out of
-// order and requests never pile up.
+// waits, so replies land in the order asked and requests never pile up. Every reply is handed
+// on, also one a newer wish overtook: it is the view of a moment ago, and dropping it starved
+// the view during playback (a new wish came with every frame, so every reply was overtaken
+// and the panel never changed). An error is handed on only when nothing newer waits (the
+// newer request answers instead).
 
 export class LatestRequest<K, T> {
   private busy = false;
@@ -26,7 +29,7 @@ export class LatestRequest<K, T> {
     };
     this.run(asked).then(
       (reply) => {
-        if (!this.wanted) this.onReply(asked, reply);
+        this.onReply(asked, reply);
         done();
       },
       (error) => {
