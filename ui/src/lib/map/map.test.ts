@@ -4,7 +4,7 @@ import { ago, clockTime, deviceFacts, devicesToFeatures, extendTrail, incidentsT
 import { fakeFleet } from '../backend/fake';
 import { DISPLAY_STATES } from '../devices/filter';
 import { OnDemandImages, preloadedImageIds } from './icons';
-import { baseTextPx, mapSymbolScale } from './style';
+import { baseTextPx, errorDefeatsStyle, mapSymbolScale } from './style';
 
 describe('FrameScheduler', () => {
   it('runs once per frame however many requests arrive', () => {
@@ -181,5 +181,13 @@ describe('clockTime', () => {
     expect(clockTime(today, now)).toBe(new Date(today).toLocaleTimeString());
     expect(clockTime(yesterday, now)).toBe(new Date(yesterday).toLocaleString());
     expect(clockTime(yesterday, now)).not.toBe(new Date(yesterday).toLocaleTimeString());
+  });
+});
+
+describe('online map style', () => {
+  it('gives way to the bundled basemap when it fails to load, not when one tile does', () => {
+    expect(errorDefeatsStyle({}, false)).toBe(true); // the style, sprite, glyphs, a TileJSON
+    expect(errorDefeatsStyle({ tile: {} }, false)).toBe(false); // a 5xx tile: the map still loads
+    expect(errorDefeatsStyle({}, true)).toBe(false); // loaded: later errors leave it as it is
   });
 });

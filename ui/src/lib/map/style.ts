@@ -187,3 +187,14 @@ export function liveLayers(scale: number): Array<SymbolLayerSpecification | Circ
     },
   ];
 }
+
+/**
+ * Whether a map error means the online style cannot be used, and the bundled basemap should
+ * show instead: one before the first load (the style, its sprite, glyphs or a source's
+ * TileJSON failing), unless it is a single tile's (a 5xx, a network blip). MapLibre counts a
+ * failed tile as done and loads the map all the same; taken for the style failing, it threw a
+ * working online style away for the whole session. Later errors leave the map as it is.
+ */
+export function errorDefeatsStyle(error: { tile?: unknown }, mapLoaded: boolean): boolean {
+  return !mapLoaded && error.tile === undefined;
+}
