@@ -78,6 +78,13 @@ pub struct DeviceState {
     pub behind_since_ms: Option<i64>,
     /// Stale because of such a run, not silence: the device's clock is behind its past.
     pub clock_behind: bool,
+    /// Receiver clock when the fix held was heard (for a replayed one, the time it was said,
+    /// at most its receipt, as for last-seen).
+    fix_heard_ms: i64,
+    /// Online and heard from, but its fix is older than the stale limit at the last sweep: a
+    /// vehicle whose GPS lost its fix (a tunnel, a garage) while its tracker goes on sending
+    /// statuses. It is not drawn moving at its last speed for as long as that lasts.
+    pub fix_old: bool,
     /// Receiver clock when the console first heard of the device through a replay of the
     /// broker's retained message, until it speaks itself: its silence is counted from then,
     /// not from the (maybe hours old) time on the replay. A vehicle that sends only fixes,
@@ -342,6 +349,8 @@ impl LiveState {
                         fix.heading = fix.heading.or(heading);
                     }
                     state.fix = Some(fix);
+                    state.fix_heard_ms = state.last_seen_ms;
+                    state.fix_old = false;
                 }
                 let behind = held.is_some_and(|h| fix.ts_ms < h);
                 (moved, (moved || behind).then_some(behind))
@@ -506,14 +515,18 @@ impl LiveState {
             let behind = run_over || (state.stale && state.behind_since_ms.is_some());
             let stale = state.online() && (silent || behind);
             let clock_behind = stale && !silent && run_over;
+            // Counted like silence (outages left out, a clock set back cut to now).
+            state.fix_heard_ms = state.fix_heard_ms.min(now_ms);
+            let fix_old = state.online() && state.fix.is_some() && over(state.fix_heard_ms);
             if stale && !state.stale {
                 turned.push(id.clone());
             }
-            if (stale, clock_behind) != (state.stale, state.clock_behind) {
+            if (stale, clock_behind, fix_old) != (state.stale, state.clock_behind, state.fix_old) {
                 self.changed.entry(id.clone()).or_insert(now_ms);
             }
             state.stale = stale;
             state.clock_behind = clock_behind;
+            state.fix_old = fix_old;
         }
         turned
     }
@@ -742,6 +755,7 @@ fn view(id: &DeviceId, s: &DeviceState) -> DeviceView {
         online: s.online(),
         stale: s.stale,
         clock_behind: s.clock_behind,
+        fix_old: s.fix_old,
         lat: s.fix.as_ref().map(|f| f.lat),
         lon: s.fix.as_ref().map(|f| f.lon),
         heading: s.fix.as_ref().and_then(|f| f.heading),
@@ -1080,6 +1094,41 @@ mod tests {
             live.sweep_stale(9 * hour + 61_000),
             vec![id("a")],
             "stale after its silence, not an hour later"
+        );
+    }
+
+    #[test]
+    fn a_device_that_reports_without_fixes_for_longer_than_the_limit_has_an_old_fix() {
+        let mut live = live_with(60, 600);
+        let view_of = |live: &mut LiveState| {
+            live.take_changes()
+                .into_iter()
+                .find(|d| d.id == "van")
+                .expect("the van changed")
+        };
+        live.apply(&status("van", 0, true), 0);
+        live.apply(&loc("van", 0, 52.0), 0);
+        live.sweep_stale(30_000);
+        assert!(!view_of(&mut live).fix_old);
+        // Into a garage: no fix, a status every 30 s.
+        for t in (30_000..=120_000).step_by(30_000) {
+            live.apply(&status("van", t, true), t);
+        }
+        live.sweep_stale(120_000);
+        let v = view_of(&mut live);
+        assert!(v.fix_old && !v.stale, "heard from, its fix two minutes old");
+        // The next fix is news again.
+        live.apply(&loc("van", 125_000, 52.1), 125_000);
+        assert!(!view_of(&mut live).fix_old);
+        live.sweep_stale(126_000);
+        // Time the console could not hear is not counted against the fix.
+        live.link_down(130_000);
+        live.link_up(400_000);
+        live.apply(&status("van", 401_000, true), 401_000);
+        live.sweep_stale(401_000);
+        assert!(
+            !view_of(&mut live).fix_old,
+            "6 s heard since the fix, the outage aside"
         );
     }
 

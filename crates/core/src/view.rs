@@ -83,6 +83,10 @@ pub struct DeviceView {
     /// Stale although it reports: every fix and status it sent for `live.stale_after_s` was
     /// older than the one shown (its clock was set back, or it replays an old backlog).
     pub clock_behind: bool,
+    /// Online and reporting, but its fix is older than `live.stale_after_s` (receiver clock):
+    /// its GPS lost the fix while it goes on sending statuses. Not moving, as far as anyone
+    /// knows.
+    pub fix_old: bool,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
     pub heading: Option<f64>,

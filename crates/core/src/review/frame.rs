@@ -220,6 +220,9 @@ pub fn frame_at(
             stale: online && age > p.stale_after_ms,
             // Review orders fixes by device time; it has no receipt order to judge clocks by.
             clock_behind: false,
+            // Its last fix older than the stale limit while it still reported (statuses): as
+            // the live console draws it, not moving.
+            fix_old: online && at_ms - prev.ts_ms > p.stale_after_ms,
             lat: Some(here.lat),
             lon: Some(here.lon),
             heading: here.heading,
@@ -352,6 +355,8 @@ pub(crate) mod tests {
         let heartbeat = at(660_000);
         assert!(heartbeat.online && !heartbeat.stale, "{heartbeat:?}");
         assert_eq!(heartbeat.last_seen_ms, 600_000);
+        // Its fix is eleven minutes old: not moving, as far as anyone knows (as live shows it).
+        assert!(heartbeat.fix_old && !at(60_000).fix_old);
         // Two minutes after its last heartbeat it is.
         assert!(at(721_000).stale);
     }

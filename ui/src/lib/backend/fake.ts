@@ -33,6 +33,7 @@ export function fakeFleet(count: number, center: [number, number], tMs: number):
       online: i % 9 !== 0,
       stale: false,
       clock_behind: false,
+      fix_old: false,
       lat: center[0] + r * Math.sin(a),
       lon: center[1] + r * 1.6 * Math.cos(a),
       heading: null,

@@ -4,7 +4,7 @@ import { DEFAULT_DEVICE_FILTER, deviceMatcher, deviceSource, displayState, filte
 
 function device(over: Partial<DeviceView>): DeviceView {
   return {
-    id: 'v1', name: null, kind: 'vehicle', simulated: false, online: true, stale: false, clock_behind: false,
+    id: 'v1', name: null, kind: 'vehicle', simulated: false, online: true, stale: false, clock_behind: false, fix_old: false,
     lat: 1, lon: 2, heading: null, speed: 0, speed_estimated: false, battery: null, signal: null, fix_ts_ms: 0, last_seen_ms: 0, groups: [],
     ...over,
   };
@@ -16,6 +16,8 @@ describe('device states and filters', () => {
     expect(displayState(device({ speed: 10 }), none)).toBe('moving');
     expect(displayState(device({ speed: 0.2 }), none)).toBe('stopped');
     expect(displayState(device({ stale: true, speed: 10 }), none)).toBe('stale');
+    // Its fix older than the stale limit while it still reports: not moving as far as anyone knows.
+    expect(displayState(device({ speed: 10, fix_old: true }), none)).toBe('stopped');
     expect(displayState(device({ online: false }), none)).toBe('offline');
     expect(displayState(device({ online: false }), new Set(['v1']))).toBe('alarm');
   });

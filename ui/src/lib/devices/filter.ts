@@ -16,7 +16,14 @@ export function displayState(d: DeviceView, alarmed: ReadonlySet<string>): Displ
 function linkState(d: DeviceView): Exclude<DisplayState, 'alarm'> {
   if (!d.online) return 'offline';
   if (d.stale) return 'stale';
-  return (d.speed ?? 0) >= MOVING_MS ? 'moving' : 'stopped';
+  return isMoving(d) ? 'moving' : 'stopped';
+}
+
+/** Moving, as far as anyone knows: at speed in its fix, and that fix not older than the stale
+ * limit (a vehicle whose GPS lost its fix in a garage, its tracker still sending statuses, was
+ * drawn driving at its last speed for as long as it stayed there). */
+export function isMoving(d: DeviceView): boolean {
+  return (d.speed ?? 0) >= MOVING_MS && !d.fix_old;
 }
 
 /** Whether `d` is in `state`, as the state filter reads it: "in alarm" is any device with an open

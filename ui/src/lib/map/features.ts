@@ -1,7 +1,7 @@
 // Live devices, incidents and a trail as GeoJSON for the map's sources.
 import type { Feature, FeatureCollection, LineString, Point } from 'geojson';
 import type { DeviceView, Incident, TrailPoint } from '../backend';
-import { deviceLabel, displayState, MOVING_MS, type DisplayState } from '../devices/filter';
+import { deviceLabel, displayState, isMoving, type DisplayState } from '../devices/filter';
 
 export interface DeviceProps {
   id: string;
@@ -37,7 +37,7 @@ export function deviceProps(d: DeviceView, alarmed: ReadonlySet<string>): Device
 
 /** The heading arrow's direction while the device moves (in alarm or not), else -1: none. */
 export function headingOf(d: DeviceView): number {
-  return d.online && !d.stale && (d.speed ?? 0) >= MOVING_MS && d.heading !== null ? d.heading : -1;
+  return d.online && !d.stale && isMoving(d) && d.heading !== null ? d.heading : -1;
 }
 
 /** Devices with a position, as points. Devices that never reported a fix are left out. */
@@ -143,6 +143,7 @@ const STATE_WORDS: Record<DisplayState, string> = {
 export function stateWords(d: DeviceView, alarmed: ReadonlySet<string>): string {
   const state = displayState(d, alarmed);
   if (state === 'stale' && d.clock_behind) return 'online, but every report for minutes is older than one it sent before (is its clock wrong?)';
+  if (state === 'stopped' && d.fix_old) return 'online, but no position for minutes (lost its GPS fix?)';
   return STATE_WORDS[state];
 }
 

@@ -16,7 +16,13 @@ stale: boolean,
  * Stale although it reports: every fix and status it sent for `live.stale_after_s` was
  * older than the one shown (its clock was set back, or it replays an old backlog).
  */
-clock_behind: boolean, lat: number | null, lon: number | null, heading: number | null, 
+clock_behind: boolean, 
+/**
+ * Online and reporting, but its fix is older than `live.stale_after_s` (receiver clock):
+ * its GPS lost the fix while it goes on sending statuses. Not moving, as far as anyone
+ * knows.
+ */
+fix_old: boolean, lat: number | null, lon: number | null, heading: number | null, 
 /**
  * m/s.
  */
