@@ -260,7 +260,7 @@ fn parse_when(s: &str, zone: Tz, end_of_day: bool) -> Result<Option<i64>, String
         } else {
             d
         };
-        d.and_hms_opt(0, 0, 0).expect("midnight exists")
+        return Ok(Some(start_of_day(d, zone)));
     } else {
         ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"]
             .iter()
@@ -273,6 +273,24 @@ fn parse_when(s: &str, zone: Tz, end_of_day: bool) -> Result<Option<i64>, String
         .earliest()
         .map(|t| Some(t.timestamp_millis()))
         .ok_or_else(|| format!("{s:?} does not exist in {zone} (a clock change)"))
+}
+
+/// The first instant of day `d` in `zone` (epoch ms): its midnight, or where the clocks jump
+/// over midnight (Santiago, Havana, Asunción, Beirut: a day that starts at 01:00), the first
+/// minute that exists. A date is a whole day, and was refused there as "does not exist".
+fn start_of_day(d: NaiveDate, zone: Tz) -> i64 {
+    let midnight = d.and_hms_opt(0, 0, 0).expect("midnight is a time");
+    (0..=24 * 60)
+        .find_map(|minute| {
+            zone.from_local_datetime(&(midnight + chrono::Duration::minutes(minute)))
+                .earliest()
+        })
+        // A day skipped whole (Samoa's 30 December 2011) starts where the next one does;
+        // nothing is skipped for longer than a day.
+        .map_or_else(
+            || midnight.and_utc().timestamp_millis(),
+            |t| t.timestamp_millis(),
+        )
 }
 
 /// Checks a photo the way terminals will; returns its SHA-256 (hex) when it passes.
@@ -325,6 +343,23 @@ pub(crate) mod tests {
         b.extend([0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01]);
         b.extend([0xFF, 0xD9]);
         b
+    }
+
+    #[test]
+    fn a_date_is_a_whole_day_where_the_clocks_skip_its_midnight() {
+        let santiago = chrono_tz::America::Santiago;
+        // 2026-09-06: Chile's clocks go from 00:00 to 01:00 (UTC-4 to UTC-3).
+        let day_starts = 1_788_667_200_000; // 2026-09-06T04:00Z, 01:00 there
+        assert_eq!(parse_when("2026-09-06", santiago, false), Ok(Some(day_starts)));
+        assert_eq!(parse_when("2026-09-05", santiago, true), Ok(Some(day_starts)));
+        // A time the clocks skip is still refused, with why.
+        let err = parse_when("2026-09-06T00:30", santiago, false).unwrap_err();
+        assert!(err.contains("does not exist"), "{err}");
+        // Elsewhere a date is its midnight.
+        assert_eq!(
+            parse_when("2026-09-06", chrono_tz::UTC, false),
+            Ok(Some(1_788_652_800_000))
+        );
     }
 
     #[test]
