@@ -228,7 +228,14 @@ fn transition(
     };
     // The phone has no event id: the transition's time, direction and region make one, so a
     // redelivered transition is stored once.
-    let region_key = text("rid").or_else(|| region.clone()).unwrap_or_default();
+    // A region is named by the person who drew it (a trailing zero-width space, a line break,
+    // a paragraph): what an id cannot hold is dropped from the key and the message is cut,
+    // rather than the transition refused.
+    let region_key = without_controls(
+        text("rid").or_else(|| region.clone()).unwrap_or_default(),
+        |_| false,
+        None,
+    );
     let event_id = bounded_text(
         "event id",
         truncate(
@@ -238,7 +245,13 @@ fn transition(
         MAX_EVENT_FIELD_CHARS + 1,
     )?;
     let message = region
-        .map(|r| bounded_message("desc", format!("{event} {r}"), MAX_MESSAGE_CHARS))
+        .map(|r| {
+            bounded_message(
+                "desc",
+                format!("{event} {}", truncate(&r, MAX_MESSAGE_CHARS - 16)),
+                MAX_MESSAGE_CHARS,
+            )
+        })
         .transpose()?;
     Ok(vec![NativeMessage::Event {
         device,
@@ -367,6 +380,25 @@ mod tests {
             msgs,
             "deterministic"
         );
+    }
+
+    #[test]
+    fn a_transition_is_taken_whatever_its_region_is_named() {
+        let event_of = |desc: &str| {
+            let payload = serde_json::json!({"_type": "transition", "tst": 1795421600, "event": "leave", "desc": desc})
+                .to_string();
+            match decode_ok("owntracks/jane/phone/event", &payload).remove(0) {
+                NativeMessage::Event { event, .. } => event,
+                other => panic!("{other:?}"),
+            }
+        };
+        // Older apps send no rid: the region's name is the key, less what an id cannot hold.
+        let depot = event_of("Depot\u{200B}\nNorth");
+        assert_eq!(depot.event_id, "1795421600000-leave-DepotNorth");
+        assert_eq!(depot.message.as_deref(), Some("leave Depot \nNorth"));
+        let long = event_of(&"x".repeat(5_000));
+        let message = long.message.unwrap();
+        assert!(message.chars().count() <= MAX_MESSAGE_CHARS && message.ends_with('…'));
     }
 
     #[test]

@@ -350,8 +350,14 @@ pub(crate) mod tests {
         let santiago = chrono_tz::America::Santiago;
         // 2026-09-06: Chile's clocks go from 00:00 to 01:00 (UTC-4 to UTC-3).
         let day_starts = 1_788_667_200_000; // 2026-09-06T04:00Z, 01:00 there
-        assert_eq!(parse_when("2026-09-06", santiago, false), Ok(Some(day_starts)));
-        assert_eq!(parse_when("2026-09-05", santiago, true), Ok(Some(day_starts)));
+        assert_eq!(
+            parse_when("2026-09-06", santiago, false),
+            Ok(Some(day_starts))
+        );
+        assert_eq!(
+            parse_when("2026-09-05", santiago, true),
+            Ok(Some(day_starts))
+        );
         // A time the clocks skip is still refused, with why.
         let err = parse_when("2026-09-06T00:30", santiago, false).unwrap_err();
         assert!(err.contains("does not exist"), "{err}");
