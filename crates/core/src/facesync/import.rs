@@ -5,7 +5,7 @@
 //! face-sized: 100 px to 1080p), and a bad row is reported with its line and reason while the
 //! others are imported.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use watchfloor_protocol::native::is_control_or_format;
 
@@ -123,7 +123,7 @@ pub fn read_csv_from(
         );
     }
     let mut out = Parsed::default();
-    let mut seen = HashSet::new();
+    let mut seen: HashMap<String, bool> = HashMap::new();
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
@@ -151,15 +151,22 @@ pub fn read_csv_from(
             }
         };
         let id = row.employee_id.clone();
-        if !seen.insert(id.clone()) {
+        if let Some(&first_kept) = seen.get(&id) {
+            let first = if first_kept {
+                "the first row was kept"
+            } else {
+                "only the first row is read, and it has an error of its own: correct that one"
+            };
             out.errors.push(RowError {
                 line,
                 employee_id: None,
-                reason: format!("employee_id {id:?} appears twice; the first row was kept"),
+                reason: format!("employee_id {id:?} appears twice; {first}"),
             });
             continue;
         }
-        match check_row(row, base, zone) {
+        let checked = check_row(row, base, zone);
+        seen.insert(id.clone(), checked.is_ok());
+        match checked {
             Ok(e) => out.employees.push(e),
             Err(reason) => out.errors.push(RowError {
                 line,
@@ -437,7 +444,8 @@ pub(crate) mod tests {
             E/7,Gi,ok.jpg,,,,\n\
             E8,Hu,ok.jpg,,2026-02-01,2026-01-01,\n\
             E9,Io,ok.jpg,,,,guest\n\
-            E10,Ja,ok.jpg,,,2026-03-01T17:30,\n";
+            E10,Ja,ok.jpg,,,2026-03-01T17:30,\n\
+            E3,Cy,ok.jpg,,,,\n";
         let path = dir.path().join("staff.csv");
         std::fs::write(&path, csv).unwrap();
         let parsed = read_csv(&path, chrono_tz::Europe::Amsterdam).unwrap();
@@ -469,7 +477,12 @@ pub(crate) mod tests {
         has(5, "too small");
         has(6, "1080p");
         has(7, "not a JPEG");
-        has(8, "appears twice");
+        has(8, "appears twice; the first row was kept");
+        // A second row for one whose first failed is not read either: the words say which.
+        has(
+            13,
+            "appears twice; only the first row is read, and it has an error",
+        );
         has(9, "contains '/'");
         has(10, "not after");
         has(11, "guest");
