@@ -341,6 +341,15 @@ impl BrokerUrl {
         if !url.path().is_empty() && url.path() != "/" {
             return Err(invalid(origin, raw, "a broker URL has no path"));
         }
+        // `?tls=1` and the like were ignored without a word (a plain connection where TLS
+        // was meant): TLS is the scheme (mqtts://), the rest is the config file's.
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid(
+                origin,
+                raw,
+                "a broker URL has no ?query or #fragment: use mqtts:// for TLS, and [mqtt] in the config for the rest",
+            ));
+        }
         let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
         if port == 0 {
             return Err(invalid(origin, raw, "port 0 is no broker's port"));
@@ -1535,6 +1544,14 @@ mod tests {
                 "topic_prefix = \"phones\"\n[owntracks]\nbase_topic = \"phones\"",
                 with_db(),
                 "owntracks.base_topic \"phones\": must differ from topic_prefix",
+            ),
+            (
+                "",
+                Overrides {
+                    broker: Some("mqtt://broker.example:1883?tls=1".into()),
+                    ..with_db()
+                },
+                "a broker URL has no ?query or #fragment",
             ),
             (
                 "[owntracks]\nbase_topic = \"a/+\"",

@@ -539,8 +539,12 @@ fn validate_status(p: StatusPayload, now_ms: i64) -> Result<Status, DecodeError>
 }
 
 fn validate_event(p: EventPayload, now_ms: i64) -> Result<DeviceEvent, DecodeError> {
-    if p.id.is_empty() {
+    if p.id.trim().is_empty() {
         return Err(DecodeError::Json("event id is empty".into()));
+    }
+    // An event of no type raises an incident nobody can read or route (rules go by type).
+    if p.event_type.trim().is_empty() {
+        return Err(DecodeError::Json("event type is empty".into()));
     }
     let position = match (p.lat, p.lon) {
         (Some(lat), Some(lon)) => Some((
@@ -805,6 +809,16 @@ mod tests {
             (
                 "devices/x/events",
                 br#"{"id":"1","ts":1795421700000,"type":"t","severity":"urgent"}"#,
+                "malformed",
+            ),
+            (
+                "devices/x/events",
+                br#"{"id":"1","ts":1795421700000,"type":" ","severity":"low"}"#,
+                "malformed",
+            ),
+            (
+                "devices/x/events",
+                br#"{"id":"","ts":1795421700000,"type":"t","severity":"low"}"#,
                 "malformed",
             ),
             (
