@@ -9,7 +9,13 @@ const press = (key: string, target: object | null = null, mods: Partial<KeyPress
   altKey: false,
   ...mods,
 });
-const mapCanvas = { tagName: 'CANVAS', closest: (sel: string) => (sel === '.maplibregl-map' ? {} : null) };
+/** An element inside one matching `inside` (a selector), as `closest` finds it in a list. */
+const within = (tagName: string, inside: string) => ({
+  tagName,
+  closest: (sel: string) => (sel.split(',').some((s) => s.trim() === inside) ? {} : null),
+});
+const mapCanvas = within('CANVAS', '.maplibregl-map');
+const panel = within('ASIDE', '[data-own-arrows]');
 const listRow = { tagName: 'DIV', closest: () => null };
 
 describe('incident shortcuts', () => {
@@ -29,6 +35,8 @@ describe('incident shortcuts', () => {
   it('leave the arrow keys to a focused map, which pans with them', () => {
     expect(shortcutFor(press('ArrowDown', mapCanvas))).toBeNull();
     expect(shortcutFor(press('ArrowUp', mapCanvas))).toBeNull();
+    // Nor those of a floating panel (the quarantine list, health), which scroll it.
+    expect(shortcutFor(press('ArrowDown', panel))).toBeNull();
     // Letters mean nothing to the map: they still act.
     expect(shortcutFor(press('j', mapCanvas))).toBe('next');
     expect(shortcutFor(press('a', mapCanvas))).toBe('acknowledge');

@@ -23,10 +23,11 @@ function typing(target: Focusable | null): boolean {
   return !!target && (target.tagName === 'INPUT' || target.tagName === 'TEXTAREA' || target.tagName === 'SELECT' || !!target.isContentEditable);
 }
 
-/** The map has the focus: its arrow keys pan it (MapLibre's keyboard handler) and must not
- * also move the incident selection under the operator's next `a`. */
-function onMap(target: Focusable | null): boolean {
-  return !!target?.closest?.('.maplibregl-map');
+/** The map has the focus (its arrow keys pan it: MapLibre's keyboard handler), or a floating
+ * panel does (they scroll it): the arrows must not also move the incident selection under the
+ * operator's next `a`. */
+function ownsArrows(target: Focusable | null): boolean {
+  return !!target?.closest?.('.maplibregl-map, [data-own-arrows]');
 }
 
 export function shortcutFor(e: KeyPress): Shortcut | null {
@@ -38,9 +39,9 @@ export function shortcutFor(e: KeyPress): Shortcut | null {
     case 'k':
       return 'previous';
     case 'ArrowDown':
-      return onMap(target) ? null : 'next';
+      return ownsArrows(target) ? null : 'next';
     case 'ArrowUp':
-      return onMap(target) ? null : 'previous';
+      return ownsArrows(target) ? null : 'previous';
     case 'a':
       return 'acknowledge';
     case 'm':
