@@ -265,7 +265,7 @@ pub fn owed_ack(base: &str, topic: &str, payload: &[u8]) -> Option<PushAck> {
     if text(info, "facesluiceId").is_some_and(|named| named != terminal) {
         return None;
     }
-    let id = push_id(info, field).ok()?;
+    let id = text(info, field)?;
     bounded_text(field, id.clone(), MAX_EVENT_FIELD_CHARS).ok()?;
     Some(PushAck {
         terminal: terminal.to_owned(),
@@ -335,9 +335,11 @@ pub fn decode(
             time_or_arrival(required_time(info).map(Some)).0,
             None,
         ))),
-        (Topic::Rec, "RecPush") => record(device.clone(), &id_text, info, zone, ctx.now_ms),
+        (Topic::Rec, "RecPush") => {
+            record(device.clone(), &id_text, info, zone, (ctx.now_ms, payload))
+        }
         (Topic::Snap, "StrSnapPush") => {
-            let snap = push_id(info, "SnapID")?;
+            let (snap, snap_key) = push_id(info, "SnapID", payload)?;
             let image = jpeg(info.get("pic").or_else(|| msg.get("pic")));
             // A stranger at the door is raised whatever the terminal's clock says.
             let (time, note) = time_or_arrival(required_time(info).map(Some));
@@ -348,7 +350,7 @@ pub fn decode(
             Ok(FaceMessage {
                 messages: vec![event(
                     device.clone(),
-                    format!("snap-{snap}"),
+                    format!("snap-{snap_key}"),
                     (time.unwrap_or(ctx.now_ms), time.is_none()),
                     "stranger_capture",
                     Severity::High,
@@ -376,22 +378,21 @@ pub fn decode(
             // millisecond, give or take the broker's delivery) land in different ones only
             // for an alarm that arrives at the turn of one.
             //
-            // With a messageId, the id is it and a short hash of the message: a terminal's
-            // counter starts again after a reboot, and its next "door forced" was taken for a
-            // redelivery of the alarm that had that number before. An empty messageId, or one
-            // no event id can hold (too long, control characters), is no messageId.
+            // With a messageId, the id is it and a short hash of the message (with the same
+            // ten minutes when it has no time): a terminal's counter starts again after a
+            // reboot, and its next "door forced" was taken for a redelivery of the alarm that
+            // had that number before. An empty messageId, or one no event id can hold (too
+            // long, control characters), is no messageId.
             let mut hash = fnv::FnvHasher::default();
             hash.write(payload);
+            if time.is_none() {
+                hash.write_i64(ctx.now_ms.div_euclid(ALARM_ID_WINDOW_MS));
+            }
             let with_message_id = text(&msg, "messageId")
                 .map(|m| format!("{}-{:08x}", m.trim(), hash.finish() as u32))
                 .filter(|id| !id.starts_with('-'))
                 .filter(|id| bounded_text("event id", format!("alarm-{id}"), 96).is_ok());
-            let id = with_message_id.unwrap_or_else(|| {
-                if time.is_none() {
-                    hash.write_i64(ctx.now_ms.div_euclid(ALARM_ID_WINDOW_MS));
-                }
-                format!("h{:016x}", hash.finish())
-            });
+            let id = with_message_id.unwrap_or_else(|| format!("h{:016x}", hash.finish()));
             // The operator, the terminal's detail and the note, within the message limit
             // whatever their lengths: the note and the operator first, the detail in what is
             // left.
@@ -444,9 +445,9 @@ fn record(
     terminal: &str,
     info: &Map<String, Value>,
     zone: Tz,
-    now_ms: i64,
+    (now_ms, payload): (i64, &[u8]),
 ) -> Result<FaceMessage, DecodeError> {
-    let record_id = push_id(info, "RecordID")?;
+    let (record_id, record_key) = push_id(info, "RecordID", payload)?;
     // Absent is read as 0, "none": no verification took place.
     let verify = optional_number(info, "VerifyStatus")?.unwrap_or(0.0) as i64;
     let person_type = optional_number(info, "PersonType")?.unwrap_or(0.0) as i64;
@@ -541,7 +542,7 @@ fn record(
     Ok(FaceMessage {
         messages: vec![event(
             device,
-            format!("rec-{record_id}"),
+            format!("rec-{record_key}"),
             (ts_ms, stamped),
             event_type,
             severity,
@@ -549,7 +550,7 @@ fn record(
         )?],
         access: Some(AccessRecord {
             terminal: terminal.to_owned(),
-            record_id: bounded_text("RecordID", record_id.clone(), MAX_EVENT_FIELD_CHARS)?,
+            record_id: bounded_text("RecordID", record_key, MAX_EVENT_FIELD_CHARS)?,
             ts_ms,
             local_time,
             person_id: person,
@@ -634,16 +635,28 @@ fn tidy_text(text: &str, limit: usize) -> String {
     }
 }
 
-/// A push's own id (`RecordID`, `SnapID`): what it is stored as, deduplicated by, and answered
-/// with. An empty one is refused: every such push of a terminal was one id (`rec-`), so all
-/// but the first were taken for redeliveries and dropped (and acknowledged, so the terminal
-/// forgot them).
-fn push_id(info: &Map<String, Value>, field: &str) -> Result<String, DecodeError> {
-    match text(info, field) {
-        Some(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
-        Some(_) => Err(DecodeError::Json(format!("`info.{field}` is empty"))),
-        None => Err(DecodeError::Json(format!("missing field `info.{field}`"))),
-    }
+/// A push's own id (`RecordID`, `SnapID`) as the terminal sent it, which its PushAck answers
+/// with, and the key the push is stored and deduplicated by: the same, or for a blank id `h`
+/// and the message's hash. Every push with a blank id was one key (`rec-`), so all but the
+/// first were taken for redeliveries and dropped (and answered, so the terminal forgot them);
+/// refused instead, they went unanswered, and a terminal that sends its backlog in order sent
+/// that one again for ever, its later records queued behind it. A copy sent again is the same
+/// bytes, so the same key.
+fn push_id(
+    info: &Map<String, Value>,
+    field: &str,
+    payload: &[u8],
+) -> Result<(String, String), DecodeError> {
+    let id = text(info, field)
+        .ok_or_else(|| DecodeError::Json(format!("missing field `info.{field}`")))?;
+    let key = if id.trim().is_empty() {
+        let mut hash = fnv::FnvHasher::default();
+        hash.write(payload);
+        format!("h{:016x}", hash.finish())
+    } else {
+        id.clone()
+    };
+    Ok((id, key))
 }
 
 /// A string field; numbers are accepted as their text (ids often arrive as numbers).
@@ -1233,29 +1246,64 @@ mod tests {
             assert!(id.starts_with("alarm-h"), "{bad:?}: {id}");
             assert_ne!(alarm(bad, "2026-11-23 08:10:00"), id, "{bad:?}");
         }
+        // With no time either, the ten minutes it arrived in tell a reboot's "1" from the last.
+        let timeless = serde_json::json!({"messageId": "1", "operator": "DoorAlarm", "info": {"facesluiceId": "T1"}});
+        let at = |now_ms: i64| {
+            let ctx = FaceContext { now_ms, ..ctx() };
+            match decode(
+                BASE,
+                "mqtt/face/T1/Alarm",
+                timeless.to_string().as_bytes(),
+                ctx,
+            )
+            .unwrap()
+            .messages
+            .remove(0)
+            {
+                NativeMessage::Event { event, .. } => event.event_id,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(at(NOW + 1_000), at(NOW), "a redelivery is one");
+        assert_ne!(at(NOW + 86_400_000), at(NOW), "the next night's is its own");
         // No operator, and an `info` that is not an object: raised all the same.
         let (_, message) = id_of(serde_json::json!({"messageId": "m", "info": "door open"}));
         assert!(message.starts_with("Alarm: door open"), "{message}");
     }
 
     #[test]
-    fn a_push_with_an_empty_id_is_refused_and_not_answered() {
-        for (topic, operator, field) in [
-            ("mqtt/face/T1/Rec", "RecPush", "RecordID"),
-            ("mqtt/face/T1/Snap", "StrSnapPush", "SnapID"),
+    fn a_push_with_a_blank_id_is_kept_under_its_hash_and_answered_as_sent() {
+        for (topic, operator, field, prefix) in [
+            ("mqtt/face/T1/Rec", "RecPush", "RecordID", "rec-h"),
+            ("mqtt/face/T1/Snap", "StrSnapPush", "SnapID", "snap-h"),
         ] {
-            let payload = serde_json::json!({
-                "operator": operator,
-                "info": {"facesluiceId": "T1", field: " ", "time": "2026-11-23 08:59:00", "customId": "E1"}
-            })
-            .to_string();
-            let err = decode(BASE, topic, payload.as_bytes(), ctx()).unwrap_err();
-            assert!(
-                err.to_string()
-                    .contains(&format!("`info.{field}` is empty")),
-                "{err}"
-            );
-            assert_eq!(owed_ack(BASE, topic, payload.as_bytes()), None);
+            let push = |time: &str| {
+                serde_json::json!({
+                    "operator": operator,
+                    "info": {"facesluiceId": "T1", field: " ", "time": time, "customId": "E1"}
+                })
+                .to_string()
+            };
+            let event_id = |payload: &str| match decode(BASE, topic, payload.as_bytes(), ctx())
+                .unwrap()
+                .messages
+                .remove(0)
+            {
+                NativeMessage::Event { event, .. } => event.event_id,
+                other => panic!("{other:?}"),
+            };
+            let (first, second) = (push("2026-11-23 08:59:00"), push("2026-11-23 08:59:30"));
+            let id = event_id(&first);
+            assert!(id.starts_with(prefix), "{id}");
+            assert_eq!(event_id(&first), id, "a copy sent again is one");
+            assert_ne!(event_id(&second), id, "two pushes are two");
+            // Answered with the id the terminal sent, or it pushes it again for ever.
+            let answer = decode(BASE, topic, first.as_bytes(), ctx())
+                .unwrap()
+                .push_ack
+                .unwrap();
+            assert_eq!(answer.id, " ");
+            assert_eq!(owed_ack(BASE, topic, first.as_bytes()).unwrap().id, " ");
         }
     }
 

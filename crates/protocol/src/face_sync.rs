@@ -394,13 +394,15 @@ fn array<'v>(info: &'v Map<String, Value>, field: &str) -> Result<&'v [Value], D
     }
 }
 
-/// `[{customId}]` (some firmware sends bare strings).
+/// `[{customId}]` (some firmware sends bare strings, or numbers).
 fn id_list(info: &Map<String, Value>, field: &str) -> Result<Vec<String>, DecodeError> {
     array(info, field)?
         .iter()
         .map(|item| match item {
             Value::Object(o) => text(o, "customId"),
             Value::String(s) => Some(s.clone()),
+            // Ids we sent as text, echoed as numbers by some firmware.
+            Value::Number(n) => Some(n.to_string()),
             _ => None,
         })
         .map(|id| {
@@ -631,13 +633,14 @@ mod tests {
         let del = decode_ack(
             "mqtt/face",
             "mqtt/face/T1/Ack",
-            br#"{"messageId":"d1","operator":"DeletePersons-Ack","code":"200","info":{"DelSucInfo":[{"customId":"E1"}],"DelErrInfo":[{"customId":"E2"},{"customId":"E3","errcode":"404"},"E4"]}}"#,
+            br#"{"messageId":"d1","operator":"DeletePersons-Ack","code":"200","info":{"DelSucInfo":[{"customId":"E1"},1002],"DelErrInfo":[{"customId":"E2"},{"customId":"E3","errcode":"404"},"E4"]}}"#,
         )
         .unwrap();
         assert_eq!(
             del.body,
             AckBody::Delete {
-                ok: vec!["E1".into()],
+                // An id we sent as text may come back a number.
+                ok: vec!["E1".into(), "1002".into()],
                 failed: vec!["E2".into(), "E3".into(), "E4".into()]
             }
         );
