@@ -4,7 +4,7 @@ import { ago, clockTime, deviceFacts, devicesToFeatures, extendTrail, incidentsT
 import { fakeFleet } from '../backend/fake';
 import { DISPLAY_STATES } from '../devices/filter';
 import { OnDemandImages, preloadedImageIds } from './icons';
-import { baseTextPx, errorDefeatsStyle, mapSymbolScale } from './style';
+import { baseTextPx, errorDefeatsStyle, mapSymbolScale, tilesDefeatStyle } from './style';
 
 describe('FrameScheduler', () => {
   it('runs once per frame however many requests arrive', () => {
@@ -189,5 +189,9 @@ describe('online map style', () => {
     expect(errorDefeatsStyle({}, false)).toBe(true); // the style, sprite, glyphs, a TileJSON
     expect(errorDefeatsStyle({ tile: {} }, false)).toBe(false); // a 5xx tile: the map still loads
     expect(errorDefeatsStyle({}, true)).toBe(false); // loaded: later errors leave it as it is
+    // ...but a style none of whose tiles loaded by then gives way too.
+    expect(tilesDefeatStyle({ loaded: 0, failed: 12 })).toBe(true);
+    expect(tilesDefeatStyle({ loaded: 3, failed: 9 })).toBe(false);
+    expect(tilesDefeatStyle({ loaded: 0, failed: 0 })).toBe(false); // a background-only style
   });
 });

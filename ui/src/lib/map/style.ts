@@ -193,8 +193,16 @@ export function liveLayers(scale: number): Array<SymbolLayerSpecification | Circ
  * show instead: one before the first load (the style, its sprite, glyphs or a source's
  * TileJSON failing), unless it is a single tile's (a 5xx, a network blip). MapLibre counts a
  * failed tile as done and loads the map all the same; taken for the style failing, it threw a
- * working online style away for the whole session. Later errors leave the map as it is.
+ * working online style away for the whole session. Later errors leave the map as it is. (Glyphs
+ * that fail do not come here: MapLibre draws them itself and only warns.)
  */
 export function errorDefeatsStyle(error: { tile?: unknown }, mapLoaded: boolean): boolean {
   return !mapLoaded && error.tile === undefined;
+}
+
+/** Whether the online style's tiles failed as a whole by the map's first load: some failed and
+ * none loaded (a tile server down, a style cached while offline). One that shows some tiles is
+ * kept; a style with no tiles of its own (a background only) is too. */
+export function tilesDefeatStyle(tiles: { loaded: number; failed: number }): boolean {
+  return tiles.failed > 0 && tiles.loaded === 0;
 }
