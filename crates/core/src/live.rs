@@ -515,9 +515,15 @@ impl LiveState {
             let behind = run_over || (state.stale && state.behind_since_ms.is_some());
             let stale = state.online() && (silent || behind);
             let clock_behind = stale && !silent && run_over;
-            // Counted like silence (outages left out, a clock set back cut to now).
+            // Counted like silence (outages left out, a clock set back cut to now, and kept as
+            // it was while the broker may be holding the device's reports back: a phone's
+            // QoS 1 locations).
             state.fix_heard_ms = state.fix_heard_ms.min(now_ms);
-            let fix_old = state.online() && state.fix.is_some() && over(state.fix_heard_ms);
+            let fix_old = if held_back {
+                state.fix_old
+            } else {
+                state.online() && state.fix.is_some() && over(state.fix_heard_ms)
+            };
             if stale && !state.stale {
                 turned.push(id.clone());
             }
@@ -1275,6 +1281,27 @@ mod tests {
         let mut late = live.sweep_stale(70_000);
         late.sort();
         assert_eq!(late, vec![id("q"), id("v")]);
+    }
+
+    #[test]
+    fn while_the_broker_holds_qos1_back_a_phone_keeps_its_fix_as_it_was() {
+        let mut live = live_with(10, 600);
+        // A phone's locations come at QoS 1; a QoS 0 tracker's do not.
+        live.apply(&status("p", 1_000, true), 1_000);
+        live.apply(&loc("p", 1_000, 50.0), 1_000);
+        live.heard_at_qos1(&id("p"));
+        live.apply(&status("t", 1_000, true), 1_000);
+        live.apply(&loc("t", 1_000, 51.0), 1_000);
+        live.deliveries_held(Some(2_000), 2_000);
+        // The tracker goes on with statuses only; the phone is not heard (held back).
+        live.apply(&status("t", 20_000, true), 20_000);
+        live.sweep_stale(20_000);
+        let fix_old = |live: &LiveState, dev: &str| live.get(&id(dev)).unwrap().fix_old;
+        assert!(fix_old(&live, "t"), "heard from, its fix 19 s old");
+        assert!(
+            !fix_old(&live, "p"),
+            "its fixes may be held back by the broker"
+        );
     }
 
     #[test]

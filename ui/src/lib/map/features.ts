@@ -1,7 +1,7 @@
 // Live devices, incidents and a trail as GeoJSON for the map's sources.
 import type { Feature, FeatureCollection, LineString, Point } from 'geojson';
 import type { DeviceView, Incident, TrailPoint } from '../backend';
-import { deviceLabel, displayState, isMoving, type DisplayState } from '../devices/filter';
+import { deviceLabel, displayState, isMoving, MOVING_MS, type DisplayState } from '../devices/filter';
 
 export interface DeviceProps {
   id: string;
@@ -143,7 +143,9 @@ const STATE_WORDS: Record<DisplayState, string> = {
 export function stateWords(d: DeviceView, alarmed: ReadonlySet<string>): string {
   const state = displayState(d, alarmed);
   if (state === 'stale' && d.clock_behind) return 'online, but every report for minutes is older than one it sent before (is its clock wrong?)';
-  if (state === 'stopped' && d.fix_old) return 'online, but no position for minutes (lost its GPS fix?)';
+  // Only for one that was moving: a parked tracker sending heartbeats, or a fixed sensor that
+  // sent its place once, has an old fix too, and nothing lost.
+  if (state === 'stopped' && d.fix_old && (d.speed ?? 0) >= MOVING_MS) return 'online, but no position for minutes since it was last moving (lost its GPS fix?)';
   return STATE_WORDS[state];
 }
 

@@ -43,6 +43,10 @@ describe('devicesToFeatures', () => {
     expect(Object.fromEntries(deviceFacts({ ...a, online: true, stale: true }, 0))['State']).toContain('stale');
     // Stale although it reports: the panel says why rather than contradicting "last seen 1 s ago".
     expect(Object.fromEntries(deviceFacts({ ...a, online: true, stale: true, clock_behind: true }, 0))['State']).toContain('clock');
+    // An old fix is a lost one only for a device that was moving: a parked tracker's is not.
+    const state = (over: Partial<typeof a>) => Object.fromEntries(deviceFacts({ ...a, online: true, stale: false, ...over }, 0))['State'];
+    expect(state({ fix_old: true, speed: 10 })).toContain('lost its GPS fix');
+    expect(state({ fix_old: true, speed: 0 })).toBe('stopped');
   });
 
   it('draws a heading arrow only for moving devices that send a heading', () => {
