@@ -195,18 +195,22 @@ impl InboundQueue {
 
 /// A connect that the broker ended before its CONNACK says only "Connection closed by peer
 /// abruptly" (MQTT 3.1.1 has no code for most refusals): the words say where the reason is, and
-/// the usual ones (Mosquitto with `max_qos 0` refuses the console's will, which is QoS 1).
-fn closed_before_accepting(words: String) -> String {
-    if words.contains("closed by peer") || words.contains("reset by peer") {
-        format!(
-            "{words}: the broker closed the connection before accepting it; its log says why \
-             (a listener that expects TLS or MQTT 5; Mosquitto's max_qos 0 or \
-             retain_available false, which refuse this console's QoS 1 retained will; an access \
-             rule or a plugin)"
-        )
-    } else {
-        words
+/// the usual ones (Mosquitto with `max_qos 0` refuses the console's will, which is QoS 1; the
+/// employee sync's session has no will).
+fn closed_before_accepting(words: String, with_will: bool) -> String {
+    if !(words.contains("closed by peer") || words.contains("reset by peer")) {
+        return words;
     }
+    let will = if with_will {
+        "; Mosquitto's max_qos 0 or retain_available false, which refuse this console's QoS 1 \
+         retained will"
+    } else {
+        ""
+    };
+    format!(
+        "{words}: the broker closed the connection before accepting it; its log says why (a \
+         listener that expects TLS or MQTT 5{will}; an access rule or a plugin)"
+    )
 }
 
 /// A connection that lasted this long before it dropped was a working one: the next attempt
@@ -427,7 +431,7 @@ pub async fn run(
                         delays = backoff_from(first_delay_after(flaps));
                     }
                     // The connect itself failed: the backoff goes on.
-                    None => words = closed_before_accepting(words),
+                    None => words = closed_before_accepting(words, cfg.presence),
                 }
                 let delay = delays.next().unwrap_or(Duration::from_secs(30));
                 if logged_error.as_deref() != Some(words.as_str()) {

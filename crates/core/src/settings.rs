@@ -1034,22 +1034,25 @@ fn face_settings(
             )
         })
     };
-    let terminal_zones = file
-        .terminal_zones
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(written, name)| {
-            let field = format!("face.terminal_zones.{written}");
-            let zone = parse_zone(&field, &name)?;
-            // Keyed by the terminal's own id (`facesluiceId`); the console shows it as
-            // face:T-07, and a key written so matched nothing: the terminal's times were read
-            // in the default zone, hours off, and nothing said so.
-            let terminal = watchfloor_protocol::face::terminal_id(&written);
-            watchfloor_protocol::DeviceId::parse(terminal)
-                .map_err(|e| invalid(&field, &written, format!("not a terminal id: {e}")))?;
-            Ok((terminal.to_owned(), zone))
-        })
-        .collect::<Result<_, SettingsError>>()?;
+    let mut terminal_zones = std::collections::BTreeMap::new();
+    for (written, name) in file.terminal_zones.unwrap_or_default() {
+        let field = format!("face.terminal_zones.{written}");
+        let zone = parse_zone(&field, &name)?;
+        // Keyed by the terminal's own id (`facesluiceId`); the console shows it as face:T-07,
+        // and a key written so matched nothing: the terminal's times were read in the default
+        // zone, hours off, and nothing said so.
+        let terminal = watchfloor_protocol::face::terminal_id(&written);
+        watchfloor_protocol::DeviceId::parse(terminal)
+            .map_err(|e| invalid(&field, &written, format!("not a terminal id: {e}")))?;
+        // T-07 and face:T-07 are one terminal: of two zones for it, one would win unsaid.
+        if terminal_zones.insert(terminal.to_owned(), zone).is_some() {
+            return Err(invalid(
+                &field,
+                &written,
+                format!("terminal {terminal} is given a zone twice"),
+            ));
+        }
+    }
     let zone = match file.time_zone {
         Some(name) => parse_zone("face.time_zone", &name)?,
         None => workstation_zone(),
@@ -1562,6 +1565,11 @@ mod tests {
                 "[owntracks]\nbase_topic = \"site1\"\n[face]\nbase_topic = \"site1/face\"",
                 with_db(),
                 "face.base_topic \"site1/face\": may not lie inside owntracks.base_topic",
+            ),
+            (
+                "[face]\nterminal_zones = { \"T-07\" = \"UTC\", \"face:T-07\" = \"Asia/Dubai\" }",
+                with_db(),
+                "terminal T-07 is given a zone twice",
             ),
             (
                 "[face]\nterminal_zones = { \"T 07\" = \"Asia/Dubai\" }",
