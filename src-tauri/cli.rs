@@ -314,9 +314,26 @@ impl TimeArg {
     }
 }
 
+/// The least epoch milliseconds taken as such (1973-03-03): below it, a number is read as the
+/// seconds or the date someone meant.
+const MIN_EPOCH_MS: i64 = 100_000_000_000;
+
 /// RFC 3339, a date, or epoch milliseconds.
 fn parse_time(raw: &str) -> Result<TimeArg, String> {
     if let Ok(ms) = raw.parse::<i64>() {
+        // Epoch seconds (1763856000) or a date without dashes (20261123) read as milliseconds
+        // are moments in 1970, and a range from them took everything without a word. 0 is
+        // "from the start".
+        if ms != 0 && !(MIN_EPOCH_MS..).contains(&ms) {
+            let read_as = chrono::DateTime::from_timestamp_millis(ms)
+                .map_or_else(String::new, |t| {
+                    t.format(" (%Y-%m-%d %H:%M:%S UTC)").to_string()
+                });
+            return Err(format!(
+                "{raw} as epoch milliseconds is before 1973{read_as}: epoch seconds need three \
+                 more digits, a date its dashes (2026-11-23)"
+            ));
+        }
         return Ok(TimeArg::Instant(ms));
     }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
@@ -458,6 +475,19 @@ mod tests {
             TimeArg::Instant(1_700_000_000_000)
         );
         assert!(parse_time("yesterday").is_err());
+        // Epoch seconds, or a date without its dashes, are not read as moments in 1970.
+        for meant in ["1763856000", "20261123"] {
+            let err = parse_time(meant).unwrap_err();
+            assert!(
+                err.contains("epoch seconds need three more digits"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            parse_time("0").unwrap(),
+            TimeArg::Instant(0),
+            "from the start"
+        );
         // Chile's clocks skip from 00:00 to 01:00 on the first Sunday of September: that
         // day starts at 01:00 there.
         assert_eq!(

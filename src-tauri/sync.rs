@@ -113,7 +113,25 @@ pub fn terminals(settings: &Settings, command: &TerminalsCommand) -> ExitCode {
         if matches!(command, TerminalsCommand::List) && !settings.db_path.is_file() {
             anyhow::bail!("history file {} does not exist", settings.db_path.display());
         }
-        let mut conn = store::open(&settings.db_path)?;
+        // A listing only reads: it neither upgrades the file's schema (an older console's
+        // copy would then be refused by it) nor needs write access.
+        let mut conn = match command {
+            TerminalsCommand::List => {
+                let conn = store::open_read_only(&settings.db_path)?;
+                let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                let current = store::migration::SCHEMA_VERSION;
+                if found < current {
+                    anyhow::bail!(
+                        "history file {} is from an older Watchfloor (schema {found}; this one \
+                         reads {current}) and a listing does not upgrade it: run the console or \
+                         `watchfloor record` on it once",
+                        settings.db_path.display()
+                    );
+                }
+                conn
+            }
+            TerminalsCommand::Group { .. } => store::open(&settings.db_path)?,
+        };
         let mut out = std::io::stdout().lock();
         match command {
             TerminalsCommand::List => {
@@ -236,19 +254,25 @@ pub async fn sync(settings: Settings, args: SyncArgs) -> ExitCode {
     print_summary(&settings, &last)
 }
 
+/// Prints the per-terminal summary (to stdout, whole: a reader that stops early, `| head`,
+/// does not cut the exit status short); exit 0 when every terminal is in sync.
 fn print_summary(settings: &Settings, progress: &[TerminalProgress]) -> ExitCode {
+    use std::fmt::Write as _;
     if progress.is_empty() {
-        println!("no face terminals known: they appear once they come online (or name them with --terminal)");
+        eprintln!("no face terminals known: they appear once they come online (or name them with --terminal)");
         return ExitCode::from(1);
     }
-    println!(
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "{:<24} {:<7} {:<10} {:>7} {:>7} {:>7} {:>9} {:>6}  last error",
         "terminal", "online", "state", "done", "failed", "pending", "persons/s", "util"
     );
     let mut clean = true;
     for p in progress {
         clean &= p.settled() && p.failed == 0;
-        println!(
+        let _ = writeln!(
+            out,
             "{:<24} {:<7} {:<10} {:>7} {:>7} {:>7} {:>9.1} {:>6.2}  {}",
             p.terminal_id,
             match (p.online, p.no_answer) {
@@ -275,13 +299,16 @@ fn print_summary(settings: &Settings, progress: &[TerminalProgress]) -> ExitCode
                 .collect();
             clean &= blocking.is_empty();
             for f in blocking {
-                println!(
+                let _ = writeln!(
+                    out,
                     "failed: {} on {}: {} {} ({} attempts)",
                     f.employee_id, f.terminal_id, f.errcode, f.reason, f.attempts
                 );
             }
         }
     }
+    // A reader gone (a broken pipe) takes only the output with it.
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
     if clean {
         ExitCode::SUCCESS
     } else {

@@ -794,10 +794,15 @@ impl LiveTask {
         }
     }
 
-    /// The quarantine row for a message refused for `reason` (counted towards a flood).
+    /// The quarantine row for a message refused for `reason` (counted towards a flood, unless
+    /// the broker sends it again: its first copy counted, and a reconnect that redelivers a
+    /// window of refused messages is no flood).
     fn refuse(&mut self, msg: &Inbound, code: &'static str, reason: String) -> Vec<Record> {
         tracing::debug!(topic = %msg.topic, %reason, "message quarantined");
-        if let Some(t) = self.flood.on_quarantined(&self.rules, msg.received_ms) {
+        let flood = (!msg.redelivered)
+            .then(|| self.flood.on_quarantined(&self.rules, msg.received_ms))
+            .flatten();
+        if let Some(t) = flood {
             self.incidents.raise(&t, msg.received_ms);
         }
         vec![quarantined(msg, code, reason)]

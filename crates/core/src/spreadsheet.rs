@@ -65,6 +65,27 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
+    /// Writes the header row of `T` (its field names) unless a row went before: a file with
+    /// no rows still says its columns (an empty file broke the tools that read the report).
+    pub fn ensure_header<T: Serialize + Default>(&mut self) -> csv::Result<()> {
+        if self.wrote_header {
+            return Ok(());
+        }
+        let mut scratch = csv::WriterBuilder::new().from_writer(Vec::new());
+        scratch.serialize(T::default())?;
+        let bytes = scratch
+            .into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))?;
+        let mut records = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(bytes.as_slice());
+        if let Some(header) = records.records().next() {
+            self.write_record(header?.iter())?;
+        }
+        self.wrote_header = true;
+        Ok(())
+    }
+
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }

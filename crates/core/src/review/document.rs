@@ -439,11 +439,12 @@ fn utc(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn csv_rows<T: Serialize>(rows: &[T], out: impl Write) -> Result<usize, DocumentError> {
+fn csv_rows<T: Serialize + Default>(rows: &[T], out: impl Write) -> Result<usize, DocumentError> {
     let mut w = crate::spreadsheet::Writer::from_writer(out);
     for r in rows {
         w.serialize(r)?;
     }
+    w.ensure_header::<T>()?;
     w.flush()?;
     Ok(rows.len())
 }
@@ -810,6 +811,31 @@ mod tests {
         );
         // Read in UTC, the same range starts on the 22nd: the day the zone keeps out.
         assert_eq!(report(chrono_tz::UTC).0, 2);
+    }
+
+    #[test]
+    fn a_csv_report_with_no_rows_still_says_its_columns() {
+        let (_dir, file) = reviewed();
+        for (kind, first_column) in [
+            (ReportKind::Incidents, "incident_id,"),
+            (ReportKind::Attendance, "day,person_id,"),
+        ] {
+            let req = ReportRequest {
+                kind,
+                format: DocumentFormat::Csv,
+                from_ms: 0,
+                to_ms: 1,
+                max_gap_ms: DEFAULT_MAX_GAP_MS,
+                day_zone: chrono_tz::UTC,
+            };
+            let mut out = Vec::new();
+            assert_eq!(write_report(&file, &req, &mut out).unwrap(), 0);
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                text.starts_with(first_column) && text.lines().count() == 1,
+                "{kind:?}: {text:?}"
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use ts_rs::TS;
 use super::frame::DeviceMeta;
 
 /// One incident opened in the range, with how long it waited.
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, TS)]
 #[ts(export)]
 pub struct IncidentTiming {
     pub incident_id: String,
@@ -133,7 +133,7 @@ fn mean(v: &[f64]) -> Option<f64> {
 }
 
 /// One device's availability over the range.
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, TS)]
 #[ts(export)]
 pub struct Availability {
     pub device_id: String,

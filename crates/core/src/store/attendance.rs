@@ -140,7 +140,7 @@ pub fn outcome(verify_status: i64, person_type: i64) -> &'static str {
 }
 
 /// One line of the attendance log.
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, TS)]
 #[ts(export)]
 pub struct AttendanceRow {
     pub terminal_id: String,
@@ -287,6 +287,7 @@ pub fn export_log(
                 false
             }
         })?;
+        w.ensure_header::<AttendanceRow>()?;
         failed.map_or(Ok(n), |e| Err(e.into()))
     })
 }
@@ -303,6 +304,7 @@ pub fn export_daily(
         for row in &rows {
             w.serialize(row)?;
         }
+        w.ensure_header::<DailyRow>()?;
         Ok(rows.len())
     })
 }
@@ -329,7 +331,7 @@ fn write_csv_file(
 type CsvOut<'a> = crate::spreadsheet::Writer<&'a mut std::io::BufWriter<std::fs::File>>;
 
 /// One employee's day: when they were first and last recognised (allowed) at any terminal.
-#[derive(Debug, Clone, PartialEq, Serialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, TS)]
 #[ts(export)]
 pub struct DailyRow {
     pub day: String,

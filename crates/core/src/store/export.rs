@@ -124,6 +124,15 @@ impl ExportError {
 
 /// Streams the rows `q` selects from `conn` to `out`; returns how many were written.
 pub fn export(conn: &Connection, q: &ExportQuery, out: impl Write) -> Result<u64, ExportError> {
+    // A range that holds no time (a date given twice, the bounds swapped) exported a header
+    // and nothing else, exit 0, as if the file held nothing then; `report` refuses it.
+    if let (Some(since), Some(until)) = (q.since_ms, q.until_ms) {
+        if until <= since {
+            return Err(ExportError::Unsupported(
+                "--until must be after --since (--since is inclusive, --until exclusive)".into(),
+            ));
+        }
+    }
     if q.device.is_some() && !q.table.has_device() {
         return Err(ExportError::Unsupported(format!(
             "--device does not apply to {}: its rows have no device id (filter by time instead)",
@@ -680,6 +689,13 @@ mod tests {
         q.device = Some(DeviceId::parse("x").unwrap());
         let err = export(&conn, &q, &mut out).unwrap_err();
         assert!(err.to_string().contains("--device does not apply"), "{err}");
+        let mut q = query(Table::Events, Format::Csv);
+        (q.since_ms, q.until_ms) = (Some(1_000), Some(1_000));
+        let err = export(&conn, &q, &mut out).unwrap_err();
+        assert!(
+            err.to_string().contains("--until must be after --since"),
+            "{err}"
+        );
     }
 
     #[test]
