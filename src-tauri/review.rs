@@ -48,7 +48,13 @@ pub fn review(args: &ReviewArgs, settings: &watchfloor_core::Settings) -> ExitCo
     };
     let picture = (|| -> rusqlite::Result<serde_json::Value> {
         let conn = file.conn();
-        let devices = review::frame::frame_at(conn, file.devices(), at, params)?;
+        // Every device heard from by then, also those that send no position (sensors, face
+        // terminals), with a null place: the window's map draws the others only.
+        let mut everyone = review::frame::reporting_devices(conn)?;
+        for d in &mut everyone {
+            d.groups = settings.device_groups.groups_of(&d.id).into();
+        }
+        let devices = review::frame::frame_at(conn, &everyone, at, params)?;
         let incidents = file.incidents_at(at)?;
         let mut shown = Vec::with_capacity(incidents.shown.len());
         for i in incidents.shown {

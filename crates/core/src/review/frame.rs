@@ -157,10 +157,6 @@ pub fn frame_at(
     };
     let mut out = Vec::with_capacity(devices.len());
     for d in devices {
-        let Some(prev) = before.query_row((&d.id, at_ms), fix).optional()? else {
-            continue;
-        };
-        let next = after.query_row((&d.id, at_ms), fix).optional()?;
         let (online, battery, signal, status_ts) = status
             .query_row((&d.id, at_ms), |r| {
                 Ok((
@@ -172,6 +168,35 @@ pub fn frame_at(
             })
             .optional()?
             .unwrap_or((None, None, None, None));
+        let Some(prev) = before.query_row((&d.id, at_ms), fix).optional()? else {
+            // No fix by then, but a status (a sensor or a face terminal that sends no
+            // position, or a vehicle before its first fix): it is there, online or not, with
+            // no place. A device not heard from by then is not.
+            if let (Some(online), Some(said_ms)) = (online, status_ts) {
+                out.push(DeviceView {
+                    id: d.id.clone(),
+                    name: d.name.clone(),
+                    kind: d.kind,
+                    simulated: d.simulated,
+                    online,
+                    stale: online && at_ms - said_ms > p.stale_after_ms,
+                    clock_behind: false,
+                    fix_old: false,
+                    lat: None,
+                    lon: None,
+                    heading: None,
+                    speed: None,
+                    speed_estimated: false,
+                    battery,
+                    signal,
+                    fix_ts_ms: None,
+                    last_seen_ms: said_ms,
+                    groups: std::sync::Arc::clone(&d.groups),
+                });
+            }
+            continue;
+        };
+        let next = after.query_row((&d.id, at_ms), fix).optional()?;
         let next = next.filter(|n| n.ts_ms - prev.ts_ms <= p.max_gap_ms);
         let mut here = match &next {
             Some(n) => interpolate(&prev, n, at_ms),
@@ -307,8 +332,26 @@ pub(crate) mod tests {
         let meta = device_meta(&conn).unwrap();
         let p = FrameParams::default();
 
-        // Before anything: nobody is drawn.
-        assert!(frame_at(&conn, &meta, 999, p).unwrap().is_empty());
+        // Before anything: nobody.
+        assert!(frame_at(&conn, &meta, 899, p).unwrap().is_empty());
+        // v1 said it was online before its first fix: it is there, with no place to draw.
+        let early = frame_at(&conn, &meta, 999, p).unwrap();
+        assert_eq!(early.len(), 1);
+        assert!(early[0].id == "v1" && early[0].online && early[0].lat.is_none());
+
+        // A sensor that sends statuses only is there too, where the devices asked for
+        // include it (review --at asks for every reporting device).
+        conn.execute(
+            "INSERT INTO statuses (device_id, ts_ms, online, battery, signal, kind, name, simulated, received_ms)
+             VALUES ('t1', 3000, 1, NULL, NULL, 'terminal', 'Door', 0, 0)",
+            [],
+        )
+        .unwrap();
+        let everyone = reporting_devices(&conn).unwrap();
+        let f = frame_at(&conn, &everyone, 6000, p).unwrap();
+        let t1 = f.iter().find(|d| d.id == "t1").expect("the terminal");
+        assert!(t1.online && t1.lat.is_none() && t1.fix_ts_ms.is_none());
+        assert_eq!(t1.last_seen_ms, 3000);
 
         // Halfway between v1's first two fixes.
         let f = frame_at(&conn, &meta, 6000, p).unwrap();
