@@ -105,7 +105,11 @@ pub fn report(db: &std::path::Path, args: &ReportArgs, day_zone: chrono_tz::Tz) 
         Ok(f) => f,
         Err(code) => return code,
     };
-    let span = match review::timeline::span(file.conn(), file.devices()) {
+    // Every device's fixes and statuses: a file of status-only sensors is something to
+    // report on (availability).
+    let span = match review::frame::reporting_devices(file.conn())
+        .and_then(|devices| review::timeline::span(file.conn(), &devices))
+    {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
@@ -123,6 +127,11 @@ pub fn report(db: &std::path::Path, args: &ReportArgs, day_zone: chrono_tz::Tz) 
         if span.is_none() && (args.since.is_none() || args.until.is_none()) {
             eprintln!(
                 "watchfloor: {} holds no fixes or statuses to report on: give --since and --until",
+                db.display()
+            );
+        } else if args.until.is_none() {
+            eprintln!(
+                "watchfloor: --since is after the end of what {} holds: give --until too",
                 db.display()
             );
         } else {

@@ -25,8 +25,9 @@ const MOMENTS: &[(&str, &str)] = &[
     ("attendance", "ts_ms"),
 ];
 
-/// The span covered by fixes (one index seek at each end of each device) and by the
-/// time-indexed tables; `None` for an empty file.
+/// The span covered by fixes and statuses (index seeks at each end of each device's) and by
+/// the time-indexed tables; `None` for an empty file. A file of status-only sensors has a span
+/// (report said it held nothing to report on).
 pub fn span(conn: &Connection, devices: &[DeviceMeta]) -> rusqlite::Result<Option<Span>> {
     let mut lo: Option<i64> = None;
     let mut hi: Option<i64> = None;
@@ -40,11 +41,16 @@ pub fn span(conn: &Connection, devices: &[DeviceMeta]) -> rusqlite::Result<Optio
     };
     let mut per_device = conn.prepare_cached(
         "SELECT (SELECT ts_ms FROM positions WHERE device_id = ?1 ORDER BY ts_ms LIMIT 1),
-                (SELECT ts_ms FROM positions WHERE device_id = ?1 ORDER BY ts_ms DESC LIMIT 1)",
+                (SELECT ts_ms FROM positions WHERE device_id = ?1 ORDER BY ts_ms DESC LIMIT 1),
+                (SELECT ts_ms FROM statuses WHERE device_id = ?1 ORDER BY ts_ms LIMIT 1),
+                (SELECT ts_ms FROM statuses WHERE device_id = ?1 ORDER BY ts_ms DESC LIMIT 1)",
     )?;
     for d in devices {
-        let (a, b) = per_device.query_row([&d.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (a, b, c, e) = per_device.query_row([&d.id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
         widen(a, b);
+        widen(c, e);
     }
     for (table, col) in MOMENTS {
         let (a, b) = conn.query_row(
@@ -118,8 +124,24 @@ mod tests {
         assert_eq!(
             span(&conn, &devices).unwrap(),
             Some(Span {
-                from_ms: 1000,
+                from_ms: 900, // v1's first status, before its first fix
                 to_ms: 700_000
+            })
+        );
+        // A file of a status-only sensor has its span too.
+        let sensor = crate::store::open_in_memory().unwrap();
+        sensor
+            .execute(
+                "INSERT INTO statuses (device_id, ts_ms, online, simulated, received_ms) VALUES ('s', 42, 1, 0, 0)",
+                [],
+            )
+            .unwrap();
+        let devices = crate::review::frame::reporting_devices(&sensor).unwrap();
+        assert_eq!(
+            span(&sensor, &devices).unwrap(),
+            Some(Span {
+                from_ms: 42,
+                to_ms: 42
             })
         );
         assert_eq!(step(&conn, 0, Direction::Forward).unwrap(), Some(5000));
