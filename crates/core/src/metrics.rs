@@ -286,9 +286,12 @@ pub fn prometheus_text(m: &MetricsView) -> String {
         );
     }
     if let Some(l) = m.push_latency {
+        // Quantiles are a summary's (typed gauge, Prometheus linters and OpenMetrics readers
+        // refused the `quantile` label); its sum and count are left out, which the format
+        // allows: the figures are a rolling window's, not a running total's.
         metric(
             "push_latency_seconds",
-            "gauge",
+            "summary",
             "MQTT receipt to UI batch, over the last 10 s window.",
             &[
                 ("{quantile=\"0.5\"}", l.p50_ms as f64 / 1000.0),
@@ -305,6 +308,12 @@ mod tests {
 
     fn view() -> MetricsView {
         let counters = Arc::new(Counters::default());
+        counters.set_push_latency(Some(LatencyView {
+            p50_ms: 20,
+            p99_ms: 90,
+            max_ms: 95,
+            samples: 10,
+        }));
         counters.count_message(Adapter::Native);
         counters.count_message(Adapter::Face);
         counters.count_record(RecordKind::Position);
@@ -339,6 +348,8 @@ mod tests {
         );
         assert!(text.contains("watchfloor_records_total{kind=\"quarantine\"} 1\n"));
         assert!(text.contains("watchfloor_writer_commit_seconds_count 0\n"));
+        assert!(text.contains("# TYPE watchfloor_push_latency_seconds summary\n"));
+        assert!(text.contains("watchfloor_push_latency_seconds{quantile=\"0.99\"} 0.09\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.rsplit_once(' ').unwrap();
             assert!(name.starts_with("watchfloor_"), "{line}");
