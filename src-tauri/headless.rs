@@ -113,6 +113,15 @@ pub fn start_sync(
 /// `watchfloor record`.
 pub async fn record(settings: Settings, args: RecordArgs) -> anyhow::Result<()> {
     let mut stop = StopSignal::install()?;
+    // The metrics port is taken before anything is recorded: one in use stopped the recorder
+    // after it had connected and taken messages, without flushing them.
+    let metrics_port = match args.metrics {
+        Some(addr) => Some(
+            tiny_http::Server::http(addr)
+                .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?,
+        ),
+        None => None,
+    };
     let pipeline = Pipeline::start(&settings).await?;
     let info = pipeline.info();
     tracing::info!(
@@ -122,8 +131,8 @@ pub async fn record(settings: Settings, args: RecordArgs) -> anyhow::Result<()> 
         client_id = %info.client_id,
         "recording (stop with Ctrl-C or SIGTERM)"
     );
-    let metrics_server = match args.metrics {
-        Some(addr) => Some(MetricsServer::start(addr, pipeline.metrics())?),
+    let metrics_server = match metrics_port {
+        Some(server) => Some(MetricsServer::start(server, pipeline.metrics())?),
         None => None,
     };
     let simulator = start_simulator(&settings, &pipeline)?;
@@ -368,29 +377,29 @@ struct MetricsServer {
 }
 
 impl MetricsServer {
-    fn start(addr: std::net::SocketAddr, metrics: Metrics) -> anyhow::Result<Self> {
-        let server = tiny_http::Server::http(addr)
-            .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
+    fn start(server: tiny_http::Server, metrics: Metrics) -> anyhow::Result<Self> {
+        let addr = server.server_addr();
         let server = std::sync::Arc::new(server);
         let serving = std::sync::Arc::clone(&server);
         let thread = std::thread::Builder::new()
             .name("metrics-http".into())
             .spawn(move || {
                 for request in serving.incoming_requests() {
-                    let response = if request.method() == &tiny_http::Method::Get
-                        && request.url() == "/metrics"
-                    {
-                        let header = tiny_http::Header::from_bytes(
-                            "Content-Type",
-                            "text/plain; version=0.0.4; charset=utf-8",
-                        )
-                        .expect("a valid static header");
-                        tiny_http::Response::from_string(prometheus_text(&metrics.snapshot()))
-                            .with_header(header)
-                    } else {
-                        tiny_http::Response::from_string("not found: try /metrics\n")
-                            .with_status_code(404)
-                    };
+                    // `/metrics?...` too: scrapers may add parameters.
+                    let path = request.url().split('?').next().unwrap_or_default();
+                    let response =
+                        if request.method() == &tiny_http::Method::Get && path == "/metrics" {
+                            let header = tiny_http::Header::from_bytes(
+                                "Content-Type",
+                                "text/plain; version=0.0.4; charset=utf-8",
+                            )
+                            .expect("a valid static header");
+                            tiny_http::Response::from_string(prometheus_text(&metrics.snapshot()))
+                                .with_header(header)
+                        } else {
+                            tiny_http::Response::from_string("not found: try /metrics\n")
+                                .with_status_code(404)
+                        };
                     if let Err(e) = request.respond(response) {
                         tracing::debug!(error = %e, "metrics client went away");
                     }

@@ -1072,7 +1072,36 @@ fn record_serves_prometheus_metrics_when_asked() {
         "{text}"
     );
     assert!(http_get(port, "/").starts_with("HTTP/1.1 404"));
+    // A scraper's parameters do not make it another page.
+    assert!(http_get(port, "/metrics?name[]=x").starts_with("HTTP/1.1 200"));
     assert!(rec.stop_with(Signal::SIGTERM).success());
+
+    // A port already in use is said before anything is recorded, and nothing is.
+    let held = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let taken = held.local_addr().unwrap().to_string();
+    let other = dir.path().join("other.sqlite");
+    let url = broker.url();
+    let mut refused = Watchfloor::start(&[
+        "record",
+        "--broker",
+        &url,
+        "--db",
+        other.to_str().unwrap(),
+        "--metrics",
+        &taken,
+    ]);
+    let status = refused.wait_exit(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(1), "log:\n{}", refused.log());
+    assert!(
+        refused.log().contains("cannot serve metrics on"),
+        "{}",
+        refused.log()
+    );
+    assert!(
+        !refused.log().contains("connected to broker"),
+        "refused before connecting: {}",
+        refused.log()
+    );
 }
 
 #[test]
