@@ -61,6 +61,9 @@ pub struct DeviceState {
     /// which a broker holds back while the console's acknowledgements are held
     /// ([`LiveState::deliveries_held`]).
     speaks_at_qos1: bool,
+    /// Its fixes come at QoS 1 (an OwnTracks phone's locations; native locations are
+    /// subscribed at QoS 0): held back with the rest while acknowledgements are.
+    fixes_at_qos1: bool,
     /// The newest time the device's own clock put on a status. A status stamped on arrival
     /// (a last will with no time) is not compared with it: that would pit the console's clock
     /// against the device's, and a device whose clock is behind would stay offline after its
@@ -516,10 +519,10 @@ impl LiveState {
             let stale = state.online() && (silent || behind);
             let clock_behind = stale && !silent && run_over;
             // Counted like silence (outages left out, a clock set back cut to now, and kept as
-            // it was while the broker may be holding the device's reports back: a phone's
-            // QoS 1 locations).
+            // it was while the broker may be holding the device's fixes back: a phone's QoS 1
+            // locations; a native tracker's come at QoS 0 whatever its statuses do).
             state.fix_heard_ms = state.fix_heard_ms.min(now_ms);
-            let fix_old = if held_back {
+            let fix_old = if held && state.fixes_at_qos1 {
                 state.fix_old
             } else {
                 state.online() && state.fix.is_some() && over(state.fix_heard_ms)
@@ -618,10 +621,11 @@ impl LiveState {
         std::mem::take(&mut self.removed)
     }
 
-    /// Notes that a message of `id` came at QoS 1 (replayed or not).
-    pub fn heard_at_qos1(&mut self, id: &DeviceId) {
-        if let Some(state) = self.devices.get_mut(id) {
+    /// Notes that `msg` came at QoS 1 (replayed or not).
+    pub fn heard_at_qos1(&mut self, msg: &NativeMessage) {
+        if let Some(state) = self.devices.get_mut(msg.device()) {
             state.speaks_at_qos1 = true;
+            state.fixes_at_qos1 |= matches!(msg, NativeMessage::Location { .. });
         }
     }
 
@@ -1262,9 +1266,9 @@ mod tests {
         // "q" speaks at QoS 1 (statuses); "v" too, and sends fixes, the last one before the
         // stall (it parks: heartbeats only from then); "t" sends QoS 0 fixes only.
         live.apply(&status("q", 1_000, true), 1_000);
-        live.heard_at_qos1(&id("q"));
+        live.heard_at_qos1(&status("q", 1_000, true));
         live.apply(&status("v", 500, true), 500);
-        live.heard_at_qos1(&id("v"));
+        live.heard_at_qos1(&status("v", 500, true));
         live.apply(&loc("v", 1_000, 50.0), 1_000);
         live.apply(&loc("t", 1_000, 51.0), 1_000);
         // History writing pauses at 2 s (noticed then): the broker holds QoS 1 back; fixes
@@ -1286,11 +1290,12 @@ mod tests {
     #[test]
     fn while_the_broker_holds_qos1_back_a_phone_keeps_its_fix_as_it_was() {
         let mut live = live_with(10, 600);
-        // A phone's locations come at QoS 1; a QoS 0 tracker's do not.
+        // A phone's locations come at QoS 1; a native tracker's statuses do, its fixes not.
         live.apply(&status("p", 1_000, true), 1_000);
         live.apply(&loc("p", 1_000, 50.0), 1_000);
-        live.heard_at_qos1(&id("p"));
+        live.heard_at_qos1(&loc("p", 1_000, 50.0));
         live.apply(&status("t", 1_000, true), 1_000);
+        live.heard_at_qos1(&status("t", 1_000, true));
         live.apply(&loc("t", 1_000, 51.0), 1_000);
         live.deliveries_held(Some(2_000), 2_000);
         // The tracker goes on with statuses only; the phone is not heard (held back).

@@ -841,7 +841,7 @@ impl LiveTask {
                 });
                 self.apply_live(&m, received_ms, replayed);
                 if qos1 {
-                    self.live.heard_at_qos1(m.device());
+                    self.live.heard_at_qos1(&m);
                 }
                 let m = match (m, before) {
                     // The will that ends the session held: stored at the instant it did.
