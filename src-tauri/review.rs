@@ -105,11 +105,14 @@ pub fn report(db: &std::path::Path, args: &ReportArgs, day_zone: chrono_tz::Tz) 
         Ok(f) => f,
         Err(code) => return code,
     };
-    // Every device's fixes and statuses: a file of status-only sensors is something to
-    // report on (availability).
-    let span = match review::frame::reporting_devices(file.conn())
-        .and_then(|devices| review::timeline::span(file.conn(), &devices))
-    {
+    // The file's span; for a file of status-only sensors (something to report on: their
+    // availability), that of their statuses.
+    let span = review::timeline::span(file.conn(), file.devices()).and_then(|s| match s {
+        Some(s) => Ok(Some(s)),
+        None => review::frame::reporting_devices(file.conn())
+            .and_then(|devices| review::timeline::status_span(file.conn(), &devices)),
+    });
+    let span = match span {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
@@ -132,6 +135,11 @@ pub fn report(db: &std::path::Path, args: &ReportArgs, day_zone: chrono_tz::Tz) 
         } else if args.until.is_none() {
             eprintln!(
                 "watchfloor: --since is after the end of what {} holds: give --until too",
+                db.display()
+            );
+        } else if args.since.is_none() {
+            eprintln!(
+                "watchfloor: --until is before the start of what {} holds: give --since too",
                 db.display()
             );
         } else {

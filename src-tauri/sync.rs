@@ -119,12 +119,10 @@ pub fn terminals(settings: &Settings, command: &TerminalsCommand) -> ExitCode {
             TerminalsCommand::List => {
                 let conn = store::open_read_only(&settings.db_path)?;
                 let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-                let current = store::migration::SCHEMA_VERSION;
-                if found < current {
+                if found < store::migration::TERMINALS_FROM {
                     anyhow::bail!(
-                        "history file {} is from an older Watchfloor (schema {found}; this one \
-                         reads {current}) and a listing does not upgrade it: run the console or \
-                         `watchfloor record` on it once",
+                        "history file {} is from a Watchfloor before face terminals (schema \
+                         {found}): it holds none",
                         settings.db_path.display()
                     );
                 }

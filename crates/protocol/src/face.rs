@@ -335,11 +335,9 @@ pub fn decode(
             time_or_arrival(required_time(info).map(Some)).0,
             None,
         ))),
-        (Topic::Rec, "RecPush") => {
-            record(device.clone(), &id_text, info, zone, (ctx.now_ms, payload))
-        }
+        (Topic::Rec, "RecPush") => record(device.clone(), &id_text, info, zone, ctx.now_ms),
         (Topic::Snap, "StrSnapPush") => {
-            let (snap, snap_key) = push_id(info, "SnapID", payload)?;
+            let (snap, snap_key) = push_id(info, "SnapID")?;
             let image = jpeg(info.get("pic").or_else(|| msg.get("pic")));
             // A stranger at the door is raised whatever the terminal's clock says.
             let (time, note) = time_or_arrival(required_time(info).map(Some));
@@ -445,9 +443,9 @@ fn record(
     terminal: &str,
     info: &Map<String, Value>,
     zone: Tz,
-    (now_ms, payload): (i64, &[u8]),
+    now_ms: i64,
 ) -> Result<FaceMessage, DecodeError> {
-    let (record_id, record_key) = push_id(info, "RecordID", payload)?;
+    let (record_id, record_key) = push_id(info, "RecordID")?;
     // Absent is read as 0, "none": no verification took place.
     let verify = optional_number(info, "VerifyStatus")?.unwrap_or(0.0) as i64;
     let person_type = optional_number(info, "PersonType")?.unwrap_or(0.0) as i64;
@@ -637,21 +635,21 @@ fn tidy_text(text: &str, limit: usize) -> String {
 
 /// A push's own id (`RecordID`, `SnapID`) as the terminal sent it, which its PushAck answers
 /// with, and the key the push is stored and deduplicated by: the same, or for a blank id `h`
-/// and the message's hash. Every push with a blank id was one key (`rec-`), so all but the
-/// first were taken for redeliveries and dropped (and answered, so the terminal forgot them);
-/// refused instead, they went unanswered, and a terminal that sends its backlog in order sent
-/// that one again for ever, its later records queued behind it. A copy sent again is the same
-/// bytes, so the same key.
-fn push_id(
-    info: &Map<String, Value>,
-    field: &str,
-    payload: &[u8],
-) -> Result<(String, String), DecodeError> {
+/// and a hash of what it says (`info`, but `Sendintime`, which a terminal turns from live to
+/// backlog when it sends a record again; the envelope's messageId is left out with the rest
+/// of the envelope). Every push with a blank id was one key (`rec-`), so all but the first were
+/// taken for redeliveries and dropped (and answered, so the terminal forgot them); refused
+/// instead, they went unanswered, and a terminal that sends its backlog in order sent that one
+/// again for ever, its later records queued behind it.
+fn push_id(info: &Map<String, Value>, field: &str) -> Result<(String, String), DecodeError> {
     let id = text(info, field)
         .ok_or_else(|| DecodeError::Json(format!("missing field `info.{field}`")))?;
     let key = if id.trim().is_empty() {
+        let mut said = info.clone();
+        said.remove("Sendintime");
         let mut hash = fnv::FnvHasher::default();
-        hash.write(payload);
+        // A map of JSON values always serializes; its keys come in sorted order.
+        hash.write(serde_json::to_string(&said).unwrap_or_default().as_bytes());
         format!("h{:016x}", hash.finish())
     } else {
         id.clone()
@@ -1296,6 +1294,15 @@ mod tests {
             let id = event_id(&first);
             assert!(id.starts_with(prefix), "{id}");
             assert_eq!(event_id(&first), id, "a copy sent again is one");
+            // So is one the terminal sends again itself, from its backlog, in a new envelope.
+            let mut again: Value = serde_json::from_str(&first).unwrap();
+            again["messageId"] = "m-2".into();
+            again["info"]["Sendintime"] = 0.into();
+            assert_eq!(
+                event_id(&again.to_string()),
+                id,
+                "re-pushed from the backlog"
+            );
             assert_ne!(event_id(&second), id, "two pushes are two");
             // Answered with the id the terminal sent, or it pushes it again for ever.
             let answer = decode(BASE, topic, first.as_bytes(), ctx())

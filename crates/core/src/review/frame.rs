@@ -126,7 +126,9 @@ struct Fix {
     accuracy: Option<f64>,
 }
 
-/// Where each of `devices` was at `at_ms`: devices with no fix before `at_ms` are left out.
+/// Where each of `devices` was at `at_ms`: one with no fix by then but a status is there with
+/// no place (lat and lon `None`); one heard from neither way by then is left out. (The review
+/// window asks for the devices with fixes; `review --at` for every reporting device.)
 pub fn frame_at(
     conn: &Connection,
     devices: &[DeviceMeta],

@@ -25,9 +25,11 @@ const MOMENTS: &[(&str, &str)] = &[
     ("attendance", "ts_ms"),
 ];
 
-/// The span covered by fixes and statuses (index seeks at each end of each device's) and by
-/// the time-indexed tables; `None` for an empty file. A file of status-only sensors has a span
-/// (report said it held nothing to report on).
+/// The span covered by fixes (one index seek at each end of each device) and by the
+/// time-indexed tables; `None` for an empty file. Statuses are not counted: a retained status
+/// or will replayed at the start of a file carries the device's own old time (weeks before,
+/// for one offline since), and the window opened on an empty map that long before anything
+/// happened. See [`status_span`] for a file with nothing else.
 pub fn span(conn: &Connection, devices: &[DeviceMeta]) -> rusqlite::Result<Option<Span>> {
     let mut lo: Option<i64> = None;
     let mut hi: Option<i64> = None;
@@ -41,16 +43,11 @@ pub fn span(conn: &Connection, devices: &[DeviceMeta]) -> rusqlite::Result<Optio
     };
     let mut per_device = conn.prepare_cached(
         "SELECT (SELECT ts_ms FROM positions WHERE device_id = ?1 ORDER BY ts_ms LIMIT 1),
-                (SELECT ts_ms FROM positions WHERE device_id = ?1 ORDER BY ts_ms DESC LIMIT 1),
-                (SELECT ts_ms FROM statuses WHERE device_id = ?1 ORDER BY ts_ms LIMIT 1),
-                (SELECT ts_ms FROM statuses WHERE device_id = ?1 ORDER BY ts_ms DESC LIMIT 1)",
+                (SELECT ts_ms FROM positions WHERE device_id = ?1 ORDER BY ts_ms DESC LIMIT 1)",
     )?;
     for d in devices {
-        let (a, b, c, e) = per_device.query_row([&d.id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?;
+        let (a, b) = per_device.query_row([&d.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         widen(a, b);
-        widen(c, e);
     }
     for (table, col) in MOMENTS {
         let (a, b) = conn.query_row(
@@ -61,6 +58,38 @@ pub fn span(conn: &Connection, devices: &[DeviceMeta]) -> rusqlite::Result<Optio
         widen(a, b);
     }
     Ok(lo.zip(hi).map(|(from_ms, to_ms)| Span { from_ms, to_ms }))
+}
+
+/// The span of the statuses received while recording (index seeks at each end of each
+/// device's, from its first status received as it happened: a replayed one stored with its
+/// old time is left out by starting at the file's first receipt): what a file of status-only
+/// sensors has to report on, which [`span`] does not count.
+pub fn status_span(conn: &Connection, devices: &[DeviceMeta]) -> rusqlite::Result<Option<Span>> {
+    let first_receipt: Option<i64> =
+        conn.query_row("SELECT min(received_ms) FROM statuses", [], |r| r.get(0))?;
+    let Some(first_receipt) = first_receipt else {
+        return Ok(None);
+    };
+    let mut per_device = conn.prepare_cached(
+        "SELECT (SELECT ts_ms FROM statuses WHERE device_id = ?1 AND ts_ms >= ?2
+                 ORDER BY ts_ms LIMIT 1),
+                (SELECT ts_ms FROM statuses WHERE device_id = ?1 ORDER BY ts_ms DESC LIMIT 1)",
+    )?;
+    let (mut lo, mut hi): (Option<i64>, Option<i64>) = (None, None);
+    for d in devices {
+        let (a, b): (Option<i64>, Option<i64>) =
+            per_device.query_row((&d.id, first_receipt), |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if let Some(a) = a {
+            lo = Some(lo.map_or(a, |l| l.min(a)));
+        }
+        if let Some(b) = b {
+            hi = Some(hi.map_or(b, |h| h.max(b)));
+        }
+    }
+    Ok(lo
+        .zip(hi)
+        .filter(|(a, b)| a <= b)
+        .map(|(from_ms, to_ms)| Span { from_ms, to_ms }))
 }
 
 /// Which way to step.
@@ -124,24 +153,29 @@ mod tests {
         assert_eq!(
             span(&conn, &devices).unwrap(),
             Some(Span {
-                from_ms: 900, // v1's first status, before its first fix
+                from_ms: 1000, // the first fix, not v1's status before it
                 to_ms: 700_000
             })
         );
-        // A file of a status-only sensor has its span too.
+        // A file of status-only sensors: nothing to span but their statuses, from the first
+        // received as it happened (a retained one replayed at the start, stored with its own
+        // old time, is not).
         let sensor = crate::store::open_in_memory().unwrap();
         sensor
-            .execute(
-                "INSERT INTO statuses (device_id, ts_ms, online, simulated, received_ms) VALUES ('s', 42, 1, 0, 0)",
-                [],
+            .execute_batch(
+                "INSERT INTO statuses (device_id, ts_ms, online, simulated, received_ms) VALUES
+                   ('s', 42, 0, 0, 5000),
+                   ('s', 5000, 1, 0, 5000),
+                   ('s', 9000, 1, 0, 9000);",
             )
             .unwrap();
         let devices = crate::review::frame::reporting_devices(&sensor).unwrap();
+        assert_eq!(span(&sensor, &devices).unwrap(), None);
         assert_eq!(
-            span(&sensor, &devices).unwrap(),
+            status_span(&sensor, &devices).unwrap(),
             Some(Span {
-                from_ms: 42,
-                to_ms: 42
+                from_ms: 5000,
+                to_ms: 9000
             })
         );
         assert_eq!(step(&conn, 0, Direction::Forward).unwrap(), Some(5000));

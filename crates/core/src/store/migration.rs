@@ -41,6 +41,10 @@ pub enum MigrationError {
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// The first schema with the face terminals' tables (terminals, groups, sync jobs): what
+/// `watchfloor terminals list` reads, in place, from any file since.
+pub const TERMINALS_FROM: i64 = 3;
+
 /// The oldest schema offline review reads in place: the migrations after it add only what review
 /// never reads (5: the employee directory's version; 6: the sync's inputs' version) or an index
 /// it reads as well without (7: events by device, the same rows found by a scan), so a file
