@@ -48,18 +48,8 @@ impl<W: Write> Writer<W> {
     /// Writes `row` as serde and the csv crate would (a header row from its field names before
     /// the first), each cell through [`cell`].
     pub fn serialize<T: Serialize>(&mut self, row: &T) -> csv::Result<()> {
-        let mut scratch = csv::WriterBuilder::new()
-            .has_headers(!self.wrote_header)
-            .from_writer(Vec::new());
-        scratch.serialize(row)?;
-        let bytes = scratch
-            .into_inner()
-            .map_err(|e| csv::Error::from(e.into_error()))?;
-        let mut records = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .from_reader(bytes.as_slice());
-        for record in records.records() {
-            self.write_record(record?.iter())?;
+        for record in serde_records(row, !self.wrote_header)? {
+            self.write_record(record.iter())?;
         }
         self.wrote_header = true;
         Ok(())
@@ -68,27 +58,34 @@ impl<W: Write> Writer<W> {
     /// Writes the header row of `T` (its field names) unless a row went before: a file with
     /// no rows still says its columns (an empty file broke the tools that read the report).
     pub fn ensure_header<T: Serialize + Default>(&mut self) -> csv::Result<()> {
-        if self.wrote_header {
-            return Ok(());
+        if !self.wrote_header {
+            if let Some(header) = serde_records(&T::default(), true)?.first() {
+                self.write_record(header.iter())?;
+            }
+            self.wrote_header = true;
         }
-        let mut scratch = csv::WriterBuilder::new().from_writer(Vec::new());
-        scratch.serialize(T::default())?;
-        let bytes = scratch
-            .into_inner()
-            .map_err(|e| csv::Error::from(e.into_error()))?;
-        let mut records = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .from_reader(bytes.as_slice());
-        if let Some(header) = records.records().next() {
-            self.write_record(header?.iter())?;
-        }
-        self.wrote_header = true;
         Ok(())
     }
 
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// The records the csv crate makes of `row` (its header first, when asked).
+fn serde_records<T: Serialize>(row: &T, with_header: bool) -> csv::Result<Vec<csv::StringRecord>> {
+    let mut scratch = csv::WriterBuilder::new()
+        .has_headers(with_header)
+        .from_writer(Vec::new());
+    scratch.serialize(row)?;
+    let bytes = scratch
+        .into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))?;
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(bytes.as_slice())
+        .records()
+        .collect()
 }
 
 #[cfg(test)]

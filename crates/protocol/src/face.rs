@@ -1135,6 +1135,24 @@ mod tests {
         );
     }
 
+    /// The event id T1's alarm `payload` gets when it arrives at `now_ms`.
+    fn alarm_id_at(now_ms: i64, payload: &serde_json::Value) -> String {
+        let ctx = FaceContext { now_ms, ..ctx() };
+        match decode(
+            BASE,
+            "mqtt/face/T1/Alarm",
+            payload.to_string().as_bytes(),
+            ctx,
+        )
+        .unwrap()
+        .messages
+        .remove(0)
+        {
+            NativeMessage::Event { event, .. } => event.event_id,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn an_alarm_with_no_message_id_or_no_usable_time_is_raised_all_the_same() {
         let decode_alarm =
@@ -1148,22 +1166,7 @@ mod tests {
         let a = decode_alarm(&no_id);
         assert!(a.event_id.starts_with("alarm-h"), "{}", a.event_id);
         assert_eq!(decode_alarm(&no_id).event_id, a.event_id);
-        let later = |now_ms: i64, payload: &serde_json::Value| {
-            let ctx = FaceContext { now_ms, ..ctx() };
-            match decode(
-                BASE,
-                "mqtt/face/T1/Alarm",
-                payload.to_string().as_bytes(),
-                ctx,
-            )
-            .unwrap()
-            .messages
-            .remove(0)
-            {
-                NativeMessage::Event { event, .. } => event.event_id,
-                other => panic!("{other:?}"),
-            }
-        };
+        let later = alarm_id_at;
         assert_ne!(
             later(NOW + 86_400_000, &no_id),
             a.event_id,
@@ -1246,22 +1249,7 @@ mod tests {
         }
         // With no time either, the ten minutes it arrived in tell a reboot's "1" from the last.
         let timeless = serde_json::json!({"messageId": "1", "operator": "DoorAlarm", "info": {"facesluiceId": "T1"}});
-        let at = |now_ms: i64| {
-            let ctx = FaceContext { now_ms, ..ctx() };
-            match decode(
-                BASE,
-                "mqtt/face/T1/Alarm",
-                timeless.to_string().as_bytes(),
-                ctx,
-            )
-            .unwrap()
-            .messages
-            .remove(0)
-            {
-                NativeMessage::Event { event, .. } => event.event_id,
-                other => panic!("{other:?}"),
-            }
-        };
+        let at = |now_ms: i64| alarm_id_at(now_ms, &timeless);
         assert_eq!(at(NOW + 1_000), at(NOW), "a redelivery is one");
         assert_ne!(at(NOW + 86_400_000), at(NOW), "the next night's is its own");
         // No operator, and an `info` that is not an object: raised all the same.
