@@ -45,6 +45,9 @@ const driver = await startDriver({
 });
 let session;
 let fleet;
+const fleetLines = [];
+let fleetDied = null;
+let stopping = false;
 try {
   session = await Session.create(driver.port, app, []);
   // A smaller window leaves the software rasteriser fewer pixels to fill each frame.
@@ -59,7 +62,14 @@ try {
   }
   await until('the map', () => session.execute(`return document.querySelector('[data-testid=map]')?.dataset.mapLoaded === 'true';`), 120_000);
   if (flags.load === 'fleet') {
-    fleet = spawn(publisher, ['fleet', '--port', String(brokerPort), '--devices', devices, '--hz', hz, '--seconds', '3600'], { stdio: 'ignore' });
+    fleet = spawn(publisher, ['fleet', '--port', String(brokerPort), '--devices', devices, '--hz', hz, '--seconds', '3600'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // How far behind schedule it ran (its fixes carry the time they were due, so a late
+    // publisher adds to the latency measured rather than hiding in it), and whether it died.
+    fleet.stdout.setEncoding('utf8');
+    fleet.stdout.on('data', (text) => fleetLines.push(...text.split('\n').filter(Boolean)));
+    fleet.on('exit', (code, signal) => {
+      if (!stopping) fleetDied = `the load generator exited (${code ?? signal}) during the run`;
+    });
   }
   await until(
     `${devices} devices on screen`,
@@ -76,7 +86,7 @@ try {
   while (Date.now() < end) {
     await new Promise((r) => setTimeout(r, 10_000));
     rounds.push(
-      await session.execute(`const p = window.__watchfloorPerf; return { latency: p.latency(), arrival: p.arrival?.() ?? null, ipc: p.ipc?.() ?? null, apply: p.apply(), paint: p.paint(), diff: p.diff?.() ?? null, send: p.send?.() ?? null, frames: p.frames?.() ?? null };`),
+      await session.execute(`const p = window.__watchfloorPerf; return { latency: p.latency(), arrival: p.arrival?.() ?? null, ipc: p.ipc?.() ?? null, apply: p.apply(), paint: p.paint(), diff: p.diff?.() ?? null, send: p.send?.() ?? null, frames: p.frames?.() ?? null, undrawn: p.undrawn?.() ?? null };`),
     );
   }
   const fmt = (s) => (s ? `p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms, max ${s.max.toFixed(1)} ms (n=${s.n})` : 'no samples');
@@ -91,8 +101,16 @@ try {
     console.log(`            of updates: diff ${fmt(r.diff)}`);
     console.log(`                        send ${fmt(r.send)}`);
     console.log(`          frame gaps    ${fmt(r.frames)}`);
+    // Map updates not seen drawn within 2 s are not stamped (they would cap the figure).
+    if (r.undrawn) console.log(`          map updates not seen drawn within 2 s since the start: ${r.undrawn}`);
   });
+  for (const line of fleetLines) console.log(line);
+  if (fleetDied) {
+    console.error(`bench-ui: ${fleetDied}: the figures above are not of the load asked for`);
+    process.exitCode = 1;
+  }
 } finally {
+  stopping = true;
   fleet?.kill('SIGTERM');
   await session?.close();
   await driver.stop();

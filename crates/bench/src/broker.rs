@@ -78,14 +78,64 @@ pub fn location(n: u32, seq: u64) -> (String, Vec<u8>) {
 /// Publishes `messages` QoS 0 locations round-robin over `devices`, as fast as the broker takes
 /// them; returns the publisher's own elapsed time.
 pub async fn publish_locations(port: u16, messages: u64, devices: u32) -> anyhow::Result<Duration> {
+    publish_each(port, messages, move |seq| {
+        location(u32::try_from(seq % u64::from(devices)).unwrap_or(0), seq)
+    })
+    .await
+}
+
+/// `rounds` fixes for each of `devices`, a second apart in device time (round-robin: every
+/// device's trail fills, up to the console's ten minutes at 1 Hz), at most `per_second` a
+/// second (0: as fast as the broker takes them; a broker drops QoS 0 messages a subscriber
+/// falls behind on, and the trails would not fill); returns the publisher's elapsed time.
+pub async fn publish_rounds(
+    port: u16,
+    devices: u32,
+    rounds: u32,
+    per_second: u64,
+) -> anyhow::Result<Duration> {
+    let messages = u64::from(devices) * u64::from(rounds);
+    publish_each_at(port, messages, per_second, move |seq| {
+        let n = u32::try_from(seq % u64::from(devices)).unwrap_or(0);
+        let round = i64::try_from(seq / u64::from(devices)).unwrap_or(0);
+        let topic = format!("devices/bench-{n:05}/location");
+        let ts = 1_700_000_000_000i64 + round * 1000;
+        let lat = 51.9 + f64::from(n % 1000) * 1e-4 + round as f64 * 1e-5;
+        let payload =
+            format!(r#"{{"ts":{ts},"lat":{lat:.6},"lon":4.47917,"speed":12.5,"heading":0}}"#);
+        (topic, payload.into_bytes())
+    })
+    .await
+}
+
+/// Publishes `messages` QoS 0 messages, the `seq`th being `make(seq)`, as fast as the broker
+/// takes them; returns the publisher's own elapsed time.
+async fn publish_each(
+    port: u16,
+    messages: u64,
+    make: impl Fn(u64) -> (String, Vec<u8>) + Send + 'static,
+) -> anyhow::Result<Duration> {
+    publish_each_at(port, messages, 0, make).await
+}
+
+/// [`publish_each`] at most `per_second` messages a second (0: no limit).
+async fn publish_each_at(
+    port: u16,
+    messages: u64,
+    per_second: u64,
+    make: impl Fn(u64) -> (String, Vec<u8>) + Send + 'static,
+) -> anyhow::Result<Duration> {
     let mut opts = MqttOptions::new("bench-publisher", "127.0.0.1", port);
     opts.set_keep_alive(Duration::from_secs(30));
     let (client, mut eventloop) = AsyncClient::new(opts, 10_000);
     let started = Instant::now();
     let producer = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
         for seq in 0..messages {
-            let n = u32::try_from(seq % u64::from(devices)).unwrap_or(0);
-            let (topic, payload) = location(n, seq);
+            if per_second > 0 && seq % (per_second / 100).max(1) == 0 {
+                tick.tick().await;
+            }
+            let (topic, payload) = make(seq);
             client
                 .publish(topic, QoS::AtMostOnce, false, payload)
                 .await?;
@@ -104,9 +154,10 @@ pub async fn publish_locations(port: u16, messages: u64, devices: u32) -> anyhow
     Ok(started.elapsed())
 }
 
-/// A fix for device `n` of a fleet spread over about 20 x 20 km, stamped with the wall clock
-/// (so the console's device-to-screen latency is measured from when it was sent); each device
-/// drives a slow circle of its own, so every fix moves its symbol.
+/// A fix for device `n` of a fleet spread over about 20 x 20 km (100 devices a row: 1,000
+/// devices are 10 rows, about 2 x 20 km), stamped `now_ms` (the wall-clock time it was due:
+/// the console's device-to-screen latency is measured from then); each device drives a slow
+/// circle of its own, so every fix moves its symbol.
 pub fn live_location(n: u32, now_ms: i64) -> (String, Vec<u8>) {
     let topic = format!("devices/fleet-{n:05}/location");
     let side = 100.0;
@@ -127,15 +178,16 @@ pub async fn publish_paced(port: u16, devices: u32, hz: u32, seconds: u64) -> an
     publish_fleet(port, devices, hz, seconds, |n, seq, _| location(n, seq)).await
 }
 
-/// Like [`publish_paced`], but the fixes carry the wall clock and move ([`live_location`]).
+/// Like [`publish_paced`], but the fixes carry the wall-clock time each was due and move
+/// ([`live_location`]); every 10 s it prints how far behind schedule the publisher ran.
 pub async fn publish_live_fleet(
     port: u16,
     devices: u32,
     hz: u32,
     seconds: u64,
 ) -> anyhow::Result<u64> {
-    publish_fleet(port, devices, hz, seconds, |n, _, now| {
-        live_location(n, now)
+    publish_fleet(port, devices, hz, seconds, |n, _, due| {
+        live_location(n, due)
     })
     .await
 }
@@ -155,21 +207,31 @@ async fn publish_fleet(
     opts.set_keep_alive(Duration::from_secs(30));
     let (client, mut eventloop) = AsyncClient::new(opts, 10_000);
     let driver = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
-    // 100 ticks a second, each carrying its share of the rate.
-    let per_second = u64::from(devices) * u64::from(hz);
+    // 100 ticks a second, each carrying its share of the rate. Each fix is stamped with the
+    // time it was due, not the time it went out: a publisher held up on the shared cores
+    // (or by a full client queue) would otherwise leave its own delay out of the latency
+    // measured from the stamp (coordinated omission).
+    let per_second = (u64::from(devices) * u64::from(hz)).max(1);
     let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let started_ms = chrono::Utc::now().timestamp_millis();
     let mut seq = 0u64;
+    let mut behind_ms = 0i64;
     for t in 0..seconds * 100 {
         tick.tick().await;
         let due = per_second * (t + 1) / 100;
         while seq < due {
             let n = u32::try_from(seq % u64::from(devices)).unwrap_or(0);
-            let now = chrono::Utc::now().timestamp_millis();
-            let (topic, payload) = fix(n, seq, now);
+            let due_ms = started_ms + i64::try_from(seq * 1000 / per_second).unwrap_or(i64::MAX);
+            behind_ms = behind_ms.max(chrono::Utc::now().timestamp_millis() - due_ms);
+            let (topic, payload) = fix(n, seq, due_ms);
             client
                 .publish(topic, QoS::AtMostOnce, false, payload)
                 .await?;
             seq += 1;
+        }
+        if (t + 1) % 1000 == 0 {
+            println!("fleet: {seq} sent; at most {behind_ms} ms behind schedule in the last 10 s");
+            behind_ms = 0;
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;

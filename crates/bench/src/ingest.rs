@@ -82,6 +82,23 @@ impl Recorder {
     }
 }
 
+impl Recorder {
+    /// Stops the recorder with SIGTERM, as an operator would; the messages it says it received.
+    fn stop_for_received(&mut self) -> anyhow::Result<u64> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        self.child.wait()?;
+        let log = std::fs::read_to_string(&self.log)?;
+        log.lines()
+            .rev()
+            .find_map(|l| l.split("received=").nth(1))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .context("the recorder's last line names no received count")
+    }
+}
+
 impl Drop for Recorder {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -169,18 +186,32 @@ pub fn ingest(watchfloor: &Path, messages: u64, devices: u32) -> anyhow::Result<
     Ok(())
 }
 
-pub fn memory(watchfloor: &Path, devices: u32) -> anyhow::Result<()> {
+pub fn memory(watchfloor: &Path, devices: u32, fixes: u32) -> anyhow::Result<()> {
     let broker = Mosquitto::start()?;
-    let rec = Recorder::start(watchfloor, &broker)?;
+    let mut rec = Recorder::start(watchfloor, &broker)?;
     let (idle_rss, _, idle_anon) = rec.memory_kib()?;
     let rt = runtime()?;
-    // Three rounds of one fix per device, so every device holds a position and a short trail.
-    let messages = u64::from(devices) * 3;
-    rt.block_on(broker::publish_locations(broker.port, messages, devices))?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while rec.count("positions") < messages {
+    // `fixes` rounds of one fix per device, a second apart in device time: 3 (the default)
+    // gives every device a position and a short trail; 600 fills every trail (ten minutes at
+    // 1 Hz), the most live state holds.
+    let messages = u64::from(devices) * u64::from(fixes);
+    // Paced (25,000 a second), so that the broker drops none and every trail fills.
+    rt.block_on(broker::publish_rounds(broker.port, devices, fixes, 25_000))?;
+    // Every fix stored; or, under a flood the writer sheds QoS 0 history rows from (live
+    // state took every fix all the same), no new row for 3 s.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let (mut last, mut still_since) = (0, Instant::now());
+    loop {
+        let stored = rec.count("positions");
+        if stored >= messages || still_since.elapsed() > Duration::from_secs(3) {
+            println!("stored {stored} of {messages} fixes (QoS 0 history rows may be shed under a flood; live state takes every fix)");
+            break;
+        }
+        if stored != last {
+            (last, still_since) = (stored, Instant::now());
+        }
         if Instant::now() > deadline {
-            bail!("record stored {} of {messages}", rec.count("positions"));
+            bail!("record stored {stored} of {messages} in 600 s");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -188,7 +219,7 @@ pub fn memory(watchfloor: &Path, devices: u32) -> anyhow::Result<()> {
     let (rss, hwm, anon) = rec.memory_kib()?;
     let mib = |k: u64| k as f64 / 1024.0;
     println!(
-        "| memory: watchfloor record, {devices} live devices | RSS | of which private (RssAnon) |"
+        "| memory: watchfloor record, {devices} live devices, {fixes} fixes each | RSS | of which private (RssAnon) |"
     );
     println!("|---|---|---|");
     println!(
@@ -202,6 +233,12 @@ pub fn memory(watchfloor: &Path, devices: u32) -> anyhow::Result<()> {
         mib(anon)
     );
     println!("| peak RSS (VmHWM) | {:.1} MiB | |", mib(hwm));
+    // Every fix reached live state, or the trails are not as full as asked.
+    let received = rec.stop_for_received()?;
+    println!("received {received} of {messages} fixes sent");
+    if received < messages {
+        bail!("the broker or the link dropped fixes: the trails hold fewer than asked");
+    }
     Ok(())
 }
 

@@ -68,6 +68,9 @@ enum Command {
         watchfloor: PathBuf,
         #[arg(long, default_value_t = 10_000)]
         devices: u32,
+        /// Fixes per device, a second apart in device time (600 fills every trail).
+        #[arg(long, default_value_t = 3)]
+        fixes: u32,
     },
     /// Employees synced to simulated face terminals.
     Facesync {
@@ -156,7 +159,8 @@ fn main() -> anyhow::Result<()> {
         Command::Memory {
             watchfloor,
             devices,
-        } => ingest::memory(&watchfloor, devices),
+            fixes,
+        } => ingest::memory(&watchfloor, devices, fixes),
         Command::Facesync {
             employees,
             terminals,

@@ -95,7 +95,7 @@ pub struct DeviceState {
     /// silent") at the start of every console, before its next fix a second later.
     replay_grace_from_ms: Option<i64>,
     /// Recent fixes, oldest first.
-    pub trail: VecDeque<TrailPoint>,
+    trail: VecDeque<TrailFix>,
     /// The operator's groups this device is in (placed when it is first seen).
     pub groups: std::sync::Arc<[String]>,
     /// The fix's speed (and its heading, if it had none) were estimated from the device's
@@ -575,7 +575,7 @@ impl LiveState {
     pub fn trail(&self, id: &DeviceId) -> Vec<TrailPoint> {
         self.devices
             .get(id)
-            .map(|s| s.trail.iter().copied().collect())
+            .map(|s| s.trail.iter().map(TrailFix::point).collect())
             .unwrap_or_default()
     }
 
@@ -670,14 +670,14 @@ const ESTIMATE_MAX_SPEED_MS: f64 = 100.0;
 /// Without it a device that sends positions only (the simplest native message, OwnTracks with
 /// no velocity) was drawn as stopped, with no heading arrow, while it drove.
 fn estimate_motion(
-    trail: &VecDeque<TrailPoint>,
+    trail: &VecDeque<TrailFix>,
     held: Option<&Fix>,
     fix: &Fix,
 ) -> Option<(f64, Option<f64>)> {
     let span_start =
         trail.partition_point(|p| p.ts_ms <= fix.ts_ms.saturating_sub(ESTIMATE_SPAN_MS));
     let (ts_ms, lat, lon) = match span_start.checked_sub(1).and_then(|i| trail.get(i)) {
-        Some(p) => (p.ts_ms, p.lat, p.lon),
+        Some(p) => (p.ts_ms, p.lat(), p.lon()),
         None => held.map(|h| (h.ts_ms, h.lat, h.lon))?,
     };
     motion_between(
@@ -714,21 +714,21 @@ pub(crate) fn motion_between(
 
 /// Inserts `fix` in device-time order (a late fix lands where it belongs; a duplicate is
 /// skipped) and drops points older than `window` before the newest, or beyond the cap.
-fn add_to_trail(trail: &mut VecDeque<TrailPoint>, fix: &Fix, window: Duration) {
+fn add_to_trail(trail: &mut VecDeque<TrailFix>, fix: &Fix, window: Duration) {
     if window.is_zero() {
         return;
     }
-    let point = TrailPoint {
-        ts_ms: fix.ts_ms,
-        lat: fix.lat,
-        lon: fix.lon,
-        speed: fix.speed,
-    };
     let at = trail.partition_point(|p| p.ts_ms < fix.ts_ms);
     if trail.get(at).is_some_and(|p| p.ts_ms == fix.ts_ms) {
         return;
     }
-    trail.insert(at, point);
+    // Room as the trail grows, doubling as a VecDeque does, but never past the cap: doubling
+    // alone took a full trail of 600 points to 1,024 places.
+    if trail.len() == trail.capacity() && trail.len() < MAX_TRAIL_POINTS + 1 {
+        let more = trail.len().max(4).min(MAX_TRAIL_POINTS + 1 - trail.len());
+        trail.reserve_exact(more);
+    }
+    trail.insert(at, TrailFix::new(fix));
     let newest = trail.back().map_or(fix.ts_ms, |p| p.ts_ms);
     let oldest_kept = newest.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
     while trail
@@ -747,6 +747,47 @@ fn said_at(msg: &NativeMessage) -> Option<i64> {
             (!status.stamped_on_arrival).then_some(status.ts_ms)
         }
         NativeMessage::Event { event, .. } => (!event.stamped_on_arrival).then_some(event.ts_ms),
+    }
+}
+
+/// One point of a trail as kept: 24 bytes, not the 40 of a [`TrailPoint`] (with every device's
+/// trail full, 600 points each, 10,000 devices held 230 MiB more that way). Microdegrees are
+/// 0.11 m; a speed in f32 is exact to far below a GPS's own error.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct TrailFix {
+    ts_ms: i64,
+    lat_e6: i32,
+    lon_e6: i32,
+    speed: Option<f32>,
+}
+
+impl TrailFix {
+    fn new(fix: &Fix) -> Self {
+        // Latitude and longitude are checked to ±90 and ±180 by every decoder: in range.
+        let e6 = |deg: f64| (deg * 1e6).round() as i32;
+        Self {
+            ts_ms: fix.ts_ms,
+            lat_e6: e6(fix.lat),
+            lon_e6: e6(fix.lon),
+            speed: fix.speed.map(|s| s as f32),
+        }
+    }
+
+    fn lat(&self) -> f64 {
+        f64::from(self.lat_e6) / 1e6
+    }
+
+    fn lon(&self) -> f64 {
+        f64::from(self.lon_e6) / 1e6
+    }
+
+    fn point(&self) -> TrailPoint {
+        TrailPoint {
+            ts_ms: self.ts_ms,
+            lat: self.lat(),
+            lon: self.lon(),
+            speed: self.speed.map(f64::from),
+        }
     }
 }
 
@@ -1572,6 +1613,29 @@ mod tests {
     }
 
     #[test]
+    fn a_trail_point_keeps_its_place_to_the_microdegree() {
+        let fix = Fix {
+            ts_ms: 5,
+            lat: -33.868_819_7,
+            lon: 151.209_295_5,
+            alt: None,
+            heading: None,
+            speed: Some(12.34),
+            accuracy: None,
+        };
+        let p = TrailFix::new(&fix).point();
+        assert!(
+            (p.lat - fix.lat).abs() <= 5e-7 && (p.lon - fix.lon).abs() <= 5e-7,
+            "{p:?}"
+        );
+        assert!((p.speed.unwrap() - 12.34).abs() < 1e-5);
+        for (lat, lon) in [(90.0, 180.0), (-90.0, -180.0)] {
+            let edge = TrailFix::new(&Fix { lat, lon, ..fix }).point();
+            assert_eq!((edge.lat, edge.lon), (lat, lon));
+        }
+    }
+
+    #[test]
     fn the_trail_is_in_device_time_order_without_duplicates_and_bounded() {
         let mut live = live_with(60, 10);
         for ts in [1_000, 3_000, 2_000, 3_000, 4_000] {
@@ -1596,6 +1660,15 @@ mod tests {
             live.apply(&loc("b", ts, 0.0), ts);
         }
         assert_eq!(live.trail(&id("b")).len(), MAX_TRAIL_POINTS);
+        // A full trail holds its points and little more: 24 bytes each, not a doubled
+        // buffer of 40-byte points.
+        assert_eq!(std::mem::size_of::<TrailFix>(), 24);
+        let kept = &live.get(&id("b")).unwrap().trail;
+        assert!(
+            kept.capacity() <= MAX_TRAIL_POINTS + 1,
+            "{}",
+            kept.capacity()
+        );
         assert!(live.trail(&id("nobody")).is_empty());
 
         let mut off = live_with(60, 0);

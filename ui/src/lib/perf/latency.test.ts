@@ -44,14 +44,37 @@ describe('latency measurement', () => {
   it('measures from the device timestamp to the paint that showed it', () => {
     const p = new PaintLatency();
     p.handed([1000, 1040]);
-    p.painted(1050); // not sent to the map yet: no samples
+    p.painted(p.drawn(), 1050); // not sent to the map yet: no samples
     expect(p.window.summary(1050)).toBeNull();
     p.sent();
     p.handed([1090]); // arrives after the setData: waits for the next one
-    p.painted(1100);
+    p.painted(p.drawn(), 1100);
     expect(p.window.summary(1100)).toEqual({ p50: 60, p99: 100, max: 100, n: 2 });
-    p.painted(1200); // nothing new handed: no samples
+    p.painted(p.drawn(), 1200); // nothing new handed: no samples
     expect(p.window.summary(1200)?.n).toBe(2);
+  });
+
+  it('stamps the fixes of the update seen drawn, not those of one sent before its frame', () => {
+    const p = new PaintLatency();
+    p.handed([1000]);
+    p.sent(); // update A
+    const drawn = p.drawn(); // A is loaded; its stamp waits for the next frame...
+    p.handed([1090]);
+    p.sent(); // ...and a paint booked for that frame first sends update B
+    p.painted(drawn, 1100);
+    expect(p.window.summary(1100)).toEqual({ p50: 100, p99: 100, max: 100, n: 1 });
+    p.painted(p.drawn(), 1250); // B, at its own frame
+    expect(p.window.summary(1250)?.max).toBe(160);
+  });
+
+  it('counts an update never seen drawn, and does not stamp it', () => {
+    const p = new PaintLatency();
+    p.handed([1000]);
+    p.sent();
+    p.lost();
+    p.painted(p.drawn(), 5000);
+    expect(p.window.summary(5000)).toBeNull();
+    expect(p.undrawn).toBe(1);
   });
 
   it('forgets what waited while the window was hidden', () => {
@@ -60,11 +83,11 @@ describe('latency measurement', () => {
     p.sent();
     p.handed([1010]);
     p.forget(); // hidden: no frames until it returns an hour later
-    p.painted(3_601_000);
+    p.painted(p.drawn(), 3_601_000);
     expect(p.window.summary(3_601_000)).toBeNull();
     p.handed([3_601_100]);
     p.sent();
-    p.painted(3_601_150);
+    p.painted(p.drawn(), 3_601_150);
     expect(p.window.summary(3_601_150)).toEqual({ p50: 50, p99: 50, max: 50, n: 1 });
   });
 
@@ -72,7 +95,7 @@ describe('latency measurement', () => {
     const p = new PaintLatency(3);
     for (let i = 0; i < 100; i++) p.handed([1000 + i, 1000 + i]);
     p.sent();
-    p.painted(1200);
+    p.painted(p.drawn(), 1200);
     // The first three waited; the rest were not sampled (nor kept).
     expect(p.window.summary(1200)).toEqual({ p50: 200, p99: 200, max: 200, n: 3 });
   });

@@ -98,6 +98,10 @@ export class PaintLatency {
     }
   }
 
+  /** Updates the map was given but could not be seen drawn (its worker never said so): not
+   * stamped, counted (a stamp would have capped the figure at the wait). */
+  undrawn = 0;
+
   /** The map was given everything handed so far (one setData). */
   sent(): void {
     if (this.pending.length === 0) return;
@@ -105,10 +109,25 @@ export class PaintLatency {
     this.pending = [];
   }
 
-  /** The map painted a frame with everything sent so far, at `paintedMs` (epoch ms). */
-  painted(paintedMs: number): void {
-    for (const t of this.inFlight) this.window.add(paintedMs, Math.max(0, paintedMs - t));
+  /** The update carrying everything sent so far is drawn: those fixes, to stamp at the frame
+   * that shows them ({@link painted}). Taken now, not at that frame: an update sent in
+   * between (a paint booked for the same frame runs first) is not drawn yet, and stamping its
+   * fixes there counted them a whole map cycle early. */
+  drawn(): number[] {
+    const drawn = this.inFlight;
     this.inFlight = [];
+    return drawn;
+  }
+
+  /** The update sent last could not be seen drawn: its fixes are dropped, not stamped. */
+  lost(): void {
+    if (this.inFlight.length > 0) this.undrawn += 1;
+    this.inFlight = [];
+  }
+
+  /** The frame showing the fixes of `drawn` was painted at `paintedMs` (epoch ms). */
+  painted(drawn: readonly number[], paintedMs: number): void {
+    for (const t of drawn) this.window.add(paintedMs, Math.max(0, paintedMs - t));
   }
 
   /** Forgets the fixes waiting for a paint: the window is hidden (minimised, on another
@@ -118,6 +137,7 @@ export class PaintLatency {
     this.pending = [];
     this.inFlight = [];
   }
+
 
   /** Whether sent updates wait for a paint. */
   get waiting(): boolean {
