@@ -105,12 +105,13 @@ pub fn report(db: &std::path::Path, args: &ReportArgs, day_zone: chrono_tz::Tz) 
         Ok(f) => f,
         Err(code) => return code,
     };
-    // The file's span; for a file of status-only sensors (something to report on: their
-    // availability), that of their statuses.
-    let span = review::timeline::span(file.conn(), file.devices()).and_then(|s| match s {
-        Some(s) => Ok(Some(s)),
-        None => review::frame::reporting_devices(file.conn())
-            .and_then(|devices| review::timeline::status_span(file.conn(), &devices)),
+    // The file's span, widened by the statuses received while recording: a status-only
+    // sensor's availability is something to report on, also beside an event or an incident
+    // (alone, those made the default range a millisecond).
+    let span = review::timeline::span(file.conn(), file.devices()).and_then(|s| {
+        let statuses = review::frame::reporting_devices(file.conn())
+            .and_then(|devices| review::timeline::status_span(file.conn(), &devices))?;
+        Ok(review::timeline::Span::union(s, statuses))
     });
     let span = match span {
         Ok(s) => s,

@@ -130,10 +130,15 @@ async fn publish_each_at(
     let (client, mut eventloop) = AsyncClient::new(opts, 10_000);
     let started = Instant::now();
     let producer = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        let start = tokio::time::Instant::now();
         for seq in 0..messages {
-            if per_second > 0 && seq % (per_second / 100).max(1) == 0 {
-                tick.tick().await;
+            // Not before its time (once more than a millisecond ahead: a sleep per message
+            // would be most of the work at tens of thousands a second).
+            if let Some(at) = seq.saturating_mul(1_000_000_000).checked_div(per_second) {
+                let due = start + Duration::from_nanos(at);
+                if due > tokio::time::Instant::now() + Duration::from_millis(1) {
+                    tokio::time::sleep_until(due).await;
+                }
             }
             let (topic, payload) = make(seq);
             client
@@ -211,14 +216,19 @@ async fn publish_fleet(
     // time it was due, not the time it went out: a publisher held up on the shared cores
     // (or by a full client queue) would otherwise leave its own delay out of the latency
     // measured from the stamp (coordinated omission).
-    let per_second = (u64::from(devices) * u64::from(hz)).max(1);
+    let per_second = u64::from(devices) * u64::from(hz);
+    if per_second == 0 {
+        return Ok(0);
+    }
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     let started_ms = chrono::Utc::now().timestamp_millis();
     let mut seq = 0u64;
     let mut behind_ms = 0i64;
-    for t in 0..seconds * 100 {
+    // Tick t comes at t x 10 ms (the first at once): it sends the fixes due by then, none
+    // early (each is stamped with the time it was due).
+    for t in 0..=seconds * 100 {
         tick.tick().await;
-        let due = per_second * (t + 1) / 100;
+        let due = per_second * t / 100;
         while seq < due {
             let n = u32::try_from(seq % u64::from(devices)).unwrap_or(0);
             let due_ms = started_ms + i64::try_from(seq * 1000 / per_second).unwrap_or(i64::MAX);

@@ -751,7 +751,8 @@ fn said_at(msg: &NativeMessage) -> Option<i64> {
 }
 
 /// One point of a trail as kept: 24 bytes, not the 40 of a [`TrailPoint`] (with every device's
-/// trail full, 600 points each, 10,000 devices held 230 MiB more that way). Microdegrees are
+/// trail full, 600 points each, 10,000 devices held 193 MiB more that way, measured with the
+/// buffer's cap below: docs/BENCHMARKS.md). Microdegrees are
 /// 0.11 m; a speed in f32 is exact to far below a GPS's own error.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct TrailFix {

@@ -18,6 +18,19 @@ pub struct Span {
     pub to_ms: i64,
 }
 
+impl Span {
+    /// The span covering both, either, or neither.
+    pub fn union(a: Option<Span>, b: Option<Span>) -> Option<Span> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(Span {
+                from_ms: a.from_ms.min(b.from_ms),
+                to_ms: a.to_ms.max(b.to_ms),
+            }),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 /// Time-indexed tables and their time column: what "step by event" stops at.
 const MOMENTS: &[(&str, &str)] = &[
     ("events", "ts_ms"),
@@ -171,13 +184,27 @@ mod tests {
             .unwrap();
         let devices = crate::review::frame::reporting_devices(&sensor).unwrap();
         assert_eq!(span(&sensor, &devices).unwrap(), None);
+        let statuses = status_span(&sensor, &devices).unwrap();
         assert_eq!(
-            status_span(&sensor, &devices).unwrap(),
+            statuses,
             Some(Span {
                 from_ms: 5000,
                 to_ms: 9000
             })
         );
+        // Beside an incident's moment, the report's range covers both.
+        let moment = Some(Span {
+            from_ms: 7000,
+            to_ms: 7000,
+        });
+        assert_eq!(
+            Span::union(moment, statuses),
+            Some(Span {
+                from_ms: 5000,
+                to_ms: 9000
+            })
+        );
+        assert_eq!(Span::union(None, moment), moment);
         assert_eq!(step(&conn, 0, Direction::Forward).unwrap(), Some(5000));
         assert_eq!(step(&conn, 5000, Direction::Forward).unwrap(), Some(5200));
         assert_eq!(step(&conn, 9000, Direction::Back).unwrap(), Some(5200));

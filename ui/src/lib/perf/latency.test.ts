@@ -67,6 +67,16 @@ describe('latency measurement', () => {
     expect(p.window.summary(1250)?.max).toBe(160);
   });
 
+  it('does not stamp an update seen drawn just before the window was hidden', () => {
+    const p = new PaintLatency();
+    p.handed([1000]);
+    p.sent();
+    const drawn = p.drawn(); // loaded; the stamp waits for the next frame...
+    p.forget(); // ...and the window is minimised before it: that frame comes at its return
+    p.painted(drawn, 3_601_000);
+    expect(p.window.summary(3_601_000)).toBeNull();
+  });
+
   it('counts an update never seen drawn, and does not stamp it', () => {
     const p = new PaintLatency();
     p.handed([1000]);

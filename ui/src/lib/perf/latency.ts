@@ -76,6 +76,13 @@ function newHistogram(): Int32Histogram {
   return h;
 }
 
+/** Fixes whose map update was seen drawn ({@link PaintLatency.drawn}), waiting for the frame. */
+export interface Drawn {
+  readonly fixTimes: readonly number[];
+  /** {@link PaintLatency}'s count of forgets when they were taken. */
+  readonly since: number;
+}
+
 /**
  * Collects the device timestamps of the fixes handed to the map, and turns them into latency
  * samples once the map has painted them.
@@ -113,8 +120,8 @@ export class PaintLatency {
    * that shows them ({@link painted}). Taken now, not at that frame: an update sent in
    * between (a paint booked for the same frame runs first) is not drawn yet, and stamping its
    * fixes there counted them a whole map cycle early. */
-  drawn(): number[] {
-    const drawn = this.inFlight;
+  drawn(): Drawn {
+    const drawn = { fixTimes: this.inFlight, since: this.forgotten };
     this.inFlight = [];
     return drawn;
   }
@@ -125,9 +132,12 @@ export class PaintLatency {
     this.inFlight = [];
   }
 
-  /** The frame showing the fixes of `drawn` was painted at `paintedMs` (epoch ms). */
-  painted(drawn: readonly number[], paintedMs: number): void {
-    for (const t of drawn) this.window.add(paintedMs, Math.max(0, paintedMs - t));
+  /** The frame showing the fixes of `drawn` was painted at `paintedMs` (epoch ms); not
+   * stamped when the window was hidden since they were seen drawn (that frame came only at its
+   * return, hours later perhaps). */
+  painted(drawn: Drawn, paintedMs: number): void {
+    if (drawn.since !== this.forgotten) return;
+    for (const t of drawn.fixTimes) this.window.add(paintedMs, Math.max(0, paintedMs - t));
   }
 
   /** Forgets the fixes waiting for a paint: the window is hidden (minimised, on another
@@ -136,7 +146,12 @@ export class PaintLatency {
   forget(): void {
     this.pending = [];
     this.inFlight = [];
+    this.forgotten += 1;
   }
+
+  /** How many times {@link forget} was called: fixes seen drawn before the last are not
+   * stamped. */
+  private forgotten = 0;
 
 
   /** Whether sent updates wait for a paint. */
