@@ -625,18 +625,7 @@ impl Watchfloor {
     /// Sends `signal` and waits (up to 15 s) for the process to exit.
     pub fn stop_with(&mut self, signal: Signal) -> ExitStatus {
         kill(Pid::from_raw(self.child.id() as i32), signal).expect("the process is ours to signal");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait works") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "watchfloor did not exit within 15 s of {signal}; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_exit(Duration::from_secs(15))
     }
 }
 
