@@ -113,8 +113,8 @@ pub fn start_sync(
 /// `watchfloor record`.
 pub async fn record(settings: Settings, args: RecordArgs) -> anyhow::Result<()> {
     let mut stop = StopSignal::install()?;
-    // The metrics port is taken before anything is recorded: one in use stopped the recorder
-    // after it had connected and taken messages, without flushing them.
+    // The metrics port is taken before anything is started: one in use stopped the recorder
+    // after it had opened the history file and started its link, without a clean stop.
     let metrics_port = match args.metrics {
         Some(addr) => Some(
             tiny_http::Server::http(addr)
