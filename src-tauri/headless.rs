@@ -295,6 +295,18 @@ pub fn export(db: &std::path::Path, query: &ExportQuery) -> ExitCode {
     match store::export::export(&conn, query, std::io::stdout().lock()) {
         Ok(rows) => {
             tracing::debug!(rows, "export finished");
+            if rows == 0 {
+                if let Some(meant) = query
+                    .device
+                    .as_ref()
+                    .and_then(|d| spelled_otherwise(&conn, d))
+                {
+                    eprintln!(
+                        "watchfloor: no rows for device {}; the file holds {meant}",
+                        query.device.as_ref().map_or("", |d| d.as_str())
+                    );
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
@@ -307,6 +319,30 @@ pub fn export(db: &std::path::Path, query: &ExportQuery) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// A device the file holds under the id the console shows for `device` written bare: a face
+/// terminal is `face:T-07` (`--device T-07` found nothing, without a word).
+fn spelled_otherwise(
+    conn: &rusqlite::Connection,
+    device: &watchfloor_protocol::DeviceId,
+) -> Option<String> {
+    let bare = device.as_str();
+    if bare.contains(':') {
+        return None;
+    }
+    let meant = format!("{}:{bare}", watchfloor_protocol::face::NAMESPACE);
+    ["statuses", "positions", "events"]
+        .iter()
+        .find_map(|table| {
+            conn.query_row(
+                &format!("SELECT 1 FROM {table} WHERE device_id = ?1 LIMIT 1"),
+                [&meant],
+                |_| Ok(()),
+            )
+            .ok()
+            .map(|()| meant.clone())
+        })
 }
 
 /// Logs devices as they appear and change online state, and a summary every 10 seconds.

@@ -154,6 +154,42 @@ fn export_refuses_bad_queries_and_missing_files_in_one_line() {
     assert!(stderr.contains("gps"), "{stderr}");
 }
 
+/// A face terminal written as it names itself (T-07) finds nothing: it is stored as the
+/// console shows it (face:T-07), and export says so instead of an empty file without a word.
+#[test]
+fn export_of_a_terminal_by_its_bare_id_says_what_the_file_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.sqlite");
+    let conn = watchfloor_core::store::open(&db).unwrap();
+    conn.execute(
+        "INSERT INTO statuses (device_id, ts_ms, online, simulated, received_ms)
+         VALUES ('face:T-07', 1795000000000, 1, 0, 1795000000000)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let db = db.to_str().unwrap();
+    let (code, stderr) = run_to_end(&[
+        "export", "--db", db, "--what", "statuses", "--device", "T-07",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("no rows for device T-07; the file holds face:T-07"),
+        "{stderr}"
+    );
+    let (code, stderr) = run_to_end(&[
+        "export",
+        "--db",
+        db,
+        "--what",
+        "statuses",
+        "--device",
+        "face:T-07",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("no rows"), "{stderr}");
+}
+
 #[test]
 fn a_running_sync_stopped_by_sigterm_stops_cleanly_instead_of_dying() {
     use common::Watchfloor;
