@@ -175,26 +175,7 @@ pub fn frame_at(
             // position, or a vehicle before its first fix): it is there, online or not, with
             // no place. A device not heard from by then is not.
             if let (Some(online), Some(said_ms)) = (online, status_ts) {
-                out.push(DeviceView {
-                    id: d.id.clone(),
-                    name: d.name.clone(),
-                    kind: d.kind,
-                    simulated: d.simulated,
-                    online,
-                    stale: online && at_ms - said_ms > p.stale_after_ms,
-                    clock_behind: false,
-                    fix_old: false,
-                    lat: None,
-                    lon: None,
-                    heading: None,
-                    speed: None,
-                    speed_estimated: false,
-                    battery,
-                    signal,
-                    fix_ts_ms: None,
-                    last_seen_ms: said_ms,
-                    groups: std::sync::Arc::clone(&d.groups),
-                });
+                out.push(unplaced(d, online, battery, signal, said_ms, at_ms, p));
             }
             continue;
         };
@@ -231,22 +212,15 @@ pub fn frame_at(
             here.speed = Some(speed);
             here.heading = here.heading.or(heading);
         }
-        // Silent since the newest thing it said, fix or status, as the live console counts it:
-        // a parked vehicle sending only heartbeats was amber all night.
-        let age = at_ms - prev.ts_ms.max(status_ts.unwrap_or(i64::MIN));
+        // Silent since the newest thing it said, fix or status, as the live console counts it
+        // (stale in `unplaced` from it): a parked vehicle sending only heartbeats was amber all
+        // night.
+        let last_seen_ms = prev.ts_ms.max(status_ts.unwrap_or(i64::MIN));
         // Without a status a device is online, as live state shows one that has sent locations
         // but never a status: then stale once its fixes stop (it used to go offline instead,
         // grey where the live console had shown it amber).
         let online = online.unwrap_or(true);
         out.push(DeviceView {
-            id: d.id.clone(),
-            name: d.name.clone(),
-            kind: d.kind,
-            simulated: d.simulated,
-            online,
-            stale: online && age > p.stale_after_ms,
-            // Review orders fixes by device time; it has no receipt order to judge clocks by.
-            clock_behind: false,
             // Its last fix older than the stale limit while it still reported (statuses): as
             // the live console draws it, not moving.
             fix_old: online && at_ms - prev.ts_ms > p.stale_after_ms,
@@ -255,14 +229,46 @@ pub fn frame_at(
             heading: here.heading,
             speed: here.speed,
             speed_estimated: estimate.is_some(),
-            battery,
-            signal,
             fix_ts_ms: Some(prev.ts_ms),
-            last_seen_ms: prev.ts_ms.max(status_ts.unwrap_or(i64::MIN)),
-            groups: std::sync::Arc::clone(&d.groups),
+            ..unplaced(d, online, battery, signal, last_seen_ms, at_ms, p)
         });
     }
     Ok(out)
+}
+
+/// Device `d` as a frame shows it at `at_ms` with no place: what it said last (`online`,
+/// `battery`, `signal`, heard at `last_seen_ms`), stale when that is older than the limit. The
+/// frame of a device with a fix fills in its place on top of this. Review orders fixes by
+/// device time; it has no receipt order to judge clocks by (`clock_behind` false).
+fn unplaced(
+    d: &DeviceMeta,
+    online: bool,
+    battery: Option<f64>,
+    signal: Option<f64>,
+    last_seen_ms: i64,
+    at_ms: i64,
+    p: FrameParams,
+) -> DeviceView {
+    DeviceView {
+        id: d.id.clone(),
+        name: d.name.clone(),
+        kind: d.kind,
+        simulated: d.simulated,
+        online,
+        stale: online && at_ms - last_seen_ms > p.stale_after_ms,
+        clock_behind: false,
+        fix_old: false,
+        lat: None,
+        lon: None,
+        heading: None,
+        speed: None,
+        speed_estimated: false,
+        battery,
+        signal,
+        fix_ts_ms: None,
+        last_seen_ms,
+        groups: std::sync::Arc::clone(&d.groups),
+    }
 }
 
 /// The point on the straight line between two fixes at `at_ms`, heading and speed from the
