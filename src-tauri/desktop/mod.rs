@@ -178,8 +178,7 @@ pub fn run(
     };
     tracing::info!(broker = %state.info.broker_url, embedded = state.info.embedded_broker, db = %state.info.db_path, "console starting");
 
-    let app = tauri::Builder::default()
-        .plugin(tauri_plugin_dialog::init())
+    let app = dialogs::install(tauri::Builder::default())
         .manage(state)
         .setup(move |app| {
             // A stop signal (kill, a logout, Ctrl-C in the terminal that started it) closes the

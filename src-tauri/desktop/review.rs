@@ -302,8 +302,7 @@ pub fn run(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let app = tauri::Builder::default()
-        .plugin(tauri_plugin_dialog::init())
+    let app = dialogs::install(tauri::Builder::default())
         .manage(state)
         .setup(move |app| {
             // A kill or a logout closes the window as its close button does (and so deletes a
