@@ -641,6 +641,7 @@ impl LiveTask {
         let history = self.history_health();
         let push_latency = self.latency.summary(emitted_at_ms);
         self.counters.set_push_latency(push_latency);
+        let quarantined = self.quarantined();
         LiveBatch {
             seq: self.seq,
             emitted_at_ms,
@@ -649,12 +650,21 @@ impl LiveTask {
             removed,
             counts: self.live.counts(),
             connection: self.connection.borrow_and_update().clone(),
-            quarantined: self.counters.quarantined.load(Ordering::Relaxed),
+            quarantined,
             history,
             push_latency,
             incidents,
             unacknowledged: self.incidents.unacknowledged(),
         }
+    }
+
+    /// Messages quarantined since start, a refused message the broker sent again counted once
+    /// (its copy is counted as it is handed to the writer, and taken off when the writer finds
+    /// the first copy stored).
+    fn quarantined(&self) -> u64 {
+        let handed = self.counters.quarantined.load(Ordering::Relaxed);
+        let repeats = self.writer_stats.quarantine_repeats.load(Ordering::Relaxed);
+        handed.saturating_sub(repeats)
     }
 
     fn history_health(&self) -> HistoryHealth {

@@ -157,6 +157,9 @@ pub struct WriterStats {
     pub commit_us_total: AtomicU64,
     /// Rows removed by retention since start.
     pub pruned: AtomicU64,
+    /// Refused messages the broker sent again whose first copy was stored already, so not
+    /// stored twice (taken off the pipeline's count of quarantined messages).
+    pub quarantine_repeats: AtomicU64,
     /// Records given up on at shutdown because their batch kept failing (each is also logged).
     pub failed: AtomicU64,
     /// When the current run of failed commits began (epoch ms), 0 when writing is healthy.
@@ -438,9 +441,10 @@ impl BatchWriter {
         for attempt in 1u64.. {
             let started = Instant::now();
             match self.commit(batch) {
-                Ok(()) => {
+                Ok(repeats) => {
                     let s = &self.stats;
                     s.committed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    s.quarantine_repeats.fetch_add(repeats, Ordering::Relaxed);
                     s.batches.fetch_add(1, Ordering::Relaxed);
                     s.last_batch_rows
                         .store(batch.len() as u64, Ordering::Relaxed);
@@ -487,7 +491,9 @@ impl BatchWriter {
         }
     }
 
-    fn commit(&mut self, batch: &[Queued]) -> rusqlite::Result<()> {
+    /// Commits `batch` in one transaction; the redelivered refused messages it did not store
+    /// again.
+    fn commit(&mut self, batch: &[Queued]) -> rusqlite::Result<u64> {
         // What is owed an answer (a QoS 1 acknowledgement, or a terminal's PushAck, which lets it
         // delete the record) is synced to disk before the answer goes: a power cut after it
         // must not lose the row.
@@ -498,6 +504,7 @@ impl BatchWriter {
             self.full_sync = want_full;
         }
         let tx = self.conn.transaction()?;
+        let mut quarantine_repeats = 0;
         {
             let mut pos = tx.prepare_cached(positions::INSERT)?;
             let mut pos_unless_stored = tx.prepare_cached(positions::INSERT_UNLESS_STORED)?;
@@ -533,7 +540,9 @@ impl BatchWriter {
                         received_ms,
                     } => events::insert(&mut evt, device, event, *received_ms)?,
                     Record::Quarantine(entry) => {
-                        quarantine::store(&tx, entry)?;
+                        if !quarantine::store(&tx, entry)? {
+                            quarantine_repeats += 1;
+                        }
                     }
                     Record::Access {
                         record,
@@ -551,7 +560,8 @@ impl BatchWriter {
                 }
             }
         }
-        tx.commit()
+        tx.commit()?;
+        Ok(quarantine_repeats)
     }
 }
 
@@ -802,6 +812,34 @@ mod tests {
         assert_eq!(synchronous(&writer), 2, "FULL before a PushAck");
         writer.commit(&[Queued::new(quarantined(), None)]).unwrap();
         assert_eq!(synchronous(&writer), 1, "NORMAL when nothing is owed");
+    }
+
+    #[test]
+    fn a_refused_message_sent_again_is_counted_as_a_repeat_once_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (on_commit, _committed) = collecting_acks();
+        let mut writer = batch_writer(
+            crate::store::open(&dir.path().join("h.sqlite")).unwrap(),
+            on_commit,
+            false,
+        );
+        let refused = |payload: &[u8], redelivered: bool| {
+            let mut entry = crate::store::quarantine::QuarantineEntry::new(
+                1,
+                "devices/x/status",
+                payload,
+                "malformed",
+                "bad".into(),
+            );
+            entry.redelivered = redelivered;
+            Queued::new(Record::Quarantine(entry), None)
+        };
+        writer.commit_until_done(&[refused(b"{bad", false)]);
+        // The broker sends it again, beside a redelivery whose first copy was never stored.
+        writer.commit_until_done(&[refused(b"{bad", true), refused(b"{worse", true)]);
+        let stats = &writer.stats;
+        assert_eq!(stats.quarantine_repeats.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.committed.load(Ordering::Relaxed), 3);
     }
 
     #[test]
