@@ -3,8 +3,8 @@
 //! page can read or write no file the operator did not choose in a dialog. Each dialog is modal
 //! over the window that asked.
 //!
-//! On Linux the dialog is GTK's `GtkFileChooserNative` (the desktop portal where there is one,
-//! GTK's own file chooser otherwise), built and answered on the GTK main thread, where the
+//! On Linux the dialog is GTK's `GtkFileChooserNative` (the desktop portal inside Flatpak or
+//! with `GTK_USE_PORTAL=1`, GTK's own file chooser otherwise), built and answered on the GTK main thread, where the
 //! window toolkit runs, and awaited through a channel. Not tauri-plugin-dialog there: its GTK
 //! backend (rfd 0.17) starts a thread of its own that iterates GTK's default main context for
 //! the rest of the process, so GDK, WebKit and Tauri sources were sometimes dispatched on that
@@ -127,8 +127,10 @@ mod gtk_chooser {
         if let Some(name) = &ask.file_name {
             chooser.set_current_name(name);
         }
-        // The chooser is kept alive by its own response handler until it answers (GTK holds no
-        // reference to a native dialog while it is shown); the answer drops it.
+        // The chooser is kept alive by its own response handler until it answers (GTK's own
+        // file chooser holds no reference to its native dialog while it is shown); the answer
+        // drops it, after the handler returns (the signal emission holds the object till then).
+        // Escape, Cancel and the window manager's close all answer (not Accept: no file).
         let held = RefCell::new(Some(chooser.clone()));
         let answer = RefCell::new(Some(answer));
         chooser.connect_response(move |chooser, response| {
