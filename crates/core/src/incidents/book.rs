@@ -96,6 +96,11 @@ pub struct IncidentBook {
     /// [`KEEP_FORGOTTEN_MS`]: a console that was away republishes the versions it held, from
     /// before their resolution, and they must not open them again.
     forgotten: HashMap<String, (u64, i64)>,
+    /// The note this console last published on an incident (its operator's, or one it made
+    /// again), until the broker sends it back. The broker sends a console the messages of a
+    /// topic in the order it took them, so another console's newer version that comes first
+    /// was made without the note: the note is made again on top of it ([`note_unseen`]).
+    unechoed: HashMap<String, Incident>,
     changes: Vec<BookChange>,
     #[cfg(test)]
     test_max_held: Option<usize>,
@@ -271,6 +276,28 @@ fn note_again(held: &Incident, winner: &Incident) -> Option<Incident> {
     })
 }
 
+/// `mine`, a note this console published and has not heard back, and `winner`, another
+/// console's newer version that came before it: so made without the note. The note again on
+/// top of the winner, as for a note that lost at its own version ([`note_again`]); `None` when
+/// the winner carries it or is not newer. (A note was lost so when another console had moved
+/// two versions on, or one on from a version this console had not heard yet.)
+fn note_unseen(mine: &Incident, winner: &Incident) -> Option<Incident> {
+    if winner.version <= mine.version {
+        return None;
+    }
+    let mut at_winner = mine.clone();
+    at_winner.version = winner.version;
+    note_again(&at_winner, winner)
+}
+
+/// Whether `a` and `b` are the same change (one console's copy of one version).
+fn same_change(a: &Incident, b: &Incident) -> bool {
+    a.version == b.version
+        && a.updated_by == b.updated_by
+        && a.updated_ms == b.updated_ms
+        && a.last_change == b.last_change
+}
+
 impl IncidentBook {
     /// A book holding `incidents` (loaded from history at start).
     pub fn new(incidents: impl IntoIterator<Item = Incident>) -> Self {
@@ -321,6 +348,9 @@ impl IncidentBook {
 
     fn record(&mut self, incident: Incident, audited: bool, publish: bool) {
         let audit = audited.then(|| AuditEntry::of(&incident));
+        if publish && incident.last_change.action == NOTE && incident.updated_by != SYSTEM {
+            self.unechoed.insert(incident.id.clone(), incident.clone());
+        }
         self.put(incident.clone());
         self.changes.push(BookChange {
             incident,
@@ -645,13 +675,25 @@ impl IncidentBook {
     /// An incident this book does not hold is not taken when it is old news
     /// ([`IncidentBook::is_old_news`]).
     pub fn merge(&mut self, remote: Incident, now_ms: i64) -> bool {
+        if self
+            .unechoed
+            .get(&remote.id)
+            .is_some_and(|mine| same_change(mine, &remote))
+        {
+            self.unechoed.remove(&remote.id); // our note, back from the broker
+        }
         // What this console made that lost to `remote` and is made again on top of it: a
-        // repeat it counted, or a note (whose audit row this console has, at the lost version).
+        // repeat it counted, or a note (whose audit row this console has, at the lost version),
+        // lost at its own version or not yet heard back when `remote` came.
         let again = match self.incidents.get(&remote.id) {
             Some(held) if !wins(&remote, held) => return false,
             Some(held) => repeat_again(held, &remote, now_ms)
                 .map(|i| (i, true))
-                .or_else(|| note_again(held, &remote).map(|i| (i, false))),
+                .or_else(|| note_again(held, &remote).map(|i| (i, false)))
+                .or_else(|| {
+                    let mine = self.unechoed.get(&remote.id)?;
+                    note_unseen(mine, &remote).map(|i| (i, false))
+                }),
             None if self.is_old_news(&remote, now_ms) => return false,
             None => None,
         };
@@ -717,6 +759,8 @@ impl IncidentBook {
             }
             keep
         });
+        let incidents = &self.incidents;
+        self.unechoed.retain(|id, _| incidents.contains_key(id));
         forgotten.retain(|_, &mut (_, at_ms)| now_ms - at_ms < KEEP_FORGOTTEN_MS);
         if forgotten.len() > MAX_FORGOTTEN {
             // Another console published more resolved incidents than any site resolves in a
@@ -1365,6 +1409,93 @@ mod tests {
         assert_eq!(a.get(&id), b.get(&id));
         // Made the same on every console that held the note: equal copies, nothing more.
         assert!(!a.merge(i.clone(), 204));
+    }
+
+    #[test]
+    fn a_note_made_while_another_console_moved_two_versions_on_is_kept() {
+        let mut a = IncidentBook::default();
+        let mut b = IncidentBook::default();
+        let id = a.raise(&trigger("v1", "e1", 10), 100).unwrap();
+        b.merge(a.get(&id).unwrap().clone(), 101);
+        b.take_changes();
+        let act = |book: &mut IncidentBook, action: IncidentAction, who: &str, at: i64| {
+            let i = book.act(&id, &action, who, at).unwrap();
+            book.take_changes();
+            i
+        };
+        // Bo acknowledges, then assigns; meanwhile Ana, who has heard neither, adds a note.
+        act(&mut b, IncidentAction::Acknowledge, "bo", 200);
+        let assigned = act(
+            &mut b,
+            IncidentAction::Assign { to: "cy".into() },
+            "bo",
+            201,
+        );
+        let note = act(
+            &mut a,
+            IncidentAction::Note {
+                text: "driver called".into(),
+            },
+            "ana",
+            202,
+        );
+        assert_eq!((note.version, assigned.version), (2, 3));
+        // A hears the assignment before its own note comes back: Bo made it without the note.
+        assert!(a.merge(assigned.clone(), 203));
+        let changes = a.take_changes();
+        let again = &changes.last().unwrap().incident;
+        assert!(changes.last().unwrap().publish, "the note goes out again");
+        assert_eq!(
+            (
+                again.version,
+                again.state,
+                again.assignee.as_deref(),
+                again.updated_by.as_str()
+            ),
+            (4, IncidentState::Assigned, Some("cy"), "ana")
+        );
+        assert_eq!(again.last_change.detail.as_deref(), Some("driver called"));
+        // B refuses the note's first version (older than its own) and takes the second.
+        assert!(!b.merge(note.clone(), 204));
+        assert!(b.merge(again.clone(), 205));
+        let on_b = b.take_changes();
+        assert_eq!(
+            on_b.last()
+                .unwrap()
+                .audit
+                .as_ref()
+                .map(|e| e.action.as_str()),
+            Some("note")
+        );
+        assert_eq!(a.get(&id), b.get(&id));
+        // A's own copies coming back change nothing, the first one neither.
+        assert!(!a.merge(note, 206));
+        assert!(!a.merge(again.clone(), 206));
+        assert!(a.take_changes().is_empty());
+
+        // A note heard back before a newer version is in it: not made again.
+        let note = act(
+            &mut a,
+            IncidentAction::Note {
+                text: "on scene".into(),
+            },
+            "ana",
+            300,
+        );
+        assert!(!a.merge(note.clone(), 301), "the echo");
+        assert!(b.merge(note, 301));
+        b.take_changes();
+        let resolved = act(
+            &mut b,
+            IncidentAction::Resolve {
+                note: "towed".into(),
+            },
+            "bo",
+            302,
+        );
+        assert!(a.merge(resolved.clone(), 303));
+        assert_eq!(a.take_changes().len(), 1, "the resolution only");
+        assert_eq!(a.get(&id), Some(&resolved));
     }
 
     #[test]
