@@ -78,8 +78,9 @@ test('the console shows a simulated fleet on the map with the broker status', { 
       // the window screenshot above is the artifact that matters
     }
 
-    // The health panel opens from the status bar and shows the pipeline's live figures.
-    await session.execute(`document.querySelector('[data-testid=health-toggle]').click(); return true;`);
+    // The health panel opens from the status bar (its button focused, as a click or Tab
+    // leaves it) and shows the pipeline's live figures.
+    await session.execute(`const b = document.querySelector('[data-testid=health-toggle]'); b.focus(); b.click(); return true;`);
     const health = await until(
       'the health panel with message rates',
       async () => {
@@ -94,6 +95,16 @@ test('the console shows a simulated fleet on the map with the broker status', { 
     assert.match(health['Broker connects'], /^1$/);
     assert.match(health['Writer'], /writing/);
     writeFileSync(join(artifacts, 'gui-health.png'), await session.screenshot());
+    // The open panel has the keyboard; Escape (a real key press) closes it and gives the focus
+    // back to the button that opened it. Opened again for what follows.
+    const focusIn = () => session.execute(`const a = document.activeElement;
+      return a?.closest('[data-testid=health-panel]') ? 'panel' : (a?.dataset.testid ?? a?.tagName);`);
+    assert.equal(await focusIn(), 'panel', 'the opened panel takes the focus');
+    await session.cmd('POST', '/actions', { actions: [{ type: 'key', id: 'keyboard', actions: [{ type: 'keyDown', value: '\uE00C' }, { type: 'keyUp', value: '\uE00C' }] }] });
+    await until('the health panel closed by Escape', () => session.execute(`return !document.querySelector('[data-testid=health-panel]');`), 5_000);
+    assert.equal(await focusIn(), 'health-toggle', 'the focus is back on the button that opened the panel');
+    await session.execute(`document.querySelector('[data-testid=health-toggle]').click(); return true;`);
+    await until('the health panel open again', () => session.execute(`return !!document.querySelector('[data-testid=health-panel]');`), 5_000);
 
     // A malformed message from a device is counted, and listed with its reason.
     execFileSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(brokerPort), '-t', 'devices/gui-bad/location', '-m', `{"ts":${Date.now()},"lat":200,"lon":4}`]);
