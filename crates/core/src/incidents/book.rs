@@ -99,7 +99,7 @@ pub struct IncidentBook {
     /// The note this console last published on an incident (its operator's, or one it made
     /// again), until the broker sends it back. The broker sends a console the messages of a
     /// topic in the order it took them, so another console's newer version that comes first
-    /// was made without the note: the note is made again on top of it ([`note_unseen`]).
+    /// was made without the note: the note is made again on top of it (`note_on_top`).
     unechoed: HashMap<String, Incident>,
     changes: Vec<BookChange>,
     #[cfg(test)]
@@ -274,20 +274,6 @@ fn note_again(held: &Incident, winner: &Incident) -> Option<Incident> {
         again.last_change = held.last_change.clone();
         again
     })
-}
-
-/// `mine`, a note this console published and has not heard back, and `winner`, another
-/// console's newer version that came before it: so made without the note. The note again on
-/// top of the winner, as for a note that lost at its own version ([`note_again`]); `None` when
-/// the winner carries it or is not newer. (A note was lost so when another console had moved
-/// two versions on, or one on from a version this console had not heard yet.)
-fn note_unseen(mine: &Incident, winner: &Incident) -> Option<Incident> {
-    if winner.version <= mine.version {
-        return None;
-    }
-    let mut at_winner = mine.clone();
-    at_winner.version = winner.version;
-    note_again(&at_winner, winner)
 }
 
 /// Whether `a` and `b` are the same change (one console's copy of one version).
@@ -675,25 +661,64 @@ impl IncidentBook {
     /// An incident this book does not hold is not taken when it is old news
     /// ([`IncidentBook::is_old_news`]).
     pub fn merge(&mut self, remote: Incident, now_ms: i64) -> bool {
-        if self
-            .unechoed
+        // Our last note on it, back from the broker; or, before that, another console's version
+        // made without it (the broker hands this console a topic's messages in the order it
+        // took them): newer, or the winner at the note's own version. The note would be missing
+        // on that console: it is made again on top of whatever this console then holds.
+        let unseen = match self.unechoed.get(&remote.id) {
+            Some(mine) if same_change(mine, &remote) => {
+                self.unechoed.remove(&remote.id);
+                None
+            }
+            Some(mine)
+                if remote.version > mine.version
+                    || (remote.version == mine.version && wins(&remote, mine)) =>
+            {
+                Some(mine.clone())
+            }
+            _ => None,
+        };
+        // A version that lost to the one held, at its own version (a tie just settled here:
+        // its console takes ours next), leaves the note on top of the held one. One that lost
+        // by being older does not: a version of its console's at the held one's may be on its
+        // way, and a note made on top now would undo it (a newer version wins outright).
+        let settled_tie = self
+            .incidents
             .get(&remote.id)
-            .is_some_and(|mine| same_change(mine, &remote))
-        {
-            self.unechoed.remove(&remote.id); // our note, back from the broker
+            .is_some_and(|held| held.version == remote.version && !same_change(held, &remote));
+        let taken = self.take_version(remote, now_ms);
+        let remade = unseen
+            .filter(|_| taken || settled_tie)
+            .is_some_and(|mine| self.note_on_top(&mine));
+        taken || remade
+    }
+
+    /// `mine`, a note of this console's that another console's version was made without, again
+    /// on top of the version held now (unless that is the note itself). Whether it was made.
+    fn note_on_top(&mut self, mine: &Incident) -> bool {
+        let Some(top) = self.incidents.get(&mine.id) else {
+            return false;
+        };
+        let mut at_top = mine.clone();
+        at_top.version = top.version;
+        match note_again(&at_top, top) {
+            Some(again) => {
+                self.record(again, false, true);
+                true
+            }
+            None => false,
         }
+    }
+
+    /// [`IncidentBook::merge`] of one version, the notes this console has not heard back aside.
+    fn take_version(&mut self, remote: Incident, now_ms: i64) -> bool {
         // What this console made that lost to `remote` and is made again on top of it: a
-        // repeat it counted, or a note (whose audit row this console has, at the lost version),
-        // lost at its own version or not yet heard back when `remote` came.
+        // repeat it counted, or a note (whose audit row this console has, at the lost version).
         let again = match self.incidents.get(&remote.id) {
             Some(held) if !wins(&remote, held) => return false,
             Some(held) => repeat_again(held, &remote, now_ms)
                 .map(|i| (i, true))
-                .or_else(|| note_again(held, &remote).map(|i| (i, false)))
-                .or_else(|| {
-                    let mine = self.unechoed.get(&remote.id)?;
-                    note_unseen(mine, &remote).map(|i| (i, false))
-                }),
+                .or_else(|| note_again(held, &remote).map(|i| (i, false))),
             None if self.is_old_news(&remote, now_ms) => return false,
             None => None,
         };
@@ -1445,6 +1470,10 @@ mod tests {
         let changes = a.take_changes();
         let again = &changes.last().unwrap().incident;
         assert!(changes.last().unwrap().publish, "the note goes out again");
+        assert!(
+            changes.last().unwrap().audit.is_none(),
+            "A audited its note already"
+        );
         assert_eq!(
             (
                 again.version,
@@ -1496,6 +1525,123 @@ mod tests {
         assert!(a.merge(resolved.clone(), 303));
         assert_eq!(a.take_changes().len(), 1, "the resolution only");
         assert_eq!(a.get(&id), Some(&resolved));
+        assert!(a.unechoed.is_empty(), "every note came back");
+    }
+
+    #[test]
+    fn a_note_not_heard_back_is_made_again_over_a_repeat_that_lost_too() {
+        let mut a = IncidentBook::default();
+        let mut b = IncidentBook::default();
+        let id = a.raise(&trigger("v1", "e1", 10), 100).unwrap();
+        b.merge(a.get(&id).unwrap().clone(), 101);
+        b.take_changes();
+        let act = |book: &mut IncidentBook, action: IncidentAction, who: &str, at: i64| {
+            let i = book.act(&id, &action, who, at).unwrap();
+            book.take_changes();
+            i
+        };
+        // Ana notes, then A counts a repeat; Bo acknowledges, then assigns, having heard neither.
+        let note = act(
+            &mut a,
+            IncidentAction::Note {
+                text: "driver called".into(),
+            },
+            "ana",
+            200,
+        );
+        a.raise(&trigger("v1", "e2", 201), 201);
+        let repeat = a.take_changes().pop().unwrap().incident;
+        let acked = act(&mut b, IncidentAction::Acknowledge, "bo", 200);
+        let assigned = act(
+            &mut b,
+            IncidentAction::Assign { to: "cy".into() },
+            "bo",
+            202,
+        );
+        assert_eq!((note.version, repeat.version, assigned.version), (2, 3, 3));
+        // Bo's acknowledgement comes first: older than the repeat, it changes nothing here, and
+        // no note is made on top of the repeat now (Bo's assignment at 3 may be on its way).
+        assert!(!a.merge(acked.clone(), 203));
+        assert!(a.take_changes().is_empty());
+        // The assignment wins over the repeat: the repeat and then the note again on top.
+        assert!(a.merge(assigned.clone(), 204));
+        let made: Vec<Incident> = a.take_changes().into_iter().map(|c| c.incident).collect();
+        let top = made.last().unwrap();
+        assert_eq!(
+            (
+                top.version,
+                top.updated_by.as_str(),
+                top.state,
+                top.assignee.as_deref(),
+                top.count
+            ),
+            (5, "ana", IncidentState::Assigned, Some("cy"), 2)
+        );
+        assert_eq!(top.last_change.detail.as_deref(), Some("driver called"));
+        // B hears A's versions in A's order and ends where A is, the assignment kept.
+        for v in [note, repeat, made[made.len() - 2].clone(), top.clone()] {
+            b.merge(v, 205);
+        }
+        b.take_changes();
+        assert_eq!(a.get(&id), b.get(&id));
+    }
+
+    #[test]
+    fn a_note_not_heard_back_is_made_again_over_the_version_that_won_a_tie_here() {
+        let mut a = IncidentBook::default();
+        let mut b = IncidentBook::default();
+        let id = a.raise(&trigger("v1", "e1", 10), 100).unwrap();
+        b.merge(a.get(&id).unwrap().clone(), 101);
+        b.take_changes();
+        let act = |book: &mut IncidentBook, action: IncidentAction, who: &str, at: i64| {
+            let i = book.act(&id, &action, who, at).unwrap();
+            book.take_changes();
+            i
+        };
+        // Ana notes, then acknowledges; Bo acknowledges and assigns, earlier by the clock.
+        let note = act(
+            &mut a,
+            IncidentAction::Note {
+                text: "driver called".into(),
+            },
+            "ana",
+            202,
+        );
+        let ana_ack = act(&mut a, IncidentAction::Acknowledge, "ana", 203);
+        let bo_ack = act(&mut b, IncidentAction::Acknowledge, "bo", 200);
+        let assigned = act(
+            &mut b,
+            IncidentAction::Assign { to: "cy".into() },
+            "bo",
+            201,
+        );
+        assert!(!a.merge(bo_ack, 204));
+        // Ana's acknowledgement wins the tie at 3, so B takes it next: without the note, which
+        // it refused at 2 (Bo's acknowledgement won there). Made again on top of it.
+        assert!(a.merge(assigned, 205));
+        let again = a.take_changes().pop().unwrap();
+        assert!(again.publish && again.audit.is_none());
+        assert_eq!(
+            (
+                again.incident.version,
+                again.incident.updated_by.as_str(),
+                again.incident.state
+            ),
+            (4, "ana", IncidentState::Acknowledged)
+        );
+        for v in [note, ana_ack, again.incident.clone()] {
+            b.merge(v, 206);
+        }
+        let on_b = b.take_changes();
+        assert_eq!(
+            on_b.last()
+                .unwrap()
+                .audit
+                .as_ref()
+                .map(|e| e.action.as_str()),
+            Some("note")
+        );
+        assert_eq!(a.get(&id), b.get(&id));
     }
 
     #[test]
