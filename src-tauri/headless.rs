@@ -155,7 +155,7 @@ pub async fn record(settings: Settings, args: RecordArgs) -> anyhow::Result<()> 
     pipeline.shutdown().await;
     tracing::info!(
         received = counters.received.load(Ordering::Relaxed),
-        quarantined = counters.quarantined.load(Ordering::Relaxed),
+        quarantined = watchfloor_core::metrics::quarantined(&counters, &stats),
         stored = stats.committed.load(Ordering::Relaxed),
         failed = stats.failed.load(Ordering::Relaxed),
         "history flushed; stopped"

@@ -45,7 +45,8 @@ pub enum RecordKind {
 pub struct Counters {
     /// Messages taken from the broker (all adapters, quarantined ones included).
     pub received: AtomicU64,
-    /// Messages refused and kept in quarantine.
+    /// Refused messages handed to the writer for the quarantine, a copy the broker sent again
+    /// included (see [`quarantined`] for the count of messages).
     pub quarantined: AtomicU64,
     messages: [AtomicU64; 4],
     records: [AtomicU64; 5],
@@ -76,6 +77,14 @@ impl Counters {
             *l = latency;
         }
     }
+}
+
+/// Messages quarantined since start, a refused message the broker sent again counted once: the
+/// copies handed to the writer less those it found stored already (counted after its commit,
+/// so the figure may drop back by one just after a redelivery).
+pub fn quarantined(counters: &Counters, writer: &crate::store::writer::WriterStats) -> u64 {
+    let handed = counters.quarantined.load(Ordering::Relaxed);
+    handed.saturating_sub(writer.quarantine_repeats.load(Ordering::Relaxed))
 }
 
 /// Everything the health panel and Prometheus show, at one instant.

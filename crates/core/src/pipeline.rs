@@ -641,7 +641,7 @@ impl LiveTask {
         let history = self.history_health();
         let push_latency = self.latency.summary(emitted_at_ms);
         self.counters.set_push_latency(push_latency);
-        let quarantined = self.quarantined();
+        let quarantined = crate::metrics::quarantined(&self.counters, &self.writer_stats);
         LiveBatch {
             seq: self.seq,
             emitted_at_ms,
@@ -656,15 +656,6 @@ impl LiveTask {
             incidents,
             unacknowledged: self.incidents.unacknowledged(),
         }
-    }
-
-    /// Messages quarantined since start, a refused message the broker sent again counted once
-    /// (its copy is counted as it is handed to the writer, and taken off when the writer finds
-    /// the first copy stored).
-    fn quarantined(&self) -> u64 {
-        let handed = self.counters.quarantined.load(Ordering::Relaxed);
-        let repeats = self.writer_stats.quarantine_repeats.load(Ordering::Relaxed);
-        handed.saturating_sub(repeats)
     }
 
     fn history_health(&self) -> HistoryHealth {
