@@ -3,7 +3,7 @@
 # Release builds; Mosquitto and mosquitto_sub from the system packages (scripts/setup.sh --tests).
 #
 #   scripts/bench.sh                 all of them
-#   scripts/bench.sh ingest|writer|memory|facesync|panel
+#   scripts/bench.sh ingest|writer|memory|facesync|panel|attendance
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -18,4 +18,5 @@ echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(awk '/MemTotal/ {pri
 [[ $what == all || $what == memory ]] && { $bench memory --devices 10000; echo; }
 [[ $what == all || $what == facesync ]] && { $bench facesync --employees 20000 --terminals 50 --person-ms 10; echo; }
 [[ $what == all || $what == panel ]] && { $bench panel --employees 20000 --terminals 50; echo; }
+[[ $what == all || $what == attendance ]] && { $bench attendance --employees 20000 --days 28 --per-day 4 --terminals 24; echo; }
 exit 0

@@ -8,7 +8,7 @@ use tauri::State;
 use watchfloor_core::facesync::report::{SyncAction, SyncOverview};
 use watchfloor_core::facesync::{self, directory, report, Control};
 use watchfloor_core::store::attendance::{
-    self, AttendanceFilter, AttendanceRow, DailyRow, EventImage,
+    self, AttendanceFilter, AttendanceRow, DailyFilter, DailyPage, EventImage,
 };
 
 use super::commands::{read_history, CommandError};
@@ -252,14 +252,14 @@ pub async fn attendance_log(
     read_history(&state, move |c| attendance::log(c, &filter)).await
 }
 
-/// First in and last out per employee and day.
+/// First in and last out per employee and day: a page of them (the panel asks for 1,000; a
+/// month of 20,000 employees is 600,000), and whether there are more.
 #[tauri::command]
 pub async fn attendance_daily(
     state: State<'_, ConsoleState>,
-    from_day: String,
-    to_day: String,
-) -> Result<Vec<DailyRow>, CommandError> {
-    read_history(&state, move |c| attendance::daily(c, &from_day, &to_day)).await
+    filter: DailyFilter,
+) -> Result<DailyPage, CommandError> {
+    read_history(&state, move |c| attendance::daily_page(c, &filter)).await
 }
 
 /// Writes the log (every matching line, no limit) or the daily report as CSV where the operator
@@ -307,7 +307,14 @@ pub async fn export_attendance(
     tauri::async_runtime::spawn_blocking(move || {
         let conn = watchfloor_core::store::open_read_only(&db)?;
         if daily {
-            attendance::export_daily(&conn, &from, &to, &path)
+            // The person-days the panel shows, every page of them.
+            let days = DailyFilter {
+                from_day: from,
+                to_day: to,
+                person: filter.person,
+                limit: None,
+            };
+            attendance::export_daily(&conn, &days, &path)
         } else {
             attendance::export_log(&conn, &filter, &path)
         }

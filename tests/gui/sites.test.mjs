@@ -141,6 +141,20 @@ test('a supervisor imports employees, watches the sync finish, and reads and exp
     await s.execute(click('attendance-daily-tab'));
     await until('the daily report', async () => (await s.execute(count('daily-row'))) > 0, 15_000);
     writeFileSync(join(artifacts, 'gui-sites-daily.png'), await s.screenshot());
+    // The daily report searched by a person: only their days.
+    const dailyIds = `return [...document.querySelectorAll('[data-testid=daily-row] td:nth-child(2) .muted')].map((e) => e.textContent.trim());`;
+    const before = await until('two persons in the daily report', async () => {
+      const ids = await s.execute(dailyIds);
+      return new Set(ids).size >= 2 ? ids : false;
+    }, 30_000);
+    const someone = before[0];
+    await s.execute(type('attendance-search', someone));
+    const theirs = await until(`the daily report of ${someone} only`, async () => {
+      const ids = await s.execute(dailyIds);
+      return ids.length > 0 && ids.every((id) => id === someone) ? ids : false;
+    }, 15_000);
+    assert.ok(theirs.length >= 1);
+    await s.execute(type('attendance-search', ''));
     assert.ok(existsSync(out));
 
     // A file of two new hires imported as if it were the whole list: nothing is imported until

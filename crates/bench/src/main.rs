@@ -11,6 +11,8 @@
 //!   utilisation.
 //! - `panel`: the Employees panel's refresh with E employees on T terminals: the whole list
 //!   against the unchanged-version check, and what the version's triggers cost the sync.
+//! - `attendance`: the Attendance panel's daily report with E employees recognised R times a
+//!   day for D days: the page it shows against the whole report, and the CSV export.
 //! - `latency`: MQTT receipt to UI batch emitted, p50/p99, with D devices reporting at R Hz
 //!   (read from the recorder's own 10 s summary, which measures it for the status bar).
 //! - `fleet`: a paced fleet of D devices at R Hz, stamped with the wall clock, published to a
@@ -21,6 +23,7 @@
 //! - `gen-history` / `review`: a month of a fleet written to a history file, and what a
 //!   reviewer waits for on it (open and first frame, scrubbing, a 24-hour track, reports).
 
+mod attendance;
 mod broker;
 mod chaos;
 mod facesync;
@@ -89,6 +92,20 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         terminals: usize,
         /// Whole-list reads to time (the unchanged check is timed at least 20 times).
+        #[arg(long, default_value_t = 10)]
+        reads: usize,
+    },
+    /// The Attendance panel's daily report: its page against the whole report.
+    Attendance {
+        #[arg(long, default_value_t = 20_000)]
+        employees: usize,
+        #[arg(long, default_value_t = 28)]
+        days: u32,
+        #[arg(long, default_value_t = 4)]
+        per_day: u32,
+        #[arg(long, default_value_t = 24)]
+        terminals: usize,
+        /// Reads of each page to time (the whole reports are timed at most 3 times).
         #[arg(long, default_value_t = 10)]
         reads: usize,
     },
@@ -171,6 +188,13 @@ fn main() -> anyhow::Result<()> {
             terminals,
             reads,
         } => panel::panel(employees, terminals, reads),
+        Command::Attendance {
+            employees,
+            days,
+            per_day,
+            terminals,
+            reads,
+        } => attendance::attendance(employees, days, per_day, terminals, reads),
         Command::Latency {
             watchfloor,
             devices,

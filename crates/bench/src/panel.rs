@@ -135,7 +135,10 @@ fn read(db: &Path, known: Option<i64>) -> anyhow::Result<report::EmployeeList> {
 }
 
 /// Runs `f` `n` times: [p50, max] in milliseconds, and the last result.
-fn timed<T>(n: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<([f64; 2], T)> {
+pub(crate) fn timed<T>(
+    n: usize,
+    mut f: impl FnMut() -> anyhow::Result<T>,
+) -> anyhow::Result<([f64; 2], T)> {
     let mut ms = Vec::with_capacity(n);
     let mut last = None;
     for _ in 0..n {

@@ -214,19 +214,7 @@ pub fn each_log(
     f: &AttendanceFilter,
     mut visit: impl FnMut(AttendanceRow) -> bool,
 ) -> rusqlite::Result<()> {
-    let person = f
-        .person
-        .as_deref()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            format!(
-                "%{}%",
-                p.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            )
-        });
+    let person = like_pattern(f.person.as_deref());
     let mut stmt = conn.prepare_cached(LOG)?;
     let rows = stmt.query_map(
         (
@@ -292,20 +280,31 @@ pub fn export_log(
     })
 }
 
-/// Writes the daily report (first in, last out) as CSV with a header to `path`; the rows written.
+/// Writes the daily report (first in, last out) `f` selects as CSV with a header to `path`, row
+/// by row (every row: `f.limit` is not applied); the rows written.
 pub fn export_daily(
     conn: &Connection,
-    from_day: &str,
-    to_day: &str,
+    f: &DailyFilter,
     path: &std::path::Path,
 ) -> anyhow::Result<usize> {
-    let rows = daily(conn, from_day, to_day)?;
+    let f = DailyFilter {
+        limit: None,
+        ..f.clone()
+    };
     write_csv_file(path, |w| {
-        for row in &rows {
-            w.serialize(row)?;
-        }
+        let (mut n, mut failed) = (0, None);
+        each_daily(conn, &f, |row| match w.serialize(&row) {
+            Ok(()) => {
+                n += 1;
+                true
+            }
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        })?;
         w.ensure_header::<DailyRow>()?;
-        Ok(rows.len())
+        failed.map_or(Ok(n), |e| Err(e.into()))
     })
 }
 
@@ -347,47 +346,134 @@ pub struct DailyRow {
     pub records: i64,
 }
 
-/// First in and last out per person for each local day in the range, by day then person.
-pub fn daily(conn: &Connection, from_day: &str, to_day: &str) -> rusqlite::Result<Vec<DailyRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT a.local_day, a.person_id, coalesce(e.name, max(a.person_name)),
+/// Which person-days of the daily report to show.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, TS)]
+#[ts(export)]
+#[serde(default)]
+pub struct DailyFilter {
+    /// Local days (`YYYY-MM-DD`, the terminals' calendar), inclusive.
+    pub from_day: String,
+    pub to_day: String,
+    /// Part of the person's id or name.
+    pub person: Option<String>,
+    /// Most rows, by day then person; `None`: all (exports).
+    pub limit: Option<u32>,
+}
+
+/// A page of the daily report: the first rows in order, and whether there are more.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, TS)]
+#[ts(export)]
+pub struct DailyPage {
+    pub rows: Vec<DailyRow>,
+    pub more: bool,
+}
+
+/// The daily report's query: one group per (day, person), read along the `attendance_by_day`
+/// index in its order, so the first page of a month of tens of thousands of employees is read
+/// without grouping the whole month first.
+const DAILY: &str = "SELECT a.local_day, a.person_id, coalesce(e.name, max(a.person_name)),
                 e.employee_id IS NOT NULL,
                 min(a.local_time), max(a.local_time), count(*)
          FROM attendance a LEFT JOIN employees e ON e.employee_id = a.person_id
          WHERE a.local_day BETWEEN ?1 AND ?2 AND a.person_id IS NOT NULL
            AND a.verify_status = 1 AND a.person_type = 0
+           AND (?3 IS NULL OR a.person_id LIKE ?3 ESCAPE '\\'
+                OR coalesce(e.name, a.person_name) LIKE ?3 ESCAPE '\\')
          GROUP BY a.local_day, a.person_id
-         ORDER BY a.local_day, a.person_id",
-    )?;
-    let mut rows = stmt
-        .query_map((from_day, to_day), |r| {
-            Ok(DailyRow {
-                day: r.get(0)?,
-                person_id: r.get(1)?,
-                person_name: r.get(2)?,
-                employee: r.get(3)?,
-                first_in: r.get(4)?,
-                last_out: r.get(5)?,
-                first_terminal: String::new(),
-                last_terminal: String::new(),
-                records: r.get(6)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+         ORDER BY a.local_day, a.person_id";
+
+/// `%part%` for LIKE, its wildcards taken literally; `None` for a blank search.
+fn like_pattern(part: Option<&str>) -> Option<String> {
+    part.map(str::trim).filter(|p| !p.is_empty()).map(|p| {
+        format!(
+            "%{}%",
+            p.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    })
+}
+
+/// Hands each person-day `f` selects to `visit`, by day then person, until it returns false
+/// (or `f`'s limit is reached). Nothing of the range is held: a year's report streams.
+pub fn each_daily(
+    conn: &Connection,
+    f: &DailyFilter,
+    mut visit: impl FnMut(DailyRow) -> bool,
+) -> rusqlite::Result<()> {
+    let person = like_pattern(f.person.as_deref());
+    let mut stmt = conn.prepare_cached(DAILY)?;
+    let rows = stmt.query_map((&f.from_day, &f.to_day, person.as_deref()), |r| {
+        Ok(DailyRow {
+            day: r.get(0)?,
+            person_id: r.get(1)?,
+            person_name: r.get(2)?,
+            employee: r.get(3)?,
+            first_in: r.get(4)?,
+            last_out: r.get(5)?,
+            first_terminal: String::new(),
+            last_terminal: String::new(),
+            records: r.get(6)?,
+        })
+    })?;
+    // The terminals of the first and last recognition: a seek on the day index each.
     let mut at = conn.prepare_cached(
         "SELECT terminal_id FROM attendance
          WHERE local_day = ?1 AND person_id = ?2 AND local_time = ?3
            AND verify_status = 1 AND person_type = 0 LIMIT 1",
     )?;
-    for row in &mut rows {
+    let limit = f.limit.map_or(usize::MAX, |l| l as usize);
+    for (taken, row) in rows.enumerate() {
+        if taken >= limit {
+            break;
+        }
+        let mut row = row?;
         let mut terminal = |time: &str| -> rusqlite::Result<String> {
             at.query_row((&row.day, &row.person_id, time), |r| r.get(0))
         };
         let (first, last) = (terminal(&row.first_in)?, terminal(&row.last_out)?);
         row.first_terminal = first;
         row.last_terminal = last;
+        if !visit(row) {
+            break;
+        }
     }
-    Ok(rows)
+    Ok(())
+}
+
+/// First in and last out per person for each local day in the range, by day then person.
+pub fn daily(conn: &Connection, from_day: &str, to_day: &str) -> rusqlite::Result<Vec<DailyRow>> {
+    let f = DailyFilter {
+        from_day: from_day.to_owned(),
+        to_day: to_day.to_owned(),
+        ..DailyFilter::default()
+    };
+    let mut out = Vec::new();
+    each_daily(conn, &f, |row| {
+        out.push(row);
+        true
+    })?;
+    Ok(out)
+}
+
+/// The first `f.limit` person-days `f` selects, and whether there are more (the panel shows a
+/// page; a month of 20,000 employees is 600,000 rows).
+pub fn daily_page(conn: &Connection, f: &DailyFilter) -> rusqlite::Result<DailyPage> {
+    let mut page = DailyPage::default();
+    let wanted = f.limit.map_or(usize::MAX, |l| l as usize);
+    let one_more = DailyFilter {
+        limit: f.limit.map(|l| l.saturating_add(1)),
+        ..f.clone()
+    };
+    each_daily(conn, &one_more, |row| {
+        if page.rows.len() == wanted {
+            page.more = true;
+            return false;
+        }
+        page.rows.push(row);
+        true
+    })?;
+    Ok(page)
 }
 
 #[cfg(test)]
@@ -537,9 +623,79 @@ mod tests {
         assert!(!path.exists(), "a half file was left");
         // The daily report goes through the same path.
         let conn = db();
-        let n = export_daily(&conn, "2026-11-23", "2026-11-23", &path).unwrap();
+        let day = DailyFilter {
+            from_day: "2026-11-23".into(),
+            to_day: "2026-11-23".into(),
+            ..DailyFilter::default()
+        };
+        let n = export_daily(&conn, &day, &path).unwrap();
         assert_eq!(n, 2);
         assert_eq!(csv::Reader::from_path(&path).unwrap().records().count(), 2);
+    }
+
+    #[test]
+    fn the_daily_report_is_grouped_along_the_day_index_without_sorting_the_range() {
+        let plan = crate::store::query_plan(DAILY, ("2026-11-01", "2026-11-30", None::<&str>));
+        assert!(
+            plan.iter().any(|p| p.contains("attendance_by_day")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|p| p.contains("TEMP B-TREE")),
+            "a page would wait for the whole range to be grouped: {plan:?}"
+        );
+    }
+
+    #[test]
+    fn a_page_of_the_daily_report_says_whether_there_is_more_and_searches_persons() {
+        let conn = db();
+        let page = |person: Option<&str>, limit: Option<u32>| {
+            daily_page(
+                &conn,
+                &DailyFilter {
+                    from_day: "2026-11-23".into(),
+                    to_day: "2026-11-24".into(),
+                    person: person.map(Into::into),
+                    limit,
+                },
+            )
+            .unwrap()
+        };
+        let ids = |p: &DailyPage| -> Vec<(String, String)> {
+            p.rows
+                .iter()
+                .map(|r| (r.day.clone(), r.person_id.clone()))
+                .collect()
+        };
+        let all = page(None, None);
+        assert_eq!(all.rows.len(), 3);
+        assert!(!all.more);
+        let first = page(None, Some(2));
+        assert_eq!(
+            ids(&first),
+            [
+                ("2026-11-23".into(), "E1".into()),
+                ("2026-11-23".into(), "X9".into())
+            ]
+        );
+        assert!(first.more, "a third person-day is left");
+        let exact = page(None, Some(3));
+        assert!(!exact.more, "a page that holds them all has no more");
+        assert_eq!(exact.rows, all.rows);
+        // By the directory's name (any case), or part of the id.
+        let ann = page(Some("ann"), None);
+        assert_eq!(ann.rows.len(), 2);
+        assert!(ann.rows.iter().all(|r| r.person_id == "E1"));
+        assert_eq!(page(Some("9"), None).rows.len(), 1);
+        assert!(
+            page(Some("%"), None).rows.is_empty(),
+            "a wildcard is taken literally"
+        );
+        assert_eq!(
+            page(Some("  "), None).rows.len(),
+            3,
+            "a blank search is no search"
+        );
     }
 
     #[test]

@@ -271,8 +271,9 @@ function fakeSites(): Pick<
         similarity: 90,
         backlog: false,
       })),
-    attendanceDaily: async (fromDay) =>
-      Array.from({ length: 12 }, (_, i) => ({
+    attendanceDaily: async ({ from_day: fromDay }) => ({
+      more: false,
+      rows: Array.from({ length: 12 }, (_, i) => ({
         day: fromDay,
         person_id: `FAKE${String(i).padStart(4, '0')}`,
         person_name: `Fake Person ${i}`,
@@ -283,6 +284,7 @@ function fakeSites(): Pick<
         last_terminal: 'fake-gate-1',
         records: 4,
       })),
+    }),
     exportAttendance: async () => {
       throw { code: 'fake', message: 'the browser preview cannot write files (FAKE data)' };
     },

@@ -26,6 +26,8 @@ export type { ImportReport } from './generated/ImportReport';
 export type { AttendanceRow } from './generated/AttendanceRow';
 export type { AttendanceFilter } from './generated/AttendanceFilter';
 export type { DailyRow } from './generated/DailyRow';
+export type { DailyFilter } from './generated/DailyFilter';
+export type { DailyPage } from './generated/DailyPage';
 export type { EventImage } from './generated/EventImage';
 export type { ReviewInfo } from './generated/ReviewInfo';
 export type { ReviewFrame } from './generated/ReviewFrame';
@@ -60,7 +62,8 @@ import type { Failure } from './generated/Failure';
 import type { ImportReport } from './generated/ImportReport';
 import type { AttendanceRow } from './generated/AttendanceRow';
 import type { AttendanceFilter } from './generated/AttendanceFilter';
-import type { DailyRow } from './generated/DailyRow';
+import type { DailyFilter } from './generated/DailyFilter';
+import type { DailyPage } from './generated/DailyPage';
 import type { EventImage } from './generated/EventImage';
 import type { ReviewFrame } from './generated/ReviewFrame';
 import type { Track } from './generated/Track';
@@ -124,8 +127,9 @@ export interface Backend {
   importEmployees(confirm?: boolean): Promise<ImportReport | null>;
   /** The attendance log, newest first. */
   attendanceLog(filter: AttendanceFilter): Promise<AttendanceRow[]>;
-  /** First in and last out per employee and day (terminal-local days, inclusive). */
-  attendanceDaily(fromDay: string, toDay: string): Promise<DailyRow[]>;
+  /** First in and last out per employee and day (terminal-local days, inclusive): the first
+   * `filter.limit` person-days, by day then person, and whether there are more. */
+  attendanceDaily(filter: DailyFilter): Promise<DailyPage>;
   /** Writes the log or the daily report as CSV where the operator says in a save dialog;
    * resolves to the path written, null when cancelled. */
   exportAttendance(report: 'log' | 'daily', filter: AttendanceFilter): Promise<string | null>;
