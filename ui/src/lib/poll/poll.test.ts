@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pollNewest } from './poll';
+import { dueAgain, pollNewest } from './poll';
 
 describe('pollNewest', () => {
   it('shows every answer newer than the one shown, and drops older ones that come late', async () => {
@@ -32,5 +32,15 @@ describe('pollNewest', () => {
     poll.stop();
     tick();
     expect(answers).toHaveLength(4);
+  });
+});
+
+describe('dueAgain', () => {
+  it('lets fast reads follow every tick and waits ten times as long as a slow one', () => {
+    // A 4 ms read: due at the next tick, even one that comes a little early.
+    expect(dueAgain(0, 4, 2_990)).toBe(true);
+    // A 700 ms read: not before 7 s from its start (the ticks at 3 and 6 s pass).
+    expect(dueAgain(0, 700, 6_000)).toBe(false);
+    expect(dueAgain(0, 700, 7_000)).toBe(true);
   });
 });
