@@ -360,6 +360,9 @@ pub struct DailyFilter {
     pub limit: Option<u32>,
 }
 
+/// Most person-days a page of the daily report holds, whatever the page asks.
+pub const DAILY_PAGE_MAX: u32 = 1000;
+
 /// A page of the daily report: the first rows in order, and whether there are more.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, TS)]
 #[ts(export)]
@@ -370,16 +373,18 @@ pub struct DailyPage {
 
 /// The daily report's query: one group per (day, person), read along the `attendance_by_day`
 /// index in its order, so the first page of a month of tens of thousands of employees is read
-/// without grouping the whole month first.
+/// without grouping the whole month first. A search picks whole person-days, any of whose
+/// records matches by id or name (filtering records instead cut the day of a person whose name
+/// on the terminal changed during it).
 const DAILY: &str = "SELECT a.local_day, a.person_id, coalesce(e.name, max(a.person_name)),
                 e.employee_id IS NOT NULL,
                 min(a.local_time), max(a.local_time), count(*)
          FROM attendance a LEFT JOIN employees e ON e.employee_id = a.person_id
          WHERE a.local_day BETWEEN ?1 AND ?2 AND a.person_id IS NOT NULL
            AND a.verify_status = 1 AND a.person_type = 0
-           AND (?3 IS NULL OR a.person_id LIKE ?3 ESCAPE '\\'
-                OR coalesce(e.name, a.person_name) LIKE ?3 ESCAPE '\\')
          GROUP BY a.local_day, a.person_id
+         HAVING ?3 IS NULL OR max(a.person_id LIKE ?3 ESCAPE '\\'
+                OR coalesce(e.name, a.person_name) LIKE ?3 ESCAPE '\\')
          ORDER BY a.local_day, a.person_id";
 
 /// `%part%` for LIKE, its wildcards taken literally; `None` for a blank search.
@@ -423,10 +428,11 @@ pub fn each_daily(
            AND verify_status = 1 AND person_type = 0 LIMIT 1",
     )?;
     let limit = f.limit.map_or(usize::MAX, |l| l as usize);
-    for (taken, row) in rows.enumerate() {
-        if taken >= limit {
-            break;
-        }
+    if limit == 0 {
+        return Ok(());
+    }
+    let mut taken = 0;
+    for row in rows {
         let mut row = row?;
         let mut terminal = |time: &str| -> rusqlite::Result<String> {
             at.query_row((&row.day, &row.person_id, time), |r| r.get(0))
@@ -434,7 +440,8 @@ pub fn each_daily(
         let (first, last) = (terminal(&row.first_in)?, terminal(&row.last_out)?);
         row.first_terminal = first;
         row.last_terminal = last;
-        if !visit(row) {
+        taken += 1;
+        if !visit(row) || taken >= limit {
             break;
         }
     }
@@ -456,13 +463,14 @@ pub fn daily(conn: &Connection, from_day: &str, to_day: &str) -> rusqlite::Resul
     Ok(out)
 }
 
-/// The first `f.limit` person-days `f` selects, and whether there are more (the panel shows a
-/// page; a month of 20,000 employees is 600,000 rows).
+/// The first `f.limit` person-days `f` selects (at most [`DAILY_PAGE_MAX`]), and whether there
+/// are more (the panel shows a page; a month of 20,000 employees is 600,000 rows).
 pub fn daily_page(conn: &Connection, f: &DailyFilter) -> rusqlite::Result<DailyPage> {
     let mut page = DailyPage::default();
-    let wanted = f.limit.map_or(usize::MAX, |l| l as usize);
+    let limit = f.limit.unwrap_or(DAILY_PAGE_MAX).min(DAILY_PAGE_MAX);
+    let wanted = limit as usize;
     let one_more = DailyFilter {
-        limit: f.limit.map(|l| l.saturating_add(1)),
+        limit: Some(limit + 1),
         ..f.clone()
     };
     each_daily(conn, &one_more, |row| {
@@ -635,15 +643,17 @@ mod tests {
 
     #[test]
     fn the_daily_report_is_grouped_along_the_day_index_without_sorting_the_range() {
-        let plan = crate::store::query_plan(DAILY, ("2026-11-01", "2026-11-30", None::<&str>));
-        assert!(
-            plan.iter().any(|p| p.contains("attendance_by_day")),
-            "{plan:?}"
-        );
-        assert!(
-            !plan.iter().any(|p| p.contains("TEMP B-TREE")),
-            "a page would wait for the whole range to be grouped: {plan:?}"
-        );
+        for person in [None, Some("%ann%")] {
+            let plan = crate::store::query_plan(DAILY, ("2026-11-01", "2026-11-30", person));
+            assert!(
+                plan.iter().any(|p| p.contains("attendance_by_day")),
+                "{plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|p| p.contains("TEMP B-TREE")),
+                "a page would wait for the whole range to be grouped: {plan:?}"
+            );
+        }
     }
 
     #[test]
@@ -667,9 +677,10 @@ mod tests {
                 .map(|r| (r.day.clone(), r.person_id.clone()))
                 .collect()
         };
-        let all = page(None, None);
+        let all = page(None, Some(DAILY_PAGE_MAX));
         assert_eq!(all.rows.len(), 3);
         assert!(!all.more);
+        assert_eq!(page(None, None), all, "no limit is the most a page holds");
         let first = page(None, Some(2));
         assert_eq!(
             ids(&first),
@@ -679,6 +690,8 @@ mod tests {
             ]
         );
         assert!(first.more, "a third person-day is left");
+        let none = page(None, Some(0));
+        assert!(none.rows.is_empty() && none.more);
         let exact = page(None, Some(3));
         assert!(!exact.more, "a page that holds them all has no more");
         assert_eq!(exact.rows, all.rows);
@@ -691,6 +704,22 @@ mod tests {
             page(Some("%"), None).rows.is_empty(),
             "a wildcard is taken literally"
         );
+        // A person the directory does not hold, named differently by the terminal during the
+        // day: the search by either name finds the whole day.
+        let mut stmt = conn.prepare(INSERT).unwrap();
+        let mut renamed = record("T1", "9", "2026-11-23 18:00:00", "X9", 1);
+        renamed.person_name = Some("Xavier".into());
+        insert(&mut stmt, &renamed, 0).unwrap();
+        drop(stmt);
+        for name in ["Xavier", "terminal's name for X9"] {
+            let x9 = page(Some(name), None);
+            assert_eq!(x9.rows.len(), 1, "{name}");
+            let day = &x9.rows[0];
+            assert_eq!(
+                (day.first_in.as_str(), day.last_out.as_str(), day.records),
+                ("2026-11-23 07:00:00", "2026-11-23 18:00:00", 2)
+            );
+        }
         assert_eq!(
             page(Some("  "), None).rows.len(),
             3,
