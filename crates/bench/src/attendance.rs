@@ -62,10 +62,14 @@ pub fn attendance(
         let conn = store::open_read_only(&db)?;
         Ok(match f.limit {
             Some(_) => attendance::daily_page(&conn, f)?,
-            None => attendance::DailyPage {
-                rows: attendance::daily(&conn, &f.from_day, &f.to_day)?,
-                more: false,
-            },
+            None => {
+                let mut rows = Vec::new();
+                attendance::each_daily(&conn, f, |row| {
+                    rows.push(row);
+                    true
+                })?;
+                attendance::DailyPage { rows, more: false }
+            }
         })
     };
     let last = days - 1;
