@@ -8,11 +8,11 @@
 use std::time::Instant;
 
 use rusqlite::Connection;
-use watchfloor_core::facesync::directory::{self, Employee, PersonType};
+use watchfloor_core::facesync::directory;
 use watchfloor_core::store::{self, attendance};
 use watchfloor_protocol::face::AccessRecord;
 
-use crate::panel::timed;
+use crate::panel::{staff, timed};
 
 /// Rows the panel shows (`PAGE_ROWS` in ui/src/lib/sites/AttendancePanel.svelte).
 const PAGE_ROWS: u32 = 1000;
@@ -31,18 +31,7 @@ pub fn attendance(
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("h.sqlite");
     let mut conn = store::open(&db)?;
-    let staff: Vec<Employee> = (0..employees)
-        .map(|i| Employee {
-            employee_id: format!("E{i:06}"),
-            name: format!("Person {i}"),
-            photo: "/photos/face.jpg".into(),
-            photo_sha256: "00".into(),
-            terminals: Vec::new(),
-            valid_from_ms: None,
-            valid_to_ms: None,
-            person_type: PersonType::Allow,
-        })
-        .collect();
+    let staff = staff(employees);
     directory::apply_import(&mut conn, &staff, &Default::default(), false, 0)?;
     let t0 = Instant::now();
     let rows = fill(&mut conn, employees, days, per_day, terminals)?;

@@ -16,18 +16,7 @@ use watchfloor_core::store;
 
 pub fn panel(employees: usize, terminals: usize, reads: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let staff: Vec<Employee> = (0..employees)
-        .map(|i| Employee {
-            employee_id: format!("E{i:06}"),
-            name: format!("Person {i}"),
-            photo: "/photos/face.jpg".into(),
-            photo_sha256: "00".into(),
-            terminals: Vec::new(),
-            valid_from_ms: None,
-            valid_to_ms: None,
-            person_type: PersonType::Allow,
-        })
-        .collect();
+    let staff = staff(employees);
 
     // The same directory and confirmations in two files, one without the version triggers.
     let mut store_s = [0.0; 2];
@@ -132,6 +121,22 @@ fn confirm_everywhere(
 fn read(db: &Path, known: Option<i64>) -> anyhow::Result<report::EmployeeList> {
     let conn = store::open_read_only(db)?;
     Ok(report::employee_list(&conn, known)?)
+}
+
+/// `n` employees, `E000000` ("Person 0") on, allowed, with the same photo.
+pub(crate) fn staff(n: usize) -> Vec<Employee> {
+    (0..n)
+        .map(|i| Employee {
+            employee_id: format!("E{i:06}"),
+            name: format!("Person {i}"),
+            photo: "/photos/face.jpg".into(),
+            photo_sha256: "00".into(),
+            terminals: Vec::new(),
+            valid_from_ms: None,
+            valid_to_ms: None,
+            person_type: PersonType::Allow,
+        })
+        .collect()
 }
 
 /// Runs `f` `n` times: [p50, max] in milliseconds, and the last result.

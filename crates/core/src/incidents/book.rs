@@ -1423,41 +1423,55 @@ mod tests {
         // A takes it, with its own audit row for the note.
         assert!(a.merge(i.clone(), 203));
         let on_a = a.take_changes();
-        assert_eq!(
-            on_a.last()
-                .unwrap()
-                .audit
-                .as_ref()
-                .map(|e| e.action.as_str()),
-            Some("note")
-        );
+        assert_eq!(last_audited(&on_a), Some("note"));
         assert_eq!(a.get(&id), b.get(&id));
         // Made the same on every console that held the note: equal copies, nothing more.
         assert!(!a.merge(i.clone(), 204));
     }
 
-    #[test]
-    fn a_note_made_while_another_console_moved_two_versions_on_is_kept() {
+    /// The action audited by the last of `changes`, if it was audited.
+    fn last_audited(changes: &[BookChange]) -> Option<&str> {
+        changes.last()?.audit.as_ref().map(|e| e.action.as_str())
+    }
+
+    /// Two consoles, A and B, both holding the incident A opened; its id.
+    fn two_consoles() -> (IncidentBook, IncidentBook, String) {
         let mut a = IncidentBook::default();
         let mut b = IncidentBook::default();
         let id = a.raise(&trigger("v1", "e1", 10), 100).unwrap();
         b.merge(a.get(&id).unwrap().clone(), 101);
         b.take_changes();
-        let act = |book: &mut IncidentBook, action: IncidentAction, who: &str, at: i64| {
-            let i = book.act(&id, &action, who, at).unwrap();
-            book.take_changes();
-            i
-        };
+        (a, b, id)
+    }
+
+    /// `who`'s `action` on incident `id` in `book` at `at`: the version made (its change taken).
+    fn acted(
+        book: &mut IncidentBook,
+        id: &str,
+        action: IncidentAction,
+        who: &str,
+        at: i64,
+    ) -> Incident {
+        let i = book.act(id, &action, who, at).unwrap();
+        book.take_changes();
+        i
+    }
+
+    #[test]
+    fn a_note_made_while_another_console_moved_two_versions_on_is_kept() {
+        let (mut a, mut b, id) = two_consoles();
         // Bo acknowledges, then assigns; meanwhile Ana, who has heard neither, adds a note.
-        act(&mut b, IncidentAction::Acknowledge, "bo", 200);
-        let assigned = act(
+        acted(&mut b, &id, IncidentAction::Acknowledge, "bo", 200);
+        let assigned = acted(
             &mut b,
+            &id,
             IncidentAction::Assign { to: "cy".into() },
             "bo",
             201,
         );
-        let note = act(
+        let note = acted(
             &mut a,
+            &id,
             IncidentAction::Note {
                 text: "driver called".into(),
             },
@@ -1488,14 +1502,7 @@ mod tests {
         assert!(!b.merge(note.clone(), 204));
         assert!(b.merge(again.clone(), 205));
         let on_b = b.take_changes();
-        assert_eq!(
-            on_b.last()
-                .unwrap()
-                .audit
-                .as_ref()
-                .map(|e| e.action.as_str()),
-            Some("note")
-        );
+        assert_eq!(last_audited(&on_b), Some("note"));
         assert_eq!(a.get(&id), b.get(&id));
         // A's own copies coming back change nothing, the first one neither.
         assert!(!a.merge(note, 206));
@@ -1503,8 +1510,9 @@ mod tests {
         assert!(a.take_changes().is_empty());
 
         // A note heard back before a newer version is in it: not made again.
-        let note = act(
+        let note = acted(
             &mut a,
+            &id,
             IncidentAction::Note {
                 text: "on scene".into(),
             },
@@ -1514,8 +1522,9 @@ mod tests {
         assert!(!a.merge(note.clone(), 301), "the echo");
         assert!(b.merge(note, 301));
         b.take_changes();
-        let resolved = act(
+        let resolved = acted(
             &mut b,
+            &id,
             IncidentAction::Resolve {
                 note: "towed".into(),
             },
@@ -1530,19 +1539,11 @@ mod tests {
 
     #[test]
     fn a_note_not_heard_back_is_made_again_over_a_repeat_that_lost_too() {
-        let mut a = IncidentBook::default();
-        let mut b = IncidentBook::default();
-        let id = a.raise(&trigger("v1", "e1", 10), 100).unwrap();
-        b.merge(a.get(&id).unwrap().clone(), 101);
-        b.take_changes();
-        let act = |book: &mut IncidentBook, action: IncidentAction, who: &str, at: i64| {
-            let i = book.act(&id, &action, who, at).unwrap();
-            book.take_changes();
-            i
-        };
+        let (mut a, mut b, id) = two_consoles();
         // Ana notes, then A counts a repeat; Bo acknowledges, then assigns, having heard neither.
-        let note = act(
+        let note = acted(
             &mut a,
+            &id,
             IncidentAction::Note {
                 text: "driver called".into(),
             },
@@ -1551,9 +1552,10 @@ mod tests {
         );
         a.raise(&trigger("v1", "e2", 201), 201);
         let repeat = a.take_changes().pop().unwrap().incident;
-        let acked = act(&mut b, IncidentAction::Acknowledge, "bo", 200);
-        let assigned = act(
+        let acked = acted(&mut b, &id, IncidentAction::Acknowledge, "bo", 200);
+        let assigned = acted(
             &mut b,
+            &id,
             IncidentAction::Assign { to: "cy".into() },
             "bo",
             202,
@@ -1588,29 +1590,22 @@ mod tests {
 
     #[test]
     fn a_note_not_heard_back_is_made_again_over_the_version_that_won_a_tie_here() {
-        let mut a = IncidentBook::default();
-        let mut b = IncidentBook::default();
-        let id = a.raise(&trigger("v1", "e1", 10), 100).unwrap();
-        b.merge(a.get(&id).unwrap().clone(), 101);
-        b.take_changes();
-        let act = |book: &mut IncidentBook, action: IncidentAction, who: &str, at: i64| {
-            let i = book.act(&id, &action, who, at).unwrap();
-            book.take_changes();
-            i
-        };
+        let (mut a, mut b, id) = two_consoles();
         // Ana notes, then acknowledges; Bo acknowledges and assigns, earlier by the clock.
-        let note = act(
+        let note = acted(
             &mut a,
+            &id,
             IncidentAction::Note {
                 text: "driver called".into(),
             },
             "ana",
             202,
         );
-        let ana_ack = act(&mut a, IncidentAction::Acknowledge, "ana", 203);
-        let bo_ack = act(&mut b, IncidentAction::Acknowledge, "bo", 200);
-        let assigned = act(
+        let ana_ack = acted(&mut a, &id, IncidentAction::Acknowledge, "ana", 203);
+        let bo_ack = acted(&mut b, &id, IncidentAction::Acknowledge, "bo", 200);
+        let assigned = acted(
             &mut b,
+            &id,
             IncidentAction::Assign { to: "cy".into() },
             "bo",
             201,
@@ -1633,14 +1628,7 @@ mod tests {
             b.merge(v, 206);
         }
         let on_b = b.take_changes();
-        assert_eq!(
-            on_b.last()
-                .unwrap()
-                .audit
-                .as_ref()
-                .map(|e| e.action.as_str()),
-            Some("note")
-        );
+        assert_eq!(last_audited(&on_b), Some("note"));
         assert_eq!(a.get(&id), b.get(&id));
     }
 

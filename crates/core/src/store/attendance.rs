@@ -263,21 +263,7 @@ pub fn export_log(
     f: &AttendanceFilter,
     path: &std::path::Path,
 ) -> anyhow::Result<usize> {
-    write_csv_file(path, |w| {
-        let (mut n, mut failed) = (0, None);
-        each_log(conn, f, |row| match w.serialize(&row) {
-            Ok(()) => {
-                n += 1;
-                true
-            }
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
-        })?;
-        w.ensure_header::<AttendanceRow>()?;
-        failed.map_or(Ok(n), |e| Err(e.into()))
-    })
+    export_rows(path, |visit| each_log(conn, f, visit))
 }
 
 /// Writes the daily report (first in, last out) `f` selects as CSV with a header to `path`, row
@@ -291,9 +277,18 @@ pub fn export_daily(
         limit: None,
         ..f.clone()
     };
+    export_rows(path, |visit| each_daily(conn, &f, visit))
+}
+
+/// Writes the rows `each` hands its visitor as CSV to `path`, with the header of `T` (also when
+/// there are none), stopping at the first row that cannot be written; the rows written.
+fn export_rows<T: Serialize + Default>(
+    path: &std::path::Path,
+    each: impl FnOnce(&mut dyn FnMut(T) -> bool) -> rusqlite::Result<()>,
+) -> anyhow::Result<usize> {
     write_csv_file(path, |w| {
         let (mut n, mut failed) = (0, None);
-        each_daily(conn, &f, |row| match w.serialize(&row) {
+        each(&mut |row| match w.serialize(&row) {
             Ok(()) => {
                 n += 1;
                 true
@@ -303,7 +298,7 @@ pub fn export_daily(
                 false
             }
         })?;
-        w.ensure_header::<DailyRow>()?;
+        w.ensure_header::<T>()?;
         failed.map_or(Ok(n), |e| Err(e.into()))
     })
 }
