@@ -4,13 +4,14 @@
 //! over the window that asked.
 //!
 //! On Linux the dialog is GTK's `GtkFileChooserNative` (the desktop portal inside Flatpak or
-//! with `GTK_USE_PORTAL=1`, GTK's own file chooser otherwise), built and answered on the GTK main thread, where the
-//! window toolkit runs, and awaited through a channel. Not tauri-plugin-dialog there: its GTK
-//! backend (rfd 0.17) starts a thread of its own that iterates GTK's default main context for
-//! the rest of the process, so GDK, WebKit and Tauri sources were sometimes dispatched on that
-//! thread instead of the main one. The console crashed so once, just after a file dialog closed
-//! (the GUI smoke test lost its WebDriver session: "page crash or hang"). Elsewhere the plugin
-//! is used, whose backends there run on the main thread.
+//! with `GTK_USE_PORTAL=1`, GTK's own file chooser otherwise), built and answered on the GTK
+//! main thread, where the window toolkit runs, and awaited through a channel. Not
+//! tauri-plugin-dialog there: its GTK backend (rfd 0.17) starts a thread of its own that
+//! iterates GTK's default main context for the rest of the process, so GDK, WebKit and Tauri
+//! sources could be dispatched on that thread instead of the main one: the likely cause of the
+//! one crash seen, just after a file dialog closed (the GUI smoke test lost its WebDriver
+//! session: "page crash or hang"; not reproduced here). Elsewhere the plugin is used, whose
+//! dialogs there are started from the main thread with no toolkit loop of their own.
 
 use std::path::PathBuf;
 

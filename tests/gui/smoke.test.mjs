@@ -127,8 +127,8 @@ test('the console shows a simulated fleet on the map with the broker status', { 
 
     // The page is locked down: an injected inline script does not run (CSP), nothing but the
     // app itself can be fetched, and commands outside the console's capability are refused:
-    // the review window's, and the dialog plugin's own (files are picked only in the dialogs
-    // the backend opens), and the file system plugin's.
+    // the review window's, and the dialog and file system plugins' (files are picked only in
+    // the dialogs the backend opens; neither plugin is in the Linux build).
     const locked = await session.executeAsync(`
       const done = arguments[arguments.length - 1];
       const violations = [];

@@ -40,8 +40,8 @@ export function pollNewest<T>(
 
 /** Whether a periodic refresh may read again at `nowMs`: one that took `tookMs`, begun at
  * `startedMs`, waits at least `factor` times as long from its start (a fast read, every tick),
- * so a slow read (a search over a month of attendance: 0.7 s) takes at most a tenth of a backend
- * thread, not a quarter of it at a 3 s period. */
+ * so a slow read (a search over a month of attendance: 1.1 s) takes at most a tenth of a backend
+ * thread, not over a third of it at a 3 s period. */
 export function dueAgain(startedMs: number, tookMs: number, nowMs: number, factor = 10): boolean {
   return nowMs - startedMs >= factor * tookMs;
 }
