@@ -1434,6 +1434,11 @@ mod tests {
         changes.last()?.audit.as_ref().map(|e| e.action.as_str())
     }
 
+    /// An operator's note saying `text`.
+    fn note_action(text: &str) -> IncidentAction {
+        IncidentAction::Note { text: text.into() }
+    }
+
     /// Two consoles, A and B, both holding the incident A opened; its id.
     fn two_consoles() -> (IncidentBook, IncidentBook, String) {
         let mut a = IncidentBook::default();
@@ -1469,15 +1474,7 @@ mod tests {
             "bo",
             201,
         );
-        let note = acted(
-            &mut a,
-            &id,
-            IncidentAction::Note {
-                text: "driver called".into(),
-            },
-            "ana",
-            202,
-        );
+        let note = acted(&mut a, &id, note_action("driver called"), "ana", 202);
         assert_eq!((note.version, assigned.version), (2, 3));
         // A hears the assignment before its own note comes back: Bo made it without the note.
         assert!(a.merge(assigned.clone(), 203));
@@ -1510,15 +1507,7 @@ mod tests {
         assert!(a.take_changes().is_empty());
 
         // A note heard back before a newer version is in it: not made again.
-        let note = acted(
-            &mut a,
-            &id,
-            IncidentAction::Note {
-                text: "on scene".into(),
-            },
-            "ana",
-            300,
-        );
+        let note = acted(&mut a, &id, note_action("on scene"), "ana", 300);
         assert!(!a.merge(note.clone(), 301), "the echo");
         assert!(b.merge(note, 301));
         b.take_changes();
@@ -1541,15 +1530,7 @@ mod tests {
     fn a_note_not_heard_back_is_made_again_over_a_repeat_that_lost_too() {
         let (mut a, mut b, id) = two_consoles();
         // Ana notes, then A counts a repeat; Bo acknowledges, then assigns, having heard neither.
-        let note = acted(
-            &mut a,
-            &id,
-            IncidentAction::Note {
-                text: "driver called".into(),
-            },
-            "ana",
-            200,
-        );
+        let note = acted(&mut a, &id, note_action("driver called"), "ana", 200);
         a.raise(&trigger("v1", "e2", 201), 201);
         let repeat = a.take_changes().pop().unwrap().incident;
         let acked = acted(&mut b, &id, IncidentAction::Acknowledge, "bo", 200);
@@ -1592,15 +1573,7 @@ mod tests {
     fn a_note_not_heard_back_is_made_again_over_the_version_that_won_a_tie_here() {
         let (mut a, mut b, id) = two_consoles();
         // Ana notes, then acknowledges; Bo acknowledges and assigns, earlier by the clock.
-        let note = acted(
-            &mut a,
-            &id,
-            IncidentAction::Note {
-                text: "driver called".into(),
-            },
-            "ana",
-            202,
-        );
+        let note = acted(&mut a, &id, note_action("driver called"), "ana", 202);
         let ana_ack = acted(&mut a, &id, IncidentAction::Acknowledge, "ana", 203);
         let bo_ack = acted(&mut b, &id, IncidentAction::Acknowledge, "bo", 200);
         let assigned = acted(

@@ -779,15 +779,17 @@ mod tests {
         writer.finish();
     }
 
-    #[test]
-    fn a_batch_owed_only_a_push_ack_is_synced_to_disk() {
+    /// A test-driven writer on a history file of its own (kept while the folder lives).
+    fn writer_on_a_file() -> (tempfile::TempDir, BatchWriter) {
         let dir = tempfile::tempdir().unwrap();
         let (on_commit, _committed) = collecting_acks();
-        let mut writer = batch_writer(
-            crate::store::open(&dir.path().join("h.sqlite")).unwrap(),
-            on_commit,
-            false,
-        );
+        let conn = crate::store::open(&dir.path().join("h.sqlite")).unwrap();
+        (dir, batch_writer(conn, on_commit, false))
+    }
+
+    #[test]
+    fn a_batch_owed_only_a_push_ack_is_synced_to_disk() {
+        let (_dir, mut writer) = writer_on_a_file();
         let synchronous = |w: &BatchWriter| -> i64 {
             w.conn
                 .pragma_query_value(None, "synchronous", |r| r.get(0))
@@ -816,13 +818,7 @@ mod tests {
 
     #[test]
     fn a_refused_message_sent_again_is_counted_as_a_repeat_once_committed() {
-        let dir = tempfile::tempdir().unwrap();
-        let (on_commit, _committed) = collecting_acks();
-        let mut writer = batch_writer(
-            crate::store::open(&dir.path().join("h.sqlite")).unwrap(),
-            on_commit,
-            false,
-        );
+        let (_dir, mut writer) = writer_on_a_file();
         let refused = |payload: &[u8], redelivered: bool| {
             let mut entry = crate::store::quarantine::QuarantineEntry::new(
                 1,
