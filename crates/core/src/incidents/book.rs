@@ -9,10 +9,13 @@
 //! **Conflicts.** A received incident replaces ours when its version is higher. At an equal
 //! version (two consoles changed the same incident at once) a change that leaves it open wins
 //! over one that closes it, then an operator's change over the console's own (a repeat), then
-//! the later change (`updated_ms`, then operator name), so every console settles on the same
-//! state; the losing change stays in the audit trail of the console that made it. A repeat
-//! that lost so is counted again on top of the winner, as the next version: the
-//! acknowledgement stays and the count is not lost. Two open incidents for one cause (two
+//! the later change (`updated_ms`, then operator name, then the content), so every console
+//! settles on the same state; the losing change stays in the audit trail of the console that
+//! made it. A repeat that lost so is counted again on top of the winner, as the next version:
+//! the acknowledgement stays and the count is not lost. A change that won its version after
+//! this console had built later versions on the loser (a note, a repeat) is made again on top
+//! of what it holds ([`IncidentBook::restore_lost_level`]): a repeat counted on a note does not
+//! undo an acknowledgement made at the same time. Two open incidents for one cause (two
 //! consoles opened them from different events before hearing of each other) are merged: the one
 //! opened first stays, the other is resolved as "merged" into it.
 
@@ -101,6 +104,10 @@ pub struct IncidentBook {
     /// topic in the order it took them, so another console's newer version that comes first
     /// was made without the note: the note is made again on top of it (`note_on_top`).
     unechoed: HashMap<String, Incident>,
+    /// The versions this console held of an incident before the one it holds now, oldest
+    /// first, one per version up to it (at most [`LEVELS_KEPT`], for [`KEEP_LEVELS_MS`]): what
+    /// its own later versions were built on, for [`IncidentBook::restore_lost_level`].
+    below: HashMap<String, VecDeque<Incident>>,
     changes: Vec<BookChange>,
     #[cfg(test)]
     test_max_held: Option<usize>,
@@ -170,18 +177,65 @@ fn next_version(v: u64) -> u64 {
 /// winner, see [`note_again`]): a note changes nothing else, yet taken as the winner it undid
 /// a resolution made at the same time (the note's state was open) or an acknowledgement.
 fn wins(candidate: &Incident, held: &Incident) -> bool {
-    let key = |i: &Incident| {
+    // Rank's order, the digest taken only on a tie of the rest.
+    fn key(i: &Incident) -> (u64, bool, bool, bool, i64, &str, u32) {
         (
             i.version,
             i.last_change.action != NOTE,
             i.state.is_open(),
             i.updated_by != SYSTEM,
             i.updated_ms,
-            i.updated_by.clone(),
+            i.updated_by.as_str(),
             i.count,
         )
-    };
-    key(candidate) > key(held)
+    }
+    match key(candidate).cmp(&key(held)) {
+        std::cmp::Ordering::Equal => content_digest(candidate) > content_digest(held),
+        order => order.is_gt(),
+    }
+}
+
+/// A digest of a whole version, for the last tie-break of [`wins`]: the same on every console
+/// (serde_json writes the fields in their declared order).
+fn content_digest(i: &Incident) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(i).unwrap_or_default();
+    let mut content = [0u8; 16];
+    content.copy_from_slice(&Sha256::digest(&json)[..16]);
+    content
+}
+
+/// Whether `a` and `b` are one change: one version, or one made again at another version
+/// (its author, time and what it did are kept).
+fn is_change(a: &Incident, b: &Incident) -> bool {
+    a.updated_by == b.updated_by && a.updated_ms == b.updated_ms && a.last_change == b.last_change
+}
+
+/// Versions remembered below the one held, per incident: far more than the changes two
+/// consoles make to one incident within a round trip.
+const LEVELS_KEPT: usize = 16;
+/// Most incidents whose versions below the one held are remembered (each up to
+/// [`LEVELS_KEPT`] copies).
+const MAX_LEVELLED: usize = 20_000;
+/// How long the versions below the one held are remembered after its last change.
+const KEEP_LEVELS_MS: i64 = 10 * 60 * 1000;
+
+/// The changes that set an incident's state (its state, assignee and resolution), by anyone.
+fn sets_state(c: &Change) -> bool {
+    matches!(
+        c.action.as_str(),
+        "opened" | "acknowledged" | "assigned" | "resolved" | "reopened" | "merged"
+    )
+}
+
+/// The operator changes made again on top of later versions built without them
+/// ([`IncidentBook::restore_lost_level`]).
+fn restorable(i: &Incident) -> bool {
+    i.updated_by != SYSTEM
+        && matches!(
+            i.last_change.action.as_str(),
+            "acknowledged" | "assigned" | "resolved" | "reopened"
+        )
 }
 
 /// `held`, a repeat this console counted, lost to `winner`, an operator's change made at the
@@ -278,10 +332,7 @@ fn note_again(held: &Incident, winner: &Incident) -> Option<Incident> {
 
 /// Whether `a` and `b` are the same change (one console's copy of one version).
 fn same_change(a: &Incident, b: &Incident) -> bool {
-    a.version == b.version
-        && a.updated_by == b.updated_by
-        && a.updated_ms == b.updated_ms
-        && a.last_change == b.last_change
+    a.version == b.version && is_change(a, b)
 }
 
 impl IncidentBook {
@@ -337,12 +388,45 @@ impl IncidentBook {
         if publish && incident.last_change.action == NOTE && incident.updated_by != SYSTEM {
             self.unechoed.insert(incident.id.clone(), incident.clone());
         }
+        self.remember_below(&incident);
         self.put(incident.clone());
         self.changes.push(BookChange {
             incident,
             audit,
             publish,
         });
+    }
+
+    /// Keeps the version held of `next`'s incident among the levels below it when `next` is
+    /// the version after it; a version further on (a jump: the versions between were never
+    /// heard) starts the levels afresh; one at the same version (a tie settled) leaves them.
+    fn remember_below(&mut self, next: &Incident) {
+        let Some(held) = self.incidents.get(&next.id) else {
+            return;
+        };
+        if next.version == held.version {
+            return;
+        }
+        if next.version != held.version.saturating_add(1) {
+            self.below.remove(&next.id);
+            return;
+        }
+        if self.below.len() >= MAX_LEVELLED && !self.below.contains_key(&next.id) {
+            return; // another console changing incidents by the ten thousand: not for these
+        }
+        let levels = self.below.entry(next.id.clone()).or_default();
+        if levels.len() == LEVELS_KEPT {
+            levels.pop_front();
+        }
+        levels.push_back(held.clone());
+    }
+
+    /// Whether this console held `i`'s change before, at a lower version (it comes back made
+    /// again on top of a later one: its audit row is here already).
+    fn held_before(&self, i: &Incident) -> bool {
+        self.below
+            .get(&i.id)
+            .is_some_and(|levels| levels.iter().any(|l| is_change(l, i)))
     }
 
     pub fn get(&self, id: &str) -> Option<&Incident> {
@@ -678,6 +762,13 @@ impl IncidentBook {
             }
             _ => None,
         };
+        if self
+            .incidents
+            .get(&remote.id)
+            .is_some_and(|held| remote.version < held.version)
+        {
+            return self.restore_lost_level(&remote);
+        }
         // A version that lost to the one held, at its own version (a tie just settled here:
         // its console takes ours next), leaves the note on top of the held one. One that lost
         // by being older does not: a version of its console's at the held one's may be on its
@@ -691,6 +782,116 @@ impl IncidentBook {
             .filter(|_| taken || settled_tie)
             .is_some_and(|mine| self.note_on_top(&mine));
         taken || remade
+    }
+
+    /// `r`, another console's version older than the one held, that wins over the version this
+    /// console held at its level: every console settles on `r` there, yet the versions this one
+    /// held since (and published, or took from others) were built without it, and being newer
+    /// they undid it on every console that had it. What `r` did is made again on top of the
+    /// held version, as its next one: an operator's acknowledgement, assignment, resolution or
+    /// reopening (the operator's change again, as they made it: author, time and text) unless a
+    /// version since set the state by a change made after it (by the clocks, as a tie is
+    /// settled: they were all made without `r`; a change made again keeps its first time), so a
+    /// note or a repeat counted on the loser does not undo an acknowledgement made at the same
+    /// time; not a resolution over a repeat counted since (the tie rule: an event after a
+    /// resolution keeps it open); and `r`'s count, last time seen and worse severity. A
+    /// note of the level `r` won is made again on top too (it is on no console that took `r`
+    /// first). Whether anything was made.
+    ///
+    /// Every console that held the losing level and the same versions since makes the same
+    /// version, so their copies are equal.
+    fn restore_lost_level(&mut self, r: &Incident) -> bool {
+        let Some(held) = self.incidents.get(&r.id) else {
+            return false;
+        };
+        let Some(levels) = self.below.get(&r.id) else {
+            return false;
+        };
+        let Some(first) = held.version.checked_sub(levels.len() as u64) else {
+            return false;
+        };
+        let contiguous = levels.back().map(|l| l.version) == Some(held.version - 1);
+        if !contiguous || r.version < first {
+            return false;
+        }
+        let at = usize::try_from(r.version - first).unwrap_or(usize::MAX);
+        let Some(lost) = levels.get(at) else {
+            return false;
+        };
+        if !wins(r, lost) {
+            return false; // the level held here won: r's console takes ours
+        }
+        let since: Vec<&Incident> = levels.iter().skip(at + 1).chain([held]).collect();
+        let counted_since = since
+            .iter()
+            .any(|l| matches!(l.last_change.action.as_str(), "repeated" | "escalated"));
+        // A state set since by a change made after r (by the clocks, as a tie is settled: all
+        // these versions were made without r), or r itself made again already.
+        let set_after = since.iter().any(|l| {
+            sets_state(&l.last_change)
+                && (l.updated_ms, &l.updated_by) >= (r.updated_ms, &r.updated_by)
+        });
+        let cause_free = || {
+            self.open_by_cause
+                .get(&cause(held))
+                .is_none_or(|open| *open == r.id)
+        };
+        let restores = restorable(r)
+            && !set_after
+            && (r.state.is_open() || !counted_since)
+            && (r.state, &r.assignee, &r.resolution)
+                != (held.state, &held.assignee, &held.resolution)
+            && (!r.state.is_open() || held.state.is_open() || cause_free());
+        let mut top = held.clone();
+        top.count = held.count.max(r.count);
+        top.last_seen_ms = held.last_seen_ms.max(r.last_seen_ms);
+        top.severity = held.severity.min(r.severity);
+        let counts = (top.count, top.last_seen_ms) != (held.count, held.last_seen_ms);
+        let worse = top.severity != held.severity;
+        // A note made again already (at a later level) is on every console that took that one.
+        let lost_note = (lost.last_change.action == NOTE && lost.updated_by != SYSTEM)
+            .then(|| lost.clone())
+            .filter(|note| !since.iter().any(|l| is_change(l, note)));
+        if held.version >= MAX_VERSION {
+            return false;
+        }
+        let mut made = false;
+        if restores || counts || worse {
+            top.version = next_version(held.version);
+            let audited = if restores {
+                (top.state, top.assignee, top.resolution) =
+                    (r.state, r.assignee.clone(), r.resolution.clone());
+                top.updated_ms = r.updated_ms;
+                top.updated_by.clone_from(&r.updated_by);
+                top.last_change = r.last_change.clone();
+                !self.held_before(&top)
+            } else {
+                top.updated_ms = held.updated_ms.max(r.updated_ms);
+                top.updated_by = SYSTEM.into();
+                top.last_change = if worse {
+                    Change {
+                        action: "escalated".into(),
+                        detail: Some(format!(
+                            "{} -> {}",
+                            held.severity.as_str(),
+                            top.severity.as_str()
+                        )),
+                    }
+                } else {
+                    Change {
+                        action: "repeated".into(),
+                        detail: None,
+                    }
+                };
+                worse
+            };
+            self.record(top, audited, true);
+            made = true;
+        }
+        if let Some(note) = lost_note {
+            made |= self.note_on_top(&note);
+        }
+        made
     }
 
     /// `mine`, a note of this console's that another console's version was made without, again
@@ -731,7 +932,7 @@ impl IncidentBook {
             .flatten()
             .filter(|other| *other != remote.id)
             .and_then(|other| self.incidents.get(&other).cloned());
-        let audited = remote.last_change.action != "repeated";
+        let audited = remote.last_change.action != "repeated" && !self.held_before(&remote);
         self.record(remote.clone(), audited, false);
         if let Some((again, new_change)) = again {
             let audited = new_change && again.last_change.action != "repeated";
@@ -786,6 +987,11 @@ impl IncidentBook {
         });
         let incidents = &self.incidents;
         self.unechoed.retain(|id, _| incidents.contains_key(id));
+        self.below.retain(|id, _| {
+            incidents
+                .get(id)
+                .is_some_and(|i| now_ms - i.updated_ms < KEEP_LEVELS_MS)
+        });
         forgotten.retain(|_, &mut (_, at_ms)| now_ms - at_ms < KEEP_FORGOTTEN_MS);
         if forgotten.len() > MAX_FORGOTTEN {
             // Another console published more resolved incidents than any site resolves in a
@@ -1542,14 +1748,32 @@ mod tests {
             202,
         );
         assert_eq!((note.version, repeat.version, assigned.version), (2, 3, 3));
-        // Bo's acknowledgement comes first: older than the repeat, it changes nothing here, and
-        // no note is made on top of the repeat now (Bo's assignment at 3 may be on its way).
-        assert!(!a.merge(acked.clone(), 203));
-        assert!(a.take_changes().is_empty());
-        // The assignment wins over the repeat: the repeat and then the note again on top.
+        // Bo's acknowledgement comes first: it won at 2 over the note, and A's repeat at 3 was
+        // built without it. The acknowledgement is made again on top (as Bo made it), then the
+        // note, which no console that took the acknowledgement first has.
+        assert!(a.merge(acked.clone(), 203));
+        let made = a.take_changes();
+        assert_eq!(made.len(), 2);
+        let (restored, note_again) = (&made[0].incident, &made[1].incident);
+        assert_eq!(
+            (
+                restored.version,
+                restored.state,
+                restored.updated_by.as_str(),
+                restored.count
+            ),
+            (4, IncidentState::Acknowledged, "bo", 2)
+        );
+        assert_eq!(made[0].audit.as_ref().unwrap().action, "acknowledged");
+        assert_eq!(
+            (note_again.version, note_again.updated_by.as_str()),
+            (5, "ana")
+        );
+        assert!(made[1].audit.is_none(), "A audited its note already");
+        // Then the assignment: it wins at 3 over the repeat, and the acknowledgement made again
+        // since is older than it, so it is made again too.
         assert!(a.merge(assigned.clone(), 204));
-        let made: Vec<Incident> = a.take_changes().into_iter().map(|c| c.incident).collect();
-        let top = made.last().unwrap();
+        let top = a.take_changes().pop().unwrap().incident;
         assert_eq!(
             (
                 top.version,
@@ -1558,15 +1782,111 @@ mod tests {
                 top.assignee.as_deref(),
                 top.count
             ),
-            (5, "ana", IncidentState::Assigned, Some("cy"), 2)
+            (6, "bo", IncidentState::Assigned, Some("cy"), 2)
         );
-        assert_eq!(top.last_change.detail.as_deref(), Some("driver called"));
-        // B hears A's versions in A's order and ends where A is, the assignment kept.
-        for v in [note, repeat, made[made.len() - 2].clone(), top.clone()] {
+        // B hears A's versions in A's order and ends where A is; it audits the note once and
+        // not its own acknowledgement and assignment a second time.
+        for v in [note, repeat, restored.clone(), note_again.clone(), top] {
+            b.merge(v, 205);
+        }
+        let audited: Vec<String> = b
+            .take_changes()
+            .into_iter()
+            .filter_map(|c| c.audit.map(|e| e.action))
+            .collect();
+        assert_eq!(audited, ["note"]);
+        assert_eq!(a.get(&id), b.get(&id));
+    }
+
+    #[test]
+    fn a_repeat_built_on_a_note_that_lost_does_not_undo_an_acknowledgement() {
+        let (mut a, mut b, id) = two_consoles();
+        // Ana notes and the note comes back; A counts a repeat; Bo acknowledged at once, having
+        // heard neither, and the broker took the acknowledgement after the note.
+        let note = acted(&mut a, &id, note_action("driver called"), "ana", 200);
+        assert!(!a.merge(note.clone(), 201), "the echo");
+        a.raise(&trigger("v1", "e2", 202), 202);
+        let repeat = a.take_changes().pop().unwrap().incident;
+        let acked = acted(&mut b, &id, IncidentAction::Acknowledge, "bo", 201);
+        // On B: the note loses to the acknowledgement; the repeat, newer, undoes it for now.
+        assert!(!b.merge(note.clone(), 203));
+        assert!(b.merge(repeat.clone(), 203));
+        assert_eq!(b.get(&id).unwrap().state, IncidentState::New);
+        b.take_changes();
+        // On A: the acknowledgement is older than the repeat, but won its version: made again.
+        assert!(a.merge(acked.clone(), 204));
+        let made: Vec<Incident> = a.take_changes().into_iter().map(|c| c.incident).collect();
+        for v in made {
             b.merge(v, 205);
         }
         b.take_changes();
-        assert_eq!(a.get(&id), b.get(&id));
+        let (on_a, on_b) = (a.get(&id).unwrap(), b.get(&id).unwrap());
+        assert_eq!(on_a, on_b);
+        assert_eq!(
+            (on_a.state, on_a.count, on_a.last_change.action.as_str()),
+            (IncidentState::Acknowledged, 2, "note")
+        );
+        // The copies coming back change nothing.
+        assert!(!a.merge(acked, 206));
+        assert!(!b.merge(repeat, 206));
+        assert!(a.take_changes().is_empty() && b.take_changes().is_empty());
+    }
+
+    #[test]
+    fn a_resolution_that_won_its_version_is_not_made_again_over_a_repeat_counted_since() {
+        let (mut a, mut b, id) = two_consoles();
+        // Ana notes, then A counts a repeat; Bo resolves, having heard neither.
+        acted(&mut a, &id, note_action("driver called"), "ana", 200);
+        a.raise(&trigger("v1", "e2", 202), 202);
+        a.take_changes();
+        let resolved = acted(
+            &mut b,
+            &id,
+            IncidentAction::Resolve {
+                note: "false alarm".into(),
+            },
+            "bo",
+            201,
+        );
+        // The resolution won at 2 over the note, but an event came after it: the incident stays
+        // open (as a tie would have settled it); only the note is made again.
+        assert!(a.merge(resolved, 203));
+        let made = a.take_changes();
+        assert_eq!(made.len(), 1);
+        let top = &made[0].incident;
+        assert_eq!(
+            (top.state, top.last_change.action.as_str(), top.version),
+            (IncidentState::New, "note", 4)
+        );
+    }
+
+    #[test]
+    fn an_operator_change_made_after_the_lost_one_is_not_undone() {
+        let (mut a, mut b, id) = two_consoles();
+        // Ana notes, then resolves; Bo acknowledged before the resolution, having heard neither.
+        acted(&mut a, &id, note_action("driver called"), "ana", 200);
+        acted(
+            &mut a,
+            &id,
+            IncidentAction::Resolve {
+                note: "towed".into(),
+            },
+            "ana",
+            205,
+        );
+        let acked = acted(&mut b, &id, IncidentAction::Acknowledge, "bo", 201);
+        // The acknowledgement won at 2 over the note; the resolution came after it: it stands,
+        // and the note is made again on top.
+        assert!(a.merge(acked, 206));
+        let made = a.take_changes();
+        assert_eq!(made.len(), 1);
+        assert_eq!(
+            (
+                made[0].incident.state,
+                made[0].incident.last_change.action.as_str()
+            ),
+            (IncidentState::Resolved, "note")
+        );
     }
 
     #[test]
@@ -1583,10 +1903,9 @@ mod tests {
             "bo",
             201,
         );
-        assert!(!a.merge(bo_ack, 204));
-        // Ana's acknowledgement wins the tie at 3, so B takes it next: without the note, which
-        // it refused at 2 (Bo's acknowledgement won there). Made again on top of it.
-        assert!(a.merge(assigned, 205));
+        // Bo's acknowledgement wins at 2 over the note: the note is made again on top of Ana's
+        // acknowledgement (made after Bo's, it stands).
+        assert!(a.merge(bo_ack, 204));
         let again = a.take_changes().pop().unwrap();
         assert!(again.publish && again.audit.is_none());
         assert_eq!(
@@ -1597,12 +1916,118 @@ mod tests {
             ),
             (4, "ana", IncidentState::Acknowledged)
         );
+        // Ana's acknowledgement wins the tie at 3 over the assignment: nothing more to make.
+        assert!(!a.merge(assigned, 205));
+        assert!(a.take_changes().is_empty());
         for v in [note, ana_ack, again.incident.clone()] {
             b.merge(v, 206);
         }
         let on_b = b.take_changes();
         assert_eq!(last_audited(&on_b), Some("note"));
         assert_eq!(a.get(&id), b.get(&id));
+    }
+
+    /// A small deterministic generator for the interleavings below (xorshift64*).
+    struct Dice(u64);
+
+    impl Dice {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
+        }
+    }
+
+    /// Three consoles on one broker: each publishes what it changes, and hears everything the
+    /// broker took, its own included, in the broker's order but each at its own pace. Random
+    /// operators' actions, notes and repeats on one source, in thousands of interleavings: once
+    /// every console has heard everything, all hold the same incidents.
+    #[test]
+    fn consoles_sharing_a_broker_settle_on_the_same_incidents_whatever_the_interleaving() {
+        const CONSOLES: usize = 3;
+        let severities = [Severity::Critical, Severity::High, Severity::Low];
+        for seed in 1..=2000u64 {
+            let mut dice = Dice(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let mut books: Vec<IncidentBook> =
+                (0..CONSOLES).map(|_| IncidentBook::default()).collect();
+            let mut broker: Vec<Incident> = Vec::new();
+            let mut heard = [0usize; CONSOLES];
+            let publish = |book: &mut IncidentBook, broker: &mut Vec<Incident>| {
+                broker.extend(
+                    book.take_changes()
+                        .into_iter()
+                        .filter(|c| c.publish)
+                        .map(|c| c.incident),
+                );
+            };
+            let mut clock = 1_000i64;
+            let mut events = 0;
+            for _ in 0..40 {
+                clock += 1;
+                let c = dice.below(CONSOLES);
+                // Each console's clock is a little off.
+                let now = clock + c as i64 * 3;
+                match dice.below(4) {
+                    0 => {
+                        events += 1;
+                        let t = Trigger {
+                            severity: severities[dice.below(severities.len())],
+                            ..trigger("v1", &format!("e{events}"), now)
+                        };
+                        books[c].raise(&t, now);
+                    }
+                    1 => {
+                        let ids: Vec<String> =
+                            books[c].snapshot().into_iter().map(|i| i.id).collect();
+                        if ids.is_empty() {
+                            continue;
+                        }
+                        let id = &ids[dice.below(ids.len())];
+                        let who = ["ana", "bo", "cy"][c];
+                        let action = match dice.below(5) {
+                            0 => IncidentAction::Acknowledge,
+                            1 => IncidentAction::Assign { to: who.into() },
+                            2 => IncidentAction::Resolve {
+                                note: format!("done {now}"),
+                            },
+                            3 => IncidentAction::Reopen,
+                            _ => note_action(&format!("note {now}")),
+                        };
+                        let _refused_or_made = books[c].act(id, &action, who, now);
+                    }
+                    _ => {
+                        if let Some(i) = broker.get(heard[c]).cloned() {
+                            heard[c] += 1;
+                            books[c].merge(i, now);
+                        }
+                    }
+                }
+                publish(&mut books[c], &mut broker);
+            }
+            // Everyone hears everything, including what hearing it makes.
+            let mut rounds = 0;
+            while heard.iter().any(|&h| h < broker.len()) {
+                rounds += 1;
+                assert!(rounds < 100_000, "seed {seed}: the consoles never settle");
+                clock += 1;
+                let c = dice.below(CONSOLES);
+                if let Some(i) = broker.get(heard[c]).cloned() {
+                    heard[c] += 1;
+                    books[c].merge(i, clock);
+                    publish(&mut books[c], &mut broker);
+                }
+            }
+            let by_id = |book: &IncidentBook| {
+                let mut all = book.snapshot();
+                all.sort_by(|a, b| a.id.cmp(&b.id));
+                all
+            };
+            let first = by_id(&books[0]);
+            for (n, book) in books.iter().enumerate().skip(1) {
+                assert_eq!(by_id(book), first, "seed {seed}: console {n} differs");
+            }
+        }
     }
 
     #[test]

@@ -67,9 +67,15 @@ describe('IncidentStore', () => {
     s.apply([{ ...fresh, version: 3, state: 'resolved' }], false, 'high');
     const reopened = { ...fresh, version: 4, state: 'new' as const };
     expect(s.apply([reopened], false, 'high')).toEqual([reopened]);
+    // Acknowledged, then new again by a version another console built without the
+    // acknowledgement (it comes back on top a moment later): no alert.
+    s.apply([{ ...fresh, version: 5, state: 'acknowledged' }], false, 'high');
+    const builtOnALoser = { ...fresh, version: 6, state: 'new' as const, last_change: { action: 'repeated', detail: null } };
+    expect(s.apply([builtOnALoser], false, 'high')).toEqual([]);
+    expect(s.apply([{ ...fresh, version: 7, state: 'acknowledged' }], false, 'high')).toEqual([]);
     // A late, older version is ignored.
     s.apply([{ ...fresh, version: 2, state: 'acknowledged' }], false, 'high');
-    expect(s.byId.get('b')?.version).toBe(4);
+    expect(s.byId.get('b')?.version).toBe(7);
   });
 
   it('alerts again when a repeat escalates an open incident past the threshold, whatever its state', () => {

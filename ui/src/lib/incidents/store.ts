@@ -109,7 +109,11 @@ export class IncidentStore {
       const held = before.get(i.id);
       if (!full && held && held.version > i.version) continue;
       this.byId.set(i.id, i);
-      const becameNew = i.state === 'new' && (!held || held.state !== 'new');
+      // New to this page, or reopened. An open incident seen again as new (acknowledged, then
+      // new by a repeat or a note another console built without the acknowledgement) is no
+      // news: the acknowledgement is made again on top within a round trip (protocol.md, "a
+      // version built on a loser").
+      const becameNew = i.state === 'new' && (!held || held.state === 'resolved');
       const escalated = held !== undefined && isOpen(i) && severityRank(i.severity) < severityRank(held.severity);
       if (!quiet && (becameNew || escalated) && severityRank(i.severity) <= severityRank(alertAt)) {
         // An escalation and a repeat after it in one batch reach the page as the repeat: the
