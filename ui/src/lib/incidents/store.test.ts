@@ -73,9 +73,13 @@ describe('IncidentStore', () => {
     const builtOnALoser = { ...fresh, version: 6, state: 'new' as const, last_change: { action: 'repeated', detail: null } };
     expect(s.apply([builtOnALoser], false, 'high')).toEqual([]);
     expect(s.apply([{ ...fresh, version: 7, state: 'acknowledged' }], false, 'high')).toEqual([]);
+    // Resolved and reopened within one batch: the page sees acknowledged, then new by a
+    // reopening, and alerts.
+    const reopenedAgain = { ...fresh, version: 9, state: 'new' as const, last_change: { action: 'reopened', detail: null } };
+    expect(s.apply([reopenedAgain], false, 'high')).toEqual([reopenedAgain]);
     // A late, older version is ignored.
     s.apply([{ ...fresh, version: 2, state: 'acknowledged' }], false, 'high');
-    expect(s.byId.get('b')?.version).toBe(7);
+    expect(s.byId.get('b')?.version).toBe(9);
   });
 
   it('alerts again when a repeat escalates an open incident past the threshold, whatever its state', () => {

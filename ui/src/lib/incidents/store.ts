@@ -109,11 +109,12 @@ export class IncidentStore {
       const held = before.get(i.id);
       if (!full && held && held.version > i.version) continue;
       this.byId.set(i.id, i);
-      // New to this page, or reopened. An open incident seen again as new (acknowledged, then
-      // new by a repeat or a note another console built without the acknowledgement) is no
-      // news: the acknowledgement is made again on top within a round trip (protocol.md, "a
-      // version built on a loser").
-      const becameNew = i.state === 'new' && (!held || held.state === 'resolved');
+      // New to this page, or reopened (also when its resolution and reopening reach the page
+      // in one batch). An open incident seen new again by a repeat or a note another console
+      // built without its acknowledgement is no news: the acknowledgement is made again on top
+      // within a round trip (protocol.md, "a version built on a loser").
+      const reopened = held?.state === 'resolved' || i.last_change.action === 'reopened';
+      const becameNew = i.state === 'new' && (!held || (held.state !== 'new' && reopened));
       const escalated = held !== undefined && isOpen(i) && severityRank(i.severity) < severityRank(held.severity);
       if (!quiet && (becameNew || escalated) && severityRank(i.severity) <= severityRank(alertAt)) {
         // An escalation and a repeat after it in one batch reach the page as the repeat: the
