@@ -282,7 +282,7 @@ fn push_is_answered_and_kept(
         assert_eq!(
             query_i64(
                 &db,
-                "SELECT count(*) FROM attendance WHERE record_id = 'R-REFUSED'
+                "SELECT count(*) FROM attendance WHERE record_id LIKE 'R-REFUSED@%'
                  AND abs(ts_ms - received_ms) < 60000"
             ),
             1,

@@ -481,6 +481,17 @@ fn face_terminals_presence_and_records_are_recorded_once_in_their_zone() {
     // A terminal re-pushes a record it has no PushAck for: stored once.
     publish(broker.port, "mqtt/face/T100/Rec", &rec_push, 1, false);
     publish(broker.port, "mqtt/face/T100/Rec", &rec_push, 1, false);
+    // Reset since (or replaced under its id), it numbers a later record 5501 again: stored.
+    let after_reset = local(then_ms + 60_000);
+    publish(
+        broker.port,
+        "mqtt/face/T100/Rec",
+        &format!(
+            r#"{{"operator":"RecPush","info":{{"customId":"E7","RecordID":"5501","VerifyStatus":"1","PersonType":"0","facesluiceId":"T100","time":"{after_reset}"}}}}"#
+        ),
+        1,
+        false,
+    );
     publish(
         broker.port,
         "mqtt/face/basic",
@@ -507,8 +518,21 @@ fn face_terminals_presence_and_records_are_recorded_once_in_their_zone() {
         "the terminal's local time is read in its configured zone"
     );
     assert_eq!(
-        query_i64(&db, "SELECT count(*) FROM events WHERE device_id = 'face:T100' AND event_id = 'rec-5501' AND type = 'blocklist_match' AND severity = 'critical'"),
+        query_i64(&db, "SELECT count(*) FROM events WHERE device_id = 'face:T100' AND event_id LIKE 'rec-5501@%' AND type = 'blocklist_match' AND severity = 'critical'"),
         1
+    );
+    assert_eq!(
+        query_i64(&db, "SELECT count(*) FROM events WHERE device_id = 'face:T100' AND event_id LIKE 'rec-5501@%' AND type = 'access_granted'"),
+        1,
+        "the record of the reset terminal is another event"
+    );
+    assert_eq!(
+        query_i64(
+            &db,
+            "SELECT count(*) FROM attendance WHERE terminal_id = 'T100' AND record_id LIKE '5501@%'"
+        ),
+        2,
+        "two attendance rows: the re-pushed record once, and the one after the reset"
     );
     assert_eq!(query_i64(&db, "SELECT count(*) FROM quarantine"), 0);
 }

@@ -133,6 +133,7 @@ fn fill(
                     let record = AccessRecord {
                         terminal: format!("T{:02}", (e + k as usize) % terminals),
                         record_id: n.to_string(),
+                        key: n.to_string(),
                         ts_ms: 0,
                         local_time: format!("2026-02-{:02} {hour:02}:{minute:02}:00", d + 1),
                         person_id: Some(format!("E{e:06}")),

@@ -6,9 +6,10 @@
 //! - `{base}/basic`: `Online` (-> online status, name from `facesname`) and `Offline` (-> offline
 //!   status; it is also the terminal's MQTT will, so its `time` may be missing);
 //! - `{base}/heartbeat`: `HeartBeat` (-> online status);
-//! - `{base}/{id}/Rec`: `RecPush` (-> an access event, id `rec-{RecordID}`, so a terminal's
-//!   re-push is stored once);
-//! - `{base}/{id}/Snap`: `StrSnapPush` (-> a stranger-capture event, id `snap-{SnapID}`);
+//! - `{base}/{id}/Rec`: `RecPush` (-> an access event, id `rec-{RecordID}@{time}`, so a
+//!   terminal's re-push is stored once, and a record of a terminal counting from 1 again is
+//!   not taken for one: [`push_key`]);
+//! - `{base}/{id}/Snap`: `StrSnapPush` (-> a stranger-capture event, id `snap-{SnapID}@{time}`);
 //! - `{base}/{id}/Alarm`: door / tamper alarms (-> an event).
 //!
 //! Besides the generic messages, a `RecPush` gives an [`AccessRecord`] for the attendance log;
@@ -109,6 +110,9 @@ pub const TERMINAL_PERSON_MARK: char = '#';
 pub struct AccessRecord {
     pub terminal: String,
     pub record_id: String,
+    /// What the record is stored and deduplicated by: the RecordID and the terminal's time
+    /// ([`push_key`]).
+    pub key: String,
     pub ts_ms: i64,
     /// The terminal's own clock text, as stamped.
     pub local_time: String,
@@ -348,7 +352,7 @@ pub fn decode(
             Ok(FaceMessage {
                 messages: vec![event(
                     device.clone(),
-                    format!("snap-{snap_key}"),
+                    format!("snap-{}", push_key(&snap_key, info)),
                     (time.unwrap_or(ctx.now_ms), time.is_none()),
                     "stranger_capture",
                     Severity::High,
@@ -537,10 +541,11 @@ fn record(
             (now_ms, arrival, true)
         }
     };
+    let key = push_key(&record_key, info);
     Ok(FaceMessage {
         messages: vec![event(
             device,
-            format!("rec-{record_key}"),
+            format!("rec-{key}"),
             (ts_ms, stamped),
             event_type,
             severity,
@@ -549,6 +554,7 @@ fn record(
         access: Some(AccessRecord {
             terminal: terminal.to_owned(),
             record_id: bounded_text("RecordID", record_key, MAX_EVENT_FIELD_CHARS)?,
+            key: bounded_text("RecordID", key, MAX_EVENT_FIELD_CHARS)?,
             ts_ms,
             local_time,
             person_id: person,
@@ -657,6 +663,23 @@ fn push_id(info: &Map<String, Value>, field: &str) -> Result<(String, String), D
     Ok((id, key))
 }
 
+/// The key a record or capture is stored and deduplicated by, and its event id is made of: its
+/// id's key ([`push_id`]) and, when the terminal wrote a time that reads as one, that time as
+/// it wrote it (`41@20261123T080000`). A terminal counts its ids from 1 again after it is reset
+/// (`DeleteAllPerson` wipes its records), and a new terminal put in for a broken one under its
+/// id starts at 1: those records were taken for re-pushes of the old ones with the same ids and
+/// dropped, their attendance lost and their block-list matches and stranger captures raising
+/// nothing. A re-push carries the record's own time, so it is still one key. With no usable
+/// time it is the id's key alone (stamped on arrival, each copy's time differs).
+fn push_key(id_key: &str, info: &Map<String, Value>) -> String {
+    let written = text(info, "time")
+        .and_then(|t| NaiveDateTime::parse_from_str(t.trim(), "%Y-%m-%d %H:%M:%S").ok());
+    match written {
+        Some(t) => format!("{id_key}@{}", t.format("%Y%m%dT%H%M%S")),
+        None => id_key.to_owned(),
+    }
+}
+
 /// A string field; numbers are accepted as their text (ids often arrive as numbers).
 pub(crate) fn text(obj: &Map<String, Value>, field: &str) -> Option<String> {
     match obj.get(field)? {
@@ -758,6 +781,7 @@ mod tests {
             AccessRecord {
                 terminal: "T9".into(),
                 record_id: "41".into(),
+                key: "41@20261123T110000".into(),
                 ts_ms: NOW - 3_600_000,
                 local_time: "2026-11-23 11:00:00".into(),
                 person_id: Some("E7".into()),
@@ -1061,7 +1085,7 @@ mod tests {
         let NativeMessage::Event { event, .. } = one("mqtt/face/T100/Rec", payload) else {
             panic!()
         };
-        assert_eq!(event.event_id, "rec-5501");
+        assert_eq!(event.event_id, "rec-5501@20261123T083000");
         assert_eq!(
             (event.event_type.as_str(), event.severity),
             ("blocklist_match", Severity::Critical)
@@ -1075,6 +1099,57 @@ mod tests {
         // The attendance row carries the terminal's own number marked, never as employee "88".
         let m = decode(BASE, "mqtt/face/T100/Rec", payload.as_bytes(), ctx()).unwrap();
         assert_eq!(m.access.unwrap().person_id.as_deref(), Some("#88@T100"));
+    }
+
+    #[test]
+    fn a_terminal_counting_from_one_again_is_not_taken_for_a_re_push() {
+        let event_id = |topic: &str, payload: &str| match one(topic, payload) {
+            NativeMessage::Event { event, .. } => event.event_id,
+            other => panic!("{other:?}"),
+        };
+        let rec = |id: &str, time: &str, live: &str| {
+            format!(
+                r#"{{"operator":"RecPush","info":{{"customId":"E7","RecordID":"{id}","VerifyStatus":"1","facesluiceId":"T1","time":"{time}","Sendintime":"{live}"}}}}"#
+            )
+        };
+        let first = event_id("mqtt/face/T1/Rec", &rec("1", "2026-11-20 08:00:00", "1"));
+        // Sent again from the backlog, the time written in short: one record.
+        let again = event_id("mqtt/face/T1/Rec", &rec("1", "2026-11-20 8:00:00", "0"));
+        assert_eq!(first, again);
+        // Reset (or replaced), the terminal numbers a later record 1 again: another record.
+        let after_reset = event_id("mqtt/face/T1/Rec", &rec("1", "2026-11-23 07:59:00", "1"));
+        assert_ne!(first, after_reset);
+        // With no time it can read, the id alone (each copy is stamped on arrival).
+        assert_eq!(
+            event_id("mqtt/face/T1/Rec", &rec("1", "soon", "1")),
+            "rec-1"
+        );
+        let snap = |time: &str| {
+            format!(
+                r#"{{"operator":"StrSnapPush","info":{{"facesluiceId":"T1","SnapID":"3","time":"{time}"}}}}"#
+            )
+        };
+        assert_ne!(
+            event_id("mqtt/face/T1/Snap", &snap("2026-11-20 08:00:00")),
+            event_id("mqtt/face/T1/Snap", &snap("2026-11-23 07:00:00"))
+        );
+        let m = decode(
+            BASE,
+            "mqtt/face/T1/Rec",
+            rec("1", "2026-11-20 08:00:00", "1").as_bytes(),
+            ctx(),
+        )
+        .unwrap();
+        let access = m.access.unwrap();
+        assert_eq!(
+            (access.record_id.as_str(), access.key.as_str()),
+            ("1", "1@20261120T080000")
+        );
+        assert_eq!(
+            m.push_ack.unwrap().id,
+            "1",
+            "the PushAck names the RecordID"
+        );
     }
 
     #[test]
@@ -1108,7 +1183,7 @@ mod tests {
             r#"{"operator":"StrSnapPush","info":{"facesluiceId":"T1","SnapID":"77","time":"2026-11-23 08:00:00","pic":"AAAA"}}"#,
         );
         assert!(
-            matches!(snap, NativeMessage::Event { event, .. } if event.event_id == "snap-77" && event.event_type == "stranger_capture")
+            matches!(snap, NativeMessage::Event { event, .. } if event.event_id == "snap-77@20261123T080000" && event.event_type == "stranger_capture")
         );
     }
 

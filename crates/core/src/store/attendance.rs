@@ -1,6 +1,7 @@
 //! `attendance` and `face_images`: what face terminals recorded. One row per `RecPush`, keyed by
-//! terminal and RecordID, so a terminal's re-push (it sends a record again until it gets its
-//! PushAck) is stored once. The JPEG of a stranger capture, a block-list match or a refused
+//! terminal, RecordID and the terminal's time ([`INSERT`]), so a terminal's re-push (it sends
+//! a record again until it gets its PushAck) is stored once, and a terminal that counts from 1
+//! again is not taken for one. The JPEG of a stranger capture, a block-list match or a refused
 //! verification is kept beside the event it belongs to, for the incident view.
 //!
 //! Reads join the log to the employee directory (`facesync::directory`): the name shown is the
@@ -43,6 +44,13 @@ CREATE TABLE face_images (
 ) STRICT;
 ";
 
+/// `record_id` holds the record's key, its RecordID and the terminal's time
+/// (`AccessRecord::key`, `41@20261123T110000`), so the table's UNIQUE (terminal_id, record_id)
+/// tells apart the records of a terminal that counts from 1 again (reset, or a new one put in
+/// under a broken one's id), which it took for re-pushes of old ones and dropped. Rows stored
+/// before hold the RecordID alone. The log shows the RecordID ([`LOG`]). (A new
+/// constraint would have meant copying the table: ten seconds for a month of 20,000 employees,
+/// minutes for a year, at the first start of this version.)
 pub const INSERT: &str = "INSERT OR IGNORE INTO attendance
     (terminal_id, record_id, ts_ms, local_time, local_day, person_id, person_name,
      verify_status, person_type, similarity, backlog, received_ms)
@@ -60,7 +68,7 @@ pub fn insert(
     let day = r.local_time.get(..10).unwrap_or(&r.local_time);
     stmt.execute((
         &r.terminal,
-        &r.record_id,
+        &r.key,
         r.ts_ms,
         &r.local_time,
         day,
@@ -194,7 +202,14 @@ pub fn log(conn: &Connection, f: &AttendanceFilter) -> rusqlite::Result<Vec<Atte
 /// The log's query, newest first. The time bound is one the time index can seek to (`coalesce`, not
 /// `?5 IS NULL OR ...`): a review frame near the start of a month's file reads the rows before
 /// its instant, not every row after it on the way down.
-const LOG: &str = "SELECT a.terminal_id, t.name, a.record_id, a.ts_ms, a.local_time, a.person_id,
+///
+/// Its record id is the RecordID: the stored key without the `@YYYYMMDDTHHMMSS` it ends with
+/// ([`INSERT`]).
+const LOG: &str = "SELECT a.terminal_id, t.name,
+                CASE WHEN a.record_id GLOB
+                    '*@[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]'
+                THEN substr(a.record_id, 1, length(a.record_id) - 16) ELSE a.record_id END,
+                a.ts_ms, a.local_time, a.person_id,
                 coalesce(e.name, a.person_name), e.employee_id IS NOT NULL,
                 a.verify_status, a.person_type, a.similarity, a.backlog
          FROM attendance a
@@ -499,6 +514,8 @@ mod tests {
         AccessRecord {
             terminal: terminal.into(),
             record_id: id.into(),
+            // As the decoder makes it: `2026-11-23 08:01:00` is written `20261123T080100`.
+            key: format!("{id}@{}", time.replace(['-', ':'], "").replace(' ', "T")),
             ts_ms: 0,
             local_time: time.into(),
             person_id: Some(person.into()),
@@ -533,6 +550,44 @@ mod tests {
         }
         drop(stmt);
         conn
+    }
+
+    #[test]
+    fn a_terminal_counting_from_one_again_is_not_taken_for_a_re_push() {
+        let conn = db();
+        let mut stmt = conn.prepare(INSERT).unwrap();
+        // T1, reset, numbers its records from 1 again; a row stored before keys (the RecordID
+        // alone) never collide with today's.
+        insert(
+            &mut stmt,
+            &record("T1", "1", "2026-11-25 07:30:00", "X9", 1),
+            0,
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO attendance (terminal_id, record_id, ts_ms, local_time, local_day,
+                 verify_status, person_type, backlog, received_ms)
+             VALUES ('T1', '1', 0, '2026-11-01 08:00:00', '2026-11-01', 1, 0, 0, 0)",
+            [],
+        )
+        .unwrap();
+        drop(stmt);
+        let mut ones: Vec<(String, String)> = log(&conn, &AttendanceFilter::default())
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.terminal_id == "T1" && r.record_id == "1")
+            .map(|r| (r.local_time, r.record_id))
+            .collect();
+        ones.sort_unstable_by(|a, b| b.cmp(a));
+        assert_eq!(
+            ones,
+            [
+                ("2026-11-25 07:30:00".into(), "1".into()),
+                ("2026-11-23 08:01:00".into(), "1".into()),
+                ("2026-11-01 08:00:00".into(), "1".into()),
+            ],
+            "three records numbered 1, each shown with its RecordID"
+        );
     }
 
     #[test]

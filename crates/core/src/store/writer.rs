@@ -707,6 +707,7 @@ mod tests {
         let record = AccessRecord {
             terminal: "T1".into(),
             record_id: "7".into(),
+            key: "7@20261123T080000".into(),
             ts_ms: 1,
             local_time: "2026-11-23 08:00:00".into(),
             person_id: Some("E1".into()),
