@@ -107,7 +107,9 @@ pub struct IncidentBook {
     /// The versions this console held of an incident before the one it holds now, oldest
     /// first, one per version up to it (at most [`LEVELS_KEPT`], for [`KEEP_LEVELS_MS`]): what
     /// its own later versions were built on, for [`IncidentBook::restore_lost_level`].
-    below: HashMap<String, VecDeque<Incident>>,
+    below: HashMap<String, Levels>,
+    /// This console's clock at the last change taken or made (for [`Levels::touched_ms`]).
+    clock_ms: i64,
     changes: Vec<BookChange>,
     #[cfg(test)]
     test_max_held: Option<usize>,
@@ -213,10 +215,22 @@ fn content_digest(i: &Incident) -> [u8; 16] {
     content
 }
 
-/// Whether `a` and `b` are one change: one version, or one made again at another version
-/// (its author, time and what it did are kept).
+/// Whether `a` and `b` are one change: one version, or one made again at another version (its
+/// author, time and what it did are kept; a note made again takes the later time of the two
+/// versions it joins, so notes are one by author and text).
 fn is_change(a: &Incident, b: &Incident) -> bool {
-    a.updated_by == b.updated_by && a.updated_ms == b.updated_ms && a.last_change == b.last_change
+    a.updated_by == b.updated_by
+        && a.last_change == b.last_change
+        && (a.updated_ms == b.updated_ms || a.last_change.action == NOTE)
+}
+
+/// The versions held of one incident below the one held now (see `IncidentBook::below`).
+#[derive(Debug, Default)]
+struct Levels {
+    versions: VecDeque<Incident>,
+    /// This console's clock when the last was added: kept [`KEEP_LEVELS_MS`] from it (not
+    /// from the versions' own times: a change made again keeps its first time).
+    touched_ms: i64,
 }
 
 /// Versions remembered below the one held, per incident: far more than the changes two
@@ -321,9 +335,9 @@ const NOTE: &str = "note";
 
 /// `held`, an operator's note, lost to `winner`, another change of the same version: the
 /// note again, on top of the winner, as its next version. Made the same on every console that
-/// held the note (its author, time and text are the note's: a console that held it before
-/// knows it again, [`is_change`]), so their copies are equal; `None` when the winner carries
-/// the note already.
+/// held the note (its author and text are the note's, its time the later of the two: a
+/// console that held it knows it again, [`is_change`]), so their copies are equal; `None`
+/// when the winner carries the note already.
 fn note_again(held: &Incident, winner: &Incident) -> Option<Incident> {
     let lost_note = held.last_change.action == NOTE
         && held.updated_by != SYSTEM
@@ -333,7 +347,7 @@ fn note_again(held: &Incident, winner: &Incident) -> Option<Incident> {
     lost_note.then(|| {
         let mut again = winner.clone();
         again.version = next_version(winner.version);
-        again.updated_ms = held.updated_ms;
+        again.updated_ms = held.updated_ms.max(winner.updated_ms);
         again.updated_by.clone_from(&held.updated_by);
         again.last_change = held.last_change.clone();
         again
@@ -425,10 +439,11 @@ impl IncidentBook {
             return; // another console changing incidents by the thousand: not for these
         }
         let levels = self.below.entry(next.id.clone()).or_default();
-        if levels.len() == LEVELS_KEPT {
-            levels.pop_front();
+        if levels.versions.len() == LEVELS_KEPT {
+            levels.versions.pop_front();
         }
-        levels.push_back(held.clone());
+        levels.versions.push_back(held.clone());
+        levels.touched_ms = self.clock_ms;
     }
 
     /// Whether this console holds or held `i`'s change at a lower version (it comes back made
@@ -438,7 +453,7 @@ impl IncidentBook {
             || self
                 .below
                 .get(&i.id)
-                .is_some_and(|levels| levels.iter().any(|l| is_change(l, i)))
+                .is_some_and(|levels| levels.versions.iter().any(|l| is_change(l, i)))
     }
 
     pub fn get(&self, id: &str) -> Option<&Incident> {
@@ -567,6 +582,7 @@ impl IncidentBook {
     /// Returns the incident's id, or `None` when `t` was already handled (the incident it
     /// would open exists: a redelivered event).
     pub fn raise(&mut self, t: &Trigger, now_ms: i64) -> Option<String> {
+        self.clock_ms = now_ms;
         let key = (t.source.clone(), t.kind.clone());
         let counted = self.counted.entry(key.clone()).or_default();
         if counted.contains(&t.key) {
@@ -687,6 +703,7 @@ impl IncidentBook {
         actor: &str,
         now_ms: i64,
     ) -> Result<Incident, ActionError> {
+        self.clock_ms = now_ms;
         let mut i = self
             .incidents
             .get(id)
@@ -757,6 +774,7 @@ impl IncidentBook {
     /// An incident this book does not hold is not taken when it is old news
     /// ([`IncidentBook::is_old_news`]).
     pub fn merge(&mut self, remote: Incident, now_ms: i64) -> bool {
+        self.clock_ms = now_ms;
         // Our last note on it, back from the broker; or, before that, another console's version
         // made without it (the broker hands this console a topic's messages in the order it
         // took them): newer, or the winner at the note's own version. The note would be missing
@@ -802,9 +820,9 @@ impl IncidentBook {
     /// built without it, and being newer they undid it on every console that had it. What `r`
     /// did is made again on top of the held version, as its next one: an operator's
     /// acknowledgement, assignment, resolution or reopening (the operator's change again, as
-    /// they made it: author, time and text) unless a version since set the state by a change
-    /// that would have won over it at one version (they were made without each other, as in a
-    /// tie), so a note or a repeat counted on the loser does not undo an acknowledgement made
+    /// they made it: author, time and text) when the version it won over set no state, unless
+    /// a version since set the state by a merge or by a change that would have won over it at
+    /// one version (they were made without each other, as in a tie), so a note or a repeat counted on the loser does not undo an acknowledgement made
     /// at the same time; not a resolution over a repeat counted since (the tie rule: an event
     /// after a resolution keeps it open), nor a reopening while another incident of the cause
     /// is open here; and `r`'s count, last time seen and worse severity. A note of the level `r`
@@ -817,7 +835,7 @@ impl IncidentBook {
         let Some(held) = self.incidents.get(&r.id) else {
             return false;
         };
-        let Some(levels) = self.below.get(&r.id) else {
+        let Some(levels) = self.below.get(&r.id).map(|l| &l.versions) else {
             return false;
         };
         let Some(first) = held.version.checked_sub(levels.len() as u64) else {
@@ -839,18 +857,24 @@ impl IncidentBook {
         let counted_since = since
             .iter()
             .any(|l| matches!(l.last_change.action.as_str(), "repeated" | "escalated"));
-        // r made again already, or a state set since by a change that would win over r had
-        // they been made at one version (they were made without each other, as in a tie: an
-        // acknowledgement made again since stays over a resolution made later that lost to it).
-        let set_after = since
-            .iter()
-            .any(|l| is_change(l, r) || (sets_state(&l.last_change) && !wins_a_tie(r, l)));
+        // r made again already, or a state set since by the console (a merge) or by a change
+        // that would win over r had they been made at one version (they were made without each
+        // other, as in a tie: an acknowledgement made again since stays over a resolution made
+        // later that lost to it).
+        let set_after = since.iter().any(|l| {
+            is_change(l, r)
+                || (sets_state(&l.last_change) && (l.updated_by == SYSTEM || !wins_a_tie(r, l)))
+        });
         let cause_free = || {
             self.open_by_cause
                 .get(&cause(held))
                 .is_none_or(|open| *open == r.id)
         };
+        // Only over a level that set no state (a note, a repeat): an operator's change that lost
+        // to another's there was built on by its own console on purpose (Ana acknowledged, then
+        // resolved; Bo's acknowledgement won her version: her resolution stands).
         let restores = restorable(r)
+            && !sets_state(&lost.last_change)
             && !set_after
             && (r.state.is_open() || !counted_since)
             && (r.state, &r.assignee, &r.resolution)
@@ -873,7 +897,11 @@ impl IncidentBook {
         // weighed against it (a resolution that loses to it there must not come back).
         let audit_r = !self.held_before(r);
         let at_r = r.clone();
-        if let Some(level) = self.below.get_mut(&r.id).and_then(|l| l.get_mut(at)) {
+        if let Some(level) = self
+            .below
+            .get_mut(&r.id)
+            .and_then(|l| l.versions.get_mut(at))
+        {
             *level = at_r;
         }
         let mut made = false;
@@ -1010,10 +1038,8 @@ impl IncidentBook {
         });
         let incidents = &self.incidents;
         self.unechoed.retain(|id, _| incidents.contains_key(id));
-        self.below.retain(|id, _| {
-            incidents
-                .get(id)
-                .is_some_and(|i| now_ms - i.updated_ms < KEEP_LEVELS_MS)
+        self.below.retain(|id, levels| {
+            incidents.contains_key(id) && now_ms - levels.touched_ms < KEEP_LEVELS_MS
         });
         forgotten.retain(|_, &mut (_, at_ms)| now_ms - at_ms < KEEP_FORGOTTEN_MS);
         if forgotten.len() > MAX_FORGOTTEN {
@@ -1986,6 +2012,46 @@ mod tests {
     }
 
     #[test]
+    fn an_operator_change_that_lost_its_version_to_another_is_not_built_over() {
+        let (mut a, mut b, id) = two_consoles();
+        // Ana acknowledges, then resolves; Bo acknowledged at once, later by the clock.
+        acted(&mut a, &id, IncidentAction::Acknowledge, "ana", 199);
+        let resolve = IncidentAction::Resolve {
+            note: "towed".into(),
+        };
+        acted(&mut a, &id, resolve, "ana", 300);
+        let acked = acted(&mut b, &id, IncidentAction::Acknowledge, "bo", 201);
+        // Bo's acknowledgement wins at 2, but Ana's resolution was built on hers on purpose.
+        assert!(!a.merge(acked, 301));
+        assert!(a.take_changes().is_empty());
+        assert_eq!(a.get(&id).unwrap().state, IncidentState::Resolved);
+    }
+
+    #[test]
+    fn a_merge_made_since_is_not_undone_by_a_restore() {
+        let (mut a, mut b, x) = two_consoles();
+        let note = acted(&mut a, &x, note_action("driver called"), "ana", 100);
+        assert!(!a.merge(note, 101), "the echo");
+        // Another console opened a second incident for the cause, and assigned it to Cy; A
+        // merges it into X, which takes the assignment.
+        let mut other = IncidentBook::default();
+        let y = other.raise(&trigger("v1", "e2", 40), 102).unwrap();
+        let assign = IncidentAction::Assign { to: "cy".into() };
+        let y_assigned = acted(&mut other, &y, assign, "dee", 103);
+        assert!(a.merge(y_assigned, 104));
+        a.take_changes();
+        assert_eq!(a.get(&x).unwrap().assignee.as_deref(), Some("cy"));
+        // Bo's acknowledgement wins at 2 over the note; the merge since keeps the assignment.
+        let acked = acted(&mut b, &x, IncidentAction::Acknowledge, "bo", 101);
+        a.merge(acked, 105);
+        let held = a.get(&x).unwrap();
+        assert_eq!(
+            (held.state, held.assignee.as_deref()),
+            (IncidentState::Assigned, Some("cy"))
+        );
+    }
+
+    #[test]
     fn a_change_held_here_that_comes_back_made_again_is_not_audited_twice() {
         let (mut a, _b, id) = two_consoles();
         let note = acted(&mut a, &id, note_action("driver called"), "ana", 200);
@@ -1999,16 +2065,16 @@ mod tests {
     }
 
     #[test]
-    fn a_note_made_again_keeps_its_time_and_is_known_again() {
+    fn a_note_made_again_is_known_again() {
         let (mut a, mut b, id) = two_consoles();
         let mut c = IncidentBook::default();
         c.merge(a.get(&id).unwrap().clone(), 101);
         let note = acted(&mut a, &id, note_action("driver called"), "ana", 200);
         let ack = acted(&mut b, &id, IncidentAction::Acknowledge, "bo", 201);
-        // The acknowledgement wins at 2 on A: the note again on top, at 3, with its own time.
+        // The acknowledgement wins at 2 on A: the note again on top, at 3, at the later time.
         assert!(a.merge(ack, 202));
         let again = a.take_changes().pop().unwrap().incident;
-        assert_eq!((again.version, again.updated_ms), (3, 200));
+        assert_eq!((again.version, again.updated_ms), (3, 201));
         // C took the note first: the copy made again is the same change, audited once.
         c.take_changes();
         assert!(c.merge(note, 203));

@@ -109,12 +109,12 @@ export class IncidentStore {
       const held = before.get(i.id);
       if (!full && held && held.version > i.version) continue;
       this.byId.set(i.id, i);
-      // New to this page, or reopened (also when its resolution and reopening reach the page
-      // in one batch). An open incident seen new again by a repeat or a note another console
-      // built without its acknowledgement is no news: the acknowledgement is made again on top
-      // within a round trip (protocol.md, "a version built on a loser").
-      const reopened = held?.state === 'resolved' || i.last_change.action === 'reopened';
-      const becameNew = i.state === 'new' && (!held || (held.state !== 'new' && reopened));
+      // New to this page, or new again: reopened, also when its resolution and reopening (and
+      // a repeat after) reach the page at once. (An acknowledgement undone for a round trip by
+      // a version another console built without it alerts too: protocol.md, "a version built
+      // on a loser". The page cannot tell it from a reopening followed by a repeat, and a
+      // missed reopening is the worse mistake.)
+      const becameNew = i.state === 'new' && (!held || held.state !== 'new');
       const escalated = held !== undefined && isOpen(i) && severityRank(i.severity) < severityRank(held.severity);
       if (!quiet && (becameNew || escalated) && severityRank(i.severity) <= severityRank(alertAt)) {
         // An escalation and a repeat after it in one batch reach the page as the repeat: the
