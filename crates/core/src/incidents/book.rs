@@ -13,9 +13,10 @@
 //! settles on the same state; the losing change stays in the audit trail of the console that
 //! made it. A repeat that lost so is counted again on top of the winner, as the next version:
 //! the acknowledgement stays and the count is not lost. A change that won its version after
-//! this console had built later versions on the loser (a note, a repeat) is made again on top
-//! of what it holds ([`IncidentBook::restore_lost_level`]): a repeat counted on a note does not
-//! undo an acknowledgement made at the same time. Two open incidents for one cause (two
+//! this console had made later versions on the loser (a note, a repeat) is made again on top
+//! of what it holds ([`IncidentBook::restore_lost_level`], while it remembers that version): a
+//! repeat counted on a note does not undo an acknowledgement made at the same time. Two open
+//! incidents for one cause (two
 //! consoles opened them from different events before hearing of each other) are merged: the one
 //! opened first stays, the other is resolved as "merged" into it.
 
@@ -228,9 +229,28 @@ fn is_change(a: &Incident, b: &Incident) -> bool {
 #[derive(Debug, Default)]
 struct Levels {
     versions: VecDeque<Incident>,
+    /// Whether this console made each of `versions` (then it was built on the one below it;
+    /// a version taken from another console may have been built on another at that level).
+    made_here: VecDeque<bool>,
+    /// Whether this console made the version held now.
+    top_made_here: bool,
     /// This console's clock when the last was added: kept [`KEEP_LEVELS_MS`] from it (not
     /// from the versions' own times: a change made again keeps its first time).
     touched_ms: i64,
+}
+
+impl Levels {
+    /// `held` goes below, `next` (made here or not) is held now.
+    fn push(&mut self, held: &Incident, next_made_here: bool, now_ms: i64) {
+        if self.versions.len() == LEVELS_KEPT {
+            self.versions.pop_front();
+            self.made_here.pop_front();
+        }
+        self.versions.push_back(held.clone());
+        self.made_here.push_back(self.top_made_here);
+        self.top_made_here = next_made_here;
+        self.touched_ms = now_ms;
+    }
 }
 
 /// Versions remembered below the one held, per incident: far more than the changes two
@@ -412,7 +432,7 @@ impl IncidentBook {
         if publish && incident.last_change.action == NOTE && incident.updated_by != SYSTEM {
             self.unechoed.insert(incident.id.clone(), incident.clone());
         }
-        self.remember_below(&incident);
+        self.remember_below(&incident, publish);
         self.put(incident.clone());
         self.changes.push(BookChange {
             incident,
@@ -424,11 +444,14 @@ impl IncidentBook {
     /// Keeps the version held of `next`'s incident among the levels below it when `next` is
     /// the version after it; a version further on (a jump: the versions between were never
     /// heard) starts the levels afresh; one at the same version (a tie settled) leaves them.
-    fn remember_below(&mut self, next: &Incident) {
+    fn remember_below(&mut self, next: &Incident, made_here: bool) {
         let Some(held) = self.incidents.get(&next.id) else {
             return;
         };
         if next.version == held.version {
+            if let Some(levels) = self.below.get_mut(&next.id) {
+                levels.top_made_here = made_here;
+            }
             return;
         }
         if next.version != held.version.saturating_add(1) {
@@ -438,12 +461,13 @@ impl IncidentBook {
         if self.below.len() >= MAX_LEVELLED && !self.below.contains_key(&next.id) {
             return; // another console changing incidents by the thousand: not for these
         }
-        let levels = self.below.entry(next.id.clone()).or_default();
-        if levels.versions.len() == LEVELS_KEPT {
-            levels.versions.pop_front();
-        }
-        levels.versions.push_back(held.clone());
-        levels.touched_ms = self.clock_ms;
+        // An incident first remembered now: whether its held version was made here is not
+        // known, and it is taken as not (no restore builds on it).
+        let clock_ms = self.clock_ms;
+        self.below
+            .entry(next.id.clone())
+            .or_default()
+            .push(held, made_here, clock_ms);
     }
 
     /// Whether this console holds or held `i`'s change at a lower version (it comes back made
@@ -816,26 +840,33 @@ impl IncidentBook {
 
     /// `r`, another console's version older than the one held, that wins over the version this
     /// console held at its level: every console settles on `r` there (it replaces that level
-    /// here), yet the versions this one held since (and published, or took from others) were
-    /// built without it, and being newer they undid it on every console that had it. What `r`
-    /// did is made again on top of the held version, as its next one: an operator's
-    /// acknowledgement, assignment, resolution or reopening (the operator's change again, as
-    /// they made it: author, time and text) when the version it won over set no state, unless
-    /// a version since set the state by a merge or by a change that would have won over it at
-    /// one version (they were made without each other, as in a tie), so a note or a repeat counted on the loser does not undo an acknowledgement made
-    /// at the same time; not a resolution over a repeat counted since (the tie rule: an event
-    /// after a resolution keeps it open), nor a reopening while another incident of the cause
-    /// is open here; and `r`'s count, last time seen and worse severity. A note of the level `r`
-    /// won is made again on top too (it is on no console that took `r` first). Whether
-    /// anything was made.
+    /// here), yet the versions this one made since were built without it, and being newer they
+    /// undid it on every console that had it. (Only when every version since was made here:
+    /// one taken from another console may have been built on `r`.) What `r` did is made again
+    /// on top of the held version, as its next one: an operator's acknowledgement, assignment,
+    /// resolution or reopening (the operator's change again, as they made it: author, time and
+    /// text), unless a version since set the state by a merge, or on top of a state change of
+    /// this console's that lost there (on purpose), or by a change that would have won over
+    /// `r` at one version (they were made without each other, as in a tie), so a note or a
+    /// repeat counted on the loser does not undo an acknowledgement made at the same time; not
+    /// a resolution over a repeat counted since (the tie rule: an event after a resolution
+    /// keeps it open), nor a reopening while another incident of the cause is open here; and
+    /// `r`'s count, last time seen and worse severity. A note of the level `r` won is made
+    /// again on top too (it is on no console that took `r` first). Whether anything was made.
     ///
-    /// Every console that held the losing level and the same versions since makes the same
+    /// Consoles that held the losing level and made the same versions since make the same
     /// version, so their copies are equal.
     fn restore_lost_level(&mut self, r: &Incident) -> bool {
         let Some(held) = self.incidents.get(&r.id) else {
             return false;
         };
-        let Some(levels) = self.below.get(&r.id).map(|l| &l.versions) else {
+        let Some(Levels {
+            versions: levels,
+            made_here,
+            top_made_here,
+            ..
+        }) = self.below.get(&r.id)
+        else {
             return false;
         };
         let Some(first) = held.version.checked_sub(levels.len() as u64) else {
@@ -850,8 +881,15 @@ impl IncidentBook {
         let Some(lost) = levels.get(at) else {
             return false;
         };
-        if !wins(r, lost) {
-            return false; // the level held here won: r's console takes ours
+        if !wins(r, lost) || is_change(r, lost) {
+            return false; // the level held here won (r's console takes ours), or r is it again
+        }
+        // Only versions this console made since are known to be built on the lost one: one
+        // taken from another console may have been built on r (its console had seen r, this
+        // one had not heard it yet: a reconnect's retained copy), and restoring r over it
+        // would undo what was done after it.
+        if !(*top_made_here && made_here.iter().skip(at + 1).all(|&mine| mine)) {
+            return false;
         }
         let since: Vec<&Incident> = levels.iter().skip(at + 1).chain([held]).collect();
         let counted_since = since
@@ -861,20 +899,22 @@ impl IncidentBook {
         // that would win over r had they been made at one version (they were made without each
         // other, as in a tie: an acknowledgement made again since stays over a resolution made
         // later that lost to it).
+        // When the lost level was a state change itself (Ana acknowledged; Bo's change won her
+        // version), any state its console set on top of it was set on purpose (she resolved)
+        // and stands; a repeat or a note on top of it does not hold Bo's change back.
         let set_after = since.iter().any(|l| {
             is_change(l, r)
-                || (sets_state(&l.last_change) && (l.updated_by == SYSTEM || !wins_a_tie(r, l)))
+                || (sets_state(&l.last_change)
+                    && (l.updated_by == SYSTEM
+                        || sets_state(&lost.last_change)
+                        || !wins_a_tie(r, l)))
         });
         let cause_free = || {
             self.open_by_cause
                 .get(&cause(held))
                 .is_none_or(|open| *open == r.id)
         };
-        // Only over a level that set no state (a note, a repeat): an operator's change that lost
-        // to another's there was built on by its own console on purpose (Ana acknowledged, then
-        // resolved; Bo's acknowledgement won her version: her resolution stands).
         let restores = restorable(r)
-            && !sets_state(&lost.last_change)
             && !set_after
             && (r.state.is_open() || !counted_since)
             && (r.state, &r.assignee, &r.resolution)
@@ -902,6 +942,8 @@ impl IncidentBook {
             .get_mut(&r.id)
             .and_then(|l| l.versions.get_mut(at))
         {
+            // (Marked as this console's still: for a restore below it, r is a change made at
+            // this level without the versions this console had held below.)
             *level = at_r;
         }
         let mut made = false;
@@ -2049,6 +2091,58 @@ mod tests {
             (held.state, held.assignee.as_deref()),
             (IncidentState::Assigned, Some("cy"))
         );
+    }
+
+    #[test]
+    fn a_repeat_counted_on_a_state_change_that_lost_does_not_undo_the_winner() {
+        let (mut a, mut b, id) = two_consoles();
+        // Ana acknowledges; Bo assigns it to himself a moment later, having heard nothing; A
+        // counts an event on Ana's acknowledgement.
+        acted(&mut a, &id, IncidentAction::Acknowledge, "ana", 200);
+        let assign = IncidentAction::Assign { to: "bo".into() };
+        let assigned = acted(&mut b, &id, assign, "bo", 201);
+        a.raise(&trigger("v1", "e2", 202), 202);
+        a.take_changes();
+        // Bo's assignment won at 2; the repeat built on the acknowledgement set no state.
+        assert!(a.merge(assigned, 203));
+        let held = a.get(&id).unwrap();
+        assert_eq!(
+            (held.state, held.assignee.as_deref(), held.count),
+            (IncidentState::Assigned, Some("bo"), 2)
+        );
+    }
+
+    #[test]
+    fn a_version_taken_from_another_console_may_have_been_built_on_the_winner() {
+        let (mut a, mut b, id) = two_consoles();
+        // A, cut off, notes. Bo acknowledges, then resolves having seen it; A, back, hears only
+        // the resolution (the broker's retained copy), then the acknowledgement republished
+        // late by a third console.
+        acted(&mut a, &id, note_action("driver called"), "ana", 199);
+        let acked = acted(&mut b, &id, IncidentAction::Acknowledge, "bo", 200);
+        let resolve = IncidentAction::Resolve {
+            note: "towed".into(),
+        };
+        let resolved = acted(&mut b, &id, resolve, "bo", 300);
+        assert!(a.merge(resolved, 301));
+        a.take_changes();
+        // The resolution was not built on A's note: the acknowledgement does not undo it.
+        a.merge(acked, 302);
+        assert_eq!(a.get(&id).unwrap().state, IncidentState::Resolved);
+    }
+
+    #[test]
+    fn a_copy_of_the_version_held_at_a_level_restores_nothing() {
+        let (mut a, _b, id) = two_consoles();
+        let note = acted(&mut a, &id, note_action("driver called"), "ana", 200);
+        a.raise(&trigger("v1", "e2", 201), 201);
+        a.take_changes();
+        // Another console made Ana's note again at 2 on top of another winner, later: the same
+        // note, which wins the tie at 2 over A's copy, and which A has built on already.
+        let mut copy = note;
+        copy.updated_ms = 205;
+        assert!(!a.merge(copy, 206));
+        assert!(a.take_changes().is_empty());
     }
 
     #[test]
