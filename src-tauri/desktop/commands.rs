@@ -162,6 +162,12 @@ pub fn set_attention(app: AppHandle, unacknowledged: u32) -> Result<(), CommandE
             .and_then(|()| tray.set_tooltip(Some(&title)))
             .map_err(|e| CommandError::new("tray", e))?;
     }
+    if let Some(count) = app.try_state::<super::TrayCount>() {
+        count
+            .0
+            .set_text(super::tray_count(unacknowledged))
+            .map_err(|e| CommandError::new("tray", e))?;
+    }
     Ok(())
 }
 

@@ -46,15 +46,22 @@ pub(super) fn open_window<R: tauri::Runtime>(
 }
 
 /// The tray icon, whose label carries the count of unacknowledged incidents
-/// (`commands::set_attention`), with a menu that brings the console to the front.
+/// (`commands::set_attention`), with a menu that says the count (the only place it shows on
+/// hosts that draw no labels, GNOME's among them), brings the console to the front, and quits
+/// it as closing the window does (the history flushed).
 ///
 /// The menu is not optional on Linux: an AppIndicator without one (libayatana-appindicator
 /// 0.5.92) never registers with the desktop's tray host, so the icon and its count would not
 /// show anywhere. Found by the GUI test that reads the tray through a stand-in host.
 fn build_tray(app: &tauri::App) -> tauri::Result<()> {
+    use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
     const SHOW: &str = "show-console";
-    let show = tauri::menu::MenuItem::with_id(app, SHOW, "Show Watchfloor", true, None::<&str>)?;
-    let menu = tauri::menu::Menu::with_items(app, &[&show])?;
+    const QUIT: &str = "quit-console";
+    let count = MenuItem::with_id(app, "unacknowledged", tray_count(0), false, None::<&str>)?;
+    let show = MenuItem::with_id(app, SHOW, "Show Watchfloor", true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, QUIT, "Quit Watchfloor", true, None::<&str>)?;
+    let separator = PredefinedMenuItem::separator(app)?;
+    let menu = Menu::with_items(app, &[&count, &show, &separator, &quit])?;
     let mut tray = tauri::tray::TrayIconBuilder::with_id(TRAY_ID)
         .tooltip("Watchfloor")
         .menu(&menu)
@@ -65,13 +72,29 @@ fn build_tray(app: &tauri::App) -> tauri::Result<()> {
                     let _ = window.show();
                     let _ = window.set_focus();
                 }
+            } else if event.id() == QUIT {
+                tracing::info!("quit from the tray menu");
+                app.exit(0);
             }
         });
     if let Some(icon) = app.default_window_icon() {
         tray = tray.icon(icon.clone());
     }
     tray.build(app)?;
+    app.manage(TrayCount(count));
     Ok(())
+}
+
+/// The tray menu's first line, which says the count of unacknowledged incidents.
+pub(crate) struct TrayCount(pub tauri::menu::MenuItem<tauri::Wry>);
+
+/// What the tray menu's first line says for `unacknowledged` incidents.
+pub(crate) fn tray_count(unacknowledged: u32) -> String {
+    match unacknowledged {
+        0 => "Nothing unacknowledged".to_owned(),
+        1 => "1 unacknowledged incident".to_owned(),
+        n => format!("{n} unacknowledged incidents"),
+    }
 }
 
 /// The app's context, with the Content Security Policy of tauri.conf.json (no remote script, no

@@ -10,9 +10,13 @@ provides and an app looks for:
   change. (AppIndicators have no tooltip.)
 - org.freedesktop.Notifications: the notification daemon. Every Notify call is recorded.
 
+It reads commands on stdin, one JSON object per line: {"click": LABEL} clicks the tray menu's
+item LABEL (com.canonical.dbusmenu's Event, as a tray host does when the user picks it).
+
 Everything it observes is printed as one JSON object per line on stdout:
   {"bus": ADDRESS}                         once, first: give it to the app as DBUS_SESSION_BUS_ADDRESS
-  {"tray": {"label": L}}                   the tray item's label, on every change
+  {"tray": {"label": L, "menu": [LABEL]}}  the tray item's label and menu, on every change
+  {"clicked": LABEL}                       a menu item clicked, as asked on stdin
   {"notification": {"app", "summary", "body", "urgency"}}
 """
 
@@ -35,10 +39,30 @@ def say(**fields):
     print(json.dumps(fields), flush=True)
 
 
+MENU = "com.canonical.dbusmenu"
+
+
+def menu_items(name, menu_path):
+    """The item's menu, read through com.canonical.dbusmenu: [(id, label)], separators left out."""
+    menu = dbus.Interface(bus.get_object(name, menu_path), MENU)
+    _revision, (_root, _props, children) = menu.GetLayout(0, -1, ["label", "type"])
+    items = []
+    for child in children:
+        child_id, props, _ = child
+        if props.get("type") == "separator":
+            continue
+        items.append((int(child_id), str(props.get("label", ""))))
+    return items
+
+
 def item_state(name, path):
-    """The item's label, read through org.freedesktop.DBus.Properties."""
+    """The item's label and its menu's labels, read through org.freedesktop.DBus.Properties."""
     props = dbus.Interface(bus.get_object(name, path), dbus.PROPERTIES_IFACE)
-    return {"label": str(props.Get(ITEM, "XAyatanaLabel"))}
+    state = {"label": str(props.Get(ITEM, "XAyatanaLabel"))}
+    menu_path = props.Get(ITEM, "Menu")
+    if menu_path:
+        state["menu"] = [label for _, label in menu_items(name, menu_path)]
+    return state
 
 
 class Watcher(dbus.service.Object):
@@ -58,7 +82,30 @@ class Watcher(dbus.service.Object):
         bus.add_signal_receiver(
             lambda *args: self.report(name, path), dbus_interface=ITEM, bus_name=name, path=path
         )
+        # The menu says when a label changes (the count) or its layout does.
+        bus.add_signal_receiver(
+            lambda *args: self.report(name, path), dbus_interface=MENU, bus_name=name
+        )
         self.report(name, path)
+
+    def click(self, label):
+        """Clicks the menu item `label` of every registered item, as a tray host does."""
+        for item in self.items:
+            name, path = item.split("/", 1)[0], "/" + item.split("/", 1)[1]
+            try:
+                menu_path = dbus.Interface(bus.get_object(name, path), dbus.PROPERTIES_IFACE).Get(
+                    ITEM, "Menu"
+                )
+                menu = dbus.Interface(bus.get_object(name, menu_path), MENU)
+                for item_id, item_label in menu_items(name, menu_path):
+                    if item_label == label:
+                        menu.Event(item_id, "clicked", dbus.Int32(0, variant_level=1), dbus.UInt32(0))
+                        say(clicked=label)
+                        return
+            except dbus.DBusException as e:
+                say(error=str(e))
+                return
+        say(error=f"no menu item {label!r}")
 
     def report(self, name, path):
         try:
@@ -138,6 +185,22 @@ def main():
         dbus.service.BusName("org.freedesktop.Notifications", bus),
     ]
     say(bus=os.environ["DBUS_SESSION_BUS_ADDRESS"])
+
+    # Commands, one JSON object per line on stdin: {"click": LABEL} clicks a tray menu item.
+    def command(channel, _condition):
+        line = channel.readline()
+        if not line:
+            return False
+        try:
+            order = json.loads(line)
+        except ValueError:
+            say(error=f"not a command: {line!r}")
+            return True
+        if "click" in order:
+            watcher.click(order["click"])
+        return True
+
+    GLib.io_add_watch(GLib.IOChannel.unix_new(sys.stdin.fileno()), GLib.IO_IN | GLib.IO_HUP, command)
     loop = GLib.MainLoop()
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, 15, loop.quit)
     loop.run()

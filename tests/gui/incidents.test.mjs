@@ -117,6 +117,9 @@ test('an event reaches the incident list and map; an acknowledgement in one cons
     assert.equal(titled[0], '(1) Watchfloor: 1 unacknowledged');
     // B's tray label carries the count, and B raised a desktop notification for it.
     await until("the count on B's tray icon", () => trayLabel() === '1', 10_000);
+    // And the first line of its menu, for hosts that draw no labels (GNOME's).
+    const trayMenu = () => desktop.seen.filter((r) => r.tray).at(-1)?.tray.menu ?? [];
+    await until("the count in B's tray menu", () => trayMenu()[0] === '1 unacknowledged incident', 10_000);
     const notified = await until("B's desktop notification", () => desktop.seen.find((r) => r.notification)?.notification, 10_000);
     assert.equal(notified.app, 'Watchfloor');
     assert.match(notified.summary, /CRITICAL: Van 7: panic button/);
@@ -136,6 +139,7 @@ test('an event reaches the incident list and map; an acknowledgement in one cons
     assert.equal(onB.id, onA.id, 'both consoles hold the same incident');
     await until('the count gone from both titles', () => windowTitles('unacknowledged').length === 0 && windowTitles('^Watchfloor$').length >= 2, 10_000);
     await until("the count gone from B's tray icon", () => trayLabel() === '', 10_000);
+    await until("the count gone from B's tray menu", () => trayMenu()[0] === 'Nothing unacknowledged', 10_000);
     assert.equal(desktop.seen.filter((r) => r.notification).length, 1, 'one notification for one incident');
     const trail = await until('the audit trail in A', async () => {
       const t = await a.execute(`return document.querySelector('[data-testid=audit-trail]')?.textContent ?? '';`);

@@ -1,5 +1,5 @@
 // The desktop console stopped by a signal (kill, a logout, Ctrl-C in the terminal that started
-// it) flushes its history as closing the window does: its simulated devices say goodbye (an
+// it) or quit from its tray menu flushes its history as closing the window does: its simulated devices say goodbye (an
 // offline status each), the writer commits, and the process exits 0. Before, only the window's
 // close ran that path, and a SIGTERM lost what was still queued.
 import { test } from 'node:test';
@@ -8,51 +8,79 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, until } from './webdriver.mjs';
+import { freePort, startDesktopHost, until } from './webdriver.mjs';
 
 const app = process.env.WATCHFLOOR_BIN ?? 'target/debug/watchfloor';
 
+/**
+ * Starts a console with five simulated devices, stops it with `stop(child, read)` once it is
+ * connected and its fleet has reported, and checks that it flushed its history and exited 0;
+ * `env` is added to its environment. Returns the console's log.
+ */
+async function stopsCleanly(env, stop) {
+  const dir = mkdtempSync(join(tmpdir(), 'watchfloor-gui-stop-'));
+  const db = join(dir, 'history.sqlite');
+  const logPath = join(dir, 'console.log');
+  const log = openSync(logPath, 'w');
+  const child = spawn(app, [], {
+    env: {
+      ...process.env,
+      WATCHFLOOR_DB: db,
+      WATCHFLOOR_LISTEN: `127.0.0.1:${await freePort()}`,
+      WATCHFLOOR_SIMULATE: '5',
+      XDG_DATA_HOME: join(dir, 'data'),
+      RUST_LOG: 'info,rumqttd=off,rumqttc=warn',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', log],
+  });
+  const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve({ code, sig })));
+  try {
+    const read = () => readFileSync(logPath, 'utf8');
+    await until('the console connected', () => read().includes('connected to broker'), 60_000);
+    await new Promise((r) => setTimeout(r, 3_000)); // the simulated fleet reports
+    await stop(child, read);
+    const { code, sig } = await Promise.race([exited, new Promise((r) => setTimeout(() => r({ code: 'timeout' }), 30_000))]);
+    assert.equal(code, 0, `exit ${code} ${sig ?? ''}; log:\n${read()}`);
+    assert.match(read(), /console closed; history flushed/);
+    // The simulated devices' goodbyes, sent at the stop, are in the file.
+    const out = spawnSync(app, ['export', '--db', db, '--what', 'statuses', '--format', 'ndjson'], { encoding: 'utf8' });
+    assert.equal(out.status, 0, out.stderr);
+    const offline = out.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .filter((r) => r.online === false || r.online === 0);
+    assert.equal(new Set(offline.map((r) => r.device_id)).size, 5, `offline statuses: ${out.stdout.slice(0, 2000)}`);
+    return read();
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
 for (const signal of ['SIGTERM', 'SIGHUP']) {
   test(`a console stopped with ${signal} flushes its history and exits 0`, { timeout: 120_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'watchfloor-gui-stop-'));
-    const db = join(dir, 'history.sqlite');
-    const logPath = join(dir, 'console.log');
-    const log = openSync(logPath, 'w');
-    const child = spawn(app, [], {
-      env: {
-        ...process.env,
-        WATCHFLOOR_DB: db,
-        WATCHFLOOR_LISTEN: `127.0.0.1:${await freePort()}`,
-        WATCHFLOOR_SIMULATE: '5',
-        XDG_DATA_HOME: join(dir, 'data'),
-        RUST_LOG: 'info,rumqttd=off,rumqttc=warn',
-      },
-      stdio: ['ignore', 'ignore', log],
-    });
-    const exited = new Promise((resolve) => child.on('exit', (code, sig) => resolve({ code, sig })));
-    try {
-      const read = () => readFileSync(logPath, 'utf8');
-      await until('the console connected', () => read().includes('connected to broker'), 60_000);
-      await new Promise((r) => setTimeout(r, 3_000)); // the simulated fleet reports
-      child.kill(signal);
-      const { code, sig } = await Promise.race([exited, new Promise((r) => setTimeout(() => r({ code: 'timeout' }), 30_000))]);
-      assert.equal(code, 0, `exit ${code} ${sig ?? ''}; log:\n${read()}`);
-      assert.match(read(), /stop signal: closing the console/);
-      assert.match(read(), /console closed; history flushed/);
-      // The simulated devices' goodbyes, sent at the stop, are in the file.
-      const out = spawnSync(app, ['export', '--db', db, '--what', 'statuses', '--format', 'ndjson'], { encoding: 'utf8' });
-      assert.equal(out.status, 0, out.stderr);
-      const offline = out.stdout
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l))
-        .filter((r) => r.online === false || r.online === 0);
-      assert.equal(new Set(offline.map((r) => r.device_id)).size, 5, `offline statuses: ${out.stdout.slice(0, 2000)}`);
-    } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
+    const log = await stopsCleanly({}, (child) => child.kill(signal));
+    assert.match(log, /stop signal: closing the console/);
   });
 }
+
+test('a console quit from its tray menu flushes its history and exits 0', { timeout: 120_000 }, async () => {
+  // A stand-in desktop session: the tray host shows the menu, and picks "Quit Watchfloor".
+  const desktop = await startDesktopHost();
+  try {
+    const log = await stopsCleanly({ DBUS_SESSION_BUS_ADDRESS: desktop.address }, async () => {
+      const menu = () => desktop.seen.filter((r) => r.tray).at(-1)?.tray.menu;
+      await until('the tray menu', () => menu()?.includes('Quit Watchfloor'), 20_000);
+      assert.deepEqual(menu(), ['Nothing unacknowledged', 'Show Watchfloor', 'Quit Watchfloor']);
+      desktop.click('Quit Watchfloor');
+      await until('the click delivered', () => desktop.seen.some((r) => r.clicked === 'Quit Watchfloor'), 10_000);
+    });
+    assert.match(log, /quit from the tray menu/);
+  } finally {
+    desktop.stop();
+  }
+});
 
 test('a review window stopped with SIGTERM deletes its private copy of an older file', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'watchfloor-gui-stop-review-'));

@@ -199,11 +199,12 @@ export async function answerFileDialog(title, path, { save = false, timeoutMs = 
  * A stand-in desktop session for one console: a private D-Bus session bus with a tray host and a
  * notification daemon (desktop_host.py), which report what the console showed there. Pass
  * `address` to the console as DBUS_SESSION_BUS_ADDRESS; `seen` holds every report so far
- * ({tray: {label}} or {notification: {summary, body, urgency}}).
+ * ({tray: {label, menu}}, {clicked}, or {notification: {summary, body, urgency}}); `click(label)`
+ * picks an item of the tray menu.
  */
 export async function startDesktopHost() {
   const proc = spawn('dbus-run-session', ['--', '/usr/bin/python3', fileURLToPath(new URL('./desktop_host.py', import.meta.url))], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
     detached: true,
   });
   const seen = [];
@@ -234,7 +235,9 @@ export async function startDesktopHost() {
       // already gone
     }
   };
-  return { address, seen, stop };
+  /** Clicks the tray menu item `label`, as the user would in the desktop's tray. */
+  const click = (label) => proc.stdin.write(`${JSON.stringify({ click: label })}\n`);
+  return { address, seen, stop, click };
 }
 
 /**
