@@ -78,10 +78,16 @@ async fn a_stalled_writer_never_stops_the_live_console() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(
-        console.metrics().snapshot().positions_dropped > 0,
-        "the flood filled the writer's queue (else this test proves nothing)"
-    );
+    // A position is given up once it has waited 250 ms for room (`POSITION_WAIT`), at the live
+    // task's next pass: not always by the time v2 shows (it failed so once on a loaded machine).
+    let waited = Instant::now();
+    while console.metrics().snapshot().positions_dropped == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "the flood filled the writer's queue (else this test proves nothing)"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(event_ids(&db).is_empty(), "nothing could be written yet");
 
     // The file is free again: the event is stored (it waited, unacknowledged).

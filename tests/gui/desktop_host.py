@@ -89,7 +89,9 @@ class Watcher(dbus.service.Object):
         self.report(name, path)
 
     def click(self, label):
-        """Clicks the menu item `label` of every registered item, as a tray host does."""
+        """Clicks the menu item `label` of the first registered item that has one, as a tray
+        host does (an item whose process is gone is passed over)."""
+        errors = []
         for item in self.items:
             name, path = item.split("/", 1)[0], "/" + item.split("/", 1)[1]
             try:
@@ -103,9 +105,8 @@ class Watcher(dbus.service.Object):
                         say(clicked=label)
                         return
             except dbus.DBusException as e:
-                say(error=str(e))
-                return
-        say(error=f"no menu item {label!r}")
+                errors.append(str(e))
+        say(error=f"no menu item {label!r}" + "".join(f"; {e}" for e in errors))
 
     def report(self, name, path):
         try:
@@ -187,20 +188,27 @@ def main():
     say(bus=os.environ["DBUS_SESSION_BUS_ADDRESS"])
 
     # Commands, one JSON object per line on stdin: {"click": LABEL} clicks a tray menu item.
-    def command(channel, _condition):
-        line = channel.readline()
-        if not line:
+    # Read as bytes and split here: every line of a read is a command, a partial one waits.
+    pending = bytearray()
+
+    def command(fd, _condition):
+        chunk = os.read(fd, 65536)
+        if not chunk:
             return False
-        try:
-            order = json.loads(line)
-        except ValueError:
-            say(error=f"not a command: {line!r}")
-            return True
-        if "click" in order:
-            watcher.click(order["click"])
+        pending.extend(chunk)
+        while b"\n" in pending:
+            line, _, rest = bytes(pending).partition(b"\n")
+            pending[:] = rest
+            try:
+                order = json.loads(line)
+            except ValueError:
+                say(error=f"not a command: {line!r}")
+                continue
+            if "click" in order:
+                watcher.click(order["click"])
         return True
 
-    GLib.io_add_watch(GLib.IOChannel.unix_new(sys.stdin.fileno()), GLib.IO_IN | GLib.IO_HUP, command)
+    GLib.io_add_watch(sys.stdin.fileno(), GLib.PRIORITY_DEFAULT, GLib.IO_IN | GLib.IO_HUP, command)
     loop = GLib.MainLoop()
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, 15, loop.quit)
     loop.run()

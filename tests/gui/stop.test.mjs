@@ -72,7 +72,9 @@ test('a console quit from its tray menu flushes its history and exits 0', { time
     const log = await stopsCleanly({ DBUS_SESSION_BUS_ADDRESS: desktop.address }, async () => {
       const menu = () => desktop.seen.filter((r) => r.tray).at(-1)?.tray.menu;
       await until('the tray menu', () => menu()?.includes('Quit Watchfloor'), 20_000);
-      assert.deepEqual(menu(), ['Nothing unacknowledged', 'Show Watchfloor', 'Quit Watchfloor']);
+      // Its first line says the count (a simulated device may have raised an incident by now).
+      assert.match(menu()[0], /unacknowledged/);
+      assert.deepEqual(menu().slice(1), ['Show Watchfloor', 'Quit Watchfloor']);
       desktop.click('Quit Watchfloor');
       await until('the click delivered', () => desktop.seen.some((r) => r.clicked === 'Quit Watchfloor'), 10_000);
     });

@@ -1284,9 +1284,7 @@ mod tests {
 
         // An event whose incident was resolved, delivered again, is not counted anywhere.
         let fifth = of_kind("made_up_5".into(), Severity::Low);
-        let resolve = IncidentAction::Resolve {
-            note: "done".into(),
-        };
+        let resolve = resolve_action("done");
         book.act(&fifth.incident_id(), &resolve, "ana", 310)
             .unwrap();
         assert_eq!(book.raise(&fifth, 320), None);
@@ -1425,9 +1423,7 @@ mod tests {
         // moved one leaves exactly that one counted for the source.
         let next = book.raise(&trigger("v1", "e2", 20), 120).unwrap();
         assert_ne!(next, id);
-        let resolve = IncidentAction::Resolve {
-            note: "done".into(),
-        };
+        let resolve = resolve_action("done");
         book.act(&id, &resolve, "ana", 130).unwrap();
         assert_eq!(book.open_kinds_of("v1"), 1);
         assert_eq!(book.open_by_cause.len(), 1);
@@ -1736,6 +1732,11 @@ mod tests {
         IncidentAction::Note { text: text.into() }
     }
 
+    /// An operator's resolution, noted `note`.
+    fn resolve_action(note: &str) -> IncidentAction {
+        IncidentAction::Resolve { note: note.into() }
+    }
+
     /// Two consoles, A and B, both holding the incident A opened; its id.
     fn two_consoles() -> (IncidentBook, IncidentBook, String) {
         let mut a = IncidentBook::default();
@@ -1808,15 +1809,7 @@ mod tests {
         assert!(!a.merge(note.clone(), 301), "the echo");
         assert!(b.merge(note, 301));
         b.take_changes();
-        let resolved = acted(
-            &mut b,
-            &id,
-            IncidentAction::Resolve {
-                note: "towed".into(),
-            },
-            "bo",
-            302,
-        );
+        let resolved = acted(&mut b, &id, resolve_action("towed"), "bo", 302);
         assert!(a.merge(resolved.clone(), 303));
         assert_eq!(a.take_changes().len(), 1, "the resolution only");
         assert_eq!(a.get(&id), Some(&resolved));
@@ -1930,15 +1923,7 @@ mod tests {
         acted(&mut a, &id, note_action("driver called"), "ana", 200);
         a.raise(&trigger("v1", "e2", 202), 202);
         a.take_changes();
-        let resolved = acted(
-            &mut b,
-            &id,
-            IncidentAction::Resolve {
-                note: "false alarm".into(),
-            },
-            "bo",
-            201,
-        );
+        let resolved = acted(&mut b, &id, resolve_action("false alarm"), "bo", 201);
         // The resolution won at 2 over the note, but an event came after it: the incident stays
         // open (as a tie would have settled it); only the note is made again.
         assert!(a.merge(resolved, 203));
@@ -1961,15 +1946,7 @@ mod tests {
         let note = acted(&mut a, &id, note_action("driver called"), "ana", 200);
         let note2 = acted(&mut a, &id, note_action("on scene"), "ana", 202);
         let acked = acted(&mut b, &id, IncidentAction::Acknowledge, "bo", 201);
-        let resolved = acted(
-            &mut c,
-            &id,
-            IncidentAction::Resolve {
-                note: "towed".into(),
-            },
-            "cy",
-            205,
-        );
+        let resolved = acted(&mut c, &id, resolve_action("towed"), "cy", 205);
         // The broker took them in this order; every console hears all, and what they make.
         let mut broker = vec![note, note2, acked, resolved];
         let mut books = [a, b, c];
@@ -2035,15 +2012,7 @@ mod tests {
         acted(&mut a, &id, note_action("driver called"), "ana", 200);
         acted(&mut a, &id, note_action("on scene"), "ana", 202);
         let again = acted(&mut b, &id, assign("cy"), "bo", 201);
-        let resolved = acted(
-            &mut c,
-            &id,
-            IncidentAction::Resolve {
-                note: "towed".into(),
-            },
-            "cy",
-            205,
-        );
+        let resolved = acted(&mut c, &id, resolve_action("towed"), "cy", 205);
         // Bo's assignment wins at 3 over the note: nothing to restore (it was assigned to Cy
         // already), the note made again. Cy's resolution loses to the assignment there, as in
         // a tie: it does not close the incident on top.
@@ -2058,9 +2027,7 @@ mod tests {
         let (mut a, mut b, id) = two_consoles();
         // Ana acknowledges, then resolves; Bo acknowledged at once, later by the clock.
         acted(&mut a, &id, IncidentAction::Acknowledge, "ana", 199);
-        let resolve = IncidentAction::Resolve {
-            note: "towed".into(),
-        };
+        let resolve = resolve_action("towed");
         acted(&mut a, &id, resolve, "ana", 300);
         let acked = acted(&mut b, &id, IncidentAction::Acknowledge, "bo", 201);
         // Bo's acknowledgement wins at 2, but Ana's resolution was built on hers on purpose.
@@ -2120,9 +2087,7 @@ mod tests {
         // late by a third console.
         acted(&mut a, &id, note_action("driver called"), "ana", 199);
         let acked = acted(&mut b, &id, IncidentAction::Acknowledge, "bo", 200);
-        let resolve = IncidentAction::Resolve {
-            note: "towed".into(),
-        };
+        let resolve = resolve_action("towed");
         let resolved = acted(&mut b, &id, resolve, "bo", 300);
         assert!(a.merge(resolved, 301));
         a.take_changes();
@@ -2208,9 +2173,7 @@ mod tests {
     fn a_change_made_again_on_a_version_that_merges_a_second_incident_is_kept() {
         let mut a = IncidentBook::default();
         let x = a.raise(&trigger("v1", "e1", 10), 100).unwrap();
-        let resolve = IncidentAction::Resolve {
-            note: "done".into(),
-        };
+        let resolve = resolve_action("done");
         let resolved = acted(&mut a, &x, resolve, "ana", 110);
         let y = a.raise(&trigger("v1", "e2", 40), 120).unwrap();
         let note = acted(&mut a, &x, note_action("checked"), "ana", 130);
@@ -2249,12 +2212,7 @@ mod tests {
                 IncidentState::Assigned,
             ),
             // She resolves after it: as in a tie, the acknowledgement keeps it open.
-            (
-                IncidentAction::Resolve {
-                    note: "towed".into(),
-                },
-                IncidentState::Acknowledged,
-            ),
+            (resolve_action("towed"), IncidentState::Acknowledged),
         ] {
             let (mut a, mut b, id) = two_consoles();
             acted(&mut a, &id, note_action("driver called"), "ana", 200);
