@@ -142,7 +142,8 @@ pub async fn check_notifications() -> Result<String, CommandError> {
     .map_err(|e| CommandError::new("notifications_unavailable", e))?
 }
 
-/// Puts the count of unacknowledged incidents in the window title and on the tray icon.
+/// Puts the count of unacknowledged incidents in the window title, on the tray icon and in the
+/// first line of its menu.
 #[tauri::command]
 pub fn set_attention(app: AppHandle, unacknowledged: u32) -> Result<(), CommandError> {
     let title = match unacknowledged {

@@ -173,7 +173,8 @@ fn next_version(v: u64) -> u64 {
 /// resolution would have opened a new one; an acknowledgement made while another operator
 /// resolved keeps it open for a second look), then an operator's over the console's own (a
 /// repeat counted by another console must not undo an acknowledgement), then the later change,
-/// then the operator's name. A total order, so every console settles on the same version
+/// then the operator's name, then the higher count, then a digest of the whole copy
+/// ([`wins_a_tie`]). A total order, so every console settles on the same version
 /// whatever order they hear them in.
 ///
 /// A note loses to any other change of the same version (and is then made again on top of the
@@ -230,7 +231,8 @@ fn is_change(a: &Incident, b: &Incident) -> bool {
 struct Levels {
     versions: VecDeque<Incident>,
     /// Whether this console made each of `versions` (then it was built on the one below it;
-    /// a version taken from another console may have been built on another at that level).
+    /// a version taken from another console may have been built on another at that level). A
+    /// level replaced by the winner there keeps its mark (see `restore_lost_level`).
     made_here: VecDeque<bool>,
     /// Whether this console made the version held now.
     top_made_here: bool,
@@ -840,13 +842,13 @@ impl IncidentBook {
 
     /// `r`, another console's version older than the one held, that wins over the version this
     /// console held at its level: every console settles on `r` there (it replaces that level
-    /// here), yet the versions this one made since were built without it, and being newer they
+    /// here, when this console made every version since), yet the versions this one made since were built without it, and being newer they
     /// undid it on every console that had it. (Only when every version since was made here:
     /// one taken from another console may have been built on `r`.) What `r` did is made again
     /// on top of the held version, as its next one: an operator's acknowledgement, assignment,
     /// resolution or reopening (the operator's change again, as they made it: author, time and
-    /// text), unless a version since set the state by a merge, or on top of a state change of
-    /// this console's that lost there (on purpose), or by a change that would have won over
+    /// text), unless a version since set the state by a merge, or on top of a state change
+    /// that lost there (on purpose), or by a change that would have won over
     /// `r` at one version (they were made without each other, as in a tie), so a note or a
     /// repeat counted on the loser does not undo an acknowledgement made at the same time; not
     /// a resolution over a repeat counted since (the tie rule: an event after a resolution
