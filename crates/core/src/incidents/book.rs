@@ -2113,6 +2113,59 @@ mod tests {
     }
 
     #[test]
+    fn a_reopening_is_not_made_again_while_another_incident_of_the_cause_is_open() {
+        let (mut a, mut b, x) = two_consoles();
+        let resolved = acted(&mut a, &x, resolve_action("done"), "ana", 110);
+        b.merge(resolved, 111);
+        b.take_changes();
+        // A opens a new incident for the cause, and notes twice on the resolved one; Bo, who
+        // heard neither, reopens the resolved one.
+        let y = a.raise(&trigger("v1", "e2", 40), 120).unwrap();
+        acted(&mut a, &x, note_action("checked"), "ana", 121);
+        acted(&mut a, &x, note_action("checked again"), "ana", 122);
+        let reopened = acted(&mut b, &x, IncidentAction::Reopen, "bo", 121);
+        // The reopening won its version over the note, but Y is open for the cause here.
+        a.merge(reopened, 123);
+        assert_eq!(a.get(&x).unwrap().state, IncidentState::Resolved);
+        assert!(a.get(&y).unwrap().state.is_open());
+    }
+
+    #[test]
+    fn an_escalation_that_won_its_version_is_counted_again_on_top() {
+        let high = |key: &str, at: i64| Trigger {
+            severity: Severity::High,
+            ..trigger("v1", key, at)
+        };
+        let mut a = IncidentBook::default();
+        let mut b = IncidentBook::default();
+        let id = a.raise(&high("e1", 10), 100).unwrap();
+        b.merge(a.get(&id).unwrap().clone(), 101);
+        b.take_changes();
+        // Ana notes, then A counts a repeat; B counts a worse one at once (an escalation).
+        acted(&mut a, &id, note_action("driver called"), "ana", 200);
+        a.raise(&high("e2", 201), 201);
+        a.take_changes();
+        b.raise(&trigger("v1", "e3", 202), 202);
+        let escalated = b.take_changes().pop().unwrap().incident;
+        assert!(a.merge(escalated, 203));
+        let made = a.take_changes();
+        let again = &made[0];
+        assert_eq!(
+            (
+                again.incident.last_change.action.as_str(),
+                again.incident.severity,
+                again.incident.last_seen_ms
+            ),
+            ("escalated", Severity::Critical, 202)
+        );
+        assert_eq!(
+            again.audit.as_ref().map(|e| e.action.as_str()),
+            Some("escalated")
+        );
+        assert_eq!(made.last().unwrap().incident.last_change.action, "note");
+    }
+
+    #[test]
     fn a_change_held_here_that_comes_back_made_again_is_not_audited_twice() {
         let (mut a, _b, id) = two_consoles();
         let note = acted(&mut a, &id, note_action("driver called"), "ana", 200);
