@@ -287,8 +287,7 @@ fn restorable(i: &Incident) -> bool {
 /// same time on another console: the repeat again, on top of the winner (the count, the last
 /// time seen and a worse severity it brought), or `None` when the winner has them already.
 fn repeat_again(held: &Incident, winner: &Incident, now_ms: i64) -> Option<Incident> {
-    let was_repeat = held.updated_by == SYSTEM
-        && matches!(held.last_change.action.as_str(), "repeated" | "escalated");
+    let was_repeat = held.updated_by == SYSTEM && counted_a_repeat(&held.last_change);
     if !was_repeat
         || winner.updated_by == SYSTEM
         || !winner.state.is_open()
@@ -302,15 +301,26 @@ fn repeat_again(held: &Incident, winner: &Incident, now_ms: i64) -> Option<Incid
         || held.severity < winner.severity;
     adds.then(|| {
         let mut again = winner.clone();
-        again.count = held.count.max(winner.count);
-        again.last_seen_ms = held.last_seen_ms.max(winner.last_seen_ms);
-        again.severity = held.severity.min(winner.severity);
+        take_counts(&mut again, held);
         again.version = next_version(winner.version);
         again.updated_ms = now_ms;
         again.updated_by = SYSTEM.into();
         again.last_change = held.last_change.clone();
         again
     })
+}
+
+/// What `other` knew beyond `into` of its repeats, taken into it: the higher count and last time
+/// seen, the worse severity (a repeat made again, a merge, a change restored).
+fn take_counts(into: &mut Incident, other: &Incident) {
+    into.count = into.count.max(other.count);
+    into.last_seen_ms = into.last_seen_ms.max(other.last_seen_ms);
+    into.severity = into.severity.min(other.severity);
+}
+
+/// Whether `c` is the console counting a repeat (worse or not).
+fn counted_a_repeat(c: &Change) -> bool {
+    matches!(c.action.as_str(), "repeated" | "escalated")
 }
 
 /// `keep`, the open incident of a cause that another, `drop`, is merged into, with what `drop`
@@ -335,9 +345,7 @@ fn absorbed(keep: &Incident, drop: &Incident) -> Option<Incident> {
         return None;
     }
     let mut i = keep.clone();
-    i.count = keep.count.max(drop.count);
-    i.last_seen_ms = keep.last_seen_ms.max(drop.last_seen_ms);
-    i.severity = keep.severity.min(drop.severity);
+    take_counts(&mut i, drop);
     if takes_state {
         i.state = drop.state;
         i.assignee.clone_from(&drop.assignee);
@@ -894,9 +902,7 @@ impl IncidentBook {
             return false;
         }
         let since: Vec<&Incident> = levels.iter().skip(at + 1).chain([held]).collect();
-        let counted_since = since
-            .iter()
-            .any(|l| matches!(l.last_change.action.as_str(), "repeated" | "escalated"));
+        let counted_since = since.iter().any(|l| counted_a_repeat(&l.last_change));
         // r made again already, or a state set since by the console (a merge) or by a change
         // that would win over r had they been made at one version (they were made without each
         // other, as in a tie: an acknowledgement made again since stays over a resolution made
@@ -923,9 +929,7 @@ impl IncidentBook {
                 != (held.state, &held.assignee, &held.resolution)
             && (!r.state.is_open() || held.state.is_open() || cause_free());
         let mut top = held.clone();
-        top.count = held.count.max(r.count);
-        top.last_seen_ms = held.last_seen_ms.max(r.last_seen_ms);
-        top.severity = held.severity.min(r.severity);
+        take_counts(&mut top, r);
         let counts = (top.count, top.last_seen_ms) != (held.count, held.last_seen_ms);
         let worse = top.severity != held.severity;
         // A note made again already (at a later level) is on every console that took that one.
