@@ -325,7 +325,8 @@ pub async fn export_attendance(
     Ok(Some(written))
 }
 
-/// The images kept with an incident's events (stranger captures, block-list matches).
+/// The images kept with an incident's events (stranger captures, block-list matches): the
+/// newest as many as pruning keeps for an open incident.
 #[tauri::command]
 pub async fn event_images(
     state: State<'_, ConsoleState>,
@@ -335,7 +336,14 @@ pub async fn event_images(
     to_ms: i64,
 ) -> Result<Vec<EventImage>, CommandError> {
     read_history(&state, move |c| {
-        attendance::event_images(c, &device, &event_type, from_ms, to_ms, 6)
+        attendance::event_images(
+            c,
+            &device,
+            &event_type,
+            from_ms,
+            to_ms,
+            watchfloor_core::store::retention::EVIDENCE_KEPT,
+        )
     })
     .await
 }

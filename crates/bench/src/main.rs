@@ -6,6 +6,8 @@
 //!   in the whole stream (for `record`: until every row is committed to SQLite).
 //! - `writer`: the history writer alone, positions (QoS 0 path) and acknowledged events (QoS 1
 //!   path): rows/s, and for events the time from queueing to acknowledgement, p50/p99.
+//! - `prune`: age pruning a chunk at a time, as the writer does between batches: time per
+//!   chunk with no incident and with open incidents whose evidence it keeps.
 //! - `memory`: resident memory of `watchfloor record` holding N live devices.
 //! - `facesync`: E employees synced to T simulated face terminals: wall time and terminal
 //!   utilisation.
@@ -64,6 +66,14 @@ enum Command {
         rows: u64,
         #[arg(long, default_value_t = 20_000)]
         events: u64,
+    },
+    /// Age pruning, with and without open incidents keeping their evidence.
+    Prune {
+        #[arg(long, default_value_t = 200_000)]
+        events: u64,
+        /// Devices with an open incident (of 1,000).
+        #[arg(long, default_value_t = 1_000)]
+        open: u64,
     },
     /// Resident memory of `watchfloor record` with N live devices.
     Memory {
@@ -173,6 +183,7 @@ fn main() -> anyhow::Result<()> {
             devices,
         } => ingest::ingest(&watchfloor, messages, devices),
         Command::Writer { rows, events } => writer::writer(rows, events),
+        Command::Prune { events, open } => writer::prune(events, open),
         Command::Memory {
             watchfloor,
             devices,

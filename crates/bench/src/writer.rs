@@ -1,4 +1,6 @@
-//! `writer`: the history writer thread alone, into a fresh file on the local disk.
+//! `writer`: the history writer thread alone, into a fresh file on the local disk. `prune`: the
+//! age pruning it does between its batches, with and without open incidents whose evidence it
+//! keeps.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -128,5 +130,91 @@ pub fn writer(rows: u64, events: u64) -> anyhow::Result<()> {
         h.value_at_quantile(0.99) as f64 / 1000.0,
         h.max() as f64 / 1000.0
     );
+    Ok(())
+}
+
+/// Age-prunes a file of `events` device events (with a face image each, 1,000 devices, all past
+/// the age limit) a chunk at a time, as the writer does: with no incident; with 20 resolved
+/// incidents on every device (what the partial index leaves unread); and with `open` devices
+/// each holding an open incident over all its events (every event asked whether it is among
+/// the newest kept).
+pub fn prune(events: u64, open: u64) -> anyhow::Result<()> {
+    use watchfloor_core::store::retention::{self, EVIDENCE_KEPT};
+    println!("| age pruning, {events} events and images, 1,000 devices (in memory) | chunks | per chunk p50 / p99 / max | rows/s | kept |");
+    println!("|---|---|---|---|---|");
+    for (incidents, resolved) in [(0, 0), (0, 20), (open, 0)] {
+        let conn = store::open_in_memory()?;
+        let devices: Vec<DeviceId> = (0..1000)
+            .map(|n| DeviceId::parse(&format!("bench-{n:05}")))
+            .collect::<Result<_, _>>()?;
+        {
+            let tx = conn.unchecked_transaction()?;
+            let mut evt = tx.prepare(store::events::INSERT)?;
+            let mut img = tx.prepare(store::attendance::INSERT_IMAGE)?;
+            for seq in 0..events {
+                let device = &devices[usize::try_from(seq % 1000)?];
+                let event = DeviceEvent {
+                    event_id: format!("e{seq}"),
+                    ts_ms: i64::try_from(seq)?,
+                    event_type: "stranger_capture".into(),
+                    severity: Severity::High,
+                    message: None,
+                    position: None,
+                    stamped_on_arrival: false,
+                };
+                store::events::insert(&mut evt, device, &event, 0)?;
+                store::attendance::insert_image(&mut img, device, &event.event_id, &[0u8; 256], 0)?;
+            }
+            let mut incident = tx.prepare(
+                "INSERT INTO incidents (id, source, kind, severity, title, state, count, first_seen_ms,
+                     last_seen_ms, version, updated_ms, updated_by, last_action)
+                 VALUES (?1 || '#' || ?2, ?1, 'stranger_capture', 'high', 'bench', ?3, 1, ?4, ?5, 1, 0, 'system', 'opened')",
+            )?;
+            let span = i64::try_from(events)?;
+            for (n, device) in devices.iter().enumerate() {
+                for r in 0..resolved {
+                    let from = span * r / 20;
+                    incident.execute((device.as_str(), r, "resolved", from, from + span / 20))?;
+                }
+                if u64::try_from(n)? < incidents {
+                    // From the device's first event (the bench's events take turns by device).
+                    incident.execute((device.as_str(), "open", "new", i64::try_from(n)?, span))?;
+                }
+            }
+            drop(incident);
+            drop((evt, img));
+            tx.commit()?;
+        }
+        let keep_a_day = Retention {
+            max_age: Some(Duration::from_secs(86_400)),
+            max_bytes: None,
+        };
+        let mut per_chunk = Histogram::<u64>::new(3)?;
+        let mut rows = 0u64;
+        let started = Instant::now();
+        loop {
+            let chunk = Instant::now();
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let pruned = retention::prune_chunk(&conn, &keep_a_day, 10 * 86_400_000)?;
+            conn.execute_batch("COMMIT")?;
+            per_chunk.record(u64::try_from(chunk.elapsed().as_micros())?)?;
+            rows += pruned.rows;
+            if !pruned.more {
+                break;
+            }
+        }
+        let elapsed = started.elapsed();
+        let kept: i64 = conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+        let ms = |us: u64| us as f64 / 1000.0;
+        println!(
+            "| {incidents} open incidents (each keeps its first and newest {EVIDENCE_KEPT}), {} resolved | {} | {:.1} / {:.1} / {:.1} ms | {:.0} | {kept} events |",
+            resolved * 1000,
+            per_chunk.len(),
+            ms(per_chunk.value_at_quantile(0.5)),
+            ms(per_chunk.value_at_quantile(0.99)),
+            ms(per_chunk.max()),
+            rows as f64 / elapsed.as_secs_f64()
+        );
+    }
     Ok(())
 }

@@ -44,6 +44,13 @@ CREATE TABLE incident_audit (
 CREATE INDEX incident_audit_by_time ON incident_audit (at_ms);
 ";
 
+/// Open incidents by cause: pruning asks of every event it would take whether an open incident
+/// of its device and type keeps it (`store::retention`). Partial, so a cause's resolved
+/// incidents (a sensor that drops out daily has hundreds) are not read for the answer.
+pub const DDL_OPEN_BY_CAUSE: &str = "
+CREATE INDEX incidents_open_by_cause ON incidents (source, kind) WHERE state <> 'resolved';
+";
+
 pub const UPSERT: &str = "INSERT INTO incidents
     (id, source, kind, severity, title, state, assignee, resolution, count, first_seen_ms,
      last_seen_ms, lat, lon, version, updated_ms, updated_by, last_action, last_detail)

@@ -10,6 +10,13 @@
 //! reads only the rows it deletes. SQLite reuses freed pages: under a size cap the file stops
 //! growing rather than shrinking. Incidents and their audit trail are never pruned (they are
 //! small).
+//!
+//! The evidence of an open incident is kept past both limits until it is resolved: the device
+//! events of its first occurrence and of its newest [`EVIDENCE_KEPT`] (the ones the incident
+//! view shows), with their face images. A night's unacknowledged stranger capture keeps its
+//! face under a privacy-short age limit or a busy file's size cap; a resolved incident's
+//! evidence then goes with the rest of its day. Kept rows are passed over, not waited behind:
+//! each chunk takes the oldest rows that are not kept.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -27,6 +34,9 @@ pub const IMAGE_CHUNK_ROWS: i64 = 100;
 pub const QUARANTINE_KEPT_UNDER_CAP: i64 = 10_000;
 /// A size cap that keeps less history than this is warned about (at most once an hour).
 const SHORT_HISTORY_MS: i64 = 24 * 3_600_000;
+/// The newest occurrences of an open incident whose events and images are kept (with its
+/// first): as many as the incident view shows.
+pub const EVIDENCE_KEPT: u32 = 6;
 
 /// How long history is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,6 +77,37 @@ fn chunk_rows(table: &str) -> i64 {
     }
 }
 
+/// The event `e` is the evidence of an open incident (see the module docs): of its device and
+/// type, within its span, its first occurrence or one of its newest [`EVIDENCE_KEPT`]. Read
+/// through `incidents_open_by_cause` (its WHERE is this one's, word for word, or SQLite would
+/// not use it); an event of no open incident costs one probe of that small index.
+fn is_evidence(e: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM incidents i
+            WHERE i.source = {e}.device_id AND i.kind = {e}.type AND i.state <> 'resolved'
+              AND {e}.ts_ms BETWEEN i.first_seen_ms AND i.last_seen_ms
+              AND ({e}.ts_ms = i.first_seen_ms
+                   OR (SELECT count(*) FROM (SELECT 1 FROM events later
+                        WHERE later.device_id = {e}.device_id AND later.type = {e}.type
+                          AND later.ts_ms > {e}.ts_ms AND later.ts_ms <= i.last_seen_ms
+                        LIMIT {EVIDENCE_KEPT})) < {EVIDENCE_KEPT}))"
+    )
+}
+
+/// The rows of `table` pruning may take, oldest first (`id` and `received_ms`, alias `t`): all
+/// of them, but for the events and images kept as an open incident's evidence.
+fn prunable(table: &str) -> String {
+    let kept = match table {
+        "events" => is_evidence("t"),
+        "face_images" => format!(
+            "EXISTS (SELECT 1 FROM events e WHERE e.device_id = t.device_id AND e.event_id = t.event_id AND {})",
+            is_evidence("e")
+        ),
+        _ => return format!("SELECT t.id, t.received_ms FROM {table} t ORDER BY t.id"),
+    };
+    format!("SELECT t.id, t.received_ms FROM {table} t WHERE NOT {kept} ORDER BY t.id")
+}
+
 /// Deletes at most one chunk per table; returns how many rows went and whether there is
 /// probably more to do (a chunk came back full, or the data is still over the size cap with
 /// something left to take): then the writer calls again after its next batch.
@@ -96,7 +137,8 @@ pub fn prune_chunk(
             }
             // The table name is one of the fixed names above; values are bound.
             let sql = format!(
-                "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT ?1) AND received_ms < ?2"
+                "DELETE FROM {table} WHERE id IN (SELECT id FROM ({} LIMIT ?1)) AND received_ms < ?2",
+                prunable(table)
             );
             pruned.add(conn.prepare_cached(&sql)?.execute((limit, cutoff))?, limit);
         }
@@ -186,7 +228,7 @@ fn make_room(
     let mut oldest: Option<i64> = None;
     let mut until: Option<i64> = None;
     for table in HISTORY {
-        let head = format!("SELECT received_ms FROM {table} ORDER BY id LIMIT 1");
+        let head = format!("SELECT received_ms FROM ({} LIMIT 1)", prunable(table));
         let Some(first) = conn
             .prepare_cached(&head)?
             .query_row([], |r| r.get::<_, i64>(0))
@@ -195,7 +237,8 @@ fn make_room(
             continue;
         };
         let chunk_end = format!(
-            "SELECT received_ms FROM (SELECT id, received_ms FROM {table} ORDER BY id LIMIT ?1) ORDER BY id DESC LIMIT 1"
+            "SELECT received_ms FROM ({} LIMIT ?1) ORDER BY id DESC LIMIT 1",
+            prunable(table)
         );
         let end: i64 = conn
             .prepare_cached(&chunk_end)?
@@ -214,7 +257,8 @@ fn make_room(
         // The oldest rows by id (arrival order), so the chunk reads only what it may delete;
         // of those, the ones no later than the slice's end.
         let sql = format!(
-            "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT ?1) AND received_ms <= ?2"
+            "DELETE FROM {table} WHERE id IN (SELECT id FROM ({} LIMIT ?1)) AND received_ms <= ?2",
+            prunable(table)
         );
         let limit = chunk_rows(table);
         pruned.add(conn.prepare_cached(&sql)?.execute((limit, until))?, limit);
@@ -599,5 +643,194 @@ mod tests {
             prune_chunk(&conn, &Retention::default(), i64::MAX).unwrap(),
             Pruned::default()
         );
+    }
+
+    /// `count` events of `kind` from `device` at `ts` 1..=count s, each with a face image; all
+    /// received at `received_ms`.
+    fn captures(conn: &Connection, device: &str, kind: &str, count: i64, received_ms: i64) {
+        let dev = DeviceId::parse_qualified(device).unwrap();
+        let mut evt = conn.prepare(crate::store::events::INSERT).unwrap();
+        let mut img = conn
+            .prepare(crate::store::attendance::INSERT_IMAGE)
+            .unwrap();
+        for n in 1..=count {
+            let event = watchfloor_protocol::DeviceEvent {
+                event_id: format!("{kind}-{n}"),
+                ts_ms: n * 1_000,
+                event_type: kind.into(),
+                severity: watchfloor_protocol::Severity::High,
+                message: None,
+                position: None,
+                stamped_on_arrival: false,
+            };
+            crate::store::events::insert(&mut evt, &dev, &event, received_ms).unwrap();
+            crate::store::attendance::insert_image(
+                &mut img,
+                &dev,
+                &event.event_id,
+                &[0u8; 64],
+                received_ms,
+            )
+            .unwrap();
+        }
+    }
+
+    /// An incident of `device` and `kind` seen from `first` s to `last` s.
+    fn incident(conn: &Connection, device: &str, kind: &str, first: i64, last: i64, state: &str) {
+        conn.execute(
+            "INSERT INTO incidents (id, source, kind, severity, title, state, count, first_seen_ms,
+                 last_seen_ms, version, updated_ms, updated_by, last_action)
+             VALUES (?1 || ':' || ?2 || ':' || ?3, ?1, ?2, 'high', 't', ?4, 1, ?3, ?5, 1, 0, 'system', 'opened')",
+            (device, kind, first * 1_000, state, last * 1_000),
+        )
+        .unwrap();
+    }
+
+    /// The seconds of the events of `device` still stored, and of their images.
+    fn left(conn: &Connection, device: &str) -> (Vec<i64>, Vec<i64>) {
+        let events = conn
+            .prepare("SELECT ts_ms / 1000 FROM events WHERE device_id = ?1 ORDER BY ts_ms")
+            .unwrap()
+            .query_map([device], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let images = conn
+            .prepare(
+                "SELECT e.ts_ms / 1000 FROM face_images f JOIN events e USING (device_id, event_id)
+                 WHERE f.device_id = ?1 ORDER BY e.ts_ms",
+            )
+            .unwrap()
+            .query_map([device], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        (events, images)
+    }
+
+    fn prune_until_done(conn: &Connection, retention: &Retention, now_ms: i64) {
+        for _ in 0..100 {
+            if !prune_chunk(conn, retention, now_ms).unwrap().more {
+                return;
+            }
+        }
+        panic!("pruning did not finish");
+    }
+
+    #[test]
+    fn an_open_incidents_evidence_outlives_the_age_limit_until_it_is_resolved() {
+        let conn = crate::store::open_in_memory().unwrap();
+        // Twelve stranger captures at the gate; the open incident counts those of 3 s to 12 s
+        // (the first two were an earlier incident's, resolved). Ten at another gate, with no
+        // incident. All received a day before the age limit.
+        captures(&conn, "face:GATE", "stranger_capture", 12, 1_000);
+        captures(&conn, "face:YARD", "stranger_capture", 10, 1_000);
+        incident(&conn, "face:GATE", "stranger_capture", 1, 2, "resolved");
+        incident(
+            &conn,
+            "face:GATE",
+            "stranger_capture",
+            3,
+            12,
+            "acknowledged",
+        );
+        let keep_an_hour = Retention {
+            max_age: Some(Duration::from_secs(3600)),
+            max_bytes: None,
+        };
+        let now = 1_000 + 86_400_000;
+        prune_until_done(&conn, &keep_an_hour, now);
+
+        // Its first occurrence and its newest six, with their faces; nothing else.
+        let evidence = vec![3, 7, 8, 9, 10, 11, 12];
+        assert_eq!(
+            left(&conn, "face:GATE"),
+            (evidence.clone(), evidence.clone())
+        );
+        assert_eq!(left(&conn, "face:YARD"), (vec![], vec![]));
+        // The incident view reads the newest it keeps.
+        let shown: Vec<i64> = crate::store::attendance::event_images(
+            &conn,
+            "face:GATE",
+            "stranger_capture",
+            3_000,
+            12_000,
+            EVIDENCE_KEPT,
+        )
+        .unwrap()
+        .iter()
+        .map(|i| i.ts_ms / 1000)
+        .collect();
+        assert_eq!(shown, [12, 11, 10, 9, 8, 7]);
+
+        // Resolved, its evidence goes with the rest of its day.
+        conn.execute("UPDATE incidents SET state = 'resolved'", [])
+            .unwrap();
+        prune_until_done(&conn, &keep_an_hour, now);
+        assert_eq!(left(&conn, "face:GATE"), (vec![], vec![]));
+    }
+
+    #[test]
+    fn kept_evidence_is_passed_over_not_waited_behind() {
+        // Thirty gates each with an open incident: 30 x 7 kept images at the head of the
+        // table, more than a chunk of images (100), then fifty images of no incident.
+        let conn = crate::store::open_in_memory().unwrap();
+        for gate in 0..30 {
+            let device = format!("face:G{gate}");
+            captures(&conn, &device, "blocklist_match", 7, 1_000);
+            incident(&conn, &device, "blocklist_match", 1, 7, "new");
+        }
+        captures(&conn, "face:YARD", "stranger_capture", 50, 2_000);
+        fill(&conn, 50, |_| 2_000);
+        let keep_an_hour = Retention {
+            max_age: Some(Duration::from_secs(3600)),
+            max_bytes: None,
+        };
+        let now = 2_000 + 86_400_000;
+        prune_chunk(&conn, &keep_an_hour, now).unwrap();
+        assert_eq!(
+            left(&conn, "face:YARD"),
+            (vec![], vec![]),
+            "one chunk reaches past the kept rows"
+        );
+        assert_eq!(count(&conn, "face_images"), 30 * 7);
+        assert_eq!(count(&conn, "events"), 30 * 7);
+
+        // A size cap the same: its slice is cut at the oldest rows it may take, so the kept
+        // ones at the head hold back no table.
+        fill(&conn, 50, |_| 3_000);
+        captures(&conn, "face:YARD", "stranger_capture", 50, 3_000);
+        let tiny = Retention {
+            max_age: None,
+            max_bytes: Some(1),
+        };
+        prune_until_done(&conn, &tiny, 4_000);
+        assert_eq!(count(&conn, "positions"), 0);
+        assert_eq!(left(&conn, "face:YARD"), (vec![], vec![]));
+        assert_eq!(count(&conn, "face_images"), 30 * 7, "the evidence is kept");
+    }
+
+    #[test]
+    fn asking_for_evidence_reads_only_the_open_incidents_index() {
+        // The partial index is used only while the question's WHERE holds its own: a pruning
+        // that read every incident of a cause for every event would slow as they pile up.
+        let conn = crate::store::open_in_memory().unwrap();
+        for table in ["events", "face_images"] {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {} LIMIT 10", prunable(table)))
+                .unwrap()
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let incidents: Vec<&String> = plan.iter().filter(|p| p.contains(" i ")).collect();
+            assert!(
+                !incidents.is_empty()
+                    && incidents
+                        .iter()
+                        .all(|p| p.contains("USING INDEX incidents_open_by_cause")),
+                "{table}: {plan:#?}"
+            );
+        }
     }
 }
