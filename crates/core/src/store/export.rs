@@ -204,8 +204,11 @@ fn tracks(conn: &Connection, q: &ExportQuery, out: impl Write) -> Result<u64, Ex
             .map(|d| d.id)
             .collect(),
     };
+    // A track whose longitudes span more than half the world may cross the antimeridian: in
+    // GeoJSON it is a MultiLineString cut there (RFC 7946, 3.1.9), so that no part is drawn
+    // the long way round, across the whole map.
     let mut bounds = conn.prepare_cached(
-        "SELECT min(ts_ms), max(ts_ms), count(*) FROM positions
+        "SELECT min(ts_ms), max(ts_ms), count(*), max(lon) - min(lon) > 180 FROM positions
          WHERE device_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3",
     )?;
     let mut points = conn.prepare_cached(
@@ -222,9 +225,9 @@ fn tracks(conn: &Connection, q: &ExportQuery, out: impl Write) -> Result<u64, Ex
     }
     let mut written = 0u64;
     for device in devices {
-        let (from, to, n): (Option<i64>, Option<i64>, i64) = bounds
+        let (from, to, n, wide): (Option<i64>, Option<i64>, i64, Option<bool>) = bounds
             .query_row((&device, since, until), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?;
         let (Some(from), Some(to)) = (from, to) else {
             continue;
@@ -233,6 +236,9 @@ fn tracks(conn: &Connection, q: &ExportQuery, out: impl Write) -> Result<u64, Ex
         // A line needs two positions (GeoJSON and KML alike): a device with one fix in the
         // range is a point.
         let point = n == 1;
+        // KML stays one line: Google Earth draws tessellated lines over the globe, the short
+        // way round (a flat-map GIS may not).
+        let cut = !kml && !point && wide == Some(true);
         if kml {
             write!(
                 out,
@@ -250,32 +256,63 @@ fn tracks(conn: &Connection, q: &ExportQuery, out: impl Write) -> Result<u64, Ex
             write!(
                 out,
                 "{{\"type\":\"Feature\",\"properties\":{props},\"geometry\":{{\"type\":\"{}\",\"coordinates\":{}",
-                if point { "Point" } else { "LineString" },
-                if point { "" } else { "[" }
+                match (point, cut) {
+                    (true, _) => "Point",
+                    (false, false) => "LineString",
+                    (false, true) => "MultiLineString",
+                },
+                match (point, cut) {
+                    (true, _) => "",
+                    (false, false) => "[",
+                    (false, true) => "[[",
+                }
             )?;
         }
         let mut rows = points.query((&device, since, until))?;
-        let mut first = true;
+        let mut last: Option<(f64, f64)> = None;
         while let Some(r) = rows.next()? {
             let (lon, lat): (f64, f64) = (r.get(0)?, r.get(1)?);
-            match (kml, first) {
+            let first = last.is_none();
+            match (kml, last) {
                 (true, _) => write!(out, "{}{lon},{lat}", if first { "" } else { " " })?,
-                (false, true) => write!(out, "[{lon},{lat}]")?,
-                (false, false) => write!(out, ",[{lon},{lat}]")?,
+                (false, None) => write!(out, "[{lon},{lat}]")?,
+                (false, Some(from)) => {
+                    if cut {
+                        if let Some((edge, at_lat)) = antimeridian_crossing(from, (lon, lat)) {
+                            write!(out, ",[{edge},{at_lat}]],[[{},{at_lat}]", -edge)?;
+                        }
+                    }
+                    write!(out, ",[{lon},{lat}]")?;
+                }
             }
-            first = false;
+            last = Some((lon, lat));
         }
-        out.write_all(match (kml, point) {
-            (true, true) => b"</coordinates></Point></Placemark>\n".as_slice(),
-            (true, false) => b"</coordinates></LineString></Placemark>\n",
-            (false, true) => b"}}",
-            (false, false) => b"]}}",
+        out.write_all(match (kml, point, cut) {
+            (true, true, _) => b"</coordinates></Point></Placemark>\n".as_slice(),
+            (true, false, _) => b"</coordinates></LineString></Placemark>\n",
+            (false, true, _) => b"}}",
+            (false, false, false) => b"]}}",
+            (false, false, true) => b"]]}}",
         })?;
         written += 1;
     }
     out.write_all(if kml { b"</Document></kml>\n" } else { b"]}\n" })?;
     out.flush()?;
     Ok(written)
+}
+
+/// Where the short way from `a` to `b` (lon, lat) crosses the antimeridian, if it does: the
+/// edge it leaves by (180 going east, -180 going west) and the latitude there (linear in
+/// degrees, as the line is drawn).
+fn antimeridian_crossing(a: (f64, f64), b: (f64, f64)) -> Option<(f64, f64)> {
+    let d = b.0 - a.0;
+    let (edge, short) = match d {
+        d if d < -180.0 => (180.0, d + 360.0),
+        d if d > 180.0 => (-180.0, d - 360.0),
+        _ => return None,
+    };
+    let f = (edge - a.0) / short;
+    Some((edge, a.1 + (b.1 - a.1) * f))
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -467,6 +504,54 @@ fn rows_sql(q: &ExportQuery) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn a_track_across_the_antimeridian_is_cut_there_in_geojson() {
+        // A ship east across the antimeridian and back west; beside it a van half a world
+        // from nothing, whose track stays one line.
+        let conn = crate::store::open_in_memory().unwrap();
+        conn.execute_batch(
+            "INSERT INTO positions (device_id, ts_ms, lat, lon, received_ms) VALUES
+               ('ship', 1, -17.0, 179.8, 1), ('ship', 2, -16.0, -179.8, 2),
+               ('ship', 3, -16.0, -179.6, 3), ('ship', 4, -15.0, 179.6, 4),
+               ('van', 1, 52.0, 4.5, 1), ('van', 2, 52.0, 4.6, 2);",
+        )
+        .unwrap();
+        let (n, text) = run(&conn, query(Table::Tracks, Format::Geojson));
+        assert_eq!(n, 2);
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let ship = &v["features"][0];
+        assert_eq!(ship["properties"]["device_id"], "ship");
+        assert_eq!(ship["properties"]["fixes"], 4, "the crossings add no fixes");
+        assert_eq!(ship["geometry"]["type"], "MultiLineString");
+        let parts: Vec<Vec<Vec<f64>>> =
+            serde_json::from_value(ship["geometry"]["coordinates"].clone()).unwrap();
+        let round = |parts: Vec<Vec<Vec<f64>>>| -> Vec<Vec<Vec<f64>>> {
+            parts
+                .into_iter()
+                .map(|p| {
+                    p.into_iter()
+                        .map(|c| c.into_iter().map(|x| (x * 1e6).round() / 1e6).collect())
+                        .collect()
+                })
+                .collect()
+        };
+        assert_eq!(
+            round(parts),
+            [
+                vec![vec![179.8, -17.0], vec![180.0, -16.5]],
+                vec![
+                    vec![-180.0, -16.5],
+                    vec![-179.8, -16.0],
+                    vec![-179.6, -16.0],
+                    vec![-180.0, -15.5]
+                ],
+                vec![vec![180.0, -15.5], vec![179.6, -15.0]],
+            ],
+            "cut where each leg crosses, at the latitude it crosses"
+        );
+        assert_eq!(v["features"][1]["geometry"]["type"], "LineString");
+    }
+
     use crate::store::quarantine::QuarantineEntry;
     use crate::store::{events, positions, quarantine};
     use watchfloor_protocol::{DeviceEvent, Fix, Severity};

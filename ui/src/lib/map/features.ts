@@ -76,7 +76,9 @@ export function incidentsToFeatures(incidents: Iterable<Incident>): FeatureColle
 /** A trail as one line (empty with fewer than two points). */
 export function trailToFeature(points: readonly TrailPoint[]): FeatureCollection<LineString> {
   // One segment per pair of fixes, carrying the speed at its end (km/h, null when the device
-  // sent none), so the line is coloured by speed.
+  // sent none), so the line is coloured by speed. Each goes the short way round: a ship from
+  // 179.9 to -179.9 crosses the antimeridian (0.2 degrees), not the whole world; its end is
+  // written past 180 (180.1), which MapLibre draws on the world copy beside.
   const features: FeatureCollection<LineString>['features'] = [];
   for (let k = 1; k < points.length; k++) {
     const a = points[k - 1];
@@ -84,10 +86,17 @@ export function trailToFeature(points: readonly TrailPoint[]): FeatureCollection
     features.push({
       type: 'Feature',
       properties: { kmh: b.speed === null ? null : b.speed * 3.6 },
-      geometry: { type: 'LineString', coordinates: [[a.lon, a.lat], [b.lon, b.lat]] },
+      geometry: { type: 'LineString', coordinates: [[a.lon, a.lat], [a.lon + shortWayRound(b.lon - a.lon), b.lat]] },
     });
   }
   return { type: 'FeatureCollection', features };
+}
+
+/** A difference of longitudes the short way round, within -180..180. */
+function shortWayRound(dLon: number): number {
+  if (dLon > 180) return dLon - 360;
+  if (dLon < -180) return dLon + 360;
+  return dLon;
 }
 
 /** Adds a live fix to a trail in time order, keeping the last `windowMs` before the newest, and

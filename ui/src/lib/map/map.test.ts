@@ -77,6 +77,14 @@ describe('incidents and trails on the map', () => {
     expect(t.map((p) => p.ts_ms)).toEqual([500, 1600]);
     expect(trailToFeature(t).features[0].geometry.coordinates).toEqual([[1, 1], [2, 2]]);
     expect(trailToFeature([t[0]]).features).toHaveLength(0);
+    // Across the antimeridian, each way: the short way round, not across the world.
+    const ship = (lon: number) => ({ ts_ms: 0, lat: -17, lon, speed: null });
+    const east = trailToFeature([ship(179.8), ship(179.9), ship(-179.9), ship(-179.8)]).features.map((f) => f.geometry.coordinates.map(([x]) => Number(x.toFixed(6))));
+    expect(east).toEqual([[179.8, 179.9], [179.9, 180.1], [-179.9, -179.8]]);
+    const west = trailToFeature([ship(-179.9), ship(179.9)]).features[0].geometry.coordinates.map(([x]) => Number(x.toFixed(6)));
+    expect(west).toEqual([-179.9, -180.1]);
+    // Half the world apart is left as it came (either way is as short).
+    expect(trailToFeature([ship(-90), ship(90)]).features[0].geometry.coordinates.map(([x]) => x)).toEqual([-90, 90]);
     // At most maxPoints, the newest.
     let long: ReturnType<typeof extendTrail> = [];
     for (let ts = 1; ts <= 10; ts++) long = extendTrail(long, { ts_ms: ts, lat: 0, lon: ts, speed: null }, 60_000, 4);
