@@ -325,8 +325,9 @@ pub async fn export_attendance(
     Ok(Some(written))
 }
 
-/// The images kept with an incident's events (stranger captures, block-list matches): the
-/// newest as many as pruning keeps for an open incident.
+/// The images kept with an incident's events (stranger captures, block-list matches) from
+/// `from_ms` to `to_ms`, its first and last seen: the newest as many as pruning keeps for an open
+/// incident, over the span it keeps them in.
 #[tauri::command]
 pub async fn event_images(
     state: State<'_, ConsoleState>,
@@ -335,14 +336,15 @@ pub async fn event_images(
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Vec<EventImage>, CommandError> {
+    use watchfloor_core::store::retention::{EVIDENCE_KEPT, EVIDENCE_SLACK_MS};
     read_history(&state, move |c| {
         attendance::event_images(
             c,
             &device,
             &event_type,
-            from_ms,
-            to_ms,
-            watchfloor_core::store::retention::EVIDENCE_KEPT,
+            from_ms.saturating_sub(EVIDENCE_SLACK_MS),
+            to_ms.saturating_add(EVIDENCE_SLACK_MS),
+            EVIDENCE_KEPT,
         )
     })
     .await

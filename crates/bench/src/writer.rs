@@ -133,14 +133,15 @@ pub fn writer(rows: u64, events: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Age-prunes a file of `events` device events (with a face image each, 1,000 devices, all past
-/// the age limit) a chunk at a time, as the writer does: with no incident; with 20 resolved
-/// incidents on every device (what the partial index leaves unread); and with `open` devices
-/// each holding an open incident over all its events (every event asked whether it is among
-/// the newest kept).
+/// Age-prunes a file of `events` device events over 1,000 face terminals, all past the age
+/// limit, a chunk at a time, as the writer does. Each terminal's events are nine granted entries
+/// to one stranger capture, which carries a 256-byte face image. Three files: no incident; 20
+/// resolved incidents on every terminal (what the partial index leaves unread); `open`
+/// terminals each with an open stranger-capture incident over all its events (every capture
+/// asked whether it is among the newest kept).
 pub fn prune(events: u64, open: u64) -> anyhow::Result<()> {
     use watchfloor_core::store::retention::{self, EVIDENCE_KEPT};
-    println!("| age pruning, {events} events and images, 1,000 devices (in memory) | chunks | per chunk p50 / p99 / max | rows/s | kept |");
+    println!("| age pruning, {events} events (a tenth with an image), 1,000 terminals (in memory) | chunks | per chunk p50 / p99 / max | rows/s | kept |");
     println!("|---|---|---|---|---|");
     for (incidents, resolved) in [(0, 0), (0, 20), (open, 0)] {
         let conn = store::open_in_memory()?;
@@ -153,17 +154,31 @@ pub fn prune(events: u64, open: u64) -> anyhow::Result<()> {
             let mut img = tx.prepare(store::attendance::INSERT_IMAGE)?;
             for seq in 0..events {
                 let device = &devices[usize::try_from(seq % 1000)?];
+                let capture = (seq / 1000) % 10 == 9;
                 let event = DeviceEvent {
                     event_id: format!("e{seq}"),
                     ts_ms: i64::try_from(seq)?,
-                    event_type: "stranger_capture".into(),
+                    event_type: if capture {
+                        "stranger_capture"
+                    } else {
+                        "access_granted"
+                    }
+                    .into(),
                     severity: Severity::High,
                     message: None,
                     position: None,
                     stamped_on_arrival: false,
                 };
                 store::events::insert(&mut evt, device, &event, 0)?;
-                store::attendance::insert_image(&mut img, device, &event.event_id, &[0u8; 256], 0)?;
+                if capture {
+                    store::attendance::insert_image(
+                        &mut img,
+                        device,
+                        &event.event_id,
+                        &[0u8; 256],
+                        0,
+                    )?;
+                }
             }
             let mut incident = tx.prepare(
                 "INSERT INTO incidents (id, source, kind, severity, title, state, count, first_seen_ms,
@@ -177,8 +192,14 @@ pub fn prune(events: u64, open: u64) -> anyhow::Result<()> {
                     incident.execute((device.as_str(), r, "resolved", from, from + span / 20))?;
                 }
                 if u64::try_from(n)? < incidents {
-                    // From the device's first event (the bench's events take turns by device).
-                    incident.execute((device.as_str(), "open", "new", i64::try_from(n)?, span))?;
+                    // From the terminal's first capture (the events take turns by terminal).
+                    incident.execute((
+                        device.as_str(),
+                        "open",
+                        "new",
+                        i64::try_from(9_000 + n)?,
+                        span,
+                    ))?;
                 }
             }
             drop(incident);
@@ -207,7 +228,7 @@ pub fn prune(events: u64, open: u64) -> anyhow::Result<()> {
         let kept: i64 = conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
         let ms = |us: u64| us as f64 / 1000.0;
         println!(
-            "| {incidents} open incidents (each keeps its first and newest {EVIDENCE_KEPT}), {} resolved | {} | {:.1} / {:.1} / {:.1} ms | {:.0} | {kept} events |",
+            "| {incidents} open incidents (each keeps its first and newest {EVIDENCE_KEPT} captures), {} resolved | {} | {:.1} / {:.1} / {:.1} ms | {:.0} | {kept} events |",
             resolved * 1000,
             per_chunk.len(),
             ms(per_chunk.value_at_quantile(0.5)),

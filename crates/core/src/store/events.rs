@@ -30,6 +30,13 @@ pub const DDL_BY_DEVICE: &str = "
 CREATE INDEX events_by_device_time ON events (device_id, ts_ms);
 ";
 
+/// A device's events of one type in time order: what pruning asks to keep an open incident's
+/// first and newest events (`store::retention`), without reading the device's other events
+/// (a face terminal's every granted entry is one).
+pub const DDL_BY_CAUSE: &str = "
+CREATE INDEX events_by_cause ON events (device_id, type, ts_ms);
+";
+
 pub const INSERT: &str = "INSERT OR IGNORE INTO events
     (device_id, event_id, ts_ms, type, severity, message, lat, lon, received_ms)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";

@@ -11,12 +11,18 @@
 //! growing rather than shrinking. Incidents and their audit trail are never pruned (they are
 //! small).
 //!
-//! The evidence of an open incident is kept past both limits until it is resolved: the device
-//! events of its first occurrence and of its newest [`EVIDENCE_KEPT`] (the ones the incident
-//! view shows), with their face images. A night's unacknowledged stranger capture keeps its
-//! face under a privacy-short age limit or a busy file's size cap; a resolved incident's
-//! evidence then goes with the rest of its day. Kept rows are passed over, not waited behind:
-//! each chunk takes the oldest rows that are not kept.
+//! The evidence of an open incident opened from device events (a face terminal's stranger
+//! capture or block-list match among them) is kept past both limits until it is resolved: of
+//! its device and event type, within its span (widened by [`EVIDENCE_SLACK_MS`]), the event of
+//! its first occurrence, its newest [`EVIDENCE_KEPT`] events, and the newest [`EVIDENCE_KEPT`]
+//! that have a face image, with those images: what the incident view shows. A night's
+//! unacknowledged stranger capture keeps its face under a privacy-short age limit or a busy
+//! file's size cap; once resolved, its evidence goes at the next chunk. The size cap does not
+//! bound it (13 events and 6 images per open incident, more where they share a time). Kept rows
+//! are passed over, not waited behind: each chunk takes the oldest rows that are not kept. Not
+//! kept: the console's own incidents (offline, stale, a quarantine flood, which have no
+//! events), and incidents whose kind is not their events' type (`event_offline`, an overflow of
+//! kinds).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -34,9 +40,13 @@ pub const IMAGE_CHUNK_ROWS: i64 = 100;
 pub const QUARANTINE_KEPT_UNDER_CAP: i64 = 10_000;
 /// A size cap that keeps less history than this is warned about (at most once an hour).
 const SHORT_HISTORY_MS: i64 = 24 * 3_600_000;
-/// The newest occurrences of an open incident whose events and images are kept (with its
-/// first): as many as the incident view shows.
+/// The newest events of an open incident kept (with its first), and the newest of its images:
+/// as many as the incident view shows.
 pub const EVIDENCE_KEPT: u32 = 6;
+/// An incident's span widened by this each way, in what pruning keeps and the incident view
+/// reads: consoles sharing an incident may each have stamped an event that came without a
+/// readable time on its own arrival, a few milliseconds apart.
+pub const EVIDENCE_SLACK_MS: i64 = 1_000;
 
 /// How long history is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,20 +87,34 @@ fn chunk_rows(table: &str) -> i64 {
     }
 }
 
-/// The event `e` is the evidence of an open incident (see the module docs): of its device and
-/// type, within its span, its first occurrence or one of its newest [`EVIDENCE_KEPT`]. Read
-/// through `incidents_open_by_cause` (its WHERE is this one's, word for word, or SQLite would
-/// not use it); an event of no open incident costs one probe of that small index.
+/// The event `e` is the evidence of an open incident (see the module docs). Read through
+/// `incidents_open_by_cause` (its WHERE is this one's, word for word, or SQLite would not use
+/// it): an event of no open incident costs one probe of that small index. An event that is
+/// one's: whether it is the first in the span, and how many of its kind come after it (only
+/// those with an image, if it has one: then it is kept as one of the newest images), are read
+/// from `events_by_cause`, a few index entries each.
 fn is_evidence(e: &str) -> String {
+    let has_image = |x: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM face_images f WHERE f.device_id = {x}.device_id AND f.event_id = {x}.event_id)"
+        )
+    };
     format!(
         "EXISTS (SELECT 1 FROM incidents i
             WHERE i.source = {e}.device_id AND i.kind = {e}.type AND i.state <> 'resolved'
-              AND {e}.ts_ms BETWEEN i.first_seen_ms AND i.last_seen_ms
-              AND ({e}.ts_ms = i.first_seen_ms
+              AND {e}.ts_ms BETWEEN i.first_seen_ms - {EVIDENCE_SLACK_MS} AND i.last_seen_ms + {EVIDENCE_SLACK_MS}
+              AND (NOT EXISTS (SELECT 1 FROM events earlier
+                        WHERE earlier.device_id = {e}.device_id AND earlier.type = {e}.type
+                          AND earlier.ts_ms >= i.first_seen_ms - {EVIDENCE_SLACK_MS}
+                          AND earlier.ts_ms < {e}.ts_ms)
                    OR (SELECT count(*) FROM (SELECT 1 FROM events later
                         WHERE later.device_id = {e}.device_id AND later.type = {e}.type
-                          AND later.ts_ms > {e}.ts_ms AND later.ts_ms <= i.last_seen_ms
-                        LIMIT {EVIDENCE_KEPT})) < {EVIDENCE_KEPT}))"
+                          AND later.ts_ms > {e}.ts_ms
+                          AND later.ts_ms <= i.last_seen_ms + {EVIDENCE_SLACK_MS}
+                          AND (NOT {e_image} OR {later_image})
+                        LIMIT {EVIDENCE_KEPT})) < {EVIDENCE_KEPT}))",
+        e_image = has_image(e),
+        later_image = has_image("later"),
     )
 }
 
@@ -268,7 +292,8 @@ fn make_room(
 
 /// Says (at most once an hour) that the size cap now costs the last day's history (`oldest_ms`:
 /// the oldest row left), or that nothing is left it may take (`None`: the file is over the cap
-/// with incidents, the directory and the newest refused messages alone).
+/// with incidents, the evidence of open ones, the directory and the newest refused messages
+/// alone).
 fn warn_cap_unmet(now_ms: i64, oldest_ms: Option<i64>) {
     static LAST_WARNED_MS: AtomicI64 = AtomicI64::new(i64::MIN);
     let last = LAST_WARNED_MS.load(Ordering::Relaxed);
@@ -285,7 +310,7 @@ fn warn_cap_unmet(now_ms: i64, oldest_ms: Option<i64>) {
             "[history] max_size_mb now keeps less than a day of history: raise it, or look for what fills the file"
         ),
         None => tracing::warn!(
-            "[history] max_size_mb is exceeded by what is never pruned (incidents, the employee directory, the newest refused messages): raise it"
+            "[history] max_size_mb is exceeded by what is not pruned (incidents, the evidence of open ones, the employee directory, the newest refused messages): raise it, or resolve what is done"
         ),
     }
 }
@@ -645,25 +670,32 @@ mod tests {
         );
     }
 
-    /// `count` events of `kind` from `device` at `ts` 1..=count s, each with a face image; all
-    /// received at `received_ms`.
-    fn captures(conn: &Connection, device: &str, kind: &str, count: i64, received_ms: i64) {
+    /// An event of `kind` from `device` at `second` s (its id `{kind}-{second}`), with a face
+    /// image or not, received at `received_ms`.
+    fn event(
+        conn: &Connection,
+        device: &str,
+        kind: &str,
+        second: i64,
+        image: bool,
+        received_ms: i64,
+    ) {
         let dev = DeviceId::parse_qualified(device).unwrap();
-        let mut evt = conn.prepare(crate::store::events::INSERT).unwrap();
-        let mut img = conn
-            .prepare(crate::store::attendance::INSERT_IMAGE)
-            .unwrap();
-        for n in 1..=count {
-            let event = watchfloor_protocol::DeviceEvent {
-                event_id: format!("{kind}-{n}"),
-                ts_ms: n * 1_000,
-                event_type: kind.into(),
-                severity: watchfloor_protocol::Severity::High,
-                message: None,
-                position: None,
-                stamped_on_arrival: false,
-            };
-            crate::store::events::insert(&mut evt, &dev, &event, received_ms).unwrap();
+        let event = watchfloor_protocol::DeviceEvent {
+            event_id: format!("{kind}-{second}"),
+            ts_ms: second * 1_000,
+            event_type: kind.into(),
+            severity: watchfloor_protocol::Severity::High,
+            message: None,
+            position: None,
+            stamped_on_arrival: false,
+        };
+        let mut evt = conn.prepare_cached(crate::store::events::INSERT).unwrap();
+        crate::store::events::insert(&mut evt, &dev, &event, received_ms).unwrap();
+        if image {
+            let mut img = conn
+                .prepare_cached(crate::store::attendance::INSERT_IMAGE)
+                .unwrap();
             crate::store::attendance::insert_image(
                 &mut img,
                 &dev,
@@ -675,37 +707,63 @@ mod tests {
         }
     }
 
-    /// An incident of `device` and `kind` seen from `first` s to `last` s.
+    /// Stranger captures with their faces at the given seconds.
+    fn captures(conn: &Connection, device: &str, kind: &str, seconds: &[i64], received_ms: i64) {
+        for &second in seconds {
+            event(conn, device, kind, second, true, received_ms);
+        }
+    }
+
+    /// An incident of `device` and `kind` seen from `first` to `last` (ms).
     fn incident(conn: &Connection, device: &str, kind: &str, first: i64, last: i64, state: &str) {
         conn.execute(
             "INSERT INTO incidents (id, source, kind, severity, title, state, count, first_seen_ms,
                  last_seen_ms, version, updated_ms, updated_by, last_action)
              VALUES (?1 || ':' || ?2 || ':' || ?3, ?1, ?2, 'high', 't', ?4, 1, ?3, ?5, 1, 0, 'system', 'opened')",
-            (device, kind, first * 1_000, state, last * 1_000),
+            (device, kind, first, state, last),
         )
         .unwrap();
     }
 
-    /// The seconds of the events of `device` still stored, and of their images.
-    fn left(conn: &Connection, device: &str) -> (Vec<i64>, Vec<i64>) {
+    /// The seconds of the events of `device` and `kind` still stored, and of their images.
+    fn left(conn: &Connection, device: &str, kind: &str) -> (Vec<i64>, Vec<i64>) {
         let events = conn
-            .prepare("SELECT ts_ms / 1000 FROM events WHERE device_id = ?1 ORDER BY ts_ms")
+            .prepare(
+                "SELECT ts_ms / 1000 FROM events WHERE device_id = ?1 AND type = ?2 ORDER BY ts_ms",
+            )
             .unwrap()
-            .query_map([device], |r| r.get(0))
+            .query_map([device, kind], |r| r.get(0))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
         let images = conn
             .prepare(
                 "SELECT e.ts_ms / 1000 FROM face_images f JOIN events e USING (device_id, event_id)
-                 WHERE f.device_id = ?1 ORDER BY e.ts_ms",
+                 WHERE f.device_id = ?1 AND e.type = ?2 ORDER BY e.ts_ms",
             )
             .unwrap()
-            .query_map([device], |r| r.get(0))
+            .query_map([device, kind], |r| r.get(0))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
         (events, images)
+    }
+
+    /// What the incident view shows of an incident seen from `first` to `last` (ms), as the
+    /// console's command asks: seconds, newest first.
+    fn shown(conn: &Connection, device: &str, kind: &str, first: i64, last: i64) -> Vec<i64> {
+        crate::store::attendance::event_images(
+            conn,
+            device,
+            kind,
+            first - EVIDENCE_SLACK_MS,
+            last + EVIDENCE_SLACK_MS,
+            EVIDENCE_KEPT,
+        )
+        .unwrap()
+        .iter()
+        .map(|i| i.ts_ms / 1000)
+        .collect()
     }
 
     fn prune_until_done(conn: &Connection, retention: &Retention, now_ms: i64) {
@@ -717,57 +775,116 @@ mod tests {
         panic!("pruning did not finish");
     }
 
+    const KEEP_AN_HOUR: Retention = Retention {
+        max_age: Some(Duration::from_secs(3600)),
+        max_bytes: None,
+    };
+
     #[test]
     fn an_open_incidents_evidence_outlives_the_age_limit_until_it_is_resolved() {
         let conn = crate::store::open_in_memory().unwrap();
-        // Twelve stranger captures at the gate; the open incident counts those of 3 s to 12 s
-        // (the first two were an earlier incident's, resolved). Ten at another gate, with no
-        // incident. All received a day before the age limit.
-        captures(&conn, "face:GATE", "stranger_capture", 12, 1_000);
-        captures(&conn, "face:YARD", "stranger_capture", 10, 1_000);
-        incident(&conn, "face:GATE", "stranger_capture", 1, 2, "resolved");
+        // Twelve stranger captures at the gate, ten seconds apart, among the entries the gate
+        // granted; the open incident counts those of 30 s to 120 s (the first two were an
+        // earlier incident's, resolved). Ten at another gate, with no incident. All received a
+        // day before the age limit.
+        let seconds: Vec<i64> = (1..=12).map(|n| n * 10).collect();
+        captures(&conn, "face:GATE", "stranger_capture", &seconds, 1_000);
+        for second in 1..=130 {
+            event(&conn, "face:GATE", "access_granted", second, false, 1_000);
+        }
+        captures(
+            &conn,
+            "face:YARD",
+            "stranger_capture",
+            &seconds[..10],
+            1_000,
+        );
         incident(
             &conn,
             "face:GATE",
             "stranger_capture",
-            3,
-            12,
-            "acknowledged",
+            10_000,
+            20_000,
+            "resolved",
         );
-        let keep_an_hour = Retention {
-            max_age: Some(Duration::from_secs(3600)),
-            max_bytes: None,
-        };
-        let now = 1_000 + 86_400_000;
-        prune_until_done(&conn, &keep_an_hour, now);
-
-        // Its first occurrence and its newest six, with their faces; nothing else.
-        let evidence = vec![3, 7, 8, 9, 10, 11, 12];
-        assert_eq!(
-            left(&conn, "face:GATE"),
-            (evidence.clone(), evidence.clone())
-        );
-        assert_eq!(left(&conn, "face:YARD"), (vec![], vec![]));
-        // The incident view reads the newest it keeps.
-        let shown: Vec<i64> = crate::store::attendance::event_images(
+        // Its events were stamped by another console, a few milliseconds from ours.
+        incident(
             &conn,
             "face:GATE",
             "stranger_capture",
-            3_000,
-            12_000,
-            EVIDENCE_KEPT,
-        )
-        .unwrap()
-        .iter()
-        .map(|i| i.ts_ms / 1000)
-        .collect();
-        assert_eq!(shown, [12, 11, 10, 9, 8, 7]);
+            29_996,
+            120_004,
+            "acknowledged",
+        );
+        let now = 1_000 + 86_400_000;
+        // A capture just in, after the incident's last (not counted on it yet): not one of
+        // the six the view shows of it, so it takes none of their places.
+        event(&conn, "face:GATE", "stranger_capture", 200, true, now);
+        prune_until_done(&conn, &KEEP_AN_HOUR, now);
 
-        // Resolved, its evidence goes with the rest of its day.
+        // Its first occurrence and its newest six, with their faces; nothing else (but the
+        // capture just in).
+        let evidence = vec![30, 70, 80, 90, 100, 110, 120, 200];
+        assert_eq!(
+            left(&conn, "face:GATE", "stranger_capture"),
+            (evidence.clone(), evidence.clone())
+        );
+        assert_eq!(left(&conn, "face:GATE", "access_granted"), (vec![], vec![]));
+        assert_eq!(
+            left(&conn, "face:YARD", "stranger_capture"),
+            (vec![], vec![])
+        );
+        // The incident view reads the six newest it keeps.
+        assert_eq!(
+            shown(&conn, "face:GATE", "stranger_capture", 29_996, 120_004),
+            [120, 110, 100, 90, 80, 70]
+        );
+
+        // Resolved, its evidence goes at the next chunk (its day is long gone).
         conn.execute("UPDATE incidents SET state = 'resolved'", [])
             .unwrap();
-        prune_until_done(&conn, &keep_an_hour, now);
-        assert_eq!(left(&conn, "face:GATE"), (vec![], vec![]));
+        prune_until_done(&conn, &KEEP_AN_HOUR, now);
+        assert_eq!(
+            left(&conn, "face:GATE", "stranger_capture"),
+            (vec![200], vec![200])
+        );
+    }
+
+    #[test]
+    fn the_newest_faces_are_kept_even_where_newer_captures_came_without_one() {
+        // A block-list match every ten seconds, the last four with no picture the console
+        // could read: the view shows the newest six that have a face, so those are kept, with
+        // their events; the four without, as the newest events, are kept too.
+        let conn = crate::store::open_in_memory().unwrap();
+        for n in 1..=14 {
+            event(
+                &conn,
+                "face:GATE",
+                "blocklist_match",
+                n * 10,
+                n <= 10,
+                1_000,
+            );
+        }
+        for second in 1..=150 {
+            event(&conn, "face:GATE", "access_granted", second, false, 1_000);
+        }
+        incident(
+            &conn,
+            "face:GATE",
+            "blocklist_match",
+            10_000,
+            140_000,
+            "new",
+        );
+        prune_until_done(&conn, &KEEP_AN_HOUR, 1_000 + 86_400_000);
+        let (events, images) = left(&conn, "face:GATE", "blocklist_match");
+        assert_eq!(images, [10, 50, 60, 70, 80, 90, 100]);
+        assert_eq!(events, [10, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140]);
+        assert_eq!(
+            shown(&conn, "face:GATE", "blocklist_match", 10_000, 140_000),
+            [100, 90, 80, 70, 60, 50]
+        );
     }
 
     #[test]
@@ -775,21 +892,19 @@ mod tests {
         // Thirty gates each with an open incident: 30 x 7 kept images at the head of the
         // table, more than a chunk of images (100), then fifty images of no incident.
         let conn = crate::store::open_in_memory().unwrap();
+        let seven: Vec<i64> = (1..=7).map(|n| n * 10).collect();
         for gate in 0..30 {
             let device = format!("face:G{gate}");
-            captures(&conn, &device, "blocklist_match", 7, 1_000);
-            incident(&conn, &device, "blocklist_match", 1, 7, "new");
+            captures(&conn, &device, "blocklist_match", &seven, 1_000);
+            incident(&conn, &device, "blocklist_match", 10_000, 70_000, "new");
         }
-        captures(&conn, "face:YARD", "stranger_capture", 50, 2_000);
+        let fifty: Vec<i64> = (1..=50).collect();
+        captures(&conn, "face:YARD", "stranger_capture", &fifty, 2_000);
         fill(&conn, 50, |_| 2_000);
-        let keep_an_hour = Retention {
-            max_age: Some(Duration::from_secs(3600)),
-            max_bytes: None,
-        };
         let now = 2_000 + 86_400_000;
-        prune_chunk(&conn, &keep_an_hour, now).unwrap();
+        prune_chunk(&conn, &KEEP_AN_HOUR, now).unwrap();
         assert_eq!(
-            left(&conn, "face:YARD"),
+            left(&conn, "face:YARD", "stranger_capture"),
             (vec![], vec![]),
             "one chunk reaches past the kept rows"
         );
@@ -799,21 +914,26 @@ mod tests {
         // A size cap the same: its slice is cut at the oldest rows it may take, so the kept
         // ones at the head hold back no table.
         fill(&conn, 50, |_| 3_000);
-        captures(&conn, "face:YARD", "stranger_capture", 50, 3_000);
+        captures(&conn, "face:YARD", "stranger_capture", &fifty, 3_000);
         let tiny = Retention {
             max_age: None,
             max_bytes: Some(1),
         };
         prune_until_done(&conn, &tiny, 4_000);
         assert_eq!(count(&conn, "positions"), 0);
-        assert_eq!(left(&conn, "face:YARD"), (vec![], vec![]));
+        assert_eq!(
+            left(&conn, "face:YARD", "stranger_capture"),
+            (vec![], vec![])
+        );
         assert_eq!(count(&conn, "face_images"), 30 * 7, "the evidence is kept");
     }
 
     #[test]
-    fn asking_for_evidence_reads_only_the_open_incidents_index() {
+    fn asking_for_evidence_reads_only_open_incidents_and_events_of_their_kind() {
         // The partial index is used only while the question's WHERE holds its own: a pruning
-        // that read every incident of a cause for every event would slow as they pile up.
+        // that read every incident of a cause for every event would slow as they pile up. And
+        // one that walked a device's every event to count those of one kind would slow with a
+        // busy face terminal's granted entries.
         let conn = crate::store::open_in_memory().unwrap();
         for table in ["events", "face_images"] {
             let plan: Vec<String> = conn
@@ -829,6 +949,15 @@ mod tests {
                     && incidents
                         .iter()
                         .all(|p| p.contains("USING INDEX incidents_open_by_cause")),
+                "{table}: {plan:#?}"
+            );
+            // The first and the newest of an incident's kind, without the device's others.
+            let around: Vec<&String> = plan
+                .iter()
+                .filter(|p| p.contains(" later ") || p.contains(" earlier "))
+                .collect();
+            assert!(
+                around.len() == 2 && around.iter().all(|p| p.contains("events_by_cause")),
                 "{table}: {plan:#?}"
             );
         }

@@ -133,7 +133,8 @@ export interface Backend {
   /** Writes the log or the daily report as CSV where the operator says in a save dialog;
    * resolves to the path written, null when cancelled. */
   exportAttendance(report: 'log' | 'daily', filter: AttendanceFilter): Promise<string | null>;
-  /** Images kept with a device's events of one type over a span (newest first). */
+  /** Images kept with a device's events of one type over an incident's span, first to last
+   * seen (the backend widens it as pruning does), newest first. */
   eventImages(device: string, eventType: string, fromMs: number, toMs: number): Promise<EventImage[]>;
   /** The live console, or a review window with its file's facts. */
   appMode(): Promise<AppMode>;
