@@ -336,16 +336,8 @@ pub async fn event_images(
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Vec<EventImage>, CommandError> {
-    use watchfloor_core::store::retention::{EVIDENCE_KEPT, EVIDENCE_SLACK_MS};
     read_history(&state, move |c| {
-        attendance::event_images(
-            c,
-            &device,
-            &event_type,
-            from_ms.saturating_sub(EVIDENCE_SLACK_MS),
-            to_ms.saturating_add(EVIDENCE_SLACK_MS),
-            EVIDENCE_KEPT,
-        )
+        attendance::incident_images(c, &device, &event_type, from_ms, to_ms)
     })
     .await
 }

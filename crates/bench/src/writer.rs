@@ -212,11 +212,14 @@ pub fn prune(events: u64, open: u64) -> anyhow::Result<()> {
         };
         let mut per_chunk = Histogram::<u64>::new(3)?;
         let mut rows = 0u64;
+        // The writer's: one pass, on past the rows each chunk found kept at its head.
+        let mut cursor = retention::Cursor::default();
         let started = Instant::now();
         loop {
             let chunk = Instant::now();
             conn.execute_batch("BEGIN IMMEDIATE")?;
-            let pruned = retention::prune_chunk(&conn, &keep_a_day, 10 * 86_400_000)?;
+            let pruned =
+                retention::prune_chunk_from(&conn, &keep_a_day, 10 * 86_400_000, &mut cursor)?;
             conn.execute_batch("COMMIT")?;
             per_chunk.record(u64::try_from(chunk.elapsed().as_micros())?)?;
             rows += pruned.rows;

@@ -136,6 +136,30 @@ pub fn event_images(
     rows.collect()
 }
 
+/// The images the incident view shows of an incident of `device` and `event_type` seen from
+/// `first_ms` to `last_ms`: the newest [`retention::EVIDENCE_KEPT`] over its span widened by
+/// [`retention::EVIDENCE_SLACK_MS`], which is what pruning keeps of an open one.
+///
+/// [`retention::EVIDENCE_KEPT`]: super::retention::EVIDENCE_KEPT
+/// [`retention::EVIDENCE_SLACK_MS`]: super::retention::EVIDENCE_SLACK_MS
+pub fn incident_images(
+    conn: &Connection,
+    device: &str,
+    event_type: &str,
+    first_ms: i64,
+    last_ms: i64,
+) -> rusqlite::Result<Vec<EventImage>> {
+    use super::retention::{EVIDENCE_KEPT, EVIDENCE_SLACK_MS};
+    event_images(
+        conn,
+        device,
+        event_type,
+        first_ms.saturating_sub(EVIDENCE_SLACK_MS),
+        last_ms.saturating_add(EVIDENCE_SLACK_MS),
+        EVIDENCE_KEPT,
+    )
+}
+
 /// What a record says happened.
 pub fn outcome(verify_status: i64, person_type: i64) -> &'static str {
     match (person_type, verify_status) {

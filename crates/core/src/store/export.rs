@@ -311,7 +311,12 @@ fn antimeridian_crossing(a: (f64, f64), b: (f64, f64)) -> Option<(f64, f64)> {
         d if d > 180.0 => (-180.0, d - 360.0),
         _ => return None,
     };
-    let f = (edge - a.0) / short;
+    // From 180 to -180 (both edges are valid longitudes): one place, left at once.
+    let f = if short == 0.0 {
+        0.0
+    } else {
+        (edge - a.0) / short
+    };
     Some((edge, a.1 + (b.1 - a.1) * f))
 }
 
@@ -550,6 +555,35 @@ mod tests {
             "cut where each leg crosses, at the latitude it crosses"
         );
         assert_eq!(v["features"][1]["geometry"]["type"], "LineString");
+
+        // From one edge to the other (180 and -180 are both valid): cut where it stands, not
+        // at a latitude of 0/0.
+        assert_eq!(
+            antimeridian_crossing((180.0, 10.0), (-180.0, 11.0)),
+            Some((180.0, 10.0))
+        );
+        assert_eq!(
+            antimeridian_crossing((-180.0, 10.0), (180.0, 11.0)),
+            Some((-180.0, 10.0))
+        );
+        conn.execute_batch(
+            "INSERT INTO positions (device_id, ts_ms, lat, lon, received_ms) VALUES
+               ('buoy', 1, 10.0, 180.0, 1), ('buoy', 2, 11.0, -180.0, 2);",
+        )
+        .unwrap();
+        let mut q = query(Table::Tracks, Format::Geojson);
+        q.device = Some(DeviceId::parse("buoy").unwrap());
+        let (_, text) = run(&conn, q);
+        let v: Value = serde_json::from_str(&text).expect("valid JSON");
+        let parts: Vec<Vec<Vec<f64>>> =
+            serde_json::from_value(v["features"][0]["geometry"]["coordinates"].clone()).unwrap();
+        assert_eq!(
+            parts,
+            [
+                vec![vec![180.0, 10.0], vec![180.0, 10.0]],
+                vec![vec![-180.0, 10.0], vec![-180.0, 11.0]]
+            ]
+        );
     }
 
     use crate::store::quarantine::QuarantineEntry;

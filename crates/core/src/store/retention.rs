@@ -18,7 +18,7 @@
 //! that have a face image, with those images: what the incident view shows. A night's
 //! unacknowledged stranger capture keeps its face under a privacy-short age limit or a busy
 //! file's size cap; once resolved, its evidence goes at the next chunk. The size cap does not
-//! bound it (13 events and 6 images per open incident, more where they share a time). Kept rows
+//! bound it (13 events and 7 images per open incident, more where they share a time). Kept rows
 //! are passed over, not waited behind: each chunk takes the oldest rows that are not kept. Not
 //! kept: the console's own incidents (offline, stale, a quarantine flood, which have no
 //! events), and incidents whose kind is not their events' type (`event_offline`, an overflow of
@@ -118,8 +118,9 @@ fn is_evidence(e: &str) -> String {
     )
 }
 
-/// The rows of `table` pruning may take, oldest first (`id` and `received_ms`, alias `t`): all
-/// of them, but for the events and images kept as an open incident's evidence.
+/// The rows of `table` pruning may take, oldest first (`id` and `received_ms`, alias `t`), from
+/// the row after id `?1`: all of them, but for the events and images kept as an open
+/// incident's evidence.
 fn prunable(table: &str) -> String {
     let kept = match table {
         "events" => is_evidence("t"),
@@ -127,18 +128,107 @@ fn prunable(table: &str) -> String {
             "EXISTS (SELECT 1 FROM events e WHERE e.device_id = t.device_id AND e.event_id = t.event_id AND {})",
             is_evidence("e")
         ),
-        _ => return format!("SELECT t.id, t.received_ms FROM {table} t ORDER BY t.id"),
+        _ => return format!("SELECT t.id, t.received_ms FROM {table} t WHERE t.id > ?1 ORDER BY t.id"),
     };
-    format!("SELECT t.id, t.received_ms FROM {table} t WHERE NOT {kept} ORDER BY t.id")
+    format!(
+        "SELECT t.id, t.received_ms FROM {table} t WHERE t.id > ?1 AND NOT {kept} ORDER BY t.id"
+    )
 }
 
-/// Deletes at most one chunk per table; returns how many rows went and whether there is
-/// probably more to do (a chunk came back full, or the data is still over the size cap with
-/// something left to take): then the writer calls again after its next batch.
+/// A row received more than this after the clock now reads was stamped by a clock that has
+/// since gone back (it was ahead, and was corrected).
+const FROM_THE_FUTURE_MS: i64 = 10 * 60_000;
+
+/// Where each table's next chunk of age pruning starts, within one pass over the history: past
+/// the kept rows a chunk found at its head (so the next does not ask them again), and past a
+/// window of rows stamped in the future (see below). A pass ends, and the next starts from the
+/// oldest row again, when a table's chunk reaches rows received after the age limit, or its
+/// end: rows passed over (evidence of an incident resolved meanwhile) are taken then.
+///
+/// Rows stamped in the future come from a clock that was ahead when they arrived and has
+/// since been put right: they are not old, but neither are they where the history stops.
+/// Without the cursor a window full of them stopped every pass there, and the history behind
+/// them was kept until they aged, a year later for a clock a year ahead.
+#[derive(Debug, Default)]
+pub struct Cursor {
+    after: [i64; TABLES.len()],
+}
+
+impl Cursor {
+    fn slot(&mut self, table: &str) -> &mut i64 {
+        let n = TABLES.iter().position(|t| *t == table).unwrap_or(0);
+        &mut self.after[n]
+    }
+}
+
+/// [`prune_chunk_from`] with a pass of its own: every table's chunk from its oldest row.
 pub fn prune_chunk(
     conn: &Connection,
     retention: &Retention,
     now_ms: i64,
+) -> rusqlite::Result<Pruned> {
+    prune_chunk_from(conn, retention, now_ms, &mut Cursor::default())
+}
+
+/// A wall clock ahead by more than this of the time that really passed since pruning last ran
+/// has been stepped forward: age pruning does not follow it.
+const CLOCK_STEP_MS: i64 = 10 * 60_000;
+
+/// The time age pruning goes by: the workstation's clock, but never further ahead than the time
+/// that really passed since pruning last ran (read from the kernel's boot clock, which a clock
+/// step does not move and which counts a suspended laptop's sleep). A clock stepped years
+/// forward (a failing time source, a mistyped date) would otherwise have had the next chunks
+/// take the whole history as older than the limit. Pruning keeps to the time it had, moving on
+/// as the boot clock does, until the wall clock comes back to it (the step undone) or the
+/// console restarts, which takes the clock as it reads then. A step back is followed (pruning
+/// then takes less).
+#[derive(Debug, Default)]
+pub struct PruneClock {
+    /// The time pruning last went by, and the boot clock then (ms).
+    last: Option<(i64, i64)>,
+    /// The wall clock is ahead and it was said.
+    ahead: bool,
+}
+
+impl PruneClock {
+    /// The time to prune by, from the wall clock and the boot clock now (ms).
+    pub fn now(&mut self, wall_ms: i64, boot_ms: i64) -> i64 {
+        let now = match self.last {
+            Some((then, boot_then)) => {
+                let passed = then.saturating_add(boot_ms.saturating_sub(boot_then));
+                let lead = wall_ms.saturating_sub(passed);
+                if lead > CLOCK_STEP_MS {
+                    if !self.ahead {
+                        tracing::warn!(
+                            ahead_minutes = lead / 60_000,
+                            "[history] the workstation clock was stepped forward: age pruning keeps to the time that really passed until the clock comes back or the console is restarted (check the clock: history stamps take it as it reads)"
+                        );
+                    }
+                    self.ahead = true;
+                    passed
+                } else {
+                    if std::mem::take(&mut self.ahead) {
+                        tracing::info!("[history] the workstation clock is back in step: age pruning follows it again");
+                    }
+                    wall_ms
+                }
+            }
+            None => wall_ms,
+        };
+        self.last = Some((now, boot_ms));
+        now
+    }
+}
+
+/// Deletes at most one chunk per table; returns how many rows went and whether there is
+/// probably more to do (a chunk came back full, or passed over rows it may not take yet, or the
+/// data is still over the size cap with something left to take): then the writer calls again
+/// after its next batch, with the same `cursor`.
+pub fn prune_chunk_from(
+    conn: &Connection,
+    retention: &Retention,
+    now_ms: i64,
+    cursor: &mut Cursor,
 ) -> rusqlite::Result<Pruned> {
     let mut pruned = Pruned::default();
     if let Some(age) = retention.max_age {
@@ -149,8 +239,10 @@ pub fn prune_chunk(
                 // Whole days: the daily report's first-in and last-out of a day half pruned
                 // were wrong, with no sign that rows were missing.
                 // And only rows that arrived before the limit too: a terminal whose clock was
-                // reset to 2000 stamps its records with days long past.
-                let sql = "DELETE FROM attendance WHERE id IN (SELECT id FROM attendance WHERE local_day < ?2 ORDER BY local_day LIMIT ?1) AND received_ms < ?3";
+                // reset to 2000 stamps its records with days long past. Asked of the rows
+                // before the chunk is cut, or 5,000 of those would fill every chunk and stop
+                // the pruning of attendance.
+                let sql = "DELETE FROM attendance WHERE id IN (SELECT id FROM attendance WHERE local_day < ?2 AND received_ms < ?3 ORDER BY local_day LIMIT ?1)";
                 let before_day = whole_days_before(cutoff);
                 pruned.add(
                     conn.prepare_cached(sql)?
@@ -160,11 +252,48 @@ pub fn prune_chunk(
                 continue;
             }
             // The table name is one of the fixed names above; values are bound.
-            let sql = format!(
-                "DELETE FROM {table} WHERE id IN (SELECT id FROM ({} LIMIT ?1)) AND received_ms < ?2",
-                prunable(table)
-            );
-            pruned.add(conn.prepare_cached(&sql)?.execute((limit, cutoff))?, limit);
+            let after = cursor.slot(table);
+            // The window read once (whether a row is kept is asked once), then what is old
+            // in it deleted by id.
+            let (mut rows, mut first, mut last, mut newest) = (0i64, None, None, None::<i64>);
+            let mut old = Vec::new();
+            {
+                let mut window = conn.prepare_cached(&format!("{} LIMIT ?2", prunable(table)))?;
+                let mut found = window.query((*after, limit))?;
+                while let Some(row) = found.next()? {
+                    let (id, received_ms): (i64, i64) = (row.get(0)?, row.get(1)?);
+                    rows += 1;
+                    first = first.or(Some(id));
+                    last = Some(id);
+                    newest = Some(newest.map_or(received_ms, |n| n.max(received_ms)));
+                    if received_ms < cutoff {
+                        old.push(id);
+                    }
+                }
+            }
+            let mut delete = conn.prepare_cached(&format!("DELETE FROM {table} WHERE id = ?1"))?;
+            for id in &old {
+                delete.execute([id])?;
+            }
+            let deleted = old.len();
+            pruned.add(deleted, limit);
+            let full = rows >= limit;
+            let took_all = i64::try_from(deleted).unwrap_or(i64::MAX) >= limit;
+            let from_the_future =
+                newest.is_some_and(|n| n > now_ms.saturating_add(FROM_THE_FUTURE_MS));
+            *after = match (first, last) {
+                // A window holding rows that claim to come from the future: everything old in
+                // it went; on past it.
+                (_, Some(last)) if full && from_the_future => {
+                    pruned.more = true;
+                    last
+                }
+                // A whole chunk taken: on from the first row it held (what lay before it is
+                // kept).
+                (Some(first), _) if full && took_all => first - 1,
+                // Rows received after the limit, or the end: this table's pass is over.
+                _ => 0,
+            };
         }
     }
     if let Some(max) = retention.max_bytes {
@@ -252,21 +381,22 @@ fn make_room(
     let mut oldest: Option<i64> = None;
     let mut until: Option<i64> = None;
     for table in HISTORY {
+        // From the oldest row (the age's cursor may have passed over some the cap may take).
         let head = format!("SELECT received_ms FROM ({} LIMIT 1)", prunable(table));
         let Some(first) = conn
             .prepare_cached(&head)?
-            .query_row([], |r| r.get::<_, i64>(0))
+            .query_row([0], |r| r.get::<_, i64>(0))
             .optional()?
         else {
             continue;
         };
         let chunk_end = format!(
-            "SELECT received_ms FROM ({} LIMIT ?1) ORDER BY id DESC LIMIT 1",
+            "SELECT received_ms FROM ({} LIMIT ?2) ORDER BY id DESC LIMIT 1",
             prunable(table)
         );
         let end: i64 = conn
             .prepare_cached(&chunk_end)?
-            .query_row([chunk_rows(table)], |r| r.get(0))?;
+            .query_row([0, chunk_rows(table)], |r| r.get(0))?;
         oldest = Some(oldest.map_or(first, |o: i64| o.min(first)));
         until = Some(until.map_or(end, |u: i64| u.min(end)));
     }
@@ -281,11 +411,14 @@ fn make_room(
         // The oldest rows by id (arrival order), so the chunk reads only what it may delete;
         // of those, the ones no later than the slice's end.
         let sql = format!(
-            "DELETE FROM {table} WHERE id IN (SELECT id FROM ({} LIMIT ?1)) AND received_ms <= ?2",
+            "DELETE FROM {table} WHERE id IN (SELECT id FROM ({} LIMIT ?2)) AND received_ms <= ?3",
             prunable(table)
         );
         let limit = chunk_rows(table);
-        pruned.add(conn.prepare_cached(&sql)?.execute((limit, until))?, limit);
+        pruned.add(
+            conn.prepare_cached(&sql)?.execute((0, limit, until))?,
+            limit,
+        );
     }
     Ok(true)
 }
@@ -670,20 +803,20 @@ mod tests {
         );
     }
 
-    /// An event of `kind` from `device` at `second` s (its id `{kind}-{second}`), with a face
-    /// image or not, received at `received_ms`.
+    /// An event of `kind` from `device` at `ts_ms` (its id `{kind}-{ts_ms}`), with a face image
+    /// or not, received at `received_ms`.
     fn event(
         conn: &Connection,
         device: &str,
         kind: &str,
-        second: i64,
+        ts_ms: i64,
         image: bool,
         received_ms: i64,
     ) {
         let dev = DeviceId::parse_qualified(device).unwrap();
         let event = watchfloor_protocol::DeviceEvent {
-            event_id: format!("{kind}-{second}"),
-            ts_ms: second * 1_000,
+            event_id: format!("{kind}-{ts_ms}"),
+            ts_ms,
             event_type: kind.into(),
             severity: watchfloor_protocol::Severity::High,
             message: None,
@@ -710,7 +843,7 @@ mod tests {
     /// Stranger captures with their faces at the given seconds.
     fn captures(conn: &Connection, device: &str, kind: &str, seconds: &[i64], received_ms: i64) {
         for &second in seconds {
-            event(conn, device, kind, second, true, received_ms);
+            event(conn, device, kind, second * 1_000, true, received_ms);
         }
     }
 
@@ -749,30 +882,156 @@ mod tests {
         (events, images)
     }
 
-    /// What the incident view shows of an incident seen from `first` to `last` (ms), as the
-    /// console's command asks: seconds, newest first.
+    /// What the incident view shows of an incident seen from `first` to `last` (ms): seconds,
+    /// newest first.
     fn shown(conn: &Connection, device: &str, kind: &str, first: i64, last: i64) -> Vec<i64> {
-        crate::store::attendance::event_images(
-            conn,
-            device,
-            kind,
-            first - EVIDENCE_SLACK_MS,
-            last + EVIDENCE_SLACK_MS,
-            EVIDENCE_KEPT,
-        )
-        .unwrap()
-        .iter()
-        .map(|i| i.ts_ms / 1000)
-        .collect()
+        crate::store::attendance::incident_images(conn, device, kind, first, last)
+            .unwrap()
+            .iter()
+            .map(|i| i.ts_ms / 1000)
+            .collect()
     }
 
+    /// Chunks until one says there is no more, as the writer does with its pass's cursor.
     fn prune_until_done(conn: &Connection, retention: &Retention, now_ms: i64) {
+        let mut cursor = Cursor::default();
         for _ in 0..100 {
-            if !prune_chunk(conn, retention, now_ms).unwrap().more {
+            if !prune_chunk_from(conn, retention, now_ms, &mut cursor)
+                .unwrap()
+                .more
+            {
                 return;
             }
         }
         panic!("pruning did not finish");
+    }
+
+    #[test]
+    fn rows_stamped_in_the_future_do_not_stop_the_pruning_behind_them() {
+        // The clock was a year ahead for a while (6,000 rows, more than a chunk), then put
+        // right: the day before is older than the limit, and today is not.
+        let conn = crate::store::open_in_memory().unwrap();
+        let day = 86_400_000;
+        let now = 400 * day;
+        fill(&conn, 6_000, |_| now + 365 * day);
+        fill(&conn, 3_000, |_| now - 2 * day);
+        fill(&conn, 100, |_| now - 1_000);
+        let received = |conn: &Connection| -> Vec<i64> {
+            conn.prepare("SELECT DISTINCT received_ms FROM positions ORDER BY received_ms")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let keep_a_day = Retention {
+            max_age: Some(Duration::from_secs(86_400)),
+            max_bytes: None,
+        };
+        // A chunk from the oldest row every time (no cursor) stops at the rows from the future.
+        for _ in 0..5 {
+            prune_chunk(&conn, &keep_a_day, now).unwrap();
+        }
+        assert_eq!(count(&conn, "positions"), 9_100);
+        // With the pass's cursor it goes on past them.
+        prune_until_done(&conn, &keep_a_day, now);
+        assert_eq!(received(&conn), [now - 1_000, now + 365 * day]);
+        assert_eq!(count(&conn, "positions"), 6_100);
+        // The next pass passes over them again, and ends.
+        prune_until_done(&conn, &keep_a_day, now);
+        assert_eq!(count(&conn, "positions"), 6_100);
+    }
+
+    #[test]
+    fn an_incident_resolved_during_a_pass_has_its_evidence_taken_at_the_next() {
+        let conn = crate::store::open_in_memory().unwrap();
+        let seven: Vec<i64> = (1..=7).map(|n| n * 10).collect();
+        captures(&conn, "face:GATE", "blocklist_match", &seven, 1_000);
+        incident(&conn, "face:GATE", "blocklist_match", 10_000, 70_000, "new");
+        fill(&conn, 12_000, |_| 1_000);
+        let now = 1_000 + 86_400_000;
+        let mut cursor = Cursor::default();
+        let first = prune_chunk_from(&conn, &KEEP_AN_HOUR, now, &mut cursor).unwrap();
+        assert!(first.more);
+        assert_eq!(count(&conn, "events"), 7, "kept, passed over");
+        conn.execute("UPDATE incidents SET state = 'resolved'", [])
+            .unwrap();
+        while prune_chunk_from(&conn, &KEEP_AN_HOUR, now, &mut cursor)
+            .unwrap()
+            .more
+        {}
+        assert_eq!(count(&conn, "positions"), 0);
+        // The pass that passed over them has ended; the next takes them.
+        prune_chunk_from(&conn, &KEEP_AN_HOUR, now, &mut cursor).unwrap();
+        assert_eq!(count(&conn, "events"), 0);
+        assert_eq!(count(&conn, "face_images"), 0);
+    }
+
+    #[test]
+    fn a_clock_stepped_forward_is_not_followed_by_age_pruning() {
+        let (hour, year) = (3_600_000, 365 * 86_400_000);
+        let mut clock = PruneClock::default();
+        let t0 = 1_800_000_000_000;
+        assert_eq!(clock.now(t0, 5_000), t0, "the clock is taken at the start");
+        // An hour on both clocks (a laptop asleep for it too: the boot clock counts sleep).
+        assert_eq!(clock.now(t0 + hour, 5_000 + hour), t0 + hour);
+        // Stepped a year forward: pruning keeps to the time that passed, and moves on with it.
+        assert_eq!(
+            clock.now(t0 + year + hour + 1_000, 5_000 + hour + 1_000),
+            t0 + hour + 1_000
+        );
+        assert_eq!(
+            clock.now(t0 + year + 2 * hour, 5_000 + 2 * hour),
+            t0 + 2 * hour
+        );
+        // Put right: followed again.
+        assert_eq!(
+            clock.now(t0 + 2 * hour + 5, 5_000 + 2 * hour + 5),
+            t0 + 2 * hour + 5
+        );
+        // A step back is followed (pruning takes less), and so is a small step forward (NTP).
+        assert_eq!(clock.now(t0 + hour, 5_000 + 2 * hour + 10), t0 + hour);
+        assert_eq!(
+            clock.now(t0 + hour + 60_000, 5_000 + 2 * hour + 20),
+            t0 + hour + 60_000
+        );
+    }
+
+    #[test]
+    fn attendance_stamped_by_a_reset_terminal_clock_does_not_stop_its_pruning() {
+        // 6,000 records of a terminal whose clock was reset to 2000, received today (kept:
+        // they are not old), then a day of records from two weeks ago.
+        let conn = crate::store::open_in_memory().unwrap();
+        let day = 86_400_000;
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 12, 1)
+            .unwrap()
+            .and_hms_opt(12, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis();
+        let mut insert = conn
+            .prepare(
+                "INSERT INTO attendance (terminal_id, record_id, ts_ms, local_time, local_day, verify_status, person_type, backlog, received_ms)
+                 VALUES ('t', ?1, 0, '08:00:00', ?2, 1, 0, 0, ?3)",
+            )
+            .unwrap();
+        for n in 0..6_000 {
+            insert
+                .execute((format!("reset-{n}"), "2000-01-01", now - 1_000))
+                .unwrap();
+        }
+        for n in 0..100 {
+            insert
+                .execute((format!("old-{n}"), "2026-11-17", now - 14 * day))
+                .unwrap();
+        }
+        drop(insert);
+        let keep_a_week = Retention {
+            max_age: Some(Duration::from_secs(7 * 86_400)),
+            max_bytes: None,
+        };
+        prune_chunk(&conn, &keep_a_week, now).unwrap();
+        assert_eq!(count(&conn, "attendance"), 6_000, "the old day went");
     }
 
     const KEEP_AN_HOUR: Retention = Retention {
@@ -790,8 +1049,17 @@ mod tests {
         let seconds: Vec<i64> = (1..=12).map(|n| n * 10).collect();
         captures(&conn, "face:GATE", "stranger_capture", &seconds, 1_000);
         for second in 1..=130 {
-            event(&conn, "face:GATE", "access_granted", second, false, 1_000);
+            event(
+                &conn,
+                "face:GATE",
+                "access_granted",
+                second * 1_000,
+                false,
+                1_000,
+            );
         }
+        // One granted half a second before the first capture: no capture of the incident.
+        event(&conn, "face:GATE", "access_granted", 29_500, false, 1_000);
         captures(
             &conn,
             "face:YARD",
@@ -807,19 +1075,20 @@ mod tests {
             20_000,
             "resolved",
         );
-        // Its events were stamped by another console, a few milliseconds from ours.
+        // Its events were stamped by another console, a few milliseconds after ours at first
+        // and before at last: ours lie just outside its span.
         incident(
             &conn,
             "face:GATE",
             "stranger_capture",
-            29_996,
-            120_004,
+            30_004,
+            119_996,
             "acknowledged",
         );
         let now = 1_000 + 86_400_000;
         // A capture just in, after the incident's last (not counted on it yet): not one of
         // the six the view shows of it, so it takes none of their places.
-        event(&conn, "face:GATE", "stranger_capture", 200, true, now);
+        event(&conn, "face:GATE", "stranger_capture", 200_000, true, now);
         prune_until_done(&conn, &KEEP_AN_HOUR, now);
 
         // Its first occurrence and its newest six, with their faces; nothing else (but the
@@ -836,7 +1105,7 @@ mod tests {
         );
         // The incident view reads the six newest it keeps.
         assert_eq!(
-            shown(&conn, "face:GATE", "stranger_capture", 29_996, 120_004),
+            shown(&conn, "face:GATE", "stranger_capture", 30_004, 119_996),
             [120, 110, 100, 90, 80, 70]
         );
 
@@ -852,22 +1121,31 @@ mod tests {
 
     #[test]
     fn the_newest_faces_are_kept_even_where_newer_captures_came_without_one() {
-        // A block-list match every ten seconds, the last four with no picture the console
-        // could read: the view shows the newest six that have a face, so those are kept, with
-        // their events; the four without, as the newest events, are kept too.
+        // A block-list match every ten seconds, the last four and the sixth with no picture
+        // the console could read: the view shows the newest six that have a face, so those are
+        // kept, with their events; of the ones without, the newest events are kept too (the
+        // last four), not the sixth (eight came after it).
         let conn = crate::store::open_in_memory().unwrap();
         for n in 1..=14 {
+            let face = n <= 10 && n != 6;
             event(
                 &conn,
                 "face:GATE",
                 "blocklist_match",
-                n * 10,
-                n <= 10,
+                n * 10_000,
+                face,
                 1_000,
             );
         }
         for second in 1..=150 {
-            event(&conn, "face:GATE", "access_granted", second, false, 1_000);
+            event(
+                &conn,
+                "face:GATE",
+                "access_granted",
+                second * 1_000,
+                false,
+                1_000,
+            );
         }
         incident(
             &conn,
@@ -879,11 +1157,11 @@ mod tests {
         );
         prune_until_done(&conn, &KEEP_AN_HOUR, 1_000 + 86_400_000);
         let (events, images) = left(&conn, "face:GATE", "blocklist_match");
-        assert_eq!(images, [10, 50, 60, 70, 80, 90, 100]);
-        assert_eq!(events, [10, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140]);
+        assert_eq!(images, [10, 40, 50, 70, 80, 90, 100]);
+        assert_eq!(events, [10, 40, 50, 70, 80, 90, 100, 110, 120, 130, 140]);
         assert_eq!(
             shown(&conn, "face:GATE", "blocklist_match", 10_000, 140_000),
-            [100, 90, 80, 70, 60, 50]
+            [100, 90, 80, 70, 50, 40]
         );
     }
 
@@ -939,7 +1217,7 @@ mod tests {
             let plan: Vec<String> = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {} LIMIT 10", prunable(table)))
                 .unwrap()
-                .query_map([], |r| r.get::<_, String>(3))
+                .query_map([0], |r| r.get::<_, String>(3))
                 .unwrap()
                 .collect::<Result<_, _>>()
                 .unwrap();

@@ -301,6 +301,8 @@ impl Writer {
                         full_sync: false,
                         retention,
                         next_prune: Instant::now(),
+                        prune_cursor: retention::Cursor::default(),
+                        prune_clock: retention::PruneClock::default(),
                         image_bytes,
                         gave_up: false,
                     }
@@ -354,6 +356,10 @@ struct BatchWriter {
     retention: Retention,
     /// When the next prune chunk is due.
     next_prune: Instant,
+    /// Where the pass of age pruning under way has got to.
+    prune_cursor: retention::Cursor,
+    /// The time age pruning goes by (not a clock stepped forward).
+    prune_clock: retention::PruneClock,
     /// Bytes of images sent and not committed ([`WriterQueue`]): taken back after each batch.
     image_bytes: Arc<AtomicU64>,
     /// A batch was given up while closing: no acknowledgement goes out after it. One message's
@@ -409,10 +415,18 @@ impl BatchWriter {
     /// One chunk of retention pruning (a short transaction of its own); the next is due soon
     /// when this one was full, else after [`PRUNE_EVERY`].
     fn prune(&mut self) {
+        let now = self.prune_clock.now(now_ms(), crate::clock::boot_ms());
         let pruned = self
             .conn
             .execute_batch("BEGIN IMMEDIATE")
-            .and_then(|()| retention::prune_chunk(&self.conn, &self.retention, now_ms()))
+            .and_then(|()| {
+                retention::prune_chunk_from(
+                    &self.conn,
+                    &self.retention,
+                    now,
+                    &mut self.prune_cursor,
+                )
+            })
             .and_then(|n| self.conn.execute_batch("COMMIT").map(|()| n));
         let wait = match pruned {
             Ok(pruned) => {
@@ -428,6 +442,8 @@ impl BatchWriter {
             }
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
+                // What the chunk passed over was rolled back with it: the pass starts again.
+                self.prune_cursor = retention::Cursor::default();
                 tracing::warn!(error = %e, "pruning old history failed; will try again");
                 PRUNE_EVERY
             }
@@ -613,6 +629,8 @@ mod tests {
             full_sync: false,
             retention: Retention::default(),
             next_prune: Instant::now(),
+            prune_cursor: retention::Cursor::default(),
+            prune_clock: retention::PruneClock::default(),
             image_bytes: Arc::default(),
             gave_up: false,
         }
