@@ -141,9 +141,10 @@ const FROM_THE_FUTURE_MS: i64 = 10 * 60_000;
 
 /// Where each table's next chunk of age pruning starts, within one pass over the history: past
 /// the kept rows a chunk found at its head (so the next does not ask them again), and past a
-/// window of rows stamped in the future (see below). A pass ends, and the next starts from the
-/// oldest row again, when a table's chunk reaches rows received after the age limit, or its
-/// end: rows passed over (evidence of an incident resolved meanwhile) are taken then.
+/// window of rows stamped in the future (see below). A table's part of the pass ends when its
+/// chunk reaches rows received after the age limit, or its end; it then waits for the others,
+/// and the next pass starts every table from its oldest row again: rows passed over (evidence
+/// of an incident resolved meanwhile) are taken then.
 ///
 /// Rows stamped in the future come from a clock that was ahead when they arrived and has
 /// since been put right: they are not old, but neither are they where the history stops.
@@ -152,12 +153,24 @@ const FROM_THE_FUTURE_MS: i64 = 10 * 60_000;
 #[derive(Debug, Default)]
 pub struct Cursor {
     after: [i64; TABLES.len()],
+    /// The table's part of this pass is over.
+    done: [bool; TABLES.len()],
 }
 
 impl Cursor {
-    fn slot(&mut self, table: &str) -> &mut i64 {
-        let n = TABLES.iter().position(|t| *t == table).unwrap_or(0);
-        &mut self.after[n]
+    fn index(table: &str) -> usize {
+        TABLES.iter().position(|t| *t == table).unwrap_or(0)
+    }
+
+    /// Every table that keeps a cursor has finished this pass: the next starts over.
+    fn end_pass_if_over(&mut self) {
+        let over = TABLES
+            .iter()
+            .zip(self.done)
+            .all(|(table, done)| done || *table == "attendance");
+        if over {
+            *self = Self::default();
+        }
     }
 }
 
@@ -171,17 +184,19 @@ pub fn prune_chunk(
 }
 
 /// A wall clock ahead by more than this of the time that really passed since pruning last ran
-/// has been stepped forward: age pruning does not follow it.
+/// has been stepped forward: age pruning does not follow it at once.
 const CLOCK_STEP_MS: i64 = 10 * 60_000;
 
-/// The time age pruning goes by: the workstation's clock, but never further ahead than the time
-/// that really passed since pruning last ran (read from the kernel's boot clock, which a clock
-/// step does not move and which counts a suspended laptop's sleep). A clock stepped years
+/// The time age pruning goes by: the workstation's clock, but not when it is stepped forward.
+/// The time that really passed since pruning last ran is read from the kernel's boot clock
+/// (Linux: a clock step does not move it, and it counts a suspended laptop's sleep; elsewhere
+/// the monotonic clock, which may stand still while the machine sleeps). A clock stepped years
 /// forward (a failing time source, a mistyped date) would otherwise have had the next chunks
-/// take the whole history as older than the limit. Pruning keeps to the time it had, moving on
-/// as the boot clock does, until the wall clock comes back to it (the step undone) or the
-/// console restarts, which takes the clock as it reads then. A step back is followed (pruning
-/// then takes less).
+/// take the whole history as older than the limit. While the wall clock is ahead, pruning's
+/// time runs at twice the real pace until it has caught up: a clock that was behind at start
+/// and was put right (a machine with no battery-backed clock, NTP late), or a sleep the clock
+/// did not count, costs pruning as long again as the step, a year's step a year, and the log
+/// says so. A step back is followed at once (pruning then takes less).
 #[derive(Debug, Default)]
 pub struct PruneClock {
     /// The time pruning last went by, and the boot clock then (ms).
@@ -195,20 +210,22 @@ impl PruneClock {
     pub fn now(&mut self, wall_ms: i64, boot_ms: i64) -> i64 {
         let now = match self.last {
             Some((then, boot_then)) => {
-                let passed = then.saturating_add(boot_ms.saturating_sub(boot_then));
-                let lead = wall_ms.saturating_sub(passed);
+                let real = boot_ms.saturating_sub(boot_then).max(0);
+                let lead = wall_ms.saturating_sub(then.saturating_add(real));
                 if lead > CLOCK_STEP_MS {
                     if !self.ahead {
                         tracing::warn!(
                             ahead_minutes = lead / 60_000,
-                            "[history] the workstation clock was stepped forward: age pruning keeps to the time that really passed until the clock comes back or the console is restarted (check the clock: history stamps take it as it reads)"
+                            "[history] the workstation clock was stepped forward: age pruning catches up at twice the real pace instead of at once (check the clock: history stamps take it as it reads)"
                         );
                     }
                     self.ahead = true;
-                    passed
+                    then.saturating_add(real.saturating_mul(2)).min(wall_ms)
                 } else {
                     if std::mem::take(&mut self.ahead) {
-                        tracing::info!("[history] the workstation clock is back in step: age pruning follows it again");
+                        tracing::info!(
+                            "[history] age pruning is in step with the workstation clock again"
+                        );
                     }
                     wall_ms
                 }
@@ -252,7 +269,11 @@ pub fn prune_chunk_from(
                 continue;
             }
             // The table name is one of the fixed names above; values are bound.
-            let after = cursor.slot(table);
+            let slot = Cursor::index(table);
+            if cursor.done[slot] {
+                continue; // waits for the others' part of this pass
+            }
+            let after = &mut cursor.after[slot];
             // The window read once (whether a row is kept is asked once), then what is old
             // in it deleted by id.
             let (mut rows, mut first, mut last, mut newest) = (0i64, None, None, None::<i64>);
@@ -291,10 +312,15 @@ pub fn prune_chunk_from(
                 // A whole chunk taken: on from the first row it held (what lay before it is
                 // kept).
                 (Some(first), _) if full && took_all => first - 1,
-                // Rows received after the limit, or the end: this table's pass is over.
-                _ => 0,
+                // Rows received after the limit, or the end: this table's part of the pass
+                // is over.
+                _ => {
+                    cursor.done[slot] = true;
+                    0
+                }
             };
         }
+        cursor.end_pass_if_over();
     }
     if let Some(max) = retention.max_bytes {
         if data_bytes(conn)? > max {
@@ -944,57 +970,74 @@ mod tests {
 
     #[test]
     fn an_incident_resolved_during_a_pass_has_its_evidence_taken_at_the_next() {
+        // An open incident's seven captures at the head of the events, then 12,000 old events
+        // of another device: the first chunk passes over the seven.
         let conn = crate::store::open_in_memory().unwrap();
         let seven: Vec<i64> = (1..=7).map(|n| n * 10).collect();
         captures(&conn, "face:GATE", "blocklist_match", &seven, 1_000);
         incident(&conn, "face:GATE", "blocklist_match", 10_000, 70_000, "new");
-        fill(&conn, 12_000, |_| 1_000);
+        for n in 1..=12_000 {
+            event(&conn, "door", "opened", n, false, 1_000);
+        }
         let now = 1_000 + 86_400_000;
         let mut cursor = Cursor::default();
         let first = prune_chunk_from(&conn, &KEEP_AN_HOUR, now, &mut cursor).unwrap();
         assert!(first.more);
-        assert_eq!(count(&conn, "events"), 7, "kept, passed over");
+        assert_eq!(
+            count(&conn, "events"),
+            7 + 7_000,
+            "the seven kept, passed over"
+        );
+        // Resolved meanwhile: the rest of this pass goes on from where it was.
         conn.execute("UPDATE incidents SET state = 'resolved'", [])
             .unwrap();
         while prune_chunk_from(&conn, &KEEP_AN_HOUR, now, &mut cursor)
             .unwrap()
             .more
         {}
-        assert_eq!(count(&conn, "positions"), 0);
-        // The pass that passed over them has ended; the next takes them.
+        assert_eq!(left(&conn, "door", "opened"), (vec![], vec![]));
+        assert_eq!(count(&conn, "events"), 7, "this pass had passed them");
+        assert_eq!(count(&conn, "face_images"), 7);
+        // The next pass takes them.
         prune_chunk_from(&conn, &KEEP_AN_HOUR, now, &mut cursor).unwrap();
         assert_eq!(count(&conn, "events"), 0);
         assert_eq!(count(&conn, "face_images"), 0);
     }
 
     #[test]
-    fn a_clock_stepped_forward_is_not_followed_by_age_pruning() {
-        let (hour, year) = (3_600_000, 365 * 86_400_000);
+    fn a_clock_stepped_forward_is_caught_up_with_at_twice_the_real_pace() {
+        let (second, hour, day, year) = (1_000, 3_600_000, 86_400_000, 365 * 86_400_000);
         let mut clock = PruneClock::default();
-        let t0 = 1_800_000_000_000;
-        assert_eq!(clock.now(t0, 5_000), t0, "the clock is taken at the start");
+        let (t0, b0) = (1_800_000_000_000, 5_000);
+        assert_eq!(clock.now(t0, b0), t0, "the clock is taken at the start");
         // An hour on both clocks (a laptop asleep for it too: the boot clock counts sleep).
-        assert_eq!(clock.now(t0 + hour, 5_000 + hour), t0 + hour);
-        // Stepped a year forward: pruning keeps to the time that passed, and moves on with it.
+        assert_eq!(clock.now(t0 + hour, b0 + hour), t0 + hour);
+        // Stepped a year forward: pruning runs on at twice the real pace, not a year on.
+        let stepped = clock.now(t0 + year + hour + second, b0 + hour + second);
+        assert_eq!(stepped, t0 + hour + 2 * second);
+        let later = clock.now(t0 + year + 2 * hour, b0 + 2 * hour);
+        assert_eq!(later, t0 + 3 * hour);
+        // Put right (the time is t0 + 2 h): followed at once, back as well.
         assert_eq!(
-            clock.now(t0 + year + hour + 1_000, 5_000 + hour + 1_000),
-            t0 + hour + 1_000
-        );
-        assert_eq!(
-            clock.now(t0 + year + 2 * hour, 5_000 + 2 * hour),
-            t0 + 2 * hour
-        );
-        // Put right: followed again.
-        assert_eq!(
-            clock.now(t0 + 2 * hour + 5, 5_000 + 2 * hour + 5),
+            clock.now(t0 + 2 * hour + 5, b0 + 2 * hour + 5),
             t0 + 2 * hour + 5
         );
-        // A step back is followed (pruning takes less), and so is a small step forward (NTP).
-        assert_eq!(clock.now(t0 + hour, 5_000 + 2 * hour + 10), t0 + hour);
+        // A small step forward (NTP) is followed.
         assert_eq!(
-            clock.now(t0 + hour + 60_000, 5_000 + 2 * hour + 20),
-            t0 + hour + 60_000
+            clock.now(t0 + 2 * hour + 60_000, b0 + 2 * hour + 10),
+            t0 + 2 * hour + 60_000
         );
+
+        // A clock a day behind at start, put right: caught up with in a day, not held back
+        // until a restart.
+        let mut clock = PruneClock::default();
+        let late = t0 - day;
+        clock.now(late, b0);
+        let mut at = 0;
+        for h in 1..=30 {
+            at = clock.now(t0 + h * hour, b0 + h * hour);
+        }
+        assert_eq!(at, t0 + 30 * hour);
     }
 
     #[test]
