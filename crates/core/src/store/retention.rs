@@ -866,6 +866,20 @@ mod tests {
         }
     }
 
+    /// The gate's granted entries, one a second from 1 s to `seconds`.
+    fn granted(conn: &Connection, seconds: i64) {
+        for second in 1..=seconds {
+            event(
+                conn,
+                "face:GATE",
+                "access_granted",
+                second * 1_000,
+                false,
+                1_000,
+            );
+        }
+    }
+
     /// Stranger captures with their faces at the given seconds.
     fn captures(conn: &Connection, device: &str, kind: &str, seconds: &[i64], received_ms: i64) {
         for &second in seconds {
@@ -1091,16 +1105,7 @@ mod tests {
         // day before the age limit.
         let seconds: Vec<i64> = (1..=12).map(|n| n * 10).collect();
         captures(&conn, "face:GATE", "stranger_capture", &seconds, 1_000);
-        for second in 1..=130 {
-            event(
-                &conn,
-                "face:GATE",
-                "access_granted",
-                second * 1_000,
-                false,
-                1_000,
-            );
-        }
+        granted(&conn, 130);
         // One granted half a second before the first capture: no capture of the incident.
         event(&conn, "face:GATE", "access_granted", 29_500, false, 1_000);
         captures(
@@ -1180,16 +1185,7 @@ mod tests {
                 1_000,
             );
         }
-        for second in 1..=150 {
-            event(
-                &conn,
-                "face:GATE",
-                "access_granted",
-                second * 1_000,
-                false,
-                1_000,
-            );
-        }
+        granted(&conn, 150);
         incident(
             &conn,
             "face:GATE",
