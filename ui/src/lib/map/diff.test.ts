@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alarmChanges, DeviceFeatures } from './diff';
+import { alarmChanges, DeviceFeatures, narrowestSpan } from './diff';
 import { fakeFleet } from '../backend/fake';
 import type { DeviceView } from '../backend';
 
@@ -88,5 +88,26 @@ describe('DeviceFeatures', () => {
     expect(f.countWithin(-181, 9, -179, 11)).toBe(2);
     // Zoomed out past the whole world.
     expect(f.countWithin(-300, -90, 300, 90)).toBe(5);
+  });
+
+  it('fits a fleet across the antimeridian the short way round', () => {
+    const at = (id: string, lon: number, lat: number) => ({ ...fakeFleet(1, [0, 0], 0)[0], id, lon, lat });
+    const f = new DeviceFeatures();
+    // Around Fiji: 177.5 E to 178.5 W is 4 degrees across the antimeridian, not 356 round the world.
+    f.reset([at('a', 177.5, -18), at('b', 179.9, -17), at('c', -178.5, -16)], none);
+    expect(f.bounds()).toEqual([177.5, -18, 181.5, -16]);
+    // One side only: the plain box.
+    f.reset([at('a', 4, 52), at('b', 5, 51), at('c', -3, 50)], none);
+    expect(f.bounds()).toEqual([-3, 50, 5, 52]);
+  });
+
+  it('takes the widest gap between neighbours, wherever it is', () => {
+    expect(narrowestSpan([10])).toEqual([10, 10]);
+    expect(narrowestSpan([-180, 180])).toEqual([180, 180]);
+    // A gap of 200 between -100 and 100 is wider than the 160 across the antimeridian.
+    expect(narrowestSpan([100, -100, 150, -170])).toEqual([100, 260]);
+    // Spread round the world (the widest gap, 100, in the middle; 80 across): the span skips it.
+    expect(narrowestSpan([-135, -45, 55, 145])).toEqual([55, 315]);
+    expect(narrowestSpan([-170, -90, 0, 90])).toEqual([-170, 90]);
   });
 });

@@ -119,18 +119,38 @@ export class DeviceFeatures {
     return n;
   }
 
-  /** West, south, east, north around every device held, or null when there is none. */
+  /** West, south, east, north around every device held, or null when there is none. The
+   * longitudes are the narrowest span that covers them all, which for a fleet on both sides of
+   * the antimeridian (Fiji, the Bering Strait) runs across it: east is then past 180, as
+   * MapLibre takes a box over the antimeridian, instead of a box round the whole world. */
   bounds(): [number, number, number, number] | null {
     if (this.shown.size === 0) return null;
-    let [w, s, e, n] = [180, 90, -180, -90];
+    const lons: number[] = [];
+    let [s, n] = [90, -90];
     for (const { lon, lat } of this.shown.values()) {
-      w = Math.min(w, lon);
-      e = Math.max(e, lon);
+      lons.push(lon);
       s = Math.min(s, lat);
       n = Math.max(n, lat);
     }
+    const [w, e] = narrowestSpan(lons);
     return [w, s, e, n];
   }
+}
+
+/** The narrowest span of longitude [west, east] that holds every one of `lons` (each in
+ * -180..180), going either way round: the complement of the widest gap between neighbours on
+ * the circle. East is past 180 when the span crosses the antimeridian. */
+export function narrowestSpan(lons: number[]): [number, number] {
+  const sorted = Float64Array.from(lons).sort();
+  const last = sorted.length - 1;
+  // The gap across the antimeridian, from the most easterly round to the most westerly.
+  let widest = sorted[0] + 360 - sorted[last];
+  let after = last;
+  for (let i = 0; i < last; i++) {
+    const gap = sorted[i + 1] - sorted[i];
+    if (gap > widest) [widest, after] = [gap, i];
+  }
+  return after === last ? [sorted[0], sorted[last]] : [sorted[after + 1], sorted[after] + 360];
 }
 
 /** Whether `d` draws with the properties `shown` (what `deviceProps` would say, unbuilt). */
