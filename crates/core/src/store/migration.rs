@@ -31,6 +31,8 @@ const MIGRATIONS: &[&[&str]] = &[
     // 8: open incidents by cause, and events by device, type and time (what pruning keeps
     // as an open incident's evidence).
     &[incidents::DDL_OPEN_BY_CAUSE, events::DDL_BY_CAUSE],
+    // 9: the names terminals gave persons (a person searched in the daily report).
+    &[attendance::DDL_NAMES],
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +53,8 @@ pub const TERMINALS_FROM: i64 = 3;
 /// The oldest schema offline review reads in place: the migrations after it add only what review
 /// never reads (5: the employee directory's version; 6: the sync's inputs' version) or an index
 /// it reads as well without (7: events by device, the same rows found by a scan; 8: open
-/// incidents and events by cause, which only pruning asks), so a file
+/// incidents and events by cause, which only pruning asks; 9: the names terminals gave, which
+/// review's report, searching no one, does not ask), so a file
 /// recorded by an earlier Watchfloor is not copied whole to be migrated. Raise it to the new
 /// version when a migration adds anything review reads.
 pub const REVIEW_READS_IN_PLACE_FROM: i64 = 4;
