@@ -88,6 +88,19 @@ pub fn attendance(
             ),
         ),
         (
+            "a thousand persons searched, one day",
+            filter(
+                last,
+                last,
+                Some(&someone[..someone.len() - 3]),
+                Some(PAGE_ROWS),
+            ),
+        ),
+        (
+            "everyone searched, one day",
+            filter(last, last, Some("E0"), Some(PAGE_ROWS)),
+        ),
+        (
             "whole report, one day (before)",
             filter(last, last, None, None),
         ),

@@ -259,9 +259,9 @@ pub fn log(conn: &Connection, f: &AttendanceFilter) -> rusqlite::Result<Vec<Atte
 
 /// The persons a search (the LIKE pattern `$p`) may find: every id or name a terminal gave a
 /// person with records still held (`''`: a record with a name and no id), and every employee
-/// of the directory, matching. A superset of the persons whose records [`LOG`] and [`DAILY`]
-/// take (a person of the directory is named by it, not the terminal), so a search can read
-/// their records alone.
+/// of the directory, matching. A superset of the persons with an id whose records [`LOG`] and
+/// [`DAILY`] take (a person of the directory is named by it, not the terminal), so a search can
+/// read their records alone; a record with no id is found only along the range.
 macro_rules! searched_persons {
     ($p:literal) => {
         concat!(
@@ -369,7 +369,25 @@ pub fn each_log(
     f: &AttendanceFilter,
     visit: impl FnMut(AttendanceRow) -> bool,
 ) -> rusqlite::Result<()> {
-    each_log_by(conn, f, BY_PERSON_SEEKS_MAX, visit)
+    one_snapshot(conn, |conn| {
+        each_log_by(conn, f, BY_PERSON_SEEKS_MAX, visit)
+    })
+}
+
+/// Runs `read` in one read transaction, unless `conn` is in one already: which way a search is
+/// read is decided by one statement and read by another, and a record stored between the two
+/// would be read the wrong way (a name without an id by the seeks by id).
+fn one_snapshot<T>(
+    conn: &Connection,
+    read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    if !conn.is_autocommit() {
+        return read(conn);
+    }
+    let tx = conn.unchecked_transaction()?;
+    let out = read(&tx)?;
+    tx.finish()?;
+    Ok(out)
 }
 
 /// [`each_log`], seeking a search's records one (day, person) at a time when there are at most
@@ -414,6 +432,9 @@ fn each_log_by(
     // The outcome filter is applied here: it is a function of two columns, and the row count
     // stays bounded by `limit` either way.
     let limit = f.limit.map_or(usize::MAX, |l| l as usize);
+    if limit == 0 {
+        return Ok(());
+    }
     let mut taken = 0;
     for row in rows {
         let row = row?;
@@ -591,9 +612,12 @@ const DAILY_OF_PERSONS: &str = concat!(
     daily_having!()
 );
 
-/// Most days x persons a search seeks one by one. Past it, reading the range along the day
-/// index is as fast (a page fills within the first days of the range when many persons match).
+/// Most days x persons a search seeks one by one, and most persons. Past them, reading the range
+/// along the day index is as fast: a page fills within the first days (or records) of the range
+/// when many persons match, and the seeks read every record of every person before the first
+/// row.
 const BY_PERSON_SEEKS_MAX: usize = 20_000;
+const BY_PERSON_MAX: usize = 1_000;
 
 /// `%part%` for LIKE, its wildcards taken literally; `None` for a blank search.
 fn like_pattern(part: Option<&str>) -> Option<String> {
@@ -614,7 +638,9 @@ pub fn each_daily(
     f: &DailyFilter,
     visit: impl FnMut(DailyRow) -> bool,
 ) -> rusqlite::Result<()> {
-    each_daily_by(conn, f, BY_PERSON_SEEKS_MAX, visit)
+    one_snapshot(conn, |conn| {
+        each_daily_by(conn, f, BY_PERSON_SEEKS_MAX, visit)
+    })
 }
 
 /// [`each_daily`], seeking a search's person-days one by one when they are at most
@@ -731,7 +757,12 @@ fn seek_by_person(
     let Some(days) = from.zip(to).and_then(|(from, to)| days_between(from, to)) else {
         return Ok(false);
     };
-    let most = seeks_max / days;
+    // Past BY_PERSON_MAX persons the seeks cost more than reading the range, which stops at a
+    // full page (a one-day search matching thousands fills it from the first records).
+    let most = (seeks_max / days).min(BY_PERSON_MAX);
+    if most == 0 {
+        return Ok(false);
+    }
     Ok(match searched_persons(conn, pattern, most)? {
         Some((found, unnamed)) => found <= most && (with_unnamed || !unnamed),
         None => false,
@@ -1089,9 +1120,15 @@ mod tests {
     fn a_search_finds_the_same_days_by_person_as_along_the_day_index() {
         let conn = db();
         let mut stmt = conn.prepare(INSERT).unwrap();
-        // 60 persons over 5 days, a third of them in the directory; some renamed by the
-        // terminal on some days, some refused or strangers on others.
-        for p in 0..60 {
+        let day = |d: u64| {
+            (chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap() + chrono::Days::new(d))
+                .format("%Y-%m-%d")
+                .to_string()
+        };
+        // 60 persons over 5 days across a month's end, a third of them in the directory; some
+        // renamed by the terminal on some days, some refused or strangers on others; stamped
+        // out of the order they are stored in, some at the same instant.
+        for p in 0..60_u64 {
             let id = format!("P{p:02}");
             if p % 3 == 0 {
                 conn.execute(
@@ -1103,7 +1140,7 @@ mod tests {
             }
             for d in 0..5 {
                 for k in 0..(p % 4) {
-                    let time = format!("2026-12-0{} 0{k}:{p:02}:00", d + 1);
+                    let time = format!("{} 0{k}:{p:02}:00", day(d));
                     let mut r = record(
                         &format!("T{}", k % 2),
                         &format!("{p}-{d}-{k}"),
@@ -1111,6 +1148,7 @@ mod tests {
                         &id,
                         1 + i64::from((p + d + k) % 5 == 0),
                     );
+                    r.ts_ms = 1_000 * ((p * 37 + d * 11 + k * 5) % 97) as i64;
                     r.person_name = Some(if (p + d) % 7 == 0 {
                         format!("Alias {d}")
                     } else {
@@ -1122,11 +1160,11 @@ mod tests {
         }
         // Records with a name and no id: the log's search finds them by name (the seeks by id
         // cannot: such a search reads the log along the days).
-        for d in 2..4 {
+        for d in 1..3 {
             let mut r = record(
                 "T1",
                 &format!("anon-{d}"),
-                &format!("2026-12-0{d} 12:00:00"),
+                &format!("{} 12:00:00", day(d)),
                 "",
                 2,
             );
@@ -1134,41 +1172,58 @@ mod tests {
             insert(&mut stmt, &r, 0).unwrap();
         }
         drop(stmt);
-        let log = |search: &str, by_person_max: usize| {
-            let f = AttendanceFilter {
-                from_day: Some("2026-12-02".into()),
-                to_day: Some("2026-12-04".into()),
-                person: Some(search.into()),
+        let (from, to) = (day(1), day(3));
+        let logs = [
+            AttendanceFilter::default(),
+            AttendanceFilter {
+                terminal_id: Some("T1".into()),
                 ..AttendanceFilter::default()
+            },
+            AttendanceFilter {
+                until_ms: Some(50_000),
+                ..AttendanceFilter::default()
+            },
+            AttendanceFilter {
+                outcomes: vec!["granted".into()],
+                limit: Some(5),
+                ..AttendanceFilter::default()
+            },
+        ];
+        let log = |f: &AttendanceFilter, search: &str, seeks_max: usize| {
+            let f = AttendanceFilter {
+                from_day: Some(from.clone()),
+                to_day: Some(to.clone()),
+                person: Some(search.into()),
+                ..f.clone()
             };
             let mut rows = Vec::new();
-            each_log_by(&conn, &f, by_person_max, |r| {
+            each_log_by(&conn, &f, seeks_max, |r| {
                 rows.push(r);
                 true
             })
             .unwrap();
             rows
         };
-        let read = |search: &str, by_person_max: usize| {
+        let read = |search: &str, seeks_max: usize| {
             let f = DailyFilter {
-                from_day: "2026-12-02".into(),
-                to_day: "2026-12-04".into(),
+                from_day: from.clone(),
+                to_day: to.clone(),
                 person: Some(search.into()),
                 limit: None,
             };
             let mut rows = Vec::new();
-            each_daily_by(&conn, &f, by_person_max, |r| {
+            each_daily_by(&conn, &f, seeks_max, |r| {
                 rows.push(r);
                 true
             })
             .unwrap();
             rows
         };
-        assert_eq!(days_between("2026-12-02", "2026-12-04"), Some(3));
+        assert_eq!(days_between("2026-11-30", "2026-12-02"), Some(3));
         assert_eq!(days_between("2026-12-04", "2026-12-02"), None);
         assert_eq!(days_between("2026-12-2", "2026-12-04"), None);
         assert_eq!(
-            log("Alias 2", usize::MAX)
+            log(&logs[0], "Alias 2", usize::MAX)
                 .iter()
                 .filter(|r| r.person_id.is_none())
                 .count(),
@@ -1178,14 +1233,32 @@ mod tests {
         for search in [
             "P1", "Staff 1", "Alias", "Alias 2", "Worker 5", "r 1", "Gate", "0", "nobody",
         ] {
+            // Which way each is read: by person when asked (the log's search of a name some
+            // record without an id gave along the days), along the days with no seeks allowed.
+            let pattern = like_pattern(Some(search)).unwrap();
+            let seeks = |max, unnamed| {
+                seek_by_person(&conn, &pattern, Some(&from), Some(&to), max, unnamed).unwrap()
+            };
+            assert!(seeks(usize::MAX, true), "{search}");
+            assert_eq!(
+                seeks(usize::MAX, false),
+                !search.starts_with("Alias"),
+                "{search}"
+            );
+            assert!(!seeks(0, true), "{search}");
+
             let by_day = read(search, 0);
-            let by_person = read(search, usize::MAX);
-            assert_eq!(by_person, by_day, "{search}");
-            let (log_by_day, log_by_person) = (log(search, 0), log(search, usize::MAX));
-            assert_eq!(log_by_person, log_by_day, "{search}");
+            assert_eq!(read(search, usize::MAX), by_day, "{search}");
+            for f in &logs {
+                let by_day = log(f, search, 0);
+                assert_eq!(log(f, search, usize::MAX), by_day, "{search} {f:?}");
+                if search != "nobody" && search != "Gate" && f.until_ms.is_none() {
+                    assert!(!by_day.is_empty(), "{search} {f:?} finds no one");
+                }
+            }
             if search != "nobody" && search != "Gate" {
                 assert!(
-                    !by_day.is_empty() && !log_by_day.is_empty(),
+                    !by_day.is_empty(),
                     "{search} finds no one: the test proves nothing"
                 );
             }

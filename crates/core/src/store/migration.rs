@@ -31,7 +31,8 @@ const MIGRATIONS: &[&[&str]] = &[
     // 8: open incidents by cause, and events by device, type and time (what pruning keeps
     // as an open incident's evidence).
     &[incidents::DDL_OPEN_BY_CAUSE, events::DDL_BY_CAUSE],
-    // 9: the names terminals gave persons (a person searched in the daily report).
+    // 9: the names terminals gave persons (a person searched in the attendance log or the
+    // daily report).
     &[attendance::DDL_NAMES],
 ];
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alarmChanges, DeviceFeatures, narrowestSpan } from './diff';
+import { alarmChanges, DeviceFeatures, narrowestSpan, withinView } from './diff';
 import { fakeFleet } from '../backend/fake';
 import type { DeviceView } from '../backend';
 
@@ -101,10 +101,21 @@ describe('DeviceFeatures', () => {
     expect(f.bounds()).toEqual([-3, 50, 5, 52]);
   });
 
+  it('sees a device in a view across the antimeridian, as Fit all leaves it', () => {
+    // The Fiji view Fit all makes: east past 180.
+    expect(withinView(-178.5, -16, 176, -19, 184, -15)).toBe(true);
+    expect(withinView(178, -16, 176, -19, 184, -15)).toBe(true);
+    expect(withinView(170, -16, 176, -19, 184, -15)).toBe(false);
+    expect(withinView(-178.5, -30, 176, -19, 184, -15)).toBe(false);
+    // West past -180, and a view wider than the world.
+    expect(withinView(178, 0, -185, -1, -170, 1)).toBe(true);
+    expect(withinView(0, 0, -300, -1, 60, 1)).toBe(true);
+  });
+
   it('takes the widest gap between neighbours, wherever it is', () => {
     expect(narrowestSpan([10])).toEqual([10, 10]);
     expect(narrowestSpan([-180, 180])).toEqual([180, 180]);
-    // A gap of 200 between -100 and 100 is wider than the 160 across the antimeridian.
+    // A gap of 200 between -100 and 100 is wider than the 40 across the antimeridian.
     expect(narrowestSpan([100, -100, 150, -170])).toEqual([100, 260]);
     // Spread round the world (the widest gap, 100, in the middle; 80 across): the span skips it.
     expect(narrowestSpan([-135, -45, 55, 145])).toEqual([55, 315]);

@@ -110,11 +110,9 @@ export class DeviceFeatures {
    * gives a view's bounds: east may pass 180 and west -180 where the view crosses the
    * antimeridian, or span more than the world). */
   countWithin(west: number, south: number, east: number, north: number): number {
-    const world = east - west >= 360;
     let n = 0;
     for (const { lon, lat } of this.shown.values()) {
-      if (lat < south || lat > north) continue;
-      if (world || (lon >= west && lon <= east) || (lon + 360 >= west && lon + 360 <= east) || (lon - 360 >= west && lon - 360 <= east)) n++;
+      if (withinView(lon, lat, west, south, east, north)) n++;
     }
     return n;
   }
@@ -135,6 +133,15 @@ export class DeviceFeatures {
     const [w, e] = narrowestSpan(lons);
     return [w, s, e, n];
   }
+}
+
+/** Whether [lon, lat] (lon in -180..180) is in a view's bounds as MapLibre gives them: east
+ * may pass 180 and west -180 where the view crosses the antimeridian, or span more than the
+ * world. */
+export function withinView(lon: number, lat: number, west: number, south: number, east: number, north: number): boolean {
+  if (lat < south || lat > north) return false;
+  if (east - west >= 360) return true;
+  return (lon >= west && lon <= east) || (lon + 360 >= west && lon + 360 <= east) || (lon - 360 >= west && lon - 360 <= east);
 }
 
 /** The narrowest span of longitude [west, east] that holds every one of `lons` (each in
