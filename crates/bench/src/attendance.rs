@@ -33,6 +33,14 @@ pub fn attendance(
     let mut conn = store::open(&db)?;
     let staff = staff(employees);
     directory::apply_import(&mut conn, &staff, &Default::default(), false, 0)?;
+    // Crews to search for: about 300 and about 700 persons spread over the directory.
+    for n in [300, 700] {
+        conn.execute(
+            "UPDATE employees SET name = name || ' crew' || ?1
+             WHERE CAST(substr(employee_id, 2) AS INTEGER) % ?2 = 0",
+            (n as i64, (employees / n).max(1) as i64),
+        )?;
+    }
     let t0 = Instant::now();
     let rows = fill(&mut conn, employees, days, per_day, terminals)?;
     let fill_s = t0.elapsed().as_secs_f64();
@@ -88,6 +96,23 @@ pub fn attendance(
             ),
         ),
         (
+            "crew300 (304 persons) searched, a week",
+            filter(
+                last.saturating_sub(6),
+                last,
+                Some("crew300"),
+                Some(PAGE_ROWS),
+            ),
+        ),
+        (
+            "crew300 (304 persons) searched, whole range",
+            filter(0, last, Some("crew300"), Some(PAGE_ROWS)),
+        ),
+        (
+            "crew700 (715 persons) searched, whole range",
+            filter(0, last, Some("crew700"), Some(PAGE_ROWS)),
+        ),
+        (
             "a thousand persons searched, one day",
             filter(
                 last,
@@ -130,19 +155,31 @@ pub fn attendance(
             json as f64 / 1e6
         );
     }
-    // The log's page (its newest 1,000 records), as the panel reads it over the whole range.
-    let log = |person: Option<&str>| attendance::AttendanceFilter {
-        from_day: Some(day(0)),
+    // The log's page (its newest 1,000 records), as the panel reads it over a range.
+    let log = |from: u32, person: Option<&str>| attendance::AttendanceFilter {
+        from_day: Some(day(from)),
         to_day: Some(day(last)),
         person: person.map(Into::into),
         limit: Some(PAGE_ROWS),
         ..Default::default()
     };
     for (what, f) in [
-        ("log page, whole range", log(None)),
+        ("log page, whole range", log(0, None)),
         (
             "log page, one person searched, whole range",
-            log(Some(&someone)),
+            log(0, Some(&someone)),
+        ),
+        (
+            "log page, crew300 searched, a week",
+            log(last.saturating_sub(6), Some("crew300")),
+        ),
+        (
+            "log page, crew300 searched, whole range",
+            log(0, Some("crew300")),
+        ),
+        (
+            "log page, crew700 searched, whole range",
+            log(0, Some("crew700")),
         ),
     ] {
         let ([p50, max], rows) = timed(reads, || {

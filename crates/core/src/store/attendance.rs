@@ -369,9 +369,7 @@ pub fn each_log(
     f: &AttendanceFilter,
     visit: impl FnMut(AttendanceRow) -> bool,
 ) -> rusqlite::Result<()> {
-    one_snapshot(conn, |conn| {
-        each_log_by(conn, f, BY_PERSON_SEEKS_MAX, visit)
-    })
+    one_snapshot(conn, |conn| each_log_by(conn, f, Seek::WhenCheaper, visit))
 }
 
 /// Runs `read` in one read transaction, unless `conn` is in one already: which way a search is
@@ -390,18 +388,20 @@ fn one_snapshot<T>(
     Ok(out)
 }
 
-/// [`each_log`], seeking a search's records one (day, person) at a time when there are at most
-/// `seeks_max` such pairs.
+/// [`each_log`], a search read by person as `seek` says.
 fn each_log_by(
     conn: &Connection,
     f: &AttendanceFilter,
-    seeks_max: usize,
+    seek: Seek,
     mut visit: impl FnMut(AttendanceRow) -> bool,
 ) -> rusqlite::Result<()> {
     let person = like_pattern(f.person.as_deref());
     let (from, to) = (f.from_day.as_deref(), f.to_day.as_deref());
+    let page = f.limit.map(|l| l as usize);
     let sql = match &person {
-        Some(p) if seek_by_person(conn, p, from, to, seeks_max, false)? => LOG_OF_PERSONS,
+        Some(p) if seek_by_person(conn, p, (from, to), seek, false, (page, LOG_US_A_ROW))? => {
+            LOG_OF_PERSONS
+        }
         _ => LOG,
     };
     let mut stmt = conn.prepare_cached(sql)?;
@@ -639,23 +639,25 @@ pub fn each_daily(
     visit: impl FnMut(DailyRow) -> bool,
 ) -> rusqlite::Result<()> {
     one_snapshot(conn, |conn| {
-        each_daily_by(conn, f, BY_PERSON_SEEKS_MAX, visit)
+        each_daily_by(conn, f, Seek::WhenCheaper, visit)
     })
 }
 
-/// [`each_daily`], seeking a search's person-days one by one when they are at most
-/// `seeks_max`.
+/// [`each_daily`], a search read by person as `seek` says.
 fn each_daily_by(
     conn: &Connection,
     f: &DailyFilter,
-    seeks_max: usize,
+    seek: Seek,
     mut visit: impl FnMut(DailyRow) -> bool,
 ) -> rusqlite::Result<()> {
     let person = like_pattern(f.person.as_deref());
     let (from, to) = (Some(f.from_day.as_str()), Some(f.to_day.as_str()));
+    let page = f.limit.map(|l| l as usize);
     let sql = match &person {
         // The report takes records with an id only.
-        Some(p) if seek_by_person(conn, p, from, to, seeks_max, true)? => DAILY_OF_PERSONS,
+        Some(p) if seek_by_person(conn, p, (from, to), seek, true, (page, REPORT_US_A_ROW))? => {
+            DAILY_OF_PERSONS
+        }
         _ => DAILY,
     };
     let mut stmt = conn.prepare_cached(sql)?;
@@ -712,14 +714,15 @@ fn days_between(from: &str, to: &str) -> Option<usize> {
     usize::try_from(n).ok().map(|n| n + 1)
 }
 
-/// A search's persons (`searched_persons`), counted up to `most + 1`, and whether a record with
-/// a name and no id is among them; `None` for a file recorded before the table of names
-/// (schema 9; review reads older files in place).
+/// A search's persons (`searched_persons`), counted up to `most + 1`; whether a record with a
+/// name and no id is among them; and how many (id, name) pairs the table holds (about how many
+/// persons have records). `None` for a file recorded before the table of names (schema 9;
+/// review reads older files in place).
 fn searched_persons(
     conn: &Connection,
     pattern: &str,
     most: usize,
-) -> rusqlite::Result<Option<(usize, bool)>> {
+) -> rusqlite::Result<Option<(usize, bool, usize)>> {
     let names: bool = conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'attendance_names')",
@@ -731,40 +734,97 @@ fn searched_persons(
     let count = concat!(
         "WITH found(p) AS (",
         searched_persons!("?1"),
-        " LIMIT ?2) SELECT count(*), coalesce(max(p = ''), 0) FROM found"
+        " LIMIT ?2) SELECT count(*), coalesce(max(p = ''), 0),
+            (SELECT count(*) FROM attendance_names) FROM found"
     );
     let most_plus_one = i64::try_from(most).unwrap_or(i64::MAX).saturating_add(1);
-    let (found, unnamed): (i64, bool) = conn
+    let (found, unnamed, held): (i64, bool, i64) = conn
         .prepare_cached(count)?
-        .query_row((pattern, most_plus_one), |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(Some((
-        usize::try_from(found).unwrap_or(usize::MAX),
-        unnamed,
-    )))
+        .query_row((pattern, most_plus_one), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    let size = |n: i64| usize::try_from(n).unwrap_or(usize::MAX);
+    Ok(Some((size(found), unnamed, size(held))))
 }
 
-/// Whether a search's records between two days are fewer to seek one by one than to read along
-/// the day index: it finds at most `seeks_max` (day, person) pairs and, when `with_unnamed` is
-/// false, no record with a name and no id (the seeks go by id).
+/// Which way a search is read: along the days ([`LOG`], [`DAILY`]) or by person.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Seek {
+    /// By person when that is cheaper ([`seeks_cheaper`]): what the console does.
+    WhenCheaper,
+    /// Along the days (tests: both ways compared).
+    #[cfg(test)]
+    Never,
+    /// By person whenever it gives the same rows (tests: both ways compared).
+    #[cfg(test)]
+    Always,
+}
+
+/// What the range read along the days costs a row, in microseconds: a person-day of the
+/// report, a record of the log; and what a sought (day, person) costs: the seek, its records,
+/// their grouping or sorting. Measured with the attendance bench (BENCHMARKS.md, "a person
+/// searched": 2.3-2.7, 0.6-0.7 and 9.6-9.9 us on a 2-core VM); only their ratios matter.
+const REPORT_US_A_ROW: f64 = 2.5;
+const LOG_US_A_ROW: f64 = 0.6;
+const SEEK_US: f64 = 9.0;
+
+/// Whether seeking `persons` (of about `held` with records) over `days` days one (day, person)
+/// at a time is cheaper than reading the range along the days at `range_us` a row, which stops
+/// once `page` rows are found (`None`: an export, every row): about `page x held / persons`
+/// rows when the persons' rows are spread like everyone's. A broad search over a short range
+/// fills a page along the days from its first rows; the seeks read every row of every person
+/// first.
+fn seeks_cheaper(
+    persons: usize,
+    days: usize,
+    held: usize,
+    page: Option<usize>,
+    range_us: f64,
+) -> bool {
+    let pairs = persons.saturating_mul(days);
+    if persons > BY_PERSON_MAX || pairs > BY_PERSON_SEEKS_MAX {
+        return false;
+    }
+    match page {
+        None => true,
+        Some(_) if persons == 0 => true,
+        Some(page) => {
+            SEEK_US * pairs as f64 <= range_us * page as f64 * held as f64 / persons as f64
+        }
+    }
+}
+
+/// Whether a search's records between two days are read by person (see [`Seek`]): never for a
+/// range that is not two days in order, nor, when `unnamed_ok` is false, for a search finding a
+/// record with a name and no id (the seeks go by id). `page` and `range_us` as for
+/// [`seeks_cheaper`].
 fn seek_by_person(
     conn: &Connection,
     pattern: &str,
-    from: Option<&str>,
-    to: Option<&str>,
-    seeks_max: usize,
-    with_unnamed: bool,
+    (from, to): (Option<&str>, Option<&str>),
+    seek: Seek,
+    unnamed_ok: bool,
+    (page, range_us): (Option<usize>, f64),
 ) -> rusqlite::Result<bool> {
     let Some(days) = from.zip(to).and_then(|(from, to)| days_between(from, to)) else {
         return Ok(false);
     };
-    // Past BY_PERSON_MAX persons the seeks cost more than reading the range, which stops at a
-    // full page (a one-day search matching thousands fills it from the first records).
-    let most = (seeks_max / days).min(BY_PERSON_MAX);
+    let most = match seek {
+        #[cfg(test)]
+        Seek::Never => return Ok(false),
+        Seek::WhenCheaper => (BY_PERSON_SEEKS_MAX / days).min(BY_PERSON_MAX),
+        #[cfg(test)]
+        Seek::Always => usize::MAX - 1,
+    };
     if most == 0 {
         return Ok(false);
     }
     Ok(match searched_persons(conn, pattern, most)? {
-        Some((found, unnamed)) => found <= most && (with_unnamed || !unnamed),
+        Some((found, unnamed, held)) => {
+            found <= most
+                && (unnamed_ok || !unnamed)
+                && (seek != Seek::WhenCheaper || seeks_cheaper(found, days, held, page, range_us))
+        }
         None => false,
     })
 }
@@ -1149,7 +1209,8 @@ mod tests {
                         1 + i64::from((p + d + k) % 5 == 0),
                     );
                     r.ts_ms = 1_000 * ((p * 37 + d * 11 + k * 5) % 97) as i64;
-                    r.person_name = Some(if (p + d) % 7 == 0 {
+                    // Renamed by the terminal within some days too.
+                    r.person_name = Some(if (p + d + k) % 7 == 0 {
                         format!("Alias {d}")
                     } else {
                         format!("Worker {p}")
@@ -1189,7 +1250,7 @@ mod tests {
                 ..AttendanceFilter::default()
             },
         ];
-        let log = |f: &AttendanceFilter, search: &str, seeks_max: usize| {
+        let log = |f: &AttendanceFilter, search: &str, seek: Seek| {
             let f = AttendanceFilter {
                 from_day: Some(from.clone()),
                 to_day: Some(to.clone()),
@@ -1197,14 +1258,14 @@ mod tests {
                 ..f.clone()
             };
             let mut rows = Vec::new();
-            each_log_by(&conn, &f, seeks_max, |r| {
+            each_log_by(&conn, &f, seek, |r| {
                 rows.push(r);
                 true
             })
             .unwrap();
             rows
         };
-        let read = |search: &str, seeks_max: usize| {
+        let read = |search: &str, seek: Seek| {
             let f = DailyFilter {
                 from_day: from.clone(),
                 to_day: to.clone(),
@@ -1212,7 +1273,7 @@ mod tests {
                 limit: None,
             };
             let mut rows = Vec::new();
-            each_daily_by(&conn, &f, seeks_max, |r| {
+            each_daily_by(&conn, &f, seek, |r| {
                 rows.push(r);
                 true
             })
@@ -1223,7 +1284,7 @@ mod tests {
         assert_eq!(days_between("2026-12-04", "2026-12-02"), None);
         assert_eq!(days_between("2026-12-2", "2026-12-04"), None);
         assert_eq!(
-            log(&logs[0], "Alias 2", usize::MAX)
+            log(&logs[0], "Alias 2", Seek::Always)
                 .iter()
                 .filter(|r| r.person_id.is_none())
                 .count(),
@@ -1236,22 +1297,25 @@ mod tests {
             // Which way each is read: by person when asked (the log's search of a name some
             // record without an id gave along the days), along the days with no seeks allowed.
             let pattern = like_pattern(Some(search)).unwrap();
-            let seeks = |max, unnamed| {
-                seek_by_person(&conn, &pattern, Some(&from), Some(&to), max, unnamed).unwrap()
+            let seeks = |seek, unnamed| {
+                let range = (Some(from.as_str()), Some(to.as_str()));
+                seek_by_person(&conn, &pattern, range, seek, unnamed, (None, 1.0)).unwrap()
             };
-            assert!(seeks(usize::MAX, true), "{search}");
+            assert!(seeks(Seek::Always, true), "{search}");
             assert_eq!(
-                seeks(usize::MAX, false),
+                seeks(Seek::Always, false),
                 !search.starts_with("Alias"),
                 "{search}"
             );
-            assert!(!seeks(0, true), "{search}");
+            assert!(!seeks(Seek::Never, true), "{search}");
+            // An export (no page) of a few persons over three days: sought.
+            assert!(seeks(Seek::WhenCheaper, true), "{search}");
 
-            let by_day = read(search, 0);
-            assert_eq!(read(search, usize::MAX), by_day, "{search}");
+            let by_day = read(search, Seek::Never);
+            assert_eq!(read(search, Seek::Always), by_day, "{search}");
             for f in &logs {
-                let by_day = log(f, search, 0);
-                assert_eq!(log(f, search, usize::MAX), by_day, "{search} {f:?}");
+                let by_day = log(f, search, Seek::Never);
+                assert_eq!(log(f, search, Seek::Always), by_day, "{search} {f:?}");
                 if search != "nobody" && search != "Gate" && f.until_ms.is_none() {
                     assert!(!by_day.is_empty(), "{search} {f:?} finds no one");
                 }
@@ -1263,6 +1327,61 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_search_is_sought_by_person_only_where_that_is_cheaper_than_reading_the_range() {
+        // 20,000 persons held; a page of 1,001 person-days or 1,000 records.
+        let report =
+            |persons, days| seeks_cheaper(persons, days, 20_000, Some(1_001), REPORT_US_A_ROW);
+        let log = |persons, days| seeks_cheaper(persons, days, 20_000, Some(1_000), LOG_US_A_ROW);
+        // One person, or a hundred, over a month: sought (the range holds few of theirs).
+        assert!(report(1, 28) && log(1, 28) && report(100, 28) && log(100, 28));
+        // 700 over a month: a page fills within the first two days of the range.
+        assert!(!report(700, 28) && !log(700, 28));
+        // 300 over a week: sought; over a month, only the report's.
+        assert!(report(300, 7) && log(300, 7) && report(300, 28) && !log(300, 28));
+        // Everyone on one day; more than the caps allow.
+        assert!(!report(20_000, 1) && !log(20_000, 1));
+        assert!(!seeks_cheaper(BY_PERSON_MAX + 1, 1, 20_000, None, 1.0));
+        assert!(!seeks_cheaper(
+            100,
+            BY_PERSON_SEEKS_MAX / 100 + 1,
+            20_000,
+            None,
+            1.0
+        ));
+        // An export reads every row either way: sought within the caps.
+        assert!(seeks_cheaper(BY_PERSON_MAX, 20, 20_000, None, 1.0));
+        // Nobody found: nothing to seek.
+        assert!(report(0, 28));
+    }
+
+    #[test]
+    fn a_log_of_no_rows_is_no_rows_and_a_read_leaves_no_transaction_open() {
+        let conn = db();
+        for person in [None, Some("ann".to_owned())] {
+            let f = AttendanceFilter {
+                from_day: Some("2026-11-23".into()),
+                to_day: Some("2026-11-24".into()),
+                person,
+                limit: Some(0),
+                ..AttendanceFilter::default()
+            };
+            assert!(log(&conn, &f).unwrap().is_empty(), "{f:?}");
+            assert!(conn.is_autocommit(), "a read transaction left open");
+        }
+        // Inside a caller's transaction, its snapshot is used and left open.
+        let tx = conn.unchecked_transaction().unwrap();
+        let f = AttendanceFilter {
+            from_day: Some("2026-11-23".into()),
+            to_day: Some("2026-11-24".into()),
+            person: Some("ann".into()),
+            ..AttendanceFilter::default()
+        };
+        assert_eq!(log(&tx, &f).unwrap().len(), 4);
+        assert!(!tx.is_autocommit());
+        tx.finish().unwrap();
     }
 
     #[test]

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alarmChanges, DeviceFeatures, narrowestSpan, withinView } from './diff';
+import { alarmChanges, DeviceFeatures, narrowestSpan, nearestCopy, withinView } from './diff';
 import { fakeFleet } from '../backend/fake';
 import type { DeviceView } from '../backend';
 
@@ -110,6 +110,10 @@ describe('DeviceFeatures', () => {
     // West past -180, and a view wider than the world.
     expect(withinView(178, 0, -185, -1, -170, 1)).toBe(true);
     expect(withinView(0, 0, -300, -1, 60, 1)).toBe(true);
+    // The copy a view centred past 180 shows of a device at -178.5; none moved near Greenwich.
+    expect(nearestCopy(-178.5, 180.2)).toBe(181.5);
+    expect(nearestCopy(178, -179.9)).toBe(-182);
+    expect(nearestCopy(4.5, 5)).toBe(4.5);
   });
 
   it('takes the widest gap between neighbours, wherever it is', () => {

@@ -144,6 +144,12 @@ export function withinView(lon: number, lat: number, west: number, south: number
   return (lon >= west && lon <= east) || (lon + 360 >= west && lon + 360 <= east) || (lon - 360 >= west && lon - 360 <= east);
 }
 
+/** `lon` moved by whole turns to the copy of the world nearest `centre` (a view's centre, which
+ * MapLibre may give past 180 across the antimeridian). */
+export function nearestCopy(lon: number, centre: number): number {
+  return lon + 360 * Math.round((centre - lon) / 360);
+}
+
 /** The narrowest span of longitude [west, east] that holds every one of `lons` (each in
  * -180..180), going either way round: the complement of the widest gap between neighbours on
  * the circle. East is past 180 when the span crosses the antimeridian. */
