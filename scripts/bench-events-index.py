@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-# Migration 7 (the events (device_id, ts_ms) index) on a synthetic events table: how long it
-# takes once on an existing file, and what it saves the device panel. Usage:
+# Migrations 7 (the events (device_id, ts_ms) index) and 8 (events (device_id, type, ts_ms),
+# what pruning asks to keep an open incident's evidence) on a synthetic events table: how long
+# each takes once on an existing file, and what 7 saves the device panel. Usage:
 #   python3 scripts/bench-events-index.py EVENTS DEVICES   (see docs/BENCHMARKS.md)
 import os, sqlite3, sys, tempfile, time
 
@@ -23,6 +24,13 @@ c.execute("CREATE INDEX events_by_device_time ON events (device_id, ts_ms)"); c.
 took = time.perf_counter() - start
 c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 print(f"{n} events, {devices} devices, file {size/1e6:.0f} MB -> {os.path.getsize(path)/1e6:.0f} MB; index built in {took:.2f} s; sqlite {sqlite3.sqlite_version}")
+size = os.path.getsize(path)
+start = time.perf_counter()
+c.execute("CREATE INDEX events_by_cause ON events (device_id, type, ts_ms)"); c.commit()
+took = time.perf_counter() - start
+c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+print(f"schema 8's events_by_cause: file {size/1e6:.0f} MB -> {os.path.getsize(path)/1e6:.0f} MB; built in {took:.2f} s")
+c.execute("DROP INDEX events_by_cause")
 # The panel's query before/after, for one device.
 q = "SELECT event_id, ts_ms FROM events WHERE device_id = ? ORDER BY ts_ms DESC LIMIT 20"
 s = time.perf_counter()
