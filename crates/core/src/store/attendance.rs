@@ -714,11 +714,11 @@ fn days_between(from: &str, to: &str) -> Option<usize> {
     usize::try_from(n).ok().map(|n| n + 1)
 }
 
-/// A search's persons (`searched_persons`), counted up to `most + 1`; whether a record with a
+/// A search's persons (the macro `searched_persons`), counted up to `most + 1`; whether a record with a
 /// name and no id is among them; and how many (id, name) pairs the table holds (about how many
 /// persons have records). `None` for a file recorded before the table of names (schema 9;
 /// review reads older files in place).
-fn searched_persons(
+fn count_searched_persons(
     conn: &Connection,
     pattern: &str,
     most: usize,
@@ -819,7 +819,7 @@ fn seek_by_person(
     if most == 0 {
         return Ok(false);
     }
-    Ok(match searched_persons(conn, pattern, most)? {
+    Ok(match count_searched_persons(conn, pattern, most)? {
         Some((found, unnamed, held)) => {
             found <= most
                 && (unnamed_ok || !unnamed)
